@@ -1,0 +1,1 @@
+"""The command line: `rootdb.cli.main:app`. Only parses, calls the library, renders."""

@@ -1,0 +1,193 @@
+"""The `rootdb` command. Thin: parse options, call the library, render the result.
+
+Errors are mapped to exit codes in one place (`_run`): 0 done, 1 failed with nothing
+changed (or some files failed while the rest loaded), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rootdb import __version__
+from rootdb.cli import render
+from rootdb.errors import ExitCode, RootdbError
+
+app = typer.Typer(
+    name="rootdb",
+    help="根数据库：导入各部门数据、与公安人口库比对、生成报表。\n\n"
+    "Root database of a street/community office: ingest department files, link them "
+    "against the registry, write the recurring reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DbOption = Annotated[
+    Optional[str],
+    typer.Option("--db", help="数据库文件 (database file); 默认依次取 ROOTDB_DB、rootdb.toml、./rootdb.duckdb", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 (print one JSON summary object)")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="出错时显示完整的 traceback (show tracebacks)", hidden=True)]
+
+
+def _run(func: Callable) -> Callable:
+    """Map library errors to a red panel and an exit code; tracebacks only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        debug = kwargs.get("debug", False) or os.environ.get("ROOTDB_DEBUG") == "1"
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except RootdbError as exc:
+            if debug:
+                raise
+            render.error_panel(str(exc))
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            render.err.print("[red]已中断；正在进行的文件未写入。[/]")
+            raise typer.Exit(int(ExitCode.FAILED)) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"rootdb {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本 (show the version)")
+    ] = False,
+) -> None:
+    """根数据库 rootdb."""
+
+
+@app.command()
+@_run
+def init(
+    directory: Annotated[Path, typer.Argument(help="工作区目录 (workspace folder)")] = Path("."),
+    debug: DebugOption = False,
+) -> None:
+    """创建工作区：rootdb.toml 和数据库文件 (create a workspace)."""
+    from rootdb.workspace import init_workspace
+
+    ws = init_workspace(directory)
+    render.out.print(f"已创建工作区 {ws.root}\n  配置：{ws.config_path}\n  数据库：{ws.db_path}")
+
+
+@app.command()
+@_run
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="要导入的文件或文件夹 (files or folders)", show_default=False)],
+    feed: Annotated[
+        Optional[str], typer.Option("--feed", help="指定数据源代码，如 dibao (force the feed)", show_default=False)
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="有被隔离的行即视为失败 (quarantined rows fail the run)")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导入部门数据文件：识别数据源、清洗、入库，坏行隔离 (load delivered files)."""
+    from rootdb.ingest import ingest as run_ingest
+
+    with render.IngestProgressBar(enabled=not as_json and sys.stderr.isatty()) as bar:
+        result = run_ingest(paths, db=db, feed=feed, strict=strict, progress=bar)
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        render.ingest_summary(result)
+    raise typer.Exit(int(result.exit_code))
+
+
+@app.command()
+@_run
+def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption = False) -> None:
+    """查看已导入的数据：数据源、文件、快照、行数、隔离数、最近的运行 (what is loaded)."""
+    from rootdb.status import status as run_status
+
+    result = run_status(db=db)
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        render.status_tables(result)
+
+
+@app.command()
+@_run
+def quarantine(
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
+    feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源 (one feed only)", show_default=False)] = None,
+    unmasked: Annotated[
+        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导出被隔离的行及原因，退回部门核实 (export quarantined rows)."""
+    from rootdb.quarantine import export_quarantine
+
+    result = export_quarantine(out, db=db, feed=feed, unmasked=unmasked)
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        masked = "" if result.masked else "（未脱敏，已记入审计日志）"
+        render.out.print(f"已导出 {result.rows:,} 行隔离数据到 {result.file}{masked}")
+
+
+@app.command()
+@_run
+def feeds(as_json: JsonOption = False, debug: DebugOption = False) -> None:
+    """列出可识别的数据源及其文件名规则 (list the known feeds and their schemas)."""
+    from rich.table import Table
+
+    from rootdb.specs import load_specs
+
+    specs = load_specs()
+    if as_json:
+        render.print_json({code: s.model_dump() for code, s in sorted(specs.items())})
+        return
+    table = Table(title=f"{len(specs)} 个数据源", title_justify="left")
+    for name in ("代码", "类别", "部门", "名称", "文件名", "列数"):
+        table.add_column(name)
+    kinds = {"feed": "部门数据", "reference": "基准库", "community": "社区"}
+    for code, s in sorted(specs.items(), key=lambda kv: (kv[1].kind != "reference", kv[0])):
+        table.add_row(code, kinds[s.kind], s.department, s.title, " ".join(s.file_patterns[:2]), str(len(s.columns)))
+    render.out.print(table)
+
+
+@app.command()
+@_run
+def demo(
+    directory: Annotated[Path, typer.Argument(help="演示工作区目录 (demo workspace folder)")] = Path("rootdb-demo"),
+    debug: DebugOption = False,
+) -> None:
+    """用自带的示例数据跑一遍：建工作区、导入 (run the whole job on the bundled sample data)."""
+    from rootdb.demo import run_demo
+
+    with render.IngestProgressBar(enabled=sys.stderr.isatty()) as bar:
+        outcome = run_demo(directory, progress=bar)
+    render.out.print(f"演示工作区：{outcome.workspace.root}")
+    render.ingest_summary(outcome.ingest)
+    render.out.print(
+        f"\n接着可以试试：\n  cd {outcome.workspace.root}\n  rootdb status\n"
+        "  rootdb quarantine --out 隔离数据.xlsx"
+    )
+    raise typer.Exit(int(outcome.ingest.exit_code))
+
+
+def run() -> None:  # console-script entry point
+    app()

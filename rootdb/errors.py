@@ -1,0 +1,75 @@
+"""Typed errors of the library and the exit codes the CLI maps them to.
+
+Messages are in Chinese: a data officer reads them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # failed, nothing changed (or: some files failed, the rest loaded)
+    USAGE = 2  # bad usage
+
+
+class RootdbError(Exception):
+    """Base of every error rootdb raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(RootdbError):
+    """The user asked for something that cannot be done as asked."""
+
+    exit_code = ExitCode.USAGE
+
+
+class WorkspaceError(RootdbError):
+    """No workspace, a locked database, a database that cannot be opened."""
+
+
+class SchemaError(RootdbError):
+    """A schema or report template file is invalid."""
+
+    def __init__(self, file: Path | str, message: str, field: str | None = None, line: int | None = None):
+        self.file = str(file)
+        self.field = field
+        self.line = line
+        where = self.file
+        if line is not None:
+            where += f" 第{line}行"
+        if field:
+            where += f" 字段 {field}"
+        super().__init__(f"{where}：{message}")
+
+
+class InputFileError(RootdbError):
+    """A delivered file cannot be read or loaded as a whole."""
+
+    def __init__(
+        self,
+        file: Path | str,
+        message: str,
+        row: int | None = None,
+        column: str | None = None,
+    ):
+        self.file = Path(file).name
+        self.row = row
+        self.column = column
+        where = self.file
+        if row is not None:
+            where += f" 第{row}行"
+        if column:
+            where += f" “{column}”列"
+        super().__init__(f"{where}：{message}")
+        self.detail = message

@@ -1,0 +1,158 @@
+"""Find a file's feed, its header row and its data rows.
+
+Headers are matched by name and alias after normalisation (full-width forms, spaces,
+a trailing unit such as （元）), never by position. The feed is the schema whose
+headers the file's header row matches best, with a bonus when the file name fits the
+schema's file pattern. Rows below the header are data rows unless blank, a repeated
+header, or a closing row (合计, 填表人, …).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from rootdb.errors import InputFileError
+from rootdb.specs import FeedSpec
+
+HEADER_SEARCH_ROWS = 30
+_UNIT_SUFFIX = re.compile(r"\([^()]*\)$")
+CLOSING_ROW = (
+    r"^(合\s*计|总\s*计|小\s*计|共\s*计|填表人|填报人|制表人|审核人|审批人|单位负责人|"
+    r"联系人|填报日期|制表日期|填表日期|报送日期|填报单位|备注[:：]|说明[:：]|注[:：])"
+)
+
+
+def normalize_header(text: str) -> str:
+    """'月保障金（元） ' and '月保障金(元)' both become '月保障金(元)'."""
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"\s+", "", text)
+    return text.replace("【", "(").replace("】", ")").replace("[", "(").replace("]", ")")
+
+
+def header_keys(text: str) -> set[str]:
+    """The forms a header is looked up by: as written, and without a trailing unit."""
+    norm = normalize_header(text)
+    return {norm, _UNIT_SUFFIX.sub("", norm)} - {""}
+
+
+@dataclass
+class Layout:
+    spec: FeedSpec
+    header_row: int  # spreadsheet row number of the header
+    columns: dict[str, str]  # field -> grid column (c0, c1, …)
+    headers: dict[str, str]  # field -> header as delivered
+    warnings: list[str] = field(default_factory=list)
+
+
+def _lookup(spec: FeedSpec) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for col in spec.columns:
+        for header in col.headers:
+            for key in header_keys(header):
+                table.setdefault(key, col.field)
+    return table
+
+
+def _match_row(cells: list[str | None], lookup: dict[str, str]) -> dict[str, int]:
+    """field -> position of the first cell in the row naming it."""
+    found: dict[str, int] = {}
+    for pos, cell in enumerate(cells):
+        if not cell:
+            continue
+        for key in header_keys(cell):
+            fld = lookup.get(key)
+            if fld is not None and fld not in found:
+                found[fld] = pos
+                break
+    return found
+
+
+def name_matches(spec: FeedSpec, file_name: str) -> bool:
+    lower = file_name.lower()
+    return any(fnmatch.fnmatch(lower, pattern.lower()) for pattern in spec.file_patterns)
+
+
+def recognise(
+    cells: pl.DataFrame, specs: dict[str, FeedSpec], file_name: str, forced_feed: str | None = None
+) -> Layout:
+    """The layout of a file from its grid; raises InputFileError when no schema fits."""
+    path = Path(file_name)
+    if forced_feed is not None:
+        candidates = {forced_feed: specs[forced_feed]}
+    else:
+        candidates = specs
+    grid_cols = [c for c in cells.columns if c != "row_number"]
+    top = cells.head(HEADER_SEARCH_ROWS)
+    rows = [(r[0], list(r[1:])) for r in top.select("row_number", *grid_cols).iter_rows()]
+
+    best: tuple[float, int, str, dict[str, int]] | None = None
+    for code, spec in candidates.items():
+        lookup = _lookup(spec)
+        bonus = 0.25 if name_matches(spec, path.name) else 0.0
+        for row_number, row in rows:
+            found = _match_row([str(c) if c is not None else None for c in row], lookup)
+            if len(found) < 2 and not (forced_feed and found):
+                continue
+            score = len(found) / len(spec.columns) + bonus
+            if best is None or score > best[0]:
+                best = (score, row_number, code, found)
+    if best is None or (best[0] < 0.5 and forced_feed is None):
+        raise InputFileError(
+            path,
+            "找不到可识别的表头：前30行中没有一行与任何数据源的列名相符；"
+            "请确认文件内容，或用 --feed 指定数据源",
+        )
+    _, header_row, code, found = best
+    spec = specs[code]
+    header_cells = dict(rows)[header_row]
+    missing = [c.header for c in spec.columns if c.required and c.field not in found]
+    if missing:
+        raise InputFileError(
+            path,
+            f"按“{spec.title}”（{code}）识别，但缺少必需的列：{'、'.join(missing)}",
+            row=header_row,
+            column=missing[0],
+        )
+    columns = {fld: grid_cols[pos] for fld, pos in found.items()}
+    headers = {fld: str(header_cells[pos]).strip() for fld, pos in found.items()}
+    warnings = []
+    known = set(found.values())
+    ignored = [str(c).strip() for pos, c in enumerate(header_cells) if c and pos not in known]
+    if ignored:
+        warnings.append(f"以下列不属于“{spec.title}”，已忽略：{'、'.join(ignored)}")
+    optional_missing = [c.header for c in spec.columns if not c.required and c.field not in found]
+    if optional_missing:
+        warnings.append(f"文件中没有这些列，按空值处理：{'、'.join(optional_missing)}")
+    if forced_feed is None and not name_matches(spec, path.name):
+        others = [s.code for s in specs.values() if name_matches(s, path.name)]
+        if others:
+            warnings.append(f"文件名像是“{specs[others[0]].title}”，但表头与“{spec.title}”（{code}）一致，已按后者导入")
+    return Layout(spec=spec, header_row=header_row, columns=columns, headers=headers, warnings=warnings)
+
+
+def data_rows(cells: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    """The data rows below the header: `source_row` and one text column per field."""
+    grid_cols = [c for c in cells.columns if c != "row_number"]
+    below = cells.filter(pl.col("row_number") > layout.header_row)
+    stripped = [pl.col(c).str.strip_chars() for c in grid_cols]
+    non_empty = [s.is_not_null() & (s != "") for s in stripped]
+    first_text = pl.coalesce([pl.when(ne).then(s) for ne, s in zip(non_empty, stripped)])
+    repeated_header = pl.sum_horizontal(
+        (pl.col(col).str.strip_chars() == layout.headers[fld]).cast(pl.Int32)
+        for fld, col in layout.columns.items()
+    ) >= max(2, len(layout.columns) // 2)
+    keep = (
+        pl.any_horizontal(non_empty)
+        & ~first_text.str.contains(CLOSING_ROW).fill_null(False)
+        & ~repeated_header.fill_null(False)
+    )
+    return below.filter(keep).select(
+        pl.col("row_number").alias("source_row"),
+        *[pl.col(col).alias(fld) for fld, col in layout.columns.items()],
+    )

@@ -1,0 +1,141 @@
+"""Read a delivered file into a grid of text cells, every cell as delivered.
+
+A `Grid` is what a spreadsheet program shows: `row_number` (1-based, as the program
+numbers rows; a CSV's first line is row 1) and columns `c0, c1, …` of text. Nothing is
+interpreted here: finding the header, the title and closing rows is `detect`'s job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import fastexcel
+import polars as pl
+
+from rootdb.errors import InputFileError
+
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+CSV_SUFFIXES = {".csv", ".txt"}
+READABLE_SUFFIXES = SPREADSHEET_SUFFIXES | CSV_SUFFIXES
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass
+class Grid:
+    cells: pl.DataFrame  # row_number + c0..cN, all text
+    encoding: str | None = None  # CSV only
+    sheet: str | None = None  # spreadsheets only
+
+
+def _columns(n: int) -> list[str]:
+    return [f"c{i}" for i in range(n)]
+
+
+def read_grid(path: Path) -> Grid:
+    suffix = path.suffix.lower()
+    try:
+        head = path.open("rb").read(8)
+    except OSError as exc:
+        raise InputFileError(path, f"无法打开文件：{exc.strerror or exc}") from exc
+    if path.stat().st_size == 0:
+        raise InputFileError(path, "文件是空的（0字节）")
+    if suffix in SPREADSHEET_SUFFIXES:
+        return _read_spreadsheet(path, suffix, head)
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(path)
+    raise InputFileError(path, f"不是可识别的表格文件（扩展名 {suffix or '无'}），请提供 .xlsx 或 .csv 文件")
+
+
+def _read_spreadsheet(path: Path, suffix: str, head: bytes) -> Grid:
+    if suffix in (".xlsx", ".xlsm") and head.startswith(_OLE_MAGIC):
+        raise InputFileError(path, "Excel 文件设置了打开密码（已加密），请去掉密码后重新导出")
+    if suffix in (".xlsx", ".xlsm", ".ods") and not head.startswith(_ZIP_MAGIC):
+        raise InputFileError(path, "文件内容不是 Excel 工作簿（可能已损坏，或只是改了扩展名）")
+    try:
+        reader = fastexcel.read_excel(path)
+        sheets = reader.sheet_names
+        if not sheets:
+            raise InputFileError(path, "工作簿中没有工作表")
+        # The first sheet with any content; departments put the list on sheet 1.
+        for name in sheets:
+            sheet = reader.load_sheet(name, header_row=None, skip_rows=0, dtypes="string")
+            frame = sheet.to_polars()
+            if frame.height and frame.width:
+                break
+        else:
+            raise InputFileError(path, "工作簿中所有工作表都是空的")
+    except InputFileError:
+        raise
+    except Exception as exc:  # calamine reports corrupt files in many ways
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputFileError(path, f"Excel 文件已损坏或无法读取（{detail}）") from exc
+    frame = frame.rename(dict(zip(frame.columns, _columns(frame.width))))
+    frame = frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
+    return Grid(cells=frame, sheet=name)
+
+
+def detect_encoding(sample: bytes) -> str:
+    """utf-8-sig, utf-8 or gb18030, from the file's first bytes."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        # An incomplete final character is fine: the sample may cut one in half.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
+
+
+def _decode(path: Path) -> tuple[str, str]:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
+        raise InputFileError(path, "文件内容是二进制数据，不是文本表格（CSV）")
+    encoding = detect_encoding(data[:1 << 20])
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputFileError(
+            path,
+            f"文件编码无法识别：按 {encoding.upper()} 解码在第{line}行出错，请另存为 UTF-8 或 GB18030 编码的 CSV",
+            row=line,
+        ) from exc
+
+
+def _read_csv(path: Path) -> Grid:
+    text, encoding = _decode(path)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InputFileError(path, "文件中没有任何内容")
+    delimiter = _sniff_delimiter(text)
+    # Title rows have fewer fields than the table: widen to the widest of the first rows.
+    head_rows = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:50])), delimiter=delimiter))
+    width = max((len(r) for r in head_rows), default=1)
+    try:
+        frame = pl.read_csv(
+            text.encode("utf-8"),
+            has_header=False,
+            schema={c: pl.String for c in _columns(width)},
+            missing_columns="insert",
+            separator=delimiter,
+            truncate_ragged_lines=True,
+            missing_utf8_is_empty_string=False,
+        )
+    except Exception as exc:
+        raise InputFileError(path, f"CSV 文件格式错误，无法解析（{str(exc).splitlines()[0]}）") from exc
+    frame = frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
+    return Grid(cells=frame, encoding=encoding)
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = text[:20000]
+    counts = {d: sample.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","

@@ -1,0 +1,88 @@
+"""Export the quarantined rows of the current snapshots, to send back to departments.
+
+One summary sheet, then one sheet per feed with the row's original columns (as the
+department delivered them) and the reason. ID numbers and phones are masked unless
+asked; an unmasked export is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from rootdb.ingest.detect import header_keys
+from rootdb.privacy import mask_id, mask_phone, record_audit
+from rootdb.specs import load_specs
+from rootdb.workspace import connect, locate, require_existing
+from rootdb.xlsx import new_workbook, write_frame
+
+
+@dataclass
+class ExportResult:
+    file: str
+    rows: int
+    masked: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _masking_for(feed: str, headers: list[str]) -> dict[str, str]:
+    """delivered header -> 'id' or 'phone' for the columns to mask."""
+    spec = load_specs().get(feed)
+    if spec is None:
+        return {}
+    kinds = {}
+    for col in spec.columns:
+        if col.type in ("id18", "phone"):
+            for h in col.headers:
+                for key in header_keys(h):
+                    kinds[key] = "id" if col.type == "id18" else "phone"
+    return {h: kinds[k] for h in headers for k in header_keys(h) if k in kinds}
+
+
+def export_quarantine(out: Path, db: str | None = None, feed: str | None = None, unmasked: bool = False) -> ExportResult:
+    ws = locate(db)
+    require_existing(ws)
+    specs = load_specs()
+    with connect(ws.db_path, read_only=not unmasked) as con:
+        rows = con.execute(
+            """
+            SELECT q.feed, q.source_file, q.source_row, q.reason, q.original
+            FROM quarantine q JOIN files f USING (file_id)
+            WHERE f.is_current AND (? IS NULL OR q.feed = ?)
+            ORDER BY q.feed, q.source_file, q.source_row
+            """,
+            [feed, feed],
+        ).pl()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        workbook = new_workbook(out)
+        summary = rows.select(
+            pl.col("feed").alias("数据源"),
+            pl.col("feed").replace_strict({k: s.department for k, s in specs.items()}, default="").alias("部门"),
+            pl.col("source_file").alias("文件"),
+            pl.col("source_row").alias("行号"),
+            pl.col("reason").alias("隔离原因"),
+        )
+        write_frame(workbook, workbook.add_worksheet("汇总"), summary)
+        for (code,), part in rows.group_by("feed", maintain_order=True):
+            originals = part["original"].str.json_decode()
+            values = originals.struct.unnest() if originals.dtype.base_type() == pl.Struct else pl.DataFrame()
+            if not unmasked:
+                masks = _masking_for(code, values.columns)
+                values = values.with_columns(
+                    (mask_id if kind == "id" else mask_phone)(pl.col(h).cast(pl.String)).alias(h)
+                    for h, kind in masks.items()
+                )
+            sheet_frame = pl.concat(
+                [part.select(pl.col("source_file").alias("文件"), pl.col("source_row").alias("行号"),
+                             pl.col("reason").alias("隔离原因")), values],
+                how="horizontal",
+            )
+            write_frame(workbook, workbook.add_worksheet(code[:31]), sheet_frame)
+        workbook.close()
+        if unmasked:
+            record_audit(con, "quarantine --unmasked", f"feed={feed or '全部'}", rows.height, str(out))
+    return ExportResult(file=str(out), rows=rows.height, masked=not unmasked)

@@ -1,0 +1,83 @@
+"""`status`: what the workspace holds — feeds, files, snapshots, rows, recent runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from rootdb.specs import load_specs
+from rootdb.store import table_exists
+from rootdb.workspace import connect, locate, require_existing
+
+
+@dataclass
+class FeedStatus:
+    feed: str
+    title: str
+    department: str
+    current_file: str | None
+    loaded_at: str | None
+    rows_loaded: int
+    rows_quarantined: int
+    rows_flagged: int
+    snapshots: int
+
+
+@dataclass
+class StatusResult:
+    database: str
+    feeds: list[FeedStatus]
+    batches: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
+    ws = locate(db)
+    require_existing(ws)
+    specs = load_specs()
+    with connect(ws.db_path, read_only=True) as con:
+        if not table_exists(con, "files"):
+            return StatusResult(database=str(ws.db_path), feeds=[])
+        rows = con.execute(
+            """
+            SELECT f.feed, any_value(f.file_name) FILTER (WHERE f.is_current),
+                   strftime(max(f.loaded_at) FILTER (WHERE f.is_current), '%Y-%m-%d %H:%M'),
+                   coalesce(sum(f.rows_loaded) FILTER (WHERE f.is_current), 0),
+                   coalesce(sum(f.rows_quarantined) FILTER (WHERE f.is_current), 0),
+                   coalesce((SELECT count(DISTINCT (i.file_id, i.source_row)) FROM row_issues i
+                             JOIN files c USING (file_id) WHERE c.feed = f.feed AND c.is_current), 0),
+                   count(*)
+            FROM files f GROUP BY f.feed ORDER BY f.feed
+            """
+        ).fetchall()
+        batches = con.execute(
+            "SELECT batch_id, command, os_user, strftime(started_at, '%Y-%m-%d %H:%M:%S'), status, summary "
+            "FROM batches ORDER BY batch_id DESC LIMIT ?",
+            [last_runs],
+        ).fetchall()
+    feeds = []
+    for feed, name, loaded_at, loaded, quarantined, flagged, snapshots in rows:
+        spec = specs.get(feed)
+        feeds.append(
+            FeedStatus(
+                feed=feed,
+                title=spec.title if spec else "",
+                department=spec.department if spec else "",
+                current_file=name,
+                loaded_at=loaded_at,
+                rows_loaded=int(loaded),
+                rows_quarantined=int(quarantined),
+                rows_flagged=int(flagged),
+                snapshots=int(snapshots),
+            )
+        )
+    runs = []
+    for batch_id, command, user, started, state, summary in batches:
+        totals = json.loads(summary).get("totals", {}) if summary else {}
+        runs.append(
+            {"batch_id": batch_id, "command": command, "user": user, "started_at": started,
+             "status": state, **totals}
+        )
+    return StatusResult(database=str(ws.db_path), feeds=feeds, batches=runs)

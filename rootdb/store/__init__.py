@@ -1,0 +1,123 @@
+"""The DuckDB store: rootdb's own tables and the per-feed tables.
+
+Tables (all in one database file):
+- `batches`: every ingest run (who, when, what came of it, as JSON);
+- `files`: every delivered file that loaded: feed, hash, rows, which snapshot is current;
+- `raw_<feed>`: every data row as delivered (text), keyed by (file_id, source_row);
+- `rec_<feed>`: the typed, cleaned records of loaded rows, same key;
+- `row_issues`: problems found in loaded rows (bad ID checksum, impossible date, …);
+- `quarantine`: rows that could not identify their record, with reason and original values;
+- views `<feed>` (the current snapshot of each feed) and `<feed>_history` (all snapshots).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE SEQUENCE IF NOT EXISTS batch_id_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS file_id_seq START 1;
+CREATE TABLE IF NOT EXISTS rootdb_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id BIGINT PRIMARY KEY,
+    command VARCHAR,
+    os_user VARCHAR,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    status VARCHAR,
+    summary JSON
+);
+CREATE TABLE IF NOT EXISTS files (
+    file_id BIGINT PRIMARY KEY,
+    batch_id BIGINT,
+    feed VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_path VARCHAR,
+    sha256 VARCHAR NOT NULL,
+    size_bytes BIGINT,
+    encoding VARCHAR,
+    sheet VARCHAR,
+    header_row INTEGER,
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_quarantined BIGINT,
+    loaded_at TIMESTAMP,
+    is_current BOOLEAN,
+    replaced_by BIGINT,
+    headers JSON
+);
+CREATE TABLE IF NOT EXISTS row_issues (
+    file_id BIGINT,
+    feed VARCHAR,
+    source_row BIGINT,
+    field VARCHAR,
+    header VARCHAR,
+    code VARCHAR,
+    message VARCHAR,
+    value VARCHAR
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    file_id BIGINT,
+    feed VARCHAR,
+    source_file VARCHAR,
+    source_row BIGINT,
+    reason VARCHAR,
+    original JSON
+);
+"""
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_DDL)
+    con.execute(
+        "INSERT INTO rootdb_meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
+        [str(SCHEMA_VERSION)],
+    )
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
+    ).fetchall()
+    return bool(rows)
+
+
+def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Insert a polars frame by column name, creating the table or adding new columns.
+
+    `table` is an identifier built from a validated feed code, never user text.
+    """
+    con.register("_incoming", frame)
+    try:
+        if not table_exists(con, table):
+            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
+            return
+        existing = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
+                [table],
+            ).fetchall()
+        }
+        for name, dtype, *_ in con.execute("DESCRIBE SELECT * FROM _incoming").fetchall():
+            if name not in existing:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {dtype}')
+        if frame.height:
+            con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
+    finally:
+        con.unregister("_incoming")
+
+
+def refresh_feed_views(con: duckdb.DuckDBPyConnection, feed: str) -> None:
+    """`<feed>`: the records of the feed's current snapshot; `<feed>_history`: all."""
+    con.execute(
+        f'CREATE OR REPLACE VIEW "{feed}" AS SELECT r.* FROM "rec_{feed}" r '
+        f"JOIN files f USING (file_id) WHERE f.is_current"
+    )
+    con.execute(
+        f'CREATE OR REPLACE VIEW "{feed}_history" AS SELECT f.batch_id, f.file_name, f.loaded_at, '
+        f'f.is_current, r.* FROM "rec_{feed}" r JOIN files f USING (file_id)'
+    )
