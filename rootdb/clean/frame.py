@@ -115,7 +115,7 @@ def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, l
         "yearmonth": parse_yearmonths,
         "money": parse_money,
         "int": parse_ints,
-        "enum": lambda e: clean_enum(e, col.synonyms),
+        "enum": lambda e: clean_enum(e, col.synonyms, col.values),
     }[col.type](raw)
     out = frame.select(typed.alias(f))
     if col.type in ("date", "yearmonth", "money", "int"):

@@ -90,11 +90,14 @@ def parse_phones(raw: pl.Expr) -> pl.Expr:
     return text.str.extract_all(_PHONE)
 
 
-def clean_enum(raw: pl.Expr, synonyms: dict[str, str]) -> pl.Expr:
-    text = clean_text(raw).str.replace_all(" ", "")
+def clean_enum(raw: pl.Expr, synonyms: dict[str, str], values: list[str] | None = None) -> pl.Expr:
+    """Spaces out, synonyms mapped; a blank marker that is itself an allowed value
+    (无 in 两项补贴) is kept."""
+    text = raw.str.normalize("NFKC").str.replace_all(r"\s+", "")
     if synonyms:
         text = text.replace(synonyms)
-    return text
+    allowed = pl.lit(False) if not values else text.is_in(values)
+    return pl.when(allowed).then(text).otherwise(clean_text(text))
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,6 +8,7 @@ a record, and which entities (person / house / place) a row carries in which rol
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -36,6 +37,20 @@ ROLE_ATTRIBUTES: dict[str, set[str]] = {
 }
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Columns the cleaner adds beside a field of each type (see rootdb.clean.frame).
+DERIVED_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "id18": ("_valid", "_check", "_birth", "_sex"),
+    "uscc": ("_valid",),
+    "name": ("_pinyin",),
+    "phone": ("_all",),
+    "address": ("_community", "_compound", "_building", "_unit", "_room", "_house_key"),
+}
+
+
+def _enum_form(text: str) -> str:
+    """The form the cleaner compares enum cells in: NFKC, no whitespace."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
 class _Strict(BaseModel):
@@ -67,6 +82,16 @@ class ColumnSpec(_Strict):
         if not _IDENT.match(v):
             raise ValueError(f"字段名 '{v}' 只能用小写英文字母、数字和下划线，并以字母开头")
         return v
+
+    @field_validator("values")
+    @classmethod
+    def _values_in_enum_form(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_enum_form(x) for x in v]
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonyms_in_enum_form(cls, v: dict[str, str]) -> dict[str, str]:
+        return {_enum_form(k): _enum_form(x) for k, x in v.items()}
 
     @model_validator(mode="after")
     def _enum_rules(self) -> ColumnSpec:
@@ -134,6 +159,14 @@ class FeedSpec(_Strict):
         dup_headers = sorted({h for h in headers if headers.count(h) > 1})
         if dup_headers:
             raise ValueError(f"表头或别名重复：{dup_headers}")
+        derived = {
+            c.field + suffix: c.field for c in self.columns for suffix in DERIVED_SUFFIXES.get(c.type, ())
+        }
+        clashes = sorted(f for f in fields if f in derived)
+        if clashes:
+            raise ValueError(
+                f"字段名 {clashes} 与清洗时由字段 '{derived[clashes[0]]}' 派生的列同名，请改名"
+            )
         known = set(fields)
         for key in self.record_key:
             if key not in known:
