@@ -94,15 +94,17 @@ def recognise(
     best: tuple[float, int, str, dict[str, int]] | None = None
     for code, spec in candidates.items():
         lookup = _lookup(spec)
-        bonus = 0.25 if name_matches(spec, path.name) else 0.0
+        named = name_matches(spec, path.name)
         for row_number, row in rows:
             found = _match_row([str(c) if c is not None else None for c in row], lookup)
-            if len(found) < 2 and not (forced_feed and found):
+            share = len(found) / len(spec.columns)
+            # Half the headers, or a file named like the feed (or forced) with two of them.
+            if share < 0.5 and not ((named or forced_feed) and len(found) >= 2):
                 continue
-            score = len(found) / len(spec.columns) + bonus
+            score = share + (0.25 if named else 0.0)
             if best is None or score > best[0]:
                 best = (score, row_number, code, found)
-    if best is None or (best[0] < 0.5 and forced_feed is None):
+    if best is None:
         raise InputFileError(
             path,
             "找不到可识别的表头：前30行中没有一行与任何数据源的列名相符；"

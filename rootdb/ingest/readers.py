@@ -80,38 +80,39 @@ def _read_spreadsheet(path: Path, suffix: str, head: bytes) -> Grid:
     return Grid(cells=frame, sheet=name)
 
 
-def detect_encoding(sample: bytes) -> str:
-    """utf-8-sig, utf-8 or gb18030, from the file's first bytes."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
-        # An incomplete final character is fine: the sample may cut one in half.
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "gb18030"
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
 
 
-def _decode(path: Path) -> tuple[str, str]:
-    data = path.read_bytes()
+def decode_csv_bytes(path: Path, data: bytes) -> tuple[str, str]:
+    """The text of a CSV and its encoding: UTF-8 (with or without BOM) or GB18030.
+
+    A file whose text before the first bad byte already holds valid multi-byte UTF-8
+    is a UTF-8 file with corrupt bytes, not GB18030: the line is named.
+    """
     if b"\x00" in data[:4096]:
         raise InputFileError(path, "文件内容是二进制数据，不是文本表格（CSV）")
-    encoding = detect_encoding(data[:1 << 20])
+    bom = data.startswith(codecs.BOM_UTF8)
     try:
-        return data.decode(encoding), encoding
+        return data[3:].decode("utf-8") if bom else data.decode("utf-8"), "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        if bom or not data[: exc.start].isascii():
+            line = _line_of(data, exc.start)
+            raise InputFileError(
+                path, "含有无法按 UTF-8 解码的字节（文件可能已损坏），请重新导出", row=line
+            ) from exc
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
         raise InputFileError(
             path,
-            f"文件编码无法识别：按 {encoding.upper()} 解码在第{line}行出错，请另存为 UTF-8 或 GB18030 编码的 CSV",
-            row=line,
+            "文件编码无法识别（既不是 UTF-8 也不是 GB18030），请另存为 UTF-8 编码的 CSV",
+            row=_line_of(data, exc.start),
         ) from exc
 
 
 def _read_csv(path: Path) -> Grid:
-    text, encoding = _decode(path)
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text, encoding = decode_csv_bytes(path, path.read_bytes())
     if not text.strip():
         raise InputFileError(path, "文件中没有任何内容")
     delimiter = _sniff_delimiter(text)
@@ -126,7 +127,6 @@ def _read_csv(path: Path) -> Grid:
             missing_columns="insert",
             separator=delimiter,
             truncate_ragged_lines=True,
-            missing_utf8_is_empty_string=False,
         )
     except Exception as exc:
         raise InputFileError(path, f"CSV 文件格式错误，无法解析（{str(exc).splitlines()[0]}）") from exc

@@ -1,0 +1,1 @@
+"""Cleaners: each turns a raw column into clean, typed, flagged columns."""

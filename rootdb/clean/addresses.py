@@ -1,0 +1,198 @@
+"""Addresses parsed into community / compound (小区) / building / unit / room.
+
+Standard form of our area:
+
+    内蒙古自治区鄂尔多斯市东胜区交通街道建设社区幸福小区3号楼2单元501室
+
+Departments write the same house in many ways: with or without any part of the
+prefix (province … community), "3栋2-501", "3-2-501", "三号楼二单元五〇一室",
+full-width digits, spaces, a floor ("5楼") before the room, no unit, or a street-front
+house ("建设路12号", where the road stands in for the compound and 12 is the building).
+
+`parse_addresses` is vectorised: the text is normalised in polars, the parser runs
+once per distinct normalised value, and the parts are joined back row-aligned.
+`house_key` ("compound|building|unit|room") is what a house is matched on.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+import polars as pl
+
+from rootdb.clean.values import BLANK_MARKERS
+
+PARTS = ("community", "compound", "building", "unit", "room", "house_key")
+COLUMNS = ("address",) + PARTS
+
+_BLANKS = {m.lower() for m in BLANK_MARKERS}
+
+# Dashes of every width and style, after NFKC, become "-".
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2500\u2501\u30fc\ufe58\ufe63~\u301c"
+_WS = r"[\s\u3000\u00a0\u200b\ufeff]+"
+
+# ---------------------------------------------------------------- text normalisation
+
+_DASH_TABLE = str.maketrans({c: "-" for c in _DASHES})
+_WS_RE = re.compile(_WS)
+
+
+def normalize_address_text(s: str) -> str:
+    """NFKC (full-width digits and letters to ASCII), every kind of whitespace out,
+    dashes unified to "-". The per-value twin of the polars normalisation in
+    `parse_addresses`."""
+    return _WS_RE.sub("", unicodedata.normalize("NFKC", s)).translate(_DASH_TABLE)
+
+
+def _normalize_expr(raw: pl.Expr) -> pl.Expr:
+    out = raw.str.normalize("NFKC").str.replace_all(_WS, "")
+    return out.str.replace_all(f"[{_DASHES}]", "-")
+
+
+# ---------------------------------------------------------------- numerals
+
+_CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "O": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3,
+              "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = set("十百千")
+_CN = "零〇○一二两三四五六七八九十百千"
+
+
+_DIGITS_LETTER = re.compile(r"(\d+)([A-Za-z]?)")
+
+
+def _number(token: str | None) -> str | None:
+    """'003' → '3', '3a' → '3A', '十二' → '12', '五〇一' → '501', '三百零一' → '301'."""
+    if not token:
+        return None
+    if token.isascii():
+        if token.isdigit():
+            return str(int(token))
+        m = _DIGITS_LETTER.fullmatch(token)
+        return str(int(m.group(1))) + m.group(2).upper() if m else None
+    if not any(c in _CN_UNITS for c in token):  # read digit by digit: 五〇一
+        try:
+            return str(int("".join(str(_CN_DIGITS[c]) for c in token)))
+        except (KeyError, ValueError):
+            return None
+    try:  # positional: 十二, 三十五, 三百零一
+        import cn2an  # slow to import (~0.2 s); rarely needed
+
+        return str(int(cn2an.cn2an(token.replace("〇", "零").replace("○", "零"), "normal")))
+    except Exception:  # noqa: BLE001 - a malformed numeral is just not parsed
+        return None
+
+
+# ---------------------------------------------------------------- prefix
+
+_HAN = r"[\u4e00-\u9fff]"
+# Text that starts a compound / road name rather than following an admin unit.
+_NOT_NAME = r"(?!小区|花园|家园|新村|公寓|大厦|广场|市场|中心|路|街(?!道)|巷|大道|胡同|\d)"
+
+_PROVINCE = re.compile(
+    rf"^(?:{_HAN}{{2,3}}省|{_HAN}{{2,8}}?自治区|内蒙古|北京市|天津市|上海市|重庆市)"
+)
+_CITY = re.compile(rf"^{_HAN}{{2,8}}?(?<![城都超夜股门菜])(?:市|盟|自治州|地区)(?!场|民|政|区){_NOT_NAME}")
+_DISTRICT = re.compile(
+    rf"^{_HAN}{{1,8}}?(?:(?<![小社园校厂矿营景街宅活城])区|县|(?<!红)旗){_NOT_NAME}"
+)
+_STREET = re.compile(rf"^{_HAN}{{2,8}}?(?:街道办事处|街道办|街道|镇|乡|苏木){_NOT_NAME}")
+_COMMUNITY = re.compile(
+    rf"^({_HAN}{{1,8}}?)(社区居民委员会|社区居委会|社区|居民委员会|居委会|村民委员会|村委会|嘎查委员会|嘎查|(?<!新)村)"
+    rf"(?!小区|花园|家园|公寓|大厦|路|街|巷|委)"
+)
+
+# ---------------------------------------------------------------- house part
+
+_N = rf"(?:\d+[A-Za-z]?|[{_CN}]+)"
+_HOUSE = re.compile(
+    rf"""^(?P<compound>.*?)
+    (?:(?P<b>{_N})(?:号楼|号院|号|栋|幢|座|\#楼|\#|楼|-))?
+    (?:(?P<u>{_N})(?:单元|门|-))?
+    (?:{_N}(?:楼|层)(?!$))?
+    (?:(?P<r>{_N})(?:号?室|号|户)?)?
+    $""",
+    re.VERBOSE,
+)
+# A trailing remark in brackets: 幸福小区3号楼2单元501室(租住)
+_TRAILING_REMARK = re.compile(r"\([^()]*\)$|\[[^\[\]]*\]$|【[^【】]*】$")
+_EDGE_PUNCT = "-,.，。、;；:：/\\()（）[]【】#"
+_NOT_A_COMPOUND = re.compile(r"单元|室|[、,，;；/]|\d(?:号楼|栋|幢)")
+_COMPOUND_SUFFIX = re.compile(
+    r"(?:小区|花园|家园|新村|公寓|大厦|广场|宿舍|家属院|大院|院|苑|园|城|庭|府|居|里|坊|湾|郡|邸|阁|轩|路|街|巷|大道|胡同)$"
+)
+
+
+def _community(name: str, kind: str) -> str:
+    if kind in ("社区居民委员会", "社区居委会", "社区", "居民委员会", "居委会"):
+        return name + "社区"
+    if kind in ("村民委员会", "村委会", "村"):
+        return name + "村"
+    return name + "嘎查"
+
+
+def parse_address(s: str | None) -> dict:
+    """Parse one address. Returns a dict with the keys of `COLUMNS`; parts it cannot
+    find are None, and so is everything when the text is empty or a blank marker.
+    The work is lru_cached (in `_parse_normalized`); the dict is a fresh copy."""
+    if s is None:
+        return dict.fromkeys(COLUMNS)
+    return dict(zip(COLUMNS, _parse_normalized(normalize_address_text(s))))
+
+
+_NOTHING = (None,) * len(COLUMNS)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _parse_normalized(text: str) -> tuple:
+    """The parts, in `COLUMNS` order, of text already through `normalize_address_text`."""
+    if not text or text.lower() in _BLANKS:
+        return _NOTHING
+    out = dict.fromkeys(COLUMNS)
+    out["address"] = text
+
+    rest = _TRAILING_REMARK.sub("", text)
+    for pattern in (_PROVINCE, _CITY, _DISTRICT, _STREET):
+        m = pattern.match(rest)
+        if m and m.end() < len(rest):
+            rest = rest[m.end():]
+    m = _COMMUNITY.match(rest)
+    if m:
+        out["community"] = _community(m.group(1), m.group(2))
+        rest = rest[m.end():]
+
+    m = _HOUSE.match(rest)
+    building = unit = room = None
+    compound = None
+    if m and (m.group("b") or m.group("u") or m.group("r")):
+        building, unit, room = _number(m.group("b")), _number(m.group("u")), _number(m.group("r"))
+        compound = m.group("compound").strip(_EDGE_PUNCT) or None
+        if compound is not None and not re.search(r"[^\d\W]", compound):
+            compound = None  # only digits/punctuation left: not a name
+        if building is None and unit is None and room is None:
+            compound = None
+        if compound is not None and _NOT_A_COMPOUND.search(compound):
+            compound = building = unit = room = None  # e.g. two rooms: "…501室、502室"
+    else:
+        name = rest.strip(_EDGE_PUNCT)
+        if name and _COMPOUND_SUFFIX.search(name) and not re.search(r"\d", name):
+            compound = name  # just the compound, no house given
+    out.update(compound=compound, building=building, unit=unit, room=room)
+    if compound is not None or building is not None:
+        out["house_key"] = "|".join(p or "" for p in (compound, building, unit, room))
+    return tuple(out.values())
+
+
+def parse_addresses(raw: pl.Series) -> pl.DataFrame:
+    """Row-aligned columns address, community, compound, building, unit, room,
+    house_key (all String). Distinct raw values are normalised in polars; the parser
+    runs once per distinct normalised text; the parts are joined back."""
+    text = raw.cast(pl.String).rename("_raw")
+    keys = text.unique().drop_nulls().to_frame().with_columns(_text=_normalize_expr(pl.col("_raw")))
+    distinct = keys["_text"].unique()
+    rows = [_parse_normalized(v) for v in distinct.to_list()]
+    parsed = pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS}, orient="row")
+    lookup = keys.join(parsed.with_columns(distinct.alias("_text")), on="_text", how="left").drop("_text")
+    out = text.to_frame().join(lookup, on="_raw", how="left", maintain_order="left")
+    return out.select(COLUMNS)

@@ -1,0 +1,209 @@
+"""rootdb.clean.addresses: example tables for every written variant, and properties:
+every rendering of one house parses to the same house_key; nothing ever raises."""
+
+from __future__ import annotations
+
+import cn2an
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rootdb.clean.addresses import COLUMNS, normalize_address_text, parse_address, parse_addresses
+
+FULL = "内蒙古自治区鄂尔多斯市东胜区交通街道建设社区幸福小区3号楼2单元501室"
+
+# text → (community, compound, building, unit, room, house_key)
+EXAMPLES = [
+    (FULL, ("建设社区", "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501室", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3栋2-501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3幢2单元501号", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号2单元501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3-2-501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3#楼2单元501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2—501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区三号楼二单元五〇一室", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区三号楼二单元五零一室", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区三号楼二单元五百零一室", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区十二号楼一单元一二〇三", (None, "幸福小区", "12", "1", "1203", "幸福小区|12|1|1203")),
+    ("幸福小区二十号楼", (None, "幸福小区", "20", None, None, "幸福小区|20||")),
+    ("幸福小区３号楼２单元５０１室", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    (" 幸福 小区 3 号楼\u30002单元\u00a0501 室 ", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元5楼501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元5层501室", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区12号楼301", (None, "幸福小区", "12", None, "301", "幸福小区|12||301")),
+    ("幸福小区03号楼02单元0501", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("锦绣家园3A栋2单元501", (None, "锦绣家园", "3A", "2", "501", "锦绣家园|3A|2|501")),
+    ("阳光花园5号楼1单元101", (None, "阳光花园", "5", "1", "101", "阳光花园|5|1|101")),
+    ("建设新村5幢1单元302号", (None, "建设新村", "5", "1", "302", "建设新村|5|1|302")),
+    ("康和苑8-3-602", (None, "康和苑", "8", "3", "602", "康和苑|8|3|602")),
+    ("金辉公寓2号楼1单元1101", (None, "金辉公寓", "2", "1", "1101", "金辉公寓|2|1|1101")),
+    ("万达大厦1座2单元2305", (None, "万达大厦", "1", "2", "2305", "万达大厦|1|2|2305")),
+    ("三江花园3号楼2-101", (None, "三江花园", "3", "2", "101", "三江花园|3|2|101")),
+    ("红旗小区5号楼", (None, "红旗小区", "5", None, None, "红旗小区|5||")),
+    ("城市花园1-1-101", (None, "城市花园", "1", "1", "101", "城市花园|1|1|101")),
+    ("建设路12号", (None, "建设路", "12", None, None, "建设路|12||")),
+    ("交通街道建设路12号", (None, "建设路", "12", None, None, "建设路|12||")),
+    ("东胜区交通街道建设路12号", (None, "建设路", "12", None, None, "建设路|12||")),
+    ("建设社区建设路12号", ("建设社区", "建设路", "12", None, None, "建设路|12||")),
+    ("鄂尔多斯市东胜区幸福小区3号楼2单元501室", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("东胜区建设社区幸福小区3号楼2单元501室", ("建设社区", "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("交通街道建设社区居委会幸福小区3栋2-501", ("建设社区", "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("建设居委会幸福小区3-2-501", ("建设社区", "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501室(租住)", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区", (None, "幸福小区", None, None, None, "幸福小区|||")),
+    ("幸福小区北门", (None, None, None, None, None, None)),
+    ("幸福小区3号楼2单元501室、502室", (None, None, None, None, None, None)),
+    ("幸福小区2单元501", (None, "幸福小区", None, "2", "501", "幸福小区||2|501")),
+    ("幸福小区一期3号楼2单元501", (None, "幸福小区一期", "3", "2", "501", "幸福小区一期|3|2|501")),
+    ("建设路12号院3号楼1单元101", (None, "建设路12号院", "3", "1", "101", "建设路12号院|3|1|101")),
+    ("伊金霍洛旗阿勒腾席热镇锦绣家园3栋1单元201", (None, "锦绣家园", "3", "1", "201", "锦绣家园|3|1|201")),
+    ("东胜区富兴街道办事处天骄社区居民委员会天骄花园5号楼3单元102室",
+     ("天骄社区", "天骄花园", "5", "3", "102", "天骄花园|5|3|102")),
+    ("达拉特旗树林召镇王家村委会3组15号", ("王家村", "3组", "15", None, None, "3组|15||")),
+    ("不知道在哪", (None, None, None, None, None, None)),
+]
+
+
+@pytest.mark.parametrize(("text", "parts"), EXAMPLES)
+def test_examples(text, parts):
+    got = parse_address(text)
+    assert tuple(got[c] for c in ("community", "compound", "building", "unit", "room", "house_key")) == parts
+    assert got["address"] == normalize_address_text(text)
+
+
+@pytest.mark.parametrize("blank", [None, "", "  ", "\u3000", "无", "不详", "-", "－"])
+def test_blank_is_all_null(blank):
+    assert parse_address(blank) == dict.fromkeys(COLUMNS)
+
+
+def test_address_text_is_normalised():
+    assert parse_address(" 幸福小区　３号楼 ")["address"] == "幸福小区3号楼"
+
+
+def test_series_is_row_aligned():
+    values = ["幸福小区3-2-501", None, "无", "建设路12号", "幸福小区3-2-501", "乱写的", "建设路１２号"] * 50
+    out = parse_addresses(pl.Series(values))
+    assert out.columns == list(COLUMNS)
+    assert out.height == len(values)
+    assert out.schema == {c: pl.String for c in COLUMNS}
+    expected = [parse_address(v)["house_key"] for v in values]
+    assert out["house_key"].to_list() == expected
+    assert out["address"].to_list()[:7] == [
+        "幸福小区3-2-501", None, None, "建设路12号", "幸福小区3-2-501", "乱写的", "建设路12号",
+    ]
+
+
+def test_empty_and_all_null_series():
+    assert parse_addresses(pl.Series([], dtype=pl.String)).height == 0
+    out = parse_addresses(pl.Series([None, None]))
+    assert out.height == 2 and out["address"].null_count() == 2
+
+
+def test_parser_runs_once_per_distinct_value(monkeypatch):
+    import rootdb.clean.addresses as mod
+
+    calls = []
+    real = mod._parse_normalized
+
+    def counting(s):
+        calls.append(s)
+        return real(s)
+
+    monkeypatch.setattr(mod, "_parse_normalized", counting)
+    mod.parse_addresses(pl.Series(["幸福小区3-2-501", "幸福小区 3-2-501", "建设路12号"] * 1000))
+    assert sorted(calls) == ["幸福小区3-2-501", "建设路12号"]
+
+
+# ---------------------------------------------------------------- properties
+
+COMPOUNDS = ["幸福小区", "阳光花园", "锦绣家园", "建设新村", "康和苑", "金辉公寓", "万达大厦",
+             "三江花园", "红旗小区", "城市花园", "天骄名府", "东方一品"]
+PREFIX = ["内蒙古自治区", "鄂尔多斯市", "东胜区", "交通街道", "建设社区"]
+_CN_DIGIT = "〇一二三四五六七八九"
+_FULL_WIDTH = str.maketrans("0123456789-", "０１２３４５６７８９－")
+
+
+def _cn(n: int) -> str:
+    return cn2an.an2cn(n)
+
+
+def _cn_digits(n: int, zero: str = "〇") -> str:
+    return "".join(_CN_DIGIT[int(d)] for d in str(n)).replace("〇", zero)
+
+
+def _renderings(b: int, u: int, r: int) -> list[str]:
+    return [
+        f"{b}号楼{u}单元{r}",
+        f"{b}号楼{u}单元{r}室",
+        f"{b}栋{u}-{r}",
+        f"{b}幢{u}单元{r}号",
+        f"{b}-{u}-{r}",
+        f"{b}号楼{u}单元{r // 100}楼{r}",
+        f"{_cn(b)}号楼{_cn(u)}单元{_cn_digits(r)}室",
+        f"{_cn(b)}号楼{_cn(u)}单元{_cn_digits(r, '零')}",
+        f"{_cn(b)}栋{_cn(u)}单元{_cn(r)}室",
+    ]
+
+
+@st.composite
+def houses(draw):
+    compound = draw(st.sampled_from(COMPOUNDS))
+    b = draw(st.integers(1, 40))
+    u = draw(st.integers(1, 8))
+    r = draw(st.integers(1, 33)) * 100 + draw(st.integers(1, 4))
+    prefix = "".join(p for p in PREFIX if draw(st.booleans()))
+    return compound, b, u, r, prefix
+
+
+def _sprinkle(text: str, positions: list[int], spaces: list[str]) -> str:
+    chars = list(text)
+    for pos, sp in zip(positions, spaces):
+        chars.insert(pos % (len(chars) + 1), sp)
+    return "".join(chars)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    houses(),
+    st.booleans(),
+    st.lists(st.integers(0, 60), max_size=5),
+    st.lists(st.sampled_from([" ", "\u3000", "\u00a0", "\t"]), min_size=5, max_size=5),
+)
+def test_every_rendering_gives_the_same_house_key(house, full_width, positions, spaces):
+    compound, b, u, r, prefix = house
+    expected = f"{compound}|{b}|{u}|{r}"
+    texts = []
+    for body in _renderings(b, u, r):
+        text = prefix + compound + body
+        if full_width:
+            text = text.translate(_FULL_WIDTH)
+        texts.append(_sprinkle(text, positions, spaces))
+    for text in texts:
+        got = parse_address(text)
+        assert got["house_key"] == expected, text
+        assert got["community"] == ("建设社区" if "建设社区" in prefix else None), text
+    assert parse_addresses(pl.Series(texts))["house_key"].to_list() == [expected] * len(texts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["建设路", "交通街", "滨河大道", "伊克昭胡同"]), st.integers(1, 300), st.booleans())
+def test_street_front_houses(road, number, with_street):
+    text = ("交通街道" if with_street else "") + f"{road}{number}号"
+    got = parse_address(text)
+    assert (got["compound"], got["building"], got["unit"], got["room"]) == (road, str(number), None, None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(), st.text(alphabet="幸福小区号楼栋单元室-〇一二十百0123456789 ", max_size=20)), max_size=20))
+def test_never_raises_and_keeps_height(values):
+    out = parse_addresses(pl.Series(values, dtype=pl.String))
+    assert out.height == len(values)
+    assert out.columns == list(COLUMNS)
+    for v in values:
+        got = parse_address(v)
+        assert set(got) == set(COLUMNS)
+        if got["house_key"] is not None:
+            assert got["compound"] is not None or got["building"] is not None
