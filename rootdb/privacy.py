@@ -35,7 +35,7 @@ def mask_phone(expr: pl.Expr) -> pl.Expr:
 
 _AUDIT_DDL = """
 CREATE TABLE IF NOT EXISTS audit_log (
-    at TIMESTAMP, os_user VARCHAR, command VARCHAR, detail VARCHAR, rows BIGINT, file VARCHAR
+    happened_at TIMESTAMP, os_user VARCHAR, command VARCHAR, detail VARCHAR, rows BIGINT, file VARCHAR
 )
 """
 

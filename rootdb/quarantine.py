@@ -15,6 +15,7 @@ import polars as pl
 from rootdb.ingest.detect import header_keys
 from rootdb.privacy import mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
+from rootdb.store import fetch_frame
 from rootdb.workspace import connect, locate, require_existing
 from rootdb.xlsx import new_workbook, write_frame
 
@@ -48,7 +49,8 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
     require_existing(ws)
     specs = load_specs()
     with connect(ws.db_path, read_only=not unmasked) as con:
-        rows = con.execute(
+        rows = fetch_frame(
+            con,
             """
             SELECT q.feed, q.source_file, q.source_row, q.reason, q.original
             FROM quarantine q JOIN files f USING (file_id)
@@ -56,7 +58,7 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
             ORDER BY q.feed, q.source_file, q.source_row
             """,
             [feed, feed],
-        ).pl()
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         workbook = new_workbook(out)
         summary = rows.select(

@@ -67,26 +67,32 @@ class IngestProgressBar:
 
 def ingest_summary(result: IngestResult) -> None:
     table = Table(title=f"导入结果（批次 {result.batch_id}，用时 {result.seconds:.1f} 秒）", title_justify="left")
-    for name, justify in (("文件", "left"), ("数据源", "left"), ("状态", "left"), ("读取行", "right"),
-                          ("导入行", "right"), ("隔离行", "right"), ("有问题行", "right"), ("说明", "left")):
+    for name, justify in (("文件", "left"), ("数据源", "left"), ("状态", "left"), ("读取", "right"),
+                          ("导入", "right"), ("隔离", "right"), ("有问题", "right")):
         table.add_column(name, justify=justify, overflow="fold")
     for f in result.files:
-        notes = [f.message] if f.message else []
-        notes += f.warnings
         table.add_row(
             f.file, f.feed or "-", _STATUS_TEXT[f.status],
             f"{f.rows_read:,}", f"{f.rows_loaded:,}",
             f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0",
-            f"{f.rows_flagged:,}", "\n".join(notes),
+            f"{f.rows_flagged:,}",
         )
     totals = result.to_dict()["totals"]
     table.add_section()
     table.add_row(
-        f"合计 {totals['files']} 个文件", "", f"失败 {totals['failed']}" if totals["failed"] else "",
+        f"合计 {totals['files']} 个文件", "", f"[red]失败 {totals['failed']}[/]" if totals["failed"] else "",
         f"{totals['rows_read']:,}", f"{totals['rows_loaded']:,}", f"{totals['rows_quarantined']:,}",
-        f"{totals['rows_flagged']:,}", "读取 = 导入 + 隔离",
+        f"{totals['rows_flagged']:,}",
     )
     out.print(table)
+    out.print("读取 = 导入 + 隔离；“有问题”的行已导入，但带有待核实的问题（如身份证号校验错误）。")
+    for f in result.files:
+        if f.status == "failed":
+            out.print(f"[red]✗ {f.message}[/]", soft_wrap=True)
+        elif f.message:
+            out.print(f"[dim]· {f.file}：{f.message}[/]", soft_wrap=True)
+        for warning in f.warnings:
+            out.print(f"[yellow]! {f.file}：{warning}[/]", soft_wrap=True)
     if result.rows_quarantined:
         out.print("隔离的行可用 [bold]rootdb quarantine --out 隔离数据.xlsx[/] 导出，退回部门核实。")
     if result.failed:

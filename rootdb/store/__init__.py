@@ -121,3 +121,8 @@ def refresh_feed_views(con: duckdb.DuckDBPyConnection, feed: str) -> None:
         f'CREATE OR REPLACE VIEW "{feed}_history" AS SELECT f.batch_id, f.file_name, f.loaded_at, '
         f'f.is_current, r.* FROM "rec_{feed}" r JOIN files f USING (file_id)'
     )
+
+
+def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
+    """A query's result as a polars frame (values bound as parameters)."""
+    return con.sql(sql, params=params).pl()

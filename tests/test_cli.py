@@ -1,0 +1,151 @@
+"""The command line as a user and a nightly script meet it: help, exit codes, JSON,
+the database location rules, status and the quarantine export."""
+
+from __future__ import annotations
+
+import json
+
+import openpyxl
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from conftest import DIBAO_HEADER, dibao_row, write_xlsx
+from rootdb.cli.main import app
+from rootdb.ingest import ingest
+
+runner = CliRunner()
+
+
+def invoke(*args, **kwargs):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+
+def test_every_command_has_help_text():
+    group = typer.main.get_command(app)
+    assert group.help
+    for name, command in group.commands.items():
+        assert command.help and command.help.strip(), name
+        result = invoke(name, "--help")
+        assert result.exit_code == 0, name
+        for param in command.params:
+            if param.param_type_name == "option" and not param.hidden:
+                assert param.help, f"{name} {param.name}"
+
+
+def test_readme_documents_every_command():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in typer.main.get_command(app).commands:
+        assert f"rootdb {name}" in readme, name
+
+
+def test_ingest_json_equals_the_library_result(tmp_path):
+    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
+    result = invoke("ingest", path, "--db", tmp_path / "a.duckdb", "--json")
+    assert result.exit_code == 0
+    cli = json.loads(result.stdout)
+    lib = ingest([path], db=tmp_path / "b.duckdb").to_dict()
+    for summary in (cli, lib):
+        summary.pop("seconds")
+        for f in summary["files"]:
+            f.pop("seconds"), f.pop("path")
+    assert cli == lib
+    (f,) = cli["files"]
+    assert {k: f[k] for k in ("file", "feed", "status", "rows_read", "rows_loaded", "rows_quarantined")} == {
+        "file": "dibao_2026-11.xlsx", "feed": "dibao", "status": "loaded",
+        "rows_read": 2, "rows_loaded": 1, "rows_quarantined": 1,
+    }
+
+
+def test_exit_codes(tmp_path):
+    good = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
+    bad = tmp_path / "broken.xlsx"
+    bad.write_bytes(b"PK\x03\x04 broken")
+    db = tmp_path / "x.duckdb"
+    assert invoke("ingest", good, "--db", db).exit_code == 0
+    assert invoke("ingest", good, "--db", db, "--strict").exit_code == 0  # unchanged: nothing quarantined now
+    assert invoke("ingest", bad, good, "--db", db).exit_code == 1
+    assert invoke("ingest", tmp_path / "missing.xlsx", "--db", db).exit_code == 2
+    assert invoke("ingest", good, "--db", db, "--feed", "nosuch").exit_code == 2
+    assert invoke("status", "--db", tmp_path / "none.duckdb").exit_code == 2
+    assert runner.invoke(app, ["ingest"]).exit_code == 2
+    db2 = tmp_path / "y.duckdb"
+    assert invoke("ingest", good, "--db", db2, "--strict").exit_code == 1
+
+
+def test_failed_file_is_named_in_the_human_summary(tmp_path):
+    bad = tmp_path / "broken.xlsx"
+    bad.write_bytes(b"PK\x03\x04 broken")
+    result = invoke("ingest", bad, "--db", tmp_path / "x.duckdb")
+    assert result.exit_code == 1
+    assert "broken.xlsx" in result.stdout and "损坏" in result.stdout
+
+
+def test_database_location_precedence(tmp_path, monkeypatch):
+    from rootdb.workspace import locate
+
+    ws = tmp_path / "ws"
+    assert invoke("init", ws).exit_code == 0
+    assert (ws / "rootdb.toml").is_file() and (ws / "rootdb.duckdb").is_file()
+    sub = ws / "deeper"
+    sub.mkdir()
+    monkeypatch.delenv("ROOTDB_DB", raising=False)
+    assert locate(cwd=sub).db_path == (ws / "rootdb.duckdb").resolve()
+    assert locate(cwd=tmp_path).db_path == (tmp_path / "rootdb.duckdb").resolve()
+    monkeypatch.setenv("ROOTDB_DB", str(tmp_path / "env.duckdb"))
+    assert locate(cwd=sub).db_path == (tmp_path / "env.duckdb").resolve()
+    assert locate(tmp_path / "flag.duckdb", cwd=sub).db_path == (tmp_path / "flag.duckdb").resolve()
+
+
+def test_status_lists_feeds_and_runs(tmp_path):
+    db = tmp_path / "x.duckdb"
+    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
+    invoke("ingest", path, "--db", db)
+    human = invoke("status", "--db", db)
+    assert human.exit_code == 0 and "dibao" in human.stdout
+    data = json.loads(invoke("status", "--db", db, "--json").stdout)
+    (feed,) = data["feeds"]
+    assert (feed["feed"], feed["rows_loaded"], feed["rows_quarantined"], feed["snapshots"]) == ("dibao", 1, 1, 1)
+    assert data["batches"][0]["rows_read"] == 2
+
+
+@pytest.mark.parametrize("unmasked", [False, True])
+def test_quarantine_export_masks_ids_and_writes_formulas_as_text(tmp_path, unmasked):
+    db = tmp_path / "x.duckdb"
+    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [
+        DIBAO_HEADER,
+        dibao_row(cert="", head="=1+1", phone="13812345678"),
+    ])
+    invoke("ingest", path, "--db", db)
+    out = tmp_path / "q.xlsx"
+    args = ["quarantine", "--out", out, "--db", db] + (["--unmasked"] if unmasked else [])
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stdout
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["汇总", "dibao"]
+    sheet = book["dibao"]
+    header = [c.value for c in sheet[1]]
+    row = dict(zip(header, [c.value for c in sheet[2]]))
+    assert row["隔离原因"] == "缺少低保证号" and row["行号"] == 2
+    assert row["户主姓名"] == "=1+1" and sheet.cell(2, header.index("户主姓名") + 1).data_type == "s"
+    if unmasked:
+        assert row["成员身份证号"] == "11010519491231002X" and row["联系电话"] == "13812345678"
+        from conftest import query
+
+        assert query(db, "SELECT command, rows FROM audit_log") == [("quarantine --unmasked", 1)]
+    else:
+        assert row["成员身份证号"] == "110105********002X" and row["联系电话"] == "138****5678"
+
+
+def test_ci_runs_the_readme_commands_verbatim():
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [line for line in readme.splitlines() if line.startswith("python3 -m venv .venv")]
+    assert len(commands) == 2
+    for command in commands:
+        assert command.replace("pip install", "pip install -q") in ci
