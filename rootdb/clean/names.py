@@ -8,7 +8,6 @@ single inner spaces and are title-cased. Runs once per distinct value.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 
@@ -61,32 +60,56 @@ def _clean_one(raw: str) -> tuple[str | None, bool]:
     return name.title(), False
 
 
-def _pinyin(name: str | None) -> str | None:
-    if name is None:
-        return None
-    if not _HAN_RE.search(name):  # latin: accents folded, José → jose
-        folded = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-        return " ".join(re.findall(r"[a-z0-9]+", folded.lower())) or None
-    head = []
-    rest = name
-    for n in (2, 1):
-        if rest[:n] in _SURNAMES:
-            head = [_SURNAMES[rest[:n]]]
-            rest = rest[n:]
-            break
+def _latin_pinyin(name: str) -> str | None:
+    """Latin names: accents folded, José → jose."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return " ".join(re.findall(r"[a-z0-9]+", folded.lower())) or None
+
+
+def _char_readings(chars: list[str]) -> dict[str, str | None]:
+    """Toneless pinyin of single characters (None for punctuation such as ·)."""
     from pypinyin import Style, lazy_pinyin  # slow to import (~0.3 s)
 
-    tokens = head + lazy_pinyin(rest, style=Style.NORMAL)
-    return " ".join(re.findall(r"[a-z0-9]+", " ".join(tokens).lower())) or None
+    readings = {}
+    for ch in chars:
+        tokens = re.findall(r"[a-z0-9]+", " ".join(lazy_pinyin(ch, style=Style.NORMAL)).lower())
+        readings[ch] = " ".join(tokens) or None
+    return readings
 
 
-@functools.lru_cache(maxsize=1 << 18)
+def pinyin_of(names: pl.Series) -> pl.Series:
+    """Pinyin of cleaned names, vectorised: each distinct character is looked up once
+    (a surname reading for the first one or two characters), so the cost grows with
+    the number of distinct characters, not of names."""
+    frame = names.rename("name").to_frame()
+    is_han = pl.col("name").str.contains(_HAN_RE.pattern)
+    two, one = pl.col("name").str.slice(0, 2), pl.col("name").str.slice(0, 1)
+    compound = {k: v for k, v in _SURNAMES.items() if len(k) == 2}
+    single = {k: v for k, v in _SURNAMES.items() if len(k) == 1}
+    frame = frame.with_columns(
+        pl.when(two.is_in(list(compound))).then(2).when(one.is_in(list(single))).then(1).otherwise(0).alias("_n")
+    ).with_columns(
+        pl.when(pl.col("_n") == 2).then(two.replace_strict(compound, default=None, return_dtype=pl.String))
+        .when(pl.col("_n") == 1).then(one.replace_strict(single, default=None, return_dtype=pl.String)).alias("_head"),
+        pl.col("name").str.slice(pl.col("_n")).str.split("").alias("_chars"),
+    )
+    chars = frame.filter(is_han)["_chars"].explode().drop_nulls().unique().to_list()
+    readings = _char_readings(chars)
+    rest = pl.col("_chars").list.eval(pl.element().replace_strict(readings, default=None, return_dtype=pl.String)).list.drop_nulls()
+    han = pl.concat_str([pl.col("_head"), rest.list.join(" ")], separator=" ", ignore_nulls=True)
+    latin = frame.filter(~is_han & pl.col("name").is_not_null())["name"].unique().to_list()
+    latin_map = {n: _latin_pinyin(n) for n in latin}
+    out = frame.select(
+        pl.when(is_han).then(han.replace("", None))
+        .otherwise(pl.col("name").replace_strict(latin_map, default=None, return_dtype=pl.String))
+        .alias("pinyin")
+    )
+    return out["pinyin"]
+
+
 def clean_name(raw: str | None) -> tuple[str | None, str | None, bool]:
     """(name, pinyin, placeholder) for one value."""
-    if raw is None:
-        return None, None, False
-    name, placeholder = _clean_one(raw)
-    return name, _pinyin(name), placeholder
+    return clean_names(pl.Series([raw], dtype=pl.String)).row(0)
 
 
 def clean_names(raw: pl.Series) -> pl.DataFrame:
@@ -95,9 +118,8 @@ def clean_names(raw: pl.Series) -> pl.DataFrame:
     张某某之子 …) give null name and placeholder True."""
     text = raw.cast(pl.String).rename("_raw")
     distinct = text.unique().drop_nulls()
-    rows = [clean_name(v) for v in distinct.to_list()]
-    lookup = pl.DataFrame(
-        rows, schema={"name": pl.String, "pinyin": pl.String, "placeholder": pl.Boolean}, orient="row"
-    ).with_columns(distinct.alias("_raw"))
+    rows = [_clean_one(v) for v in distinct.to_list()]
+    lookup = pl.DataFrame(rows, schema={"name": pl.String, "placeholder": pl.Boolean}, orient="row")
+    lookup = lookup.with_columns(distinct.alias("_raw"), pinyin_of(lookup["name"]))
     out = text.to_frame().join(lookup, on="_raw", how="left", maintain_order="left")
     return out.select("name", "pinyin", pl.col("placeholder").fill_null(False))
