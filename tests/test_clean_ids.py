@@ -87,3 +87,10 @@ def test_blank_markers_are_empty_not_invalid():
     for text in (None, "", "  ", "无", "不详", "-"):
         row = clean_one(text)
         assert row["id"] is None and row["check"] is None and not row["valid"]
+
+
+def test_unknown_region_code_is_a_warning_not_invalid():
+    number = make_id("999999", dt.date(1980, 1, 1), 1)
+    row = clean_one(number)
+    assert row["check"] == "region" and row["valid"] and row["birth"] == dt.date(1980, 1, 1)
+    assert clean_one(make_id("150602", dt.date(1980, 1, 1), 1))["check"] == "ok"

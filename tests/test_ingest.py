@@ -238,3 +238,29 @@ def test_zip_with_no_workbook_inside(tmp_path, db_path):
         zf.writestr("hello.txt", "not a workbook")
     result = ingest([path], db=db_path)
     assert result.files[0].status == "failed" and "损坏" in result.files[0].message
+
+
+def test_a_second_writer_waits_then_fails_with_a_clear_message(tmp_path, db_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from rootdb.errors import WorkspaceError
+
+    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
+    ingest([path], db=db_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(30)",
+         str(db_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        monkeypatch.setattr("rootdb.workspace.LOCK_WAIT_SECONDS", 1.0)
+        other = write_xlsx(tmp_path / "dibao_2026-12.xlsx", [DIBAO_HEADER, dibao_row(state="停保")])
+        with pytest.raises(WorkspaceError, match="正被另一个 rootdb 进程使用"):
+            ingest([other], db=db_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert query(db_path, "SELECT status FROM dibao") == [("在保",)]

@@ -9,6 +9,7 @@ cannot be repaired, only recognised and flagged.
 from __future__ import annotations
 
 import datetime
+import functools
 
 import polars as pl
 
@@ -24,7 +25,24 @@ ID_MESSAGES = {
     "format": "身份证号位数或字符不对（应为18位，最后一位可为X）",
     "birthdate": "身份证号中的出生日期不存在",
     "checksum": "身份证号校验位错误",
+    "region": "身份证号前6位不在国家行政区划代码表中（可能是已撤销或新设的区划），号码仍按有效处理，请核实",
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _region_known(code: str) -> bool:
+    """Whether python-stdnum's GB 2260 table knows a 6-digit region code. Its table
+    lacks some abolished and new districts, so an unknown code is a warning only."""
+    from stdnum import numdb
+
+    return any("county" in props for _, props in numdb.get("cn/loc").info(code))
+
+
+def region_known(ids: pl.Series) -> pl.Series:
+    """Per row: is the region code of a valid ID known (null where no valid ID)."""
+    prefixes = ids.str.slice(0, 6)
+    distinct = [p for p in prefixes.drop_nulls().unique().to_list() if p.isdigit()]
+    return prefixes.replace_strict({p: _region_known(p) for p in distinct}, default=None, return_dtype=pl.Boolean)
 
 
 def check_digit(first17: pl.Expr) -> pl.Expr:
@@ -97,8 +115,16 @@ def clean_ids(raw: pl.Series) -> pl.DataFrame:
         .otherwise(pl.lit("ok"))
     )
     frame = frame.with_columns(check.alias("check"))
-    valid = pl.col("check").is_in(["ok", "from15"]).fill_null(False)
-    has_birth = pl.col("check").is_in(["ok", "from15", "checksum"]).fill_null(False)
+    frame = frame.with_columns(region_known(frame["id"]).alias("_region"))
+    # A valid number from an unknown region: still valid, flagged for a look.
+    frame = frame.with_columns(
+        pl.when((pl.col("check") == "ok") & (pl.col("_region") == False))  # noqa: E712
+        .then(pl.lit("region"))
+        .otherwise(pl.col("check"))
+        .alias("check")
+    )
+    valid = pl.col("check").is_in(["ok", "from15", "region"]).fill_null(False)
+    has_birth = pl.col("check").is_in(["ok", "from15", "region", "checksum"]).fill_null(False)
     return frame.select(
         "id",
         "check",
