@@ -60,9 +60,16 @@ def test_utf8_bom_csv_with_title_row_counts_rows_like_a_spreadsheet(tmp_path, db
 
 def test_ids_stored_by_excel_as_numbers_are_kept_and_flagged(tmp_path, db_path):
     mangled = float(int(MEMBER_ID[:15]) * 1000)
-    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(pid=mangled, head_id=mangled)])
+    # Read back, this one happens to carry a fitting check digit: only the cell type tells.
+    lucky = 150203199501250000.0
+    text_twin = "150203199501249984"
+    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [
+        DIBAO_HEADER, dibao_row(pid=mangled, head_id=mangled), dibao_row(pid=lucky), dibao_row(pid=text_twin),
+    ])
     ingest([path], db=db_path)
-    assert query(db_path, "SELECT member_id_check, member_id_valid FROM dibao") == [("excel", False)]
+    assert query(db_path, "SELECT member_id, member_id_check, member_id_valid FROM dibao ORDER BY source_row") == [
+        ("110105194912310000", "excel", False), (text_twin, "excel", False), (text_twin, "ok", True),
+    ]
     issues = query(db_path, "SELECT field, code, message FROM row_issues WHERE field = 'member_id'")
     assert issues[0][1] == "id_excel" and "Excel" in issues[0][2]
 

@@ -59,14 +59,18 @@ def _issue_rows(frame: pl.DataFrame, mask: pl.Expr, col: ColumnSpec, code: str, 
     )
 
 
-def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Typed and derived columns for one field, and the issues it raised."""
+def _clean_column(
+    frame: pl.DataFrame, col: ColumnSpec, number_rows: set[int]
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Typed and derived columns for one field, and the issues it raised.
+    `number_rows`: rows whose cell the spreadsheet stored as a long number."""
     f = col.field
     raw = pl.col(f"__raw_{f}")
     has_raw = clean_text(raw).is_not_null()
     issues: list[pl.DataFrame] = []
     if col.type == "id18":
-        ids = clean_ids(frame[f"__raw_{f}"])
+        as_number = frame["source_row"].is_in(list(number_rows)) if number_rows else None
+        ids = clean_ids(frame[f"__raw_{f}"], stored_as_number=as_number)
         out = ids.select(
             pl.col("id").alias(f),
             pl.col("valid").alias(f"{f}_valid"),
@@ -204,8 +208,10 @@ def _quarantine_reasons(records: pl.DataFrame, spec: FeedSpec, present: set[str]
     ].replace("", None)
 
 
-def clean_frame(spec: FeedSpec, raw: pl.DataFrame) -> CleanResult:
-    """Clean the raw rows of one file (`source_row` + text columns named by field)."""
+def clean_frame(spec: FeedSpec, raw: pl.DataFrame, number_cells: dict[str, set[int]] | None = None) -> CleanResult:
+    """Clean the raw rows of one file (`source_row` + text columns named by field).
+    `number_cells`: field -> rows where a spreadsheet stored that cell as a long number."""
+    number_cells = number_cells or {}
     present = {c.field for c in spec.columns if c.field in raw.columns}
     base = raw.select(
         pl.col("source_row").cast(pl.Int64),
@@ -217,7 +223,7 @@ def clean_frame(spec: FeedSpec, raw: pl.DataFrame) -> CleanResult:
     parts = [base]
     issues: list[pl.DataFrame] = []
     for col in spec.columns:
-        out, col_issues = _clean_column(base, col)
+        out, col_issues = _clean_column(base, col, number_cells.get(col.field, set()))
         parts.append(out)
         issues.extend(col_issues)
     records = pl.concat(parts, how="horizontal")

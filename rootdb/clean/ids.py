@@ -75,11 +75,18 @@ def _looks_like_excel_number(text: pl.Expr) -> pl.Expr:
     return scientific | (digits18 & (round_trips | trailing_zeros))
 
 
-def clean_ids(raw: pl.Series) -> pl.DataFrame:
+def clean_ids(raw: pl.Series, stored_as_number: pl.Series | None = None) -> pl.DataFrame:
     """Row-aligned frame: `id` (normalised text, 18 characters when it could be made
-    so), `check` (ok / from15 / excel / format / birthdate / checksum, null when
-    empty), `valid`, `birth` (date from the number) and `sex` (男/女)."""
+    so), `check` (ok / from15 / region / excel / format / birthdate / checksum, null
+    when empty), `valid`, `birth` (date from the number) and `sex` (男/女).
+
+    `stored_as_number` marks cells a spreadsheet held as numbers: 16 digits or more
+    there have lost their tail even when the check digit happens to fit."""
     frame = pl.DataFrame({"raw": raw.cast(pl.String)})
+    if stored_as_number is not None:
+        frame = frame.with_columns(stored_as_number.alias("_number_cell"))
+    else:
+        frame = frame.with_columns(pl.lit(False).alias("_number_cell"))
     text = normalize_id_text(pl.col("raw"))
     frame = frame.with_columns(text.alias("text"))
     is15 = pl.col("text").str.contains(r"^\d{15}$")
@@ -94,6 +101,7 @@ def clean_ids(raw: pl.Series) -> pl.DataFrame:
         is18.alias("_is18"),
         _looks_like_excel_number(pl.col("text")).alias("_excel"),
     )
+    cut_by_excel = pl.col("_number_cell") & pl.col("text").str.contains(r"^\d{16,}$")
     birth = pl.col("id").str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False)
     birth_ok = birth.is_not_null() & (birth >= pl.date(1890, 1, 1)) & (birth <= pl.lit(datetime.date.today()))
     checksum_ok = check_digit(pl.col("id").str.slice(0, 17)) == pl.col("id").str.slice(17, 1)
@@ -104,6 +112,8 @@ def clean_ids(raw: pl.Series) -> pl.DataFrame:
         .then(pl.lit("excel"))
         .when(~pl.col("_is18") & ~pl.col("_is15"))
         .then(pl.lit("format"))
+        .when(cut_by_excel)
+        .then(pl.lit("excel"))
         .when(~birth_ok)
         .then(pl.lit("birthdate"))
         .when(~checksum_ok & pl.col("_excel"))

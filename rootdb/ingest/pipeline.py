@@ -148,7 +148,10 @@ def _ingest_file(
         if rows.height == 0:
             raise InputFileError(path, f"表头（第{layout.header_row}行）下面没有任何数据行")
         progress.step(f"清洗 {rows.height:,} 行")
-        cleaned = clean_frame(spec, rows)
+        number_cells = {
+            fld: {row for row, col in grid.long_numbers if col == layout.columns[fld]} for fld in layout.columns
+        }
+        cleaned = clean_frame(spec, rows, number_cells)
         progress.step("写入数据库")
         _load(con, path, digest, batch_id, grid, layout, rows, cleaned, result)
         result.status = "loaded"

@@ -10,7 +10,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from dataclasses import dataclass
+import re
+import zipfile
+from dataclasses import dataclass, field
+from xml.etree import ElementTree
 from pathlib import Path
 
 import fastexcel
@@ -31,6 +34,9 @@ class Grid:
     cells: pl.DataFrame  # row_number + c0..cN, all text
     encoding: str | None = None  # CSV only
     sheet: str | None = None  # spreadsheets only
+    # xlsx only: (row_number, grid column) of cells stored as numbers of 15+ digits,
+    # i.e. long numbers (ID numbers) that Excel has cut to 15 significant digits.
+    long_numbers: set[tuple[int, str]] = field(default_factory=set)
 
 
 def _columns(n: int) -> list[str]:
@@ -67,6 +73,7 @@ def _read_spreadsheet(path: Path, suffix: str, head: bytes) -> Grid:
             sheet = reader.load_sheet(name, header_row=None, skip_rows=0, dtypes="string")
             frame = sheet.to_polars()
             if frame.height and frame.width:
+                absolute = [c.absolute_index for c in sheet.selected_columns]
                 break
         else:
             raise InputFileError(path, "工作簿中所有工作表都是空的")
@@ -77,7 +84,49 @@ def _read_spreadsheet(path: Path, suffix: str, head: bytes) -> Grid:
         raise InputFileError(path, f"Excel 文件已损坏或无法读取（{detail}）") from exc
     frame = frame.rename(dict(zip(frame.columns, _columns(frame.width))))
     frame = frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
-    return Grid(cells=frame, sheet=name)
+    grid = Grid(cells=frame, sheet=name)
+    if suffix in (".xlsx", ".xlsm") and _has_long_digit_cells(frame):
+        by_absolute = {a: c for a, c in zip(absolute, _columns(frame.width))}
+        grid.long_numbers = {
+            (row, by_absolute[col]) for row, col in _long_number_cells(path, name) if col in by_absolute
+        }
+    return grid
+
+
+def _has_long_digit_cells(frame: pl.DataFrame) -> bool:
+    return bool(
+        frame.select(
+            pl.any_horizontal(pl.col(c).str.contains(r"^\d{15,19}$") for c in frame.columns if c != "row_number").any()
+        ).item()
+    )
+
+
+_LONG_NUMBER_CELL = re.compile(
+    rb'<c r="([A-Z]+)(\d+)"(?:(?! t=")[^>])*>(?:<f>[^<]*</f>)?<v>(?:\d\.\d+[eE]\+?1[4-9]|\d{15,19}(?:\.0)?)</v>'
+)
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + (ch - 64)
+    return number - 1
+
+
+def _long_number_cells(path: Path, sheet_name: str) -> set[tuple[int, int]]:
+    """(row number, 0-based column) of numeric cells holding 15+ digit numbers, read
+    from the sheet's XML: the text reader cannot tell "150602…" typed as text from the
+    same digits stored as a number, whose last digits Excel has already dropped."""
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships"}
+    with zipfile.ZipFile(path) as zf:
+        book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+        rid = next(s.get(f"{{{ns['r']}}}id") for s in book.iter(f"{{{ns['m']}}}sheet") if s.get("name") == sheet_name)
+        target = next(r.get("Target") for r in rels if r.get("Id") == rid)
+        member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        xml = zf.read(member)
+    return {(int(row), _column_number(col)) for col, row in _LONG_NUMBER_CELL.findall(xml)}
 
 
 def _line_of(data: bytes, offset: int) -> int:
