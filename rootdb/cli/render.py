@@ -103,14 +103,15 @@ def ingest_summary(result: IngestResult) -> None:
 
 def status_tables(result: StatusResult) -> None:
     out.print(f"数据库：{result.database}")
-    table = Table(title="已导入的数据源", title_justify="left")
-    for name in ("数据源", "名称", "部门", "当前文件", "导入时间", "记录数", "隔离", "有问题", "快照数"):
-        table.add_column(name, justify="right" if name in ("记录数", "隔离", "有问题", "快照数") else "left")
+    table = Table(title="已导入的数据源（当前快照）", title_justify="left")
+    for name in ("数据源", "名称", "当前文件", "导入时间", "记录", "隔离", "有问题", "快照"):
+        numeric = name in ("记录", "隔离", "有问题", "快照")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=name in ("数据源", "导入时间"))
     for f in result.feeds:
-        table.add_row(f.feed, f.title, f.department, f.current_file or "-", f.loaded_at or "-",
+        table.add_row(f.feed, f.title, f.current_file or "-", f.loaded_at or "-",
                       f"{f.rows_loaded:,}", f"{f.rows_quarantined:,}", f"{f.rows_flagged:,}", str(f.snapshots))
     if not result.feeds:
-        table.add_row("（尚未导入任何数据，先运行 rootdb ingest）", *[""] * 8)
+        table.add_row("（尚未导入任何数据，先运行 rootdb ingest）", *[""] * 7)
     out.print(table)
     if result.batches:
         runs = Table(title="最近的运行", title_justify="left")
