@@ -207,3 +207,34 @@ def test_never_raises_and_keeps_height(values):
         assert set(got) == set(COLUMNS)
         if got["house_key"] is not None:
             assert got["compound"] is not None or got["building"] is not None
+
+
+def test_fast_path_gives_what_the_full_parser_gives_on_every_sample_address():
+    """The fast path for the common shape must never change a result: compare it with
+    the full parser on every distinct address the sample area delivers, and on
+    variants that come close to its edges."""
+    from pathlib import Path
+
+    from rootdb.clean.addresses import _parse
+    from rootdb.ingest.readers import read_grid
+
+    texts = set()
+    for path in (Path(__file__).parent.parent / "sample_data").glob("*_2026*"):
+        cells = read_grid(path).cells
+        for column in cells.columns[1:]:
+            values = cells[column].drop_nulls()
+            texts.update(normalize_address_text(v) for v in values.to_list() if ("号" in v or "栋" in v or "-" in v))
+    texts.update(["幸福小区三号楼12栋2单元501", "城市花园3栋2-501", "东区小区3号楼2单元501", "红旗小区10幢1-1101室",
+                  "阳光花园0号楼1单元101", "锦绣家园3号楼2单元5楼501", "建设社区幸福小区3号楼2单元501室"])
+    assert len(texts) > 1000
+    for text in texts:
+        assert _parse(text) == _parse(text, fast_path=False), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="幸福小区城市花园新村社区街道镇一二三号楼栋幢单元室-0123456789", min_size=1, max_size=24))
+def test_fast_path_agrees_with_the_full_parser_on_arbitrary_text(text):
+    from rootdb.clean.addresses import _parse
+
+    text = normalize_address_text(text)
+    assert _parse(text) == _parse(text, fast_path=False)

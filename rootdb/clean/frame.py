@@ -47,10 +47,16 @@ class CleanResult:
     quarantine: pl.DataFrame  # source_row, reason
 
 
+def _keys(field: str) -> list[str]:
+    """The columns a field's cleaning depends on: its text and whether the
+    spreadsheet stored the cell as a long number."""
+    return [f"__raw_{field}", f"__num_{field}"]
+
+
 def _issue_rows(frame: pl.DataFrame, mask: pl.Expr, col: ColumnSpec, code: str, message: pl.Expr | str) -> pl.DataFrame:
     msg = pl.lit(message) if isinstance(message, str) else message
     return frame.filter(mask).select(
-        pl.col("source_row"),
+        *_keys(col.field),
         pl.lit(col.field).alias("field"),
         pl.lit(col.header).alias("header"),
         pl.lit(code).alias("code"),
@@ -59,18 +65,15 @@ def _issue_rows(frame: pl.DataFrame, mask: pl.Expr, col: ColumnSpec, code: str, 
     )
 
 
-def _clean_column(
-    frame: pl.DataFrame, col: ColumnSpec, number_rows: set[int]
-) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Typed and derived columns for one field, and the issues it raised.
-    `number_rows`: rows whose cell the spreadsheet stored as a long number."""
+def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Typed and derived columns for one field, row-aligned with `frame` (its
+    distinct `_keys`), and the issues they raised (by key)."""
     f = col.field
     raw = pl.col(f"__raw_{f}")
     has_raw = clean_text(raw).is_not_null()
     issues: list[pl.DataFrame] = []
     if col.type == "id18":
-        as_number = frame["source_row"].is_in(list(number_rows)) if number_rows else None
-        ids = clean_ids(frame[f"__raw_{f}"], stored_as_number=as_number)
+        ids = clean_ids(frame[f"__raw_{f}"], stored_as_number=frame[f"__num_{f}"])
         out = ids.select(
             pl.col("id").alias(f),
             pl.col("valid").alias(f"{f}_valid"),
@@ -78,7 +81,7 @@ def _clean_column(
             pl.col("birth").alias(f"{f}_birth"),
             pl.col("sex").alias(f"{f}_sex"),
         )
-        joined = pl.concat([frame.select("source_row", f"__raw_{f}"), ids], how="horizontal")
+        joined = pl.concat([frame.select(_keys(f)), ids], how="horizontal")
         for code, text in ID_MESSAGES.items():
             issues.append(
                 _issue_rows(joined, pl.col("check") == code, col, f"id_{code}", f"{col.header}：{text}")
@@ -96,7 +99,7 @@ def _clean_column(
     if col.type == "uscc":
         codes = clean_uscc(frame[f"__raw_{f}"])
         out = codes.select(pl.col("uscc").alias(f), pl.col("valid").alias(f"{f}_valid"))
-        joined = pl.concat([frame.select("source_row", f"__raw_{f}"), codes], how="horizontal")
+        joined = pl.concat([frame.select(_keys(f)), codes], how="horizontal")
         issues.append(
             _issue_rows(
                 joined,
@@ -220,12 +223,25 @@ def clean_frame(spec: FeedSpec, raw: pl.DataFrame, number_cells: dict[str, set[i
             for c in spec.columns
         ],
     )
+    base = base.with_columns(
+        pl.col("source_row").is_in(list(number_cells.get(c.field, ()))).alias(f"__num_{c.field}")
+        for c in spec.columns
+    )
     parts = [base]
     issues: list[pl.DataFrame] = []
     for col in spec.columns:
-        out, col_issues = _clean_column(base, col, number_cells.get(col.field, set()))
-        parts.append(out)
-        issues.extend(col_issues)
+        # Clean each distinct value once (most columns repeat a few values), then map back.
+        keys = _keys(col.field)
+        distinct = base.select(keys).unique(maintain_order=True)
+        out, col_issues = _clean_column(distinct, col)
+        lookup = pl.concat([distinct, out], how="horizontal")
+        parts.append(
+            base.select(keys).join(lookup, on=keys, how="left", maintain_order="left", nulls_equal=True).drop(keys)
+        )
+        by_row = base.select("source_row", *keys)
+        issues.extend(
+            by_row.join(i, on=keys, how="inner", nulls_equal=True).drop(keys) for i in col_issues if i.height
+        )
     records = pl.concat(parts, how="horizontal")
     issues.extend(_role_consistency(records, spec))
 
