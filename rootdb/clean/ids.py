@@ -91,20 +91,23 @@ def clean_ids(raw: pl.Series, stored_as_number: pl.Series | None = None) -> pl.D
     frame = frame.with_columns(text.alias("text"))
     is15 = pl.col("text").str.contains(r"^\d{15}$")
     is18 = pl.col("text").str.contains(r"^\d{17}[\dX]$")
-    widened = pl.col("text").str.slice(0, 6) + "19" + pl.col("text").str.slice(6, 9)
-    frame = frame.with_columns(
+    # The first 17 digits (a 15-digit number gets its century), and their check digit.
+    first17 = (
         pl.when(is15)
-        .then(widened + check_digit(widened))
-        .otherwise(pl.col("text"))
-        .alias("id"),
-        is15.alias("_is15"),
-        is18.alias("_is18"),
+        .then(pl.col("text").str.slice(0, 6) + "19" + pl.col("text").str.slice(6, 9))
+        .otherwise(pl.col("text").str.slice(0, 17))
+    )
+    frame = frame.with_columns(first17.alias("_first17"), is15.alias("_is15"), is18.alias("_is18"))
+    frame = frame.with_columns(
+        check_digit(pl.col("_first17")).alias("_check_digit"),
         _looks_like_excel_number(pl.col("text")).alias("_excel"),
+    ).with_columns(
+        pl.when(pl.col("_is15")).then(pl.col("_first17") + pl.col("_check_digit")).otherwise(pl.col("text")).alias("id")
     )
     cut_by_excel = pl.col("_number_cell") & pl.col("text").str.contains(r"^\d{16,}$")
     birth = pl.col("id").str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False)
     birth_ok = birth.is_not_null() & (birth >= pl.date(1890, 1, 1)) & (birth <= pl.lit(datetime.date.today()))
-    checksum_ok = check_digit(pl.col("id").str.slice(0, 17)) == pl.col("id").str.slice(17, 1)
+    checksum_ok = pl.col("_check_digit") == pl.col("id").str.slice(17, 1)
     check = (
         pl.when(pl.col("text").is_null())
         .then(None)
