@@ -117,11 +117,13 @@ _HOUSE = re.compile(
     $""",
     re.VERBOSE,
 )
-# The common shape, tried first: a compound name with no digits, numerals or house
-# words, then 3号楼2单元501室 / 3栋2-501. Where it matches, _HOUSE (whose lazy compound
-# stops at the first digit too) gives the same parts, only slower.
+# The common shape, tried first: a compound name with no digits, house words or
+# punctuation, then 3号楼2单元501室 / 3栋2-501. Where it matches, _HOUSE gives the same
+# parts, only slower: its lazy compound cannot stop earlier, because every house token
+# needs a digit or a numeral followed by a house word (a numeral inside the name, as in
+# 四期, is followed by neither).
 _FAST_HOUSE = re.compile(
-    rf"^(?P<compound>[^\d{_CN}号楼栋幢座#单元门层室户\-,.，。、;；:：/\\()（）\[\]【】]+)"
+    r"^(?P<compound>[^\d号楼栋幢座#单元门层室户\-,.，。、;；:：/\\()（）\[\]【】]+)"
     r"(?P<b>[1-9]\d*)(?:号楼|栋|幢)(?P<u>[1-9]\d*)(?:单元|-)(?P<r>[1-9]\d*)室?$"
 )
 # A trailing remark in brackets: 幸福小区3号楼2单元501室(租住)
@@ -167,9 +169,7 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
     """`fast_path=False` is for the test that proves the fast path changes nothing."""
     if not text or text.lower() in _BLANKS:
         return _NOTHING
-    out = dict.fromkeys(COLUMNS)
-    out["address"] = text
-
+    community = None
     rest = _TRAILING_REMARK.sub("", text) if text[-1] in ")]】" else text
     if _ADMIN_HINT.search(rest):
         for pattern in (_PROVINCE, _CITY, _DISTRICT, _STREET):
@@ -178,13 +178,15 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
                 rest = rest[m.end():]
     m = _COMMUNITY.match(rest)
     if m:
-        out["community"] = _community(m.group(1), m.group(2))
+        community = _community(m.group(1), m.group(2))
         rest = rest[m.end():]
 
     fast = _FAST_HOUSE.match(rest) if fast_path else None
     if fast:
         compound, building, unit, room = fast.groups()
-        return (text, out["community"], compound, building, unit, room, f"{compound}|{building}|{unit}|{room}")
+        return (text, community, compound, building, unit, room, f"{compound}|{building}|{unit}|{room}")
+    out = dict.fromkeys(COLUMNS)
+    out.update(address=text, community=community)
     m = _HOUSE.match(rest)
     building = unit = room = None
     compound = None

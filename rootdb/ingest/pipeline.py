@@ -168,6 +168,8 @@ def _ingest_file(
 def _load(con, path, digest, batch_id, grid, layout, rows, cleaned, result: FileResult) -> None:
     spec = layout.spec
     feed = spec.code
+    if rows.height != cleaned.records.height + cleaned.quarantine.height:  # never expected: refuse, load nothing
+        raise RuntimeError(f"行数核对失败：读取 {rows.height} ≠ 导入 {cleaned.records.height} + 隔离 {cleaned.quarantine.height}")
     con.begin()
     try:
         file_id = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
@@ -219,4 +221,3 @@ def _load(con, path, digest, batch_id, grid, layout, rows, cleaned, result: File
     result.rows_flagged = cleaned.issues["source_row"].n_unique() if cleaned.issues.height else 0
     if previous:
         result.warnings.append(f"已替换 {feed} 的上一份数据（保留为历史快照）")
-    assert result.rows_read == result.rows_loaded + result.rows_quarantined
