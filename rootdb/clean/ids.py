@@ -61,7 +61,7 @@ def normalize_id_text(raw: pl.Expr) -> pl.Expr:
     return pl.when(text.is_in(BLANK_MARKERS) | (text == "")).then(None).otherwise(text.str.to_uppercase())
 
 
-def _looks_like_excel_number(text: pl.Expr) -> pl.Expr:
+def looks_like_excel_number(text: pl.Expr) -> pl.Expr:
     """True where the text is what reading an Excel number back gives: scientific
     notation, or an 18-digit integer that a double with 15 significant digits
     produces exactly."""
@@ -100,7 +100,7 @@ def clean_ids(raw: pl.Series, stored_as_number: pl.Series | None = None) -> pl.D
     frame = frame.with_columns(first17.alias("_first17"), is15.alias("_is15"), is18.alias("_is18"))
     frame = frame.with_columns(
         check_digit(pl.col("_first17")).alias("_check_digit"),
-        _looks_like_excel_number(pl.col("text")).alias("_excel"),
+        looks_like_excel_number(pl.col("text")).alias("_excel"),
     ).with_columns(
         pl.when(pl.col("_is15")).then(pl.col("_first17") + pl.col("_check_digit")).otherwise(pl.col("text")).alias("id")
     )

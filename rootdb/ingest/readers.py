@@ -19,6 +19,7 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
+from rootdb.clean.ids import looks_like_excel_number
 from rootdb.errors import InputFileError
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
@@ -94,11 +95,10 @@ def _read_spreadsheet(path: Path, suffix: str, head: bytes) -> Grid:
 
 
 def _has_long_digit_cells(frame: pl.DataFrame) -> bool:
-    return bool(
-        frame.select(
-            pl.any_horizontal(pl.col(c).str.contains(r"^\d{15,19}$") for c in frame.columns if c != "row_number").any()
-        ).item()
-    )
+    """Whether any cell reads like a long number Excel cut to 15 digits: only then is
+    the sheet's XML worth scanning (IDs typed as text rarely look like that)."""
+    cells = [c for c in frame.columns if c != "row_number"]
+    return bool(frame.select(pl.any_horizontal(looks_like_excel_number(pl.col(c)) for c in cells).any()).item())
 
 
 _LONG_NUMBER_CELL = re.compile(
