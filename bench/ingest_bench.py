@@ -21,21 +21,20 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 
 
+def _is_utf8_csv(path: Path) -> bool:
+    from rootdb.ingest.readers import decode_csv_bytes
+
+    return path.suffix == ".csv" and decode_csv_bytes(path, path.read_bytes())[1] != "gb18030"
+
+
 def _step_raw_csv(data: Path, db: Path) -> dict:
     """DuckDB reading every UTF-8 CSV feed into a table, all columns as text."""
     import duckdb
 
-    from rootdb.ingest.readers import decode_csv_bytes
-
     rows = 0
     con = duckdb.connect(str(db))
-    for i, path in enumerate(sorted(data.glob("*.csv"))):
-        try:
-            _, encoding = decode_csv_bytes(path, path.read_bytes()[: 1 << 20])
-        except Exception:
-            encoding = "gb18030"
-        if encoding == "gb18030":
-            continue  # DuckDB needs its online-only encodings extension for GB18030
+    # GB18030 files are left out: DuckDB needs its online-only encodings extension.
+    for i, path in enumerate(p for p in sorted(data.glob("*.csv")) if _is_utf8_csv(p)):
         con.execute(
             f"CREATE TABLE t{i} AS SELECT * FROM read_csv(?, all_varchar=true, header=true, null_padding=true)",
             [str(path)],
@@ -45,15 +44,12 @@ def _step_raw_csv(data: Path, db: Path) -> dict:
     return {"rows": rows}
 
 
-def _step_rootdb(data: Path, db: Path, only_csv: bool, utf8_only: bool) -> dict:
+def _step_rootdb(data: Path, db: Path, only_csv: bool) -> dict:
     from rootdb import ingest
-    from rootdb.ingest.readers import decode_csv_bytes
 
     files = sorted(p for p in data.iterdir() if p.is_file() and not p.name.startswith(("_", ".")))
     if only_csv:
-        files = [p for p in files if p.suffix == ".csv"]
-    if utf8_only:
-        files = [p for p in files if decode_csv_bytes(p, p.read_bytes()[: 1 << 20])[1] != "gb18030"]
+        files = [p for p in files if _is_utf8_csv(p)]
     result = ingest(files, db=db)
     if not result.ok:
         raise SystemExit(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
@@ -81,9 +77,9 @@ def _child(step: str, data: Path, db: Path) -> None:
     if step == "raw_csv":
         info = _step_raw_csv(data, db)
     elif step == "rootdb_csv":
-        info = _step_rootdb(data, db, only_csv=True, utf8_only=True)
+        info = _step_rootdb(data, db, only_csv=True)
     else:
-        info = _step_rootdb(data, db, only_csv=False, utf8_only=False)
+        info = _step_rootdb(data, db, only_csv=False)
     info["seconds"] = round(time.perf_counter() - started, 2)
     info["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(info))

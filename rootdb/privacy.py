@@ -17,9 +17,11 @@ def _mask_middle(expr: pl.Expr, keep_start: int, keep_end: int) -> pl.Expr:
     length = expr.str.len_chars()
     middle = expr.str.slice(keep_start, length - keep_start - keep_end).str.replace_all(".", "*")
     return (
-        pl.when(length > keep_start + keep_end)
+        pl.when(~expr.str.contains(r"\d"))
+        .then(expr)  # 无, 不详: nothing personal to hide
+        .when(length > keep_start + keep_end)
         .then(expr.str.slice(0, keep_start) + middle + expr.str.slice(-keep_end))
-        .otherwise(pl.when(expr.is_not_null()).then(pl.lit("*").str.zfill(1)))
+        .otherwise(pl.lit("*"))
     )
 
 

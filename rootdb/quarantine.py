@@ -7,6 +7,7 @@ asked; an unmasked export is written to the audit log.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,6 +45,11 @@ def _masking_for(feed: str, headers: list[str]) -> dict[str, str]:
     return {h: kinds[k] for h in headers for k in header_keys(h) if k in kinds}
 
 
+def sheet_name(title: str) -> str:
+    """An Excel sheet name: at most 31 characters, none of []:*?/\\."""
+    return re.sub(r"[\[\]:*?/\\]", "", title)[:31]
+
+
 def export_quarantine(out: Path, db: str | None = None, feed: str | None = None, unmasked: bool = False) -> ExportResult:
     ws = locate(db)
     require_existing(ws)
@@ -61,9 +67,10 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         workbook = new_workbook(out)
+        titles = {k: s.title for k, s in specs.items()}
         summary = rows.select(
-            pl.col("feed").alias("数据源"),
             pl.col("feed").replace_strict({k: s.department for k, s in specs.items()}, default="").alias("部门"),
+            pl.col("feed").replace_strict(titles, default=pl.col("feed")).alias("数据"),
             pl.col("source_file").alias("文件"),
             pl.col("source_row").alias("行号"),
             pl.col("reason").alias("隔离原因"),
@@ -83,8 +90,8 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
                              pl.col("reason").alias("隔离原因")), values],
                 how="horizontal",
             )
-            write_frame(workbook, workbook.add_worksheet(code[:31]), sheet_frame)
+            write_frame(workbook, workbook.add_worksheet(sheet_name(titles.get(code, code))), sheet_frame)
         workbook.close()
         if unmasked:
-            record_audit(con, "quarantine --unmasked", f"feed={feed or '全部'}", rows.height, str(out))
+            record_audit(con, "quarantine --unmasked", f"feed={feed or '全部'}", rows.height, str(out.resolve()))
     return ExportResult(file=str(out), rows=rows.height, masked=not unmasked)

@@ -43,7 +43,7 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
         rows = con.execute(
             """
             SELECT f.feed, any_value(f.file_name) FILTER (WHERE f.is_current),
-                   strftime(max(f.loaded_at) FILTER (WHERE f.is_current), '%m-%d %H:%M'),
+                   strftime(max(f.loaded_at) FILTER (WHERE f.is_current), '%Y-%m-%d %H:%M:%S'),
                    coalesce(sum(f.rows_loaded) FILTER (WHERE f.is_current), 0),
                    coalesce(sum(f.rows_quarantined) FILTER (WHERE f.is_current), 0),
                    coalesce((SELECT count(DISTINCT (i.file_id, i.source_row)) FROM row_issues i

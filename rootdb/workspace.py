@@ -25,10 +25,8 @@ _CONFIG_TEMPLATE = """\
 [workspace]
 # 数据库文件，相对于本文件所在目录 (database file, relative to this folder)
 database = "{database}"
-# 每晚任务读取的收件箱 (inbox read by the nightly job)
+# 收件箱：待导入的文件放这里 (inbox: files waiting to be ingested; rootdb demo fills it)
 inbox = "inbox"
-# 报表输出目录 (where reports are written)
-reports = "reports"
 """
 
 

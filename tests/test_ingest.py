@@ -141,9 +141,13 @@ def test_quarantine_keeps_original_values_and_a_chinese_reason(tmp_path, db_path
     assert json.loads(rows[1][2])["成员姓名"] == "张三"
 
 
-def test_strict_turns_quarantine_into_failure(tmp_path, db_path):
+def test_strict_fails_a_file_with_rows_to_quarantine_and_loads_nothing_of_it(tmp_path, db_path):
     path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
-    assert ingest([path], db=db_path, strict=True).exit_code == ExitCode.FAILED
+    result = ingest([path], db=db_path, strict=True)
+    assert result.exit_code == ExitCode.FAILED
+    assert result.files[0].status == "failed" and "第3行" in result.files[0].message
+    assert query(db_path, "SELECT count(*) FROM files") == [(0,)]
+    assert ingest([path], db=db_path).files[0].status == "loaded"  # without --strict it loads
     path2 = write_xlsx(tmp_path / "dibao_2026-12.xlsx", [DIBAO_HEADER, dibao_row(cert="DB9")])
     assert ingest([path2], db=db_path, strict=True).exit_code == ExitCode.OK
 
@@ -160,7 +164,8 @@ def _encrypted_like(path):
         ("empty.csv", lambda p: p.write_bytes(b""), "空"),
         ("dibao_broken.xlsx", lambda p: p.write_bytes(b"PK\x03\x04" + b"\x00" * 200), "损坏"),
         ("dibao_encrypted.xlsx", _encrypted_like, "密码"),
-        ("dibao_renamed.xlsx", lambda p: p.write_text("低保证号,成员姓名\n", encoding="utf-8"), "不是 Excel"),
+        ("dibao_renamed.xlsx", lambda p: p.write_bytes(b"\x01\x02garbage\xff\xfe" * 50), "不是 Excel"),
+        ("notes.txt", lambda p: p.write_text("低保证号,成员姓名\n", encoding="utf-8"), "不是可识别的表格文件"),
         ("junk.csv", lambda p: p.write_bytes(bytes(range(256)) * 20), "二进制"),
         ("random.csv", lambda p: p.write_text("a,b,c\n1,2,3\n", encoding="utf-8"), "找不到可识别的表头"),
         ("dibao_nokey.csv", lambda p: p.write_text("成员姓名,成员身份证号\n张三,1\n", encoding="utf-8"), "缺少必需的列：低保证号"),
@@ -271,3 +276,23 @@ def test_a_second_writer_waits_then_fails_with_a_clear_message(tmp_path, db_path
         holder.kill()
         holder.wait()
     assert query(db_path, "SELECT status FROM dibao") == [("在保",)]
+
+
+def test_content_wins_over_a_wrong_extension(tmp_path, db_path):
+    xlsx_named_csv = tmp_path / "dibao_2026-11.csv"
+    write_xlsx(tmp_path / "real.xlsx", [DIBAO_HEADER, dibao_row()])
+    xlsx_named_csv.write_bytes((tmp_path / "real.xlsx").read_bytes())
+    csv_named_xlsx = write_csv(tmp_path / "binzang_2026-11.xlsx",
+                               [BINZANG_HEADER, ["SW001", "张三", MEMBER_ID, "女", "2026-10-03", "", ""]])
+    result = ingest([xlsx_named_csv, csv_named_xlsx], db=db_path)
+    assert [f.status for f in result.files] == ["loaded", "loaded"]
+    assert "内容是 Excel 工作簿" in result.files[0].warnings[0]
+    assert "内容是文本" in result.files[1].warnings[0]
+
+
+def test_excel_date_cells_keep_no_time_in_the_raw_values(tmp_path, db_path):
+    import datetime as dt
+
+    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(approved=dt.date(2020, 3, 2))])
+    ingest([path], db=db_path)
+    assert query(db_path, "SELECT approved_on FROM raw_dibao") == [("2020-03-02",)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +22,9 @@ from rootdb.errors import ExitCode, RootdbError
 
 app = typer.Typer(
     name="rootdb",
-    help="根数据库：导入各部门数据、与公安人口库比对、生成报表。\n\n"
-    "Root database of a street/community office: ingest department files, link them "
-    "against the registry, write the recurring reports.",
+    help="根数据库：把各部门报送的数据文件清洗后存入一个数据库，坏行隔离、可退回。\n\n"
+    "Root database of a street/community office: ingest and clean department files into "
+    "one DuckDB file; rows that identify nobody are quarantined with a reason.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -78,10 +79,10 @@ def main(
 @app.command()
 @_run
 def init(
-    directory: Annotated[Path, typer.Argument(help="工作区目录 (workspace folder)")] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="工作区目录 (workspace folder)", metavar="DIR")] = Path("."),
     debug: DebugOption = False,
 ) -> None:
-    """创建工作区：rootdb.toml 和数据库文件 (create a workspace)."""
+    """创建工作区：配置和数据库文件 (create a workspace)."""
     from rootdb.workspace import init_workspace
 
     ws = init_workspace(directory)
@@ -91,16 +92,20 @@ def init(
 @app.command()
 @_run
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="要导入的文件或文件夹 (files or folders)", show_default=False)],
+    paths: Annotated[
+        list[Path], typer.Argument(help="要导入的文件或文件夹 (files or folders)", metavar="PATH...", show_default=False)
+    ],
     feed: Annotated[
         Optional[str], typer.Option("--feed", help="指定数据源代码，如 dibao (force the feed)", show_default=False)
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="有被隔离的行即视为失败 (quarantined rows fail the run)")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="文件中有无法识别的行则整个文件不导入 (a file with rows to quarantine fails whole)")
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导入部门数据文件：识别数据源、清洗、入库，坏行隔离 (load delivered files)."""
+    """导入数据文件：识别、清洗、入库，坏行隔离 (load files)."""
     from rootdb.ingest import ingest as run_ingest
 
     with render.IngestProgressBar(enabled=not as_json and sys.stderr.isatty()) as bar:
@@ -115,7 +120,7 @@ def ingest(
 @app.command()
 @_run
 def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption = False) -> None:
-    """查看已导入的数据：数据源、文件、快照、行数、隔离数、最近的运行 (what is loaded)."""
+    """查看已导入的数据和最近的运行 (what is loaded)."""
     from rootdb.status import status as run_status
 
     result = run_status(db=db)
@@ -137,7 +142,7 @@ def quarantine(
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导出被隔离的行及原因，退回部门核实 (export quarantined rows)."""
+    """导出被隔离的行及原因，退回部门 (export quarantine)."""
     from rootdb.quarantine import export_quarantine
 
     result = export_quarantine(out, db=db, feed=feed, unmasked=unmasked)
@@ -151,40 +156,36 @@ def quarantine(
 @app.command()
 @_run
 def feeds(as_json: JsonOption = False, debug: DebugOption = False) -> None:
-    """列出可识别的数据源及其文件名规则 (list the known feeds and their schemas)."""
-    from rich.table import Table
-
+    """列出可识别的数据源和文件名规则 (list feeds)."""
     from rootdb.specs import load_specs
 
     specs = load_specs()
     if as_json:
         render.print_json({code: s.model_dump() for code, s in sorted(specs.items())})
         return
-    table = Table(title=f"{len(specs)} 个数据源", title_justify="left")
-    for name in ("代码", "类别", "部门", "名称", "文件名", "列数"):
-        table.add_column(name)
-    kinds = {"feed": "部门数据", "reference": "基准库", "community": "社区"}
-    for code, s in sorted(specs.items(), key=lambda kv: (kv[1].kind != "reference", kv[0])):
-        table.add_row(code, kinds[s.kind], s.department, s.title, " ".join(s.file_patterns[:2]), str(len(s.columns)))
-    render.out.print(table)
+    render.feeds_table(specs)
 
 
 @app.command()
 @_run
 def demo(
-    directory: Annotated[Path, typer.Argument(help="演示工作区目录 (demo workspace folder)")] = Path("rootdb-demo"),
+    directory: Annotated[
+        Path, typer.Argument(help="演示工作区目录 (demo workspace folder)", metavar="DIR")
+    ] = Path("rootdb-demo"),
     debug: DebugOption = False,
 ) -> None:
-    """用自带的示例数据跑一遍：建工作区、导入 (run the whole job on the bundled sample data)."""
+    """用自带示例数据完整跑一遍 (run on the sample data)."""
     from rootdb.demo import run_demo
 
     with render.IngestProgressBar(enabled=sys.stderr.isatty()) as bar:
         outcome = run_demo(directory, progress=bar)
     render.out.print(f"演示工作区：{outcome.workspace.root}")
     render.ingest_summary(outcome.ingest)
+    exe = "rootdb" if shutil.which("rootdb") else str(Path(sys.argv[0]).resolve())
     render.out.print(
-        f"\n接着可以试试：\n  cd {outcome.workspace.root}\n  rootdb status\n"
-        "  rootdb quarantine --out 隔离数据.xlsx"
+        f"\n接着可以试试：\n  cd {outcome.workspace.root}\n  {exe} status\n"
+        f"  {exe} quarantine --out 隔离数据.xlsx",
+        soft_wrap=True,
     )
     raise typer.Exit(int(outcome.ingest.exit_code))
 

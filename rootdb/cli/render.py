@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.cells import cell_len
 from rich.table import Table
+from rich.text import Text
 
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.status import StatusResult
@@ -65,18 +68,50 @@ class IngestProgressBar:
         self._progress.advance(self._task)
 
 
+def _table(title: str) -> Table:
+    """A table that fits an 80-column terminal: light rules, no outer box."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+
+
+def _content_width(column) -> int:
+    cells = [str(column.header), *(Text.from_markup(str(c)).plain for c in column.cells)]
+    return max(cell_len(line) for c in cells for line in c.splitlines() or [""])
+
+
+def _fit(table: Table, *priority: str, console: Console = out) -> None:
+    """Fit a terminal: every column keeps its full width except the text columns that
+    may fold (file names, titles), which are served in the order of `priority` (their
+    headers), each leaving at least 8 characters for the ones after it."""
+    widths = {id(c): _content_width(c) for c in table.columns}
+    flexible = sorted(
+        (c for c in table.columns if c.overflow == "fold"),
+        key=lambda c: priority.index(c.header) if c.header in priority else len(priority),
+    )
+    # Each column has a space of padding either side and a (blank) rule between columns.
+    fixed = sum(widths[id(c)] for c in table.columns if c not in flexible) + 3 * len(table.columns)
+    room = console.width - fixed
+    for column in flexible:
+        others = 8 * (len(flexible) - 1 - flexible.index(column))
+        column.width = max(8, min(widths[id(column)], room - others))
+        room -= column.width
+    for column in table.columns:
+        if column not in flexible:
+            column.min_width = widths[id(column)]
+
+
 def ingest_summary(result: IngestResult) -> None:
-    table = Table(title=f"导入结果（批次 {result.batch_id}，用时 {result.seconds:.1f} 秒）", title_justify="left")
-    for name, justify in (("文件", "left"), ("数据源", "left"), ("状态", "left"), ("读取", "right"),
-                          ("导入", "right"), ("隔离", "right"), ("有问题", "right")):
-        table.add_column(name, justify=justify, overflow="fold")
+    table = _table(f"导入结果（批次 {result.batch_id}，用时 {result.seconds:.1f} 秒）")
+    table.add_column("文件", overflow="fold")
+    table.add_column("数据源", overflow="fold")
+    table.add_column("状态", no_wrap=True)
+    for name in ("读取", "导入", "隔离", "有问题"):
+        table.add_column(name, justify="right", no_wrap=True)
     for f in result.files:
-        table.add_row(
-            f.file, f.feed or "-", _STATUS_TEXT[f.status],
+        counts = ("-",) * 4 if f.status == "unchanged" else (
             f"{f.rows_read:,}", f"{f.rows_loaded:,}",
-            f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0",
-            f"{f.rows_flagged:,}",
+            f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0", f"{f.rows_flagged:,}",
         )
+        table.add_row(f.file, f.feed or "-", _STATUS_TEXT[f.status], *counts)
     totals = result.to_dict()["totals"]
     table.add_section()
     table.add_row(
@@ -84,8 +119,9 @@ def ingest_summary(result: IngestResult) -> None:
         f"{totals['rows_read']:,}", f"{totals['rows_loaded']:,}", f"{totals['rows_quarantined']:,}",
         f"{totals['rows_flagged']:,}",
     )
+    _fit(table)
     out.print(table)
-    out.print("读取 = 导入 + 隔离；“有问题”的行已导入，但带有待核实的问题（如身份证号校验错误）。")
+    out.print("读取 = 导入 + 隔离。“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
     for f in result.files:
         if f.status == "failed":
             out.print(f"[red]✗ {f.message}[/]", soft_wrap=True)
@@ -93,32 +129,50 @@ def ingest_summary(result: IngestResult) -> None:
             out.print(f"[dim]· {f.file}：{f.message}[/]", soft_wrap=True)
         for warning in f.warnings:
             out.print(f"[yellow]! {f.file}：{warning}[/]", soft_wrap=True)
-    if result.rows_quarantined:
-        out.print("隔离的行可用 [bold]rootdb quarantine --out 隔离数据.xlsx[/] 导出，退回部门核实。")
+    if any(f.rows_quarantined for f in result.files if f.status == "loaded"):
+        out.print("隔离的行可用 [bold]rootdb quarantine --out 隔离数据.xlsx[/] 导出，退回部门核实。", soft_wrap=True)
     if result.failed:
-        err.print(f"[red]{len(result.failed)} 个文件导入失败，其余文件已正常导入。[/]")
-    elif not result.ok:
-        err.print("[red]--strict：存在被隔离的行，按失败处理。[/]")
+        others = len(result.files) - len(result.failed)
+        tail = "，其余文件已正常处理。" if others else "。"
+        err.print(f"[red]{len(result.failed)} 个文件导入失败，失败的文件未写入任何数据{tail}[/]", soft_wrap=True)
 
 
 def status_tables(result: StatusResult) -> None:
     out.print(f"数据库：{result.database}")
-    table = Table(title="已导入的数据源（当前快照）", title_justify="left")
-    for name in ("数据源", "名称", "当前文件", "导入时间", "记录", "隔离", "有问题", "快照"):
-        numeric = name in ("记录", "隔离", "有问题", "快照")
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=name in ("数据源", "导入时间"))
-    for f in result.feeds:
-        table.add_row(f.feed, f.title, f.current_file or "-", f.loaded_at or "-",
-                      f"{f.rows_loaded:,}", f"{f.rows_quarantined:,}", f"{f.rows_flagged:,}", str(f.snapshots))
     if not result.feeds:
-        table.add_row("（尚未导入任何数据，先运行 rootdb ingest）", *[""] * 7)
-    out.print(table)
+        out.print("尚未导入任何数据：先运行 rootdb ingest 文件或文件夹")
+    else:
+        table = _table("已导入的数据源（当前快照）")
+        table.add_column("数据源", no_wrap=True)
+        table.add_column("当前文件", overflow="fold")
+        table.add_column("导入时间", no_wrap=True)
+        for name in ("记录", "隔离", "有问题", "快照"):
+            table.add_column(name, justify="right", no_wrap=True)
+        for f in result.feeds:
+            table.add_row(f.feed, f.current_file or "-", (f.loaded_at or "-")[5:16],
+                          f"{f.rows_loaded:,}", f"{f.rows_quarantined:,}", f"{f.rows_flagged:,}", str(f.snapshots))
+        _fit(table)
+        out.print(table)
     if result.batches:
-        runs = Table(title="最近的运行", title_justify="left")
+        runs = _table("最近的运行")
         for name in ("批次", "命令", "用户", "开始时间", "结果", "文件", "失败", "读取行", "隔离行"):
-            runs.add_column(name)
+            runs.add_column(name, no_wrap=True)
         for b in result.batches:
-            runs.add_row(str(b["batch_id"]), b["command"], b["user"], b["started_at"],
+            runs.add_row(str(b["batch_id"]), b["command"], b["user"], b["started_at"][5:16],
                          "成功" if b["status"] == "ok" else "[red]失败[/]", str(b.get("files", "")),
                          str(b.get("failed", "")), f"{b.get('rows_read', 0):,}", f"{b.get('rows_quarantined', 0):,}")
+        _fit(runs)
         out.print(runs)
+
+
+def feeds_table(specs: dict) -> None:
+    table = _table(f"{len(specs)} 种数据文件：18 个部门数据源、社区花名册、3 个公安基准库")
+    table.add_column("代码", no_wrap=True)
+    table.add_column("部门", overflow="fold")
+    table.add_column("名称", overflow="fold")
+    table.add_column("文件名规则", overflow="fold")
+    kinds = {"feed": "", "reference": "（基准库）", "community": "（社区）"}
+    for code, s in sorted(specs.items(), key=lambda kv: (kv[1].kind != "reference", kv[0])):
+        table.add_row(code, s.department, s.title + kinds[s.kind], "\n".join(s.file_patterns))
+    _fit(table, "文件名规则", "名称", "部门")
+    out.print(table)

@@ -93,7 +93,7 @@ def ingest(
         progress.start(len(files))
         for path in files:
             progress.file_started(path)
-            result = _ingest_file(con, path, specs, feed, batch_id, progress)
+            result = _ingest_file(con, path, specs, feed, batch_id, progress, strict)
             results.append(result)
             progress.file_done(result)
         outcome = IngestResult(batch_id=batch_id, files=results, strict=strict)
@@ -124,9 +124,10 @@ def _ingest_file(
     forced_feed: str | None,
     batch_id: int,
     progress: IngestProgress,
+    strict: bool = False,
 ) -> FileResult:
     started = time.perf_counter()
-    result = FileResult(file=path.name, path=str(path), feed=None, status="failed")
+    result = FileResult(file=path.name, path=str(path.resolve()), feed=None, status="failed")
     try:
         progress.step("计算文件指纹")
         digest = sha256_of(path)
@@ -143,7 +144,7 @@ def _ingest_file(
         layout = recognise(grid.cells, specs, path.name, forced_feed)
         spec = layout.spec
         result.feed, result.header_row, result.encoding = spec.code, layout.header_row, grid.encoding
-        result.warnings.extend(layout.warnings)
+        result.warnings.extend(grid.warnings + layout.warnings)
         rows = data_rows(grid.cells, layout)
         if rows.height == 0:
             raise InputFileError(path, f"表头（第{layout.header_row}行）下面没有任何数据行")
@@ -152,6 +153,14 @@ def _ingest_file(
             fld: {row for row, col in grid.long_numbers if col == layout.columns[fld]} for fld in layout.columns
         }
         cleaned = clean_frame(spec, rows, number_cells)
+        if strict and cleaned.quarantine.height:
+            first = cleaned.quarantine.row(0, named=True)
+            result.rows_read, result.rows_quarantined = rows.height, cleaned.quarantine.height
+            raise InputFileError(
+                path,
+                f"--strict：有 {cleaned.quarantine.height:,} 行无法识别（如第{first['source_row']}行：{first['reason']}），"
+                "本文件未导入",
+            )
         progress.step("写入数据库")
         _load(con, path, digest, batch_id, grid, layout, rows, cleaned, result)
         result.status = "loaded"

@@ -23,7 +23,7 @@ from rootdb.clean.ids import looks_like_excel_number
 from rootdb.errors import InputFileError
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
-CSV_SUFFIXES = {".csv", ".txt"}
+CSV_SUFFIXES = {".csv"}
 READABLE_SUFFIXES = SPREADSHEET_SUFFIXES | CSV_SUFFIXES
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -38,6 +38,7 @@ class Grid:
     # xlsx only: (row_number, grid column) of cells stored as numbers of 15+ digits,
     # i.e. long numbers (ID numbers) that Excel has cut to 15 significant digits.
     long_numbers: set[tuple[int, str]] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _columns(n: int) -> list[str]:
@@ -52,11 +53,33 @@ def read_grid(path: Path) -> Grid:
         raise InputFileError(path, f"无法打开文件：{exc.strerror or exc}") from exc
     if path.stat().st_size == 0:
         raise InputFileError(path, "文件是空的（0字节）")
+    if suffix not in READABLE_SUFFIXES:
+        raise InputFileError(path, f"不是可识别的表格文件（扩展名 {suffix or '无'}），请提供 .xlsx 或 .csv 文件")
+    # Trust the content over the name: departments rename files.
+    if head.startswith(_ZIP_MAGIC) and suffix in CSV_SUFFIXES:
+        grid = _read_spreadsheet(path, ".xlsx", head)
+        grid.warnings.append("扩展名是 .csv，但内容是 Excel 工作簿，已按 Excel 读取")
+        return grid
+    if suffix in (".xlsx", ".xlsm", ".ods") and not head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) and _is_text(path):
+        grid = _read_csv(path)
+        grid.warnings.append(f"扩展名是 {suffix}，但内容是文本（CSV），已按 CSV 读取")
+        return grid
     if suffix in SPREADSHEET_SUFFIXES:
         return _read_spreadsheet(path, suffix, head)
-    if suffix in CSV_SUFFIXES:
-        return _read_csv(path)
-    raise InputFileError(path, f"不是可识别的表格文件（扩展名 {suffix or '无'}），请提供 .xlsx 或 .csv 文件")
+    return _read_csv(path)
+
+
+def _is_text(path: Path) -> bool:
+    sample = path.open("rb").read(4096)
+    if b"\x00" in sample:
+        return False
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
 
 
 def _read_spreadsheet(path: Path, suffix: str, head: bytes) -> Grid:
@@ -84,6 +107,8 @@ def _read_spreadsheet(path: Path, suffix: str, head: bytes) -> Grid:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputFileError(path, f"Excel 文件已损坏或无法读取（{detail}）") from exc
     frame = frame.rename(dict(zip(frame.columns, _columns(frame.width))))
+    # A date cell reads back as '1985-03-02 00:00:00': the time of a plain date is noise.
+    frame = frame.with_columns(pl.col(c).str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1") for c in frame.columns)
     frame = frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
     grid = Grid(cells=frame, sheet=name)
     if suffix in (".xlsx", ".xlsm") and _has_long_digit_cells(frame):
