@@ -66,3 +66,163 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
     conflicts = con.execute("SELECT count(*) FROM link_person_conflicts").fetchall()[0][0]
     return {"exact_id": exact, "id_conflicts": conflicts}
+
+
+_SPLINK_COLUMNS = """
+    record_id AS unique_id, name, name_pinyin,
+    {id} AS id_number,
+    coalesce(birth_date, {id_birth}) AS birth_date,
+    coalesce(sex, {id_sex}) AS sex,
+    phone, house_key
+"""
+
+
+def _splink_inputs(con: duckdb.DuckDBPyConnection, training_sample: int) -> None:
+    """Registry persons and the feed records: unresolved ones (what is predicted) and
+    a sample of deterministically matched ones (labels for training). An ID that
+    belongs to someone else is not given to the model, nor is what it implies."""
+    trusted = "CASE WHEN c.record_id IS NULL THEN r.{col} END"
+    cols = _SPLINK_COLUMNS.format(
+        id=trusted.format(col="id_number"), id_birth=trusted.format(col="id_birth"), id_sex=trusted.format(col="id_sex")
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE link_splink_registry AS
+        SELECT {cols}, r.id_number AS label
+        FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
+        WHERE r.feed = '{REGISTRY_FEED}' AND r.role = 'person'
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE link_splink_unresolved AS
+        SELECT {cols}, NULL::VARCHAR AS label
+        FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
+        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE link_splink_training AS
+        SELECT * FROM link_splink_unresolved
+        UNION ALL
+        SELECT {cols}, e.registry_key AS label
+        FROM link_person_records r JOIN link_person_exact e USING (record_id)
+        LEFT JOIN link_person_conflicts c USING (record_id)
+        WHERE r.feed <> '{REGISTRY_FEED}' AND hash(r.record_id) % 1000 < ?
+        """,
+        [max(1, min(1000, training_sample))],
+    )
+
+
+def probabilistic(
+    con: duckdb.DuckDBPyConnection, model_path, retrain: bool, threshold: float, review_from: float
+) -> dict:
+    """Cluster the unresolved records with the registry; `link_person_clusters` and
+    `link_person_review` (pairs between `review_from` and `threshold`)."""
+    from rootdb.link import model as splink_model
+
+    exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
+    # Up to ~200k labelled records are plenty to learn m; more only costs time.
+    _splink_inputs(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
+    stored = None if retrain else splink_model.load_model(model_path)
+    trained = stored is None
+    if trained:
+        stored = splink_model.train(con, "link_splink_registry", "link_splink_training", model_path)
+    clusters, review = splink_model.predict_clusters(
+        con, "link_splink_registry", "link_splink_unresolved", stored, threshold, review_from
+    )
+    con.register("_clusters", clusters)
+    con.execute("CREATE OR REPLACE TABLE link_person_clusters AS SELECT * FROM _clusters")
+    con.unregister("_clusters")
+    con.register("_review", review)
+    con.execute("CREATE OR REPLACE TABLE link_person_review AS SELECT * FROM _review")
+    con.unregister("_review")
+    return {"model_trained": trained, "review_pairs": review.height}
+
+
+def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
+    """`link_person_matches(record_id, entity_id, registry_key, match_method,
+    match_probability)`: one row per person record. Registry people keep one
+    entity_id for good (`link_entity_ids`); a group of records the registry does not
+    know is named after its first record's stable signature."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS link_entity_ids (
+            entity_type VARCHAR, key VARCHAR, entity_id VARCHAR, PRIMARY KEY (entity_type, key));
+        CREATE SEQUENCE IF NOT EXISTS person_entity_seq START 1;
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _decided AS
+        WITH registry_clusters AS (
+            SELECT c.cluster_id, any_value(reg.label) AS registry_key
+            FROM link_person_clusters c JOIN link_splink_registry reg ON reg.unique_id = c.unique_id
+            WHERE c.source_dataset = 'registry' GROUP BY c.cluster_id
+        ), feed_clusters AS (
+            SELECT c.unique_id AS record_id, c.cluster_id, rc.registry_key, c.match_probability,
+                   count(*) OVER (PARTITION BY c.cluster_id) AS size
+            FROM link_person_clusters c LEFT JOIN registry_clusters rc USING (cluster_id)
+            WHERE c.source_dataset = 'feed'
+        )
+        SELECT r.record_id, g.id_number AS registry_key, 'exact_id' AS match_method, 1.0 AS match_probability,
+               NULL AS cluster_id
+        FROM link_person_records r JOIN link_person_records g
+             ON g.feed = '{REGISTRY_FEED}' AND g.role = 'person' AND g.record_id = r.record_id
+        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+        UNION ALL
+        SELECT record_id, registry_key, 'exact_id', 1.0, NULL FROM link_person_exact
+        UNION ALL
+        SELECT record_id, registry_key,
+               CASE WHEN registry_key IS NOT NULL OR size > 1 THEN 'probabilistic' ELSE 'new' END,
+               CASE WHEN registry_key IS NOT NULL OR size > 1 THEN match_probability ELSE 1.0 END,
+               CASE WHEN registry_key IS NULL THEN cluster_id END
+        FROM feed_clusters
+        """
+    )
+    # Registry people: one entity_id per registry key, kept across runs.
+    con.execute(
+        """
+        INSERT INTO link_entity_ids
+        SELECT DISTINCT 'person', 'R:' || registry_key, NULL FROM _decided
+        WHERE registry_key IS NOT NULL ON CONFLICT DO NOTHING
+        """
+    )
+    # Unregistered groups: keyed by the smallest stable signature of their records.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _anchors AS
+        SELECT d.cluster_id,
+               min(r.feed || '|' || r.role || '|' || coalesce(r.record_key, r.source_file || ':' || r.source_row)) AS anchor
+        FROM _decided d JOIN link_person_records r USING (record_id)
+        WHERE d.cluster_id IS NOT NULL GROUP BY d.cluster_id
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO link_entity_ids SELECT DISTINCT 'person', 'S:' || anchor, NULL FROM _anchors
+        ON CONFLICT DO NOTHING
+        """
+    )
+    con.execute(
+        """
+        UPDATE link_entity_ids SET entity_id = 'P' || lpad(nextval('person_entity_seq')::VARCHAR, 8, '0')
+        WHERE entity_type = 'person' AND entity_id IS NULL
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE link_person_matches AS
+        SELECT d.record_id, coalesce(reg.entity_id, grp.entity_id) AS entity_id, d.registry_key,
+               d.match_method, d.match_probability
+        FROM _decided d
+        LEFT JOIN link_entity_ids reg ON reg.entity_type = 'person' AND reg.key = 'R:' || d.registry_key
+        LEFT JOIN _anchors a ON a.cluster_id = d.cluster_id
+        LEFT JOIN link_entity_ids grp ON grp.entity_type = 'person' AND grp.key = 'S:' || a.anchor
+        """
+    )
+    rows = con.execute(
+        "SELECT match_method, count(*), count(DISTINCT entity_id) FROM link_person_matches GROUP BY 1"
+    ).fetchall()
+    return {method: {"records": n, "entities": e} for method, n, e in rows}
