@@ -34,38 +34,60 @@ def ensure_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """`link_person_exact(record_id, registry_key, registry_record_id)` and
-    `link_person_conflicts(record_id, registry_key, kind, registry_name, delivered_name)`."""
+    """`link_person_exact(record_id, registry_key, match_method)` and
+    `link_person_conflicts(record_id, registry_key, kind, registry_name, delivered_name)`.
+
+    For a record whose valid ID is in the registry:
+    - the name agrees (or is empty): `exact_id`;
+    - else a member of the ID holder's household bears the name (same characters or
+      pinyin): the department wrote a relative's ID — the record is that member's
+      (`household`), and the wrong ID is a conflict;
+    - else a two-character name one character off with nothing else to tell: a typo,
+      `exact_id`;
+    - else the ID belongs to someone else: a conflict, and the model never sees it.
+    """
     ensure_macros(con)
     con.execute(
         f"""
+        CREATE OR REPLACE TEMP TABLE _registry AS
+        SELECT g.record_id, g.id_number, g.name, g.name_pinyin, g.birth_date, p.household_no
+        FROM link_person_records g
+        JOIN "{REGISTRY_FEED}" p ON p.file_id = g.file_id AND p.source_row = g.source_row
+        WHERE g.feed = '{REGISTRY_FEED}' AND g.role = 'person' AND g.id_valid;
+
+        CREATE OR REPLACE TEMP TABLE _by_id AS
+        SELECT r.record_id, r.feed = '{REGISTRY_FEED}' AND r.role = 'person' AS is_registry, r.name,
+               r.name_pinyin, g.id_number, g.name AS registry_name, g.household_no,
+               r.name IS NULL OR names_agree(r.name, g.name, r.name_pinyin, g.name_pinyin,
+                                             coalesce(r.birth_date = g.birth_date, false)) AS agrees,
+               chars_off(r.name, g.name) = 1 AS one_off
+        FROM link_person_records r JOIN _registry g ON r.id_number = g.id_number
+        WHERE r.id_valid;
+
+        CREATE OR REPLACE TEMP TABLE _relative AS
+        SELECT b.record_id, any_value(h.id_number) AS registry_key, count(*) AS candidates
+        FROM _by_id b JOIN _registry h
+             ON h.household_no = b.household_no AND h.id_number <> b.id_number
+            AND (h.name = b.name OR h.name_pinyin = b.name_pinyin)
+        WHERE NOT b.is_registry AND NOT b.agrees
+        GROUP BY b.record_id HAVING count(*) = 1;
+
         CREATE OR REPLACE TABLE link_person_exact AS
-        SELECT r.record_id, g.id_number AS registry_key, g.record_id AS registry_record_id
-        FROM link_person_records r
-        JOIN link_person_records g ON g.feed = '{REGISTRY_FEED}' AND g.role = 'person' AND g.id_valid
-             AND r.id_number = g.id_number
-        WHERE r.id_valid AND (
-            r.feed = '{REGISTRY_FEED}' AND r.role = 'person'
-            OR r.name IS NULL
-            OR names_agree(r.name, g.name, r.name_pinyin, g.name_pinyin,
-                           coalesce(r.birth_date = g.birth_date, false)))
-        """
-    )
-    con.execute(
-        f"""
+        SELECT record_id, id_number AS registry_key, 'exact_id' AS match_method FROM _by_id
+        WHERE is_registry OR agrees OR (one_off AND record_id NOT IN (SELECT record_id FROM _relative))
+        UNION ALL
+        SELECT record_id, registry_key, 'household' FROM _relative;
+
         CREATE OR REPLACE TABLE link_person_conflicts AS
-        SELECT r.record_id, g.id_number AS registry_key, 'id_of_another_person' AS kind,
-               g.name AS registry_name, r.name AS delivered_name
-        FROM link_person_records r
-        JOIN link_person_records g ON g.feed = '{REGISTRY_FEED}' AND g.role = 'person' AND g.id_valid
-             AND r.id_number = g.id_number
-        WHERE r.id_valid AND NOT (r.feed = '{REGISTRY_FEED}' AND r.role = 'person')
-          AND r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+        SELECT record_id, id_number AS registry_key, 'id_of_another_person' AS kind, registry_name,
+               name AS delivered_name
+        FROM _by_id
+        WHERE NOT is_registry AND NOT agrees AND NOT (one_off AND record_id NOT IN (SELECT record_id FROM _relative));
         """
     )
-    exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
+    counts = dict(con.execute("SELECT match_method, count(*) FROM link_person_exact GROUP BY 1").fetchall())
     conflicts = con.execute("SELECT count(*) FROM link_person_conflicts").fetchall()[0][0]
-    return {"exact_id": exact, "id_conflicts": conflicts}
+    return {"exact_id": counts.get("exact_id", 0), "household": counts.get("household", 0), "id_conflicts": conflicts}
 
 
 _SPLINK_COLUMNS = """
@@ -172,7 +194,7 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
              ON g.feed = '{REGISTRY_FEED}' AND g.role = 'person' AND g.record_id = r.record_id
         WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
         UNION ALL
-        SELECT record_id, registry_key, 'exact_id', 1.0, NULL FROM link_person_exact
+        SELECT record_id, registry_key, match_method, 1.0, NULL FROM link_person_exact
         UNION ALL
         SELECT record_id, registry_key,
                CASE WHEN registry_key IS NOT NULL OR size > 1 THEN 'probabilistic' ELSE 'new' END,
