@@ -155,6 +155,57 @@ def quarantine(
 
 @app.command()
 @_run
+def link(
+    retrain: Annotated[bool, typer.Option("--retrain", help="重新训练比对模型 (retrain the model)")] = False,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="判定为同一人的概率下限 (match threshold)")
+    ] = 0.9,
+    review_from: Annotated[
+        float, typer.Option("--review-from", help="低于阈值但高于此值的配对进入人工复核 (review band)")
+    ] = 0.5,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """与公安库比对：人、房、单位各归一 (link people, houses, places)."""
+    from rootdb.link import link as run_link
+
+    with render.err.status("比对中：人员、房屋、单位…"):
+        result = run_link(db=db, retrain=retrain, threshold=threshold, review_from=review_from)
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        render.link_summary(result)
+
+
+export_app = typer.Typer(help="导出数据 (export data).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("crosswalk")
+@_run
+def export_crosswalk(
+    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)")],
+    unmasked: Annotated[
+        bool, typer.Option("--unmasked", help="不隐藏身份证号（会记入审计日志）(full IDs; audited)")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导出对照表：每条记录对应哪个人、房、单位 (export the crosswalk)."""
+    from rootdb.exports import export_crosswalk as run_export
+
+    result = run_export(out, db=db, unmasked=unmasked)
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        masked = "（身份证号已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
+        render.out.print(f"已导出 {result.rows:,} 行对照表到 {result.file}{masked}", soft_wrap=True)
+
+
+@app.command()
+@_run
 def feeds(as_json: JsonOption = False, debug: DebugOption = False) -> None:
     """列出可识别的数据源和文件名规则 (list feeds)."""
     from rootdb.specs import load_specs

@@ -176,3 +176,23 @@ def feeds_table(specs: dict) -> None:
         table.add_row(code, s.department, s.title + kinds[s.kind], "\n".join(s.file_patterns))
     _fit(table, "文件名规则", "名称", "部门")
     out.print(table)
+
+
+def link_summary(result) -> None:
+    table = _table(f"比对结果（用时 {result.seconds:.1f} 秒）")
+    table.add_column("类别", no_wrap=True)
+    for name in ("记录", "归并为", "其中公安库已有", "库外新增"):
+        table.add_column(name, justify="right", no_wrap=True)
+    labels = {"person": "人员", "house": "房屋", "place": "单位/场所"}
+    for entity, label in labels.items():
+        total = result.entities.get(entity, 0)
+        matched = result.matched_registry.get(entity, 0)
+        table.add_row(label, f"{result.records.get(entity, 0):,}", f"{total:,}", f"{matched:,}", f"{total - matched:,}")
+    _fit(table)
+    out.print(table)
+    model = "已重新训练并保存" if result.model_trained else "沿用已保存的模型"
+    out.print(f"比对模型：{model}（{result.model_path}）", soft_wrap=True)
+    conflicts = result.people.get("id_conflicts", 0)
+    if conflicts:
+        out.print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定（见纠错报告）[/]", soft_wrap=True)
+    out.print(f"待人工复核的配对：{result.review_pairs:,}", soft_wrap=True)

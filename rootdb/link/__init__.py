@@ -1,5 +1,102 @@
 """Link: who is who. Resolves every person, house and place named by the current
 snapshots against the reference registry and each other.
 
-Reads the `<feed>` views; writes the `link_*` tables and the crosswalk.
+Reads the `<feed>` views; writes the `link_*` tables and `crosswalk` (one row per
+record and role, as contract/outputs.md defines it). Stages: `records` (entity
+records from the schemas' roles) → `houses` → `places` → `people` (deterministic,
+then the splink `model`) → the crosswalk. One transaction: a failed link leaves the
+previous results in place.
 """
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rootdb.errors import UsageError
+from rootdb.specs import load_specs
+from rootdb.store import table_exists
+from rootdb.workspace import connect, locate, require_existing
+
+MODEL_FILE = "person_model.json"
+
+
+@dataclass
+class LinkResult:
+    records: dict[str, int]
+    people: dict = field(default_factory=dict)
+    houses: dict = field(default_factory=dict)
+    places: dict = field(default_factory=dict)
+    entities: dict[str, int] = field(default_factory=dict)
+    matched_registry: dict[str, int] = field(default_factory=dict)
+    review_pairs: int = 0
+    model_trained: bool = False
+    model_path: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _crosswalk(con) -> None:
+    parts = []
+    for entity, records, matches in (
+        ("person", "link_person_records", "link_person_matches"),
+        ("house", "link_house_records", "link_house_matches"),
+        ("place", "link_place_records", "link_place_matches"),
+    ):
+        if table_exists(con, matches):
+            parts.append(
+                f"SELECT r.feed, r.source_file, r.source_row, r.role, '{entity}' AS entity_type, m.entity_id, "
+                f"m.registry_key, m.match_method, m.match_probability "
+                f"FROM {records} r JOIN {matches} m USING (record_id)"
+            )
+    con.execute(
+        "CREATE OR REPLACE TABLE crosswalk AS " + " UNION ALL ".join(parts)
+        + " ORDER BY feed, source_file, source_row, role"
+    )
+
+
+def link(
+    db: str | Path | None = None,
+    retrain: bool = False,
+    threshold: float = 0.9,
+    review_from: float = 0.5,
+) -> LinkResult:
+    """Resolve people, houses and places; see `LinkResult`."""
+    from rootdb.link import houses, people, places
+    from rootdb.link.records import build_record_tables
+
+    if not 0 < review_from <= threshold < 1:
+        raise UsageError("阈值须满足 0 < --review-from ≤ --threshold < 1")
+    started = time.perf_counter()
+    ws = locate(db)
+    require_existing(ws)
+    model_path = ws.db_path.parent / "models" / MODEL_FILE
+    with connect(ws.db_path) as con:
+        if not table_exists(con, "files") or not con.execute(
+            "SELECT count(*) FROM files WHERE is_current AND feed = 'registry_persons'"
+        ).fetchall()[0][0]:
+            raise UsageError("还没有导入公安实有人口库（registry_persons），无法比对；请先 rootdb ingest 导入")
+        con.begin()
+        try:
+            result = LinkResult(records=build_record_tables(con, load_specs()), model_path=str(model_path))
+            result.houses = houses.link_houses(con)
+            result.places = places.link_places(con)
+            result.people = people.deterministic(con)
+            outcome = people.probabilistic(con, model_path, retrain, threshold, review_from)
+            result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
+            result.people.update(people.assign_entities(con))
+            _crosswalk(con)
+            for entity, n_entities, n_registry in con.execute(
+                "SELECT entity_type, count(DISTINCT entity_id), count(DISTINCT registry_key) FROM crosswalk GROUP BY 1"
+            ).fetchall():
+                result.entities[entity] = n_entities
+                result.matched_registry[entity] = n_registry
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    result.seconds = time.perf_counter() - started
+    return result

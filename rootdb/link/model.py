@@ -75,17 +75,25 @@ def settings() -> SettingsCreator:
     )
 
 
-def _linker(con: duckdb.DuckDBPyConnection, registry: str, feed: str, model) -> Linker:
+def _linker(registry: pl.DataFrame, feed: pl.DataFrame, model) -> tuple[Linker, duckdb.DuckDBPyConnection]:
+    """A linker on its own in-memory DuckDB: splink probes with statements that may
+    fail, which would abort the workspace's open transaction."""
+    con = duckdb.connect()
+    con.register("registry_records", registry.to_arrow())
+    con.register("feed_records", feed.to_arrow())
     api = DuckDBAPI(connection=con)
-    tables = [api.register(registry, dataset_display_name="registry"), api.register(feed, dataset_display_name="feed")]
-    return Linker(tables, model, log_level=logging.WARNING)
+    tables = [
+        api.register("registry_records", dataset_display_name="registry"),
+        api.register("feed_records", dataset_display_name="feed"),
+    ]
+    return Linker(tables, model, log_level=logging.WARNING), con
 
 
-def train(con: duckdb.DuckDBPyConnection, registry: str, feed: str, model_path: Path) -> dict:
+def train(registry: pl.DataFrame, feed: pl.DataFrame, model_path: Path) -> dict:
     """Train on the data: u by random sampling, m from the label column (registry
     records carry their own key, deterministically matched records the registry key),
     then EM for the levels labels never show. Saves the model as JSON."""
-    linker = _linker(con, registry, feed, settings())
+    linker, con = _linker(registry, feed, settings())
     linker.training.estimate_probability_two_random_records_match(
         [block_on("id_number", "name"), block_on("id_number", "birth_date")], recall=0.7
     )
@@ -96,15 +104,17 @@ def train(con: duckdb.DuckDBPyConnection, registry: str, feed: str, model_path: 
             rule, fix_u_probabilities=True, max_pairs=2e6
         )
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    return linker.misc.save_model_to_json(str(model_path), overwrite=True)
+    model = linker.misc.save_model_to_json(str(model_path), overwrite=True)
+    con.close()
+    return model
 
 
 def predict_clusters(
-    con: duckdb.DuckDBPyConnection, registry: str, feed: str, model: dict, threshold: float, review_from: float
+    registry: pl.DataFrame, feed: pl.DataFrame, model: dict, threshold: float, review_from: float
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(clusters: unique_id, source_dataset, cluster_id, best match probability;
     review pairs: probability between `review_from` and `threshold`)."""
-    linker = _linker(con, registry, feed, model)
+    linker, con = _linker(registry, feed, model)
     predictions = linker.inference.predict(threshold_match_probability=review_from, warning_mode="never")
     con.execute("SET disabled_optimizers = 'join_order'")  # PITFALLS: nested-loop plan otherwise
     try:
@@ -125,6 +135,7 @@ def predict_clusters(
         ]
     ).group_by("unique_id").agg(pl.col("match_probability").max())
     clustered = clustered.join(best, on="unique_id", how="left")
+    con.close()
     return clustered, review
 
 

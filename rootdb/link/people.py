@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import duckdb
 
+from rootdb.store import fetch_frame
+
 REGISTRY_FEED = "registry_persons"
 
 _MACROS = """
@@ -147,12 +149,13 @@ def probabilistic(
     exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
     # Up to ~200k labelled records are plenty to learn m; more only costs time.
     _splink_inputs(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
+    registry = fetch_frame(con, "SELECT * FROM link_splink_registry")
     stored = None if retrain else splink_model.load_model(model_path)
     trained = stored is None
     if trained:
-        stored = splink_model.train(con, "link_splink_registry", "link_splink_training", model_path)
+        stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path)
     clusters, review = splink_model.predict_clusters(
-        con, "link_splink_registry", "link_splink_unresolved", stored, threshold, review_from
+        registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from
     )
     con.register("_clusters", clusters)
     con.execute("CREATE OR REPLACE TABLE link_person_clusters AS SELECT * FROM _clusters")

@@ -1,0 +1,341 @@
+"""Houses: every house record resolved to a house entity, against the standard address
+registry (`registry_addresses`) first.
+
+Reads `link_house_records` and the `registry_addresses` view; writes
+`link_house_matches` (one row per house record: entity_id, registry_key, match_method,
+match_probability) and `link_houses` (one row per house entity).
+
+Rules, in order; a record takes the first that resolves it:
+
+1. `exact_code`: the record carries an 地址编码 found in the registry (the registry rows
+   themselves, registry_places' 场所地址).
+2. `exact_address`: its parsed house_key ("compound|building|unit|room") equals a
+   registry house's, and nothing else it says contradicts that house: its community
+   (when parsed) is the house's, and the administrative prefix it was written with
+   (province … street, after the parser has taken the community off) is part of the
+   house's standard prefix. A prefix written from the province down must be the whole
+   standard prefix: "内蒙古自治区鄂尔多斯市东胜区建设路24号" (district, then a road,
+   no street or community) is some other register's address, e.g. a 户籍地址.
+   Several registry houses left standing (a street-front "交通街84号" exists in four
+   communities and the record names none) = ambiguous: not guessed, counted, and the
+   record becomes a house of its own (rule 4), not merged with other ambiguous ones:
+   two bare "交通街84号" need not be the same of the four.
+3. `fuzzy_address`: building, unit and room equal, the compound name not in the
+   registry but close to one that is (same pinyin; one character off; the same name
+   once a suffix such as 小区/花园 or a 期 part is taken off), with the same community
+   and prefix checks. Only the best-scoring candidates count, and they must be one
+   house.
+4. `new`: everything else is a house of its own, outside the registry. Houses written
+   in our area's terms (local prefix, a known community or none) are keyed by
+   community + house_key, the community taken from the compound when the registry
+   puts that compound in exactly one community, or from the other records of the same
+   house_key when they name exactly one; houses elsewhere (户籍地址 of floating people)
+   by their prefix + community + house_key; unparsed addresses by their text.
+
+entity_id is stable and deterministic: "H" + 地址编码 for registry houses, "HN" + the
+first 12 hex digits of sha1(key) for the others.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import duckdb
+import polars as pl
+
+from rootdb.clean.addresses import normalize_address_text
+from rootdb.store import table_exists
+
+FUZZY_PROBABILITY = {"pinyin": 0.95, "suffix": 0.9, "one_char": 0.85}
+
+# Compound-name suffixes and 期 parts a department may add or drop.
+_PHASE = re.compile(r"(?:[一二三四五六七八九十]+|\d+)期$")
+_SUFFIX = re.compile(
+    r"(?:小区|花园|家园|新村|公寓|大厦|广场|宿舍|家属院|大院|名邸|名苑|苑|园|城|庭|府|居|里|坊|湾|郡|邸|阁|轩)$"
+)
+_PROVINCE_HEAD = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}省|[\u4e00-\u9fff]{2,8}?自治区|北京市|天津市|上海市|重庆市)")
+
+
+# ---------------------------------------------------------------- per distinct value helpers
+
+def admin_prefix(address: str | None, community: str | None, compound: str | None) -> str:
+    """What an address says above the community: the normalised text before the
+    compound (its last occurrence: "交通街道交通街84号"), minus the community."""
+    if not address:
+        return ""
+    text = normalize_address_text(address)
+    cut = len(text)
+    if compound:
+        i = text.rfind(compound)
+        if i >= 0:
+            cut = i
+    elif community:
+        cut = len(text)
+    else:
+        cut = 0
+    prefix = text[:cut]
+    if community:
+        stem = community[:-2] if community.endswith("社区") else community[:-1]
+        j = prefix.rfind(stem) if stem else -1
+        if j >= 0:
+            prefix = prefix[:j]
+    return prefix
+
+
+def prefix_compatible(prefix: str, standard: str) -> bool:
+    """Can an address written with `prefix` lie under the registry prefix `standard`?"""
+    if not prefix:
+        return True
+    if prefix not in standard:
+        return False
+    if _PROVINCE_HEAD.match(prefix):  # written in full form: must be the full form
+        return prefix == standard
+    return True
+
+
+def compound_core(name: str) -> str:
+    core = _PHASE.sub("", name)
+    core = _SUFFIX.sub("", core)
+    return core
+
+
+def _pinyin(names: list[str]) -> dict[str, str]:
+    from pypinyin import Style, lazy_pinyin  # slow to import
+
+    return {n: " ".join(lazy_pinyin(n, style=Style.NORMAL)) for n in names}
+
+
+def similar_compounds(unknown: list[str], known: list[str]) -> list[tuple[str, str, str]]:
+    """(unknown name, registry name, kind) for every close pair; kind is the best of
+    pinyin / suffix / one_char. Blocked lookups per distinct name, no full cross join."""
+    if not unknown or not known:
+        return []
+    py = _pinyin(sorted(set(unknown) | set(known)))
+    by_pinyin: dict[str, list[str]] = {}
+    by_core: dict[str, list[str]] = {}
+    by_mask: dict[str, list[str]] = {}
+    for k in known:
+        by_pinyin.setdefault(py[k], []).append(k)
+        core = compound_core(k)
+        if len(core) >= 2:
+            by_core.setdefault(core, []).append(k)
+        if len(k) >= 3:
+            for i in range(len(k)):
+                by_mask.setdefault(k[:i] + "\0" + k[i + 1:], []).append(k)
+    rank = {"pinyin": 0, "suffix": 1, "one_char": 2}
+    phase = {n: (m.group(0) if (m := _PHASE.search(n)) else "") for n in py}
+    out: dict[tuple[str, str], str] = {}
+
+    def add(u: str, k: str, kind: str) -> None:
+        if u == k or (phase[u] and phase[k] and phase[u] != phase[k]):  # 二期 is not 三期
+            return
+        old = out.get((u, k))
+        if old is None or rank[kind] < rank[old]:
+            out[(u, k)] = kind
+
+    for u in unknown:
+        for k in by_pinyin.get(py[u], ()):
+            add(u, k, "pinyin")
+        core = compound_core(u)
+        if len(core) >= 2:
+            for k in by_core.get(core, ()):
+                add(u, k, "suffix")
+        if len(u) >= 3:
+            for i in range(len(u)):
+                for k in by_mask.get(u[:i] + "\0" + u[i + 1:], ()):
+                    add(u, k, "one_char")
+    return [(u, k, kind) for (u, k), kind in sorted(out.items())]
+
+
+# ---------------------------------------------------------------- the linker
+
+def _prefix_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """_lh_addr(address, prefix) per distinct address text (the parts are a function of it)."""
+    distinct = con.sql(
+        "SELECT address, any_value(community), any_value(compound) FROM link_house_records "
+        "WHERE address IS NOT NULL GROUP BY address"
+    ).pl()
+    prefixes = [admin_prefix(a, c, k) for a, c, k in distinct.iter_rows()]
+    addr = pl.DataFrame({"address": distinct[:, 0], "prefix": pl.Series(prefixes, dtype=pl.String)})
+    con.register("_lh_addr_df", addr)
+    con.execute("CREATE OR REPLACE TEMP TABLE _lh_addr AS SELECT * FROM _lh_addr_df")
+    con.unregister("_lh_addr_df")
+
+
+def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
+    """Resolve every house record; (re)write link_house_matches and link_houses.
+    Returns summary counts per match method, plus ambiguous and seconds."""
+    started = time.perf_counter()
+    _prefix_tables(con)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_rec AS
+        SELECT r.record_id, r.feed, r.role, coalesce(r.record_key, r.source_file || '#' || r.source_row) AS record_key,
+               r.address_code, r.address, r.community, r.compound, r.building, r.unit,
+               r.room, r.house_key, coalesce(a.prefix, '') AS prefix
+        FROM link_house_records r
+        LEFT JOIN _lh_addr a ON a.address = r.address
+    """)
+    # Registry houses: the registry's own rows, with its community, grid and usage.
+    registry = "registry_addresses" if table_exists(con, "registry_addresses") else (
+        "(SELECT NULL::BIGINT AS file_id, NULL::BIGINT AS source_row, NULL::VARCHAR AS community, "
+        "NULL::VARCHAR AS grid, NULL::VARCHAR AS address, NULL::VARCHAR AS usage WHERE false)")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _lh_reg AS
+        SELECT address_code, 'H' || address_code AS entity_id, house_key, community, grid, compound, building,
+               unit, room, standard_address, usage, prefix
+        FROM (
+            SELECT r.address_code, r.house_key, coalesce(v.community, r.community) AS community, v.grid,
+                   r.compound, r.building, r.unit, r.room, v.address AS standard_address, v.usage, r.prefix,
+                   row_number() OVER (PARTITION BY r.address_code ORDER BY r.record_id) AS k
+            FROM _lh_rec r
+            JOIN link_house_records lr USING (record_id)
+            LEFT JOIN {registry} v ON v.file_id = lr.file_id AND v.source_row = lr.source_row
+            WHERE r.feed = 'registry_addresses' AND r.address_code IS NOT NULL
+        ) WHERE k = 1
+    """)
+    std = [p for (p,) in con.execute("SELECT DISTINCT prefix FROM _lh_reg").fetchall()]
+    rec_prefixes = [p for (p,) in con.execute("SELECT DISTINCT prefix FROM _lh_rec").fetchall()]
+    ok = pl.DataFrame(
+        [(p, s) for p in rec_prefixes for s in std if prefix_compatible(p, s)],
+        schema={"prefix": pl.String, "std_prefix": pl.String}, orient="row",
+    )
+    con.register("_lh_ok_df", ok)
+    con.execute("CREATE OR REPLACE TEMP TABLE _lh_prefix_ok AS SELECT * FROM _lh_ok_df")
+    con.unregister("_lh_ok_df")
+
+    # 1. exact code
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_match AS
+        SELECT r.record_id, g.entity_id, g.address_code AS registry_key, 'exact_code' AS match_method,
+               1.0::DOUBLE AS match_probability
+        FROM _lh_rec r JOIN _lh_reg g ON g.address_code = trim(r.address_code)
+    """)
+    # 2. exact house_key, filtered by community and prefix
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_exact AS
+        SELECT r.record_id, g.entity_id, g.address_code
+        FROM _lh_rec r
+        JOIN _lh_reg g ON g.house_key = r.house_key
+        JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
+        WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
+          AND (r.community IS NULL OR r.community = g.community)
+    """)
+    con.execute("""
+        INSERT INTO _lh_match
+        SELECT record_id, any_value(entity_id), any_value(address_code), 'exact_address', 1.0
+        FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) = 1
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_ambiguous AS
+        SELECT record_id FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) > 1
+    """)
+    # 3. fuzzy compound names
+    reg_compounds = [c for (c,) in con.execute(
+        "SELECT DISTINCT compound FROM _lh_reg WHERE compound IS NOT NULL ORDER BY 1").fetchall()]
+    unknown = [c for (c,) in con.execute("""
+        SELECT DISTINCT r.compound FROM _lh_rec r
+        WHERE r.compound IS NOT NULL AND (r.building IS NOT NULL OR r.room IS NOT NULL)
+          AND r.record_id NOT IN (SELECT record_id FROM _lh_match)
+          AND r.record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
+          AND r.compound NOT IN (SELECT compound FROM _lh_reg WHERE compound IS NOT NULL)
+          AND r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
+          AND (r.community IS NULL OR r.community IN (SELECT community FROM _lh_reg WHERE community IS NOT NULL))
+        ORDER BY 1""").fetchall()]
+    pairs = pl.DataFrame(similar_compounds(unknown, reg_compounds),
+                         schema={"compound": pl.String, "reg_compound": pl.String, "kind": pl.String}, orient="row")
+    pairs = pairs.with_columns(
+        pl.col("kind").replace_strict(FUZZY_PROBABILITY, return_dtype=pl.Float64).alias("p"))
+    con.register("_lh_pairs_df", pairs)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_fuzzy AS
+        WITH c AS (
+            SELECT r.record_id, g.entity_id, g.address_code, p.p
+            FROM _lh_rec r
+            JOIN _lh_pairs_df p ON p.compound = r.compound
+            JOIN _lh_reg g ON g.compound = p.reg_compound AND g.building IS NOT DISTINCT FROM r.building
+                           AND g.unit IS NOT DISTINCT FROM r.unit AND g.room IS NOT DISTINCT FROM r.room
+            JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
+            WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
+              AND r.record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
+              AND (r.community IS NULL OR r.community = g.community)
+        ), best AS (
+            SELECT *, max(p) OVER (PARTITION BY record_id) AS best FROM c
+        )
+        SELECT record_id, count(DISTINCT entity_id) AS n, any_value(entity_id) AS entity_id,
+               any_value(address_code) AS address_code, max(p) AS p
+        FROM best WHERE p = best GROUP BY record_id
+    """)
+    con.unregister("_lh_pairs_df")
+    con.execute("""
+        INSERT INTO _lh_match
+        SELECT record_id, entity_id, address_code, 'fuzzy_address', p FROM _lh_fuzzy WHERE n = 1
+    """)
+    con.execute("INSERT INTO _lh_ambiguous SELECT record_id FROM _lh_fuzzy WHERE n > 1")
+
+    # 4. new houses
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_new AS
+        WITH rest AS (
+            SELECT r.*,
+                   r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
+                   AND (r.community IS NULL OR r.community IN (SELECT community FROM _lh_reg)) AS local
+            FROM _lh_rec r WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
+        ), compound_comm AS (  -- a compound the registry puts in exactly one community
+            SELECT compound, any_value(community) AS community FROM _lh_reg
+            WHERE compound IS NOT NULL GROUP BY compound HAVING count(DISTINCT community) = 1
+        ), step1 AS (
+            SELECT rest.*, coalesce(rest.community, cc.community) AS comm1
+            FROM rest LEFT JOIN compound_comm cc ON rest.local AND cc.compound = rest.compound
+        ), key_comm AS (  -- the other records of the same house name exactly one community
+            SELECT house_key, any_value(comm1) AS community FROM step1
+            WHERE local AND comm1 IS NOT NULL AND house_key IS NOT NULL
+            GROUP BY house_key HAVING count(DISTINCT comm1) = 1
+        )
+        SELECT s.record_id, s.local, s.house_key, s.compound, s.building, s.unit, s.room, s.address,
+               CASE WHEN s.local THEN coalesce(s.comm1, kc.community) ELSE s.community END AS community,
+               CASE
+                 WHEN s.house_key IS NULL THEN 'T|' || coalesce(s.address, s.address_code, '')
+                 WHEN s.record_id IN (SELECT record_id FROM _lh_ambiguous)  -- a house of its own
+                   THEN 'A|' || s.feed || '|' || s.record_key || '|' || s.role || '|' || s.house_key
+                 WHEN s.local THEN 'L|' || coalesce(s.comm1, kc.community, '') || '|' || s.house_key
+                 ELSE 'X|' || s.prefix || '|' || coalesce(s.community, '') || '|' || s.house_key
+               END AS new_key
+        FROM step1 s LEFT JOIN key_comm kc ON s.local AND s.comm1 IS NULL AND kc.house_key = s.house_key
+    """)
+    con.execute("""
+        INSERT INTO _lh_match
+        SELECT record_id, 'HN' || sha1(new_key)[:12], NULL, 'new', 1.0 FROM _lh_new
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE link_house_matches AS
+        SELECT record_id::BIGINT AS record_id, entity_id::VARCHAR AS entity_id, registry_key::VARCHAR AS registry_key,
+               match_method::VARCHAR AS match_method, match_probability::DOUBLE AS match_probability
+        FROM _lh_match ORDER BY record_id
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE link_houses AS
+        SELECT entity_id, address_code AS registry_key, community, grid, compound, building, unit, room,
+               standard_address, usage
+        FROM _lh_reg
+        UNION ALL
+        SELECT 'HN' || sha1(new_key)[:12], NULL, community, NULL, compound, building, unit, room, address, NULL
+        FROM (  -- the way most of its records write the house
+            SELECT *, row_number() OVER (PARTITION BY new_key ORDER BY n DESC, address NULLS LAST) AS k
+            FROM (SELECT new_key, community, compound, building, unit, room, address, count(*) AS n
+                  FROM _lh_new GROUP BY ALL)
+        ) WHERE k = 1
+        ORDER BY entity_id
+    """)
+    summary = dict(con.execute(
+        "SELECT match_method, count(*) FROM link_house_matches GROUP BY 1 ORDER BY 1").fetchall())
+    summary["records"] = sum(summary.values())
+    summary["ambiguous"] = con.execute("SELECT count(DISTINCT record_id) FROM _lh_ambiguous").fetchall()[0][0]
+    summary["houses"] = con.execute("SELECT count(*) FROM link_houses").fetchall()[0][0]
+    summary["registry_houses_used"] = con.execute(
+        "SELECT count(DISTINCT registry_key) FROM link_house_matches WHERE registry_key IS NOT NULL").fetchall()[0][0]
+    for t in ("_lh_addr", "_lh_rec", "_lh_reg", "_lh_prefix_ok", "_lh_match", "_lh_exact", "_lh_ambiguous",
+              "_lh_fuzzy", "_lh_new"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary

@@ -1,0 +1,111 @@
+"""`rootdb link` on the sample area, scored against its ground truth, plus the
+Chinese-name comparison levels checked on real DuckDB."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from rootdb import ingest
+from rootdb.link import link
+from rootdb.link.evaluate import pairwise_scores
+from rootdb.link.model import DAY_MONTH_SWAPPED, ONE_CHAR_OFF, SHARE_TWO_CHARS
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+TRUTH = SAMPLE / "_truth"
+KEYS = ["file", "source_row", "role"]
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    db = tmp_path_factory.mktemp("link") / "rootdb.duckdb"
+    ingest([SAMPLE], db=db)
+    first = link(db=db)
+    con = duckdb.connect(str(db), read_only=True)
+    crosswalk = con.sql("SELECT source_file AS file, * EXCLUDE (source_file) FROM crosswalk").pl()
+    con.close()
+    yield db, first, crosswalk
+
+
+def _truth(entity: str) -> pl.DataFrame:
+    return pl.read_csv(TRUTH / "records.csv", infer_schema=False).filter(pl.col("entity_type") == entity).with_columns(
+        pl.col("source_row").cast(pl.Int64)
+    )
+
+
+def test_people_are_linked_as_the_truth_says(linked):
+    _, _, crosswalk = linked
+    scores = pairwise_scores(crosswalk.filter(pl.col("entity_type") == "person"), _truth("person"), KEYS)
+    print(f"\nperson pairwise: precision {scores['precision']:.4f} recall {scores['recall']:.4f} F1 {scores['f1']:.4f}")
+    assert scores["f1"] >= 0.99
+
+
+def test_registry_keys_of_people_are_right(linked):
+    _, _, crosswalk = linked
+    persons = pl.read_csv(TRUTH / "persons.csv", infer_schema=False).select(
+        pl.col("person_uid").alias("entity_uid"),
+        pl.when(pl.col("in_registry") == "true").then(pl.col("id_number")).alias("true_key"),
+    )
+    joined = _truth("person").join(persons, on="entity_uid").join(
+        crosswalk.filter(pl.col("entity_type") == "person"), on=KEYS, how="left"
+    )
+    predicted = joined.filter(pl.col("registry_key").is_not_null())
+    correct = predicted.filter(pl.col("registry_key") == pl.col("true_key")).height
+    precision = correct / predicted.height
+    recall = correct / joined.filter(pl.col("true_key").is_not_null()).height
+    print(f"\nregistry key: precision {precision:.4f} recall {recall:.4f}")
+    assert precision >= 0.995 and recall >= 0.99
+
+
+def test_every_crosswalk_row_is_well_formed(linked):
+    _, _, crosswalk = linked
+    assert crosswalk.columns == ["file", "feed", "source_row", "role", "entity_type", "entity_id",
+                                 "registry_key", "match_method", "match_probability"]
+    assert crosswalk["entity_id"].null_count() == 0
+    assert crosswalk.filter(pl.col("match_probability").is_null() | (pl.col("match_probability") > 1)).height == 0
+    people = crosswalk.filter(pl.col("entity_type") == "person")
+    keys = people["registry_key"].drop_nulls()
+    assert keys.str.contains(r"^\d{17}[\dX]$").all()
+    # A person entity has at most one registry key, and a registry key one entity.
+    per_entity = people.group_by("entity_id").agg(pl.col("registry_key").drop_nulls().n_unique().alias("n"))
+    assert per_entity["n"].max() <= 1
+    per_key = people.drop_nulls("registry_key").group_by("registry_key").agg(pl.col("entity_id").n_unique().alias("n"))
+    assert per_key["n"].max() == 1
+
+
+def test_a_second_run_reuses_the_model_and_keeps_entity_ids(linked, tmp_path):
+    db, first, crosswalk = linked
+    assert first.model_trained and Path(first.model_path).is_file()
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    (tmp_path / "models").mkdir()
+    shutil.copy(first.model_path, tmp_path / "models" / Path(first.model_path).name)
+    second = link(db=copy)
+    assert not second.model_trained
+    con = duckdb.connect(str(copy), read_only=True)
+    again = con.sql("SELECT source_file AS file, * EXCLUDE (source_file) FROM crosswalk").pl()
+    con.close()
+    assert again.equals(crosswalk)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "one_off", "two_shared"),
+    [("张伟", "章伟", True, False), ("张伟", "张伟", False, True), ("王小明", "王晓明", True, True),
+     ("李娜", "王芳", False, False), ("阿依古丽", "阿依古力", True, True), ("张伟", "张伟伟", False, True)],
+)
+def test_chinese_name_levels_count_characters_not_bytes(left, right, one_off, two_shared):
+    con = duckdb.connect()
+    sql = f"SELECT ({ONE_CHAR_OFF}) AS one_off, ({SHARE_TWO_CHARS}) AS two_shared FROM (SELECT ? AS name_l, ? AS name_r)"
+    assert con.execute(sql, [left, right]).fetchall() == [(one_off, two_shared)]
+    assert con.execute("SELECT levenshtein('张伟', '章伟')").fetchall() == [(2,)]  # why: bytes, see PITFALLS
+
+
+def test_day_month_swap_level():
+    con = duckdb.connect()
+    sql = f"SELECT {DAY_MONTH_SWAPPED} FROM (SELECT DATE '1985-03-02' AS birth_date_l, ?::DATE AS birth_date_r)"
+    assert con.execute(sql, ["1985-02-03"]).fetchall() == [(True,)]
+    assert con.execute(sql, ["1985-03-02"]).fetchall() == [(False,)]
