@@ -225,17 +225,19 @@ def demo(
     ] = Path("rootdb-demo"),
     debug: DebugOption = False,
 ) -> None:
-    """用自带示例数据完整跑一遍 (run on the sample data)."""
+    """用自带示例数据跑一遍：导入并比对 (ingest and link the sample data)."""
     from rootdb.demo import run_demo
 
     with render.IngestProgressBar(enabled=sys.stderr.isatty()) as bar:
         outcome = run_demo(directory, progress=bar)
     render.out.print(f"演示工作区：{outcome.workspace.root}")
     render.ingest_summary(outcome.ingest)
+    if outcome.link is not None:
+        render.link_summary(outcome.link)
     exe = "rootdb" if shutil.which("rootdb") else str(Path(sys.argv[0]).resolve())
     render.out.print(
         f"\n接着可以试试：\n  cd {outcome.workspace.root}\n  {exe} status\n"
-        f"  {exe} quarantine --out 隔离数据.xlsx",
+        f"  {exe} quarantine --out 隔离数据.xlsx\n  {exe} export crosswalk --out 对照表.csv",
         soft_wrap=True,
     )
     raise typer.Exit(int(outcome.ingest.exit_code))

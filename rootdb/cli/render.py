@@ -192,7 +192,7 @@ def link_summary(result) -> None:
     out.print(table)
     model = "已重新训练并保存" if result.model_trained else "沿用已保存的模型"
     out.print(f"比对模型：{model}（{result.model_path}）", soft_wrap=True)
-    conflicts = result.people.get("id_conflicts", 0)
+    conflicts = result.people.get("deterministic", {}).get("id_conflicts", 0)
     if conflicts:
-        out.print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定（见纠错报告）[/]", soft_wrap=True)
+        out.print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定，已记录待纠错[/]", soft_wrap=True)
     out.print(f"待人工复核的配对：{result.review_pairs:,}", soft_wrap=True)

@@ -84,10 +84,10 @@ def link(
             result = LinkResult(records=build_record_tables(con, load_specs()), model_path=str(model_path))
             result.houses = houses.link_houses(con)
             result.places = places.link_places(con)
-            result.people = people.deterministic(con)
+            result.people = {"deterministic": people.deterministic(con)}
             outcome = people.probabilistic(con, model_path, retrain, threshold, review_from)
             result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
-            result.people.update(people.assign_entities(con))
+            result.people["by_method"] = people.assign_entities(con)
             _crosswalk(con)
             for entity, n_entities, n_registry in con.execute(
                 "SELECT entity_type, count(DISTINCT entity_id), count(DISTINCT registry_key) FROM crosswalk GROUP BY 1"
