@@ -38,7 +38,9 @@ def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -
     with connect(ws.db_path, read_only=not unmasked) as con:
         if not table_exists(con, "crosswalk"):
             raise UsageError("还没有比对结果：请先运行 rootdb link")
-        frame = fetch_frame(con, f"SELECT {', '.join(CROSSWALK_COLUMNS)} FROM crosswalk")
+        frame = fetch_frame(
+            con, f"SELECT {', '.join(CROSSWALK_COLUMNS)} FROM crosswalk ORDER BY feed, source_file, source_row, role"
+        )
         if not unmasked:
             frame = frame.with_columns(
                 pl.when(pl.col("entity_type") == "person")

@@ -19,6 +19,9 @@ from rootdb.errors import UsageError, WorkspaceError
 CONFIG_NAME = "rootdb.toml"
 DEFAULT_DB_NAME = "rootdb.duckdb"
 LOCK_WAIT_SECONDS = float(os.environ.get("ROOTDB_LOCK_WAIT", "60"))
+# DuckDB takes 80% of the machine's memory by default; rootdb shares it with polars
+# and a second, in-memory DuckDB for splink, so it asks for less and spills to disk.
+MEMORY_LIMIT = os.environ.get("ROOTDB_MEMORY_LIMIT", "2GB")
 
 _CONFIG_TEMPLATE = """\
 # rootdb 工作区配置 (workspace configuration)
@@ -101,7 +104,7 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
     while True:
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(db_path), read_only=read_only)
+            return duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():

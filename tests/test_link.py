@@ -18,6 +18,7 @@ from rootdb.link.model import DAY_MONTH_SWAPPED, ONE_CHAR_OFF, SHARE_TWO_CHARS
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 TRUTH = SAMPLE / "_truth"
 KEYS = ["file", "source_row", "role"]
+CROSSWALK_SQL = "source_file AS file, * EXCLUDE (source_file)"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def linked(tmp_path_factory):
     ingest([SAMPLE], db=db)
     first = link(db=db)
     con = duckdb.connect(str(db), read_only=True)
-    crosswalk = con.sql("SELECT source_file AS file, * EXCLUDE (source_file) FROM crosswalk").pl()
+    crosswalk = con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl()
     con.close()
     yield db, first, crosswalk
 
@@ -87,7 +88,7 @@ def test_a_second_run_reuses_the_model_and_keeps_entity_ids(linked, tmp_path):
     second = link(db=copy)
     assert not second.model_trained
     con = duckdb.connect(str(copy), read_only=True)
-    again = con.sql("SELECT source_file AS file, * EXCLUDE (source_file) FROM crosswalk").pl()
+    again = con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl()
     con.close()
     assert again.equals(crosswalk)
 

@@ -34,6 +34,7 @@ class LinkResult:
     model_trained: bool = False
     model_path: str = ""
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,10 +53,7 @@ def _crosswalk(con) -> None:
                 f"m.registry_key, m.match_method, m.match_probability "
                 f"FROM {records} r JOIN {matches} m USING (record_id)"
             )
-    con.execute(
-        "CREATE OR REPLACE TABLE crosswalk AS " + " UNION ALL ".join(parts)
-        + " ORDER BY feed, source_file, source_row, role"
-    )
+    con.execute("CREATE OR REPLACE TABLE crosswalk AS " + " UNION ALL ".join(parts))
 
 
 def link(
@@ -81,20 +79,36 @@ def link(
             raise UsageError("还没有导入公安实有人口库（registry_persons），无法比对；请先 rootdb ingest 导入")
         con.begin()
         try:
-            result = LinkResult(records=build_record_tables(con, load_specs()), model_path=str(model_path))
+            result = LinkResult(records={}, model_path=str(model_path))
+            clock = time.perf_counter()
+
+            def lap(stage: str) -> None:
+                nonlocal clock
+                result.timings[stage] = round(time.perf_counter() - clock, 2)
+                clock = time.perf_counter()
+
+            result.records = build_record_tables(con, load_specs())
+            lap("records")
             result.houses = houses.link_houses(con)
+            lap("houses")
             result.places = places.link_places(con)
+            lap("places")
             result.people = {"deterministic": people.deterministic(con)}
+            lap("people_deterministic")
             outcome = people.probabilistic(con, model_path, retrain, threshold, review_from)
             result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
+            lap("people_probabilistic")
             result.people["by_method"] = people.assign_entities(con)
+            lap("people_entities")
             _crosswalk(con)
             for entity, n_entities, n_registry in con.execute(
                 "SELECT entity_type, count(DISTINCT entity_id), count(DISTINCT registry_key) FROM crosswalk GROUP BY 1"
             ).fetchall():
                 result.entities[entity] = n_entities
                 result.matched_registry[entity] = n_registry
+            lap("crosswalk")
             con.commit()
+            lap("commit")
         except BaseException:
             con.rollback()
             raise

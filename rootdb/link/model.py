@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,8 @@ import polars as pl
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+SPLINK_MEMORY_LIMIT = os.environ.get("ROOTDB_SPLINK_MEMORY_LIMIT", "1500MB")
 
 ONE_CHAR_OFF = (
     'length("name_l") = length("name_r") AND list_sum(list_transform(range(1, length("name_l") + 1), '
@@ -78,7 +82,7 @@ def settings() -> SettingsCreator:
 def _linker(registry: pl.DataFrame, feed: pl.DataFrame, model) -> tuple[Linker, duckdb.DuckDBPyConnection]:
     """A linker on its own in-memory DuckDB: splink probes with statements that may
     fail, which would abort the workspace's open transaction."""
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": SPLINK_MEMORY_LIMIT, "temp_directory": tempfile.gettempdir()})
     con.register("registry_records", registry.to_arrow())
     con.register("feed_records", feed.to_arrow())
     api = DuckDBAPI(connection=con)

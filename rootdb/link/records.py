@@ -103,14 +103,14 @@ def build_record_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
             spec = specs.get(code)
             if spec is None or not table_exists(con, f"rec_{code}"):
                 continue
-            for role in spec.roles:
+            for role_order, role in enumerate(spec.roles):
                 if role.entity != entity:
                     continue
                 select = _SELECTORS[entity](spec, role)
                 cols = ", ".join(f"CAST({select[c] or 'NULL'} AS {t}) AS {c}" for c, t in columns.items())
                 selects.append(
                     f"SELECT '{code}' AS feed, r.file_id, f.file_name AS source_file, r.source_row, "
-                    f"'{role.role}' AS role, r.record_key, {cols} "
+                    f"'{role.role}' AS role, {role_order} AS role_order, r.record_key, {cols} "
                     f'FROM "{code}" r JOIN files f USING (file_id) WHERE {_present(entity, select)}'
                 )
         if selects:
@@ -118,10 +118,13 @@ def build_record_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
         else:  # nothing loaded yet: an empty table of the right shape
             cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in columns.items())
             body = (f"SELECT NULL::VARCHAR AS feed, NULL::BIGINT AS file_id, NULL::VARCHAR AS source_file, "
-                    f"NULL::BIGINT AS source_row, NULL::VARCHAR AS role, NULL::VARCHAR AS record_key, {cols} WHERE false")
+                    f"NULL::BIGINT AS source_row, NULL::VARCHAR AS role, 0 AS role_order, NULL::VARCHAR AS record_key, "
+                    f"{cols} WHERE false")
+        # record_id from (file, row, role) without sorting the rows: unique, the same
+        # every run, and in file/row/role order (splink breaks ties by the lowest id).
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER (ORDER BY feed, file_id, source_row, role) "
-            f"AS record_id, * FROM ({body})"
+            f"CREATE OR REPLACE TABLE {table} AS SELECT (file_id << 40) + (source_row << 4) + role_order "
+            f"AS record_id, * EXCLUDE (role_order) FROM ({body})"
         )
         counts[entity] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return counts

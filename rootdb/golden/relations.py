@@ -1,0 +1,74 @@
+"""Relations between golden entities.
+
+- `rel_person_house(person_entity_id, house_entity_id, kind)`: `residence` and
+  `registered` (the golden person's house and 户籍 house), `owner` (fangwu 产权人 →
+  the property), `tenant` (fangwu 承租人 → the property, gongzufang 承租人 → the
+  rented house).
+- `rel_household(head_entity_id, member_entity_id, relation, source)`: the registry's
+  households (户号: its 户主 → every member, the head included with 户主) and dibao
+  households (户主 → 成员 of the same row, relation as delivered).
+- `rel_place_person(place_entity_id, person_entity_id, kind)`: `legal_rep`
+  (shichang 法定代表人, registry_places 负责人) and `employee` (jiuye, where the
+  就业单位 is a known place).
+
+Reads `golden_persons`, `_g_rec`, `_g_reg` (see `entities`) and the link tables.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+_HOUSES = """
+    SELECT hr.file_id, hr.source_row, hr.role AS house_role, hm.entity_id AS house_id
+    FROM link_house_records hr JOIN link_house_matches hm USING (record_id)
+"""
+
+
+def build_relations(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    con.execute(f"""
+        CREATE OR REPLACE TABLE rel_person_house AS
+        SELECT DISTINCT * FROM (
+            SELECT entity_id AS person_entity_id, house_entity_id, 'residence' AS kind
+            FROM golden_persons WHERE house_entity_id IS NOT NULL
+            UNION ALL
+            SELECT entity_id, registered_house_entity_id, 'registered'
+            FROM golden_persons WHERE registered_house_entity_id IS NOT NULL
+            UNION ALL
+            SELECT g.entity_id, h.house_id, g.role
+            FROM _g_rec g JOIN ({_HOUSES}) h ON h.file_id = g.file_id AND h.source_row = g.source_row
+            WHERE (g.feed = 'fangwu' AND g.role IN ('owner', 'tenant') AND h.house_role = 'property')
+               OR (g.feed = 'gongzufang' AND g.role = 'tenant' AND h.house_role = 'residence')
+        ) ORDER BY ALL
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE rel_household AS
+        WITH heads AS (  -- one head per registry household: the 户主, else nobody
+            SELECT household_no, min(entity_id) AS head_entity_id FROM _g_reg
+            WHERE household_no IS NOT NULL AND relation = '户主' GROUP BY household_no
+        )
+        SELECT DISTINCT * FROM (
+            SELECT h.head_entity_id, r.entity_id AS member_entity_id, r.relation, 'registry_persons' AS source
+            FROM _g_reg r JOIN heads h USING (household_no)
+            UNION ALL
+            SELECT hd.entity_id, mb.entity_id, mb.relation, 'dibao'
+            FROM _g_rec mb JOIN _g_rec hd
+                 ON hd.file_id = mb.file_id AND hd.source_row = mb.source_row AND hd.role = 'head'
+            WHERE mb.feed = 'dibao' AND mb.role = 'member'
+        ) ORDER BY ALL
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE rel_place_person AS
+        SELECT DISTINCT * FROM (
+            SELECT pm.entity_id AS place_entity_id, g.entity_id AS person_entity_id, 'legal_rep' AS kind
+            FROM link_place_records pr JOIN link_place_matches pm USING (record_id)
+            JOIN _g_rec g ON g.file_id = pr.file_id AND g.source_row = pr.source_row AND g.role = 'legal_rep'
+            WHERE pr.role = 'place'
+            UNION ALL
+            SELECT pm.entity_id, g.entity_id, 'employee'
+            FROM link_place_records pr JOIN link_place_matches pm USING (record_id)
+            JOIN _g_rec g ON g.file_id = pr.file_id AND g.source_row = pr.source_row AND g.role = 'person'
+            WHERE pr.role = 'employer' AND pr.feed = 'jiuye'
+        ) ORDER BY ALL
+    """)
+    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+            for t in ("rel_person_house", "rel_household", "rel_place_person")}
