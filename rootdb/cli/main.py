@@ -178,6 +178,60 @@ def link(
         render.link_summary(result)
 
 
+review_app = typer.Typer(help="人工复核拿不准的配对 (review uncertain matches).", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+@_run
+def review_export(
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
+    unmasked: Annotated[
+        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导出待复核的配对，两条记录并排 (export the review list)."""
+    from rootdb.link.review import export_review
+
+    result = export_review(out, db=db, unmasked=unmasked)
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        render.out.print(
+            f"已导出 {result.pairs:,} 对待复核记录到 {result.file}；在“判定”列填 是/否 后运行 rootdb review import",
+            soft_wrap=True,
+        )
+
+
+@review_app.command("import")
+@_run
+def review_import(
+    path: Annotated[Path, typer.Argument(help="填好判定的复核表 (the filled-in workbook)", metavar="FILE")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导入复核判定，下次比对起生效 (import the officer's decisions)."""
+    from rootdb.link.review import import_review
+
+    result = import_review(path, db=db)
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        render.out.print(
+            f"已导入 {result.decided:,} 条判定（是 {result.yes:,}，否 {result.no:,}），未填 {result.blank:,} 条；"
+            "下次运行 rootdb link 时生效。",
+            soft_wrap=True,
+        )
+        for problem in result.problems:
+            render.out.print(f"[yellow]! {problem}[/]", soft_wrap=True)
+    if result.problems:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
 export_app = typer.Typer(help="导出数据 (export data).", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -196,12 +250,52 @@ def export_crosswalk(
     """导出对照表：每条记录对应哪个人、房、单位 (export the crosswalk)."""
     from rootdb.exports import export_crosswalk as run_export
 
-    result = run_export(out, db=db, unmasked=unmasked)
+    _export_done(run_export(out, db=db, unmasked=unmasked), as_json, "对照表")
+
+
+@export_app.command("persons")
+@_run
+def export_persons(
+    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)")],
+    unmasked: Annotated[
+        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导出人员总表：每人一行，取最可信的值 (export resolved persons)."""
+    from rootdb.golden.exports import export_persons as run_export
+
+    _export_done(run_export(db, out, unmasked=unmasked), as_json, "人员")
+
+
+@export_app.command("corrections")
+@_run
+def export_corrections(
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
+    department: Annotated[
+        Optional[str], typer.Option("--department", help="只导出一个部门，如 民政 (one department)", show_default=False)
+    ] = None,
+    unmasked: Annotated[
+        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导出与公安库不一致之处，退回部门纠正 (export corrections for departments)."""
+    from rootdb.golden.exports import export_corrections as run_export
+
+    _export_done(run_export(db, out, department=department, unmasked=unmasked), as_json, "纠错")
+
+
+def _export_done(result, as_json: bool, what: str) -> None:
     if as_json:
         render.print_json(result.to_dict())
     else:
-        masked = "（身份证号已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
-        render.out.print(f"已导出 {result.rows:,} 行对照表到 {result.file}{masked}", soft_wrap=True)
+        masked = "（已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
+        render.out.print(f"已导出 {result.rows:,} 行{what}数据到 {result.file}{masked}", soft_wrap=True)
 
 
 @app.command()

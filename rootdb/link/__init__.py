@@ -1,11 +1,12 @@
 """Link: who is who. Resolves every person, house and place named by the current
 snapshots against the reference registry and each other.
 
-Reads the `<feed>` views; writes the `link_*` tables and `crosswalk` (one row per
-record and role, as contract/outputs.md defines it). Stages: `records` (entity
-records from the schemas' roles) → `houses` → `places` → `people` (deterministic,
-then the splink `model`) → the crosswalk. One transaction: a failed link leaves the
-previous results in place.
+Reads the `<feed>` views; writes the `link_*` tables, `crosswalk` (one row per
+record and role, as contract/outputs.md defines it) and, through `rootdb.golden`, the
+golden records and corrections. Stages: `records` (entity records from the schemas'
+roles) → `houses` → `places` → `people` (deterministic, then the splink `model`, with
+the officers' `review` decisions) → the crosswalk → golden records. One transaction:
+a failed link leaves the previous results in place.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class LinkResult:
     places: dict = field(default_factory=dict)
     entities: dict[str, int] = field(default_factory=dict)
     matched_registry: dict[str, int] = field(default_factory=dict)
+    golden: dict = field(default_factory=dict)
     review_pairs: int = 0
     model_trained: bool = False
     model_path: str = ""
@@ -63,6 +65,7 @@ def link(
     review_from: float = 0.5,
 ) -> LinkResult:
     """Resolve people, houses and places; see `LinkResult`."""
+    from rootdb.golden import build_golden
     from rootdb.link import houses, people, places
     from rootdb.link.records import build_record_tables
 
@@ -107,6 +110,8 @@ def link(
                 result.entities[entity] = n_entities
                 result.matched_registry[entity] = n_registry
             lap("crosswalk")
+            result.golden = build_golden(con)
+            lap("golden")
             con.commit()
             lap("commit")
         except BaseException:

@@ -113,23 +113,63 @@ def train(registry: pl.DataFrame, feed: pl.DataFrame, model_path: Path) -> dict:
     return model
 
 
+def _apply_decisions(pairs: pl.DataFrame, decisions: pl.DataFrame, registry_ids: pl.Series) -> pl.DataFrame:
+    """An officer's 是 makes a pair certain (added if the model did not propose it),
+    否 rules it out."""
+    both_ways = pl.concat([
+        decisions,
+        decisions.select(pl.col("unique_id_r").alias("unique_id_l"), pl.col("unique_id_l").alias("unique_id_r"), "decision"),
+    ])
+    pairs = pairs.join(both_ways, on=["unique_id_l", "unique_id_r"], how="left").with_columns(
+        pl.when(pl.col("decision")).then(1.0).when(~pl.col("decision")).then(0.0)
+        .otherwise(pl.col("match_probability")).alias("match_probability"),
+        pl.when(pl.col("decision")).then(50.0).when(~pl.col("decision")).then(-50.0)
+        .otherwise(pl.col("match_weight")).alias("match_weight"),
+    )
+    missing = decisions.filter(pl.col("decision")).join(pairs, on=["unique_id_l", "unique_id_r"], how="anti").join(
+        pairs, left_on=["unique_id_r", "unique_id_l"], right_on=["unique_id_l", "unique_id_r"], how="anti"
+    )
+    source = lambda col: pl.when(pl.col(col).is_in(registry_ids.implode())).then(pl.lit("registry")).otherwise(pl.lit("feed"))  # noqa: E731
+    added = missing.select(
+        "unique_id_l", "unique_id_r", source("unique_id_l").alias("source_dataset_l"),
+        source("unique_id_r").alias("source_dataset_r"), pl.lit(1.0).alias("match_probability"),
+        pl.lit(50.0).alias("match_weight"), pl.lit(True).alias("decision"),
+    )
+    return pl.concat([pairs, added], how="diagonal_relaxed")
+
+
 def predict_clusters(
-    registry: pl.DataFrame, feed: pl.DataFrame, model: dict, threshold: float, review_from: float
+    registry: pl.DataFrame,
+    feed: pl.DataFrame,
+    model: dict,
+    threshold: float,
+    review_from: float,
+    decisions: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(clusters: unique_id, source_dataset, cluster_id, best match probability;
-    review pairs: probability between `review_from` and `threshold`)."""
+    """(clusters: unique_id, source_dataset, cluster_id, best match probability,
+    manual; review pairs: probability between `review_from` and `threshold`, not yet
+    decided). `decisions`: unique_id_l, unique_id_r, decision (an officer's 是/否)."""
     linker, con = _linker(registry, feed, model)
     predictions = linker.inference.predict(threshold_match_probability=review_from, warning_mode="never")
+    pairs = pl.from_arrow(predictions.as_pyarrow_table())
+    if decisions is None or decisions.is_empty():
+        decisions = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "decision": pl.Boolean})
+    pairs = _apply_decisions(pairs.with_columns(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64)),
+                             decisions, registry["unique_id"])
+    decided = DuckDBAPI(connection=con).register(pairs.drop("decision").to_arrow(), table_name="decided_predictions")
     con.execute("SET disabled_optimizers = 'join_order'")  # PITFALLS: nested-loop plan otherwise
     try:
         clusters = linker.clustering.cluster_using_single_best_links(
-            predictions, duplicate_free_datasets=["registry"], threshold_match_probability=threshold
+            decided, duplicate_free_datasets=["registry"], threshold_match_probability=threshold
         )
     finally:
         con.execute("RESET disabled_optimizers")
-    pairs = pl.from_arrow(predictions.as_pyarrow_table())
     clustered = pl.from_arrow(clusters.as_pyarrow_table()).select("unique_id", "source_dataset", "cluster_id")
-    review = pairs.filter(pl.col("match_probability") < threshold).select(
+    clustered = clustered.with_columns(pl.col("unique_id").cast(pl.Int64))
+    manual = pairs.filter(pl.col("decision").fill_null(False))
+    manual_ids = pl.concat([manual["unique_id_l"], manual["unique_id_r"]]).unique()
+    clustered = clustered.with_columns(pl.col("unique_id").is_in(manual_ids.implode()).alias("manual"))
+    review = pairs.filter((pl.col("match_probability") < threshold) & pl.col("decision").is_null()).select(
         "unique_id_l", "source_dataset_l", "unique_id_r", "source_dataset_r", "match_probability", "match_weight"
     )
     best = pl.concat(

@@ -145,6 +145,7 @@ def probabilistic(
     """Cluster the unresolved records with the registry; `link_person_clusters` and
     `link_person_review` (pairs between `review_from` and `threshold`)."""
     from rootdb.link import model as splink_model
+    from rootdb.link.review import current_decisions
 
     exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
     # Up to ~200k labelled records are plenty to learn m; more only costs time.
@@ -155,7 +156,8 @@ def probabilistic(
     if trained:
         stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path)
     clusters, review = splink_model.predict_clusters(
-        registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from
+        registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
+        decisions=current_decisions(con),
     )
     con.register("_clusters", clusters)
     con.execute("CREATE OR REPLACE TABLE link_person_clusters AS SELECT * FROM _clusters")
@@ -186,7 +188,7 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
             FROM link_person_clusters c JOIN link_splink_registry reg ON reg.unique_id = c.unique_id
             WHERE c.source_dataset = 'registry' GROUP BY c.cluster_id
         ), feed_clusters AS (
-            SELECT c.unique_id AS record_id, c.cluster_id, rc.registry_key, c.match_probability,
+            SELECT c.unique_id AS record_id, c.cluster_id, rc.registry_key, c.match_probability, c.manual,
                    count(*) OVER (PARTITION BY c.cluster_id) AS size
             FROM link_person_clusters c LEFT JOIN registry_clusters rc USING (cluster_id)
             WHERE c.source_dataset = 'feed'
@@ -200,8 +202,10 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
         SELECT record_id, registry_key, match_method, 1.0, NULL FROM link_person_exact
         UNION ALL
         SELECT record_id, registry_key,
-               CASE WHEN registry_key IS NOT NULL OR size > 1 THEN 'probabilistic' ELSE 'new' END,
-               CASE WHEN registry_key IS NOT NULL OR size > 1 THEN match_probability ELSE 1.0 END,
+               CASE WHEN manual AND size > 1 THEN 'manual'
+                    WHEN registry_key IS NOT NULL OR size > 1 THEN 'probabilistic' ELSE 'new' END,
+               CASE WHEN manual AND size > 1 THEN 1.0
+                    WHEN registry_key IS NOT NULL OR size > 1 THEN match_probability ELSE 1.0 END,
                CASE WHEN registry_key IS NULL THEN cluster_id END
         FROM feed_clusters
         """

@@ -1,0 +1,176 @@
+"""The review round trip: uncertain pairs out to Excel, an officer's 是/否 back in.
+
+A decision is kept by the two records' fingerprints (what they say: feed, role, name,
+ID, birth date, sex, phone, house), not by row numbers, so it holds on every later run
+until one of the records changes.
+
+Reads `link_person_review` (written by `people.probabilistic`) and
+`link_person_records`; writes `link_review_decisions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import fastexcel
+import polars as pl
+
+from rootdb.errors import InputFileError, UsageError
+from rootdb.privacy import mask_id, mask_phone, os_user, record_audit
+from rootdb.store import fetch_frame, table_exists
+from rootdb.workspace import connect, locate, require_existing
+from rootdb.xlsx import new_workbook, write_frame
+
+FINGERPRINT = (
+    "md5(concat_ws('|', r.feed, r.role, coalesce(r.name, ''), coalesce(r.id_number, ''), "
+    "coalesce(r.birth_date::VARCHAR, ''), coalesce(r.sex, ''), coalesce(r.phone, ''), coalesce(r.house_key, '')))"
+)
+YES = {"是", "Y", "YES", "1", "同一人", "相同", "TRUE"}
+NO = {"否", "N", "NO", "0", "不是", "不同", "FALSE"}
+SHEET = "待复核配对"
+_SIDE_COLUMNS = {
+    "feed": "数据源", "source_file": "文件", "source_row": "行号", "name": "姓名", "id_number": "身份证号",
+    "sex": "性别", "birth_date": "出生日期", "phone": "联系电话", "address": "住址",
+}
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS link_review_decisions (
+    fingerprint_a VARCHAR, fingerprint_b VARCHAR, decision BOOLEAN,
+    decided_at TIMESTAMP, os_user VARCHAR, source_file VARCHAR,
+    PRIMARY KEY (fingerprint_a, fingerprint_b)
+)
+"""
+
+
+@dataclass
+class ReviewExport:
+    file: str
+    pairs: int
+    masked: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ReviewImport:
+    file: str
+    decided: int = 0
+    yes: int = 0
+    no: int = 0
+    blank: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def current_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Decisions mapped onto today's record ids (unique_id_l, unique_id_r, decision)."""
+    if not table_exists(con, "link_review_decisions"):
+        return pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "decision": pl.Boolean})
+    return fetch_frame(
+        con,
+        f"""
+        WITH fp AS (SELECT r.record_id, {FINGERPRINT} AS fingerprint FROM link_person_records r)
+        SELECT a.record_id AS unique_id_l, b.record_id AS unique_id_r, d.decision
+        FROM link_review_decisions d
+        JOIN fp a ON a.fingerprint = d.fingerprint_a
+        JOIN fp b ON b.fingerprint = d.fingerprint_b
+        """,
+    ).with_columns(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64))
+
+
+def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> ReviewExport:
+    ws = locate(db)
+    require_existing(ws)
+    with connect(ws.db_path, read_only=not unmasked) as con:
+        if not table_exists(con, "link_person_review"):
+            raise UsageError("还没有比对结果：请先运行 rootdb link")
+        sides = ", ".join(f"{side}.{c} AS {c}_{tag}" for side, tag in (("a", "a"), ("b", "b")) for c in _SIDE_COLUMNS)
+        pairs = fetch_frame(
+            con,
+            f"""
+            WITH recs AS (SELECT r.*, {FINGERPRINT} AS fingerprint FROM link_person_records r)
+            SELECT row_number() OVER (ORDER BY p.match_probability DESC, p.unique_id_l, p.unique_id_r) AS pair_no,
+                   round(p.match_probability, 3) AS probability, {sides},
+                   a.fingerprint AS fingerprint_a, b.fingerprint AS fingerprint_b
+            FROM link_person_review p
+            JOIN recs a ON a.record_id = p.unique_id_l
+            JOIN recs b ON b.record_id = p.unique_id_r
+            ORDER BY pair_no
+            """,
+        )
+        if not unmasked:
+            pairs = pairs.with_columns(
+                *[mask_id(pl.col(f"id_number_{t}")).alias(f"id_number_{t}") for t in "ab"],
+                *[mask_phone(pl.col(f"phone_{t}")).alias(f"phone_{t}") for t in "ab"],
+            )
+        sheet = pairs.select(
+            pl.col("pair_no").alias("编号"),
+            pl.col("probability").alias("模型概率"),
+            pl.lit(None, dtype=pl.String).alias("判定（是/否）"),
+            *[pl.col(f"{c}_a").alias(f"A {label}") for c, label in _SIDE_COLUMNS.items()],
+            *[pl.col(f"{c}_b").alias(f"B {label}") for c, label in _SIDE_COLUMNS.items()],
+            pl.col("fingerprint_a").alias("A 指纹"),
+            pl.col("fingerprint_b").alias("B 指纹"),
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        workbook = new_workbook(out)
+        worksheet = workbook.add_worksheet(SHEET)
+        write_frame(workbook, worksheet, sheet)
+        worksheet.set_column(sheet.width - 2, sheet.width - 1, None, None, {"hidden": True})
+        guide = workbook.add_worksheet("说明")
+        for row, text in enumerate((
+            "每行是模型拿不准的一对记录（A 与 B）。",
+            "请在“判定（是/否）”列填写：是 = 同一人，否 = 不是同一人；拿不准的留空。",
+            "填好后保存，运行：rootdb review import 本文件.xlsx",
+            "判定会一直生效，直到这两条记录的内容发生变化。",
+        )):
+            guide.write_string(row, 0, text)
+        workbook.close()
+        if unmasked:
+            record_audit(con, "review export --unmasked", "", pairs.height, str(out.resolve()))
+    return ReviewExport(file=str(out), pairs=pairs.height, masked=not unmasked)
+
+
+def import_review(path: Path, db: str | None = None) -> ReviewImport:
+    ws = locate(db)
+    require_existing(ws)
+    result = ReviewImport(file=str(path))
+    try:
+        sheet = fastexcel.read_excel(path).load_sheet(SHEET, dtypes="string").to_polars()
+    except Exception as exc:  # not our workbook, or damaged
+        raise InputFileError(path, f"读不到“{SHEET}”工作表：请用 rootdb review export 导出的文件（{exc}）") from exc
+    needed = {"编号", "判定（是/否）", "A 指纹", "B 指纹"}
+    if not needed <= set(sheet.columns):
+        raise InputFileError(path, f"缺少列：{'、'.join(sorted(needed - set(sheet.columns)))}")
+    answer = pl.col("判定（是/否）").str.strip_chars().str.to_uppercase()
+    marked = sheet.with_columns(
+        pl.when(answer.is_in(list(YES))).then(True).when(answer.is_in(list(NO))).then(False).alias("decision")
+    )
+    result.blank = marked.filter(answer.is_null() | (answer == "")).height
+    for number, text in marked.filter(pl.col("decision").is_null() & answer.is_not_null() & (answer != "")).select(
+        "编号", "判定（是/否）"
+    ).iter_rows():
+        result.problems.append(f"第{number}对：看不懂“{text}”，请填 是 或 否")
+    decided = marked.filter(pl.col("decision").is_not_null()).select(
+        pl.min_horizontal("A 指纹", "B 指纹").alias("fingerprint_a"),
+        pl.max_horizontal("A 指纹", "B 指纹").alias("fingerprint_b"),
+        "decision",
+        pl.lit(dt.datetime.now()).alias("decided_at"),
+        pl.lit(os_user()).alias("os_user"),
+        pl.lit(path.name).alias("source_file"),
+    )
+    with connect(ws.db_path) as con:
+        con.execute(_DDL)
+        con.register("_decided", decided)
+        con.execute("INSERT OR REPLACE INTO link_review_decisions SELECT * FROM _decided")
+        con.unregister("_decided")
+    result.decided = decided.height
+    result.yes = decided.filter(pl.col("decision")).height
+    result.no = result.decided - result.yes
+    return result
