@@ -71,7 +71,7 @@ def settings() -> SettingsCreator:
             block_on("id_number"),
             block_on("phone"),
             block_on("house_key"),
-            block_on("birth_date", "sex"),
+            block_on("birth_date", "sex", "substr(name_pinyin, 1, 1)"),
             block_on("name_pinyin", "birth_date"),
         ],
         retain_matching_columns=True,
