@@ -52,7 +52,8 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _registry AS
-        SELECT g.record_id, g.id_number, g.name, g.name_pinyin, g.birth_date, p.household_no
+        SELECT g.record_id, g.id_number, g.name, g.name_pinyin, g.birth_date, coalesce(g.sex, g.id_sex) AS sex,
+               p.household_no
         FROM link_person_records g
         JOIN "{REGISTRY_FEED}" p ON p.file_id = g.file_id AND p.source_row = g.source_row
         WHERE g.feed = '{REGISTRY_FEED}' AND g.role = 'person' AND g.id_valid;
@@ -87,9 +88,37 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         WHERE NOT is_registry AND NOT agrees AND NOT (one_off AND record_id NOT IN (SELECT record_id FROM _relative));
         """
     )
+    _family(con)
     counts = dict(con.execute("SELECT match_method, count(*) FROM link_person_exact GROUP BY 1").fetchall())
     conflicts = con.execute("SELECT count(*) FROM link_person_conflicts").fetchall()[0][0]
-    return {"exact_id": counts.get("exact_id", 0), "household": counts.get("household", 0), "id_conflicts": conflicts}
+    return {**{m: counts.get(m, 0) for m in ("exact_id", "household", "family")}, "id_conflicts": conflicts}
+
+
+def _family(con: duckdb.DuckDBPyConnection) -> None:
+    """A person named beside a resolved relative (a newborn beside its mother, a
+    dibao member beside the head, a child beside a guardian) is the one member of the
+    relative's registry household with the same name (or pinyin) — or, for a newborn
+    with no name yet, the same birth date and sex. Only when exactly one member fits."""
+    con.execute(
+        """
+        INSERT INTO link_person_exact
+        SELECT r.record_id, any_value(h.id_number), 'family'
+        FROM link_person_records r
+        JOIN link_person_records a ON a.file_id = r.file_id AND a.source_row = r.source_row AND a.role <> r.role
+        JOIN link_person_exact ae ON ae.record_id = a.record_id
+        JOIN _registry ar ON ar.id_number = ae.registry_key
+        JOIN _registry h ON h.household_no = ar.household_no AND h.id_number <> ar.id_number
+        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+          AND r.record_id NOT IN (SELECT record_id FROM link_person_conflicts)
+          AND NOT coalesce(r.id_valid, false)
+          AND (r.sex IS NULL OR r.sex = h.sex)
+          AND (r.birth_date IS NULL OR r.birth_date = h.birth_date)
+          -- siblings' names are often one character apart: only the same name or pinyin
+          AND (r.name = h.name OR r.name_pinyin = h.name_pinyin OR (r.name IS NULL AND r.birth_date = h.birth_date))
+        GROUP BY r.record_id
+        HAVING count(DISTINCT h.id_number) = 1
+        """
+    )
 
 
 _SPLINK_COLUMNS = """
