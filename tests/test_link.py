@@ -110,3 +110,17 @@ def test_day_month_swap_level():
     sql = f"SELECT {DAY_MONTH_SWAPPED} FROM (SELECT DATE '1985-03-02' AS birth_date_l, ?::DATE AS birth_date_r)"
     assert con.execute(sql, ["1985-02-03"]).fetchall() == [(True,)]
     assert con.execute(sql, ["1985-03-02"]).fetchall() == [(False,)]
+
+
+def test_charts_are_written_with_ids_masked(linked, tmp_path):
+    import re
+
+    db, _, _ = linked
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    result = link(db=copy, charts=tmp_path / "charts")
+    assert [Path(p).name for p in result.charts] == [
+        "match_weights.html", "m_u_parameters.html", "comparison_viewer.html", "cluster_studio.html"]
+    viewer = (tmp_path / "charts" / "comparison_viewer.html").read_text(encoding="utf-8")
+    shown = re.findall(r'"id_number_[lr]": ?"([^"]*)"', viewer)
+    assert shown and all("*" in value for value in shown)

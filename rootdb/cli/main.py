@@ -163,6 +163,10 @@ def link(
     review_from: Annotated[
         float, typer.Option("--review-from", help="低于阈值但高于此值的配对进入人工复核 (review band)")
     ] = 0.5,
+    charts: Annotated[
+        Optional[Path],
+        typer.Option("--charts", help="把模型图表写成 HTML 到此目录 (write splink's charts here)", show_default=False),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -171,7 +175,7 @@ def link(
     from rootdb.link import link as run_link
 
     with render.err.status("比对中：人员、房屋、单位…"):
-        result = run_link(db=db, retrain=retrain, threshold=threshold, review_from=review_from)
+        result = run_link(db=db, retrain=retrain, threshold=threshold, review_from=review_from, charts=charts)
     if as_json:
         render.print_json(result.to_dict())
     else:

@@ -195,4 +195,6 @@ def link_summary(result) -> None:
     conflicts = result.people.get("deterministic", {}).get("id_conflicts", 0)
     if conflicts:
         out.print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定，已记录待纠错[/]", soft_wrap=True)
-    out.print(f"待人工复核的配对：{result.review_pairs:,}", soft_wrap=True)
+    out.print(f"待人工复核的配对：{result.review_pairs:,}（rootdb review export --out 复核.xlsx）", soft_wrap=True)
+    for chart in result.charts:
+        out.print(f"图表：{chart}", soft_wrap=True)

@@ -35,6 +35,7 @@ class LinkResult:
     review_pairs: int = 0
     model_trained: bool = False
     model_path: str = ""
+    charts: list[str] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -63,6 +64,7 @@ def link(
     retrain: bool = False,
     threshold: float = 0.9,
     review_from: float = 0.5,
+    charts: str | Path | None = None,
 ) -> LinkResult:
     """Resolve people, houses and places; see `LinkResult`."""
     from rootdb.golden import build_golden
@@ -98,7 +100,9 @@ def link(
             lap("places")
             result.people = {"deterministic": people.deterministic(con)}
             lap("people_deterministic")
-            outcome = people.probabilistic(con, model_path, retrain, threshold, review_from)
+            outcome = people.probabilistic(
+                con, model_path, retrain, threshold, review_from, charts_dir=Path(charts) if charts else None
+            )
             result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
             lap("people_probabilistic")
             result.people["by_method"] = people.assign_entities(con)
@@ -117,5 +121,9 @@ def link(
         except BaseException:
             con.rollback()
             raise
+    if charts:
+        from rootdb.link.model import CHARTS
+
+        result.charts = [str(Path(charts) / name) for name in CHARTS]
     result.seconds = time.perf_counter() - started
     return result

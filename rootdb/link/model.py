@@ -145,6 +145,7 @@ def predict_clusters(
     threshold: float,
     review_from: float,
     decisions: pl.DataFrame | None = None,
+    charts_dir: Path | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(clusters: unique_id, source_dataset, cluster_id, best match probability,
     manual; review pairs: probability between `review_from` and `threshold`, not yet
@@ -164,6 +165,8 @@ def predict_clusters(
         )
     finally:
         con.execute("RESET disabled_optimizers")
+    if charts_dir is not None:
+        write_charts(linker, con, pairs, clusters, charts_dir)
     clustered = pl.from_arrow(clusters.as_pyarrow_table()).select("unique_id", "source_dataset", "cluster_id")
     clustered = clustered.with_columns(pl.col("unique_id").cast(pl.Int64))
     manual = pairs.filter(pl.col("decision").fill_null(False))
@@ -181,6 +184,41 @@ def predict_clusters(
     clustered = clustered.join(best, on="unique_id", how="left")
     con.close()
     return clustered, review
+
+
+def _masked(frame: pl.DataFrame) -> pl.DataFrame:
+    """ID numbers and phones masked in every column that holds them (…_l / …_r too)."""
+    from rootdb.privacy import mask_id, mask_phone
+
+    return frame.with_columns(
+        *[mask_id(pl.col(c)).alias(c) for c in frame.columns if c.startswith("id_number") and frame[c].dtype == pl.String],
+        *[mask_phone(pl.col(c)).alias(c) for c in frame.columns if c.startswith("phone") and frame[c].dtype == pl.String],
+    )
+
+
+CHARTS = ("match_weights.html", "m_u_parameters.html", "comparison_viewer.html", "cluster_studio.html")
+
+
+def write_charts(linker: Linker, con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, clusters, out: Path) -> None:
+    """splink's charts as self-contained HTML (no network needed to open them), with
+    ID numbers and phones masked in the record values they show."""
+    out.mkdir(parents=True, exist_ok=True)
+    api = DuckDBAPI(connection=con)
+    linker.visualisations.match_weights_chart().save(str(out / CHARTS[0]), inline=True)
+    linker.visualisations.m_u_parameters_chart().save(str(out / CHARTS[1]), inline=True)
+    # Real tables, not views: the dashboards' SQL needs rowid, and the predictions
+    # under the name splink's templates use.
+    for name, frame in (("__splink__df_predict", pairs.drop("decision")),
+                        ("chart_clusters", pl.from_arrow(clusters.as_pyarrow_table()))):
+        con.register("_chart_source", _masked(frame).to_arrow())
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _chart_source")
+        con.unregister("_chart_source")
+    shown_pairs = api.register("__splink__df_predict")
+    shown_clusters = api.register("chart_clusters")
+    linker.visualisations.comparison_viewer_dashboard(shown_pairs, str(out / CHARTS[2]), overwrite=True,
+                                                      num_example_rows=2)
+    linker.visualisations.cluster_studio_dashboard(shown_pairs, shown_clusters, str(out / CHARTS[3]),
+                                                   sampling_method="by_cluster_size", sample_size=20, overwrite=True)
 
 
 def load_model(model_path: Path) -> dict | None:

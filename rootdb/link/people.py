@@ -169,7 +169,8 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection, training_sample: int) -> None
 
 
 def probabilistic(
-    con: duckdb.DuckDBPyConnection, model_path, retrain: bool, threshold: float, review_from: float
+    con: duckdb.DuckDBPyConnection, model_path, retrain: bool, threshold: float, review_from: float,
+    charts_dir=None,
 ) -> dict:
     """Cluster the unresolved records with the registry; `link_person_clusters` and
     `link_person_review` (pairs between `review_from` and `threshold`)."""
@@ -186,7 +187,7 @@ def probabilistic(
         stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path)
     clusters, review = splink_model.predict_clusters(
         registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
-        decisions=current_decisions(con),
+        decisions=current_decisions(con), charts_dir=charts_dir,
     )
     con.register("_clusters", clusters)
     con.execute("CREATE OR REPLACE TABLE link_person_clusters AS SELECT * FROM _clusters")
