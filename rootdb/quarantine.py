@@ -8,27 +8,17 @@ asked; an unmasked export is written to the audit log.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 
+from rootdb.exports import ExportResult
 from rootdb.ingest.detect import header_keys
 from rootdb.privacy import mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
 from rootdb.workspace import connect, locate, require_existing
 from rootdb.xlsx import new_workbook, write_frame
-
-
-@dataclass
-class ExportResult:
-    file: str
-    rows: int
-    masked: bool
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _masking_for(feed: str, headers: list[str]) -> dict[str, str]:

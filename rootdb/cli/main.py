@@ -37,6 +37,9 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 (print one JSON summary object)")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="出错时显示完整的 traceback (show tracebacks)", hidden=True)]
+UnmaskedOption = Annotated[
+    bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
+]
 
 
 def _run(func: Callable) -> Callable:
@@ -59,6 +62,14 @@ def _run(func: Callable) -> Callable:
             raise typer.Exit(int(ExitCode.FAILED)) from None
 
     return wrapper
+
+
+def _emit(result, as_json: bool, show: Callable[[], None]) -> None:
+    """The result as one JSON object, or as the human view `show` prints."""
+    if as_json:
+        render.print_json(result.to_dict())
+    else:
+        show()
 
 
 def _version(value: bool) -> None:
@@ -110,10 +121,7 @@ def ingest(
 
     with render.IngestProgressBar(enabled=not as_json and sys.stderr.isatty()) as bar:
         result = run_ingest(paths, db=db, feed=feed, strict=strict, progress=bar)
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        render.ingest_summary(result)
+    _emit(result, as_json, lambda: render.ingest_summary(result))
     raise typer.Exit(int(result.exit_code))
 
 
@@ -124,10 +132,7 @@ def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption 
     from rootdb.status import status as run_status
 
     result = run_status(db=db)
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        render.status_tables(result)
+    _emit(result, as_json, lambda: render.status_tables(result))
 
 
 @app.command()
@@ -135,9 +140,7 @@ def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption 
 def quarantine(
     out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
     feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源 (one feed only)", show_default=False)] = None,
-    unmasked: Annotated[
-        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
-    ] = False,
+    unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -145,12 +148,7 @@ def quarantine(
     """导出被隔离的行及原因，退回部门 (export quarantine)."""
     from rootdb.quarantine import export_quarantine
 
-    result = export_quarantine(out, db=db, feed=feed, unmasked=unmasked)
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        masked = "" if result.masked else "（未脱敏，已记入审计日志）"
-        render.out.print(f"已导出 {result.rows:,} 行隔离数据到 {result.file}{masked}")
+    _export_done(export_quarantine(out, db=db, feed=feed, unmasked=unmasked), as_json, "隔离")
 
 
 @app.command()
@@ -176,10 +174,7 @@ def link(
 
     with render.err.status("比对中：人员、房屋、单位…"):
         result = run_link(db=db, retrain=retrain, threshold=threshold, review_from=review_from, charts=charts)
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        render.link_summary(result)
+    _emit(result, as_json, lambda: render.link_summary(result))
 
 
 review_app = typer.Typer(help="人工复核拿不准的配对 (review uncertain matches).", no_args_is_help=True)
@@ -190,9 +185,7 @@ app.add_typer(review_app, name="review")
 @_run
 def review_export(
     out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
-    unmasked: Annotated[
-        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
-    ] = False,
+    unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -201,13 +194,10 @@ def review_export(
     from rootdb.link.review import export_review
 
     result = export_review(out, db=db, unmasked=unmasked)
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        render.out.print(
-            f"已导出 {result.pairs:,} 对待复核记录到 {result.file}；在“判定”列填 是/否 后运行 rootdb review import",
-            soft_wrap=True,
-        )
+    _emit(result, as_json, lambda: render.out.print(
+        f"已导出 {result.pairs:,} 对待复核记录到 {result.file}；在“判定”列填 是/否 后运行 rootdb review import",
+        soft_wrap=True,
+    ))
 
 
 @review_app.command("import")
@@ -222,16 +212,7 @@ def review_import(
     from rootdb.link.review import import_review
 
     result = import_review(path, db=db)
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        render.out.print(
-            f"已导入 {result.decided:,} 条判定（是 {result.yes:,}，否 {result.no:,}），未填 {result.blank:,} 条；"
-            "下次运行 rootdb link 时生效。",
-            soft_wrap=True,
-        )
-        for problem in result.problems:
-            render.out.print(f"[yellow]! {problem}[/]", soft_wrap=True)
+    _emit(result, as_json, lambda: render.review_import_summary(result))
     if result.problems:
         raise typer.Exit(int(ExitCode.FAILED))
 
@@ -244,9 +225,7 @@ app.add_typer(export_app, name="export")
 @_run
 def export_crosswalk(
     out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)")],
-    unmasked: Annotated[
-        bool, typer.Option("--unmasked", help="不隐藏身份证号（会记入审计日志）(full IDs; audited)")
-    ] = False,
+    unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -261,9 +240,7 @@ def export_crosswalk(
 @_run
 def export_persons(
     out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)")],
-    unmasked: Annotated[
-        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
-    ] = False,
+    unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -281,9 +258,7 @@ def export_corrections(
     department: Annotated[
         Optional[str], typer.Option("--department", help="只导出一个部门，如 民政 (one department)", show_default=False)
     ] = None,
-    unmasked: Annotated[
-        bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
-    ] = False,
+    unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -295,11 +270,10 @@ def export_corrections(
 
 
 def _export_done(result, as_json: bool, what: str) -> None:
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        masked = "（已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
-        render.out.print(f"已导出 {result.rows:,} 行{what}数据到 {result.file}{masked}", soft_wrap=True)
+    masked = "（已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
+    _emit(result, as_json, lambda: render.out.print(
+        f"已导出 {result.rows:,} 行{what}数据到 {result.file}{masked}", soft_wrap=True
+    ))
 
 
 @app.command()

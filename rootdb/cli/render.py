@@ -198,3 +198,13 @@ def link_summary(result) -> None:
     out.print(f"待人工复核的配对：{result.review_pairs:,}（rootdb review export --out 复核.xlsx）", soft_wrap=True)
     for chart in result.charts:
         out.print(f"图表：{chart}", soft_wrap=True)
+
+
+def review_import_summary(result) -> None:
+    out.print(
+        f"已导入 {result.decided:,} 条判定（是 {result.yes:,}，否 {result.no:,}），未填 {result.blank:,} 条；"
+        "下次运行 rootdb link 时生效。",
+        soft_wrap=True,
+    )
+    for problem in result.problems:
+        out.print(f"[yellow]! {problem}[/]", soft_wrap=True)
