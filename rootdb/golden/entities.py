@@ -45,13 +45,18 @@ def _pick(con: duckdb.DuckDBPyConnection, target: str, candidates: str) -> None:
     """`target(entity_id, v)`: per entity the candidate of the lowest rank, then the most
     frequent, then the most recent, then the smallest value. `candidates` yields
     (entity_id, v, rank, recent)."""
+    # A rank-0 value (the registry's) always wins: other candidates of those entities
+    # are dropped before the costly grouping, which then runs on a few records only.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH c AS (SELECT * FROM ({candidates}) WHERE v IS NOT NULL),
+             settled AS (SELECT DISTINCT entity_id FROM c WHERE rank = 0)
         SELECT entity_id, v FROM (
             SELECT entity_id, v, row_number() OVER (
                 PARTITION BY entity_id ORDER BY rank, n DESC, recent DESC NULLS LAST, v) AS k
             FROM (SELECT entity_id, v, rank, count(*) AS n, max(recent) AS recent
-                  FROM ({candidates}) WHERE v IS NOT NULL GROUP BY entity_id, v, rank)
+                  FROM c WHERE rank = 0 OR entity_id NOT IN (SELECT entity_id FROM settled)
+                  GROUP BY entity_id, v, rank)
         ) WHERE k = 1
     """)
 
