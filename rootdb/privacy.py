@@ -17,8 +17,8 @@ def _mask_middle(expr: pl.Expr, keep_start: int, keep_end: int) -> pl.Expr:
     length = expr.str.len_chars()
     middle = expr.str.slice(keep_start, length - keep_start - keep_end).str.replace_all(".", "*")
     return (
-        pl.when(~expr.str.contains(r"\d"))
-        .then(expr)  # 无, 不详: nothing personal to hide
+        pl.when(expr.is_null() | ~expr.str.contains(r"\d"))
+        .then(expr)  # empty, 无, 不详: nothing personal to hide
         .when(length > keep_start + keep_end)
         .then(expr.str.slice(0, keep_start) + middle + expr.str.slice(-keep_end))
         .otherwise(pl.lit("*"))

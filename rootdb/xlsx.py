@@ -18,7 +18,17 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def require_xlsx(path) -> None:
+    from pathlib import Path
+
+    from rootdb.errors import UsageError
+
+    if Path(path).suffix.lower() != ".xlsx":
+        raise UsageError(f"{Path(path).name}：这里导出的是 Excel 工作簿，请用 .xlsx 作为文件名后缀")
+
+
 def new_workbook(path) -> xlsxwriter.Workbook:
+    require_xlsx(path)
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     workbook.set_properties({"created": dt.datetime(2000, 1, 1)})  # same content → same bytes
     return workbook
@@ -50,3 +60,8 @@ def write_frame(workbook: xlsxwriter.Workbook, sheet: Worksheet, frame: pl.DataF
     for c, width in enumerate(widths):
         sheet.set_column(c, c, min(max(width + 2, 6), 60))
     sheet.freeze_panes(first_row + 1, 0)
+    # Printed: A4 landscape, as wide as the page, the header row on every page.
+    sheet.set_paper(9)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(first_row)

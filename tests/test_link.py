@@ -76,6 +76,11 @@ def test_every_crosswalk_row_is_well_formed(linked):
     assert per_entity["n"].max() <= 1
     per_key = people.drop_nulls("registry_key").group_by("registry_key").agg(pl.col("entity_id").n_unique().alias("n"))
     assert per_key["n"].max() == 1
+    # Two people named in one row are two people, but for a dibao head listed as a member.
+    shared = people.group_by("file", "source_row", "entity_id").agg(pl.col("role").sort()).filter(
+        pl.col("role").list.len() > 1
+    )
+    assert shared["role"].to_list() == [["head", "member"]] * shared.height
 
 
 def test_a_second_run_reuses_the_model_and_keeps_entity_ids(linked, tmp_path):

@@ -22,9 +22,9 @@ from rootdb.errors import ExitCode, RootdbError
 
 app = typer.Typer(
     name="rootdb",
-    help="根数据库：把各部门报送的数据文件清洗后存入一个数据库，坏行隔离、可退回。\n\n"
+    help="根数据库：导入各部门数据并清洗入库，与公安库比对，人、房、单位各归一，导出纠错清单。\n\n"
     "Root database of a street/community office: ingest and clean department files into "
-    "one DuckDB file; rows that identify nobody are quarantined with a reason.",
+    "one DuckDB file, link people, houses and places against the registry, export corrections.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",

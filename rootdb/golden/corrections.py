@@ -164,7 +164,8 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
         INSERT INTO _gc_draft
         -- a valid ID the registry holds for somebody else
         SELECT record_id, feed, file_id, source_row, role, id_field, 'id_of_another_person', reg_id,
-               '该号码在公安库中登记为' || coalesce(holder_name, '他人'), NULL, entity_id
+               -- never the holder's name: this list goes back to the department
+               '该号码在公安库中登记为另一个人', NULL, entity_id
         FROM _gc_rec
         WHERE id_field IS NOT NULL AND (id_conflict OR (holder_entity IS NOT NULL AND holder_entity <> entity_id))
         UNION ALL

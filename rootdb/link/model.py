@@ -153,6 +153,11 @@ def predict_clusters(
     linker, con = _linker(registry, feed, model)
     predictions = linker.inference.predict(threshold_match_probability=review_from, warning_mode="never")
     pairs = pl.from_arrow(predictions.as_pyarrow_table())
+    # Two people named in one row (a child and its guardian) are not one person unless
+    # the row names them alike (a dibao head is also listed as a member). Record ids
+    # carry (file, row) in their upper bits (see records.py).
+    same_row = pl.col("unique_id_l").cast(pl.Int64) // 16 == pl.col("unique_id_r").cast(pl.Int64) // 16
+    pairs = pairs.filter(~same_row | (pl.col("name_l") == pl.col("name_r")).fill_null(False))
     if decisions is None or decisions.is_empty():
         decisions = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "decision": pl.Boolean})
     pairs = _apply_decisions(pairs.with_columns(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64)),

@@ -232,9 +232,9 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
         SELECT record_id, registry_key, match_method, 1.0, NULL FROM link_person_exact
         UNION ALL
         SELECT record_id, registry_key,
-               CASE WHEN manual AND size > 1 THEN 'manual'
+               CASE WHEN manual AND (registry_key IS NOT NULL OR size > 1) THEN 'manual'
                     WHEN registry_key IS NOT NULL OR size > 1 THEN 'probabilistic' ELSE 'new' END,
-               CASE WHEN manual AND size > 1 THEN 1.0
+               CASE WHEN manual AND (registry_key IS NOT NULL OR size > 1) THEN 1.0
                     WHEN registry_key IS NOT NULL OR size > 1 THEN match_probability ELSE 1.0 END,
                CASE WHEN registry_key IS NULL THEN cluster_id END
         FROM feed_clusters

@@ -20,6 +20,7 @@ import polars as pl
 
 from rootdb.errors import InputFileError, UsageError
 from rootdb.privacy import mask_id, mask_phone, os_user, record_audit
+from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
 from rootdb.workspace import connect, locate, require_existing
 from rootdb.xlsx import new_workbook, write_frame
@@ -28,11 +29,15 @@ FINGERPRINT = (
     "md5(concat_ws('|', r.feed, r.role, coalesce(r.name, ''), coalesce(r.id_number, ''), "
     "coalesce(r.birth_date::VARCHAR, ''), coalesce(r.sex, ''), coalesce(r.phone, ''), coalesce(r.house_key, '')))"
 )
+ROLE_NAMES = {
+    "person": "本人", "member": "成员", "head": "户主", "newborn": "新生儿", "mother": "母亲", "father": "父亲",
+    "child": "儿童", "guardian": "监护人", "student": "学生", "owner": "产权人", "tenant": "承租人", "legal_rep": "法定代表人",
+}
 YES = {"是", "Y", "YES", "1", "同一人", "相同", "TRUE"}
 NO = {"否", "N", "NO", "0", "不是", "不同", "FALSE"}
 SHEET = "待复核配对"
 _SIDE_COLUMNS = {
-    "feed": "数据源", "source_file": "文件", "source_row": "行号", "name": "姓名", "id_number": "身份证号",
+    "feed": "数据源", "source_file": "文件", "source_row": "行号", "role": "身份", "name": "姓名", "id_number": "身份证号",
     "sex": "性别", "birth_date": "出生日期", "phone": "联系电话", "address": "住址",
 }
 
@@ -109,6 +114,12 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
                 *[mask_id(pl.col(f"id_number_{t}")).alias(f"id_number_{t}") for t in "ab"],
                 *[mask_phone(pl.col(f"phone_{t}")).alias(f"phone_{t}") for t in "ab"],
             )
+        titles = {code: spec.title for code, spec in load_specs().items()}
+        pairs = pairs.with_columns(
+            *[pl.col(f"feed_{t}").replace_strict(titles, default=pl.col(f"feed_{t}")).alias(f"feed_{t}") for t in "ab"],
+            *[pl.col(f"role_{t}").replace_strict(ROLE_NAMES, default=pl.col(f"role_{t}")).alias(f"role_{t}")
+              for t in "ab"],
+        )
         sheet = pairs.select(
             pl.col("pair_no").alias("编号"),
             pl.col("probability").alias("模型概率"),
@@ -123,6 +134,8 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
         worksheet = workbook.add_worksheet(SHEET)
         write_frame(workbook, worksheet, sheet)
         worksheet.set_column(sheet.width - 2, sheet.width - 1, None, None, {"hidden": True})
+        if sheet.height:
+            worksheet.data_validation(1, 2, sheet.height, 2, {"validate": "list", "source": ["是", "否"]})
         guide = workbook.add_worksheet("说明")
         for row, text in enumerate((
             "每行是模型拿不准的一对记录（A 与 B）。",
@@ -140,6 +153,8 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
 def import_review(path: Path, db: str | None = None) -> ReviewImport:
     ws = locate(db)
     require_existing(ws)
+    if not Path(path).is_file():
+        raise UsageError(f"找不到文件：{path}")
     result = ReviewImport(file=str(path))
     try:
         sheet = fastexcel.read_excel(path).load_sheet(SHEET, dtypes="string").to_polars()
