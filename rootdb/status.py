@@ -75,9 +75,9 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
         )
     runs = []
     for batch_id, command, user, started, state, summary in batches:
-        totals = json.loads(summary).get("totals", {}) if summary else {}
+        data = json.loads(summary) if summary else {}
         runs.append(
             {"batch_id": batch_id, "command": command, "user": user, "started_at": started,
-             "status": state, **totals}
+             "status": state, "headline": data.get("headline", ""), **data.get("totals", {})}
         )
     return StatusResult(database=str(ws.db_path), feeds=feeds, batches=runs)

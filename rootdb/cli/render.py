@@ -155,12 +155,12 @@ def status_tables(result: StatusResult) -> None:
         out.print(table)
     if result.batches:
         runs = _table("最近的运行")
-        for name in ("批次", "命令", "用户", "开始时间", "结果", "文件", "失败", "读取行", "隔离行"):
+        for name in ("批次", "命令", "用户", "开始时间", "结果"):
             runs.add_column(name, no_wrap=True)
+        runs.add_column("概况", overflow="fold")
         for b in result.batches:
             runs.add_row(str(b["batch_id"]), b["command"], b["user"], b["started_at"][5:16],
-                         "成功" if b["status"] == "ok" else "[red]失败[/]", str(b.get("files", "")),
-                         str(b.get("failed", "")), f"{b.get('rows_read', 0):,}", f"{b.get('rows_quarantined', 0):,}")
+                         "成功" if b["status"] == "ok" else "[red]失败[/]", b.get("headline", ""))
         _fit(runs)
         out.print(runs)
 

@@ -25,8 +25,8 @@ from rootdb.ingest.readers import read_grid
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import os_user
 from rootdb.specs import FeedSpec, load_specs
-from rootdb.store import append_frame, ensure_schema, refresh_feed_views
-from rootdb.workspace import Workspace, connect, locate
+from rootdb.store import append_frame, ensure_schema, record_run, refresh_feed_views
+from rootdb.workspace import connect, locate
 
 _SKIP_PREFIXES = (".", "_", "~$")
 
@@ -98,23 +98,16 @@ def ingest(
             progress.file_done(result)
         outcome = IngestResult(batch_id=batch_id, files=results, strict=strict)
         outcome.seconds = time.perf_counter() - started
-        _record_batch(con, ws, outcome, command, batch_started)
+        _record_batch(con, outcome, command, batch_started)
     return outcome
 
 
-def _record_batch(con, ws: Workspace, outcome: IngestResult, command: str, started: dt.datetime) -> None:
-    con.execute(
-        "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            outcome.batch_id,
-            command,
-            os_user(),
-            started,
-            dt.datetime.now(),
-            "ok" if outcome.ok else "failed",
-            json.dumps(outcome.to_dict(), ensure_ascii=False),
-        ],
-    )
+def _record_batch(con, outcome: IngestResult, command: str, started: dt.datetime) -> None:
+    totals = outcome.to_dict()["totals"]
+    headline = (f"{totals['files']} 个文件，读取 {totals['rows_read']:,} 行，隔离 {totals['rows_quarantined']:,} 行"
+                + (f"，{totals['failed']} 个文件失败" if totals["failed"] else ""))
+    record_run(con, command, os_user(), started, "ok" if outcome.ok else "failed", outcome.to_dict(), headline,
+               batch_id=outcome.batch_id)
 
 
 def _ingest_file(

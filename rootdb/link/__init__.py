@@ -11,13 +11,15 @@ a failed link leaves the previous results in place.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rootdb.errors import UsageError
 from rootdb.specs import load_specs
-from rootdb.store import table_exists
+from rootdb.privacy import os_user
+from rootdb.store import record_run, table_exists
 from rootdb.workspace import connect, locate, require_existing
 
 MODEL_FILE = "person_model.json"
@@ -41,6 +43,10 @@ class LinkResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def headline(self) -> str:
+        people, houses, places = (self.entities.get(e, 0) for e in ("person", "house", "place"))
+        return f"人员 {people:,}（公安库内 {self.matched_registry.get('person', 0):,}），房屋 {houses:,}，单位 {places:,}，待复核 {self.review_pairs:,} 对"
 
 
 def _crosswalk(con) -> None:
@@ -82,6 +88,7 @@ def link(
             "SELECT count(*) FROM files WHERE is_current AND feed = 'registry_persons'"
         ).fetchall()[0][0]:
             raise UsageError("还没有导入公安实有人口库（registry_persons），无法比对；请先 rootdb ingest 导入")
+        run_started = dt.datetime.now()
         con.begin()
         try:
             result = LinkResult(records={}, model_path=str(model_path))
@@ -116,6 +123,7 @@ def link(
             lap("crosswalk")
             result.golden = build_golden(con)
             lap("golden")
+            record_run(con, "link", os_user(), run_started, "ok", result.to_dict(), result.headline())
             con.commit()
             lap("commit")
         except BaseException:

@@ -126,3 +126,22 @@ def refresh_feed_views(con: duckdb.DuckDBPyConnection, feed: str) -> None:
 def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
     """A query's result as a polars frame (values bound as parameters)."""
     return con.sql(sql, params=params).pl()
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection, command: str, user: str, started, status: str, summary: dict, headline: str,
+    batch_id: int | None = None,
+) -> int:
+    """A row of `batches` for any run (ingest, link, …): what `rootdb status` lists.
+    `headline` is the one line a data officer reads there."""
+    import datetime as dt
+    import json
+
+    if batch_id is None:
+        batch_id = con.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0]
+    con.execute(
+        "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, command, user, started, dt.datetime.now(), status,
+         json.dumps({**summary, "headline": headline}, ensure_ascii=False, default=str)],
+    )
+    return batch_id
