@@ -45,6 +45,7 @@ import duckdb
 import polars as pl
 
 from rootdb.clean.addresses import normalize_address_text
+from rootdb.link.records import publish_matches
 from rootdb.store import table_exists
 
 FUZZY_PROBABILITY = {"pinyin": 0.95, "suffix": 0.9, "one_char": 0.85}
@@ -307,12 +308,7 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
         INSERT INTO _lh_match
         SELECT record_id, 'HN' || sha1(new_key)[:12], NULL, 'new', 1.0 FROM _lh_new
     """)
-    con.execute("""
-        CREATE OR REPLACE TABLE link_house_matches AS
-        SELECT record_id::BIGINT AS record_id, entity_id::VARCHAR AS entity_id, registry_key::VARCHAR AS registry_key,
-               match_method::VARCHAR AS match_method, match_probability::DOUBLE AS match_probability
-        FROM _lh_match ORDER BY record_id
-    """)
+    publish_matches(con, "link_house_matches", "_lh_match")
     con.execute("""
         CREATE OR REPLACE TABLE link_houses AS
         SELECT entity_id, address_code AS registry_key, community, grid, compound, building, unit, room,

@@ -179,12 +179,7 @@ def link_places(con: duckdb.DuckDBPyConnection) -> dict:
         WHERE r.role = 'employer'
         GROUP BY r.record_id HAVING count(DISTINCT k.entity_id) = 1
     """)
-    con.execute("""
-        CREATE OR REPLACE TABLE link_place_matches AS
-        SELECT record_id::BIGINT AS record_id, entity_id::VARCHAR AS entity_id, registry_key::VARCHAR AS registry_key,
-               match_method::VARCHAR AS match_method, match_probability::DOUBLE AS match_probability
-        FROM _lp_match ORDER BY record_id
-    """)
+    publish_matches(con, "link_place_matches", "_lp_match")
     # One row per entity: the registry's values first, then the business register's.
     con.execute("""
         CREATE OR REPLACE TABLE link_places AS

@@ -128,3 +128,14 @@ def build_record_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
         )
         counts[entity] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return counts
+
+
+def publish_matches(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
+    """`table(record_id, entity_id, registry_key, match_method, match_probability)`
+    from a working table of the same columns: the shape the crosswalk reads."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT record_id::BIGINT AS record_id, entity_id::VARCHAR AS entity_id, registry_key::VARCHAR AS registry_key,
+               match_method::VARCHAR AS match_method, match_probability::DOUBLE AS match_probability
+        FROM {source} ORDER BY record_id
+    """)
