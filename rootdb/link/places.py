@@ -38,6 +38,8 @@ import unicodedata
 import duckdb
 import polars as pl
 
+from rootdb.link.records import publish_matches
+
 _SPACES = r"[\s\u3000\u00a0\u200b\ufeff]+"
 # Legal-form and shop suffixes departments add or drop. Longest first.
 NAME_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "分公司", "公司", "集团", "专营店", "门市部", "商店",
