@@ -39,6 +39,7 @@ SHEET = "待复核配对"
 _SIDE_COLUMNS = {
     "feed": "数据源", "source_file": "文件", "source_row": "行号", "role": "身份", "name": "姓名", "id_number": "身份证号",
     "sex": "性别", "birth_date": "出生日期", "phone": "联系电话", "address": "住址",
+    "current": "现已对应公安库",
 }
 
 _DDL = """
@@ -99,7 +100,18 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
         pairs = fetch_frame(
             con,
             f"""
-            WITH recs AS (SELECT r.*, {FINGERPRINT} AS fingerprint FROM link_person_records r)
+            WITH recs AS (
+                -- with whom each record is resolved today, so that an officer sees a 是
+                -- would move a record that is already matched to a registry person
+                SELECT r.*, {FINGERPRINT} AS fingerprint,
+                       CASE WHEN m.registry_key IS NOT NULL
+                            THEN coalesce(g.name, '') || '（' || CASE m.match_method
+                                 WHEN 'exact_id' THEN '身份证号' WHEN 'household' THEN '同户' WHEN 'family' THEN '亲属'
+                                 WHEN 'manual' THEN '人工' ELSE '模型' END || '）' ELSE '否' END AS current
+                FROM link_person_records r
+                LEFT JOIN link_person_matches m USING (record_id)
+                LEFT JOIN golden_persons g ON g.entity_id = m.entity_id
+            )
             SELECT row_number() OVER (ORDER BY p.match_probability DESC, p.unique_id_l, p.unique_id_r) AS pair_no,
                    round(p.match_probability, 3) AS probability, {sides},
                    a.fingerprint AS fingerprint_a, b.fingerprint AS fingerprint_b
