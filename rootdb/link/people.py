@@ -130,14 +130,19 @@ _SPLINK_COLUMNS = """
 """
 
 
-def _splink_inputs(con: duckdb.DuckDBPyConnection, training_sample: int) -> None:
-    """Registry persons and the feed records: unresolved ones (what is predicted) and
-    a sample of deterministically matched ones (labels for training). An ID that
-    belongs to someone else is not given to the model, nor is what it implies."""
+def _model_columns() -> str:
+    """What the model sees of a record. An ID that belongs to someone else is not
+    given to it, nor is what that ID implies (birth date, sex)."""
     trusted = "CASE WHEN c.record_id IS NULL THEN r.{col} END"
-    cols = _SPLINK_COLUMNS.format(
+    return _SPLINK_COLUMNS.format(
         id=trusted.format(col="id_number"), id_birth=trusted.format(col="id_birth"), id_sex=trusted.format(col="id_sex")
     )
+
+
+def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Registry persons, and the feed records left unresolved (what is predicted)."""
+    con.execute("DROP TABLE IF EXISTS link_splink_training")  # only a training run makes it
+    cols = _model_columns()
     con.execute(
         f"""
         CREATE OR REPLACE TABLE link_splink_registry AS
@@ -154,6 +159,12 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection, training_sample: int) -> None
         WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
         """
     )
+
+
+def _training_records(con: duckdb.DuckDBPyConnection, training_sample: int) -> None:
+    """The unresolved records and a sample (per mille) of the deterministically matched
+    ones, whose registry key is the label m is learnt from."""
+    cols = _model_columns()
     con.execute(
         f"""
         CREATE OR REPLACE TABLE link_splink_training AS
@@ -177,13 +188,14 @@ def probabilistic(
     from rootdb.link import model as splink_model
     from rootdb.link.review import current_decisions
 
-    exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
-    # Up to ~200k labelled records are plenty to learn m; more only costs time.
-    _splink_inputs(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
+    _splink_inputs(con)
     registry = fetch_frame(con, "SELECT * FROM link_splink_registry")
     stored = None if retrain else splink_model.load_model(model_path)
     trained = stored is None
     if trained:
+        exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
+        # Up to ~200k labelled records are plenty to learn m; more only costs time.
+        _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
         stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path)
     clusters, review = splink_model.predict_clusters(
         registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
