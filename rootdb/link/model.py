@@ -138,6 +138,42 @@ def _apply_decisions(pairs: pl.DataFrame, decisions: pl.DataFrame, registry_ids:
     return pl.concat([pairs, added], how="diagonal_relaxed")
 
 
+def _single_best_links(
+    registry: pl.DataFrame, feed: pl.DataFrame, model: dict, pairs: pl.DataFrame, threshold: float
+) -> pl.DataFrame:
+    """Clusters holding at most one registry record. Only records with a pair above
+    the threshold can join anyone, so splink clusters just those (its clustering
+    visits every input record: on a city this is several times faster) and every
+    other feed record is a cluster of its own."""
+    strong = pairs.filter(pl.col("match_probability") >= threshold)
+    nodes = pl.concat([strong["unique_id_l"], strong["unique_id_r"]]).unique().implode()
+    clusters = pl.DataFrame(schema={"unique_id": pl.Int64, "source_dataset": pl.String, "cluster_id": pl.String})
+    if strong.height:
+        clusterer, con = _linker(
+            registry.filter(pl.col("unique_id").is_in(nodes)), feed.filter(pl.col("unique_id").is_in(nodes)), model
+        )
+        decided = DuckDBAPI(connection=con).register(strong.drop("decision").to_arrow(), table_name="decided_predictions")
+        # PITFALLS: on small inputs duckdb 2 may plan this clustering as a nested loop
+        # unless join reordering is off; on a city's pairs the reordering is faster.
+        small = strong.height < 200_000
+        if small:
+            con.execute("SET disabled_optimizers = 'join_order'")
+        try:
+            found = clusterer.clustering.cluster_using_single_best_links(
+                decided, duplicate_free_datasets=["registry"], threshold_match_probability=threshold
+            )
+            clusters = pl.from_arrow(found.as_pyarrow_table()).select(
+                pl.col("unique_id").cast(pl.Int64), "source_dataset", pl.col("cluster_id").cast(pl.String)
+            )
+        finally:
+            con.close()
+    alone = feed.filter(~pl.col("unique_id").is_in(clusters["unique_id"].implode())).select(
+        pl.col("unique_id").cast(pl.Int64), pl.lit("feed").alias("source_dataset"),
+        pl.col("unique_id").cast(pl.String).alias("cluster_id"),
+    )
+    return pl.concat([clusters, alone])
+
+
 def predict_clusters(
     registry: pl.DataFrame,
     feed: pl.DataFrame,
@@ -162,23 +198,9 @@ def predict_clusters(
         decisions = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "decision": pl.Boolean})
     pairs = _apply_decisions(pairs.with_columns(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64)),
                              decisions, registry["unique_id"])
-    decided = DuckDBAPI(connection=con).register(pairs.drop("decision").to_arrow(), table_name="decided_predictions")
-    # PITFALLS: on small inputs duckdb 2 may plan this clustering as a nested loop
-    # unless join reordering is off; on a city's pairs the reordering is faster (9 s vs 12 s).
-    small = pairs.height < 200_000
-    if small:
-        con.execute("SET disabled_optimizers = 'join_order'")
-    try:
-        clusters = linker.clustering.cluster_using_single_best_links(
-            decided, duplicate_free_datasets=["registry"], threshold_match_probability=threshold
-        )
-    finally:
-        if small:
-            con.execute("RESET disabled_optimizers")
+    clustered = _single_best_links(registry, feed, model, pairs, threshold)
     if charts_dir is not None:
-        write_charts(linker, con, pairs, clusters, charts_dir)
-    clustered = pl.from_arrow(clusters.as_pyarrow_table()).select("unique_id", "source_dataset", "cluster_id")
-    clustered = clustered.with_columns(pl.col("unique_id").cast(pl.Int64))
+        write_charts(linker, con, pairs, clustered, charts_dir)
     manual = pairs.filter(pl.col("decision").fill_null(False))
     manual_ids = pl.concat([manual["unique_id_l"], manual["unique_id_r"]]).unique()
     clustered = clustered.with_columns(pl.col("unique_id").is_in(manual_ids.implode()).alias("manual"))
@@ -209,7 +231,9 @@ def _masked(frame: pl.DataFrame) -> pl.DataFrame:
 CHARTS = ("match_weights.html", "m_u_parameters.html", "comparison_viewer.html", "cluster_studio.html")
 
 
-def write_charts(linker: Linker, con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, clusters, out: Path) -> None:
+def write_charts(
+    linker: Linker, con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, clusters: pl.DataFrame, out: Path
+) -> None:
     """splink's charts as self-contained HTML (no network needed to open them), with
     ID numbers and phones masked in the record values they show."""
     out.mkdir(parents=True, exist_ok=True)
@@ -218,8 +242,12 @@ def write_charts(linker: Linker, con: duckdb.DuckDBPyConnection, pairs: pl.DataF
     linker.visualisations.m_u_parameters_chart().save(str(out / CHARTS[1]), inline=True)
     # Real tables, not views: the dashboards' SQL needs rowid, and the predictions
     # under the name splink's templates use.
-    for name, frame in (("__splink__df_predict", pairs.drop("decision")),
-                        ("chart_clusters", pl.from_arrow(clusters.as_pyarrow_table()))):
+    records = pl.concat(
+        [pl.from_arrow(con.sql(f"SELECT * FROM {t}").to_arrow_table()) for t in ("registry_records", "feed_records")],
+        how="diagonal_relaxed",
+    )
+    chart_clusters = clusters.join(records.with_columns(pl.col("unique_id").cast(pl.Int64)), on="unique_id")
+    for name, frame in (("__splink__df_predict", pairs.drop("decision")), ("chart_clusters", chart_clusters)):
         con.register("_chart_source", _masked(frame).to_arrow())
         con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _chart_source")
         con.unregister("_chart_source")

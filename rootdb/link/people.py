@@ -219,7 +219,6 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
         """
         CREATE TABLE IF NOT EXISTS link_entity_ids (
             entity_type VARCHAR, key VARCHAR, entity_id VARCHAR, PRIMARY KEY (entity_type, key));
-        CREATE SEQUENCE IF NOT EXISTS person_entity_seq START 1;
         """
     )
     con.execute(
@@ -252,15 +251,7 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
         FROM feed_clusters
         """
     )
-    # Registry people: one entity_id per registry key, kept across runs.
-    con.execute(
-        """
-        INSERT INTO link_entity_ids
-        SELECT DISTINCT 'person', 'R:' || registry_key, NULL FROM _decided
-        WHERE registry_key IS NOT NULL ON CONFLICT DO NOTHING
-        """
-    )
-    # Unregistered groups: keyed by the smallest stable signature of their records.
+    # Unregistered groups are keyed by the smallest stable signature of their records.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _anchors AS
@@ -270,16 +261,17 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
         WHERE d.cluster_id IS NOT NULL GROUP BY d.cluster_id
         """
     )
+    # One entity_id per registry key or signature, kept across runs; new ones numbered
+    # after the last in key order, so that the same data always gets the same ids.
     con.execute(
         """
-        INSERT INTO link_entity_ids SELECT DISTINCT 'person', 'S:' || anchor, NULL FROM _anchors
-        ON CONFLICT DO NOTHING
-        """
-    )
-    con.execute(
-        """
-        UPDATE link_entity_ids SET entity_id = 'P' || lpad(nextval('person_entity_seq')::VARCHAR, 8, '0')
-        WHERE entity_type = 'person' AND entity_id IS NULL
+        INSERT INTO link_entity_ids
+        SELECT 'person', key, 'P' || lpad((
+                   (SELECT coalesce(max(substr(entity_id, 2)::BIGINT), 0) FROM link_entity_ids
+                    WHERE entity_type = 'person') + row_number() OVER (ORDER BY key))::VARCHAR, 8, '0')
+        FROM (SELECT 'R:' || registry_key AS key FROM _decided WHERE registry_key IS NOT NULL
+              UNION SELECT 'S:' || anchor FROM _anchors)
+        WHERE key NOT IN (SELECT key FROM link_entity_ids WHERE entity_type = 'person')
         """
     )
     con.execute(
