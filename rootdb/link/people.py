@@ -16,6 +16,7 @@ Reads `link_person_records`; writes `link_person_exact`, `link_person_conflicts`
 from __future__ import annotations
 
 import duckdb
+import polars as pl
 
 from rootdb.store import fetch_frame
 
@@ -151,12 +152,25 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
         WHERE r.feed = '{REGISTRY_FEED}' AND r.role = 'person'
         """
     )
+    # Records the model would see alike (a guardian named in two feeds with the same
+    # phone and house) are compared once, through the first of them.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE link_splink_members AS
+        SELECT unique_id AS record_id,
+               min(unique_id) OVER (PARTITION BY name, name_pinyin, id_number, birth_date, sex, phone, house_key)
+                   AS unique_id
+        FROM (SELECT {cols}
+              FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
+              WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact))
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TABLE link_splink_unresolved AS
         SELECT {cols}, NULL::VARCHAR AS label
         FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
-        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+        WHERE r.record_id IN (SELECT unique_id FROM link_splink_members)
         """
     )
 
@@ -197,13 +211,30 @@ def probabilistic(
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
         stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path)
+    members = fetch_frame(con, "SELECT * FROM link_splink_members")
+    decisions = current_decisions(con)
+    for side in ("l", "r"):  # decisions about a record apply to the one it is compared through
+        decisions = decisions.join(
+            members.rename({"record_id": f"unique_id_{side}", "unique_id": f"_{side}"}), on=f"unique_id_{side}", how="left"
+        ).with_columns(pl.coalesce(f"_{side}", f"unique_id_{side}").alias(f"unique_id_{side}")).drop(f"_{side}")
     clusters, review = splink_model.predict_clusters(
         registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
-        decisions=current_decisions(con), charts_dir=charts_dir,
+        decisions=decisions, charts_dir=charts_dir,
     )
     con.register("_clusters", clusters)
-    con.execute("CREATE OR REPLACE TABLE link_person_clusters AS SELECT * FROM _clusters")
+    con.register("_members", members)
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE link_person_clusters AS
+        SELECT * FROM _clusters WHERE source_dataset = 'registry'
+        UNION ALL  -- every record takes the cluster of the record it was compared through
+        SELECT m.record_id AS unique_id, c.* EXCLUDE (unique_id)
+        FROM _clusters c JOIN _members m ON m.unique_id = c.unique_id
+        WHERE c.source_dataset = 'feed'
+        """
+    )
     con.unregister("_clusters")
+    con.unregister("_members")
     con.register("_review", review)
     con.execute("CREATE OR REPLACE TABLE link_person_review AS SELECT * FROM _review")
     con.unregister("_review")
@@ -243,9 +274,12 @@ def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
         SELECT record_id, registry_key, match_method, 1.0, NULL FROM link_person_exact
         UNION ALL
         SELECT record_id, registry_key,
+               -- a group with no pair at all holds records the model saw alike: new, certain
                CASE WHEN manual AND (registry_key IS NOT NULL OR size > 1) THEN 'manual'
+                    WHEN match_probability IS NULL THEN 'new'
                     WHEN registry_key IS NOT NULL OR size > 1 THEN 'probabilistic' ELSE 'new' END,
                CASE WHEN manual AND (registry_key IS NOT NULL OR size > 1) THEN 1.0
+                    WHEN match_probability IS NULL THEN 1.0
                     WHEN registry_key IS NOT NULL OR size > 1 THEN match_probability ELSE 1.0 END,
                CASE WHEN registry_key IS NULL THEN cluster_id END
         FROM feed_clusters
