@@ -1,7 +1,7 @@
 """The DuckDB store: rootdb's own tables and the per-feed tables.
 
 Tables (all in one database file):
-- `batches`: every ingest run (who, when, what came of it, as JSON);
+- `batches`: every ingest and link run (who, when, what came of it, as JSON);
 - `files`: every delivered file that loaded: feed, hash, rows, which snapshot is current;
 - `raw_<feed>`: every data row as delivered (text), keyed by (file_id, source_row);
 - `rec_<feed>`: the typed, cleaned records of loaded rows, same key;
