@@ -147,7 +147,7 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TABLE link_splink_registry AS
-        SELECT {cols}, r.id_number AS label
+        SELECT {cols}, true AS is_registry, r.id_number AS label
         FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
         WHERE r.feed = '{REGISTRY_FEED}' AND r.role = 'person'
         """
@@ -168,7 +168,7 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TABLE link_splink_unresolved AS
-        SELECT {cols}, NULL::VARCHAR AS label
+        SELECT {cols}, false AS is_registry, NULL::VARCHAR AS label
         FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
         WHERE r.record_id IN (SELECT unique_id FROM link_splink_members)
         """
@@ -184,7 +184,7 @@ def _training_records(con: duckdb.DuckDBPyConnection, training_sample: int) -> N
         CREATE OR REPLACE TABLE link_splink_training AS
         SELECT * FROM link_splink_unresolved
         UNION ALL
-        SELECT {cols}, e.registry_key AS label
+        SELECT {cols}, false AS is_registry, e.registry_key AS label
         FROM link_person_records r JOIN link_person_exact e USING (record_id)
         LEFT JOIN link_person_conflicts c USING (record_id)
         WHERE r.feed <> '{REGISTRY_FEED}' AND hash(r.record_id) % 1000 < ?
