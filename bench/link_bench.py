@@ -69,7 +69,8 @@ def _step_plain(db: Path, truth_dir: Path) -> dict:
     records = con.sql(
         """SELECT record_id AS unique_id, source_file AS file, source_row, role, name, name_pinyin,
                   CASE WHEN id_valid THEN id_number END AS id_number,
-                  coalesce(birth_date, id_birth) AS birth_date, coalesce(sex, id_sex) AS sex, phone, house_key
+                  coalesce(birth_date, id_birth) AS birth_date, coalesce(sex, id_sex) AS sex, phone, house_key,
+                  feed = 'registry_persons' AS is_registry  -- the same blocking rules as rootdb's
            FROM link_person_records"""
     ).pl()
     con.close()
