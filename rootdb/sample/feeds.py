@@ -308,7 +308,6 @@ class Ctx:
             return h.std
         rng = self.rng
         r = rng.random() if self.on else 0.0
-        pre_full = h.std[: len(h.std) - len(self._tail(h, "std"))]
         if r < full_bias:
             return h.std
         if h.road:
@@ -574,7 +573,7 @@ def rows_gaoling(ctx, w, prog):
 
 
 def rows_binzang(ctx, w, prog):
-    P, H = w.persons, w.houses
+    P = w.persons
     rng = ctx.rng
     for k, i in enumerate(prog["binzang"]):
         p = P[i]
@@ -699,7 +698,7 @@ def rows_ertong(ctx, w, prog):
 
 
 def rows_shichang(ctx, w, prog):
-    P, H = w.persons, w.houses
+    P = w.persons
     rng = ctx.rng
     for k, i in enumerate(prog["shichang"]):
         pl = w.places[i]

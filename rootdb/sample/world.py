@@ -383,7 +383,6 @@ def _make_members(rng, hh, plan, local, in_reg, float_region, used_ids, new_pers
         base = None
     else:
         base = None
-    head_age = None
     parent_age = rng.randint(27, 56)
     gp_age = parent_age + rng.randint(22, 34)
     created = []
