@@ -14,7 +14,7 @@ import polars as pl
 from rootdb.errors import UsageError
 from rootdb.privacy import mask_id, record_audit
 from rootdb.store import fetch_frame, table_exists
-from rootdb.workspace import connect, locate, require_existing
+from rootdb.workspace import open_existing
 
 CROSSWALK_COLUMNS = [
     "feed", "source_file", "source_row", "role", "entity_type", "entity_id",
@@ -33,9 +33,7 @@ class ExportResult:
 
 
 def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -> ExportResult:
-    ws = locate(db)
-    require_existing(ws)
-    with connect(ws.db_path, read_only=not unmasked) as con:
+    with open_existing(db, read_only=not unmasked) as con:
         if not table_exists(con, "crosswalk"):
             raise UsageError("还没有比对结果：请先运行 rootdb link")
         frame = fetch_frame(

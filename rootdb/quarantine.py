@@ -17,13 +17,12 @@ from rootdb.ingest.detect import header_keys
 from rootdb.privacy import mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
-from rootdb.workspace import connect, locate, require_existing
+from rootdb.workspace import open_existing
 from rootdb.xlsx import new_workbook, write_frame
 
 
-def _masking_for(feed: str, headers: list[str]) -> dict[str, str]:
+def _masking_for(spec, headers: list[str]) -> dict[str, str]:
     """delivered header -> 'id' or 'phone' for the columns to mask."""
-    spec = load_specs().get(feed)
     if spec is None:
         return {}
     kinds = {}
@@ -41,10 +40,8 @@ def sheet_name(title: str) -> str:
 
 
 def export_quarantine(out: Path, db: str | None = None, feed: str | None = None, unmasked: bool = False) -> ExportResult:
-    ws = locate(db)
-    require_existing(ws)
     specs = load_specs()
-    with connect(ws.db_path, read_only=not unmasked) as con:
+    with open_existing(db, read_only=not unmasked) as con:
         rows = fetch_frame(
             con,
             """
@@ -70,7 +67,7 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
             originals = part["original"].str.json_decode()
             values = originals.struct.unnest() if originals.dtype.base_type() == pl.Struct else pl.DataFrame()
             if not unmasked:
-                masks = _masking_for(code, values.columns)
+                masks = _masking_for(specs.get(code), values.columns)
                 values = values.with_columns(
                     (mask_id if kind == "id" else mask_phone)(pl.col(h).cast(pl.String)).alias(h)
                     for h, kind in masks.items()

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from rootdb.specs import load_specs
 from rootdb.store import table_exists
-from rootdb.workspace import connect, locate, require_existing
+from rootdb.workspace import locate, open_existing
 
 
 @dataclass
@@ -34,12 +34,11 @@ class StatusResult:
 
 
 def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
-    ws = locate(db)
-    require_existing(ws)
+    database = str(locate(db).db_path)
     specs = load_specs()
-    with connect(ws.db_path, read_only=True) as con:
+    with open_existing(db) as con:
         if not table_exists(con, "files"):
-            return StatusResult(database=str(ws.db_path), feeds=[])
+            return StatusResult(database=database, feeds=[])
         rows = con.execute(
             """
             SELECT f.feed, any_value(f.file_name) FILTER (WHERE f.is_current),
@@ -80,4 +79,4 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
             {"batch_id": batch_id, "command": command, "user": user, "started_at": started,
              "status": state, "headline": data.get("headline", ""), **data.get("totals", {})}
         )
-    return StatusResult(database=str(ws.db_path), feeds=feeds, batches=runs)
+    return StatusResult(database=database, feeds=feeds, batches=runs)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +120,15 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
             delay = min(delay * 2, 2.0)
         except duckdb.Error as exc:
             raise WorkspaceError(f"无法打开数据库 {db_path}：{str(exc).splitlines()[0]}") from exc
+
+
+@contextmanager
+def open_existing(db: str | Path | None = None, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The workspace's database, which must already exist (a read only never creates it)."""
+    ws = locate(db)
+    require_existing(ws)
+    with connect(ws.db_path, read_only=read_only) as con:
+        yield con
 
 
 def require_existing(ws: Workspace) -> None:

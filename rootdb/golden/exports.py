@@ -25,7 +25,7 @@ from rootdb.exports import ExportResult
 from rootdb.privacy import mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
-from rootdb.workspace import connect, locate, require_existing
+from rootdb.workspace import open_existing
 from rootdb.xlsx import new_workbook, write_frame
 
 PERSON_HEADERS = ["entity_id", "registry_key", "姓名", "身份证号", "性别", "民族", "出生日期", "联系电话", "住址",
@@ -40,9 +40,7 @@ def _open(con_or_db, writable: bool):
     if isinstance(con_or_db, duckdb.DuckDBPyConnection):
         yield con_or_db
         return
-    ws = locate(con_or_db)
-    require_existing(ws)
-    with connect(ws.db_path, read_only=not writable) as con:
+    with open_existing(con_or_db, read_only=not writable) as con:
         yield con
 
 

@@ -22,7 +22,7 @@ from rootdb.errors import InputFileError, UsageError
 from rootdb.privacy import mask_id, mask_phone, os_user, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
-from rootdb.workspace import connect, locate, require_existing
+from rootdb.workspace import open_existing
 from rootdb.xlsx import new_workbook, write_frame
 
 FINGERPRINT = (
@@ -91,9 +91,7 @@ def current_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> ReviewExport:
-    ws = locate(db)
-    require_existing(ws)
-    with connect(ws.db_path, read_only=not unmasked) as con:
+    with open_existing(db, read_only=not unmasked) as con:
         if not table_exists(con, "link_person_review"):
             raise UsageError("还没有比对结果：请先运行 rootdb link")
         sides = ", ".join(f"{side}.{c} AS {c}_{tag}" for side, tag in (("a", "a"), ("b", "b")) for c in _SIDE_COLUMNS)
@@ -163,8 +161,6 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
 
 
 def import_review(path: Path, db: str | None = None) -> ReviewImport:
-    ws = locate(db)
-    require_existing(ws)
     if not Path(path).is_file():
         raise UsageError(f"找不到文件：{path}")
     result = ReviewImport(file=str(path))
@@ -192,7 +188,7 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
         pl.lit(os_user()).alias("os_user"),
         pl.lit(path.name).alias("source_file"),
     )
-    with connect(ws.db_path) as con:
+    with open_existing(db, read_only=False) as con:
         con.execute(_DDL)
         con.register("_decided", decided)
         con.execute("INSERT OR REPLACE INTO link_review_decisions SELECT * FROM _decided")
