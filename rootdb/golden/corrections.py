@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from rootdb.specs import FeedSpec
-from rootdb.store import table_exists
+from rootdb.store import frame_to_table, table_exists
 
 # code -> the kind as the department reads it
 KINDS = {
@@ -86,9 +86,7 @@ PERSON_ATTRS = ("name", "id", "sex", "birth_date", "phone")
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
-    con.register(f"{name}_df", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
-    con.unregister(f"{name}_df")
+    frame_to_table(con, name, frame, temp=True)
 
 
 def _spec_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:

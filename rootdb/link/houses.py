@@ -46,7 +46,7 @@ import polars as pl
 
 from rootdb.clean.addresses import normalize_address_text
 from rootdb.link.records import publish_matches
-from rootdb.store import table_exists
+from rootdb.store import frame_to_table, table_exists
 
 FUZZY_PROBABILITY = {"pinyin": 0.95, "suffix": 0.9, "one_char": 0.85}
 
@@ -159,9 +159,7 @@ def _prefix_tables(con: duckdb.DuckDBPyConnection) -> None:
     ).pl()
     prefixes = [admin_prefix(a, c, k) for a, c, k in distinct.iter_rows()]
     addr = pl.DataFrame({"address": distinct[:, 0], "prefix": pl.Series(prefixes, dtype=pl.String)})
-    con.register("_lh_addr_df", addr)
-    con.execute("CREATE OR REPLACE TEMP TABLE _lh_addr AS SELECT * FROM _lh_addr_df")
-    con.unregister("_lh_addr_df")
+    frame_to_table(con, "_lh_addr", addr, temp=True)
 
 
 def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
@@ -201,9 +199,7 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
         [(p, s) for p in rec_prefixes for s in std if prefix_compatible(p, s)],
         schema={"prefix": pl.String, "std_prefix": pl.String}, orient="row",
     )
-    con.register("_lh_ok_df", ok)
-    con.execute("CREATE OR REPLACE TEMP TABLE _lh_prefix_ok AS SELECT * FROM _lh_ok_df")
-    con.unregister("_lh_ok_df")
+    frame_to_table(con, "_lh_prefix_ok", ok, temp=True)
 
     # 1. exact code
     con.execute("""

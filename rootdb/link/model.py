@@ -20,6 +20,8 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import And, CustomRule
 
+from rootdb.store import frame_to_table
+
 SPLINK_MEMORY_LIMIT = os.environ.get("ROOTDB_SPLINK_MEMORY_LIMIT", "1500MB")
 
 ONE_CHAR_OFF = (
@@ -254,9 +256,7 @@ def write_charts(
     )
     chart_clusters = clusters.join(records.with_columns(pl.col("unique_id").cast(pl.Int64)), on="unique_id")
     for name, frame in (("__splink__df_predict", pairs.drop("decision")), ("chart_clusters", chart_clusters)):
-        con.register("_chart_source", _masked(frame).to_arrow())
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _chart_source")
-        con.unregister("_chart_source")
+        frame_to_table(con, name, _masked(frame))
     shown_pairs = api.register("__splink__df_predict")
     shown_clusters = api.register("chart_clusters")
     linker.visualisations.comparison_viewer_dashboard(shown_pairs, str(out / CHARTS[2]), overwrite=True,

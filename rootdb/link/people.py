@@ -18,7 +18,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from rootdb.store import fetch_frame
+from rootdb.store import fetch_frame, frame_to_table
 
 REGISTRY_FEED = "registry_persons"
 
@@ -235,9 +235,7 @@ def probabilistic(
     )
     con.unregister("_clusters")
     con.unregister("_members")
-    con.register("_review", review)
-    con.execute("CREATE OR REPLACE TABLE link_person_review AS SELECT * FROM _review")
-    con.unregister("_review")
+    frame_to_table(con, "link_person_review", review)
     return {"model_trained": trained, "review_pairs": review.height}
 
 

@@ -39,6 +39,7 @@ import duckdb
 import polars as pl
 
 from rootdb.link.records import publish_matches
+from rootdb.store import frame_to_table
 
 _SPACES = r"[\s\u3000\u00a0\u200b\ufeff]+"
 # Legal-form and shop suffixes departments add or drop. Longest first.
@@ -75,9 +76,7 @@ def _name_table(con: duckdb.DuckDBPyConnection) -> None:
         "plain": pl.Series([plain_place_name(n) for n in names], dtype=pl.String),
         "norm": pl.Series([normalize_place_name(n) for n in names], dtype=pl.String),
     })
-    con.register("_lp_names_df", frame)
-    con.execute("CREATE OR REPLACE TEMP TABLE _lp_names AS SELECT * FROM _lp_names_df")
-    con.unregister("_lp_names_df")
+    frame_to_table(con, "_lp_names", frame, temp=True)
 
 
 def link_places(con: duckdb.DuckDBPyConnection) -> dict:

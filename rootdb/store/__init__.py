@@ -111,6 +111,15 @@ def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
         con.unregister("_incoming")
 
 
+def frame_to_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, temp: bool = False) -> None:
+    """(Re)create `table` holding a polars frame. `table` is one of rootdb's own names."""
+    con.register("_frame_to_table", frame)
+    try:
+        con.execute(f'CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {table} AS SELECT * FROM _frame_to_table')
+    finally:
+        con.unregister("_frame_to_table")
+
+
 def refresh_feed_views(con: duckdb.DuckDBPyConnection, feed: str) -> None:
     """`<feed>`: the records of the feed's current snapshot; `<feed>_history`: all."""
     con.execute(
