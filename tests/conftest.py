@@ -52,3 +52,127 @@ def db_path(tmp_path: Path) -> Path:
 def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+# ---------------------------------------------------------------- the linked sample area
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+TRUTH = SAMPLE / "_truth"
+SAMPLE_AS_OF = dt.date(2026, 11, 1)  # the sample's reference date
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory) -> Path:
+    """The sample area ingested and linked, once per test session. Read it only (copy
+    it to change it)."""
+    from rootdb import ingest
+    from rootdb.link import link
+
+    path = tmp_path_factory.mktemp("sample") / "rootdb.duckdb"
+    ingest([SAMPLE], db=path)
+    link(db=path)
+    return path
+
+
+class Truth:
+    """The sample's ground truth (sample_data/_truth) and ways to put report rows beside it."""
+
+    def __init__(self, db: Path):
+        import polars as pl
+
+        self.db = db
+        self.persons = pl.read_csv(TRUTH / "persons.csv", infer_schema=False).with_columns(
+            pl.col("birth_date").str.to_date(), pl.col("death_date").str.to_date(),
+            (pl.col("registered") == "true"), (pl.col("in_registry") == "true"))
+        self.houses = pl.read_csv(TRUTH / "houses.csv", infer_schema=False)
+        self.places = pl.read_csv(TRUTH / "places.csv", infer_schema=False)
+        self.records = pl.read_csv(TRUTH / "records.csv", infer_schema=False).with_columns(
+            pl.col("source_row").cast(pl.Int64))
+
+    def people_at(self, as_of: dt.date = SAMPLE_AS_OF):
+        """Truth persons with age (full years), living, resident (living, not moved out,
+        in a house of the area) and the grid and community of their house."""
+        import polars as pl
+
+        houses = self.houses.select(pl.col("house_uid").alias("residence_house_uid"), "community", "grid",
+                                    "compound", "building")
+        md = as_of.month * 100 + as_of.day
+        people = self.persons.join(houses, on="residence_house_uid", how="left").with_columns(
+            (as_of.year - pl.col("birth_date").dt.year()
+             - (pl.col("birth_date").dt.month().cast(pl.Int32) * 100 + pl.col("birth_date").dt.day() > md)
+             .cast(pl.Int32))
+            .alias("age"),
+            ~((pl.col("status") == "死亡") & (pl.col("death_date").is_null() | (pl.col("death_date") <= as_of)))
+            .alias("living"),
+        )
+        return people.filter(pl.col("birth_date").is_null() | (pl.col("birth_date") <= as_of)).with_columns(
+            (pl.col("living") & (pl.col("status") != "迁出") & pl.col("grid").is_not_null()
+             & (pl.col("grid") != "")).alias("resident"))
+
+    def feed_rows(self, feed: str, role: str = "person"):
+        """The current rows of a feed as loaded (typed columns), each with the true
+        person (`person_uid`) of the given role, or its true house / place for a house or
+        place role (`house_uid` / `place_uid`)."""
+        import polars as pl
+
+        with duckdb.connect(str(self.db), read_only=True) as con:
+            rows = con.sql(f'SELECT f.file_name AS file, r.* FROM "{feed}" r JOIN files f USING (file_id)').pl()
+        truth = self.records.filter(pl.col("role") == role)
+        kind = truth.get_column("entity_type").first() if truth.height else "person"
+        uid = {"person": "person_uid", "house": "house_uid", "place": "place_uid"}[kind]
+        return rows.join(truth.select("file", "source_row", pl.col("entity_uid").alias(uid)),
+                         on=["file", "source_row"], how="left")
+
+    def uids(self, frame, id_col: str = "身份证号", name_col: str = "姓名") -> list:
+        """The true person of each report row: by ID number (unmasked reports), else by
+        name where the name is unique in the truth. None where neither tells."""
+        import polars as pl
+
+        by_id = dict(zip(self.persons["id_number"], self.persons["person_uid"]))
+        names = self.persons.group_by("name").agg(pl.col("person_uid").first(), pl.len())
+        by_name = {n: u for n, u, k in names.iter_rows() if k == 1}
+        out = []
+        for row in frame.select(pl.col(id_col) if id_col in frame.columns else pl.lit(None).alias(id_col),
+                                pl.col(name_col) if name_col in frame.columns else pl.lit(None).alias(name_col)
+                                ).iter_rows():
+            out.append(by_id.get(row[0]) or by_name.get(row[1]))
+        return out
+
+
+@pytest.fixture(scope="session")
+def truth(sample_db) -> Truth:
+    return Truth(sample_db)
+
+
+@pytest.fixture(scope="session")
+def report_csv(sample_db, tmp_path_factory):
+    """`report_csv("R05")`: the report run unmasked as CSV on the linked sample as of
+    SAMPLE_AS_OF, read back with every column as text (cached per code)."""
+    import polars as pl
+
+    from rootdb.reports import run_reports, select_templates
+
+    out = tmp_path_factory.mktemp("reports")
+    cache: dict[str, pl.DataFrame] = {}
+
+    def run(code: str, **options) -> pl.DataFrame:
+        key = code + repr(sorted(options.items()))
+        if key not in cache:
+            result = run_reports(select_templates([code], False), as_of=SAMPLE_AS_OF, out=out, fmt="csv",
+                                 unmasked=True, db=str(sample_db), **options)
+            cache[key] = pl.read_csv(result.reports[0].file, infer_schema=False)
+        return cache[key]
+
+    return run
+
+
+def assert_same_people(label: str, got: list, expected: set, tolerance: float = 0.01) -> None:
+    """Report rows name the expected people: a few misses or extras are allowed where
+    linking is not perfect (1% by default, at least 2), and are printed."""
+    got_set = {g for g in got if g is not None}
+    missing, extra = expected - got_set, got_set - expected
+    unknown = sum(1 for g in got if g is None)
+    print(f"\n{label}: expected {len(expected)}, got {len(got)} rows; missing {len(missing)}, extra {len(extra)}, "
+          f"unidentified {unknown}")
+    allowed = max(2, round(tolerance * max(len(expected), 1)))
+    assert len(missing) + len(extra) + unknown <= allowed, (sorted(missing)[:10], sorted(extra)[:10])

@@ -177,6 +177,71 @@ def link(
     _emit(result, as_json, lambda: render.link_summary(result))
 
 
+def _as_of(value: Optional[str]):
+    import datetime as dt
+
+    from rootdb.errors import UsageError
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--as-of 应为 YYYY-MM-DD 格式的日期，而不是 {value!r}") from None
+
+
+AsOfOption = Annotated[
+    Optional[str],
+    typer.Option("--as-of", help="统计日期 YYYY-MM-DD，年龄、本月等按此计算；默认今天 (reporting date)",
+                 show_default=False, metavar="DATE"),
+]
+CommunityOption = Annotated[
+    Optional[str], typer.Option("--community", help="只统计一个社区 (one community)", show_default=False)
+]
+GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格 (one grid)", show_default=False)]
+
+
+@app.command()
+@_run
+def report(
+    codes: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="报表代码，如 R01 R05 (report codes)", metavar="[CODE]...", show_default=False),
+    ] = None,
+    all_reports: Annotated[bool, typer.Option("--all", help="生成全部报表 (all reports)")] = False,
+    as_of: AsOfOption = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", help="输出目录，默认工作区的 reports/ (output folder)", show_default=False, metavar="DIR"),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="xlsx（默认）或 csv（只有数据行，UTF-8 带 BOM）(xlsx or csv)")
+    ] = "xlsx",
+    community: CommunityOption = None,
+    grid: GridOption = None,
+    list_reports: Annotated[bool, typer.Option("--list", help="列出全部报表 (list the reports)")] = False,
+    unmasked: UnmaskedOption = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """生成报表：36 张固定报表，按统计日期 (write the reports)."""
+    from rootdb.reports import load_templates, run_reports, select_templates
+
+    if list_reports:
+        templates = load_templates()
+        if as_json:
+            render.print_json({c: {"title": t.title, "department": t.department} for c, t in templates.items()})
+        else:
+            render.report_list(templates)
+        return
+    templates = select_templates(codes or [], all_reports)
+    with render.ReportProgressBar(len(templates), enabled=sys.stderr.isatty() and not as_json) as bar:
+        result = run_reports(templates, as_of=_as_of(as_of), out=out, fmt=fmt, community=community, grid=grid,
+                             unmasked=unmasked, db=db, progress=bar.report_started)
+    _emit(result, as_json, lambda: render.report_summary(result))
+
+
 review_app = typer.Typer(help="人工复核拿不准的配对 (review uncertain matches).", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 

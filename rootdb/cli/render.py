@@ -208,3 +208,52 @@ def review_import_summary(result) -> None:
     )
     for problem in result.problems:
         out.print(f"[yellow]! {problem}[/]", soft_wrap=True)
+
+
+class ReportProgressBar:
+    """Rich progress across the reports of a run."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                                  disable=not enabled)
+        self._task = self._progress.add_task("准备报表数据", total=total)
+        self._started = False
+
+    def __enter__(self):
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._progress.__exit__(*exc)
+
+    def report_started(self, template) -> None:
+        if self._started:
+            self._progress.advance(self._task)
+        self._started = True
+        self._progress.update(self._task, description=f"{template.code} {template.title}")
+
+
+def report_list(templates: dict) -> None:
+    table = _table(f"报表（{len(templates)} 张）")
+    table.add_column("代码", no_wrap=True)
+    table.add_column("报表", overflow="fold")
+    table.add_column("报送部门", overflow="fold")
+    for code, t in templates.items():
+        table.add_row(code, t.title, t.department or "")
+    _fit(table, "报表", "报送部门")
+    out.print(table)
+
+
+def report_summary(result) -> None:
+    masked = "已脱敏" if result.masked else "[yellow]未脱敏，已记入审计日志[/]"
+    table = _table(f"报表：{result.area}，统计日期 {result.as_of}（{masked}，用时 {result.seconds:.1f} 秒）")
+    table.add_column("代码", no_wrap=True)
+    table.add_column("报表", overflow="fold")
+    table.add_column("行数", justify="right", no_wrap=True)
+    table.add_column("文件", overflow="fold")
+    for r in result.reports:
+        table.add_row(r.code, r.title, f"{r.rows:,}", Path(r.file).name)
+    _fit(table, "报表", "文件")
+    out.print(table)
+    out.print(f"已写入 {len(result.reports)} 个文件到 {result.out}", soft_wrap=True)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rootdb.errors import SchemaError
 from rootdb.specs.models import FeedSpec
@@ -28,6 +29,7 @@ SCHEMA_SUFFIXES = (".yaml", ".yml")
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 Location = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 def schema_dirs() -> list[Path]:
@@ -82,6 +84,14 @@ def _load_dir(directory: Path) -> dict[str, FeedSpec]:
 
 def load_spec_file(path: Path) -> FeedSpec:
     """Read and validate one schema file."""
+    return load_yaml_model(path, FeedSpec, "code: …、columns: …", _locate_reference_error)
+
+
+def load_yaml_model(path: Path, model: type[M], keys_hint: str,
+                    locate: Callable[[dict], Location | None] | None = None) -> M:
+    """Read a YAML file and validate it into `model`; every problem a SchemaError that
+    names the file, the field and the line. `locate` finds the entry at fault when a
+    cross-field check fails the whole model."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -94,11 +104,11 @@ def load_spec_file(path: Path) -> FeedSpec:
 
     data, lines = _parse_yaml(path, text)
     if not isinstance(data, dict):
-        raise SchemaError(path, "文件内容应是一个映射（code: …、columns: … 等键），而不是列表或单个值", line=1)
+        raise SchemaError(path, f"文件内容应是一个映射（{keys_hint} 等键），而不是列表或单个值", line=1)
     try:
-        return FeedSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise _schema_error(path, data, lines, exc) from None
+        raise _schema_error(path, data, lines, exc, locate) from None
 
 
 # ---- YAML with line numbers -------------------------------------------------------
@@ -185,13 +195,14 @@ def _message(error: dict[str, Any]) -> str:
     return error["msg"]
 
 
-def _schema_error(path: Path, data: dict, lines: dict[Location, int], exc: ValidationError) -> SchemaError:
+def _schema_error(path: Path, data: dict, lines: dict[Location, int], exc: ValidationError,
+                  locate: Callable[[dict], Location | None] | None) -> SchemaError:
     problems = []
     for error in exc.errors(include_url=False):
         loc: Location = tuple(error["loc"])
         if not loc:
-            # FeedSpec's cross-field checks fail the whole model; find the entry at fault.
-            loc = _locate_reference_error(data) or loc
+            # Cross-field checks fail the whole model; find the entry at fault.
+            loc = (locate(data) if locate else None) or loc
         problems.append((loc, _message(error)))
     loc, message = problems[0]
     if len(problems) > 1:

@@ -1,0 +1,113 @@
+-- Shared report tables, built once per `rootdb report` / `rootdb query` run as TEMP tables
+-- over the golden records (see rootdb/golden) for one as-of date and area.
+-- Parameters: $as_of (DATE), $community and $grid (text, NULL = the whole area).
+-- Statements end with a semicolon at the end of a line.
+
+-- r_houses: the houses of the standard address registry in the area.
+CREATE OR REPLACE TEMP TABLE r_houses AS
+SELECT h.entity_id AS house_id, h.registry_key AS address_code, h.community, h.grid, h.compound, h.building,
+       h.unit, h.room, h.standard_address AS address, h.usage, h.owner_entity_id AS owner_id
+FROM golden_houses h
+WHERE h.registry_key IS NOT NULL AND h.grid IS NOT NULL
+  AND (CAST($community AS VARCHAR) IS NULL OR h.community = $community)
+  AND (CAST($grid AS VARCHAR) IS NULL OR h.grid = $grid);
+
+-- r_grids: every grid of the area, zero rows too; sort_key orders them as the registry does.
+CREATE OR REPLACE TEMP TABLE r_grids AS
+SELECT community, grid, min(address_code) AS sort_key FROM r_houses GROUP BY community, grid;
+
+-- r_feed_persons: which person each record of a feed names, per role (current deliveries).
+CREATE OR REPLACE TEMP TABLE r_feed_persons AS
+SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS person_id
+FROM link_person_records r JOIN link_person_matches m USING (record_id);
+
+-- r_feed_houses / r_feed_places: the same for houses and places.
+CREATE OR REPLACE TEMP TABLE r_feed_houses AS
+SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS house_id
+FROM link_house_records r JOIN link_house_matches m USING (record_id);
+
+CREATE OR REPLACE TEMP TABLE r_feed_places AS
+SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS place_id
+FROM link_place_records r JOIN link_place_matches m USING (record_id);
+
+-- _r_people: golden persons born by the as-of date, with age (full years), whether they
+-- are alive and resident then, and their house's place in the area. With --community or
+-- --grid only people whose house is in that part of the area.
+CREATE OR REPLACE TEMP TABLE _r_people AS
+SELECT p.entity_id AS person_id, p.name, p.id_number, p.sex, p.ethnicity, p.birth_date,
+       CASE WHEN p.birth_date IS NOT NULL THEN
+           year($as_of::DATE) - year(p.birth_date)
+           - CASE WHEN strftime($as_of::DATE, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
+       END AS age,
+       p.phone, p.house_entity_id AS house_id, h.community, h.grid, h.compound, h.building, h.unit, h.room,
+       h.address, p.registered_house_entity_id AS registered_house_id, p.household_no, p.relation_to_head,
+       p.person_type, p.status, p.death_date, p.in_registry, p.registry_key, p.feeds,
+       p.status = '死亡' AND (p.death_date IS NULL OR p.death_date <= $as_of::DATE) AS dead
+FROM golden_persons p LEFT JOIN r_houses h ON h.house_id = p.house_entity_id
+WHERE (p.birth_date IS NULL OR p.birth_date <= $as_of::DATE)
+  AND ((CAST($community AS VARCHAR) IS NULL AND CAST($grid AS VARCHAR) IS NULL) OR h.house_id IS NOT NULL);
+
+-- r_person_tags: the community's roster tags (标签 of community_residents), one row each.
+CREATE OR REPLACE TEMP TABLE r_person_tags AS
+SELECT DISTINCT fp.person_id, trim(t.tag) AS tag
+FROM community_residents c
+JOIN r_feed_persons fp ON fp.file_id = c.file_id AND fp.source_row = c.source_row AND fp.role = 'person',
+     unnest(regexp_split_to_array(c.tags, '[;；,，、]')) AS t(tag)
+WHERE c.tags IS NOT NULL AND trim(t.tag) <> '';
+
+-- _r_groups: special groups a person belongs to at the as-of date.
+CREATE OR REPLACE TEMP TABLE _r_groups AS
+SELECT DISTINCT fp.person_id, '低保' AS grp FROM dibao f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'member'
+WHERE f.status = '在保'
+UNION ALL SELECT DISTINCT fp.person_id, '特困' FROM tekun f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
+UNION ALL SELECT DISTINCT fp.person_id, '高龄津贴' FROM gaoling f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
+WHERE f.payment_status = '正常发放'
+UNION ALL SELECT DISTINCT fp.person_id, '残疾' FROM canji f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
+UNION ALL SELECT DISTINCT fp.person_id, '优抚' FROM tuiyi f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
+UNION ALL SELECT DISTINCT fp.person_id, '慢病' FROM manbing f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
+UNION ALL SELECT DISTINCT fp.person_id, '家庭医生签约' FROM qianyue f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
+UNION ALL SELECT DISTINCT fp.person_id, '医保参保' FROM yibao f
+JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
+WHERE f.insured_status = '参保缴费';
+
+-- _r_house_ages: per house, how many living residents it has and how many are under 60.
+CREATE OR REPLACE TEMP TABLE _r_house_ages AS
+SELECT house_id, count(*) AS residents, count(*) FILTER (WHERE age < 60 OR age IS NULL) AS under_60
+FROM _r_people WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND grid IS NOT NULL
+GROUP BY house_id;
+
+-- r_persons: one row per person, with
+--   living    not dead at the as-of date (registry or 殡葬)
+--   resident  living, not moved out (迁出), and living in a standard-address house of the area
+--   elderly_alone / empty_nest   resident 60+ living alone / only with people 60+
+--   groups    the special groups (低保 在保, 特困, 高龄津贴 正常发放, 残疾, 优抚, 慢病,
+--             家庭医生签约, 医保参保 参保缴费), plus the flags below for the common ones.
+CREATE OR REPLACE TEMP TABLE r_persons AS
+SELECT p.*,
+       NOT p.dead AS living,
+       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AS resident,
+       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AND p.age >= 60
+           AND ha.residents = 1 AS elderly_alone,
+       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AND p.age >= 60
+           AND ha.residents > 1 AND ha.under_60 = 0 AS empty_nest,
+       coalesce(g.groups, []) AS groups,
+       list_contains(coalesce(g.groups, []), '低保') AS in_dibao,
+       list_contains(coalesce(g.groups, []), '特困') AS in_tekun,
+       list_contains(coalesce(g.groups, []), '高龄津贴') AS in_gaoling,
+       list_contains(coalesce(g.groups, []), '残疾') AS in_canji,
+       list_contains(coalesce(g.groups, []), '优抚') AS in_tuiyi,
+       list_contains(coalesce(g.groups, []), '慢病') AS in_manbing,
+       list_contains(coalesce(g.groups, []), '家庭医生签约') AS signed_doctor,
+       list_contains(coalesce(g.groups, []), '医保参保') AS insured
+FROM _r_people p
+LEFT JOIN _r_house_ages ha ON ha.house_id = p.house_id
+LEFT JOIN (SELECT person_id, list_sort(list(DISTINCT grp)) AS groups FROM _r_groups GROUP BY person_id) g
+       USING (person_id)
+ORDER BY p.person_id;

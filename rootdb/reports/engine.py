@@ -1,0 +1,199 @@
+"""Running reports: the shared report tables for one as-of date and area, then each
+template's SQL, masking, and one workbook (or CSV) per report.
+
+Reads the golden and link tables (through `report_templates/_base.sql`) and the feed
+views; writes nothing to the database except, for `--unmasked`, the audit log.
+Workbooks are written to a temporary folder beside the output folder and moved into
+place only when every report has been written, so a failed run leaves the reports of
+the previous run as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from rootdb.errors import SchemaError, UsageError
+from rootdb.privacy import mask_id, mask_phone, record_audit
+from rootdb.reports.templates import ReportTemplate, base_sql, load_templates, used_parameters
+from rootdb.reports.writer import ReportHeading, write_csv, write_xlsx
+from rootdb.specs import load_specs
+from rootdb.store import fetch_frame, frame_to_table, table_exists
+from rootdb.workspace import locate, open_existing
+
+FORMATS = ("xlsx", "csv")
+_NEEDED = ("golden_persons", "golden_houses", "link_person_records", "link_person_matches")
+
+
+@dataclass
+class ReportFile:
+    code: str
+    title: str
+    rows: int
+    file: str
+    seconds: float
+
+
+@dataclass
+class ReportRun:
+    as_of: str
+    area: str
+    out: str
+    format: str
+    masked: bool
+    reports: list[ReportFile] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def select_templates(codes: Iterable[str], all_reports: bool) -> list[ReportTemplate]:
+    templates = load_templates()
+    codes = [c.strip().upper() for c in codes]
+    if all_reports:
+        if codes:
+            raise UsageError("--all 与报表代码不能同时使用")
+        return list(templates.values())
+    if not codes:
+        raise UsageError("请给出报表代码（如 R01 R05）或 --all；rootdb report --list 列出全部报表")
+    unknown = [c for c in codes if c not in templates]
+    if unknown:
+        raise UsageError(f"没有报表 {', '.join(unknown)}；可用：{templates and min(templates)}–{max(templates)}")
+    return [templates[c] for c in dict.fromkeys(codes)]
+
+
+def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | None, grid: str | None) -> dict:
+    """Build the shared report tables (TEMP, on this connection) and return the
+    parameters every report binds."""
+    missing = [t for t in _NEEDED if not table_exists(con, t)]
+    if missing:
+        raise UsageError("还没有比对结果：请先运行 rootdb link，再生成报表")
+    _placeholder_feeds(con)
+    params = {"as_of": as_of, "community": community, "grid": grid}
+    for statement in base_sql():
+        con.execute(statement, _bind(statement, params))
+    _check_area(con, community, grid)
+    return params
+
+
+def run_reports(
+    templates: list[ReportTemplate],
+    as_of: dt.date | None = None,
+    out: Path | None = None,
+    fmt: str = "xlsx",
+    community: str | None = None,
+    grid: str | None = None,
+    unmasked: bool = False,
+    db: str | None = None,
+    progress: Callable[[ReportTemplate], None] | None = None,
+) -> ReportRun:
+    started = time.perf_counter()
+    if fmt not in FORMATS:
+        raise UsageError(f"--format 只能是 {' 或 '.join(FORMATS)}")
+    as_of = as_of or dt.date.today()
+    ws = locate(db)
+    out = Path(out) if out else ws.root / "reports"
+    with open_existing(db, read_only=True) as con:
+        params = prepare(con, as_of, community, grid)
+        heading = ReportHeading(unit_name=_unit_name(con, community, grid), as_of=as_of)
+        run = ReportRun(as_of=as_of.isoformat(), area=heading.unit_name, out=str(out), format=fmt,
+                        masked=not unmasked)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".rootdb-reports-", dir=out))
+        try:
+            for template in templates:
+                if progress:
+                    progress(template)
+                t0 = time.perf_counter()
+                frame = report_frame(con, template, params, unmasked)
+                name = f"{template.file_name}.{fmt}"
+                if fmt == "csv":
+                    write_csv(staging / name, template, frame)
+                else:
+                    write_xlsx(staging / name, template, frame, heading)
+                run.reports.append(ReportFile(template.code, template.title, frame.height, str(out / name),
+                                              round(time.perf_counter() - t0, 2)))
+            for report in run.reports:  # every report written: move them in place
+                name = Path(report.file).name
+                (staging / name).replace(out / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if unmasked:
+        with open_existing(db, read_only=False) as con:
+            for report in run.reports:
+                record_audit(con, "report --unmasked", f"{report.code} 统计日期 {run.as_of}", report.rows, report.file)
+    run.seconds = round(time.perf_counter() - started, 2)
+    return run
+
+
+def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params: dict,
+                 unmasked: bool = False) -> pl.DataFrame:
+    """The rows of one report, masked unless asked; the template's columns checked."""
+    sql = template.render_sql()
+    try:
+        frame = fetch_frame(con, sql, _bind(sql, params))
+    except duckdb.Error as exc:
+        raise SchemaError(template.path, f"报表 SQL 执行失败：{str(exc).splitlines()[0]}", field="sql") from None
+    missing = [c.field for c in template.columns if c.field not in frame.columns]
+    if missing:
+        raise SchemaError(template.path, f"SQL 的结果里没有列 {missing[0]}", field="columns")
+    if not unmasked:
+        masks = {"id": mask_id, "phone": mask_phone}
+        frame = frame.with_columns(
+            masks[c.mask](pl.col(c.field).cast(pl.String)).alias(c.field) for c in template.columns if c.mask
+        )
+    return frame
+
+
+def _bind(sql: str, params: dict) -> dict:
+    return {name: params[name] for name in used_parameters(sql)}
+
+
+def _placeholder_feeds(con: duckdb.DuckDBPyConnection) -> None:
+    """A feed that was never delivered reads as an empty table of its columns, so
+    reports over it show no rows instead of failing."""
+    from rootdb.clean.frame import clean_frame
+
+    for code, spec in load_specs().items():
+        if table_exists(con, code):
+            continue
+        empty = pl.DataFrame({"source_row": pl.Series([], dtype=pl.Int64)})
+        records = clean_frame(spec, empty).records
+        frame_to_table(con, f'"{code}"', records.select(pl.lit(None, dtype=pl.Int64).alias("file_id"), pl.all()),
+                       temp=True)
+
+
+def _check_area(con: duckdb.DuckDBPyConnection, community: str | None, grid: str | None) -> None:
+    if (community or grid) and not con.execute("SELECT count(*) FROM r_grids").fetchall()[0][0]:
+        known = [f"{c}/{g}" for c, g in con.execute(
+            "SELECT DISTINCT community, grid FROM golden_houses WHERE registry_key IS NOT NULL AND grid IS NOT NULL "
+            "ORDER BY ALL").fetchall()]
+        asked = "/".join(x for x in (community, grid) if x)
+        raise UsageError(f"标准地址库里没有社区或网格“{asked}”；已有：{'、'.join(known[:20])}")
+
+
+def _unit_name(con: duckdb.DuckDBPyConnection, community: str | None, grid: str | None) -> str:
+    """填报单位: the street(s) from the standard addresses, then the community and grid
+    when the report covers one."""
+    rows = con.execute(r"""
+        SELECT regexp_extract(address, '(?:区|县|市|旗)([^区县市旗]{1,12}?(?:街道|镇|乡|苏木))', 1) AS street,
+               list(DISTINCT community ORDER BY community) AS communities
+        FROM r_houses GROUP BY 1 ORDER BY count(*) DESC
+    """).fetchall()
+    streets = "、".join(s for s, _ in rows if s)
+    communities = sorted({c for _, cs in rows for c in cs})
+    name = streets
+    if community or len(communities) == 1:
+        name += community or communities[0]
+    if grid:
+        name += grid
+    return name or "（未知）"

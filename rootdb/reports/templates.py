@@ -1,0 +1,159 @@
+"""Report templates: one YAML file per report in `report_templates/` (see its README).
+
+A template holds the report's SQL (named parameters such as `$as_of`, bound by DuckDB)
+and its layout: title, columns (header, optional group header above, width, format,
+alignment, masking, 合计), notes. The SQL text is rendered by jinja2 in a sandbox
+first, with constants only (never a value the user typed), so a template can loop over
+age bands instead of repeating itself.
+
+Templates come from the bundled folder and then from the folders in
+`ROOTDB_REPORTS`; a later file of the same code replaces an earlier one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rootdb.errors import SchemaError
+from rootdb.resources import bundled_dir
+from rootdb.specs.loader import load_yaml_model
+
+REPORTS_ENV = "ROOTDB_REPORTS"
+BASE_SQL = "_base.sql"
+PARAMETERS = ("as_of", "community", "grid")
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+_JINJA = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReportColumn(_Strict):
+    field: str = Field(pattern=r"^[A-Za-z_]\w*$")
+    header: str = Field(min_length=1)
+    group: str | None = None  # a header above this one, merged over neighbours of the same group
+    width: float | None = Field(default=None, gt=0, le=100)
+    format: Literal["text", "int", "number", "money", "percent", "date"] = "text"
+    align: Literal["left", "center", "right"] | None = None
+    mask: Literal["id", "phone"] | None = None
+    # 合计 row: `sum` of the column, or `ratio a b` = sum(a) / sum(b) (a rate column).
+    total: str | None = Field(default=None, pattern=r"^(sum|ratio [A-Za-z_]\w* [A-Za-z_]\w*)$")
+
+
+class ReportTemplate(_Strict):
+    code: str = Field(pattern=r"^R\d{2,3}$")
+    title: str = Field(min_length=1)
+    department: str | None = None  # the department the report goes to
+    description: str | None = None
+    unit: str | None = None  # 计量单位 shown on the date line, e.g. 人 / 户 / 个
+    numbered: bool = True  # a 序号 column first
+    orientation: Literal["auto", "portrait", "landscape"] = "auto"
+    total_label: str = "合计"
+    notes: list[str] = []
+    sql: str = Field(min_length=1)
+    columns: list[ReportColumn] = Field(min_length=1)
+    path: str = ""  # filled in by the loader
+
+    @field_validator("sql")
+    @classmethod
+    def _sql_renders(cls, sql: str) -> str:
+        try:
+            _JINJA.parse(sql)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"SQL 模板语法错误（第{exc.lineno}行）：{exc.message}") from None
+        unknown = sorted(set(_PARAM.findall(sql)) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"未知的参数 ${unknown[0]}；可用参数：{', '.join('$' + p for p in PARAMETERS)}")
+        if not re.search(r"\border\s+by\b", sql, re.IGNORECASE):
+            raise ValueError("SQL 需要 ORDER BY，同一数据库和统计日期才能得到同样的报表")
+        return sql
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> ReportTemplate:
+        fields = [c.field for c in self.columns]
+        dupes = sorted({f for f in fields if fields.count(f) > 1})
+        if dupes:
+            raise ValueError(f"列 {dupes[0]} 出现了两次")
+        seen_groups: list[str] = []
+        for column in self.columns:
+            if column.group and column.group in seen_groups and seen_groups[-1] != column.group:
+                raise ValueError(f"分组表头“{column.group}”的列应当相邻")
+            if column.group and (not seen_groups or seen_groups[-1] != column.group):
+                seen_groups.append(column.group)
+            elif not column.group:
+                seen_groups.append("")
+            if column.total and column.total.startswith("ratio"):
+                missing = [f for f in column.total.split()[1:] if f not in fields]
+                if missing:
+                    raise ValueError(f"列 {column.field} 的合计引用了不存在的列 {missing[0]}")
+        return self
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.code}_{self.title}"
+
+    @property
+    def has_total(self) -> bool:
+        return any(c.total for c in self.columns)
+
+    def render_sql(self) -> str:
+        return _JINJA.from_string(self.sql).render()
+
+
+def template_dirs() -> list[Path]:
+    dirs = [bundled_dir("report_templates")]
+    dirs += [Path(p) for p in os.environ.get(REPORTS_ENV, "").split(os.pathsep) if p]
+    return dirs
+
+
+def load_templates() -> dict[str, ReportTemplate]:
+    """Every template by code, in code order; the first invalid file raises SchemaError."""
+    return dict(_load(tuple(template_dirs())))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(dirs: tuple[Path, ...]) -> tuple[tuple[str, ReportTemplate], ...]:
+    found: dict[str, ReportTemplate] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            raise SchemaError(directory, f"报表模板目录不存在（{REPORTS_ENV}）")
+        for path in sorted(directory.glob("R*.y*ml")):
+            template = load_template_file(path)
+            found[template.code] = template
+    return tuple(sorted(found.items()))
+
+
+def load_template_file(path: Path) -> ReportTemplate:
+    template = load_yaml_model(path, ReportTemplate, "code: …、sql: …、columns: …")
+    if not Path(path).stem.startswith(template.code):
+        raise SchemaError(path, f"文件名应以报表代码 {template.code} 开头", field="code")
+    return template.model_copy(update={"path": str(path)})
+
+
+def base_sql() -> list[str]:
+    """The statements of `_base.sql` (the shared report tables), from the last folder that
+    has one."""
+    path = next((d / BASE_SQL for d in reversed(template_dirs()) if (d / BASE_SQL).is_file()), None)
+    if path is None:
+        raise SchemaError(bundled_dir("report_templates") / BASE_SQL, "缺少报表公共表定义")
+    text = path.read_text(encoding="utf-8")
+    # Statements end with a semicolon at the end of a line; `--` comments are dropped.
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*$", text, flags=re.MULTILINE) if s.strip()]
+
+
+def used_parameters(sql: str) -> list[str]:
+    return sorted(set(_PARAM.findall(sql)))
+
+
+def clear_template_cache() -> None:
+    _load.cache_clear()

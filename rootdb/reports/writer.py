@@ -1,0 +1,214 @@
+"""Writing one report: a workbook laid out as a department expects it, or a plain CSV.
+
+Workbook, top to bottom: the title (merged across the table), the 填报单位 / 统计日期
+line, one or two header rows (a group header merged over its columns, a lone header
+merged down over both rows), the data rows, the 合计 row, notes and the 填表人 / 审核人 /
+填报日期 footer. Header frozen; printed on A4 (landscape when the table is wide),
+fitted to the page width, the header rows repeated on every page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from rootdb.reports.templates import ReportColumn, ReportTemplate
+from rootdb.xlsx import display_width, new_workbook
+
+FONT = "宋体"
+NUMBER_FORMATS = {"int": "#,##0", "number": "#,##0.##", "money": "#,##0.00", "percent": "0.0%", "date": "yyyy-mm-dd"}
+# A4 portrait fits about this many character widths at 100%; wider tables print landscape.
+PORTRAIT_WIDTH = 95
+
+
+@dataclass(frozen=True)
+class ReportHeading:
+    unit_name: str  # 填报单位
+    as_of: dt.date
+
+
+def column_widths(template: ReportTemplate, frame: pl.DataFrame) -> list[float]:
+    widths = []
+    for column in template.columns:
+        if column.width:
+            widths.append(column.width)
+            continue
+        longest = display_width(column.header) + 2
+        if frame.height and column.format in ("text", "date"):
+            values = frame.get_column(column.field).cast(pl.String).drop_nulls()
+            if values.len():
+                longest = max(longest, max(display_width(v) for v in values.unique().to_list()) + 2)
+        elif column.format != "text":
+            longest = max(longest, 10)
+        widths.append(min(max(longest, 6), 50))
+    return widths
+
+
+def totals(template: ReportTemplate, frame: pl.DataFrame) -> dict[str, float | None]:
+    sums = {c.field: frame.get_column(c.field).fill_null(0).sum() for c in template.columns
+            if c.format in ("int", "number", "money", "percent")}
+    out: dict[str, float | None] = {}
+    for column in template.columns:
+        if column.total == "sum":
+            out[column.field] = sums[column.field]
+        elif column.total:
+            _, numerator, denominator = column.total.split()
+            den = sums.get(denominator) or 0
+            out[column.field] = (sums.get(numerator) or 0) / den if den else None
+    return out
+
+
+def csv_header(column: ReportColumn) -> str:
+    return f"{column.group}/{column.header}" if column.group else column.header
+
+
+def write_csv(path: Path, template: ReportTemplate, frame: pl.DataFrame) -> None:
+    """Data rows only, header row first, UTF-8 with BOM (Excel opens it right)."""
+    out = frame.select([pl.col(c.field).alias(csv_header(c)) for c in template.columns])
+    if template.numbered:
+        out = out.with_row_index("序号", offset=1)
+    out.write_csv(path, include_bom=True, date_format="%Y-%m-%d")
+
+
+def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, heading: ReportHeading) -> None:
+    columns = list(template.columns)
+    widths = column_widths(template, frame)
+    if template.numbered:
+        columns.insert(0, ReportColumn(field="__no", header="序号", format="int", align="center"))
+        widths.insert(0, 6)
+    ncols = len(columns)
+    workbook = new_workbook(path)
+    sheet = workbook.add_worksheet(template.code)
+    fmt = _Formats(workbook)
+
+    # Title and the 填报单位 / 统计日期 line.
+    sheet.set_row(0, 30)
+    _merge(sheet, 0, 0, 0, ncols - 1, template.title, fmt.title)
+    date_text = f"统计日期：{heading.as_of.year}年{heading.as_of.month}月{heading.as_of.day}日"
+    if template.unit:
+        date_text += f"　　单位：{template.unit}"
+    left = max(1, ncols // 2)
+    _merge(sheet, 1, 0, 1, left - 1, f"填报单位：{heading.unit_name}", fmt.info_left)
+    _merge(sheet, 1, left, 1, ncols - 1, date_text, fmt.info_right)
+
+    # Header rows: a group header over its columns, a lone header down over both rows.
+    two_rows = any(c.group for c in columns)
+    top, header_end = 2, 3 if two_rows else 2
+    c = 0
+    while c < ncols:
+        column = columns[c]
+        if column.group:
+            end = c
+            while end + 1 < ncols and columns[end + 1].group == column.group:
+                end += 1
+            _merge(sheet, top, c, top, end, column.group, fmt.header)
+            for k in range(c, end + 1):
+                sheet.write_string(header_end, k, columns[k].header, fmt.header)
+            c = end + 1
+        else:
+            _merge(sheet, top, c, header_end, c, column.header, fmt.header)
+            c += 1
+    for k, width in enumerate(widths):
+        sheet.set_column(k, k, width)
+
+    # Data rows.
+    row = header_end + 1
+    data = frame.select([c.field for c in template.columns])
+    for n, values in enumerate(data.iter_rows(), start=1):
+        cells = ([n] if template.numbered else []) + list(values)
+        for k, (column, value) in enumerate(zip(columns, cells)):
+            _write_cell(sheet, row, k, value, column, fmt)
+        row += 1
+    if data.height == 0:
+        _merge(sheet, row, 0, row, ncols - 1, "本期无符合条件的记录", fmt.empty)
+        row += 1
+
+    # 合计: the label over the leading columns without a total, then the totals.
+    if template.has_total:
+        sums = totals(template, frame)
+        first_total = next(k for k, col in enumerate(columns) if col.total)
+        _merge(sheet, row, 0, row, max(first_total - 1, 0), template.total_label, fmt.total_label)
+        for k in range(first_total, ncols):
+            column = columns[k]
+            value = sums.get(column.field) if column.total else None
+            _write_cell(sheet, row, k, value, column, fmt, total=True)
+        row += 1
+
+    row += 1
+    for note in template.notes:
+        _merge(sheet, row, 0, row, ncols - 1, note, fmt.note)
+        row += 1
+    footer = "填表人：　　　　　　　　审核人：　　　　　　　　填报日期：　　　　年　　月　　日"
+    _merge(sheet, row, 0, row, ncols - 1, footer, fmt.note)
+
+    sheet.freeze_panes(header_end + 1, 1 if template.numbered else 0)
+    sheet.set_paper(9)  # A4
+    wide = sum(widths) > PORTRAIT_WIDTH
+    if template.orientation == "landscape" or (template.orientation == "auto" and wide):
+        sheet.set_landscape()
+    else:
+        sheet.set_portrait()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0, header_end)
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    sheet.set_footer("&C第 &P 页，共 &N 页")
+    sheet.center_horizontally()
+    workbook.close()
+
+
+def _merge(sheet, r1: int, c1: int, r2: int, c2: int, text: str, fmt) -> None:
+    if r1 == r2 and c1 == c2:
+        sheet.write_string(r1, c1, text, fmt)
+    else:
+        sheet.merge_range(r1, c1, r2, c2, text, fmt)
+
+
+def _write_cell(sheet, row: int, col: int, value, column: ReportColumn, fmt: _Formats, total: bool = False) -> None:
+    style = fmt.cell(column, total)
+    if value is None:
+        sheet.write_blank(row, col, None, style)
+    elif isinstance(value, bool):
+        sheet.write_string(row, col, "是" if value else "否", style)
+    elif isinstance(value, (dt.date, dt.datetime)):
+        sheet.write_datetime(row, col, value, style)
+    elif isinstance(value, (int, float)) and column.format != "text":
+        sheet.write_number(row, col, value, style)
+    elif isinstance(value, list):
+        sheet.write_string(row, col, "、".join(str(v) for v in value), style)
+    else:  # text, an ID or a value starting with = + - @ included: never a formula
+        sheet.write_string(row, col, str(value), style)
+
+
+class _Formats:
+    def __init__(self, workbook):
+        self._workbook = workbook
+        base = {"font_name": FONT, "font_size": 10}
+        self.title = workbook.add_format({**base, "bold": True, "font_size": 16, "align": "center",
+                                          "valign": "vcenter"})
+        self.info_left = workbook.add_format({**base, "align": "left", "valign": "vcenter"})
+        self.info_right = workbook.add_format({**base, "align": "right", "valign": "vcenter"})
+        self.header = workbook.add_format({**base, "bold": True, "border": 1, "align": "center", "valign": "vcenter",
+                                           "text_wrap": True, "bg_color": "#DDEBF7"})
+        self.total_label = workbook.add_format({**base, "bold": True, "border": 1, "align": "center",
+                                                "valign": "vcenter"})
+        self.empty = workbook.add_format({**base, "border": 1, "align": "center", "font_color": "#808080"})
+        self.note = workbook.add_format({**base, "align": "left", "valign": "vcenter"})
+        self._cells: dict[tuple, object] = {}
+
+    def cell(self, column: ReportColumn, total: bool):
+        key = (column.format, column.align, total)
+        if key not in self._cells:
+            align = column.align or ("right" if column.format in NUMBER_FORMATS and column.format != "date"
+                                     else "center" if column.format == "date" else "left")
+            props = {"font_name": FONT, "font_size": 10, "border": 1, "valign": "vcenter", "align": align}
+            if column.format in NUMBER_FORMATS:
+                props["num_format"] = NUMBER_FORMATS[column.format]
+            if column.format == "text":
+                props["num_format"] = "@"
+            if total:
+                props["bold"] = True
+            self._cells[key] = self._workbook.add_format(props)
+        return self._cells[key]
