@@ -3,10 +3,13 @@
 -- Parameters: $as_of (DATE), $community and $grid (text, NULL = the whole area).
 -- Statements end with a semicolon at the end of a line.
 
--- r_houses: the houses of the standard address registry in the area.
+-- r_houses: the houses of the standard address registry in the area; short_address is the
+-- standard address without the province … community prefix (幸福小区3号楼2单元501室).
 CREATE OR REPLACE TEMP TABLE r_houses AS
 SELECT h.entity_id AS house_id, h.registry_key AS address_code, h.community, h.grid, h.compound, h.building,
-       h.unit, h.room, h.standard_address AS address, h.usage, h.owner_entity_id AS owner_id
+       h.unit, h.room, h.standard_address AS address,
+       regexp_replace(h.standard_address, '^.*?(社区|村|嘎查)', '') AS short_address,
+       h.usage, h.owner_entity_id AS owner_id
 FROM golden_houses h
 WHERE h.registry_key IS NOT NULL AND h.grid IS NOT NULL
   AND (CAST($community AS VARCHAR) IS NULL OR h.community = $community)
@@ -40,7 +43,7 @@ SELECT p.entity_id AS person_id, p.name, p.id_number, p.sex, p.ethnicity, p.birt
            - CASE WHEN strftime($as_of::DATE, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
        END AS age,
        p.phone, p.house_entity_id AS house_id, h.community, h.grid, h.compound, h.building, h.unit, h.room,
-       h.address, p.registered_house_entity_id AS registered_house_id, p.household_no, p.relation_to_head,
+       h.address, h.short_address, p.registered_house_entity_id AS registered_house_id, p.household_no, p.relation_to_head,
        p.person_type, p.status, p.death_date, p.in_registry, p.registry_key, p.feeds,
        p.status = '死亡' AND (p.death_date IS NULL OR p.death_date <= $as_of::DATE) AS dead
 FROM golden_persons p LEFT JOIN r_houses h ON h.house_id = p.house_entity_id
