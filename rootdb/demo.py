@@ -1,8 +1,10 @@
-"""`rootdb demo`: the whole job on the bundled sample area, in a fresh workspace."""
+"""`rootdb demo`: the whole job on the bundled sample area, in a fresh workspace:
+ingest, link, and every report as of the sample's reference date."""
 
 from __future__ import annotations
 
 import shutil
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from rootdb.ingest import IngestResult, ingest
 from rootdb.link import LinkResult, link
 from rootdb.ingest.pipeline import IngestProgress
 from rootdb.ingest.readers import READABLE_SUFFIXES
+from rootdb.reports import ReportRun, run_reports, select_templates
 from rootdb.resources import bundled_dir
 from rootdb.workspace import Workspace, init_workspace
 
@@ -19,11 +22,18 @@ class DemoResult:
     workspace: Workspace
     ingest: IngestResult
     link: LinkResult | None
+    reports: ReportRun | None
+
+
+# The day the sample area describes (sample_data/_truth/README.md): its reports are as of
+# then, so that they match the truth whatever today's date.
+SAMPLE_AS_OF = dt.date(2026, 11, 1)
 
 
 def run_demo(directory: Path, progress: IngestProgress | None = None) -> DemoResult:
     """Create (or reuse) a workspace in `directory`, copy the sample files into its
-    inbox, ingest them and link people, houses and places."""
+    inbox, ingest them, link people, houses and places, and write every report to the
+    workspace's reports/ folder."""
     ws = init_workspace(directory)
     inbox = ws.folder("inbox", "inbox")
     inbox.mkdir(parents=True, exist_ok=True)
@@ -32,4 +42,8 @@ def run_demo(directory: Path, progress: IngestProgress | None = None) -> DemoRes
             shutil.copy2(source, inbox / source.name)
     result = ingest([inbox], db=ws.db_path, progress=progress, command="demo")
     linked = link(db=ws.db_path) if result.ok else None
-    return DemoResult(workspace=ws, ingest=result, link=linked)
+    reports = None
+    if linked is not None:
+        reports = run_reports(select_templates([], True), as_of=SAMPLE_AS_OF, out=ws.root / "reports",
+                              db=str(ws.db_path))
+    return DemoResult(workspace=ws, ingest=result, link=linked, reports=reports)

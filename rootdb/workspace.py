@@ -24,6 +24,13 @@ LOCK_WAIT_SECONDS = float(os.environ.get("ROOTDB_LOCK_WAIT", "60"))
 # DuckDB takes 80% of the machine's memory by default; rootdb shares it with polars
 # and a second, in-memory DuckDB for splink, so it asks for less and spills to disk.
 MEMORY_LIMIT = os.environ.get("ROOTDB_MEMORY_LIMIT", "2GB")
+# Encryption at rest: with ROOTDB_KEY set the database file is opened (and created)
+# encrypted with DuckDB's own AES encryption; without the key it does not open.
+KEY_ENV = "ROOTDB_KEY"
+# DuckDB writes encrypted files with OpenSSL from its httpfs extension. Offline, where
+# that extension cannot be installed, its built-in implementation can be allowed (DuckDB
+# itself calls it not secure) by setting this to 1.
+BUILTIN_CRYPTO_ENV = "ROOTDB_ALLOW_BUILTIN_CRYPTO"
 
 _CONFIG_TEMPLATE = """\
 # rootdb 工作区配置 (workspace configuration)
@@ -106,7 +113,7 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
     while True:
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+            return _open(db_path, read_only)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():
@@ -119,7 +126,58 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
         except duckdb.Error as exc:
-            raise WorkspaceError(f"无法打开数据库 {db_path}：{str(exc).splitlines()[0]}") from exc
+            raise WorkspaceError(_open_error(db_path, exc)) from exc
+
+
+def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    key = os.environ.get(KEY_ENV)
+    if not key:
+        return duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": f"{db_path}.tmp"})
+    try:
+        if not read_only:
+            _writing_crypto(con)
+        mode = ", READ_ONLY" if read_only else ""
+        con.execute(f"ATTACH ? AS rootdb (ENCRYPTION_KEY ?{mode})", [str(db_path), _key_text(key)])
+        con.execute("USE rootdb")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _key_text(key: str) -> str:
+    """The key's UTF-8 bytes as DuckDB reads a key: ASCII as is, other bytes (a Chinese
+    passphrase) and backslashes as \\xNN escapes."""
+    return "".join(chr(b) if b < 0x80 and b != 0x5C else f"\\x{b:02X}" for b in key.encode("utf-8"))
+
+
+def _writing_crypto(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("LOAD httpfs")
+        return
+    except duckdb.Error:
+        pass
+    if os.environ.get(BUILTIN_CRYPTO_ENV) == "1":
+        con.execute("SET force_mbedtls_unsafe = 'true'")
+        return
+    raise WorkspaceError(
+        "要写入加密数据库，DuckDB 需要它的 httpfs 扩展（OpenSSL），本机没有安装。"
+        "联网时运行一次 python -c \"import duckdb; duckdb.connect().execute('INSTALL httpfs')\"，"
+        "或把 httpfs.duckdb_extension 复制到 ~/.duckdb/extensions/ 下对应版本的目录；"
+        f"离线又必须加密时，可设置 {BUILTIN_CRYPTO_ENV}=1 使用 DuckDB 内置的实现（DuckDB 认为它不够安全）"
+    )
+
+
+def _open_error(db_path: Path, exc: duckdb.Error) -> str:
+    text = str(exc)
+    if "without a key" in text:
+        return f"数据库 {db_path} 已加密：请在环境变量 {KEY_ENV} 中提供密钥"
+    if "Wrong encryption key" in text:
+        return f"无法打开数据库 {db_path}：环境变量 {KEY_ENV} 中的密钥不对"
+    if "is not encrypted" in text:
+        return f"数据库 {db_path} 没有加密，却设置了 {KEY_ENV}：不加密的工作区请取消这个环境变量"
+    return f"无法打开数据库 {db_path}：{text.splitlines()[0]}"
 
 
 @contextmanager

@@ -58,7 +58,7 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 TRUTH = SAMPLE / "_truth"
-SAMPLE_AS_OF = dt.date(2026, 11, 1)  # the sample's reference date
+from rootdb.demo import SAMPLE_AS_OF  # noqa: E402  (the sample's reference date)
 
 
 @pytest.fixture(scope="session")

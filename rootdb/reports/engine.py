@@ -11,6 +11,7 @@ the previous run as they were.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 import time
@@ -30,6 +31,7 @@ from rootdb.store import fetch_frame, frame_to_table, table_exists
 from rootdb.workspace import locate, open_existing
 
 FORMATS = ("xlsx", "csv")
+STAGING_PREFIX = ".rootdb-reports-"
 _NEEDED = ("golden_persons", "golden_houses", "link_person_records", "link_person_matches")
 
 
@@ -108,7 +110,8 @@ def run_reports(
         run = ReportRun(as_of=as_of.isoformat(), area=heading.unit_name, out=str(out), format=fmt,
                         masked=not unmasked)
         out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".rootdb-reports-", dir=out))
+        _remove_stale_staging(out)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
         try:
             for template in templates:
                 if progress:
@@ -152,6 +155,24 @@ def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, param
             masks[c.mask](pl.col(c.field).cast(pl.String)).alias(c.field) for c in template.columns if c.mask
         )
     return frame
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Staging folders left by a run that was killed (its process is gone)."""
+    for folder in out.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _bind(sql: str, params: dict) -> dict:

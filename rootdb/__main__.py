@@ -1,0 +1,5 @@
+"""`python -m rootdb …` is the `rootdb` command."""
+
+from rootdb.cli.main import run
+
+run()

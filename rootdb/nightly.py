@@ -1,0 +1,404 @@
+"""`rootdb nightly`: the unattended run — everything new in the inbox is ingested, the
+area is linked again, every report is regenerated, and the files are filed away.
+
+One run, in order:
+1. take the run lock (`.rootdb-nightly.lock` in the workspace; a second run waits a
+   bounded time, then gives up with exit status 4 and changes nothing);
+2. ingest the inbox's files (each file its own transaction; a file that is still being
+   written — modified in the last ROOTDB_INBOX_SETTLE seconds — waits for the next run);
+3. link, when anything new was loaded or the last run did not finish;
+4. write every report, and the changes since the last run (变动情况), into a staging
+   folder, then swap it in place of `reports/` — a failure leaves yesterday's reports;
+5. move processed files to `archive/YYYY-MM-DD/`, rejected ones to `rejected/` with a
+   note of why beside each (`<file>.原因.txt`);
+6. write the run record (`runs/<run id>.json`: steps, counts, timings, warnings) and
+   the log (`logs/<run id>.log`); `rootdb status` lists the runs.
+
+Exit status (`NightlyRun.exit_code`): 0 done; 1 failed — reports and inbox as they were,
+the next run retries; 2 bad usage; 3 done, but some files were rejected; 4 another run
+holds the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from rootdb.errors import RootdbError
+from rootdb.ingest.pipeline import expand_paths
+
+LOCK_NAME = ".rootdb-nightly.lock"
+SETTLE_SECONDS = float(os.environ.get("ROOTDB_INBOX_SETTLE", "60"))
+EXIT_DONE, EXIT_FAILED, EXIT_REJECTED, EXIT_BUSY = 0, 1, 3, 4
+# Groups whose start or end is a change staff act on (see report_templates/_base.sql).
+BENEFITS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保")
+
+
+@dataclass
+class NightlyStep:
+    name: str
+    status: str  # done / skipped / failed
+    seconds: float = 0.0
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass
+class NightlyRun:
+    run_id: str
+    started: str
+    as_of: str
+    status: str = "running"  # done / done_with_rejected / failed / busy
+    exit_code: int = EXIT_DONE
+    message: str = ""
+    steps: list[NightlyStep] = field(default_factory=list)
+    files: list[dict] = field(default_factory=list)
+    changes: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    finished: str | None = None
+    seconds: float = 0.0
+    log_file: str = ""
+    record_file: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def headline(self) -> str:
+        loaded = sum(1 for f in self.files if f["status"] == "loaded")
+        rejected = sum(1 for f in self.files if f["status"] == "failed")
+        text = {"done": "完成", "done_with_rejected": "完成（有文件被退回）", "failed": "失败",
+                "busy": "未运行（另一次运行未结束）"}.get(self.status, self.status)
+        changes = "，".join(f"{k} {v}" for k, v in self.changes.items() if v)
+        return f"{text}：新文件 {loaded}，退回 {rejected}" + (f"；变动：{changes}" if changes else "")
+
+
+def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float | None = None,
+                settle_seconds: float | None = None) -> NightlyRun:
+    from rootdb.workspace import LOCK_WAIT_SECONDS, locate, require_existing
+
+    ws = locate(db)
+    require_existing(ws)
+    now = dt.datetime.now()
+    run = NightlyRun(run_id=now.strftime("%Y%m%d-%H%M%S-%f"), started=now.isoformat(timespec="seconds"),
+                     as_of=(as_of or now.date()).isoformat())
+    runs_dir, logs_dir = ws.root / "runs", ws.root / "logs"
+    runs_dir.mkdir(exist_ok=True)
+    logs_dir.mkdir(exist_ok=True)
+    run.log_file = str(logs_dir / f"nightly_{run.run_id}.log")
+    run.record_file = str(runs_dir / f"nightly_{run.run_id}.json")
+    log = _logger(Path(run.log_file))
+    started = time.perf_counter()
+    try:
+        with _run_lock(ws.root / LOCK_NAME, LOCK_WAIT_SECONDS if wait is None else wait):
+            log.info("开始：工作区 %s，统计日期 %s", ws.root, run.as_of)
+            _run_steps(ws, run, log, SETTLE_SECONDS if settle_seconds is None else settle_seconds)
+    except _Busy as exc:
+        run.status, run.exit_code, run.message = "busy", EXIT_BUSY, str(exc)
+        log.warning(str(exc))
+    except Exception as exc:  # any failure: record it; reports and inbox stay as they were
+        run.status, run.exit_code = "failed", EXIT_FAILED
+        run.message = str(exc) if isinstance(exc, RootdbError) else f"{type(exc).__name__}: {exc}"
+        log.error("失败：%s\n%s", run.message, traceback.format_exc())
+    run.seconds = round(time.perf_counter() - started, 2)
+    run.finished = dt.datetime.now().isoformat(timespec="seconds")
+    log.info("结束：%s（%.1f 秒）", run.headline(), run.seconds)
+    Path(run.record_file).write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    for handler in list(log.handlers):
+        handler.close()
+        log.removeHandler(handler)
+    return run
+
+
+def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
+    from rootdb.ingest import ingest
+    from rootdb.link import link
+    from rootdb.reports import run_reports, select_templates
+    from rootdb.store import table_exists
+    from rootdb.workspace import open_existing
+
+    as_of = dt.date.fromisoformat(run.as_of)
+    inbox = ws.folder("inbox", "inbox")
+    inbox.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(ws.root)
+
+    # 1. Ingest what has arrived and settled.
+    with _step(run, "ingest", log) as step:
+        files, waiting = _inbox_files(inbox, settle)
+        for path in waiting:
+            run.warnings.append(f"{path.name} 仍在写入（{settle:.0f} 秒内有改动），留待下次运行")
+        result = ingest(files, db=ws.db_path, command="nightly") if files else None
+        for f in result.files if result else []:
+            entry = {"file": f.file, "path": f.path, "feed": f.feed, "status": f.status, "rows_read": f.rows_read,
+                     "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined, "message": f.message}
+            run.files.append(entry)
+            log.info("文件 %s：%s %s", f.file, f.status, f.message or "")
+            run.warnings += [f"{f.file}：{w}" for w in f.warnings]
+        step.detail = {"files": len(files), "loaded": sum(f["status"] == "loaded" for f in run.files),
+                       "unchanged": sum(f["status"] == "unchanged" for f in run.files),
+                       "failed": sum(f["status"] == "failed" for f in run.files)}
+    # Rejected files leave the inbox now, whatever happens next.
+    for entry in run.files:
+        if entry["status"] == "failed":
+            entry["moved_to"] = _reject(Path(entry["path"]), ws.root / "rejected", entry["message"] or "无法导入")
+
+    # 2. Link when there is something new, or the last run did not get to the end.
+    with open_existing(ws.db_path, read_only=True) as con:
+        linked_before = table_exists(con, "crosswalk")
+    needs_link = (not linked_before or any(f["status"] == "loaded" for f in run.files)
+                  or _last_run_status(ws.root / "runs") not in ("done", "done_with_rejected"))
+    with _step(run, "link", log, skip=not needs_link) as step:
+        if needs_link:
+            linked = link(db=ws.db_path)
+            step.detail = {"headline": linked.headline(), "review_pairs": linked.review_pairs}
+
+    # 3. Reports and the changes since the last run, staged, then swapped in.
+    reports_dir = ws.root / "reports"
+    staging = ws.root / f".reports-new-{run.run_id}"
+    with _step(run, "reports", log) as step:
+        report_run = run_reports(select_templates([], True), as_of=as_of, out=staging, db=str(ws.db_path))
+        step.detail = {"reports": len(report_run.reports), "rows": sum(r.rows for r in report_run.reports)}
+    with _step(run, "changes", log) as step:
+        state, changes = _changes(ws.db_path, as_of)
+        if changes is not None:
+            _write_changes(staging / f"变动情况_{run.as_of}.xlsx", changes, as_of)
+            run.changes = {kind: int(n) for kind, n in changes.group_by("变动类型").len().sort("变动类型").iter_rows()}
+        else:
+            run.warnings.append("首次运行：没有上次的人员状态可比较，变动情况从下次运行起生成")
+        step.detail = dict(run.changes)
+    _swap_in(staging, reports_dir)
+    _save_state(ws.db_path, state)
+
+    # 4. File away what was processed.
+    archive = ws.root / "archive" / dt.date.today().isoformat()
+    for entry in run.files:
+        if entry["status"] in ("loaded", "unchanged"):
+            entry["moved_to"] = _move(Path(entry["path"]), archive)
+    rejected = any(f["status"] == "failed" for f in run.files)
+    run.status = "done_with_rejected" if rejected else "done"
+    run.exit_code = EXIT_REJECTED if rejected else EXIT_DONE
+
+
+# ---------------------------------------------------------------- changes since the last run
+
+def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Today's person state and, when a previous one was saved, what changed: newly in
+    the registry, died, moved out, moved house, started or stopped a benefit."""
+    from rootdb.reports.engine import prepare
+    from rootdb.store import fetch_frame, table_exists
+    from rootdb.workspace import open_existing
+
+    with open_existing(db_path, read_only=True) as con:
+        prepare(con, as_of, None, None)
+        state = fetch_frame(con, """
+            SELECT person_id, name, id_number, in_registry, dead, status, house_id, grid, short_address,
+                   list_sort(list_intersect(groups, ?::VARCHAR[])) AS benefits
+            FROM r_persons ORDER BY person_id""", [list(BENEFITS)])
+        if not table_exists(con, "nightly_person_state"):
+            return state, None
+        previous = fetch_frame(con, "SELECT * FROM nightly_person_state")
+    both = state.join(previous, on="person_id", how="left", suffix="_before")
+    is_new = pl.col("name_before").is_null()
+    parts = [
+        both.filter(pl.col("in_registry") & (is_new | ~pl.col("in_registry_before").fill_null(False)))
+        .with_columns(pl.lit("新登记").alias("变动类型"), pl.lit("公安库新增").alias("说明")),
+        both.filter(pl.col("dead") & ~pl.col("dead_before").fill_null(False))
+        .with_columns(pl.lit("死亡").alias("变动类型"), pl.lit("公安库或殡葬登记死亡").alias("说明")),
+        both.filter((pl.col("status") == "迁出") & (pl.col("status_before").fill_null("") != "迁出"))
+        .with_columns(pl.lit("迁出").alias("变动类型"), pl.lit("公安库登记迁出").alias("说明")),
+        both.filter(~is_new & ~pl.col("dead") & (pl.col("status") != "迁出")
+                    & pl.col("house_id_before").is_not_null() & pl.col("house_id").is_not_null()
+                    & (pl.col("house_id") != pl.col("house_id_before")))
+        .with_columns(pl.lit("搬迁").alias("变动类型"),
+                      pl.concat_str(pl.lit("原住址："), pl.col("short_address_before").fill_null("")).alias("说明")),
+    ]
+    benefits = both.filter(~is_new).with_columns(
+        pl.col("benefits").list.set_difference(pl.col("benefits_before")).alias("started"),
+        pl.col("benefits_before").list.set_difference(pl.col("benefits")).alias("stopped"))
+    for column, kind in (("started", "开始享受"), ("stopped", "停止享受")):
+        rows = benefits.filter(pl.col(column).list.len() > 0).with_columns(
+            pl.lit(kind).alias("变动类型"), pl.col(column).list.sort().list.join("、").alias("说明"))
+        parts.append(rows)
+    columns = ["变动类型", "name", "id_number", "grid", "short_address", "说明", "person_id"]
+    changes = pl.concat([p.select(columns) for p in parts]).sort("变动类型", "grid", "person_id", nulls_last=True)
+    return state, changes
+
+
+def _write_changes(path: Path, changes: pl.DataFrame, as_of: dt.date) -> None:
+    from rootdb.privacy import mask_id
+    from rootdb.xlsx import new_workbook, write_frame
+
+    frame = changes.select(
+        "变动类型", pl.col("name").alias("姓名"), mask_id(pl.col("id_number")).alias("身份证号"),
+        pl.col("grid").alias("网格"), pl.col("short_address").alias("住址"), "说明")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = new_workbook(path)
+    sheet = workbook.add_worksheet("变动情况")
+    title = workbook.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
+    sheet.write_string(0, 0, f"人员变动情况（截至 {as_of.year}年{as_of.month}月{as_of.day}日，与上次运行相比）", title)
+    write_frame(workbook, sheet, frame, first_row=1)
+    workbook.close()
+
+
+def _save_state(db_path: Path, state: pl.DataFrame) -> None:
+    from rootdb.store import frame_to_table
+    from rootdb.workspace import connect
+
+    with connect(db_path) as con:
+        con.begin()
+        frame_to_table(con, "nightly_person_state", state)
+        con.commit()
+
+
+# ---------------------------------------------------------------- files and folders
+
+def _inbox_files(inbox: Path, settle: float) -> tuple[list[Path], list[Path]]:
+    files = expand_paths([inbox])
+    cutoff = time.time() - settle
+    ready, waiting = [], []
+    for path in files:
+        try:
+            (ready if path.stat().st_mtime <= cutoff else waiting).append(path)
+        except FileNotFoundError:  # gone between listing and looking
+            continue
+    return ready, waiting
+
+
+def _move(path: Path, folder: Path) -> str | None:
+    """Move `path` into `folder`, never over an existing file; None when it is gone."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}_{n}{path.suffix}"
+        n += 1
+    try:
+        shutil.move(str(path), str(target))
+    except FileNotFoundError:
+        return None
+    return str(target)
+
+
+def _reject(path: Path, folder: Path, why: str) -> str | None:
+    target = _move(path, folder)
+    if target is not None:
+        Path(target + ".原因.txt").write_text(
+            f"文件：{path.name}\n退回时间：{dt.datetime.now():%Y-%m-%d %H:%M}\n原因：{why}\n"
+            "处理：请按原因修改后重新放入收件箱（inbox），下次运行时会再次导入。\n", encoding="utf-8")
+    return target
+
+
+def _swap_in(staging: Path, reports_dir: Path) -> None:
+    """Replace `reports_dir` by `staging` with two renames, so that the folder is always
+    either yesterday's complete set or today's."""
+    old = reports_dir.with_name(f".reports-old-{staging.name.removeprefix('.reports-new-')}")
+    if reports_dir.exists():
+        reports_dir.rename(old)
+    staging.rename(reports_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """A run killed midway may leave a staging folder, or have moved `reports/` aside
+    without putting the new one in place: put the old one back."""
+    for leftover in sorted(root.glob(".reports-new-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    olds = sorted(root.glob(".reports-old-*"))
+    if olds and not (root / "reports").exists():
+        olds[-1].rename(root / "reports")
+        olds = olds[:-1]
+    for old in olds:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _last_run_status(runs_dir: Path) -> str | None:
+    records = sorted(runs_dir.glob("nightly_*.json"))
+    for record in reversed(records):
+        try:
+            status = json.loads(record.read_text(encoding="utf-8")).get("status")
+        except (OSError, ValueError):
+            continue
+        if status != "busy":
+            return status
+    return None
+
+
+def recent_runs(root: Path, limit: int = 10) -> list[dict]:
+    """The latest run records of a workspace, newest first (for `rootdb status`)."""
+    out = []
+    for record in sorted((root / "runs").glob("nightly_*.json"), reverse=True)[:limit]:
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        out.append({"run_id": data.get("run_id"), "started": data.get("started"), "status": data.get("status"),
+                    "exit_code": data.get("exit_code"), "seconds": data.get("seconds"),
+                    "message": data.get("message"), "files": len(data.get("files", [])),
+                    "changes": data.get("changes", {}), "record_file": str(record)})
+    return out
+
+
+# ---------------------------------------------------------------- lock, steps, log
+
+class _Busy(Exception):
+    pass
+
+
+@contextmanager
+def _run_lock(path: Path, wait: float) -> Iterator[None]:
+    """One nightly run per workspace at a time (released by the OS if the run dies)."""
+    handle = path.open("a+")
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _Busy(f"另一次 rootdb nightly 正在运行，等待 {wait:.0f} 秒后仍未结束；本次未做任何改动") from None
+                time.sleep(0.5)
+        yield
+    finally:
+        handle.close()
+
+
+@contextmanager
+def _step(run: NightlyRun, name: str, log: logging.Logger, skip: bool = False) -> Iterator[NightlyStep]:
+    step = NightlyStep(name=name, status="skipped" if skip else "running")
+    run.steps.append(step)
+    started = time.perf_counter()
+    try:
+        yield step
+    except BaseException:
+        step.status = "failed"
+        raise
+    finally:
+        step.seconds = round(time.perf_counter() - started, 2)
+    if not skip:
+        step.status = "done"
+    log.info("步骤 %s：%s（%.1f 秒）%s", name, step.status, step.seconds,
+             json.dumps(step.detail, ensure_ascii=False) if step.detail else "")
+
+
+def _logger(path: Path) -> logging.Logger:
+    log = logging.getLogger(f"rootdb.nightly.{path.stem}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return log
+
+
+__all__ = ["NightlyRun", "recent_runs", "run_nightly"]
