@@ -1,0 +1,121 @@
+"""Bad input beyond the contract's list (see also test_ingest.py): each gets a clear
+message naming the file, nothing already loaded is lost, and the other files still
+load."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import DIBAO_HEADER, dibao_row, query, write_csv, write_xlsx
+
+from rootdb import ingest
+from rootdb.ingest import pipeline
+from rootdb.ingest.readers import read_grid
+
+TEKUN_HEADER = ["供养证号", "姓名", "身份证号", "性别", "出生日期", "供养方式", "家庭住址", "联系电话", "月供养金（元）",
+                "开始日期"]
+
+
+def _ingest_beside_a_good_file(tmp_path: Path, db_path: Path, bad: Path):
+    good = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
+    result = ingest([bad, good], db=db_path)
+    by_name = {f.file: f for f in result.files}
+    assert by_name[good.name].status == "loaded"
+    assert query(db_path, "SELECT count(*) FROM dibao") == [(1,)]
+    return by_name[bad.name]
+
+
+def test_truncated_workbook(tmp_path, db_path):
+    whole = write_xlsx(tmp_path / "whole.xlsx", [DIBAO_HEADER] + [dibao_row(cert=f"DB{i}") for i in range(300)])
+    bad = tmp_path / "tekun_2026-11.xlsx"
+    bad.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    failed = _ingest_beside_a_good_file(tmp_path, db_path, bad)
+    assert failed.status == "failed" and failed.message.startswith(bad.name) and "损坏" in failed.message
+
+
+def test_zip_bomb_is_refused_without_unpacking_it(tmp_path, db_path):
+    bad = tmp_path / "tekun_2026-11.xlsx"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"\x00" * (600 * 1024 * 1024))  # 600 MB of zeros
+    bad.write_bytes(buffer.getvalue())
+    assert bad.stat().st_size < 2 * 1024 * 1024
+    failed = _ingest_beside_a_good_file(tmp_path, db_path, bad)
+    assert failed.status == "failed" and failed.message.startswith(bad.name)
+    assert "解压" in failed.message or "过大" in failed.message or "损坏" in failed.message
+
+
+def test_a_100_mb_cell(tmp_path, db_path):
+    bad = tmp_path / "dibao_2026-12.csv"
+    with bad.open("w", encoding="utf-8") as fh:
+        fh.write(",".join(DIBAO_HEADER) + "\n")
+        fh.write("DB9,张三,,张三,,户主,男," + "幸" * (35 * 1024 * 1024) + ",,1,100,A类,2020-01-01,在保\n")
+    assert bad.stat().st_size > 100 * 1024 * 1024
+    result = ingest([bad], db=db_path)
+    f = result.files[0]
+    assert f.file == bad.name and f.status in ("loaded", "failed")
+    if f.status == "failed":
+        assert f.message.startswith(bad.name)
+    else:  # loaded: the row is there, or quarantined with a reason; nothing lost
+        assert f.rows_read == f.rows_loaded + f.rows_quarantined == 1
+
+
+def test_wrong_feed_in_a_file_named_for_another(tmp_path, db_path):
+    """A tekun list saved under a dibao name: the header decides, and says so."""
+    wrong = write_xlsx(tmp_path / "dibao_2026-12.xlsx", [
+        TEKUN_HEADER, ["TK001", "李四", "11010519491231002X", "女", "1949-12-31", "分散供养", "幸福小区1号楼1单元101",
+                       "13812345678", 900, "2020-01-01"]])
+    result = ingest([wrong], db=db_path)
+    f = result.files[0]
+    assert f.status == "loaded" and f.feed == "tekun"
+    assert query(db_path, "SELECT count(*) FROM tekun") == [(1,)]
+
+
+def test_duplicated_header_row_and_column(tmp_path, db_path):
+    repeated = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [
+        DIBAO_HEADER, dibao_row(cert="DB1"), DIBAO_HEADER, dibao_row(cert="DB2")])
+    result = ingest([repeated], db=db_path)
+    assert result.files[0].status == "loaded" and result.files[0].rows_read == 2  # the repeat is not data
+    twice = write_csv(tmp_path / "dibao_2026-12.csv", [DIBAO_HEADER + ["状态"], dibao_row(cert="DB3") + ["停保"]])
+    f = ingest([twice], db=db_path).files[0]
+    assert f.status in ("loaded", "failed")
+    if f.status == "failed":
+        assert f.message.startswith(twice.name) and "状态" in f.message
+
+
+def test_binary_junk_named_csv(tmp_path, db_path):
+    bad = tmp_path / "yibao_2026-11.csv"
+    bad.write_bytes(bytes(range(256)) * 400)
+    failed = _ingest_beside_a_good_file(tmp_path, db_path, bad)
+    assert failed.status == "failed" and failed.message.startswith(bad.name)
+
+
+def test_a_file_that_disappears_while_being_read(tmp_path, db_path, monkeypatch):
+    vanishing = write_xlsx(tmp_path / "tekun_2026-11.xlsx", [TEKUN_HEADER])
+    real = pipeline.sha256_of
+
+    def hash_then_vanish(path: Path) -> str:
+        digest = real(path)
+        if path.name == vanishing.name:
+            path.unlink()
+        return digest
+
+    monkeypatch.setattr(pipeline, "sha256_of", hash_then_vanish)
+    failed = _ingest_beside_a_good_file(tmp_path, db_path, vanishing)
+    assert failed.status == "failed" and failed.message.startswith(vanishing.name)
+    assert "不存在" in failed.message or "无法打开" in failed.message
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_reader_errors_name_the_file(tmp_path, suffix):
+    from rootdb.errors import InputFileError
+
+    path = tmp_path / f"x{suffix}"
+    path.write_bytes(b"\x00\x01\x02" * 10)
+    with pytest.raises(InputFileError, match=path.name):
+        read_grid(path)
