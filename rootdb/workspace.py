@@ -98,6 +98,7 @@ def init_workspace(directory: Path, database: str = DEFAULT_DB_NAME) -> Workspac
         ws = Workspace(root=directory, db_path=(directory / database).resolve(), config_path=config)
     with connect(ws.db_path) as con:
         ensure_schema(con)
+    ws.folder("inbox", "inbox").mkdir(parents=True, exist_ok=True)
     return ws
 
 

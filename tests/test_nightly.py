@@ -1,0 +1,171 @@
+"""`rootdb nightly` through a week of deliveries dropped night by night into the inbox
+of a sample workspace: each morning the reports say what the deliveries say, the
+files are filed away, bad files are rejected with a note, and the changes since the
+night before are listed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import SAMPLE
+
+from rootdb.nightly import EXIT_BUSY, EXIT_DONE, EXIT_REJECTED, LOCK_NAME, _run_lock, recent_runs, run_nightly
+from rootdb.workspace import init_workspace
+
+
+def _night(ws, day: int):
+    return run_nightly(db=None if ws is None else str(ws.db_path), as_of=dt.date(2026, 11, day), settle_seconds=0,
+                       wait=1)
+
+
+def _csv_rows(path: Path, encoding: str = "utf-8-sig") -> tuple[str, list[str]]:
+    lines = path.read_bytes().decode(encoding).splitlines()
+    return lines[0], lines[1:]
+
+
+def _report(ws, code: str) -> pl.DataFrame:
+    """A report of this morning read back: header on row 3 (or 3-4), data rows below."""
+    import openpyxl
+
+    path = next((ws.root / "reports").glob(f"{code}_*.xlsx"))
+    sheet = openpyxl.load_workbook(path, read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = [str(c) for c in rows[2]]
+    data = [r for r in rows[3:] if isinstance(r[0], int)]
+    return pl.DataFrame(data, schema=header, orient="row", infer_schema_length=None)
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory):
+    """Runs the week once; each test checks one morning."""
+    root = tmp_path_factory.mktemp("nightly")
+    ws = init_workspace(root / "街道")
+    inbox = ws.root / "inbox"
+    truth = pl.read_csv(SAMPLE / "_truth" / "persons.csv", infer_schema=False)
+    mornings = {}
+
+    # Night 1: the first full delivery.
+    for source in SAMPLE.iterdir():
+        if source.is_file():
+            shutil.copy(source, inbox / source.name)
+    mornings[1] = (_night(ws, 1), _report(ws, "R03"), _report(ws, "R09"))
+
+    # Night 2: 殡葬 delivers again, with one more death: a living gaoling recipient.
+    header, rows = _csv_rows(SAMPLE / "binzang_2026-11.csv", "gb18030")
+    gaoling_ids = set(_report(ws, "R03")["身份证号"].to_list())  # masked: match on the visible parts
+    alive = truth.filter((pl.col("status") == "正常") & pl.col("id_number").is_not_null())
+    alive = alive.with_columns((pl.col("id_number").str.slice(0, 6) + "********" + pl.col("id_number").str.slice(14))
+                               .alias("masked"))
+    dies = alive.filter(pl.col("masked").is_in(list(gaoling_ids))).row(0, named=True)
+    row = f"SW2026009999,{dies['name']},{dies['id_number']},{dies['sex']},2026/11/1,,"
+    (inbox / "binzang_2026-11-02.csv").write_bytes(("\n".join([header, *rows, row]) + "\n").encode("gb18030"))
+    mornings[2] = (_night(ws, 2), _report(ws, "R03"), _report(ws, "R07"),
+                   pl.read_excel(ws.root / "reports" / "变动情况_2026-11-02.xlsx", read_options={"header_row": 1}))
+
+    # Night 3: junk under a feed's name, and 医保 stops five people's insurance.
+    (inbox / "yibao_2026-11-03_损坏.csv").write_bytes(bytes(range(256)) * 50)
+    yibao = pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
+    stopped = yibao.filter(pl.col("参保状态") == "参保缴费").head(5)
+    yibao.with_columns(pl.when(pl.col("个人编号").is_in(stopped["个人编号"].implode())).then(pl.lit("终止参保"))
+                       .otherwise(pl.col("参保状态")).alias("参保状态")).write_csv(inbox / "yibao_2026-11-03.csv")
+    mornings[3] = (_night(ws, 3), _report(ws, "R09"))
+
+    # Night 4: nothing arrives.
+    mornings[4] = (_night(ws, 4),)
+
+    # Night 5: the registry registers a newborn in an existing household.
+    header, rows = _csv_rows(SAMPLE / "registry_persons_2026-11.csv")
+    parent = rows[0].split(",")
+    baby = ["150602202610290026", "侯小雨", "女", "汉族", "2026-10-29", parent[5], "子女", parent[7], parent[8], "户籍人口",
+            "正常", ""]
+    (inbox / "registry_persons_2026-11-05.csv").write_text("\n".join([header, *rows, ",".join(baby)]) + "\n",
+                                                          encoding="utf-8")
+    mornings[5] = (_night(ws, 5),)
+    return ws, mornings, dies, stopped
+
+
+def test_night_one_loads_everything_and_files_it_away(week):
+    ws, mornings, _, _ = week
+    run = mornings[1][0]
+    assert run.exit_code == EXIT_DONE and run.status == "done", run.message
+    assert [s.name for s in run.steps] == ["ingest", "link", "reports", "changes"]
+    assert all(s.status == "done" for s in run.steps)
+    assert len(run.files) == 22 and all(f["status"] == "loaded" for f in run.files)
+    assert not [p for p in (ws.root / "inbox").iterdir() if p.is_file()]
+    archived = [Path(f["moved_to"]) for f in run.files]
+    assert all(p.parent.parent == ws.root / "archive" and p.exists() for p in archived)
+    assert len(list((ws.root / "reports").glob("R*.xlsx"))) >= 2
+    record = json.loads(Path(run.record_file).read_text(encoding="utf-8"))
+    assert record["status"] == "done" and record["steps"][0]["detail"]["loaded"] == 22
+    assert "首次运行" in " ".join(run.warnings)
+    assert Path(run.log_file).read_text(encoding="utf-8").count("步骤") == 4
+
+
+def test_night_two_a_death_stops_the_allowance_and_is_listed(week):
+    ws, mornings, dies, _ = week
+    run, r03, r07, changes = mornings[2]
+    assert run.exit_code == EXIT_DONE, run.message
+    masked = dies["id_number"][:6] + "********" + dies["id_number"][14:]
+    assert masked not in r03["身份证号"].to_list()  # no longer a living recipient
+    assert masked in r07["身份证号"].to_list()  # dead, still paid: to be stopped
+    assert run.changes.get("死亡") == 1
+    assert changes.filter(pl.col("变动类型") == "死亡")["姓名"].to_list() == [dies["name"]]
+
+
+def test_night_three_rejects_junk_with_a_note_and_takes_the_rest(week):
+    ws, mornings, _, stopped = week
+    run, r09 = mornings[3]
+    assert run.exit_code == EXIT_REJECTED and run.status == "done_with_rejected"
+    rejected = ws.root / "rejected" / "yibao_2026-11-03_损坏.csv"
+    assert rejected.exists()
+    note = Path(str(rejected) + ".原因.txt").read_text(encoding="utf-8")
+    assert "yibao_2026-11-03_损坏.csv" in note and "原因" in note
+    assert run.changes.get("停止享受", 0) >= 4
+    names = set(r09["姓名"].to_list())
+    assert not names & set(stopped["姓名"].to_list()) - set(pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
+                                                           .filter(~pl.col("个人编号").is_in(stopped["个人编号"].implode()))
+                                                           ["姓名"].to_list())
+
+
+def test_night_four_with_nothing_new_skips_the_link(week):
+    _, mornings, _, _ = week
+    run = mornings[4][0]
+    assert run.exit_code == EXIT_DONE and {s.name: s.status for s in run.steps}["link"] == "skipped"
+    assert not run.changes
+
+
+def test_night_five_a_newborn_is_newly_registered(week):
+    ws, mornings, _, _ = week
+    run = mornings[5][0]
+    assert run.exit_code == EXIT_DONE, run.message
+    assert run.changes.get("新登记") == 1
+    runs = recent_runs(ws.root)
+    assert len(runs) == 5 and runs[0]["status"] == "done" and runs[2]["status"] == "done_with_rejected"
+
+
+def test_a_second_run_at_once_gives_up_without_changing_anything(week, tmp_path):
+    ws, _, _, _ = week
+    before = sorted(p.name for p in (ws.root / "reports").iterdir())
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with _run_lock(ws.root / LOCK_NAME, 0):
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    try:
+        run = _night(ws, 6)
+    finally:
+        release.set()
+        holder.join()
+    assert run.exit_code == EXIT_BUSY and "另一次" in run.message
+    assert sorted(p.name for p in (ws.root / "reports").iterdir()) == before
