@@ -149,6 +149,9 @@ def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, param
     missing = [c.field for c in template.columns if c.field not in frame.columns]
     if missing:
         raise SchemaError(template.path, f"SQL 的结果里没有列 {missing[0]}", field="columns")
+    # Lists (groups, feeds) read as 低保、特困 in a cell and in CSV.
+    frame = frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join("、")
+                               for c, t in frame.schema.items() if isinstance(t, pl.List))
     if not unmasked:
         masks = {"id": mask_id, "phone": mask_phone}
         frame = frame.with_columns(

@@ -10,6 +10,7 @@ fitted to the page width, the header rows repeated on every page.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,13 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
             c += 1
     for k, width in enumerate(widths):
         sheet.set_column(k, k, width)
+    # Header text wraps: make the header rows tall enough for the longest wrapped one.
+    lines = max(math.ceil(display_width(c.header) / max(w - 1, 1)) for c, w in zip(columns, widths))
+    if two_rows:
+        sheet.set_row(top, 18)
+        sheet.set_row(header_end, 15 * max(lines, 1) + 3)
+    else:
+        sheet.set_row(top, 15 * max(lines, 1) + 3)
 
     # Data rows.
     row = header_end + 1
