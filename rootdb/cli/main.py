@@ -242,6 +242,117 @@ def report(
     _emit(result, as_json, lambda: render.report_summary(result))
 
 
+# Conditions on people, shared by `query` and `notify`; the parameter names are
+# PersonQuery's fields, so one function builds the query from either command.
+AgeOption = Annotated[Optional[str], typer.Option(
+    "--age", help="年龄段，按统计日期的周岁：0-3、60-（60岁及以上）、80+、5 (age range)", show_default=False,
+    metavar="RANGE")]
+SexOption = Annotated[Optional[str], typer.Option("--sex", help="男 或 女 (sex)", show_default=False)]
+EthnicityOption = Annotated[Optional[str], typer.Option(
+    "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外 (ethnic group)", show_default=False)]
+CompoundOption = Annotated[Optional[str], typer.Option(
+    "--compound", help="小区，如 幸福小区 (compound)", show_default=False)]
+BuildingOption = Annotated[Optional[str], typer.Option(
+    "--building", help="楼号，如 3 或 3号楼 (building)", show_default=False)]
+TagOption = Annotated[Optional[list[str]], typer.Option(
+    "--tag", help="本人在社区花名册上的标签，如 党员；可重复，须都有 (own roster tag)", show_default=False,
+    metavar="TAG")]
+FamilyTagOption = Annotated[Optional[list[str]], typer.Option(
+    "--family-tag", help="家里（同户号或同一房屋）有人带此标签，如 托幼服务需求 (a family member's tag)",
+    show_default=False, metavar="TAG")]
+InFeedOption = Annotated[Optional[list[str]], typer.Option(
+    "--in", help="在此数据源中（任一角色），如 dibao；可重复 (named in the feed)", show_default=False, metavar="FEED")]
+NotInFeedOption = Annotated[Optional[list[str]], typer.Option(
+    "--not-in", help="不在此数据源中，如 yibao；可重复 (not in the feed)", show_default=False, metavar="FEED")]
+GroupOption = Annotated[Optional[list[str]], typer.Option(
+    "--group", help="特殊群体：低保 特困 高龄津贴 残疾 优抚 慢病 家庭医生签约 医保参保 独居 空巢 (special group)",
+    show_default=False, metavar="GROUP")]
+MovedOutOption = Annotated[bool, typer.Option("--moved-out", help="也列出已迁出的人；去世的人从不列出 (include moved out)")]
+LimitOption = Annotated[int, typer.Option("--limit", help="终端里最多显示几行 (rows shown)", min=0, metavar="N")]
+
+
+def _person_query(options: dict):
+    """The PersonQuery of a command's options (its `locals()`)."""
+    from dataclasses import fields
+
+    from rootdb.reports.query import PersonQuery
+
+    values = {}
+    for f in fields(PersonQuery):
+        if f.name in options:
+            values[f.name] = list(options[f.name] or []) if f.default_factory is list else options[f.name]
+    values["as_of"] = _as_of(values.get("as_of"))
+    return PersonQuery(**values)
+
+
+@app.command()
+@_run
+def query(
+    age: AgeOption = None,
+    sex: SexOption = None,
+    ethnicity: EthnicityOption = None,
+    community: CommunityOption = None,
+    grid: GridOption = None,
+    compound: CompoundOption = None,
+    building: BuildingOption = None,
+    tags: TagOption = None,
+    family_tags: FamilyTagOption = None,
+    in_feeds: InFeedOption = None,
+    not_in_feeds: NotInFeedOption = None,
+    groups: GroupOption = None,
+    moved_out: MovedOutOption = False,
+    as_of: AsOfOption = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="把名单写成 .xlsx 或 .csv (write the list)", show_default=False, metavar="FILE")] = None,
+    limit: LimitOption = 20,
+    unmasked: UnmaskedOption = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """按条件查找人员，如 0-3 岁且家里要托育的儿童 (find people)."""
+    from rootdb.reports.query import find_people
+
+    result = find_people(_person_query(locals()), out=out, unmasked=unmasked, db=db)
+    _emit(result, as_json, lambda: render.people_table(result, limit))
+
+
+@app.command()
+@_run
+def notify(
+    template: Annotated[Path, typer.Option(
+        "--template", help="短信模板（jinja2），或自带模板的名称，如 托育服务通知 (message template)",
+        metavar="FILE")],
+    age: AgeOption = None,
+    sex: SexOption = None,
+    ethnicity: EthnicityOption = None,
+    community: CommunityOption = None,
+    grid: GridOption = None,
+    compound: CompoundOption = None,
+    building: BuildingOption = None,
+    tags: TagOption = None,
+    family_tags: FamilyTagOption = None,
+    in_feeds: InFeedOption = None,
+    not_in_feeds: NotInFeedOption = None,
+    groups: GroupOption = None,
+    moved_out: MovedOutOption = False,
+    as_of: AsOfOption = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="短信表 .xlsx：短信、无手机号两页；不给则只预览 (messages workbook)", show_default=False,
+        metavar="FILE")] = None,
+    limit: LimitOption = 10,
+    unmasked: UnmaskedOption = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """按条件给人员（儿童则给监护人）生成群发短信 (messages for people found)."""
+    from rootdb.reports.notify import notify as run_notify
+
+    result = run_notify(_person_query(locals()), template, out=out, unmasked=unmasked, db=db)
+    _emit(result, as_json, lambda: render.notify_summary(result, limit))
+
+
 review_app = typer.Typer(help="人工复核拿不准的配对 (review uncertain matches).", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 

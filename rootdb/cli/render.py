@@ -257,3 +257,70 @@ def report_summary(result) -> None:
     _fit(table, "报表", "文件")
     out.print(table)
     out.print(f"已写入 {len(result.reports)} 个文件到 {result.out}", soft_wrap=True)
+
+
+def _cell(value) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def people_table(result, limit: int = 20) -> None:
+    """The first `limit` people found (phones masked whatever was asked; the groups,
+    tags and ID numbers are in the file), and a count."""
+    from rootdb.reports.query import mask_people
+
+    people = mask_people(result.people.head(limit))
+    table = _table(f"人员查询：{result.query.describe()}（统计日期 {result.as_of}）")
+    table.add_column("姓名", no_wrap=True)
+    table.add_column("性别", no_wrap=True)
+    table.add_column("年龄", justify="right", no_wrap=True)
+    table.add_column("联系电话", no_wrap=True)
+    table.add_column("网格", no_wrap=True)
+    table.add_column("住址", overflow="fold")
+    for p in people.iter_rows(named=True):
+        table.add_row(*(_cell(p[c]) for c in ("姓名", "性别", "年龄", "联系电话", "网格", "住址")))
+    _fit(table, "住址")
+    if result.rows:
+        out.print(table)
+    for warning in result.warnings:
+        out.print(f"[yellow]! {warning}[/]", soft_wrap=True)
+    shown = f"，显示前 {limit} 人" if result.rows > limit else ""
+    out.print(f"共 {result.rows:,} 人{shown}。", soft_wrap=True)
+    if result.file:
+        masked = "（身份证号、电话已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
+        out.print(f"名单已写入 {result.file}{masked}", soft_wrap=True)
+    elif result.rows > limit:
+        out.print("全部名单可用 --out 名单.xlsx（或 .csv）导出。", soft_wrap=True)
+
+
+def notify_summary(result, limit: int = 10) -> None:
+    """The first `limit` messages (phones masked), one message in full, the counts, and
+    where the people without a mobile are."""
+    from rootdb.reports.notify import SMS_LENGTH
+    from rootdb.reports.query import mask_people
+
+    messages = mask_people(result.messages.head(limit))
+    table = _table(f"短信：{result.query.describe()}（统计日期 {result.as_of}）")
+    table.add_column("序号", justify="right", no_wrap=True)
+    table.add_column("接收人", no_wrap=True)
+    table.add_column("手机号", no_wrap=True)
+    table.add_column("关于", overflow="fold")
+    table.add_column("住址", overflow="fold")
+    for m in messages.iter_rows(named=True):
+        table.add_row(*(_cell(m[c]) for c in ("序号", "接收人", "手机号", "关于", "住址")))
+    _fit(table, "关于", "住址")
+    if result.messages.height:
+        out.print(table)
+        out.print(f"短信示例（第 1 条）：\n  {result.messages['短信内容'][0]}", soft_wrap=True)
+        longest = f"最长一条 {result.longest} 字" + (
+            f"[yellow]（超过 {SMS_LENGTH} 字，会按多条短信发送）[/]" if result.longest > SMS_LENGTH else "")
+        out.print(longest, soft_wrap=True)
+    out.print(f"共 {result.people:,} 人，生成 {result.messages.height:,} 条短信（儿童的短信发给监护人，一人一条）；"
+              f"没有手机号 {result.no_phone.height:,} 人。", soft_wrap=True)
+    if result.file:
+        out.print(f"已写入 {result.file}：“短信”页和“无手机号”页。", soft_wrap=True)
+    else:
+        out.print("这是预览；加 --out 短信.xlsx 写出短信表。", soft_wrap=True)
+    if result.masked and result.messages.height:
+        out.print("[yellow]手机号已脱敏；导入短信平台需要完整号码，请加 --unmasked（会记入审计日志）。[/]", soft_wrap=True)
+    elif not result.masked:
+        out.print("[yellow]手机号未脱敏，已记入审计日志；用完请妥善保管或删除。[/]", soft_wrap=True)

@@ -1,0 +1,374 @@
+"""`rootdb notify`: one text message per recipient for the people of a query, for an
+SMS platform's group sending.
+
+Who receives it: an adult, the person themself; a child (under 18 at the as-of date),
+the guardian — the 监护人 of the child's 儿童保健 (ertong) row, else of its 学籍
+(xueji) row, else the mother, then the father, of its 出生医学证明 (chusheng), else the
+head (户主) of its registry household. Among those the first with a mobile number is
+taken; guardians who have died are skipped. Someone who is the recipient for several
+people (two children, or a mother and her child) gets one message about all of them.
+People whose recipient has no mobile number are listed apart, with why.
+
+The message is a jinja2 template file rendered in a sandbox (`SandboxedEnvironment`,
+undefined variables are errors that name the file and line). Its variables:
+
+    姓名 / name           the recipient's name
+    称呼 / salutation     王先生, 李女士 (the surname and sex; a full name where the name
+                          has no Han surname, e.g. 乌兰女士; the bare name if the sex is unknown)
+    儿童姓名 / child_names the children the message is about, 、-separated ("" if none)
+    儿童 / children        the same as a list, each with 姓名 / 年龄 / 性别
+    关于 / about           everyone the message is about, each with 姓名 / 年龄 / 性别 / 住址
+    年龄 / age            the age of the (first) person the message is about
+    住址 / address        their address (幸福小区3号楼2单元501室)
+    社区 / community, 网格 / grid   their community and grid ("" if not known)
+    是监护人 / is_guardian true when the message goes to a guardian about a child
+    统计日期 / as_of      the as-of date, 2026年11月1日
+
+Output: a workbook with the sheets 短信 (序号, 接收人, 手机号, 关于, 住址, 短信内容) and
+无手机号 (序号, 姓名, 年龄, 网格, 住址, 应联系人, 联系电话, 原因). Phones are masked unless
+`unmasked`; an SMS platform needs them unmasked. Every run is written to the audit log.
+
+Reads the report tables (`engine.prepare`), the feed views ertong / xueji / chusheng,
+`golden_persons` and `rel_household`; writes only the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import jinja2
+import polars as pl
+from jinja2.sandbox import SandboxedEnvironment
+
+from rootdb.errors import SchemaError, UsageError
+from rootdb.reports.engine import prepare
+from rootdb.reports.query import PersonQuery, audit, mask_people, select_people, where_clauses
+from rootdb.resources import bundled_dir
+from rootdb.store import fetch_frame
+from rootdb.workspace import open_existing
+
+ADULT_AGE = 18
+MESSAGE_COLUMNS = ["序号", "接收人", "手机号", "关于", "住址", "短信内容"]
+NO_PHONE_COLUMNS = ["序号", "姓名", "年龄", "网格", "住址", "应联系人", "联系电话", "原因"]
+SMS_LENGTH = 70  # characters of one Chinese text message; longer ones are sent (and paid) as several
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_COMPOUND_SURNAMES = (
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
+    "令狐", "端木", "独孤", "南宫", "西门", "轩辕", "万俟", "单于", "呼延", "闻人", "澹台", "公冶", "宗政",
+    "濮阳", "太叔", "申屠", "钟离", "拓跋",
+)
+# 民族 whose names mostly carry no Han surname (乌兰, 巴特尔): addressed by the full name.
+_SURNAMELESS = ("蒙古族", "藏族", "维吾尔族", "哈萨克族", "柯尔克孜族", "塔吉克族", "达斡尔族", "鄂温克族",
+                "鄂伦春族")
+
+
+@dataclass
+class NotifyResult:
+    query: PersonQuery
+    as_of: str
+    template: str
+    people: int  # people the query found
+    messages: pl.DataFrame  # MESSAGE_COLUMNS, unmasked
+    no_phone: pl.DataFrame  # NO_PHONE_COLUMNS, unmasked
+    about: pl.DataFrame  # 序号 (of the message), 人员编号 (a person it is about), 接收人编号 (its recipient)
+    file: str | None = None
+    masked: bool = True
+
+    @property
+    def longest(self) -> int:
+        return max((len(m) for m in self.messages["短信内容"]), default=0)
+
+    def to_dict(self) -> dict:
+        messages, no_phone = self.messages, self.no_phone
+        if self.masked:
+            messages, no_phone = mask_people(messages), mask_people(no_phone)
+        return {"as_of": self.as_of, "conditions": self.query.describe(), "query": self.query.to_dict(),
+                "template": self.template, "people": self.people, "file": self.file, "masked": self.masked,
+                "longest_message": self.longest, "messages": messages.to_dicts(),
+                "no_phone": no_phone.to_dicts()}
+
+
+# ------------------------------------------------------------------ the template
+
+def find_template(path: Path | str) -> Path:
+    """A template file, or the name of one shipped in report_templates/messages
+    (`托育服务通知`)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    bundled = bundled_dir("report_templates") / "messages"
+    for candidate in (bundled / path.name, bundled / f"{path.name}.txt.j2"):
+        if candidate.is_file():
+            return candidate
+    shipped = "、".join(p.name.removesuffix(".txt.j2") for p in sorted(bundled.glob("*.txt.j2")))
+    raise UsageError(f"找不到短信模板 {path}；自带的模板：{shipped or '（无）'}")
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):  # Notepad on Windows may save either
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise SchemaError(path, "短信模板不是 UTF-8 或 GB18030 编码的文本文件")
+
+
+def load_template(path: Path) -> jinja2.Template:
+    """The template compiled in a sandbox; a syntax error names the file and line."""
+    source = _read_text(path)
+    env = SandboxedEnvironment(
+        loader=jinja2.FunctionLoader(lambda _name: (source, str(path), lambda: True)),
+        undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
+    )
+    try:
+        return env.get_template(path.name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise SchemaError(path, f"短信模板语法错误：{exc.message}", line=exc.lineno) from None
+
+
+def render_message(template: jinja2.Template, context: dict) -> str:
+    try:
+        text = template.render(context)
+    except Exception as exc:  # noqa: BLE001 - any failure inside a user's template is the template's
+        raise _template_error(template, exc) from None
+    return text.strip()
+
+
+def _template_error(template: jinja2.Template, exc: Exception) -> SchemaError:
+    line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
+                 if f.filename == template.filename), None)
+    if isinstance(exc, jinja2.UndefinedError):
+        names = "、".join(k for k in _example_context() if not k.isascii())
+        message = f"短信模板用了不存在的变量（{exc.message}）；可用：{names}"
+    elif isinstance(exc, jinja2.exceptions.SecurityError):
+        message = f"短信模板做了不允许的操作：{exc}"
+    else:
+        message = f"短信模板无法生成：{type(exc).__name__}: {exc}"
+    return SchemaError(template.filename or template.name or "模板", message, line=line)
+
+
+def _example_context() -> dict:
+    child = {"姓名": "王小明", "年龄": 2, "性别": "男", "住址": "幸福小区3号楼2单元501室"}
+    return _context("王芳", "王女士", [child], True, dt.date(2026, 11, 1), {"社区": "建设社区", "网格": "第一网格"})
+
+
+def _context(name: str, salutation: str, about: list[dict], guardian: bool, as_of: dt.date,
+             place: dict) -> dict:
+    children = [a for a in about if guardian and a["年龄"] is not None and a["年龄"] < ADULT_AGE]
+    first = about[0]
+    values = {
+        "姓名": name, "称呼": salutation, "儿童姓名": "、".join(c["姓名"] for c in children), "儿童": children,
+        "关于": about, "年龄": first["年龄"], "住址": first["住址"] or "", "社区": place["社区"] or "",
+        "网格": place["网格"] or "", "是监护人": guardian, "统计日期": f"{as_of.year}年{as_of.month}月{as_of.day}日",
+    }
+    english = {"name": "姓名", "salutation": "称呼", "child_names": "儿童姓名", "children": "儿童", "about": "关于",
+               "age": "年龄", "address": "住址", "community": "社区", "grid": "网格", "is_guardian": "是监护人",
+               "as_of": "统计日期"}
+    return values | {en: values[zh] for en, zh in english.items()}
+
+
+def salutation(name: str | None, sex: str | None, ethnicity: str | None = None) -> str:
+    """王先生 / 李女士 / 欧阳女士; 乌兰女士 (no Han surname); the name alone if the sex is unknown."""
+    if not name:
+        return "居民朋友"
+    if sex not in ("男", "女"):
+        return name
+    title = "先生" if sex == "男" else "女士"
+    if ethnicity in _SURNAMELESS or "·" in name or not re.fullmatch(r"[\u4e00-\u9fff]{2,4}", name):
+        return name + title
+    surname = name[:2] if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else name[0]
+    return surname + title
+
+
+# ------------------------------------------------------------------ recipients
+
+_PEOPLE = """
+SELECT p.person_id, p.name, p.sex, p.ethnicity, p.age, p.phone, p.short_address, p.community, p.grid
+FROM q_people q JOIN r_persons p ON p.person_id = q.人员编号
+"""
+
+# Guardian candidates of the queried children, best first. A feed row's guardian is
+# taken with the phone written in that row, else the phone of the guardian's record.
+_GUARDIANS = """
+WITH kids AS (SELECT q.人员编号 AS child_id FROM q_people q WHERE q.年龄 < $adult),
+rows AS (
+    SELECT c.person_id AS child_id, 1 AS rank, '儿童保健监护人' AS source, g.person_id AS guardian_id,
+           e.guardian_name AS row_name, e.guardian_phone AS row_phone, e.file_id, e.source_row
+    FROM ertong e
+    JOIN r_feed_persons c ON c.feed = 'ertong' AND c.role = 'child' AND c.file_id = e.file_id
+         AND c.source_row = e.source_row
+    LEFT JOIN r_feed_persons g ON g.feed = 'ertong' AND g.role = 'guardian' AND g.file_id = e.file_id
+         AND g.source_row = e.source_row
+    WHERE e.guardian_name IS NOT NULL OR e.guardian_phone IS NOT NULL
+    UNION ALL
+    SELECT c.person_id, 2, '学籍监护人', g.person_id, x.guardian_name, x.guardian_phone, x.file_id, x.source_row
+    FROM xueji x
+    JOIN r_feed_persons c ON c.feed = 'xueji' AND c.role = 'student' AND c.file_id = x.file_id
+         AND c.source_row = x.source_row
+    LEFT JOIN r_feed_persons g ON g.feed = 'xueji' AND g.role = 'guardian' AND g.file_id = x.file_id
+         AND g.source_row = x.source_row
+    WHERE x.guardian_name IS NOT NULL OR x.guardian_phone IS NOT NULL
+    UNION ALL
+    SELECT c.person_id, CASE g.role WHEN 'mother' THEN 3 ELSE 4 END, CASE g.role WHEN 'mother' THEN '出生证明母亲'
+           ELSE '出生证明父亲' END, g.person_id,
+           CASE g.role WHEN 'mother' THEN b.mother_name ELSE b.father_name END, NULL, b.file_id, b.source_row
+    FROM chusheng b
+    JOIN r_feed_persons c ON c.feed = 'chusheng' AND c.role = 'newborn' AND c.file_id = b.file_id
+         AND c.source_row = b.source_row
+    JOIN r_feed_persons g ON g.feed = 'chusheng' AND g.role IN ('mother', 'father') AND g.file_id = b.file_id
+         AND g.source_row = b.source_row
+    UNION ALL
+    SELECT h.member_entity_id, 5, '户主', h.head_entity_id, NULL, NULL, NULL, NULL
+    FROM rel_household h
+    WHERE h.source = 'registry_persons' AND h.head_entity_id <> h.member_entity_id
+)
+SELECT r.child_id, r.rank, r.source, r.guardian_id, coalesce(gp.name, r.row_name) AS name,
+       coalesce(gp.sex, CASE r.rank WHEN 3 THEN '女' WHEN 4 THEN '男' END) AS sex, gp.ethnicity,
+       r.row_phone, gp.phone AS record_phone
+FROM rows r JOIN kids k USING (child_id)
+LEFT JOIN golden_persons gp ON gp.entity_id = r.guardian_id
+WHERE r.guardian_id IS DISTINCT FROM r.child_id
+  AND (gp.status = '死亡' AND (gp.death_date IS NULL OR gp.death_date <= $as_of::DATE)) IS NOT TRUE
+ORDER BY r.child_id, r.rank, r.file_id DESC NULLS LAST, r.source_row
+"""
+
+
+def _unnamed(age: int | None) -> str:
+    """What a message calls a child whose name no record gives (a newborn)."""
+    return "宝宝" if age is not None and age <= 3 else "孩子"
+
+
+def _mobile(*phones: str | None) -> str | None:
+    for phone in phones:
+        for m in _MOBILE.finditer(phone or ""):
+            if m.start() == 0 or not phone[m.start() - 1].isdigit():
+                return m.group()
+    return None
+
+
+def _any_phone(*phones: str | None) -> str | None:
+    return next((p for p in phones if p), None)
+
+
+@dataclass
+class _Recipient:
+    key: str  # the person's entity id; name and phone for a guardian no record names
+    person_id: str | None
+    name: str | None
+    sex: str | None
+    ethnicity: str | None
+    phone: str
+    guardian: bool
+    about: list[dict] = field(default_factory=list)
+
+
+def _self(person: dict) -> _Recipient | dict:
+    """An adult receives their own message: a recipient, or the line of the no-mobile list."""
+    phone = _mobile(person["phone"])
+    if phone:
+        return _Recipient(person["person_id"], person["person_id"], person["name"], person["sex"], person["ethnicity"], phone, False)
+    return {"应联系人": "本人", "联系电话": person["phone"],
+            "原因": "本人只有座机" if person["phone"] else "本人没有电话"}
+
+
+def _guardian_of(candidates: list[dict]) -> _Recipient | dict:
+    """A child's message goes to the first guardian with a mobile; else the no-mobile
+    list names the first guardian known."""
+    for g in candidates:
+        phone = _mobile(g["row_phone"], g["record_phone"])
+        if phone:
+            key = g["guardian_id"] or f"{g['name']}|{phone}"
+            return _Recipient(key, g["guardian_id"], g["name"], g["sex"], g["ethnicity"], phone, True)
+    if not candidates:
+        return {"应联系人": None, "联系电话": None, "原因": "未满18岁，找不到监护人"}
+    first = candidates[0]
+    return {"应联系人": f"{first['name'] or '（姓名不详）'}（{first['source']}）",
+            "联系电话": _any_phone(first["row_phone"], first["record_phone"]), "原因": "监护人没有手机号"}
+
+
+def build_messages(con: duckdb.DuckDBPyConnection, query: PersonQuery, template: jinja2.Template,
+                   as_of: dt.date) -> tuple[int, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(people found, messages, people without a mobile, who each message is about)
+    over a prepared connection."""
+    select_people(con, query)
+    people = fetch_frame(con, _PEOPLE)
+    guardians: dict[str, list[dict]] = {}
+    for g in fetch_frame(con, _GUARDIANS, {"adult": ADULT_AGE, "as_of": as_of}).iter_rows(named=True):
+        guardians.setdefault(g["child_id"], []).append(g)
+
+    recipients: dict[str, _Recipient] = {}
+    no_phone: list[dict] = []
+    for p in people.iter_rows(named=True):
+        child = p["age"] is not None and p["age"] < ADULT_AGE
+        contact = _guardian_of(guardians.get(p["person_id"], [])) if child else _self(p)
+        if isinstance(contact, dict):  # no mobile to send to: say who to call instead, and why
+            no_phone.append({"姓名": p["name"] or "（姓名不详）", "年龄": p["age"], "网格": p["grid"],
+                             "住址": p["short_address"]} | contact)
+            continue
+        recipient = recipients.setdefault(contact.key, contact)
+        recipient.guardian = recipient.guardian or contact.guardian
+        recipient.about.append({"姓名": p["name"] or _unnamed(p["age"]), "年龄": p["age"], "性别": p["sex"],
+                                "住址": p["short_address"], "社区": p["community"], "网格": p["grid"],
+                                "人员编号": p["person_id"]})
+
+    rows, links = [], []
+    for n, r in enumerate(recipients.values(), start=1):
+        links += [{"序号": n, "人员编号": a["人员编号"], "接收人编号": r.person_id} for a in r.about]
+        about = [{k: a[k] for k in ("姓名", "年龄", "性别", "住址")} for a in r.about]
+        context = _context(r.name or "", salutation(r.name, r.sex, r.ethnicity), about, r.guardian, as_of,
+                           r.about[0])
+        rows.append({"序号": n, "接收人": r.name, "手机号": r.phone, "关于": "、".join(a["姓名"] for a in about),
+                     "住址": about[0]["住址"], "短信内容": render_message(template, context)})
+    messages = pl.DataFrame(rows, schema={c: (pl.Int64 if c == "序号" else pl.String) for c in MESSAGE_COLUMNS})
+    missing_frame = pl.DataFrame(
+        [{"序号": n, **m} for n, m in enumerate(no_phone, start=1)],
+        schema={c: (pl.Int64 if c in ("序号", "年龄") else pl.String) for c in NO_PHONE_COLUMNS},
+    )
+    about_frame = pl.DataFrame(links, schema={"序号": pl.Int64, "人员编号": pl.String, "接收人编号": pl.String})
+    return people.height, messages, missing_frame, about_frame
+
+
+def write_messages(messages: pl.DataFrame, no_phone: pl.DataFrame, out: Path, unmasked: bool = False) -> Path:
+    from rootdb.xlsx import new_workbook, write_frame
+
+    out = Path(out)
+    if not unmasked:
+        messages, no_phone = mask_people(messages), mask_people(no_phone)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    workbook = new_workbook(out)
+    write_frame(workbook, workbook.add_worksheet("短信"), messages)
+    write_frame(workbook, workbook.add_worksheet("无手机号"), no_phone)
+    workbook.close()
+    return out
+
+
+def notify(query: PersonQuery, template: Path | str, out: Path | None = None, unmasked: bool = False,
+           db: str | Path | None = None) -> NotifyResult:
+    """`rootdb notify`: the messages for the query's people, written to `out` (.xlsx)
+    when given, and the run logged."""
+    from rootdb.xlsx import require_xlsx
+
+    if out is not None:
+        require_xlsx(out)
+    path = find_template(template)
+    compiled = load_template(path)
+    render_message(compiled, _example_context())  # a misspelt variable fails before the database is read
+    where_clauses(query)
+    as_of = query.as_of or dt.date.today()
+    with open_existing(db, read_only=True) as con:
+        prepare(con, as_of, query.community, query.grid)
+        people, messages, no_phone, about = build_messages(con, query, compiled, as_of)
+    result = NotifyResult(query=query, as_of=as_of.isoformat(), template=str(path), people=people,
+                          messages=messages, no_phone=no_phone, about=about, masked=not unmasked)
+    if out is not None:
+        result.file = str(write_messages(messages, no_phone, out, unmasked))
+    command = "notify --unmasked" if unmasked else "notify"
+    audit(db, command, f"{query.describe()}；模板 {path.name}；统计日期 {result.as_of}", messages.height,
+          str(Path(result.file).resolve()) if result.file else None)
+    return result

@@ -1,0 +1,349 @@
+"""`rootdb query`: the people who meet a grid worker's conditions, at an as-of date.
+
+A `PersonQuery` holds the conditions — age range, sex, 民族, community / grid /
+compound / building, the person's own roster tags, the tags of the person's family,
+the feeds that hold (or do not hold) the person, special groups. `run_query` builds
+the shared report tables (`report_templates/_base.sql`, through `engine.prepare`) and
+selects over `r_persons`; every value the user typed is a bound parameter, never part
+of the SQL text. Repeated conditions of one kind must all hold (`--in dibao --in
+yibao`: in both). Dead people are never returned; people who moved out (迁出) only
+when asked.
+
+`find_people` is the whole command: the query, the list written as .xlsx or .csv (ID
+numbers and phones masked unless `unmasked`), and a row in the audit log for every run.
+
+Reads the golden and link tables and the feed views; writes only the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from rootdb.errors import UsageError
+from rootdb.privacy import mask_id, mask_phone, record_audit
+from rootdb.reports.engine import prepare
+from rootdb.store import fetch_frame
+from rootdb.workspace import open_existing
+
+# Special groups: those of r_persons.groups, then the two worked out from who lives in a house.
+GROUPS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保", "独居", "空巢")
+MINORITIES = "少数民族"  # --ethnicity 少数民族: every 民族 but 汉族
+PEOPLE_COLUMNS = ["人员编号", "姓名", "性别", "年龄", "身份证号", "联系电话", "社区", "网格", "住址", "所属群体", "标签"]
+FORMATS = (".xlsx", ".csv")
+
+
+@dataclass
+class PersonQuery:
+    """Conditions on people; None / empty = no condition. Values as a user types them."""
+
+    as_of: dt.date | None = None
+    age: str | None = None  # "0-3", "60-", "80+", "5", "-17"
+    sex: str | None = None  # 男 / 女
+    ethnicity: str | None = None  # 蒙古族 (蒙古), or 少数民族 = not 汉族
+    community: str | None = None
+    grid: str | None = None
+    compound: str | None = None  # 小区
+    building: str | None = None  # 3, 3号楼, 三号楼
+    tags: list[str] = field(default_factory=list)  # the person's own roster tags
+    family_tags: list[str] = field(default_factory=list)  # a tag of anyone in the same household or house
+    in_feeds: list[str] = field(default_factory=list)
+    not_in_feeds: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    moved_out: bool = False  # also people who moved out (迁出)
+
+    def describe(self) -> str:
+        """The conditions in words, as the audit log and the terminal show them."""
+        parts = [
+            f"年龄 {self.age}" if self.age else "",
+            f"性别 {self.sex}" if self.sex else "",
+            f"民族 {self.ethnicity}" if self.ethnicity else "",
+            f"社区 {self.community}" if self.community else "",
+            f"网格 {self.grid}" if self.grid else "",
+            f"小区 {self.compound}" if self.compound else "",
+            f"楼 {self.building}" if self.building else "",
+            *(f"标签 {t}" for t in self.tags),
+            *(f"家庭标签 {t}" for t in self.family_tags),
+            *(f"在 {f}" for f in self.in_feeds),
+            *(f"不在 {f}" for f in self.not_in_feeds),
+            *(f"群体 {g}" for g in self.groups),
+            "含迁出" if self.moved_out else "",
+        ]
+        return "，".join(p for p in parts if p) or "全部在世人员"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return data
+
+
+@dataclass
+class QueryResult:
+    query: PersonQuery
+    as_of: str
+    people: pl.DataFrame  # PEOPLE_COLUMNS, unmasked
+    warnings: list[str] = field(default_factory=list)
+    file: str | None = None
+    masked: bool = True
+
+    @property
+    def rows(self) -> int:
+        return self.people.height
+
+    def to_dict(self) -> dict:
+        people = self.people if not self.masked else mask_people(self.people)
+        return {"as_of": self.as_of, "conditions": self.query.describe(), "query": self.query.to_dict(),
+                "rows": self.rows, "file": self.file, "masked": self.masked, "warnings": self.warnings,
+                "people": people.to_dicts()}
+
+
+# ------------------------------------------------------------------ parsing the conditions
+
+_AGE = re.compile(r"(?P<low>\d{1,3})?(?P<sep>-|\+|及?以上)?(?P<high>\d{1,3})?")
+_AGE_DASHES = str.maketrans({c: "-" for c in "~\u2013\u2014\u301c至到"})
+
+
+def parse_age_range(text: str) -> tuple[int | None, int | None]:
+    """'0-3' → (0, 3), '60-', '60+' and '60岁以上' → (60, None), '-17' → (None, 17),
+    '5' → (5, 5). Both ends count (full years at the as-of date)."""
+    value = re.sub(r"[\s岁]", "", unicodedata.normalize("NFKC", text)).translate(_AGE_DASHES)
+    m = _AGE.fullmatch(value)
+    low = int(m["low"]) if m and m["low"] else None
+    high = int(m["high"]) if m and m["high"] else None
+    if not m or (low is None and high is None) or (high is not None and m["sep"] != "-"):
+        raise UsageError(f"--age 应写成 0-3、60-（60岁及以上）、80+ 或 5，而不是 {text!r}")
+    if m["sep"] is None:
+        return low, low
+    if low is not None and high is not None and low > high:
+        raise UsageError(f"--age {text}：起始年龄大于截止年龄")
+    return low, high
+
+
+def _sex(text: str) -> str:
+    value = text.strip().removesuffix("性")
+    if value not in ("男", "女"):
+        raise UsageError(f"--sex 只能是 男 或 女，而不是 {text!r}")
+    return value
+
+
+def _ethnicity(text: str) -> str:
+    value = unicodedata.normalize("NFKC", text).strip()
+    if value in (MINORITIES, "少数"):
+        return MINORITIES
+    return value if value.endswith("族") else value + "族"  # 蒙古 → 蒙古族
+
+
+def _building(text: str) -> str:
+    """'3', '3号楼', '三号楼', '3栋' → '3' (as the standard addresses hold it)."""
+    from rootdb.clean.addresses import parse_address
+
+    value = unicodedata.normalize("NFKC", text).strip()
+    if value.isascii() and value.isalnum():
+        return value.lstrip("0").upper() or value
+    parsed = parse_address(value if re.search(r"号楼|栋|幢|号$", value) else value + "号楼").get("building")
+    return parsed or value
+
+
+def check_feeds(codes: list[str], option: str) -> list[str]:
+    from rootdb.specs import load_specs
+
+    known = sorted(load_specs())
+    codes = [c.strip().lower() for c in codes if c.strip()]
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise UsageError(f"{option}：没有数据源 {'、'.join(unknown)}；可用的数据源代码：{'、'.join(known)}"
+                         "（rootdb feeds 列出各数据源）")
+    return codes
+
+
+def _check_groups(groups: list[str]) -> list[str]:
+    groups = [g.strip() for g in groups if g.strip()]
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise UsageError(f"--group：没有群体 {'、'.join(unknown)}；可用：{'、'.join(GROUPS)}")
+    return groups
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    return [unicodedata.normalize("NFKC", t).strip() for t in tags if t and t.strip()]
+
+
+# ------------------------------------------------------------------ the SQL
+
+_ALL_GROUPS = """list_concat(p.groups, CASE WHEN p.elderly_alone THEN ['独居'] ELSE [] END,
+                             CASE WHEN p.empty_nest THEN ['空巢'] ELSE [] END)"""
+
+_SELECT = f"""
+CREATE OR REPLACE TEMP TABLE q_people AS
+SELECT p.person_id AS 人员编号, p.name AS 姓名, p.sex AS 性别, p.age AS 年龄, p.id_number AS 身份证号,
+       p.phone AS 联系电话, p.community AS 社区, p.grid AS 网格, p.short_address AS 住址,
+       nullif(array_to_string({_ALL_GROUPS}, '、'), '') AS 所属群体,
+       (SELECT string_agg(t.tag, '、' ORDER BY t.tag) FROM r_person_tags t
+        WHERE t.person_id = p.person_id) AS 标签
+FROM r_persons p LEFT JOIN r_houses h USING (house_id)
+WHERE {{where}}
+ORDER BY h.address_code NULLS LAST, p.birth_date NULLS LAST, p.person_id
+"""
+
+# Anyone in the family of p has the tag: the person, the same registry household
+# (户号) or the same house.
+_FAMILY_TAG = """(p.person_id IN (SELECT person_id FROM r_person_tags WHERE tag = ${name})
+    OR p.household_no IN (SELECT g.household_no FROM r_person_tags t
+                          JOIN golden_persons g ON g.entity_id = t.person_id
+                          WHERE t.tag = ${name} AND g.household_no IS NOT NULL)
+    OR p.house_id IN (SELECT g.house_entity_id FROM r_person_tags t
+                      JOIN golden_persons g ON g.entity_id = t.person_id
+                      WHERE t.tag = ${name} AND g.house_entity_id IS NOT NULL))"""
+
+
+def where_clauses(query: PersonQuery) -> tuple[list[str], dict]:
+    """WHERE clauses (constant text) and the values they bind."""
+    where = ["p.living"]
+    params: dict = {}
+    if not query.moved_out:
+        where.append("p.status IS DISTINCT FROM '迁出'")
+    if query.age:
+        low, high = parse_age_range(query.age)
+        if low is not None:
+            where.append("p.age >= $age_low")
+            params["age_low"] = low
+        if high is not None:
+            where.append("p.age <= $age_high")
+            params["age_high"] = high
+    if query.sex:
+        where.append("p.sex = $sex")
+        params["sex"] = _sex(query.sex)
+    if query.ethnicity:
+        ethnicity = _ethnicity(query.ethnicity)
+        if ethnicity == MINORITIES:
+            where.append("p.ethnicity <> '汉族'")
+        else:
+            where.append("p.ethnicity = $ethnicity")
+            params["ethnicity"] = ethnicity
+    if query.compound:
+        where.append("p.compound = $compound")
+        params["compound"] = query.compound.strip()
+    if query.building:
+        where.append("p.building = $building")
+        params["building"] = _building(query.building)
+    for i, tag in enumerate(_clean_tags(query.tags)):
+        where.append(f"p.person_id IN (SELECT person_id FROM r_person_tags WHERE tag = $tag_{i})")
+        params[f"tag_{i}"] = tag
+    for i, tag in enumerate(_clean_tags(query.family_tags)):
+        where.append(_FAMILY_TAG.format(name=f"family_tag_{i}"))
+        params[f"family_tag_{i}"] = tag
+    in_feeds = check_feeds(query.in_feeds, "--in")
+    if in_feeds:
+        where.append("list_has_all(p.feeds, $in_feeds)")
+        params["in_feeds"] = in_feeds
+    not_in_feeds = check_feeds(query.not_in_feeds, "--not-in")
+    if not_in_feeds:
+        where.append("NOT list_has_any(p.feeds, $not_in_feeds)")
+        params["not_in_feeds"] = not_in_feeds
+    groups = _check_groups(query.groups)
+    if groups:
+        where.append(f"list_has_all({_ALL_GROUPS}, $groups)")
+        params["groups"] = groups
+    return where, params
+
+
+def select_people(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> pl.DataFrame:
+    """The matching people (PEOPLE_COLUMNS, unmasked), also left in the TEMP table
+    `q_people` of this connection. The report tables must be prepared (`prepare`)."""
+    where, params = where_clauses(query)
+    con.execute(_SELECT.format(where="\n  AND ".join(where)), params)
+    return fetch_frame(con, "SELECT * FROM q_people")
+
+
+def _warnings(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> list[str]:
+    """Values no one in the data has: most likely a typing slip, so say what there is."""
+    notes = []
+    tags = sorted(r[0] for r in con.execute("SELECT DISTINCT tag FROM r_person_tags").fetchall())
+    for tag in dict.fromkeys(_clean_tags(query.tags) + _clean_tags(query.family_tags)):
+        if tag not in tags:
+            notes.append(f"社区花名册里没有标签“{tag}”；已有：{'、'.join(tags) or '（无）'}")
+    if query.compound:
+        compounds = [r[0] for r in con.execute(
+            "SELECT compound FROM r_houses WHERE compound IS NOT NULL GROUP BY 1 ORDER BY min(address_code)"
+        ).fetchall()]
+        if query.compound.strip() not in compounds:
+            notes.append(f"没有小区“{query.compound}”；已有：{'、'.join(compounds[:30]) or '（无）'}")
+    if query.ethnicity and _ethnicity(query.ethnicity) != MINORITIES:
+        known = [r[0] for r in con.execute(
+            "SELECT ethnicity FROM r_persons WHERE ethnicity IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC"
+        ).fetchall()]
+        if _ethnicity(query.ethnicity) not in known:
+            notes.append(f"没有民族为“{query.ethnicity}”的人；已有：{'、'.join(known)}")
+    return notes
+
+
+def run_query(query: PersonQuery, db: str | Path | None = None) -> QueryResult:
+    """The people who meet the conditions at the as-of date (today unless given)."""
+    as_of = query.as_of or dt.date.today()
+    where_clauses(query)  # bad conditions fail before the database is opened
+    with open_existing(db, read_only=True) as con:
+        prepare(con, as_of, query.community, query.grid)
+        people = select_people(con, query)
+        warnings = _warnings(con, query)
+    return QueryResult(query=query, as_of=as_of.isoformat(), people=people, warnings=warnings)
+
+
+# ------------------------------------------------------------------ output
+
+def mask_people(frame: pl.DataFrame) -> pl.DataFrame:
+    """ID numbers and phones of a frame masked (the columns it has of 身份证号 / 联系电话 / 手机号)."""
+    masks = {"身份证号": mask_id, "联系电话": mask_phone, "手机号": mask_phone}
+    return frame.with_columns(
+        masks[c](pl.col(c).cast(pl.String)).alias(c) for c in frame.columns if c in masks
+    )
+
+
+def check_out_path(out: Path, formats: tuple[str, ...] = FORMATS) -> None:
+    if Path(out).suffix.lower() not in formats:
+        raise UsageError(f"{Path(out).name}：输出文件的后缀应为 {' 或 '.join(formats)}")
+
+
+def write_people(frame: pl.DataFrame, out: Path, unmasked: bool = False) -> Path:
+    """The list as a workbook (one sheet 人员名单, text cells as text) or a CSV (UTF-8
+    with BOM, so Excel reads the Chinese right); IDs and phones masked unless asked."""
+    from rootdb.xlsx import new_workbook, write_frame
+
+    out = Path(out)
+    check_out_path(out)
+    if not unmasked:
+        frame = mask_people(frame)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        frame.write_csv(out, include_bom=True)
+    else:
+        workbook = new_workbook(out)
+        write_frame(workbook, workbook.add_worksheet("人员名单"), frame.with_row_index("序号", offset=1))
+        workbook.close()
+    return out
+
+
+def audit(db: str | Path | None, command: str, detail: str, rows: int, file: str | None) -> None:
+    """Every query and message list is logged, masked or not: who looked at whom."""
+    with open_existing(db, read_only=False) as con:
+        record_audit(con, command, detail, rows, file or "（未写文件）")
+
+
+def find_people(query: PersonQuery, out: Path | None = None, unmasked: bool = False,
+                db: str | Path | None = None) -> QueryResult:
+    """`rootdb query`: run the query, write the list when `out` is given, log the run."""
+    if out is not None:
+        check_out_path(out)
+    result = run_query(query, db)
+    result.masked = not unmasked
+    if out is not None:
+        result.file = str(write_people(result.people, out, unmasked))
+    command = "query --unmasked" if unmasked else "query"
+    audit(db, command, f"{query.describe()}；统计日期 {result.as_of}", result.rows,
+          str(Path(result.file).resolve()) if result.file else None)
+    return result
