@@ -55,3 +55,14 @@ def record_audit(con: duckdb.DuckDBPyConnection, command: str, detail: str, rows
         "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?)",
         [dt.datetime.now(), os_user(), command, detail, rows, file],
     )
+
+
+def audit_rows(con: duckdb.DuckDBPyConnection, limit: int = 50) -> list[dict]:
+    """The latest audit entries, newest first."""
+    if not con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'audit_log'").fetchall():
+        return []
+    rows = con.execute(
+        "SELECT strftime(happened_at, '%Y-%m-%d %H:%M:%S'), os_user, command, detail, rows, file FROM audit_log "
+        "ORDER BY happened_at DESC LIMIT ?", [limit]).fetchall()
+    keys = ("happened_at", "os_user", "command", "detail", "rows", "file")
+    return [dict(zip(keys, row)) for row in rows]

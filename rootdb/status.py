@@ -28,17 +28,22 @@ class StatusResult:
     database: str
     feeds: list[FeedStatus]
     batches: list[dict] = field(default_factory=list)
+    nightly_runs: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
-    database = str(locate(db).db_path)
+    from rootdb.nightly import recent_runs
+
+    ws = locate(db)
+    database = str(ws.db_path)
+    nightly = recent_runs(ws.root, last_runs)
     specs = load_specs()
     with open_existing(db) as con:
         if not table_exists(con, "files"):
-            return StatusResult(database=database, feeds=[])
+            return StatusResult(database=database, feeds=[], nightly_runs=nightly)
         rows = con.execute(
             """
             SELECT f.feed, any_value(f.file_name) FILTER (WHERE f.is_current),
@@ -79,4 +84,4 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
             {"batch_id": batch_id, "command": command, "user": user, "started_at": started,
              "status": state, "headline": data.get("headline", ""), **data.get("totals", {})}
         )
-    return StatusResult(database=database, feeds=feeds, batches=runs)
+    return StatusResult(database=database, feeds=feeds, batches=runs, nightly_runs=nightly)

@@ -353,6 +353,48 @@ def notify(
     _emit(result, as_json, lambda: render.notify_summary(result, limit))
 
 
+@app.command()
+@_run
+def nightly(
+    as_of: AsOfOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """夜间自动运行：收件箱导入、比对、报表、归档 (the unattended nightly run).
+
+    退出码 exit status: 0 完成 done; 1 失败，报表和收件箱未变 failed, nothing filed;
+    3 完成但有文件被退回 done, some files rejected; 4 另一次运行未结束 another run holds the lock.
+    """
+    from rootdb.nightly import run_nightly
+
+    result = run_nightly(db=db, as_of=_as_of(as_of))
+    _emit(result, as_json, lambda: render.nightly_summary(result))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+@_run
+def audit(
+    limit: Annotated[int, typer.Option("--limit", help="显示最近多少条 (how many entries)")] = 50,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """审计日志：未脱敏的导出、查询和短信 (who exported personal data, when)."""
+    from rootdb.privacy import audit_rows
+    from rootdb.workspace import open_existing
+
+    with open_existing(db) as con:
+        rows = audit_rows(con, limit)
+    if as_json:
+        render.print_json({"entries": rows})
+    elif rows:
+        render.audit_table(rows)
+    else:
+        render.out.print("审计日志为空：还没有未脱敏的导出、查询或短信")
+
+
 review_app = typer.Typer(help="人工复核拿不准的配对 (review uncertain matches).", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
@@ -473,7 +515,7 @@ def demo(
     ] = Path("rootdb-demo"),
     debug: DebugOption = False,
 ) -> None:
-    """用自带示例数据跑一遍：导入并比对 (ingest and link the sample data)."""
+    """用自带示例数据跑一遍：导入、比对、生成报表 (ingest, link and report on the sample data)."""
     from rootdb.demo import run_demo
 
     with render.IngestProgressBar(enabled=sys.stderr.isatty()) as bar:
@@ -482,10 +524,15 @@ def demo(
     render.ingest_summary(outcome.ingest)
     if outcome.link is not None:
         render.link_summary(outcome.link)
+    if outcome.reports is not None:
+        r = outcome.reports
+        render.out.print(f"报表：{len(r.reports)} 张已写入 {r.out}（{r.area}，统计日期取示例数据的基准日 {r.as_of}，"
+                         f"身份证号和电话已脱敏，用时 {r.seconds:.1f} 秒）", soft_wrap=True)
     exe = "rootdb" if shutil.which("rootdb") else str(Path(sys.argv[0]).resolve())
     render.out.print(
         f"\n接着可以试试：\n  cd {outcome.workspace.root}\n  {exe} status\n"
-        f"  {exe} quarantine --out 隔离数据.xlsx\n  {exe} export crosswalk --out 对照表.csv",
+        f"  {exe} report --list\n  {exe} query --age 0-3 --family-tag 托幼服务需求 --as-of 2026-11-01\n"
+        f"  {exe} export crosswalk --out 对照表.csv",
         soft_wrap=True,
     )
     raise typer.Exit(int(outcome.ingest.exit_code))

@@ -163,6 +163,69 @@ def status_tables(result: StatusResult) -> None:
                          "成功" if b["status"] == "ok" else "[red]失败[/]", b.get("headline", ""))
         _fit(runs)
         out.print(runs)
+    if result.nightly_runs:
+        nightly_table(result.nightly_runs, "最近的夜间运行（rootdb nightly）")
+
+
+_NIGHTLY_STATUS = {"done": "[green]完成[/]", "done_with_rejected": "[yellow]完成，有退回[/]", "failed": "[red]失败[/]",
+                   "busy": "[yellow]未运行[/]"}
+
+
+def nightly_table(runs: list[dict], title: str) -> None:
+    table = _table(title)
+    for name in ("开始时间", "结果", "文件", "用时"):
+        table.add_column(name, no_wrap=True, justify="right" if name in ("文件", "用时") else "left")
+    table.add_column("变动 / 说明", overflow="fold")
+    for r in runs:
+        changes = "，".join(f"{k} {v}" for k, v in (r.get("changes") or {}).items() if v)
+        table.add_row((r.get("started") or "")[5:16].replace("T", " "), _NIGHTLY_STATUS.get(r["status"], r["status"]),
+                      str(r.get("files", 0)), f"{r.get('seconds') or 0:.0f} 秒", r.get("message") or changes or "-")
+    _fit(table, "变动 / 说明")
+    out.print(table)
+
+
+_STEP_WORDS = {"files": "文件", "loaded": "新导入", "unchanged": "未变化", "failed": "退回", "reports": "报表",
+               "rows": "行"}
+
+
+def nightly_summary(run) -> None:
+    steps = _table(f"夜间运行 {run.run_id}：{run.headline()}")
+    for name in ("步骤", "结果", "用时"):
+        steps.add_column(name, no_wrap=True)
+    steps.add_column("说明", overflow="fold")
+    names = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
+    states = {"done": "完成", "skipped": "跳过（无新数据）", "failed": "[red]失败[/]", "running": "[red]中断[/]"}
+    for step in run.steps:
+        detail = step.detail.get("headline") if isinstance(step.detail, dict) else None
+        detail = detail or "，".join(f"{_STEP_WORDS.get(k, k)} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                                     for k, v in step.detail.items())
+        steps.add_row(names.get(step.name, step.name), states.get(step.status, step.status), f"{step.seconds:.1f} 秒",
+                      detail)
+    _fit(steps, "说明")
+    out.print(steps)
+    for f in run.files:
+        if f["status"] == "failed":
+            out.print(f"[red]退回[/] {f['file']}：{f['message']}（已移到 {f.get('moved_to') or 'rejected/'}）",
+                      soft_wrap=True)
+    for warning in run.warnings:
+        out.print(f"[yellow]![/] {warning}", soft_wrap=True)
+    if run.message:
+        err.print(f"[red]{run.message}[/]")
+    out.print(f"日志：{run.log_file}\n运行记录：{run.record_file}", soft_wrap=True)
+
+
+def audit_table(rows: list[dict]) -> None:
+    table = _table(f"审计日志：未脱敏导出、查询和短信（最近 {len(rows)} 条）")
+    for name in ("时间", "用户", "命令"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("行数", justify="right", no_wrap=True)
+    table.add_column("说明", overflow="fold")
+    table.add_column("文件", overflow="fold")
+    for r in rows:
+        table.add_row(r["happened_at"][:16], r["os_user"], r["command"], f"{r['rows']:,}", r["detail"] or "",
+                      r["file"] or "")
+    _fit(table, "文件", "说明")
+    out.print(table)
 
 
 def feeds_table(specs: dict) -> None:
