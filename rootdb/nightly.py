@@ -40,7 +40,7 @@ from rootdb.errors import RootdbError
 from rootdb.ingest.pipeline import expand_paths
 
 LOCK_NAME = ".rootdb-nightly.lock"
-SETTLE_SECONDS = float(os.environ.get("ROOTDB_INBOX_SETTLE", "60"))
+SETTLE_ENV, SETTLE_DEFAULT = "ROOTDB_INBOX_SETTLE", 60.0
 EXIT_DONE, EXIT_FAILED, EXIT_REJECTED, EXIT_BUSY = 0, 1, 3, 4
 # Groups whose start or end is a change staff act on (see report_templates/_base.sql).
 BENEFITS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保")
@@ -102,7 +102,8 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     try:
         with _run_lock(ws.root / LOCK_NAME, LOCK_WAIT_SECONDS if wait is None else wait):
             log.info("开始：工作区 %s，统计日期 %s", ws.root, run.as_of)
-            _run_steps(ws, run, log, SETTLE_SECONDS if settle_seconds is None else settle_seconds)
+            settle = float(os.environ.get(SETTLE_ENV, SETTLE_DEFAULT)) if settle_seconds is None else settle_seconds
+            _run_steps(ws, run, log, settle)
     except _Busy as exc:
         run.status, run.exit_code, run.message = "busy", EXIT_BUSY, str(exc)
         log.warning(str(exc))

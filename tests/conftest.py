@@ -128,7 +128,7 @@ class Truth:
         name where the name is unique in the truth. None where neither tells."""
         import polars as pl
 
-        by_id = dict(zip(self.persons["id_number"], self.persons["person_uid"]))
+        by_id = {i: u for i, u in zip(self.persons["id_number"], self.persons["person_uid"]) if i}
         names = self.persons.group_by("name").agg(pl.col("person_uid").first(), pl.len())
         by_name = {n: u for n, u, k in names.iter_rows() if k == 1}
         out = []

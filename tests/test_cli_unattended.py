@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import duckdb
+
 from typer.testing import CliRunner
 
 from conftest import SAMPLE
@@ -52,6 +54,8 @@ def test_nightly_json_status_and_exit_codes(tmp_path, sample_db, monkeypatch):
 def test_audit_lists_unmasked_runs(tmp_path, sample_db, monkeypatch):
     ws = _workspace(tmp_path, sample_db)
     monkeypatch.chdir(ws)
+    with duckdb.connect(str(ws / "rootdb.duckdb")) as con:  # the shared sample may hold audit rows already
+        con.execute("DROP TABLE IF EXISTS audit_log")
     assert "审计日志为空" in invoke("audit").output
     result = invoke("report", "R02", "--unmasked", "--as-of", "2026-11-01", "--out", ws / "out")
     assert result.exit_code == 0 and "未脱敏" in result.output
