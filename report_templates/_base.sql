@@ -35,7 +35,8 @@ FROM link_place_records r JOIN link_place_matches m USING (record_id);
 
 -- _r_people: golden persons born by the as-of date, with age (full years), whether they
 -- are alive and resident then, and their house's place in the area (grid_sort orders
--- grids as r_grids.sort_key does). With --community or
+-- grids as r_grids.sort_key does; address and short_address also for a house the
+-- standard address registry lacks, which has no grid). With --community or
 -- --grid only people whose house is in that part of the area.
 CREATE OR REPLACE TEMP TABLE _r_people AS
 SELECT p.entity_id AS person_id, p.name, p.id_number, p.sex, p.ethnicity, p.birth_date,
@@ -44,10 +45,13 @@ SELECT p.entity_id AS person_id, p.name, p.id_number, p.sex, p.ethnicity, p.birt
            - CASE WHEN strftime($as_of::DATE, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
        END AS age,
        p.phone, p.house_entity_id AS house_id, h.community, h.grid, h.compound, h.building, h.unit, h.room,
-       h.address, h.short_address, g.sort_key AS grid_sort, p.registered_house_entity_id AS registered_house_id, p.household_no, p.relation_to_head,
+       coalesce(h.address, gh.standard_address) AS address,
+       coalesce(h.short_address, regexp_replace(gh.standard_address, '^.*?(社区|村|嘎查)', '')) AS short_address,
+       g.sort_key AS grid_sort, p.registered_house_entity_id AS registered_house_id, p.household_no, p.relation_to_head,
        p.person_type, p.status, p.death_date, p.in_registry, p.registry_key, p.feeds,
        p.status = '死亡' AND (p.death_date IS NULL OR p.death_date <= $as_of::DATE) AS dead
 FROM golden_persons p LEFT JOIN r_houses h ON h.house_id = p.house_entity_id
+LEFT JOIN golden_houses gh ON gh.entity_id = p.house_entity_id  -- a house the address registry lacks
 LEFT JOIN r_grids g ON g.community = h.community AND g.grid = h.grid
 WHERE (p.birth_date IS NULL OR p.birth_date <= $as_of::DATE)
   AND ((CAST($community AS VARCHAR) IS NULL AND CAST($grid AS VARCHAR) IS NULL) OR h.house_id IS NOT NULL);

@@ -146,8 +146,9 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
         row += 1
 
     row += 1
-    for note in template.notes:
-        _merge(sheet, row, 0, row, ncols - 1, note, fmt.note)
+    for note in template.notes:  # wrapped over the table's width
+        sheet.set_row(row, 15 * max(1, math.ceil(display_width(note) / max(sum(widths) - 2, 1))))
+        _merge(sheet, row, 0, row, ncols - 1, note, fmt.note_wrapped)
         row += 1
     footer = "填表人：　　　　　　　　审核人：　　　　　　　　填报日期：　　　　年　　月　　日"
     _merge(sheet, row, 0, row, ncols - 1, footer, fmt.note)
@@ -204,6 +205,7 @@ class _Formats:
                                                 "valign": "vcenter"})
         self.empty = workbook.add_format({**base, "border": 1, "align": "center", "font_color": "#808080"})
         self.note = workbook.add_format({**base, "align": "left", "valign": "vcenter"})
+        self.note_wrapped = workbook.add_format({**base, "align": "left", "valign": "top", "text_wrap": True})
         self._cells: dict[tuple, object] = {}
 
     def cell(self, column: ReportColumn, total: bool):
