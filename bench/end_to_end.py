@@ -1,0 +1,88 @@
+"""End-to-end benchmark (not a test): a generated area through `rootdb ingest`,
+`rootdb link` and `rootdb report --all`, as a data office runs them, in one run.
+
+    python bench/end_to_end.py --persons 500000      # a city (goal: under 3 minutes, 4 GB)
+    python bench/end_to_end.py --persons 5000000     # a region (goal: under 30 minutes)
+
+Generates the area first when bench/out/area_<N> does not hold it (the generation is
+not timed). Each command runs as its own process, as a nightly script would run it;
+prints wall time and peak memory (max RSS of the process and its children) per step
+and in all, and writes bench/out/end_to_end_<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+AS_OF = "2026-11-01"
+
+
+def _timed(args: list[str]) -> dict:
+    """`rootdb args` in a child process of its own; its wall time and peak memory."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--run", *args], capture_output=True, text=True)
+    seconds = round(time.perf_counter() - started, 1)
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("peak_rss_kb="):
+        raise SystemExit(f"rootdb {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return {"seconds": seconds, "peak_rss_mb": round(int(lines[-1].split("=")[1]) / 1024)}
+
+
+def _run_command(args: list[str]) -> None:
+    from rootdb.cli.main import app
+
+    try:
+        result = app(args, standalone_mode=False)  # click returns an Exit's code here
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    print(f"peak_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=500_000)
+    parser.add_argument("--seed", type=int, default=20261101)
+    if len(sys.argv) > 1 and sys.argv[1] == "--run":
+        _run_command(sys.argv[2:])
+    args = parser.parse_args()
+    data = OUT / f"area_{args.persons}"
+    marker = data / "_generated.json"
+    if not marker.exists():
+        from rootdb.sample.generate import generate
+
+        started = time.perf_counter()
+        generate(data, persons=args.persons, seed=args.seed)
+        marker.write_text(json.dumps({"persons": args.persons, "seed": args.seed,
+                                      "seconds": round(time.perf_counter() - started, 1)}))
+    work = OUT / f"end_to_end_{args.persons}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    db = str(work / "rootdb.duckdb")
+    files = sorted(str(p) for p in data.iterdir() if p.is_file() and not p.name.startswith(("_", ".")))
+    steps = {
+        "ingest": _timed(["ingest", *files, "--db", db]),
+        "link": _timed(["link", "--db", db]),
+        "report --all": _timed(["report", "--all", "--as-of", AS_OF, "--out", str(work / "reports"), "--db", db]),
+    }
+    total = round(sum(s["seconds"] for s in steps.values()), 1)
+    peak = max(s["peak_rss_mb"] for s in steps.values())
+    for name, s in steps.items():
+        print(f"rootdb {name:<14}{s['seconds']:>8} s{s['peak_rss_mb']:>8} MB")
+    print(f"{'end to end':<21}{total:>8} s{peak:>8} MB  ({args.persons:,} residents)")
+    (OUT / f"end_to_end_{args.persons}.json").write_text(json.dumps(
+        {"persons": args.persons, "steps": steps, "seconds": total, "peak_rss_mb": peak}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
