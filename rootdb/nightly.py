@@ -37,6 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from rootdb.errors import RootdbError
+from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 
 LOCK_NAME = ".rootdb-nightly.lock"
@@ -101,6 +102,8 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     started = time.perf_counter()
     try:
         with _run_lock(ws.root / LOCK_NAME, LOCK_WAIT_SECONDS if wait is None else wait):
+            # A run killed midway leaves this "running" record: the next run then links again.
+            _write_record(run)
             log.info("开始：工作区 %s，统计日期 %s", ws.root, run.as_of)
             settle = float(os.environ.get(SETTLE_ENV, SETTLE_DEFAULT)) if settle_seconds is None else settle_seconds
             _run_steps(ws, run, log, settle)
@@ -114,11 +117,15 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     run.seconds = round(time.perf_counter() - started, 2)
     run.finished = dt.datetime.now().isoformat(timespec="seconds")
     log.info("结束：%s（%.1f 秒）", run.headline(), run.seconds)
-    Path(run.record_file).write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    _write_record(run)
     for handler in list(log.handlers):
         handler.close()
         log.removeHandler(handler)
     return run
+
+
+def _write_record(run: NightlyRun) -> None:
+    Path(run.record_file).write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
@@ -157,7 +164,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     with open_existing(ws.db_path, read_only=True) as con:
         linked_before = table_exists(con, "crosswalk")
     needs_link = (not linked_before or any(f["status"] == "loaded" for f in run.files)
-                  or _last_run_status(ws.root / "runs") not in ("done", "done_with_rejected"))
+                  or _last_run_status(ws.root / "runs", Path(run.record_file)) not in ("done", "done_with_rejected"))
     with _step(run, "link", log, skip=not needs_link) as step:
         if needs_link:
             linked = link(db=ws.db_path)
@@ -177,6 +184,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         else:
             run.warnings.append("首次运行：没有上次的人员状态可比较，变动情况从下次运行起生成")
         step.detail = dict(run.changes)
+    pause_point("nightly.before_swap")
     _swap_in(staging, reports_dir)
     _save_state(ws.db_path, state)
 
@@ -322,8 +330,9 @@ def _remove_leftovers(root: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _last_run_status(runs_dir: Path) -> str | None:
-    records = sorted(runs_dir.glob("nightly_*.json"))
+def _last_run_status(runs_dir: Path, this_run: Path) -> str | None:
+    """How the run before this one ended ("running" when it was killed)."""
+    records = sorted(r for r in runs_dir.glob("nightly_*.json") if r != this_run)
     for record in reversed(records):
         try:
             status = json.loads(record.read_text(encoding="utf-8")).get("status")

@@ -20,15 +20,20 @@ from conftest import SAMPLE
 ROOTDB = [sys.executable, "-m", "rootdb"]
 
 
-def _kill_after(args: list[str], seconds: float, cwd: Path | None = None) -> None:
-    """Start `rootdb args`, kill -9 it after `seconds`; it must still be running then."""
-    env = {**os.environ, "ROOTDB_LOCK_WAIT": "5"}
+def _kill_at(point: str, args: list[str], tmp_path: Path, cwd: Path | None = None) -> None:
+    """Start `rootdb args`, wait until it reaches the named pause point (see
+    rootdb/faults.py: inside its transaction, or with reports half written), kill -9."""
+    marker = tmp_path / f"paused-{point}"
+    marker.unlink(missing_ok=True)
+    env = {**os.environ, "ROOTDB_LOCK_WAIT": "5", "ROOTDB_PAUSE_AT": point, "ROOTDB_PAUSE_FILE": str(marker)}
     proc = subprocess.Popen(ROOTDB + args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(seconds)
-    still_running = proc.poll() is None
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    reached = marker.exists() and proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert still_running, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
+    assert reached, f"the run never reached {point}: {proc.stderr.read().decode()[-500:]}"
 
 
 def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -58,39 +63,40 @@ def workspace(sample_db, tmp_path) -> Path:
 def test_killed_ingest_leaves_the_database_as_it_was(workspace, tmp_path):
     rows = pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
     big = tmp_path / "yibao_2026-12.csv"
-    pl.concat([rows] * 120).write_csv(big)  # about 330,000 rows: several seconds to load
+    pl.concat([rows] * 20).write_csv(big)
     db = workspace / "rootdb.duckdb"
     before = _state(db)
-    _kill_after(["ingest", str(big), "--db", str(db)], 3.0)
+    _kill_at("ingest.before_commit", ["ingest", str(big), "--db", str(db)], tmp_path)
     assert _state(db) == before
     _run(["ingest", str(big), "--db", str(db)])
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM yibao").fetchall()[0][0] > rows.height * 100
+        assert con.execute("SELECT count(*) FROM yibao").fetchall()[0][0] > rows.height * 19
 
 
-def test_killed_link_leaves_the_previous_link(workspace):
+def test_killed_link_leaves_the_previous_link(workspace, tmp_path):
     db = workspace / "rootdb.duckdb"
     before = _state(db)
-    _kill_after(["link", "--retrain", "--db", str(db)], 5.0)
+    _kill_at("link.before_commit", ["link", "--retrain", "--db", str(db)], tmp_path)
     assert _state(db) == before
     _run(["link", "--db", str(db)])
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM crosswalk").fetchall()[0][0] == before["crosswalk"][0]
 
 
-def test_killed_report_run_leaves_the_previous_reports(workspace):
+def test_killed_report_run_leaves_the_previous_reports(workspace, tmp_path):
     db = workspace / "rootdb.duckdb"
     out = workspace / "reports"
     _run(["report", "--all", "--as-of", "2026-11-01", "--out", str(out), "--db", str(db)])
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    _kill_after(["report", "--all", "--as-of", "2026-10-01", "--out", str(out), "--db", str(db)], 2.5)
+    _kill_at("report.written_one", ["report", "--all", "--as-of", "2026-10-01", "--out", str(out), "--db", str(db)],
+             tmp_path)
     assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} == before
     _run(["report", "--all", "--as-of", "2026-10-01", "--out", str(out), "--db", str(db)])
     after = {p.name: p.read_bytes() for p in out.iterdir()}  # the killed run's staging folder is gone too
     assert set(after) == set(before) and after != before
 
 
-def test_killed_nightly_run_is_completed_by_the_next(workspace):
+def test_killed_nightly_run_is_completed_by_the_next(workspace, tmp_path):
     inbox = workspace / "inbox"
     inbox.mkdir()
     rows = pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
@@ -103,11 +109,12 @@ def test_killed_nightly_run_is_completed_by_the_next(workspace):
         first = {p.name: p.read_bytes() for p in (workspace / "reports").iterdir()}
         shutil.copy(SAMPLE / "binzang_2026-11.csv", inbox / "binzang_2026-12.csv")
         db_before = _state(workspace / "rootdb.duckdb")
-        _kill_after(["nightly", "--as-of", "2026-11-02"], 4.0, cwd=workspace)
+        _kill_at("nightly.before_swap", ["nightly", "--as-of", "2026-11-02"], tmp_path, cwd=workspace)
         reports = {p.name: p.read_bytes() for p in (workspace / "reports").iterdir()}
         assert reports == first  # yesterday's reports, complete
         assert (inbox / "binzang_2026-12.csv").exists()  # not filed away by the killed run
-        assert _state(workspace / "rootdb.duckdb").keys() >= db_before.keys()
+        after_kill = _state(workspace / "rootdb.duckdb")  # opens; the link of the killed run committed or not
+        assert after_kill["crosswalk"][0] > 0 and after_kill["files"][0] >= db_before["files"][0]
         _run(["nightly", "--as-of", "2026-11-02"], cwd=workspace)
         assert not (inbox / "binzang_2026-12.csv").exists()
         assert not list(workspace.glob(".reports-*"))

@@ -165,6 +165,10 @@ def link(
         Optional[Path],
         typer.Option("--charts", help="把模型图表写成 HTML 到此目录 (write splink's charts here)", show_default=False),
     ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="概率比对用 duckdb（默认）或 spark（pip install \"rootdb\\[spark]\"，Java 17）"
+                                            " (splink backend)")
+    ] = "duckdb",
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -173,7 +177,8 @@ def link(
     from rootdb.link import link as run_link
 
     with render.err.status("比对中：人员、房屋、单位…"):
-        result = run_link(db=db, retrain=retrain, threshold=threshold, review_from=review_from, charts=charts)
+        result = run_link(db=db, retrain=retrain, threshold=threshold, review_from=review_from, charts=charts,
+                          engine=engine)
     _emit(result, as_json, lambda: render.link_summary(result))
 
 

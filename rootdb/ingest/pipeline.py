@@ -20,6 +20,7 @@ import polars as pl
 
 from rootdb.clean.frame import clean_frame
 from rootdb.errors import InputFileError, UsageError
+from rootdb.faults import pause_point
 from rootdb.ingest.detect import data_rows, recognise
 from rootdb.ingest.readers import read_grid
 from rootdb.ingest.results import FileResult, IngestResult
@@ -212,6 +213,7 @@ def _load(con, path, digest, batch_id, grid, layout, rows, cleaned, result: File
             ],
         )
         refresh_feed_views(con, feed)
+        pause_point("ingest.before_commit")
         con.commit()
     except BaseException:
         con.rollback()

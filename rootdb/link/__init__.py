@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rootdb.errors import UsageError
+from rootdb.faults import pause_point
 from rootdb.specs import load_specs
 from rootdb.privacy import os_user
 from rootdb.store import record_run, table_exists
 from rootdb.workspace import connect, locate, require_existing
 
 MODEL_FILE = "person_model.json"
+ENGINES = ("duckdb", "spark")  # where the splink person model runs
 
 
 @dataclass
@@ -71,17 +73,28 @@ def link(
     threshold: float = 0.9,
     review_from: float = 0.5,
     charts: str | Path | None = None,
+    engine: str = "duckdb",
 ) -> LinkResult:
-    """Resolve people, houses and places; see `LinkResult`."""
+    """Resolve people, houses and places; see `LinkResult`. `engine`: where the splink
+    person model runs — "duckdb" (in process) or "spark" (`rootdb.link.spark`: local
+    mode, or the cluster ROOTDB_SPARK_MASTER names); the rest runs in DuckDB."""
     from rootdb.golden import build_golden
     from rootdb.link import houses, people, places
     from rootdb.link.records import build_record_tables
 
     if not 0 < review_from <= threshold < 1:
         raise UsageError("阈值须满足 0 < --review-from ≤ --threshold < 1")
+    if engine not in ENGINES:
+        raise UsageError(f"未知的比对引擎 {engine!r}：可选 {' / '.join(ENGINES)}")
     started = time.perf_counter()
     ws = locate(db)
     require_existing(ws)
+    if engine == "spark":  # started before the database is opened: no Spark, no run
+        from rootdb.link.spark import session
+
+        spark_started = time.perf_counter()
+        session()
+        spark_seconds = round(time.perf_counter() - spark_started, 2)
     model_path = ws.db_path.parent / "models" / MODEL_FILE
     with connect(ws.db_path) as con:
         if not table_exists(con, "files") or not con.execute(
@@ -92,6 +105,8 @@ def link(
         con.begin()
         try:
             result = LinkResult(records={}, model_path=str(model_path))
+            if engine == "spark":
+                result.timings["spark_session"] = spark_seconds
             clock = time.perf_counter()
 
             def lap(stage: str) -> None:
@@ -108,7 +123,8 @@ def link(
             result.people = {"deterministic": people.deterministic(con)}
             lap("people_deterministic")
             outcome = people.probabilistic(
-                con, model_path, retrain, threshold, review_from, charts_dir=Path(charts) if charts else None
+                con, model_path, retrain, threshold, review_from, charts_dir=Path(charts) if charts else None,
+                engine=engine,
             )
             result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
             lap("people_probabilistic")
@@ -124,6 +140,7 @@ def link(
             result.golden = build_golden(con)
             lap("golden")
             record_run(con, "link", os_user(), run_started, "ok", result.to_dict(), result.headline())
+            pause_point("link.before_commit")
             con.commit()
             lap("commit")
         except BaseException:

@@ -101,11 +101,7 @@ def _linker(registry: pl.DataFrame, feed: pl.DataFrame, model) -> tuple[Linker, 
     return Linker(tables, model, log_level=logging.WARNING), con
 
 
-def train(registry: pl.DataFrame, feed: pl.DataFrame, model_path: Path) -> dict:
-    """Train on the data: u by random sampling, m from the label column (registry
-    records carry their own key, deterministically matched records the registry key),
-    then EM for the levels labels never show. Saves the model as JSON."""
-    linker, con = _linker(registry, feed, settings())
+def _fit(linker: Linker) -> None:
     linker.training.estimate_probability_two_random_records_match(
         [block_on("id_number", "name"), block_on("id_number", "birth_date")], recall=0.7
     )
@@ -115,6 +111,23 @@ def train(registry: pl.DataFrame, feed: pl.DataFrame, model_path: Path) -> dict:
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, fix_u_probabilities=True, max_pairs=2e6
         )
+
+
+def train(registry: pl.DataFrame, feed: pl.DataFrame, model_path: Path, engine: str = "duckdb") -> dict:
+    """Train on the data: u by random sampling, m from the label column (registry
+    records carry their own key, deterministically matched records the registry key),
+    then EM for the levels labels never show. Saves the model as JSON (in the DuckDB
+    dialect whatever the engine: see `rootdb.link.spark`)."""
+    if engine == "spark":
+        from rootdb.link import spark
+
+        model = spark.train(registry, feed, settings(), _fit)
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(model_path, "w", encoding="utf-8") as f:
+            json.dump(model, f, indent=4)  # as splink's save_model_to_json writes it
+        return model
+    linker, con = _linker(registry, feed, settings())
+    _fit(linker)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model = linker.misc.save_model_to_json(str(model_path), overwrite=True)
     con.close()
@@ -147,7 +160,8 @@ def _apply_decisions(pairs: pl.DataFrame, decisions: pl.DataFrame, registry_ids:
 
 
 def _single_best_links(
-    registry: pl.DataFrame, feed: pl.DataFrame, model: dict, pairs: pl.DataFrame, threshold: float
+    registry: pl.DataFrame, feed: pl.DataFrame, model: dict, pairs: pl.DataFrame, threshold: float,
+    engine: str = "duckdb",
 ) -> pl.DataFrame:
     """Clusters holding at most one registry record. Only records with a pair above
     the threshold can join anyone, so splink clusters just those (its clustering
@@ -156,7 +170,17 @@ def _single_best_links(
     strong = pairs.filter(pl.col("match_probability") >= threshold)
     nodes = pl.concat([strong["unique_id_l"], strong["unique_id_r"]]).unique().implode()
     clusters = pl.DataFrame(schema={"unique_id": pl.Int64, "source_dataset": pl.String, "cluster_id": pl.String})
-    if strong.height:
+    if strong.height and engine == "spark":
+        from rootdb.link import spark
+
+        found = spark.single_best_links(
+            registry.filter(pl.col("unique_id").is_in(nodes)), feed.filter(pl.col("unique_id").is_in(nodes)), model,
+            strong.drop("decision"), threshold,
+        )
+        clusters = found.select(
+            pl.col("unique_id").cast(pl.Int64), "source_dataset", pl.col("cluster_id").cast(pl.String)
+        )
+    elif strong.height:
         clusterer, con = _linker(
             registry.filter(pl.col("unique_id").is_in(nodes)), feed.filter(pl.col("unique_id").is_in(nodes)), model
         )
@@ -190,13 +214,22 @@ def predict_clusters(
     review_from: float,
     decisions: pl.DataFrame | None = None,
     charts_dir: Path | None = None,
+    engine: str = "duckdb",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(clusters: unique_id, source_dataset, cluster_id, best match probability,
     manual; review pairs: probability between `review_from` and `threshold`, not yet
-    decided). `decisions`: unique_id_l, unique_id_r, decision (an officer's 是/否)."""
-    linker, con = _linker(registry, feed, model)
-    predictions = linker.inference.predict(threshold_match_probability=review_from, warning_mode="never")
-    pairs = pl.from_arrow(predictions.as_pyarrow_table())
+    decided). `decisions`: unique_id_l, unique_id_r, decision (an officer's 是/否).
+    `engine` "spark": prediction and clustering run on Spark (`rootdb.link.spark`);
+    the charts are drawn by a DuckDB linker on the same model and pairs."""
+    if engine == "spark":
+        from rootdb.link import spark
+
+        pairs = spark.predict(registry, feed, model, review_from)
+        linker, con = _linker(registry, feed, model) if charts_dir is not None else (None, None)
+    else:
+        linker, con = _linker(registry, feed, model)
+        predictions = linker.inference.predict(threshold_match_probability=review_from, warning_mode="never")
+        pairs = pl.from_arrow(predictions.as_pyarrow_table())
     # Two people named in one row (a child and its guardian) are not one person unless
     # the row names them alike (a dibao head is also listed as a member). Record ids
     # carry (file, row) in their upper bits (see records.py).
@@ -206,7 +239,7 @@ def predict_clusters(
         decisions = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "decision": pl.Boolean})
     pairs = _apply_decisions(pairs.with_columns(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64)),
                              decisions, registry["unique_id"])
-    clustered = _single_best_links(registry, feed, model, pairs, threshold)
+    clustered = _single_best_links(registry, feed, model, pairs, threshold, engine)
     if charts_dir is not None:
         write_charts(linker, con, pairs, clustered, charts_dir)
     manual = pairs.filter(pl.col("decision").fill_null(False))
@@ -222,7 +255,8 @@ def predict_clusters(
         ]
     ).group_by("unique_id").agg(pl.col("match_probability").max())
     clustered = clustered.join(best, on="unique_id", how="left")
-    con.close()
+    if con is not None:
+        con.close()
     return clustered, review
 
 

@@ -195,10 +195,11 @@ def _training_records(con: duckdb.DuckDBPyConnection, training_sample: int) -> N
 
 def probabilistic(
     con: duckdb.DuckDBPyConnection, model_path, retrain: bool, threshold: float, review_from: float,
-    charts_dir=None,
+    charts_dir=None, engine: str = "duckdb",
 ) -> dict:
     """Cluster the unresolved records with the registry; `link_person_clusters` and
-    `link_person_review` (pairs between `review_from` and `threshold`)."""
+    `link_person_review` (pairs between `review_from` and `threshold`). `engine`: where
+    splink trains and predicts ("duckdb" or "spark"); everything else stays here."""
     from rootdb.link import model as splink_model
     from rootdb.link.review import current_decisions
 
@@ -210,7 +211,8 @@ def probabilistic(
         exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
-        stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path)
+        stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path,
+                                    engine)
     members = fetch_frame(con, "SELECT * FROM link_splink_members")
     decisions = current_decisions(con)
     for side in ("l", "r"):  # decisions about a record apply to the one it is compared through
@@ -219,7 +221,7 @@ def probabilistic(
         ).with_columns(pl.coalesce(f"_{side}", f"unique_id_{side}").alias(f"unique_id_{side}")).drop(f"_{side}")
     clusters, review = splink_model.predict_clusters(
         registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
-        decisions=decisions, charts_dir=charts_dir,
+        decisions=decisions, charts_dir=charts_dir, engine=engine,
     )
     con.register("_clusters", clusters)
     con.register("_members", members)

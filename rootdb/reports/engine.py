@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from rootdb.errors import SchemaError, UsageError
+from rootdb.faults import pause_point
 from rootdb.privacy import mask_id, mask_phone, record_audit
 from rootdb.reports.templates import ReportTemplate, base_sql, load_templates, used_parameters
 from rootdb.reports.writer import ReportHeading, write_csv, write_xlsx
@@ -125,6 +126,7 @@ def run_reports(
                     write_xlsx(staging / name, template, frame, heading)
                 run.reports.append(ReportFile(template.code, template.title, frame.height, str(out / name),
                                               round(time.perf_counter() - t0, 2)))
+                pause_point("report.written_one")
             for report in run.reports:  # every report written: move them in place
                 name = Path(report.file).name
                 (staging / name).replace(out / name)
