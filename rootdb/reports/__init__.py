@@ -3,6 +3,8 @@
 - `templates`: the report files in `report_templates/` (SQL + layout), validated on load.
 - `engine`: the shared report tables (`report_templates/_base.sql`) for an as-of date and
   area, then each report's rows, masked, written by `writer` as a workbook or CSV.
+- `query`: people by age, sex, 民族, area, tags, feeds and groups (`rootdb query`);
+  `notify`: one SMS per recipient from a jinja2 template (`rootdb notify`).
 
 Reads the golden tables, the link tables and the feed views; writes only the audit log.
 """
