@@ -10,12 +10,15 @@ the previous run as they were.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -114,19 +117,27 @@ def run_reports(
         _remove_stale_staging(out)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
         try:
-            for template in templates:
-                if progress:
-                    progress(template)
-                t0 = time.perf_counter()
-                frame = report_frame(con, template, params, unmasked)
-                name = f"{template.file_name}.{fmt}"
-                if fmt == "csv":
-                    write_csv(staging / name, template, frame)
-                else:
-                    write_xlsx(staging / name, template, frame, heading)
-                run.reports.append(ReportFile(template.code, template.title, frame.height, str(out / name),
-                                              round(time.perf_counter() - t0, 2)))
-                pause_point("report.written_one")
+            # Workbooks of large reports are written by worker processes (xlsxwriter
+            # spends several µs of Python per cell) while the next report's SQL runs.
+            with _writers(fmt) as pool:
+                pending = []
+                for template in templates:
+                    if progress:
+                        progress(template)
+                    t0 = time.perf_counter()
+                    frame = report_frame(con, template, params, unmasked)
+                    name = f"{template.file_name}.{fmt}"
+                    report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0)
+                    run.reports.append(report)
+                    if pool is not None and frame.height >= PARALLEL_ROWS:
+                        pending.append((report, pool.submit(_write, staging / name, template, frame, heading,
+                                                                fmt)))
+                    else:
+                        _write(staging / name, template, frame, heading, fmt)
+                        report.seconds = round(time.perf_counter() - t0, 2)
+                    pause_point("report.written_one")
+                for report, future in pending:
+                    report.seconds = round(future.result(), 2)
             for report in run.reports:  # every report written: move them in place
                 name = Path(report.file).name
                 (staging / name).replace(out / name)
@@ -138,6 +149,32 @@ def run_reports(
                 record_audit(con, "report --unmasked", f"{report.code} 统计日期 {run.as_of}", report.rows, report.file)
     run.seconds = round(time.perf_counter() - started, 2)
     return run
+
+
+PARALLEL_ROWS = 20_000  # reports this large are written in a worker process
+
+
+def _write(path: Path, template: ReportTemplate, frame: pl.DataFrame, heading: ReportHeading, fmt: str) -> float:
+    started = time.perf_counter()
+    if fmt == "csv":
+        write_csv(path, template, frame)
+    else:
+        write_xlsx(path, template, frame, heading)
+    return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _writers(fmt: str):
+    """A pool of workbook writers, one per core, on machines with more than one."""
+    workers = min(os.cpu_count() or 1, 4)
+    if fmt != "xlsx" or workers < 2:
+        yield None
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params: dict,

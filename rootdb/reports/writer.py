@@ -122,13 +122,21 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     else:
         sheet.set_row(top, 15 * max(lines, 1) + 3)
 
-    # Data rows.
+    # Data rows: each column typed once in polars, then one writer per column.
     row = header_end + 1
-    data = frame.select([c.field for c in template.columns])
+    data = _typed_cells(template, frame)
+    writers = [(_cell_writer(sheet, column, data.schema[column.field]), fmt.cell(column, False))
+               for column in template.columns]
+    first = 1 if template.numbered else 0
+    number_style = fmt.cell(columns[0], False) if template.numbered else None
     for n, values in enumerate(data.iter_rows(), start=1):
-        cells = ([n] if template.numbered else []) + list(values)
-        for k, (column, value) in enumerate(zip(columns, cells)):
-            _write_cell(sheet, row, k, value, column, fmt)
+        if first:
+            sheet.write_number(row, 0, n, number_style)
+        for k, ((write, style), value) in enumerate(zip(writers, values), start=first):
+            if value is None:
+                sheet.write_blank(row, k, None, style)
+            else:
+                write(row, k, value, style)
         row += 1
     if data.height == 0:
         _merge(sheet, row, 0, row, ncols - 1, "本期无符合条件的记录", fmt.empty)
@@ -166,6 +174,29 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     sheet.set_footer("&C第 &P 页，共 &N 页")
     sheet.center_horizontally()
     workbook.close()
+
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def _typed_cells(template: ReportTemplate, frame: pl.DataFrame) -> pl.DataFrame:
+    """The template's columns as cells are written: text columns as text (yes/no as
+    是/否), numbers as numbers, dates as Excel day numbers (shown by the date format)."""
+    exprs = []
+    for column in template.columns:
+        value, dtype = pl.col(column.field), frame.schema[column.field]
+        if dtype == pl.Boolean:
+            value = pl.when(value).then(pl.lit("是")).when(~value).then(pl.lit("否"))
+        elif dtype in (pl.Date, pl.Datetime) and column.format == "date":
+            value = (value.cast(pl.Date) - pl.lit(_EXCEL_EPOCH)).dt.total_days()
+        elif column.format == "text" or not dtype.is_numeric():
+            value = value.cast(pl.String)
+        exprs.append(value.alias(column.field))
+    return frame.select(exprs)
+
+
+def _cell_writer(sheet, column: ReportColumn, dtype: pl.DataType):
+    return sheet.write_string if dtype == pl.String else sheet.write_number
 
 
 def _merge(sheet, r1: int, c1: int, r2: int, c2: int, text: str, fmt) -> None:
