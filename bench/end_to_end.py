@@ -19,10 +19,8 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+from common import OUT, ensure_area
 AS_OF = "2026-11-01"
 
 
@@ -56,15 +54,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--run":
         _run_command(sys.argv[2:])
     args = parser.parse_args()
-    data = OUT / f"area_{args.persons}"
-    marker = data / "_generated.json"
-    if not marker.exists():
-        from rootdb.sample.generate import generate
-
-        started = time.perf_counter()
-        generate(data, persons=args.persons, seed=args.seed)
-        marker.write_text(json.dumps({"persons": args.persons, "seed": args.seed,
-                                      "seconds": round(time.perf_counter() - started, 1)}))
+    data = ensure_area(args.persons, args.seed)
     work = OUT / f"end_to_end_{args.persons}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

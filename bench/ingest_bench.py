@@ -12,13 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+from common import OUT, ensure_area, run_step
 
 
 def _is_utf8_csv(path: Path) -> bool:
@@ -57,19 +54,6 @@ def _step_rootdb(data: Path, db: Path, only_csv: bool) -> dict:
     return {"rows": totals["rows_read"], "files": len(files), "quarantined": totals["rows_quarantined"]}
 
 
-def _run_step(name: str, *args: str) -> dict:
-    """Run one step in a child process; its own wall time and peak RSS."""
-    cmd = [sys.executable, __file__, "--step", name, *args]
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"step {name} failed:\n{proc.stdout}\n{proc.stderr}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_seconds"] = round(seconds, 2)
-    return result
-
-
 def _child(step: str, data: Path, db: Path) -> None:
     if db.exists():
         db.unlink()
@@ -97,19 +81,13 @@ def main() -> None:
         _child(args.step, data, OUT / f"{args.step}_{args.persons}.duckdb")
         return
 
-    from rootdb.sample.generate import generate
-
-    marker = data / "_generated.json"
-    if not marker.exists():
-        started = time.perf_counter()
-        generate(data, persons=args.persons, seed=args.seed)
-        marker.write_text(json.dumps({"persons": args.persons, "seed": args.seed,
-                                      "seconds": round(time.perf_counter() - started, 1)}))
+    if args.data is None:
+        ensure_area(args.persons, args.seed)
     print(f"area: {args.persons:,} residents in {data}")
     data_args = ("--persons", str(args.persons), "--data", str(data))
-    raw = _run_step("raw_csv", *data_args)
-    ours_csv = _run_step("rootdb_csv", *data_args)
-    ours_all = _run_step("rootdb_all", *data_args)
+    raw = run_step(__file__, "raw_csv", *data_args)
+    ours_csv = run_step(__file__, "rootdb_csv", *data_args)
+    ours_all = run_step(__file__, "rootdb_all", *data_args)
     ratio = ours_csv["seconds"] / raw["seconds"] if raw["seconds"] else float("nan")
     report = {
         "persons": args.persons,

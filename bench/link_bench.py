@@ -20,13 +20,10 @@ import argparse
 import json
 import resource
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+from common import OUT, run_step
 KEYS = ["file", "source_row", "role"]
 
 
@@ -91,16 +88,6 @@ def _step_plain(db: Path, truth_dir: Path) -> dict:
     return {"f1": _score(crosswalk, truth_dir)}
 
 
-def _run_step(name: str, *args: str) -> dict:
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--step", name, *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"step {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_seconds"] = round(time.perf_counter() - started, 1)
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=500_000)
@@ -123,9 +110,9 @@ def main() -> None:
     work.mkdir(parents=True)
     db = work / "rootdb.duckdb"
     shutil.copy(source, db)
-    trained = _run_step("rootdb", "--persons", str(args.persons), "--db", str(db))
-    nightly = _run_step("rootdb", "--persons", str(args.persons), "--db", str(db))
-    plain = _run_step("plain", "--persons", str(args.persons), "--db", str(db))
+    trained = run_step(__file__, "rootdb", "--persons", str(args.persons), "--db", str(db))
+    nightly = run_step(__file__, "rootdb", "--persons", str(args.persons), "--db", str(db))
+    plain = run_step(__file__, "plain", "--persons", str(args.persons), "--db", str(db))
     report = {"persons": args.persons, "rootdb_link_train": trained, "rootdb_link_nightly": nightly, "plain_splink": plain}
     print(f"{'step':<38}{'seconds':>9}{'peak MB':>9}{'precision':>11}{'recall':>9}{'F1':>9}")
     for label, r in (("rootdb link (trains the model)", trained), ("rootdb link (saved model, nightly)", nightly),

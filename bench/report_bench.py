@@ -15,13 +15,9 @@ import datetime as dt
 import json
 import resource
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+from common import OUT, run_step
 AS_OF = dt.date(2026, 11, 1)  # the generator's reference date
 
 
@@ -31,17 +27,6 @@ def _step(db: Path, out: Path, fmt: str) -> dict:
     result = run_reports(select_templates([], True), as_of=AS_OF, out=out, fmt=fmt, db=str(db))
     return {"reports": [{"code": r.code, "rows": r.rows, "seconds": r.seconds} for r in result.reports],
             "engine_seconds": result.seconds}
-
-
-def _run_step(db: Path, out: Path, fmt: str) -> dict:
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--step", fmt, "--db", str(db), "--out", str(out)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"report run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_seconds"] = round(time.perf_counter() - started, 1)
-    return result
 
 
 def main() -> None:
@@ -64,7 +49,7 @@ def main() -> None:
     for fmt in ("xlsx", "csv"):
         out = OUT / f"reports_{args.persons}_{fmt}"
         shutil.rmtree(out, ignore_errors=True)
-        report[fmt] = _run_step(db, out, fmt)
+        report[fmt] = run_step(__file__, fmt, "--db", str(db), "--out", str(out))
         r = report[fmt]
         rows = sum(x["rows"] for x in r["reports"])
         print(f"rootdb report --all --format {fmt}: {len(r['reports'])} reports, {rows:,} rows, "
