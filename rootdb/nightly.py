@@ -43,6 +43,10 @@ from rootdb.ingest.pipeline import expand_paths
 LOCK_NAME = ".rootdb-nightly.lock"
 SETTLE_ENV, SETTLE_DEFAULT = "ROOTDB_INBOX_SETTLE", 60.0
 EXIT_DONE, EXIT_FAILED, EXIT_REJECTED, EXIT_BUSY = 0, 1, 3, 4
+# How the log and the terminal name files' outcomes and the steps.
+FILE_STATUS_WORDS = {"loaded": "已导入", "unchanged": "未变化", "failed": "退回"}
+STEP_WORDS = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
+STEP_STATUS_WORDS = {"done": "完成", "skipped": "跳过（无新数据）", "failed": "失败", "running": "中断"}
 # Groups whose start or end is a change staff act on (see report_templates/_base.sql).
 BENEFITS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保")
 
@@ -150,7 +154,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
             entry = {"file": f.file, "path": f.path, "feed": f.feed, "status": f.status, "rows_read": f.rows_read,
                      "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined, "message": f.message}
             run.files.append(entry)
-            log.info("文件 %s：%s %s", f.file, f.status, f.message or "")
+            log.info("文件 %s：%s %s", f.file, FILE_STATUS_WORDS[f.status], f.message or "")
             run.warnings += [f"{f.file}：{w}" for w in f.warnings]
         step.detail = {"files": len(files), "loaded": sum(f["status"] == "loaded" for f in run.files),
                        "unchanged": sum(f["status"] == "unchanged" for f in run.files),
@@ -397,7 +401,8 @@ def _step(run: NightlyRun, name: str, log: logging.Logger, skip: bool = False) -
         step.seconds = round(time.perf_counter() - started, 2)
     if not skip:
         step.status = "done"
-    log.info("步骤 %s：%s（%.1f 秒）%s", name, step.status, step.seconds,
+    log.info("步骤 %s：%s（%.1f 秒）%s", STEP_WORDS.get(name, name), STEP_STATUS_WORDS.get(step.status, step.status),
+             step.seconds,
              json.dumps(step.detail, ensure_ascii=False) if step.detail else "")
 
 

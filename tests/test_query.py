@@ -330,6 +330,7 @@ def test_the_shipped_template_is_found_by_name():
 
 @pytest.mark.parametrize("name, sex, ethnicity, expected", [
     ("王芳", "女", "汉族", "王女士"), ("欧阳明", "男", "汉族", "欧阳先生"), ("乌兰", "女", "蒙古族", "乌兰女士"),
+    ("孙悦洁", "女", "蒙古族", "孙女士"),
     ("李雷", None, None, "李雷"), (None, "男", None, "居民朋友"),
 ])
 def test_salutation(name, sex, ethnicity, expected):

@@ -192,7 +192,7 @@ def _as_of(value: Optional[str]):
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"--as-of 应为 YYYY-MM-DD 格式的日期，而不是 {value!r}") from None
+        raise UsageError(f"--as-of 应为有效的日期，写作 YYYY-MM-DD（如 2026-11-01），而不是 {value!r}") from None
 
 
 AsOfOption = Annotated[
@@ -367,6 +367,10 @@ def nightly(
     debug: DebugOption = False,
 ) -> None:
     """夜间自动运行：收件箱导入、比对、报表、归档 (the unattended nightly run).
+
+    收件箱 inbox/ 中 ROOTDB_INBOX_SETTLE 秒（默认 60）内没有改动的文件被导入；处理完的移到
+    archive/日期/，退回的移到 rejected/ 并附原因；reports/ 整体换成本次的报表。
+    另一次运行未结束时等待 ROOTDB_LOCK_WAIT 秒（默认 60）。
 
     退出码 exit status: 0 完成 done; 1 失败，报表和收件箱未变 failed, nothing filed;
     3 完成但有文件被退回 done, some files rejected; 4 另一次运行未结束 another run holds the lock.

@@ -160,7 +160,7 @@ def status_tables(result: StatusResult) -> None:
         runs.add_column("概况", overflow="fold")
         for b in result.batches:
             runs.add_row(str(b["batch_id"]), b["command"], b["user"], b["started_at"][5:16],
-                         "成功" if b["status"] == "ok" else "[red]失败[/]", b.get("headline", ""))
+                         "成功" if b["status"] == "ok" else "[red]有文件失败[/]", b.get("headline", ""))
         _fit(runs)
         out.print(runs)
     if result.nightly_runs:
@@ -193,19 +193,21 @@ def nightly_summary(run) -> None:
     for name in ("步骤", "结果", "用时"):
         steps.add_column(name, no_wrap=True)
     steps.add_column("说明", overflow="fold")
-    names = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
-    states = {"done": "完成", "skipped": "跳过（无新数据）", "failed": "[red]失败[/]", "running": "[red]中断[/]"}
+    from rootdb.nightly import STEP_STATUS_WORDS, STEP_WORDS
+
     for step in run.steps:
         detail = step.detail.get("headline") if isinstance(step.detail, dict) else None
         detail = detail or "，".join(f"{_STEP_WORDS.get(k, k)} {v:,}" if isinstance(v, int) else f"{k} {v}"
                                      for k, v in step.detail.items())
-        steps.add_row(names.get(step.name, step.name), states.get(step.status, step.status), f"{step.seconds:.1f} 秒",
+        state = STEP_STATUS_WORDS.get(step.status, step.status)
+        steps.add_row(STEP_WORDS.get(step.name, step.name), f"[red]{state}[/]" if step.status in ("failed", "running")
+                      else state, f"{step.seconds:.1f} 秒",
                       detail)
     _fit(steps, "说明")
     out.print(steps)
     for f in run.files:
         if f["status"] == "failed":
-            out.print(f"[red]退回[/] {f['file']}：{f['message']}（已移到 {f.get('moved_to') or 'rejected/'}）",
+            out.print(f"[red]退回[/] {f['message']}（已移到 {f.get('moved_to') or 'rejected/'}）",
                       soft_wrap=True)
     for warning in run.warnings:
         out.print(f"[yellow]![/] {warning}", soft_wrap=True)

@@ -64,7 +64,7 @@ class ReportRun:
 
 def select_templates(codes: Iterable[str], all_reports: bool) -> list[ReportTemplate]:
     templates = load_templates()
-    codes = [c.strip().upper() for c in codes]
+    codes = [_code(c) for c in codes]
     if all_reports:
         if codes:
             raise UsageError("--all 与报表代码不能同时使用")
@@ -75,6 +75,13 @@ def select_templates(codes: Iterable[str], all_reports: bool) -> list[ReportTemp
     if unknown:
         raise UsageError(f"没有报表 {', '.join(unknown)}；可用：{templates and min(templates)}–{max(templates)}")
     return [templates[c] for c in dict.fromkeys(codes)]
+
+
+def _code(text: str) -> str:
+    """r5, R5, R05 → R05."""
+    text = text.strip().upper()
+    digits = text.removeprefix("R")
+    return f"R{int(digits):02d}" if digits.isdigit() else text
 
 
 def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | None, grid: str | None) -> dict:
@@ -113,6 +120,9 @@ def run_reports(
         heading = ReportHeading(unit_name=_unit_name(con, community, grid), as_of=as_of)
         run = ReportRun(as_of=as_of.isoformat(), area=heading.unit_name, out=str(out), format=fmt,
                         masked=not unmasked)
+        # A report of part of the area does not take the name of the whole area's.
+        suffix = "".join(f"_{x}" for x in (community, grid) if x)
+        unplaced = _unplaced_residents(con)
         out.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(out)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
@@ -126,7 +136,9 @@ def run_reports(
                         progress(template)
                     t0 = time.perf_counter()
                     frame = report_frame(con, template, params, unmasked)
-                    name = f"{template.file_name}.{fmt}"
+                    if unplaced and template.has_total:
+                        template = template.model_copy(update={"notes": [*template.notes, unplaced]})
+                    name = f"{template.file_name}{suffix}.{fmt}"
                     report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0)
                     run.reports.append(report)
                     if pool is not None and frame.height >= PARALLEL_ROWS:
@@ -235,11 +247,23 @@ def _placeholder_feeds(con: duckdb.DuckDBPyConnection) -> None:
                        temp=True)
 
 
+def _unplaced_residents(con: duckdb.DuckDBPyConnection) -> str | None:
+    """A note for per-grid statistics: living residents whose house the standard address
+    registry lacks are in no grid."""
+    n = con.execute("""SELECT count(*) FROM r_persons
+                       WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND grid IS NULL AND address IS NOT NULL
+                         AND house_id NOT IN (SELECT house_id FROM r_houses)""").fetchall()[0][0]
+    if not n:
+        return None
+    return (f"另有 {n} 名在世人员的住址不在标准地址库中，无法落入网格，未计入本表；"
+            "可用 rootdb query 查出名单，并请公安/住建补录标准地址。")
+
+
 def _check_area(con: duckdb.DuckDBPyConnection, community: str | None, grid: str | None) -> None:
     if (community or grid) and not con.execute("SELECT count(*) FROM r_grids").fetchall()[0][0]:
         known = [f"{c}/{g}" for c, g in con.execute(
-            "SELECT DISTINCT community, grid FROM golden_houses WHERE registry_key IS NOT NULL AND grid IS NOT NULL "
-            "ORDER BY ALL").fetchall()]
+            "SELECT community, grid FROM golden_houses WHERE registry_key IS NOT NULL AND grid IS NOT NULL "
+            "GROUP BY ALL ORDER BY min(registry_key)").fetchall()]
         asked = "/".join(x for x in (community, grid) if x)
         raise UsageError(f"标准地址库里没有社区或网格“{asked}”；已有：{'、'.join(known[:20])}")
 

@@ -62,7 +62,13 @@ _COMPOUND_SURNAMES = (
     "令狐", "端木", "独孤", "南宫", "西门", "轩辕", "万俟", "单于", "呼延", "闻人", "澹台", "公冶", "宗政",
     "濮阳", "太叔", "申屠", "钟离", "拓跋",
 )
-# 民族 whose names mostly carry no Han surname (乌兰, 巴特尔): addressed by the full name.
+# The hundred commonest Han surnames: a 蒙古族 resident named 孙悦洁 is 孙女士, one
+# named 乌兰 is 乌兰女士.
+_COMMON_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+# 民族 whose names mostly carry no Han surname (乌兰, 巴特尔): addressed by the full name
+# unless it starts with a common Han surname.
 _SURNAMELESS = ("蒙古族", "藏族", "维吾尔族", "哈萨克族", "柯尔克孜族", "塔吉克族", "达斡尔族", "鄂温克族",
                 "鄂伦春族")
 
@@ -180,7 +186,8 @@ def salutation(name: str | None, sex: str | None, ethnicity: str | None = None) 
     if sex not in ("男", "女"):
         return name
     title = "先生" if sex == "男" else "女士"
-    if ethnicity in _SURNAMELESS or "·" in name or not re.fullmatch(r"[\u4e00-\u9fff]{2,4}", name):
+    surnameless = ethnicity in _SURNAMELESS and name[0] not in _COMMON_SURNAMES
+    if surnameless or "·" in name or not re.fullmatch(r"[\u4e00-\u9fff]{2,4}", name):
         return name + title
     surname = name[:2] if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else name[0]
     return surname + title
