@@ -119,10 +119,12 @@ def main() -> None:
                      ("plain splink pipeline", plain)):
         f = r["f1"]
         print(f"{label:<38}{r['seconds']:>9}{r['peak_rss_mb']:>9}{f['precision']:>11}{f['recall']:>9}{f['f1']:>9}")
-    people = sum(v for k, v in nightly["timings"].items() if k == "records" or k.startswith("people"))
+    timings = nightly["timings"]
+    people = timings.get("records_person", timings["records"]) + sum(
+        v for k, v in timings.items() if k.startswith("people"))
     print(f"nightly speed-up over the plain pipeline: whole link {plain['seconds'] / nightly['seconds']:.1f}x, "
-          f"people only ({people:.1f} s: records, deterministic, model, entities) {plain['seconds'] / people:.1f}x "
-          "(goal ≥ 3x)")
+          f"people only ({people:.1f} s: person records, deterministic, model, entities) "
+          f"{plain['seconds'] / people:.1f}x (goal ≥ 3x)")
     print("nightly stages:", nightly["timings"])
     report["nightly_people_seconds"] = round(people, 1)
     (OUT / f"link_{args.persons}.json").write_text(json.dumps(report, indent=2))

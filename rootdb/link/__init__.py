@@ -114,7 +114,7 @@ def link(
                 result.timings[stage] = round(time.perf_counter() - clock, 2)
                 clock = time.perf_counter()
 
-            result.records = build_record_tables(con, load_specs())
+            result.records = build_record_tables(con, load_specs(), result.timings)
             lap("records")
             result.houses = houses.link_houses(con)
             lap("houses")
