@@ -186,6 +186,8 @@ def test_every_bundled_template_loads():
      "columns[0].total", ""),
     ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\ncolour: red",
      "colour", "不认识"),
+    ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A, group: G}, "
+     "{field: b, header: B}, {field: c, header: C, group: G}]", "columns[2].group", "应当相邻"),
 ])
 def test_invalid_templates_name_file_field_and_line(tmp_path, body, field, message):
     path = tmp_path / "R50_测试.yaml"

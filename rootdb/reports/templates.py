@@ -79,22 +79,9 @@ class ReportTemplate(_Strict):
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> ReportTemplate:
-        fields = [c.field for c in self.columns]
-        dupes = sorted({f for f in fields if fields.count(f) > 1})
-        if dupes:
-            raise ValueError(f"列 {dupes[0]} 出现了两次")
-        seen_groups: list[str] = []
-        for column in self.columns:
-            if column.group and column.group in seen_groups and seen_groups[-1] != column.group:
-                raise ValueError(f"分组表头“{column.group}”的列应当相邻")
-            if column.group and (not seen_groups or seen_groups[-1] != column.group):
-                seen_groups.append(column.group)
-            elif not column.group:
-                seen_groups.append("")
-            if column.total and column.total.startswith("ratio"):
-                missing = [f for f in column.total.split()[1:] if f not in fields]
-                if missing:
-                    raise ValueError(f"列 {column.field} 的合计引用了不存在的列 {missing[0]}")
+        problem = columns_problem([c.model_dump() for c in self.columns])
+        if problem:
+            raise ValueError(problem[2])
         return self
 
     @property
@@ -133,10 +120,34 @@ def _load(dirs: tuple[Path, ...]) -> tuple[tuple[str, ReportTemplate], ...]:
 
 
 def load_template_file(path: Path) -> ReportTemplate:
-    template = load_yaml_model(path, ReportTemplate, "code: …、sql: …、columns: …")
+    template = load_yaml_model(path, ReportTemplate, "code: …、sql: …、columns: …", _locate_columns_error)
     if not Path(path).stem.startswith(template.code):
         raise SchemaError(path, f"文件名应以报表代码 {template.code} 开头", field="code")
     return template.model_copy(update={"path": str(path)})
+
+
+def columns_problem(columns: list[dict]) -> tuple[int, str, str] | None:
+    """The first column that breaks a rule between columns: (index, key, message). A
+    field appears once; a group header is merged over one run of neighbouring columns;
+    a ratio total names existing columns."""
+    fields = [c.get("field") for c in columns]
+    previous_groups: list = []
+    for i, column in enumerate(columns):
+        if column.get("field") in fields[:i]:
+            return i, "field", f"列 {column.get('field')} 出现了两次"
+        group = column.get("group")
+        if group and group in previous_groups and previous_groups[-1] != group:
+            return i, "group", f"分组表头“{group}”的列应当相邻"
+        previous_groups.append(group)
+        missing = [f for f in str(column.get("total") or "").split()[1:] if f not in fields]
+        if missing:
+            return i, "total", f"列 {column.get('field')} 的合计引用了不存在的列 {missing[0]}"
+    return None
+
+
+def _locate_columns_error(data: dict) -> tuple | None:
+    problem = columns_problem(data.get("columns") or [])
+    return ("columns", problem[0], problem[1]) if problem else None
 
 
 def base_sql() -> list[str]:
