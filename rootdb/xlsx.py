@@ -4,10 +4,16 @@ with = + - @ never becomes a formula), widths fit Chinese text, header frozen.""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -16,6 +22,19 @@ WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "str
 def display_width(text: str) -> int:
     """Columns a text needs: CJK and full-width characters count double."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def max_display_width(values: pl.Series) -> int:
+    """The widest of a text column's values; Python only for the few that may be it."""
+    values = values.drop_nulls().unique()
+    narrow = values.str.contains(r"^[\x20-\x7e]*$")
+    best = values.filter(narrow).str.len_chars().max() or 0
+    rest = values.filter(~narrow)
+    for text in rest.gather(rest.str.len_chars().arg_sort(descending=True)).to_list():
+        if 2 * len(text) <= best:
+            break  # no shorter text can be wider
+        best = max(best, display_width(text))
+    return best
 
 
 def require_xlsx(path) -> None:
@@ -27,36 +46,173 @@ def require_xlsx(path) -> None:
         raise UsageError(f"{Path(path).name}：这里导出的是 Excel 工作簿，请用 .xlsx 作为文件名后缀")
 
 
-def new_workbook(path) -> xlsxwriter.Workbook:
+def new_workbook(path) -> Workbook:
     require_xlsx(path)
-    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    workbook = Workbook(str(path), WORKBOOK_OPTIONS)
     workbook.set_properties({"created": dt.datetime(2000, 1, 1)})  # same content → same bytes
     return workbook
 
 
-def write_frame(workbook: xlsxwriter.Workbook, sheet: Worksheet, frame: pl.DataFrame, first_row: int = 0) -> None:
+@dataclass(frozen=True)
+class _Rows:
+    sheet_index: int
+    first_row: int  # 0-based, as xlsxwriter counts
+    cells: pl.DataFrame  # String or numeric columns, as excel_cells gives them
+
+
+class Workbook(xlsxwriter.Workbook):
+    """An xlsxwriter workbook whose large tables are written by polars.
+
+    xlsxwriter spends several microseconds of Python on every cell; a city's rosters
+    hold millions. `write_rows` lets xlsxwriter write the first row of a table only, as
+    styled blanks, and on `close` that row is replaced in the worksheet's XML by every
+    row of the table, built column by column in polars with the first row's styles."""
+
+    def __init__(self, filename, options=None):
+        super().__init__(filename, options)
+        self._rows: list[_Rows] = []
+
+    def write_rows(self, sheet: Worksheet, first_row: int, cells: pl.DataFrame, styles: list) -> None:
+        """The rows of `cells` (see excel_cells) from `first_row` on, column k in style k."""
+        if cells.height == 0:
+            return
+        for col, style in enumerate(styles):
+            sheet.write_number(first_row, col, 0, style)  # a placeholder, replaced on close
+        self._rows.append(_Rows(sheet.index, first_row, cells))
+
+    def close(self) -> None:
+        super().close()
+        if self._rows:
+            _splice_rows(Path(self.filename), self._rows)
+            self._rows = []
+
+
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def excel_cells(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame's values as worksheet cells hold them: yes/no as 是/否, dates as Excel
+    day numbers (shown by a date style), lists joined with 、, numbers as numbers and
+    everything else as text."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        value = pl.col(name)
+        if dtype == pl.Boolean:
+            value = pl.when(value).then(pl.lit("是")).when(~value).then(pl.lit("否"))
+        elif dtype == pl.Date:
+            value = (value - pl.lit(EXCEL_EPOCH)).dt.total_days()
+        elif isinstance(dtype, pl.Datetime):
+            value = (value.cast(pl.Datetime("us")) - pl.lit(dt.datetime(1899, 12, 30))).dt.total_microseconds() / 86_400e6
+        elif isinstance(dtype, pl.List):
+            value = value.cast(pl.List(pl.String)).list.join("、")
+        elif not dtype.is_numeric():
+            value = value.cast(pl.String)
+        exprs.append(value.alias(name))
+    return frame.select(exprs)
+
+
+_ROWS_PER_CHUNK = 20_000
+_MAX_TEXT = 32_767  # Excel's limit for one cell
+# What XML 1.0 cannot hold, and text Excel would read as an escape: written as _xHHHH_.
+_NEEDS_ESCAPE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_"
+_CELL_STYLE = re.compile(r'<c r="([A-Z]+)\d+"(?: s="(\d+)")?')
+
+
+def _escape_rare(text: str) -> str:
+    text = re.sub(r"_x[0-9A-Fa-f]{4}_", lambda m: "_x005F" + m.group(0), text)
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", lambda m: f"_x{ord(m.group(0)):04X}_", text)
+
+
+def _cell_xml(cells: pl.DataFrame, col: int, style: str | None) -> pl.Expr:
+    """One column's <c> elements; the row number comes from the column "__r"."""
+    name, dtype = cells.columns[col], cells.dtypes[col]
+    ref = pl.concat_str(pl.lit(f'<c r="{xl_col_to_name(col)}'), pl.col("__r"),
+                        pl.lit(f'" s="{style}"' if style else '"'))
+    value = pl.col(name)
+    if dtype.is_numeric():
+        if dtype.is_float():
+            value = pl.when(value.is_finite()).then(value)
+        return pl.when(value.is_null()).then(ref + pl.lit("/>")).otherwise(
+            pl.concat_str(ref, pl.lit("><v>"), value.cast(pl.String), pl.lit("</v></c>")))
+    text = value.cast(pl.String)
+    column = cells.get_column(name).cast(pl.String)
+    if column.str.contains(_NEEDS_ESCAPE).any():  # rare: Python per distinct value
+        text = text.replace_strict({v: _escape_rare(v) for v in column.drop_nulls().unique().to_list()},
+                                   default=text)
+    text = (text.str.slice(0, _MAX_TEXT).str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
+            .str.replace_all(">", "&gt;", literal=True))
+    space = pl.when(text.str.contains(r"^\s|\s$")).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
+    return pl.when(text.is_null() | (text == "")).then(ref + pl.lit("/>")).otherwise(
+        pl.concat_str(ref, pl.lit(' t="inlineStr"><is><t'), space, pl.lit(">"), text, pl.lit("</t></is></c>")))
+
+
+def _rows_xml(rows: _Rows, styles: list[str | None]):
+    """The table's <row> elements, a chunk of rows at a time."""
+    cells = rows.cells
+    row_xml = pl.concat_str(pl.lit('<row r="'), pl.col("__r"), pl.lit('">'),
+                            *[_cell_xml(cells, k, styles[k]) for k in range(cells.width)], pl.lit("</row>"))
+    for offset in range(0, cells.height, _ROWS_PER_CHUNK):
+        chunk = cells.slice(offset, _ROWS_PER_CHUNK)
+        first = rows.first_row + 1 + offset
+        numbered = chunk.with_columns(pl.int_range(first, first + chunk.height).cast(pl.String).alias("__r"))
+        yield numbered.select(row_xml.str.join("")).item().encode()
+
+
+def _widen_dimension(xml: str, tables: list[_Rows]) -> str:
+    """The sheet's used range, which readers such as openpyxl trust, down to the last
+    row of its tables (xlsxwriter saw only their first rows)."""
+    last_row = max(t.first_row + t.cells.height for t in tables)
+    last_col = xl_col_to_name(max(t.cells.width for t in tables) - 1)
+
+    def widen(match: re.Match) -> str:
+        first, _, last = match.group(1).partition(":")
+        col, row = re.fullmatch(r"([A-Z]+)(\d+)", last or first).groups()
+        col = max(col, last_col, key=lambda c: (len(c), c))
+        return f'<dimension ref="{first}:{col}{max(int(row), last_row)}"/>'
+
+    return re.sub(r'<dimension ref="([A-Z0-9:]+)"/>', widen, xml, count=1)
+
+
+def _splice_rows(path: Path, pending: list[_Rows]) -> None:
+    """Rewrite the workbook with each placeholder row replaced by its table's rows."""
+    by_sheet: dict[str, list[_Rows]] = {}
+    for rows in pending:
+        by_sheet.setdefault(f"xl/worksheets/sheet{rows.sheet_index + 1}.xml", []).append(rows)
+    temp = path.with_name(f".{path.name}.rows")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename not in by_sheet:
+                dst.writestr(info, data)
+                continue
+            xml = _widen_dimension(data.decode("utf-8"), by_sheet[info.filename])
+            with dst.open(info, "w", force_zip64=True) as out:
+                position = 0
+                for rows in sorted(by_sheet[info.filename], key=lambda r: r.first_row):
+                    start = xml.index(f'<row r="{rows.first_row + 1}"', position)
+                    end = xml.index("</row>", start) + len("</row>")
+                    styles = dict(_CELL_STYLE.findall(xml[start:end]))
+                    out.write(xml[position:start].encode("utf-8"))
+                    for chunk in _rows_xml(rows, [styles.get(xl_col_to_name(k)) for k in range(rows.cells.width)]):
+                        out.write(chunk)
+                    position = end
+                out.write(xml[position:].encode("utf-8"))
+    os.replace(temp, path)
+
+
+def write_frame(workbook: Workbook, sheet: Worksheet, frame: pl.DataFrame, first_row: int = 0) -> None:
     """A header row and the frame's rows, text as text, dates as dates."""
     header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
                                   "align": "center", "valign": "vcenter", "font_name": "宋体"})
     body = workbook.add_format({"font_name": "宋体", "border": 1})
     date = workbook.add_format({"font_name": "宋体", "border": 1, "num_format": "yyyy-mm-dd"})
-    widths = [display_width(c) for c in frame.columns]
     for col, name in enumerate(frame.columns):
         sheet.write_string(first_row, col, name, header)
-    for r, row in enumerate(frame.iter_rows(), start=first_row + 1):
-        for c, value in enumerate(row):
-            if value is None:
-                sheet.write_blank(r, c, None, body)
-            elif isinstance(value, bool):
-                sheet.write_string(r, c, "是" if value else "否", body)
-            elif isinstance(value, (int, float)):
-                sheet.write_number(r, c, value, body)
-            elif isinstance(value, (dt.date, dt.datetime)):
-                sheet.write_datetime(r, c, value, date)
-            else:
-                text = str(value)
-                sheet.write_string(r, c, text, body)
-                widths[c] = max(widths[c], display_width(text))
+    cells = excel_cells(frame)
+    workbook.write_rows(sheet, first_row + 1, cells,
+                        [date if dtype in (pl.Date, pl.Datetime) else body for dtype in frame.dtypes])
+    widths = [max(display_width(name), max_display_width(cells.get_column(name)) if dtype == pl.String else 0)
+              for name, dtype in cells.schema.items()]
     for c, width in enumerate(widths):
         sheet.set_column(c, c, min(max(width + 2, 6), 60))
     sheet.freeze_panes(first_row + 1, 0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from rootdb.reports.templates import ReportColumn, ReportTemplate
-from rootdb.xlsx import display_width, new_workbook
+from rootdb.xlsx import EXCEL_EPOCH, display_width, max_display_width, new_workbook
 
 FONT = "宋体"
 NUMBER_FORMATS = {"int": "#,##0", "number": "#,##0.##", "money": "#,##0.00", "percent": "0.0%", "date": "yyyy-mm-dd"}
@@ -39,9 +39,7 @@ def column_widths(template: ReportTemplate, frame: pl.DataFrame) -> list[float]:
             continue
         longest = display_width(column.header) + 2
         if frame.height and column.format in ("text", "date"):
-            values = frame.get_column(column.field).cast(pl.String).drop_nulls()
-            if values.len():
-                longest = max(longest, max(display_width(v) for v in values.unique().to_list()) + 2)
+            longest = max(longest, max_display_width(frame.get_column(column.field).cast(pl.String)) + 2)
         elif column.format != "text":
             longest = max(longest, 10)
         widths.append(min(max(longest, 6), 50))
@@ -122,22 +120,13 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     else:
         sheet.set_row(top, 15 * max(lines, 1) + 3)
 
-    # Data rows: each column typed once in polars, then one writer per column.
+    # Data rows: each column typed once in polars, the rows' XML built by polars too.
     row = header_end + 1
     data = _typed_cells(template, frame)
-    writers = [(_cell_writer(sheet, column, data.schema[column.field]), fmt.cell(column, False))
-               for column in template.columns]
-    first = 1 if template.numbered else 0
-    number_style = fmt.cell(columns[0], False) if template.numbered else None
-    for n, values in enumerate(data.iter_rows(), start=1):
-        if first:
-            sheet.write_number(row, 0, n, number_style)
-        for k, ((write, style), value) in enumerate(zip(writers, values), start=first):
-            if value is None:
-                sheet.write_blank(row, k, None, style)
-            else:
-                write(row, k, value, style)
-        row += 1
+    if template.numbered:
+        data = data.select(pl.int_range(1, data.height + 1).alias("__no"), pl.all())
+    workbook.write_rows(sheet, row, data, [fmt.cell(column, False) for column in columns])
+    row += data.height
     if data.height == 0:
         _merge(sheet, row, 0, row, ncols - 1, "本期无符合条件的记录", fmt.empty)
         row += 1
@@ -176,9 +165,6 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     workbook.close()
 
 
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
-
-
 def _typed_cells(template: ReportTemplate, frame: pl.DataFrame) -> pl.DataFrame:
     """The template's columns as cells are written: text columns as text (yes/no as
     是/否), numbers as numbers, dates as Excel day numbers (shown by the date format)."""
@@ -188,15 +174,11 @@ def _typed_cells(template: ReportTemplate, frame: pl.DataFrame) -> pl.DataFrame:
         if dtype == pl.Boolean:
             value = pl.when(value).then(pl.lit("是")).when(~value).then(pl.lit("否"))
         elif dtype in (pl.Date, pl.Datetime) and column.format == "date":
-            value = (value.cast(pl.Date) - pl.lit(_EXCEL_EPOCH)).dt.total_days()
+            value = (value.cast(pl.Date) - pl.lit(EXCEL_EPOCH)).dt.total_days()
         elif column.format == "text" or not dtype.is_numeric():
             value = value.cast(pl.String)
         exprs.append(value.alias(column.field))
     return frame.select(exprs)
-
-
-def _cell_writer(sheet, column: ReportColumn, dtype: pl.DataType):
-    return sheet.write_string if dtype == pl.String else sheet.write_number
 
 
 def _merge(sheet, r1: int, c1: int, r2: int, c2: int, text: str, fmt) -> None:

@@ -1,0 +1,126 @@
+"""The workbook writer: tables written by polars as worksheet XML, read back by two
+readers (openpyxl and calamine through polars) cell by cell."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import polars as pl
+import pytest
+
+from rootdb.xlsx import excel_cells, max_display_width, new_workbook, write_frame
+
+TRICKY = [
+    "=1+1",  # a formula to a naive writer
+    "+86 138",
+    "-5",
+    "@home",
+    "a & b < c > d",
+    "  leading and trailing  ",
+    "tab\there",
+    "bell\x07and\x1fend",  # not allowed in XML: kept as Excel's _xHHHH_ escape
+    "_x0041_ literal",  # must not turn into "A literal"
+    "张三",
+    "",
+    None,
+]
+
+
+def _read_openpyxl(path, first_row: int) -> list[tuple]:
+    sheet = openpyxl.load_workbook(path).active
+    return [row for row in sheet.iter_rows(min_row=first_row, values_only=True)]
+
+
+def test_text_cells_come_back_exactly_and_never_as_formulas(tmp_path):
+    path = tmp_path / "t.xlsx"
+    frame = pl.DataFrame({"text": TRICKY, "n": list(range(len(TRICKY)))})
+    workbook = new_workbook(path)
+    write_frame(workbook, workbook.add_worksheet("s"), frame)
+    workbook.close()
+    # calamine (polars) reads Excel's _xHHHH_ escapes back as Excel does; an empty
+    # text is an empty cell.
+    assert pl.read_excel(path).get_column("text").to_list() == [t or None for t in TRICKY]
+    sheet = openpyxl.load_workbook(path).active
+    assert [sheet.cell(row=r, column=1).data_type for r in range(2, 12)] == ["s"] * 10
+    assert [sheet.cell(row=r, column=2).value for r in range(2, len(TRICKY) + 2)] == list(range(len(TRICKY)))
+
+
+def test_types_nulls_and_special_numbers(tmp_path):
+    path = tmp_path / "t.xlsx"
+    frame = pl.DataFrame({
+        "int": [1, None, -3],
+        "float": [1.5, float("nan"), float("inf")],
+        "date": [dt.date(2026, 11, 1), None, dt.date(1950, 2, 28)],
+        "flag": [True, False, None],
+        "groups": [["低保", "特困"], [], None],
+        "big": [10**15, 0, 2**53],
+    })
+    workbook = new_workbook(path)
+    write_frame(workbook, workbook.add_worksheet("s"), frame)
+    workbook.close()
+    rows = _read_openpyxl(path, 2)
+    assert [r[0] for r in rows] == [1, None, -3]
+    assert rows[0][1] == 1.5 and rows[1][1] is None and rows[2][1] is None  # NaN, inf: blank
+    assert [r[2] for r in rows] == [dt.datetime(2026, 11, 1), None, dt.datetime(1950, 2, 28)]
+    assert [r[3] for r in rows] == ["是", "否", None]
+    assert [r[4] for r in rows] == ["低保、特困", None, None]  # an empty list: an empty cell
+    assert [r[5] for r in rows] == [10**15, 0, 2**53]
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet["C2"].number_format == "yyyy-mm-dd"
+
+
+def test_many_rows_in_chunks_two_tables_and_two_sheets(tmp_path):
+    """Row numbers run on across chunks; a second table below the first and a second
+    sheet each get their own rows; what xlsxwriter wrote around them stays."""
+    path = tmp_path / "t.xlsx"
+    n = 45_001  # more than two chunks
+    big = pl.DataFrame({"k": range(n), "name": [f"名{i}" for i in range(n)]})
+    workbook = new_workbook(path)
+    first = workbook.add_worksheet("一")
+    first.write_string(0, 0, "标题")
+    workbook.write_rows(first, 1, excel_cells(big), [None, None])
+    first.write_string(n + 2, 0, "中间")
+    workbook.write_rows(first, n + 3, excel_cells(big.head(3)), [None, None])
+    first.write_string(n + 6, 0, "结尾")
+    second = workbook.add_worksheet("二")
+    write_frame(workbook, second, big.head(10))
+    workbook.close()
+    book = openpyxl.load_workbook(path, read_only=True)
+    rows = list(book["一"].iter_rows(values_only=True))
+    assert rows[0][0] == "标题"
+    assert [r[0] for r in rows[1:n + 1]] == list(range(n))
+    assert rows[n][1] == f"名{n - 1}"
+    assert all(v is None for v in rows[n + 1])
+    assert rows[n + 2][0] == "中间"
+    assert [r[1] for r in rows[n + 3:n + 6]] == ["名0", "名1", "名2"]
+    assert rows[n + 6][0] == "结尾"
+    assert [r[0] for r in book["二"].iter_rows(min_row=2, values_only=True)] == list(range(10))
+    assert pl.read_excel(path, sheet_name="二").height == 10
+
+
+def test_same_content_same_bytes(tmp_path):
+    frame = pl.DataFrame({"a": ["x", "y"], "b": [1.25, None]})
+    for name in ("1.xlsx", "2.xlsx"):
+        workbook = new_workbook(tmp_path / name)
+        write_frame(workbook, workbook.add_worksheet("s"), frame)
+        workbook.close()
+    assert (tmp_path / "1.xlsx").read_bytes() == (tmp_path / "2.xlsx").read_bytes()
+
+
+@pytest.mark.parametrize("values, width", [
+    (["abc", "张三", None], 4),
+    (["a" * 9, "张三丰"], 9),
+    (["幸福小区2号楼", "x"], 13),
+    ([None], 0),
+])
+def test_max_display_width(values, width):
+    assert max_display_width(pl.Series(values, dtype=pl.String)) == width
+
+
+def test_text_longer_than_excel_allows_is_cut_at_its_limit(tmp_path):
+    path = tmp_path / "t.xlsx"
+    workbook = new_workbook(path)
+    write_frame(workbook, workbook.add_worksheet("s"), pl.DataFrame({"t": ["长" * 40_000]}))
+    workbook.close()
+    assert len(_read_openpyxl(path, 2)[0][0]) == 32_767
