@@ -114,7 +114,9 @@ def link(
                 result.timings[stage] = round(time.perf_counter() - clock, 2)
                 clock = time.perf_counter()
 
-            result.records = build_record_tables(con, load_specs(), result.timings)
+            # A nightly run reads only the files delivered since; training reads all.
+            incremental = not retrain and model_path.exists()
+            result.records = build_record_tables(con, load_specs(), result.timings, incremental)
             lap("records")
             result.houses = houses.link_houses(con)
             lap("houses")

@@ -94,47 +94,91 @@ def _present(entity: str, select: dict[str, str | None]) -> str:
     return " OR ".join(f"{p} IS NOT NULL" for p in parts) or "false"
 
 
+FILES_TABLE = "link_record_files"  # which file's records each record table holds, built by which SQL
+
+
+def _file_parts(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec], entity: str) -> dict[int, str]:
+    """Every current file's SELECT of its records for one entity type, by file_id; the
+    SQL reads the file's rows from the temporary table `_lr_files(file_id)`."""
+    columns = _COLUMNS[entity]
+    parts = {}
+    for code, file_id in con.execute(
+        "SELECT feed, file_id FROM files WHERE is_current ORDER BY feed, file_id"
+    ).fetchall():
+        spec = specs.get(code)
+        if spec is None or not table_exists(con, f"rec_{code}"):
+            continue
+        selects = []
+        for role_order, role in enumerate(spec.roles):
+            if role.entity != entity:
+                continue
+            select = _SELECTORS[entity](spec, role)
+            cols = ", ".join(f"CAST({select[c] or 'NULL'} AS {t}) AS {c}" for c, t in columns.items())
+            selects.append(
+                f"SELECT '{code}' AS feed, r.file_id, f.file_name AS source_file, r.source_row, "
+                f"'{role.role}' AS role, {role_order} AS role_order, r.record_key, {cols} "
+                f'FROM "{code}" r JOIN files f USING (file_id) '
+                f"WHERE r.file_id IN (SELECT file_id FROM _lr_files) AND ({_present(entity, select)})"
+            )
+        if selects:
+            parts[file_id] = " UNION ALL ".join(selects)
+    return parts
+
+
 def build_record_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec],
-                        seconds: dict[str, float] | None = None) -> dict[str, int]:
-    """(Re)build the three record tables from the current snapshots; their row counts
-    (and into `seconds`, the time each entity's table took: `records_person`, …)."""
-    loaded = {code for (code,) in con.execute("SELECT DISTINCT feed FROM files WHERE is_current").fetchall()}
+                        seconds: dict[str, float] | None = None, incremental: bool = True) -> dict[str, int]:
+    """Bring the three record tables up to the current snapshots; their row counts
+    (and into `seconds`, the time each entity's table took: `records_person`, …).
+
+    `incremental`: only the records of files delivered (or replaced) since the last
+    build are read again; the records of a file no longer current are dropped. A file
+    whose feed schema changed since is read again, and a table of another shape is
+    rebuilt whole. Otherwise every table is rebuilt from scratch."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {FILES_TABLE} (entity VARCHAR, file_id BIGINT, part_sql VARCHAR)")
     counts = {}
     for entity, table in TABLES.items():
         started = time.perf_counter()
-        columns = _COLUMNS[entity]
-        selects = []
-        for code in sorted(loaded):
-            spec = specs.get(code)
-            if spec is None or not table_exists(con, f"rec_{code}"):
-                continue
-            for role_order, role in enumerate(spec.roles):
-                if role.entity != entity:
-                    continue
-                select = _SELECTORS[entity](spec, role)
-                cols = ", ".join(f"CAST({select[c] or 'NULL'} AS {t}) AS {c}" for c, t in columns.items())
-                selects.append(
-                    f"SELECT '{code}' AS feed, r.file_id, f.file_name AS source_file, r.source_row, "
-                    f"'{role.role}' AS role, {role_order} AS role_order, r.record_key, {cols} "
-                    f'FROM "{code}" r JOIN files f USING (file_id) WHERE {_present(entity, select)}'
-                )
-        if selects:
-            body = " UNION ALL ".join(selects)
-        else:  # nothing loaded yet: an empty table of the right shape
-            cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in columns.items())
-            body = (f"SELECT NULL::VARCHAR AS feed, NULL::BIGINT AS file_id, NULL::VARCHAR AS source_file, "
-                    f"NULL::BIGINT AS source_row, NULL::VARCHAR AS role, 0 AS role_order, NULL::VARCHAR AS record_key, "
-                    f"{cols} WHERE false")
-        # record_id from (file, row, role) without sorting the rows: unique, the same
-        # every run, and in file/row/role order (splink breaks ties by the lowest id).
-        con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT (file_id << 40) + (source_row << 4) + role_order "
-            f"AS record_id, * EXCLUDE (role_order) FROM ({body})"
-        )
+        wanted = _file_parts(con, specs, entity)
+        columns = ["record_id", "feed", "file_id", "source_file", "source_row", "role", "record_key", *_COLUMNS[entity]]
+        have = dict(con.execute(f"SELECT file_id, part_sql FROM {FILES_TABLE} WHERE entity = ?", [entity]).fetchall())
+        if not (incremental and table_exists(con, table) and _column_names(con, table) == columns):
+            con.execute(f"DELETE FROM {FILES_TABLE} WHERE entity = ?", [entity])
+            _create_empty(con, table, entity)
+            have = {}
+        stale = [fid for fid, sql in have.items() if wanted.get(fid) != sql]
+        fresh = {fid: sql for fid, sql in wanted.items() if have.get(fid) != sql}
+        if stale:
+            con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [stale])
+            con.execute(f"DELETE FROM {FILES_TABLE} WHERE entity = ? AND file_id IN (SELECT unnest(?::BIGINT[]))",
+                        [entity, stale])
+        by_sql: dict[str, list[int]] = {}  # a feed's files share one SELECT: one INSERT for them all
+        for fid, sql in fresh.items():
+            by_sql.setdefault(sql, []).append(fid)
+        for sql, fids in by_sql.items():
+            con.execute("CREATE OR REPLACE TEMP TABLE _lr_files AS SELECT unnest(?::BIGINT[]) AS file_id", [fids])
+            # record_id from (file, row, role) without sorting the rows: unique, the
+            # same every run, and in file/row/role order (splink breaks ties by the lowest id).
+            con.execute(f"INSERT INTO {table} SELECT (file_id << 40) + (source_row << 4) + role_order AS record_id, "
+                        f"* EXCLUDE (role_order) FROM ({sql})")
+            con.executemany(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?)", [[entity, fid, sql] for fid in fids])
         counts[entity] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         if seconds is not None:
             seconds[f"records_{entity}"] = round(time.perf_counter() - started, 2)
+    con.execute("DROP TABLE IF EXISTS _lr_files")
     return counts
+
+
+def _column_names(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def _create_empty(con: duckdb.DuckDBPyConnection, table: str, entity: str) -> None:
+    cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _COLUMNS[entity].items())
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT NULL::BIGINT AS record_id, NULL::VARCHAR AS feed, "
+        f"NULL::BIGINT AS file_id, NULL::VARCHAR AS source_file, NULL::BIGINT AS source_row, NULL::VARCHAR AS role, "
+        f"NULL::VARCHAR AS record_key, {cols} WHERE false"
+    )
 
 
 def publish_matches(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
