@@ -8,6 +8,12 @@ Generates the area first when bench/out/area_<N> does not hold it (the generatio
 not timed). Each command runs as its own process, as a nightly script would run it;
 prints wall time and peak memory (max RSS of the process and its children) per step
 and in all, and writes bench/out/end_to_end_<N>.json.
+
+In the same run, two baselines on the same area: DuckDB's own read_csv of the UTF-8
+CSV feeds (`ingest_bench.py`'s raw step; compared by rows per second, since DuckDB
+cannot read the xlsx feeds offline) and the plain splink pipeline of `link_bench.py`
+on the same person records (time and F1 beside rootdb's). `--no-plain` skips the
+latter, which needs more memory than the machine has for a region.
 """
 
 from __future__ import annotations
@@ -19,19 +25,23 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from common import OUT, ensure_area
+from common import OUT, ensure_area, run_step
 AS_OF = "2026-11-01"
 
 
-def _timed(args: list[str]) -> dict:
-    """`rootdb args` in a child process of its own; its wall time and peak memory."""
+def _timed(args: list[str], save: Path | None = None) -> dict:
+    """`rootdb args` in a child process of its own; its wall time and peak memory
+    (and its output saved to `save`)."""
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--run", *args], capture_output=True, text=True)
     seconds = round(time.perf_counter() - started, 1)
     lines = proc.stderr.strip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].startswith("peak_rss_kb="):
         raise SystemExit(f"rootdb {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if save:
+        save.write_text(proc.stdout)
     return {"seconds": seconds, "peak_rss_mb": round(int(lines[-1].split("=")[1]) / 1024)}
 
 
@@ -51,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=20261101)
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain splink pipeline baseline")
     if len(sys.argv) > 1 and sys.argv[1] == "--run":
         _run_command(sys.argv[2:])
     args = parser.parse_args()
@@ -61,7 +72,7 @@ def main() -> None:
     db = str(work / "rootdb.duckdb")
     files = sorted(str(p) for p in data.iterdir() if p.is_file() and not p.name.startswith(("_", ".")))
     steps = {
-        "ingest": _timed(["ingest", *files, "--db", db]),
+        "ingest": _timed(["ingest", *files, "--db", db, "--json"], save=work / "ingest.json"),
         "link": _timed(["link", "--db", db]),
         "report --all": _timed(["report", "--all", "--as-of", AS_OF, "--out", str(work / "reports"), "--db", db]),
     }
@@ -70,8 +81,28 @@ def main() -> None:
     for name, s in steps.items():
         print(f"rootdb {name:<14}{s['seconds']:>8} s{s['peak_rss_mb']:>8} MB")
     print(f"{'end to end':<21}{total:>8} s{peak:>8} MB  ({args.persons:,} residents)")
-    (OUT / f"end_to_end_{args.persons}.json").write_text(json.dumps(
-        {"persons": args.persons, "steps": steps, "seconds": total, "peak_rss_mb": peak}, indent=2))
+    report = {"persons": args.persons, "steps": steps, "seconds": total, "peak_rss_mb": peak}
+
+    # Baselines, same area, same run.
+    bench = Path(__file__).resolve().parent
+    size = ("--persons", str(args.persons))
+    rows_read = json.loads((work / "ingest.json").read_text())["totals"]["rows_read"]
+    raw = run_step(str(bench / "ingest_bench.py"), "raw_csv", *size, "--data", str(data))
+    ratio = (raw["rows"] / raw["seconds"]) / (rows_read / steps["ingest"]["seconds"])
+    print(f"ingest: {rows_read:,} rows in {steps['ingest']['seconds']} s; DuckDB read_csv: {raw['rows']:,} rows "
+          f"in {raw['seconds']} s; rows per second {ratio:.1f}x slower than DuckDB's raw read")
+    report["duckdb_read_csv"] = raw
+    report["ingest_ratio_rows_per_second"] = round(ratio, 2)
+    ours = run_step(str(bench / "link_bench.py"), "score", *size, "--db", db)
+    report["link_f1"] = ours["f1"]
+    line = f"link: {steps['link']['seconds']} s, person F1 {ours['f1']['f1']}"
+    if not args.no_plain:
+        plain = run_step(str(bench / "link_bench.py"), "plain", *size, "--db", db)
+        report["plain_splink"] = plain
+        line += (f"; plain splink pipeline {plain['seconds']} s, {plain['peak_rss_mb']} MB, F1 {plain['f1']['f1']} "
+                 f"(rootdb {plain['seconds'] / steps['link']['seconds']:.1f}x its speed)")
+    print(line)
+    (OUT / f"end_to_end_{args.persons}.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
