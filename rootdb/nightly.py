@@ -26,6 +26,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import traceback
@@ -47,6 +48,15 @@ EXIT_DONE, EXIT_FAILED, EXIT_REJECTED, EXIT_BUSY = 0, 1, 3, 4
 FILE_STATUS_WORDS = {"loaded": "已导入", "unchanged": "未变化", "failed": "退回"}
 STEP_WORDS = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
 STEP_STATUS_WORDS = {"done": "完成", "skipped": "跳过（无新数据）", "failed": "失败", "running": "中断"}
+# Ingest's message for a file whose feed it cannot tell ends with "或用 --feed 指定数据源"
+# (rootdb.ingest.detect.recognise): an option of `rootdb ingest` that the unattended run
+# does not have. Nightly knows a file's feed only by its name and header, so it asks for those.
+_FEED_OPTION_ADVICE = re.compile(r"[，,；;]?\s*或用\s*--feed\s*指定数据源")
+RENAME_ADVICE = "或将文件改名，使文件名表明是哪类数据，再放回收件箱（inbox）"
+RENAME_STEPS = ("请将文件改名，使文件名表明是哪类数据（如低保名册改为 低保_2026-11.xlsx 或 dibao_2026-11.xlsx；"
+                "各类文件的命名规则可用 rootdb feeds 查看），并核对表头行的列名与该类数据一致；"
+                "改好后放回收件箱（inbox），下次运行时会再次导入。")
+RETRY_STEPS = "请按原因修改后重新放入收件箱（inbox），下次运行时会再次导入。"
 # Groups whose start or end is a change staff act on (see report_templates/_base.sql).
 BENEFITS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保")
 
@@ -152,9 +162,10 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         result = ingest(files, db=ws.db_path, command="nightly") if files else None
         for f in result.files if result else []:
             entry = {"file": f.file, "path": f.path, "feed": f.feed, "status": f.status, "rows_read": f.rows_read,
-                     "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined, "message": f.message}
+                     "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined,
+                     "message": nightly_message(f.message)}
             run.files.append(entry)
-            log.info("文件 %s：%s %s", f.file, FILE_STATUS_WORDS[f.status], f.message or "")
+            log.info("文件 %s：%s %s", f.file, FILE_STATUS_WORDS[f.status], entry["message"] or "")
             run.warnings += [f"{f.file}：{w}" for w in f.warnings]
         step.detail = {"files": len(files), "loaded": sum(f["status"] == "loaded" for f in run.files),
                        "unchanged": sum(f["status"] == "unchanged" for f in run.files),
@@ -302,12 +313,27 @@ def _move(path: Path, folder: Path) -> str | None:
     return str(target)
 
 
+def nightly_message(message: str | None) -> str | None:
+    """Ingest's message about a file, with its advice to use `--feed` replaced by what
+    works for files dropped into the inbox."""
+    if not message:
+        return message
+    return _FEED_OPTION_ADVICE.sub("，" + RENAME_ADVICE, message)
+
+
+def rejection_note(file_name: str, why: str, when: dt.datetime) -> str:
+    """The note put beside a rejected file: which file, when, why, and what to do."""
+    steps = RETRY_STEPS
+    if RENAME_ADVICE in why:  # the note spells the renaming out below
+        why, steps = why.replace("，" + RENAME_ADVICE, ""), RENAME_STEPS
+    return f"文件：{file_name}\n退回时间：{when:%Y-%m-%d %H:%M}\n原因：{why}\n处理：{steps}\n"
+
+
 def _reject(path: Path, folder: Path, why: str) -> str | None:
     target = _move(path, folder)
     if target is not None:
-        Path(target + ".原因.txt").write_text(
-            f"文件：{path.name}\n退回时间：{dt.datetime.now():%Y-%m-%d %H:%M}\n原因：{why}\n"
-            "处理：请按原因修改后重新放入收件箱（inbox），下次运行时会再次导入。\n", encoding="utf-8")
+        note = rejection_note(path.name, why, dt.datetime.now())
+        Path(target + ".原因.txt").write_text(note, encoding="utf-8")
     return target
 
 

@@ -8,9 +8,12 @@ import json
 import openpyxl
 import pytest
 import typer
+from rich.cells import cell_len
+from rich.console import Console
 from typer.testing import CliRunner
 
 from conftest import DIBAO_HEADER, dibao_row, write_xlsx
+from rootdb.cli import render
 from rootdb.cli.main import app
 from rootdb.ingest import ingest
 
@@ -109,6 +112,67 @@ def test_status_lists_feeds_and_runs(tmp_path):
     (feed,) = data["feeds"]
     assert (feed["feed"], feed["rows_loaded"], feed["rows_quarantined"], feed["snapshots"]) == ("dibao", 1, 1, 1)
     assert data["batches"][0]["rows_read"] == 2
+
+
+@pytest.fixture()
+def terminal(monkeypatch):
+    """Call with a width: the commands then print as in a terminal that wide."""
+    def resize(width: int) -> None:
+        monkeypatch.setattr(render, "out", Console(highlight=False, width=width))
+    return resize
+
+
+def _lines_from(output: str, first_word: str, count: int) -> list[list[str]]:
+    """`count` lines of a table, from the one starting with `first_word`, split into words."""
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.split()[:1] == [first_word])
+    return [line.split() for line in lines[start:start + count]]
+
+
+LONG_NAME = "2026年11月低保对象花名册（民政局报送，第二批）.xlsx"
+
+
+def test_status_fits_an_80_column_terminal(tmp_path, terminal):
+    db = tmp_path / "x.duckdb"
+    delivered = write_xlsx(tmp_path / LONG_NAME, [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
+    invoke("ingest", delivered, "--db", db)
+    (feed,) = json.loads(invoke("status", "--db", db, "--json").stdout)["feeds"]
+    counts = [str(feed[k]) for k in ("rows_loaded", "rows_quarantined", "rows_flagged", "snapshots")]
+
+    terminal(80)
+    narrow = invoke("status", "--db", db).stdout
+    assert max(cell_len(line) for line in narrow.splitlines()) <= 80
+    # One line a feed: the file name clipped in its middle, the day it was loaded, the counts.
+    row, below = _lines_from(narrow, "dibao", 2)
+    assert below == []  # the table's end: no line folded over
+    assert row[1].startswith("2026年") and "…" in row[1] and row[1].endswith(".xlsx")
+    assert row[2] == feed["loaded_at"][5:10] and row[3:] == counts
+
+    terminal(120)
+    (row,) = _lines_from(invoke("status", "--db", db).stdout, "dibao", 1)
+    assert row[1] == LONG_NAME and " ".join(row[2:4]) == feed["loaded_at"][5:16] and row[4:] == counts
+
+
+def test_audit_fits_an_80_column_terminal(tmp_path, terminal):
+    db = tmp_path / "x.duckdb"
+    delivered = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
+    invoke("ingest", delivered, "--db", db)
+    out = tmp_path / "给民政局的退回数据" / "第二网格" / "隔离数据_未脱敏_请妥善保管.xlsx"
+    assert invoke("quarantine", "--out", out, "--unmasked", "--db", db).exit_code == 0
+    (entry,) = json.loads(invoke("audit", "--db", db, "--json").stdout)["entries"]
+
+    terminal(80)
+    narrow = invoke("audit", "--db", db).stdout
+    assert max(cell_len(line) for line in narrow.splitlines()) <= 80
+    # The day over the time, the command over 未脱敏, what was asked over the file.
+    first, second, below = _lines_from(narrow, entry["happened_at"][:10], 3)
+    assert first[1:] == [entry["os_user"], "quarantine", "1", entry["detail"]]
+    assert second[:2] == [entry["happened_at"][11:16], "未脱敏"]
+    assert len(second) == 3 and "…" in second[2] and second[2].endswith(out.name[-12:]) and below == []
+
+    terminal(200)
+    first, second = _lines_from(invoke("audit", "--db", db).stdout, entry["happened_at"][:10], 2)
+    assert second[2] == str(out.resolve()) == entry["file"]
 
 
 @pytest.mark.parametrize("unmasked", [False, True])

@@ -15,8 +15,12 @@ import polars as pl
 import pytest
 from conftest import SAMPLE
 
+from rootdb.ingest import ingest
 from rootdb.nightly import EXIT_BUSY, EXIT_DONE, EXIT_REJECTED, LOCK_NAME, _run_lock, recent_runs, run_nightly
 from rootdb.workspace import init_workspace
+
+
+UNKNOWN_LIST, UNKNOWN_LIST_TEXT = "新增名单_2026-11-03.csv", "序号,姓名,备注\n1,张三,新搬来\n"
 
 
 def _night(ws, day: int):
@@ -68,8 +72,10 @@ def week(tmp_path_factory):
     mornings[2] = (_night(ws, 2), _report(ws, "R03"), _report(ws, "R07"),
                    pl.read_excel(ws.root / "reports" / "变动情况_2026-11-02.xlsx", read_options={"header_row": 1}))
 
-    # Night 3: junk under a feed's name, and 医保 stops five people's insurance.
+    # Night 3: junk under a feed's name, a list whose name and header say no feed, and
+    # 医保 stops five people's insurance.
     (inbox / "yibao_2026-11-03_损坏.csv").write_bytes(bytes(range(256)) * 50)
+    (inbox / UNKNOWN_LIST).write_text(UNKNOWN_LIST_TEXT, encoding="utf-8")
     yibao = pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
     stopped = yibao.filter(pl.col("参保状态") == "参保缴费").head(5)
     yibao.with_columns(pl.when(pl.col("个人编号").is_in(stopped["个人编号"].implode())).then(pl.lit("终止参保"))
@@ -126,11 +132,30 @@ def test_night_three_rejects_junk_with_a_note_and_takes_the_rest(week):
     assert rejected.exists()
     note = Path(str(rejected) + ".原因.txt").read_text(encoding="utf-8")
     assert "yibao_2026-11-03_损坏.csv" in note and "原因" in note
+    assert "处理：请按原因修改后重新放入收件箱（inbox）" in note
     assert run.changes.get("停止享受", 0) >= 4
     names = set(r09["姓名"].to_list())
     assert not names & set(stopped["姓名"].to_list()) - set(pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
                                                            .filter(~pl.col("个人编号").is_in(stopped["个人编号"].implode()))
                                                            ["姓名"].to_list())
+
+
+def test_a_file_of_no_known_feed_is_rejected_with_what_to_do_in_the_inbox(week, tmp_path):
+    """`rootdb ingest` says to name the feed with --feed; nightly has no options, so its
+    note says to rename the file (or fix its header) and put it back in the inbox."""
+    ws, mornings, _, _ = week
+    run = mornings[3][0]
+    (entry,) = [f for f in run.files if f["file"] == UNKNOWN_LIST]
+    assert entry["status"] == "failed" and Path(entry["moved_to"]) == ws.root / "rejected" / UNKNOWN_LIST
+    note = Path(entry["moved_to"] + ".原因.txt").read_text(encoding="utf-8")
+    assert "--feed" not in note and "--feed" not in entry["message"]
+    assert "原因：新增名单_2026-11-03.csv：找不到可识别的表头" in note
+    assert "处理：请将文件改名，使文件名表明是哪类数据" in note and "rootdb feeds" in note and "收件箱（inbox）" in note
+    assert "改名" in entry["message"] and "--feed" not in Path(run.log_file).read_text(encoding="utf-8")
+    # `rootdb ingest` keeps its own advice.
+    (tmp_path / UNKNOWN_LIST).write_text(UNKNOWN_LIST_TEXT, encoding="utf-8")
+    (by_hand,) = ingest([tmp_path / UNKNOWN_LIST], db=tmp_path / "rootdb.duckdb").files
+    assert by_hand.status == "failed" and "或用 --feed 指定数据源" in by_hand.message
 
 
 def test_night_four_with_nothing_new_skips_the_link(week):

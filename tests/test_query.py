@@ -197,7 +197,8 @@ def test_the_list_is_masked_unless_asked_and_every_run_is_audited(work_db, tmp_p
             assert path.read_bytes().startswith(b"\xef\xbb\xbf")
             return pl.read_csv(path, infer_schema=False)
         rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
-        return pl.DataFrame(rows[1:], schema=list(rows[0]), orient="row").drop("序号")
+        # The header under the title and the conditions.
+        return pl.DataFrame(rows[3:], schema=list(rows[2]), orient="row").drop("序号")
 
     hidden, shown = read(tmp_path / f"masked{suffix}"), read(tmp_path / f"plain{suffix}")
     assert hidden.columns == shown.columns == ["人员编号", "姓名", "性别", "年龄", "身份证号", "联系电话", "社区",
@@ -212,9 +213,44 @@ def test_the_list_is_masked_unless_asked_and_every_run_is_audited(work_db, tmp_p
     assert audit[0][1].startswith("年龄 80+，网格 第一网格") and audit[1][3].endswith(f"plain{suffix}")
 
 
+def test_the_workbook_says_what_the_list_is_above_the_table(work_db, tmp_path):
+    """As an office's lists begin: a title, then the date, the conditions in words
+    (feeds by their titles) and the count, then the header."""
+    conditions = PersonQuery(as_of=SAMPLE_AS_OF, in_feeds=["canji"], not_in_feeds=["manbing"], grid="第二网格")
+    result = find_people(conditions, out=tmp_path / "名单.xlsx", db=work_db)
+    sheet = openpyxl.load_workbook(result.file)["人员名单"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "人员名单" and [str(r) for r in sheet.merged_cells.ranges] == ["A1:L1"]
+    assert rows[1][0] == ("统计日期：2026年11月1日　　查询条件：网格 第二网格，在“持证残疾人花名册”，"
+                          f"不在“慢性病患者健康管理档案”　　共 {result.rows} 人　　身份证号、联系电话已脱敏")
+    assert rows[2][:3] == ("序号", "人员编号", "姓名") and len(rows) == 3 + result.rows > 3
+    assert sheet.freeze_panes == "A4"
+    assert "在 canji，不在 manbing" in result.query.describe()  # the terminal and the audit log keep the codes
+    csv = find_people(conditions, out=tmp_path / "名单.csv", db=work_db)
+    assert Path(csv.file).read_text(encoding="utf-8-sig").startswith("人员编号,姓名,")  # a CSV is the table alone
+
+
 def test_unknown_output_suffix_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match=r"\.xlsx 或 \.csv"):
-        write_people(pl.DataFrame({"姓名": ["王芳"]}), tmp_path / "名单.txt")
+        write_people(pl.DataFrame({"姓名": ["王芳"]}), tmp_path / "名单.txt", PersonQuery(), SAMPLE_AS_OF)
+
+
+def test_an_unnamed_newborn_is_listed_by_its_mother(sample_db):
+    """A newborn whose 出生医学证明 has no name yet: 王芳之女（未取名）, not an empty cell."""
+    with duckdb.connect(str(sample_db), read_only=True) as con:
+        unnamed = con.execute("""
+            SELECT g.entity_id, b.mother_name, g.sex FROM golden_persons g
+            JOIN crosswalk c ON c.entity_id = g.entity_id AND c.feed = 'chusheng' AND c.role = 'newborn'
+            JOIN files f ON f.file_name = c.source_file AND f.is_current
+            JOIN chusheng b ON b.file_id = f.file_id AND b.source_row = c.source_row
+            WHERE g.name IS NULL AND b.newborn_name IS NULL""").fetchall()
+    assert unnamed  # the sample has some
+    everyone = query(sample_db, moved_out=True)
+    assert everyone["姓名"].null_count() == 0
+    names = dict(zip(everyone["人员编号"], everyone["姓名"]))
+    for person_id, mother, sex in unnamed:
+        assert names[person_id] == f"{mother}{'之女' if sex == '女' else '之子'}（未取名）"
+
 
 
 # ------------------------------------------------------------------ notify
@@ -292,13 +328,19 @@ def test_the_workbook_masks_phones_unless_asked_and_the_runs_are_audited(work_db
     workbook = openpyxl.load_workbook(out)
     assert workbook.sheetnames == ["短信", "无手机号"]
     rows = list(workbook["短信"].iter_rows(values_only=True))
-    assert rows[0] == ("序号", "接收人", "手机号", "关于", "住址", "短信内容")
-    assert len(rows) - 1 == masked.messages.height == children_messages.messages.height
-    assert all(re.fullmatch(r"1\d\d\*{4}\d{4}", r[2]) for r in rows[1:])
-    assert list(workbook["无手机号"].iter_rows(values_only=True))[0][-1] == "原因"
+    assert rows[0][0] == "群发短信（模板：托育服务通知）"
+    assert rows[1][0] == (f"统计日期：2026年11月1日　　查询条件：年龄 0-3，家庭标签 托幼服务需求　　"
+                          f"查到 {masked.people} 人，共 {masked.messages.height} 条短信　　手机号已脱敏")
+    assert rows[2] == ("序号", "接收人", "手机号", "关于", "住址", "短信内容")
+    assert len(rows) - 3 == masked.messages.height == children_messages.messages.height
+    assert all(re.fullmatch(r"1\d\d\*{4}\d{4}", r[2]) for r in rows[3:])
+    missing = list(workbook["无手机号"].iter_rows(values_only=True))
+    assert missing[0][0] == "没有手机号、收不到短信的人员" and f"共 {masked.no_phone.height} 人" in missing[1][0]
+    assert missing[2][-1] == "原因" and len(missing) - 3 == masked.no_phone.height
     plain = list(openpyxl.load_workbook(children_messages.file)["短信"].iter_rows(values_only=True))
-    assert all(MOBILE.fullmatch(r[2]) for r in plain[1:])
-    assert [r[5] for r in plain[1:]] == [r[5] for r in rows[1:]]  # the same messages
+    assert plain[1][0].endswith("手机号未脱敏，请妥善保管")
+    assert all(MOBILE.fullmatch(r[2]) for r in plain[3:])
+    assert [r[5] for r in plain[3:]] == [r[5] for r in rows[3:]]  # the same messages
     with duckdb.connect(str(work_db), read_only=True) as con:
         audit = dict(con.execute("SELECT file, command FROM audit_log WHERE command LIKE 'notify%'").fetchall())
     assert audit[str(out.resolve())] == "notify"
@@ -351,6 +393,17 @@ def test_cli_query_table_and_json_agree_with_the_library(work_db):
                           db=work_db).to_dict()
     assert cli == library and cli["rows"] == len(cli["people"]) > 5
     assert all("*" in p["身份证号"] for p in cli["people"] if p["身份证号"])
+
+
+def test_cli_query_names_an_unnamed_newborn(work_db):
+    shown = invoke("query", "--age", "0", "--limit", 500, "--as-of", "2026-11-01", "--db", work_db).stdout
+    people = find_people(PersonQuery(as_of=SAMPLE_AS_OF, age="0"), db=work_db).people
+    newborns = people.filter(pl.col("姓名").str.ends_with("（未取名）"))["姓名"].to_list()
+    assert newborns
+    lines = shown.splitlines()
+    for name in newborns:  # the mother's name in the column, the note on the line below
+        (at,) = [n for n, line in enumerate(lines) if line.split()[:1] == [name.removesuffix("（未取名）")]]
+        assert lines[at + 1].split() == ["（未取名）"]
 
 
 def test_cli_unknown_feed_is_exit_2_with_a_chinese_message(work_db):

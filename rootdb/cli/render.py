@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -68,27 +70,70 @@ class IngestProgressBar:
         self._progress.advance(self._task)
 
 
-def _table(title: str) -> Table:
-    """A table that fits an 80-column terminal: light rules, no outer box."""
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+def _table(title: str, compact: bool = False) -> Table:
+    """A table that fits an 80-column terminal: light rules, no outer box; `compact`
+    puts two spaces between columns instead of three, for tables with many columns."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                 padding=(0, 1, 0, 0) if compact else (0, 1))
 
 
-def _content_width(column) -> int:
-    cells = [str(column.header), *(Text.from_markup(str(c)).plain for c in column.cells)]
-    return max(cell_len(line) for c in cells for line in c.splitlines() or [""])
+class _Clipped:
+    """Text kept on one line: when its column is narrower, the middle gives way, so a
+    file name or path keeps its start and, longer, its end (registry_…s_2026-11.csv)."""
+
+    def __init__(self, text: str, style: str = ""):
+        self.text, self.style = text, style
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        width = cell_len(self.text)
+        return Measurement(min(width, 8), width)
+
+    def __rich_console__(self, console, options):
+        yield Text(_clip_middle(self.text, options.max_width), style=self.style, no_wrap=True)
 
 
-def _fit(table: Table, *priority: str, console: Console = out) -> None:
+def _clip_middle(text: str, width: int) -> str:
+    if cell_len(text) <= width:
+        return text
+    tail_room = (width - 1) * 2 // 3
+    head_room = width - 1 - tail_room
+    head = tail = ""
+    for ch in text:
+        if cell_len(head + ch) > head_room:
+            break
+        head += ch
+    for ch in reversed(text):
+        if cell_len(ch + tail) > tail_room:
+            break
+        tail = ch + tail
+    return f"{head}…{tail}"
+
+
+def _content_width(column, console: Console) -> int:
+    widths = [cell_len(line) for line in str(column.header).splitlines() or [""]]
+    for cell in column.cells:
+        if isinstance(cell, str):
+            widths += [cell_len(line) for line in Text.from_markup(cell).plain.splitlines() or [""]]
+        else:
+            widths.append(Measurement.get(console, console.options, cell).maximum)
+    return max(widths)
+
+
+def _fit(table: Table, *priority: str, console: Console | None = None) -> None:
     """Fit a terminal: every column keeps its full width except the text columns that
-    may fold (file names, titles), which are served in the order of `priority` (their
-    headers), each leaving at least 8 characters for the ones after it."""
-    widths = {id(c): _content_width(c) for c in table.columns}
+    may wrap or be clipped (file names, titles: not `no_wrap`), which are served in the
+    order of `priority` (their headers), each leaving at least 8 characters for the ones
+    after it."""
+    console = console or out
+    widths = {id(c): _content_width(c, console) for c in table.columns}
     flexible = sorted(
-        (c for c in table.columns if c.overflow == "fold"),
+        (c for c in table.columns if not c.no_wrap),
         key=lambda c: priority.index(c.header) if c.header in priority else len(priority),
     )
-    # Each column has a space of padding either side and a (blank) rule between columns.
-    fixed = sum(widths[id(c)] for c in table.columns if c not in flexible) + 3 * len(table.columns)
+    # Each column has its padding and a (blank) rule between columns.
+    _, right, _, left = table.padding
+    gaps = (left + right + 1) * len(table.columns)
+    fixed = sum(widths[id(c)] for c in table.columns if c not in flexible) + gaps
     room = console.width - fixed
     for column in flexible:
         others = 8 * (len(flexible) - 1 - flexible.index(column))
@@ -137,24 +182,29 @@ def ingest_summary(result: IngestResult) -> None:
         err.print(f"[red]{len(result.failed)} 个文件导入失败，失败的文件未写入任何数据{tail}[/]", soft_wrap=True)
 
 
+# Below this many columns, `status` gives the day a file was loaded, not the minute.
+WIDE_TERMINAL = 100
+
+
 def status_tables(result: StatusResult) -> None:
-    out.print(f"数据库：{result.database}")
+    out.print(f"数据库：{result.database}", soft_wrap=True)
     if not result.feeds:
         out.print("尚未导入任何数据：先运行 rootdb ingest 文件或文件夹")
     else:
-        table = _table("已导入的数据源（当前快照）")
+        wide = out.width >= WIDE_TERMINAL
+        table = _table("已导入的数据源（当前快照）", compact=True)
         table.add_column("数据源", no_wrap=True)
-        table.add_column("当前文件", overflow="fold")
-        table.add_column("导入时间", no_wrap=True)
+        table.add_column("当前文件", overflow="ellipsis")
+        table.add_column("导入时间" if wide else "导入日期", no_wrap=True)
         for name in ("记录", "隔离", "有问题", "快照"):
             table.add_column(name, justify="right", no_wrap=True)
         for f in result.feeds:
-            table.add_row(f.feed, f.current_file or "-", (f.loaded_at or "-")[5:16],
+            table.add_row(f.feed, _Clipped(f.current_file or "-"), (f.loaded_at or "-")[5:16 if wide else 10],
                           f"{f.rows_loaded:,}", f"{f.rows_quarantined:,}", f"{f.rows_flagged:,}", str(f.snapshots))
         _fit(table)
         out.print(table)
     if result.batches:
-        runs = _table("最近的运行")
+        runs = _table("最近的运行", compact=True)
         for name in ("批次", "命令", "用户", "开始时间", "结果"):
             runs.add_column(name, no_wrap=True)
         runs.add_column("概况", overflow="fold")
@@ -172,7 +222,7 @@ _NIGHTLY_STATUS = {"done": "[green]完成[/]", "done_with_rejected": "[yellow]�
 
 
 def nightly_table(runs: list[dict], title: str) -> None:
-    table = _table(title)
+    table = _table(title, compact=True)
     for name in ("开始时间", "结果", "文件", "用时"):
         table.add_column(name, no_wrap=True, justify="right" if name in ("文件", "用时") else "left")
     table.add_column("变动 / 说明", overflow="fold")
@@ -217,16 +267,21 @@ def nightly_summary(run) -> None:
 
 
 def audit_table(rows: list[dict]) -> None:
-    table = _table(f"审计日志：未脱敏导出、查询和短信（最近 {len(rows)} 条）")
+    """Two lines an entry, to fit 80 columns: the day over the time, the command over
+    未脱敏 when it wrote unmasked data, what was asked over the file (its middle clipped)."""
+    table = _table(f"审计日志：未脱敏导出、查询和短信（最近 {len(rows)} 条）", compact=True)
     for name in ("时间", "用户", "命令"):
         table.add_column(name, no_wrap=True)
     table.add_column("行数", justify="right", no_wrap=True)
-    table.add_column("说明", overflow="fold")
-    table.add_column("文件", overflow="fold")
+    table.add_column("说明 / 文件", overflow="fold")
     for r in rows:
-        table.add_row(r["happened_at"][:16], r["os_user"], r["command"], f"{r['rows']:,}", r["detail"] or "",
-                      r["file"] or "")
-    _fit(table, "文件", "说明")
+        command = r["command"]
+        unmasked = command.endswith(" --unmasked")
+        shown = escape(command.removesuffix(" --unmasked")) + ("\n[yellow]未脱敏[/]" if unmasked else "")
+        about = [Text(r["detail"])] if r["detail"] else []
+        table.add_row(f"{r['happened_at'][:10]}\n{r['happened_at'][11:16]}", escape(r["os_user"]), shown,
+                      f"{r['rows']:,}", Group(*about, _Clipped(r["file"] or "-", style="dim")))
+    _fit(table, "说明 / 文件")
     out.print(table)
 
 
@@ -328,6 +383,18 @@ def _cell(value) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+def _person_name(name: str | None) -> str:
+    """A name, or the query's stand-in for a person no record names (王芳之女（未取名）)
+    with its note on a line of its own, so the column stays as narrow as names are."""
+    from rootdb.reports.query import NAME_UNKNOWN, UNNAMED
+
+    name = _cell(name)
+    for note in (UNNAMED, NAME_UNKNOWN):
+        if name.endswith(note) and name != note:
+            return name.removesuffix(note) + "\n" + note
+    return name
+
+
 def people_table(result, limit: int = 20) -> None:
     """The first `limit` people found (phones masked whatever was asked; the groups,
     tags and ID numbers are in the file), and a count."""
@@ -342,7 +409,7 @@ def people_table(result, limit: int = 20) -> None:
     table.add_column("网格", no_wrap=True)
     table.add_column("住址", overflow="fold")
     for p in people.iter_rows(named=True):
-        table.add_row(*(_cell(p[c]) for c in ("姓名", "性别", "年龄", "联系电话", "网格", "住址")))
+        table.add_row(_person_name(p["姓名"]), *(_cell(p[c]) for c in ("性别", "年龄", "联系电话", "网格", "住址")))
     _fit(table, "住址")
     if result.rows:
         out.print(table)

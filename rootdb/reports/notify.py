@@ -25,8 +25,9 @@ undefined variables are errors that name the file and line). Its variables:
     统计日期 / as_of      the as-of date, 2026年11月1日
 
 Output: a workbook with the sheets 短信 (序号, 接收人, 手机号, 关于, 住址, 短信内容) and
-无手机号 (序号, 姓名, 年龄, 网格, 住址, 应联系人, 联系电话, 原因). Phones are masked unless
-`unmasked`; an SMS platform needs them unmasked. Every run is written to the audit log.
+无手机号 (序号, 姓名, 年龄, 网格, 住址, 应联系人, 联系电话, 原因), each under a title and a
+line giving the as-of date, the conditions and the counts (the header is row 3). Phones
+are masked unless `unmasked`; an SMS platform needs them unmasked. Every run is written to the audit log.
 
 Reads the report tables (`engine.prepare`), the feed views ertong / xueji / chusheng,
 `golden_persons` and `rel_household`; writes only the audit log.
@@ -47,7 +48,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.reports.engine import prepare
-from rootdb.reports.query import PersonQuery, audit, mask_people, select_people, where_clauses
+from rootdb.reports.query import (PersonQuery, audit, list_detail, mask_people, select_people, where_clauses,
+                                  write_heading)
 from rootdb.resources import bundled_dir
 from rootdb.store import fetch_frame
 from rootdb.workspace import open_existing
@@ -196,7 +198,8 @@ def salutation(name: str | None, sex: str | None, ethnicity: str | None = None) 
 # ------------------------------------------------------------------ recipients
 
 _PEOPLE = """
-SELECT p.person_id, p.name, p.sex, p.ethnicity, p.age, p.phone, p.short_address, p.community, p.grid
+SELECT p.person_id, p.name, q.姓名 AS listed_name, p.sex, p.ethnicity, p.age, p.phone, p.short_address,
+       p.community, p.grid
 FROM q_people q JOIN r_persons p ON p.person_id = q.人员编号
 """
 
@@ -315,7 +318,7 @@ def build_messages(con: duckdb.DuckDBPyConnection, query: PersonQuery, template:
         child = p["age"] is not None and p["age"] < ADULT_AGE
         contact = _guardian_of(guardians.get(p["person_id"], [])) if child else _self(p)
         if isinstance(contact, dict):  # no mobile to send to: say who to call instead, and why
-            no_phone.append({"姓名": p["name"] or "（姓名不详）", "年龄": p["age"], "网格": p["grid"],
+            no_phone.append({"姓名": p["listed_name"], "年龄": p["age"], "网格": p["grid"],
                              "住址": p["short_address"]} | contact)
             continue
         recipient = recipients.setdefault(contact.key, contact)
@@ -341,16 +344,29 @@ def build_messages(con: duckdb.DuckDBPyConnection, query: PersonQuery, template:
     return people.height, messages, missing_frame, about_frame
 
 
-def write_messages(messages: pl.DataFrame, no_phone: pl.DataFrame, out: Path, unmasked: bool = False) -> Path:
+def write_messages(result: NotifyResult, out: Path) -> Path:
+    """The workbook: each sheet a title, the date, conditions and counts, then the table."""
     from rootdb.xlsx import new_workbook, write_frame
 
     out = Path(out)
-    if not unmasked:
+    messages, no_phone = result.messages, result.no_phone
+    if result.masked:
         messages, no_phone = mask_people(messages), mask_people(no_phone)
     out.parent.mkdir(parents=True, exist_ok=True)
+    template = Path(result.template).name.removesuffix(".txt.j2")
+    masking = "手机号已脱敏" if result.masked else "手机号未脱敏，请妥善保管"
     workbook = new_workbook(out)
-    write_frame(workbook, workbook.add_worksheet("短信"), messages)
-    write_frame(workbook, workbook.add_worksheet("无手机号"), no_phone)
+    sheets = (
+        ("短信", messages, f"群发短信（模板：{template}）",
+         [f"查到 {result.people:,} 人，共 {messages.height:,} 条短信", masking]),
+        ("无手机号", no_phone, "没有手机号、收不到短信的人员",
+         [f"共 {no_phone.height:,} 人" + ("，请电话或上门通知" if no_phone.height else ""), masking]),
+    )
+    for name, frame, title, counts in sheets:
+        sheet = workbook.add_worksheet(name)
+        detail = list_detail(result.query, result.as_of, *counts)
+        first_row = write_heading(workbook, sheet, frame.width, title, detail)
+        write_frame(workbook, sheet, frame, first_row=first_row)
     workbook.close()
     return out
 
@@ -374,7 +390,7 @@ def notify(query: PersonQuery, template: Path | str, out: Path | None = None, un
     result = NotifyResult(query=query, as_of=as_of.isoformat(), template=str(path), people=people,
                           messages=messages, no_phone=no_phone, about=about, masked=not unmasked)
     if out is not None:
-        result.file = str(write_messages(messages, no_phone, out, unmasked))
+        result.file = str(write_messages(result, out))
     command = "notify --unmasked" if unmasked else "notify"
     audit(db, command, f"{query.describe()}；模板 {path.name}；统计日期 {result.as_of}", messages.height,
           str(Path(result.file).resolve()) if result.file else None)

@@ -58,8 +58,10 @@ class PersonQuery:
     groups: list[str] = field(default_factory=list)
     moved_out: bool = False  # also people who moved out (迁出)
 
-    def describe(self) -> str:
-        """The conditions in words, as the audit log and the terminal show them."""
+    def describe(self, feed_titles: bool = False) -> str:
+        """The conditions in words, as the audit log and the terminal show them; with
+        `feed_titles`, feeds by their titles instead of their codes (for a printed list)."""
+        feed = _feed_title if feed_titles else (lambda code: f" {code}")
         parts = [
             f"年龄 {self.age}" if self.age else "",
             f"性别 {self.sex}" if self.sex else "",
@@ -70,8 +72,8 @@ class PersonQuery:
             f"楼 {self.building}" if self.building else "",
             *(f"标签 {t}" for t in self.tags),
             *(f"家庭标签 {t}" for t in self.family_tags),
-            *(f"在 {f}" for f in self.in_feeds),
-            *(f"不在 {f}" for f in self.not_in_feeds),
+            *(f"在{feed(f)}" for f in self.in_feeds),
+            *(f"不在{feed(f)}" for f in self.not_in_feeds),
             *(f"群体 {g}" for g in self.groups),
             "含迁出" if self.moved_out else "",
         ]
@@ -83,11 +85,19 @@ class PersonQuery:
         return data
 
 
+def _feed_title(code: str) -> str:
+    """dibao → “城乡最低生活保障对象花名册” (after 在 / 不在)."""
+    from rootdb.specs import load_specs
+
+    spec = load_specs().get(code.strip().lower())
+    return f"“{spec.title}”" if spec else f" {code}"
+
+
 @dataclass
 class QueryResult:
     query: PersonQuery
     as_of: str
-    people: pl.DataFrame  # PEOPLE_COLUMNS, unmasked
+    people: pl.DataFrame  # PEOPLE_COLUMNS, unmasked; 姓名 never empty (王芳之女（未取名）, （姓名不详）)
     warnings: list[str] = field(default_factory=list)
     file: str | None = None
     masked: bool = True
@@ -179,9 +189,24 @@ def _clean_tags(tags: list[str]) -> list[str]:
 _ALL_GROUPS = """list_concat(p.groups, CASE WHEN p.elderly_alone THEN ['独居'] ELSE [] END,
                              CASE WHEN p.empty_nest THEN ['空巢'] ELSE [] END)"""
 
+# A person no record names: a newborn of the 出生医学证明 not yet named is listed the
+# way hospitals write it, by its mother (else father): 王芳之女（未取名）.
+UNNAMED = "（未取名）"
+NAME_UNKNOWN = "（姓名不详）"
+_NAME = f"""coalesce(p.name,
+    (SELECT coalesce(b.mother_name, b.father_name)
+            || CASE p.sex WHEN '女' THEN '之女' WHEN '男' THEN '之子' ELSE '的孩子' END || '{UNNAMED}'
+     FROM r_feed_persons fp JOIN chusheng b ON b.file_id = fp.file_id AND b.source_row = fp.source_row
+     WHERE fp.feed = 'chusheng' AND fp.role = 'newborn' AND fp.person_id = p.person_id
+       AND coalesce(b.mother_name, b.father_name) IS NOT NULL
+     ORDER BY b.file_id DESC, b.source_row LIMIT 1),
+    CASE WHEN p.person_id IN (SELECT person_id FROM r_feed_persons
+                              WHERE feed = 'chusheng' AND role = 'newborn')
+         THEN '{UNNAMED}' ELSE '{NAME_UNKNOWN}' END)"""
+
 _SELECT = f"""
 CREATE OR REPLACE TEMP TABLE q_people AS
-SELECT p.person_id AS 人员编号, p.name AS 姓名, p.sex AS 性别, p.age AS 年龄, p.id_number AS 身份证号,
+SELECT p.person_id AS 人员编号, {_NAME} AS 姓名, p.sex AS 性别, p.age AS 年龄, p.id_number AS 身份证号,
        p.phone AS 联系电话, p.community AS 社区, p.grid AS 网格, p.short_address AS 住址,
        nullif(array_to_string({_ALL_GROUPS}, '、'), '') AS 所属群体,
        (SELECT string_agg(t.tag, '、' ORDER BY t.tag) FROM r_person_tags t
@@ -309,9 +334,33 @@ def check_out_path(out: Path, formats: tuple[str, ...] = FORMATS) -> None:
         raise UsageError(f"{Path(out).name}：输出文件的后缀应为 {' 或 '.join(formats)}")
 
 
-def write_people(frame: pl.DataFrame, out: Path, unmasked: bool = False) -> Path:
-    """The list as a workbook (one sheet 人员名单, text cells as text) or a CSV (UTF-8
-    with BOM, so Excel reads the Chinese right); IDs and phones masked unless asked."""
+def list_detail(query: PersonQuery, as_of: dt.date | str, *counts: str) -> str:
+    """The line under a list's title: 统计日期, the conditions in words, the counts."""
+    day = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(as_of)
+    return "　　".join([f"统计日期：{day.year}年{day.month}月{day.day}日",
+                       f"查询条件：{query.describe(feed_titles=True)}", *counts])
+
+
+def write_heading(workbook, sheet, columns: int, title: str, detail: str) -> int:
+    """A list's title, centred over its `columns`, and the line saying what it holds,
+    as an office's lists begin; returns the row (0-based) its table starts on."""
+    base = {"font_name": "宋体", "valign": "vcenter"}
+    title_format = workbook.add_format({**base, "bold": True, "font_size": 16, "align": "center"})
+    sheet.set_row(0, 30)
+    if columns > 1:
+        sheet.merge_range(0, 0, 0, columns - 1, title, title_format)
+    else:
+        sheet.write_string(0, 0, title, title_format)
+    # Not merged: a long line runs on over the empty cells beside it instead of being cut.
+    sheet.write_string(1, 0, detail, workbook.add_format({**base, "font_size": 10, "align": "left"}))
+    return 2
+
+
+def write_people(frame: pl.DataFrame, out: Path, query: PersonQuery, as_of: dt.date | str,
+                 unmasked: bool = False) -> Path:
+    """The list as a workbook (one sheet 人员名单: a title, the date and conditions, then
+    the table, text cells as text) or a CSV (the table alone, UTF-8 with BOM, so Excel
+    reads the Chinese right); IDs and phones masked unless asked."""
     from rootdb.xlsx import new_workbook, write_frame
 
     out = Path(out)
@@ -322,8 +371,13 @@ def write_people(frame: pl.DataFrame, out: Path, unmasked: bool = False) -> Path
     if out.suffix.lower() == ".csv":
         frame.write_csv(out, include_bom=True)
     else:
+        table = frame.with_row_index("序号", offset=1)
+        masking = "身份证号、联系电话已脱敏" if not unmasked else "含完整身份证号和电话，请妥善保管"
         workbook = new_workbook(out)
-        write_frame(workbook, workbook.add_worksheet("人员名单"), frame.with_row_index("序号", offset=1))
+        sheet = workbook.add_worksheet("人员名单")
+        first_row = write_heading(workbook, sheet, table.width, "人员名单",
+                                  list_detail(query, as_of, f"共 {frame.height:,} 人", masking))
+        write_frame(workbook, sheet, table, first_row=first_row)
         workbook.close()
     return out
 
@@ -342,7 +396,7 @@ def find_people(query: PersonQuery, out: Path | None = None, unmasked: bool = Fa
     result = run_query(query, db)
     result.masked = not unmasked
     if out is not None:
-        result.file = str(write_people(result.people, out, unmasked))
+        result.file = str(write_people(result.people, out, query, result.as_of, unmasked))
     command = "query --unmasked" if unmasked else "query"
     audit(db, command, f"{query.describe()}；统计日期 {result.as_of}", result.rows,
           str(Path(result.file).resolve()) if result.file else None)
