@@ -7,6 +7,7 @@ R28 subsidy misfits, R04 80+ missing from gaoling, ...).
 from __future__ import annotations
 
 import random
+from itertools import accumulate
 from datetime import date
 
 from .common import REF, REF_ORD, age_at, landline
@@ -51,13 +52,13 @@ def select_programmes(w: World, seed: int) -> dict:
     for p in _pick(rng, [p for p in recent_dead if HH[p.hh].local and len(HH[p.hh].members) > 1], 2):
         if p.hh not in forced:
             forced.append(p.hh)
-    weights = []
-    for h in local_hh:
-        weights.append(3.0 if h.kind in ("single_parent", "single_elder") else 1.0)
+    # Cumulative weights once: the same draws as weights=, without summing every
+    # household again on each draw (quadratic in a region of 5 M people).
+    cum_weights = list(accumulate(3.0 if h.kind in ("single_parent", "single_elder") else 1.0 for h in local_hh))
     chosen = list(forced)
     chosen_set = set(chosen)
     while len(chosen) < n_db:
-        h = rng.choices(local_hh, weights)[0]
+        h = rng.choices(local_hh, cum_weights=cum_weights)[0]
         if h.i not in chosen_set:
             chosen.append(h.i)
             chosen_set.add(h.i)
