@@ -38,8 +38,6 @@ def max_display_width(values: pl.Series) -> int:
 
 
 def require_xlsx(path) -> None:
-    from pathlib import Path
-
     from rootdb.errors import UsageError
 
     if Path(path).suffix.lower() != ".xlsx":
@@ -65,8 +63,9 @@ class Workbook(xlsxwriter.Workbook):
 
     xlsxwriter spends several microseconds of Python on every cell; a city's rosters
     hold millions. `write_rows` lets xlsxwriter write the first row of a table only, as
-    styled blanks, and on `close` that row is replaced in the worksheet's XML by every
-    row of the table, built column by column in polars with the first row's styles."""
+    styled placeholders, and on `close` that row is replaced in the worksheet's XML by
+    every row of the table, built column by column in polars with the placeholders'
+    styles (so everything else on the sheet stays xlsxwriter's)."""
 
     def __init__(self, filename, options=None):
         super().__init__(filename, options)

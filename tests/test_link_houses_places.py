@@ -373,11 +373,16 @@ def test_record_tables_read_only_new_files_and_match_a_full_build(tmp_path):
     con.execute("DELETE FROM link_person_records WHERE file_id = (SELECT min(file_id) FROM files WHERE is_current)")
     build_record_tables(con, load_specs(), incremental=True)
     again = _records(con, "link_person_records")
+    # A table built before the bookkeeping existed (no notes of its files) is rebuilt.
+    con.execute("DELETE FROM link_record_files")
+    build_record_tables(con, load_specs(), incremental=True)
+    upgraded = _records(con, "link_person_records")
     build_record_tables(con, load_specs(), incremental=False)
     for table, frame in incremental.items():
         full = _records(con, f"link_{table}_records")
         assert frame.equals(full), table
         assert counts[table] == full.height
     assert again.equals(_records(con, "link_person_records"))
+    assert upgraded.equals(_records(con, "link_person_records"))
     assert counts["person"] > 10_000
     con.close()

@@ -133,7 +133,8 @@ def build_record_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
     `incremental`: only the records of files delivered (or replaced) since the last
     build are read again; the records of a file no longer current are dropped. A file
     whose feed schema changed since is read again, and a table of another shape is
-    rebuilt whole. Otherwise every table is rebuilt from scratch."""
+    rebuilt whole, as is one holding records of files it has no note of. Otherwise
+    every table is rebuilt from scratch."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {FILES_TABLE} (entity VARCHAR, file_id BIGINT, part_sql VARCHAR)")
     counts = {}
     for entity, table in TABLES.items():
@@ -141,7 +142,11 @@ def build_record_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
         wanted = _file_parts(con, specs, entity)
         columns = ["record_id", "feed", "file_id", "source_file", "source_row", "role", "record_key", *_COLUMNS[entity]]
         have = dict(con.execute(f"SELECT file_id, part_sql FROM {FILES_TABLE} WHERE entity = ?", [entity]).fetchall())
-        if not (incremental and table_exists(con, table) and _column_names(con, table) == columns):
+        # Incremental only on a table of this shape whose files are all on record (a
+        # table built before the bookkeeping existed is rebuilt).
+        if not (incremental and table_exists(con, table) and _column_names(con, table) == columns
+                and con.execute(f"SELECT count(*) FROM {table} WHERE file_id NOT IN "
+                                f"(SELECT file_id FROM {FILES_TABLE} WHERE entity = ?)", [entity]).fetchall()[0][0] == 0):
             con.execute(f"DELETE FROM {FILES_TABLE} WHERE entity = ?", [entity])
             _create_empty(con, table, entity)
             have = {}

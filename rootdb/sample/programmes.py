@@ -79,7 +79,8 @@ def select_programmes(w: World, seed: int) -> dict:
     cands = [p for p in living if HH[p.hh].kind == "single_elder" and HH[p.hh].local and p.i not in dibao_any]
     tk = _pick(rng, cands, max(3, int(len(P) * 0.003)))
     tk += _pick(rng, [P[m] for m in sorted(dibao_active) if w.living(P[m]) and ages[m] >= 18], 2)  # R08
-    tk += _pick(rng, [p for p in recent_dead if HH[p.hh].local and p not in tk], 1)                # R07
+    taken = {p.i for p in tk}
+    tk += _pick(rng, [p for p in recent_dead if HH[p.hh].local and p.i not in taken], 1)           # R07
     prog["tekun"] = [dict(p=p.i, cert=f"TK{k + 1:06d}", mode=rng.choice(("分散供养", "分散供养", "集中供养")),
                           amount=float(rng.choice((1150, 1230, 1310))),
                           start=date.fromordinal(REF_ORD - rng.randint(60, 3000))) for k, p in enumerate(tk)]
@@ -94,8 +95,9 @@ def select_programmes(w: World, seed: int) -> dict:
     forced_gl = _pick(rng, d80, max(2, len(d80) // 3))
     for p in forced_gl:
         gl.append((p.i, "正常发放"))
+    forced_ids = {p.i for p in forced_gl}
     for p in dead:
-        if ages[p.i] >= 80 and p not in forced_gl and rng.random() < 0.2:
+        if ages[p.i] >= 80 and p.i not in forced_ids and rng.random() < 0.2:
             gl.append((p.i, "停发"))
     gl.sort()
     prog["gaoling"] = gl
