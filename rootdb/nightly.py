@@ -47,7 +47,8 @@ EXIT_DONE, EXIT_FAILED, EXIT_REJECTED, EXIT_BUSY = 0, 1, 3, 4
 # How the log and the terminal name files' outcomes and the steps.
 FILE_STATUS_WORDS = {"loaded": "已导入", "unchanged": "未变化", "failed": "退回"}
 STEP_WORDS = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
-STEP_STATUS_WORDS = {"done": "完成", "skipped": "跳过（无新数据）", "failed": "失败", "running": "中断"}
+STEP_STATUS_WORDS = {"done": "完成", "skipped": "跳过", "failed": "失败", "running": "中断"}
+REGISTRY_FILE_EXAMPLE = "registry_persons_YYYY-MM.csv"
 # Ingest's message for a file whose feed it cannot tell ends with "或用 --feed 指定数据源"
 # (rootdb.ingest.detect.recognise): an option of `rootdb ingest` that the unattended run
 # does not have. Nightly knows a file's feed only by its name and header, so it asks for those.
@@ -145,7 +146,6 @@ def _write_record(run: NightlyRun) -> None:
 def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     from rootdb.ingest import ingest
     from rootdb.link import link
-    from rootdb.reports import run_reports, select_templates
     from rootdb.store import table_exists
     from rootdb.workspace import open_existing
 
@@ -175,17 +175,42 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         if entry["status"] == "failed":
             entry["moved_to"] = _reject(Path(entry["path"]), ws.root / "rejected", entry["message"] or "无法导入")
 
-    # 2. Link when there is something new, or the last run did not get to the end.
+    # 2. Link when there is something new, or the last run did not get to the end; and
+    #    only once the registry has arrived (nothing can be linked or reported without it).
     with open_existing(ws.db_path, read_only=True) as con:
         linked_before = table_exists(con, "crosswalk")
-    needs_link = (not linked_before or any(f["status"] == "loaded" for f in run.files)
-                  or _last_run_status(ws.root / "runs", Path(run.record_file)) not in ("done", "done_with_rejected"))
-    with _step(run, "link", log, skip=not needs_link) as step:
-        if needs_link:
-            linked = link(db=ws.db_path)
-            step.detail = {"headline": linked.headline(), "review_pairs": linked.review_pairs}
+        has_registry = table_exists(con, "files") and con.execute(
+            "SELECT count(*) FROM files WHERE is_current AND feed = 'registry_persons'").fetchall()[0][0] > 0
+    if has_registry:
+        needs_link = (not linked_before or any(f["status"] == "loaded" for f in run.files)
+                      or _last_run_status(ws.root / "runs", Path(run.record_file)) not in ("done", "done_with_rejected"))
+        with _step(run, "link", log, skip=None if needs_link else "无新数据") as step:
+            if needs_link:
+                linked = link(db=ws.db_path)
+                step.detail = {"headline": linked.headline(), "review_pairs": linked.review_pairs}
+        _reports_and_changes(ws, run, log, as_of)
+    else:
+        run.warnings.append(f"尚未收到公安实有人口库（{REGISTRY_FILE_EXAMPLE}）：比对、报表和变动情况"
+                            "等它放入收件箱后的那次运行再做；其余文件照常导入")
+        for name in ("link", "reports", "changes"):
+            with _step(run, name, log, skip="等待公安实有人口库"):
+                pass
 
-    # 3. Reports and the changes since the last run, staged, then swapped in.
+    # 4. File away what was processed.
+    archive = ws.root / "archive" / dt.date.today().isoformat()
+    for entry in run.files:
+        if entry["status"] in ("loaded", "unchanged"):
+            entry["moved_to"] = _move(Path(entry["path"]), archive)
+    rejected = any(f["status"] == "failed" for f in run.files)
+    run.status = "done_with_rejected" if rejected else "done"
+    run.exit_code = EXIT_REJECTED if rejected else EXIT_DONE
+
+
+
+def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.date) -> None:
+    """Reports and the changes since the last run, staged, then swapped into reports/."""
+    from rootdb.reports import run_reports, select_templates
+
     reports_dir = ws.root / "reports"
     staging = ws.root / f".reports-new-{run.run_id}"
     with _step(run, "reports", log) as step:
@@ -202,16 +227,6 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     pause_point("nightly.before_swap")
     _swap_in(staging, reports_dir)
     _save_state(ws.db_path, state)
-
-    # 4. File away what was processed.
-    archive = ws.root / "archive" / dt.date.today().isoformat()
-    for entry in run.files:
-        if entry["status"] in ("loaded", "unchanged"):
-            entry["moved_to"] = _move(Path(entry["path"]), archive)
-    rejected = any(f["status"] == "failed" for f in run.files)
-    run.status = "done_with_rejected" if rejected else "done"
-    run.exit_code = EXIT_REJECTED if rejected else EXIT_DONE
-
 
 # ---------------------------------------------------------------- changes since the last run
 
@@ -414,8 +429,10 @@ def _run_lock(path: Path, wait: float) -> Iterator[None]:
 
 
 @contextmanager
-def _step(run: NightlyRun, name: str, log: logging.Logger, skip: bool = False) -> Iterator[NightlyStep]:
-    step = NightlyStep(name=name, status="skipped" if skip else "running")
+def _step(run: NightlyRun, name: str, log: logging.Logger, skip: str | None = None) -> Iterator[NightlyStep]:
+    """A step of the run, timed and logged; `skip`: why it is not done this time."""
+    step = NightlyStep(name=name, status="skipped" if skip else "running",
+                       detail={"headline": skip} if skip else {})
     run.steps.append(step)
     started = time.perf_counter()
     try:
@@ -427,9 +444,9 @@ def _step(run: NightlyRun, name: str, log: logging.Logger, skip: bool = False) -
         step.seconds = round(time.perf_counter() - started, 2)
     if not skip:
         step.status = "done"
+    detail = step.detail.get("headline") or (json.dumps(step.detail, ensure_ascii=False) if step.detail else "")
     log.info("步骤 %s：%s（%.1f 秒）%s", STEP_WORDS.get(name, name), STEP_STATUS_WORDS.get(step.status, step.status),
-             step.seconds,
-             json.dumps(step.detail, ensure_ascii=False) if step.detail else "")
+             step.seconds, detail)
 
 
 def _logger(path: Path) -> logging.Logger:

@@ -95,6 +95,17 @@ def test_binary_junk_named_csv(tmp_path, db_path):
     assert failed.status == "failed" and failed.message.startswith(bad.name)
 
 
+def test_a_file_named_for_a_feed_without_its_header_says_so(tmp_path, db_path):
+    """A text list saved as 低保_….xlsx: read as CSV, and the message names the feed its
+    name claims and asks for the header, not for another name."""
+    bad = tmp_path / "低保_2026-12.xlsx"
+    bad.write_text("姓名,备注\n张三,新搬来\n", encoding="utf-8")
+    failed = _ingest_beside_a_good_file(tmp_path, db_path, bad)
+    assert failed.status == "failed"
+    assert "文件名表明是“城乡最低生活保障对象花名册”（dibao）" in failed.message and "表头" in failed.message
+    assert "--feed" not in failed.message
+
+
 def test_a_file_that_disappears_while_being_read(tmp_path, db_path, monkeypatch):
     vanishing = write_xlsx(tmp_path / "tekun_2026-11.xlsx", [TEKUN_HEADER])
     real = pipeline.sha256_of

@@ -194,3 +194,28 @@ def test_a_second_run_at_once_gives_up_without_changing_anything(week, tmp_path)
         holder.join()
     assert run.exit_code == EXIT_BUSY and "另一次" in run.message
     assert sorted(p.name for p in (ws.root / "reports").iterdir()) == before
+
+
+def test_before_the_registry_arrives_files_are_loaded_and_linking_waits(tmp_path):
+    """A new workspace whose first delivery lacks the registry: the files are loaded and
+    archived, link / reports / changes wait for it (exit 0, a warning says why); the
+    night the registry arrives, everything runs."""
+    ws = init_workspace(tmp_path / "街道")
+    shutil.copy(SAMPLE / "yibao_2026-11.csv", ws.root / "inbox")
+    first = _night(ws, 2)
+    assert first.exit_code == EXIT_DONE, first.message
+    steps = {s.name: s for s in first.steps}
+    assert steps["ingest"].status == "done" and first.files[0]["status"] == "loaded"
+    assert all(steps[n].status == "skipped" and steps[n].detail["headline"] == "等待公安实有人口库"
+               for n in ("link", "reports", "changes"))
+    assert any("尚未收到公安实有人口库" in w for w in first.warnings)
+    assert not (ws.root / "inbox" / "yibao_2026-11.csv").exists()
+    assert not list((ws.root / "reports").glob("*.xlsx"))
+    assert "等待公安实有人口库" in Path(first.log_file).read_text(encoding="utf-8")
+
+    shutil.copy(SAMPLE / "registry_persons_2026-11.csv", ws.root / "inbox")
+    second = _night(ws, 3)
+    assert second.exit_code == EXIT_DONE, second.message
+    assert {s.name: s.status for s in second.steps} == {
+        "ingest": "done", "link": "done", "reports": "done", "changes": "done"}
+    assert len(list((ws.root / "reports").glob("R*.xlsx"))) == 36

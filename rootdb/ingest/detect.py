@@ -105,6 +105,13 @@ def recognise(
             if best is None or score > best[0]:
                 best = (score, row_number, code, found)
     if best is None:
+        named = [spec for spec in candidates.values() if name_matches(spec, path.name)]
+        if len(named) == 1:  # the name says which feed: its header is what is wrong
+            raise InputFileError(
+                path,
+                f"文件名表明是“{named[0].title}”（{named[0].code}），但前30行中没有一行与它的列名相符"
+                f"（如{'、'.join(c.header for c in named[0].columns[:3])}）；请核对文件内容和表头行",
+            )
         raise InputFileError(
             path,
             "找不到可识别的表头：前30行中没有一行与任何数据源的列名相符；"
