@@ -22,9 +22,11 @@ from rootdb.errors import ExitCode, RootdbError
 
 app = typer.Typer(
     name="rootdb",
-    help="根数据库：导入各部门数据并清洗入库，与公安库比对，人、房、单位各归一，导出纠错清单。\n\n"
+    help="根数据库：导入各部门数据并清洗入库，与公安库比对，人、房、单位各归一，生成 36 张报表，"
+    "按条件查询、群发通知，夜间无人值守运行，导出纠错清单。\n\n"
     "Root database of a street/community office: ingest and clean department files into "
-    "one DuckDB file, link people, houses and places against the registry, export corrections.",
+    "one DuckDB file, link people, houses and places against the registry, write the 36 "
+    "reports, query and notify, run unattended every night, export corrections.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -33,12 +35,13 @@ app = typer.Typer(
 
 DbOption = Annotated[
     Optional[str],
-    typer.Option("--db", help="数据库文件 (database file); 默认依次取 ROOTDB_DB、rootdb.toml、./rootdb.duckdb", show_default=False),
+    typer.Option("--db", help="数据库文件 (database file); 默认依次取 ROOTDB_DB、rootdb.toml、./rootdb.duckdb",
+                 show_default=False, metavar="FILE"),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 (print one JSON summary object)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 (print one JSON summary object)", metavar="")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="出错时显示完整的 traceback (show tracebacks)", hidden=True)]
 UnmaskedOption = Annotated[
-    bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)")
+    bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)", metavar="")
 ]
 
 
@@ -81,7 +84,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本 (show the version)")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本 (show the version)", metavar="")
     ] = False,
 ) -> None:
     """根数据库 rootdb."""
@@ -107,10 +110,10 @@ def ingest(
         list[Path], typer.Argument(help="要导入的文件或文件夹 (files or folders)", metavar="PATH...", show_default=False)
     ],
     feed: Annotated[
-        Optional[str], typer.Option("--feed", help="指定数据源代码，如 dibao (force the feed)", show_default=False)
+        Optional[str], typer.Option("--feed", help="指定数据源代码，如 dibao (force the feed)", show_default=False, metavar="TEXT")
     ] = None,
     strict: Annotated[
-        bool, typer.Option("--strict", help="文件中有无法识别的行则整个文件不导入 (a file with rows to quarantine fails whole)")
+        bool, typer.Option("--strict", help="文件中有无法识别的行则整个文件不导入 (a file with rows to quarantine fails whole)", metavar="")
     ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -138,8 +141,8 @@ def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption 
 @app.command()
 @_run
 def quarantine(
-    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
-    feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源 (one feed only)", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)", metavar="FILE")],
+    feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源 (one feed only)", show_default=False, metavar="TEXT")] = None,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -154,20 +157,20 @@ def quarantine(
 @app.command()
 @_run
 def link(
-    retrain: Annotated[bool, typer.Option("--retrain", help="重新训练比对模型 (retrain the model)")] = False,
+    retrain: Annotated[bool, typer.Option("--retrain", help="重新训练比对模型 (retrain the model)", metavar="")] = False,
     threshold: Annotated[
-        float, typer.Option("--threshold", help="判定为同一人的概率下限 (match threshold)")
+        float, typer.Option("--threshold", help="判定为同一人的概率下限 (match threshold)", metavar="NUMBER")
     ] = 0.9,
     review_from: Annotated[
-        float, typer.Option("--review-from", help="低于阈值但高于此值的配对进入人工复核 (review band)")
+        float, typer.Option("--review-from", help="低于阈值但高于此值的配对进入人工复核 (review band)", metavar="NUMBER")
     ] = 0.5,
     charts: Annotated[
         Optional[Path],
-        typer.Option("--charts", help="把模型图表写成 HTML 到此目录 (write splink's charts here)", show_default=False),
+        typer.Option("--charts", help="把模型图表写成 HTML 到此目录 (write splink's charts here)", show_default=False, metavar="FILE"),
     ] = None,
     engine: Annotated[
         str, typer.Option("--engine", help="概率比对用 duckdb（默认）或 spark（pip install \"rootdb\\[spark]\"，Java 17）"
-                                            " (splink backend)")
+                                            " (splink backend)", metavar="TEXT")
     ] = "duckdb",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -201,9 +204,9 @@ AsOfOption = Annotated[
                  show_default=False, metavar="DATE"),
 ]
 CommunityOption = Annotated[
-    Optional[str], typer.Option("--community", help="只统计一个社区 (one community)", show_default=False)
+    Optional[str], typer.Option("--community", help="只统计一个社区 (one community)", show_default=False, metavar="TEXT")
 ]
-GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格 (one grid)", show_default=False)]
+GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格 (one grid)", show_default=False, metavar="TEXT")]
 
 
 @app.command()
@@ -211,20 +214,20 @@ GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一�
 def report(
     codes: Annotated[
         Optional[list[str]],
-        typer.Argument(help="报表代码，如 R01 R05 (report codes)", metavar="[CODE]...", show_default=False),
+        typer.Argument(help="报表代码，如 R01 R05 (report codes)", metavar="CODE", show_default=False),
     ] = None,
-    all_reports: Annotated[bool, typer.Option("--all", help="生成全部报表 (all reports)")] = False,
+    all_reports: Annotated[bool, typer.Option("--all", help="生成全部报表 (all reports)", metavar="")] = False,
     as_of: AsOfOption = None,
     out: Annotated[
         Optional[Path],
         typer.Option("--out", help="输出目录，默认工作区的 reports/ (output folder)", show_default=False, metavar="DIR"),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="xlsx（默认）或 csv（只有数据行，UTF-8 带 BOM）(xlsx or csv)")
+        str, typer.Option("--format", help="xlsx（默认）或 csv（只有数据行，UTF-8 带 BOM）(xlsx or csv)", metavar="TEXT")
     ] = "xlsx",
     community: CommunityOption = None,
     grid: GridOption = None,
-    list_reports: Annotated[bool, typer.Option("--list", help="列出全部报表 (list the reports)")] = False,
+    list_reports: Annotated[bool, typer.Option("--list", help="列出全部报表 (list the reports)", metavar="")] = False,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -252,13 +255,13 @@ def report(
 AgeOption = Annotated[Optional[str], typer.Option(
     "--age", help="年龄段，按统计日期的周岁：0-3、60-（60岁及以上）、80+、5 (age range)", show_default=False,
     metavar="RANGE")]
-SexOption = Annotated[Optional[str], typer.Option("--sex", help="男 或 女 (sex)", show_default=False)]
+SexOption = Annotated[Optional[str], typer.Option("--sex", help="男 或 女 (sex)", show_default=False, metavar="TEXT")]
 EthnicityOption = Annotated[Optional[str], typer.Option(
-    "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外 (ethnic group)", show_default=False)]
+    "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外 (ethnic group)", show_default=False, metavar="TEXT")]
 CompoundOption = Annotated[Optional[str], typer.Option(
-    "--compound", help="小区，如 幸福小区 (compound)", show_default=False)]
+    "--compound", help="小区，如 幸福小区 (compound)", show_default=False, metavar="TEXT")]
 BuildingOption = Annotated[Optional[str], typer.Option(
-    "--building", help="楼号，如 3 或 3号楼 (building)", show_default=False)]
+    "--building", help="楼号，如 3 或 3号楼 (building)", show_default=False, metavar="TEXT")]
 TagOption = Annotated[Optional[list[str]], typer.Option(
     "--tag", help="本人在社区花名册上的标签，如 党员；可重复，须都有 (own roster tag)", show_default=False,
     metavar="TAG")]
@@ -272,7 +275,7 @@ NotInFeedOption = Annotated[Optional[list[str]], typer.Option(
 GroupOption = Annotated[Optional[list[str]], typer.Option(
     "--group", help="特殊群体：低保 特困 高龄津贴 残疾 优抚 慢病 家庭医生签约 医保参保 独居 空巢 (special group)",
     show_default=False, metavar="GROUP")]
-MovedOutOption = Annotated[bool, typer.Option("--moved-out", help="也列出已迁出的人；去世的人从不列出 (include moved out)")]
+MovedOutOption = Annotated[bool, typer.Option("--moved-out", help="也列出已迁出的人；去世的人从不列出 (include moved out)", metavar="")]
 LimitOption = Annotated[int, typer.Option("--limit", help="终端里最多显示几行 (rows shown)", min=0, metavar="N")]
 
 
@@ -385,7 +388,7 @@ def nightly(
 @app.command()
 @_run
 def audit(
-    limit: Annotated[int, typer.Option("--limit", help="显示最近多少条 (how many entries)")] = 50,
+    limit: Annotated[int, typer.Option("--limit", help="显示最近多少条 (how many entries)", metavar="N")] = 50,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -411,7 +414,7 @@ app.add_typer(review_app, name="review")
 @review_app.command("export")
 @_run
 def review_export(
-    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)", metavar="FILE")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -451,7 +454,7 @@ app.add_typer(export_app, name="export")
 @export_app.command("crosswalk")
 @_run
 def export_crosswalk(
-    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)", metavar="FILE")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -466,7 +469,7 @@ def export_crosswalk(
 @export_app.command("persons")
 @_run
 def export_persons(
-    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)", metavar="FILE")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -481,9 +484,9 @@ def export_persons(
 @export_app.command("corrections")
 @_run
 def export_corrections(
-    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)", metavar="FILE")],
     department: Annotated[
-        Optional[str], typer.Option("--department", help="只导出一个部门，如 民政 (one department)", show_default=False)
+        Optional[str], typer.Option("--department", help="只导出一个部门，如 民政 (one department)", show_default=False, metavar="TEXT")
     ] = None,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
