@@ -528,7 +528,7 @@ def demo(
     debug: DebugOption = False,
 ) -> None:
     """用自带示例数据跑一遍：导入、比对、生成报表 (ingest, link and report on the sample data)."""
-    from rootdb.demo import run_demo
+    from rootdb.demo import SAMPLE_AS_OF, run_demo
 
     with render.IngestProgressBar(enabled=sys.stderr.isatty()) as bar:
         outcome = run_demo(directory, progress=bar)
@@ -543,7 +543,8 @@ def demo(
     exe = "rootdb" if shutil.which("rootdb") else str(Path(sys.argv[0]).resolve())
     render.out.print(
         f"\n接着可以试试：\n  cd {outcome.workspace.root}\n  {exe} status\n"
-        f"  {exe} report --list\n  {exe} query --age 0-3 --family-tag 托幼服务需求 --as-of 2026-11-01\n"
+        f"  {exe} report --list\n  {exe} report R01 R05 --as-of {SAMPLE_AS_OF} --out 我的报表\n"
+        f"  {exe} query --age 0-3 --family-tag 托幼服务需求 --as-of {SAMPLE_AS_OF}\n"
         f"  {exe} export crosswalk --out 对照表.csv",
         soft_wrap=True,
     )
