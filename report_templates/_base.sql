@@ -95,6 +95,8 @@ GROUP BY house_id;
 -- r_persons: one row per person, with
 --   living    not dead at the as-of date (registry or 殡葬)
 --   resident  living, not moved out (迁出), and living in a standard-address house of the area
+--   unplaced  living, not moved out, and living at an address the standard address registry
+--             lacks: in no grid, so left out of per-grid statistics (their notes count them)
 --   elderly_alone / empty_nest   resident 60+ living alone / only with people 60+
 --   groups    the special groups (低保 在保, 特困, 高龄津贴 正常发放, 残疾, 优抚, 慢病,
 --             家庭医生签约, 医保参保 参保缴费), plus the flags below for the common ones.
@@ -102,6 +104,7 @@ CREATE OR REPLACE TEMP TABLE r_persons AS
 SELECT p.*,
        NOT p.dead AS living,
        NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AS resident,
+       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NULL AND p.address IS NOT NULL AS unplaced,
        NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AND p.age >= 60
            AND ha.residents = 1 AS elderly_alone,
        NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AND p.age >= 60
@@ -120,3 +123,23 @@ LEFT JOIN _r_house_ages ha ON ha.house_id = p.house_id
 LEFT JOIN (SELECT person_id, list_sort(list(DISTINCT grp)) AS groups FROM _r_groups GROUP BY person_id) g
        USING (person_id)
 ORDER BY p.person_id;
+
+-- relation_order(relation): where a member goes in a household list, in the order of the
+-- family relation codes of GB/T 4761: 户主, 配偶, 子女 (then their spouses), 孙辈, 父母,
+-- 祖父母, 兄弟姐妹, others. Members of one rank are listed oldest first.
+CREATE OR REPLACE TEMP MACRO relation_order(relation) AS
+CASE
+    WHEN trim(relation) IN ('户主', '本人') THEN 1
+    WHEN trim(relation) IN ('配偶', '夫', '妻', '丈夫', '妻子') THEN 2
+    WHEN trim(relation) IN ('子', '女', '儿子', '女儿', '独生子', '独生女', '长子', '次子', '三子', '四子', '五子',
+                            '长女', '次女', '三女', '四女', '五女', '养子', '养女', '继子', '继女', '养子或继子',
+                            '养女或继女', '其他儿子', '其他女儿') THEN 3
+    WHEN trim(relation) IN ('儿媳', '女婿') THEN 4
+    WHEN trim(relation) IN ('孙子', '孙女', '外孙', '外孙子', '外孙女', '孙媳妇', '孙女婿', '外孙媳妇', '外孙女婿',
+                            '曾孙子', '曾孙女', '曾外孙子', '曾外孙女') THEN 5
+    WHEN trim(relation) IN ('父亲', '母亲', '父', '母', '公公', '婆婆', '岳父', '岳母', '继父', '继母', '养父',
+                            '养母', '继父或养父', '继母或养母') THEN 6
+    WHEN trim(relation) IN ('祖父', '祖母', '外祖父', '外祖母') THEN 7
+    WHEN trim(relation) IN ('兄', '弟', '姐', '妹', '哥哥', '弟弟', '姐姐', '妹妹', '兄弟', '姐妹') THEN 8
+    ELSE 9
+END;

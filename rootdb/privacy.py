@@ -1,7 +1,9 @@
 """Masking of personal data and the audit log of unmasked output.
 
-身份证号 keeps its first 6 and last 4 characters (150602********123X); phones keep
-the first 3 and last 4 digits (138****5678).
+身份证号 keeps its first 6 and last 4 characters (150602********123X). A mobile keeps
+its first 3 and last 4 digits (138****5678); a landline keeps its area code, written
+with a dash, and the last 4 digits of the subscriber number (0477-****8872, 010-****5678),
+so the reader still sees which city it is.
 """
 
 from __future__ import annotations
@@ -30,9 +32,28 @@ def mask_id(expr: pl.Expr) -> pl.Expr:
     return _mask_middle(expr, 6, 4)
 
 
+# Phones arrive cleaned to digits (ingest: 0477-8268872 → 04778268872); values as
+# delivered (R36) may still hold the separators, which are ignored here.
+_PHONE_SEPARATORS = r"[\s\-－—–()（）]"
+_MOBILE = r"^1\d{10}$"
+_LANDLINE_AREA3 = r"^0(?:10|2\d)\d{7,8}$"  # 010 and 020-029 are the only three-digit area codes
+_LANDLINE_AREA4 = r"^0[3-9]\d{9,10}$"  # every other area code has four digits
+_LOCAL = r"^[2-9]\d{6,7}$"  # a subscriber number without its area code
+
+
 def mask_phone(expr: pl.Expr) -> pl.Expr:
-    """13812345678 → 138****5678."""
-    return _mask_middle(expr, 3, 4)
+    """13812345678 → 138****5678; landlines 04778268872 (or 0477-8268872) →
+    0477-****8872, 01062345678 → 010-****5678, 8268872 → ****8872; anything else
+    with digits keeps its first 3 and last 4 characters."""
+    digits = expr.str.replace_all(_PHONE_SEPARATORS, "")
+    last4 = digits.str.slice(-4)
+    return (
+        pl.when(digits.str.contains(_MOBILE)).then(digits.str.slice(0, 3) + "****" + last4)
+        .when(digits.str.contains(_LANDLINE_AREA3)).then(digits.str.slice(0, 3) + "-****" + last4)
+        .when(digits.str.contains(_LANDLINE_AREA4)).then(digits.str.slice(0, 4) + "-****" + last4)
+        .when(digits.str.contains(_LOCAL)).then("****" + last4)
+        .otherwise(_mask_middle(expr, 3, 4))
+    )
 
 
 _AUDIT_DDL = """

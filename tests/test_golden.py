@@ -255,8 +255,10 @@ def test_export_persons_masked_and_unmasked(db, tmp_path):
     for m, p in with_id:
         assert len(p["身份证号"]) == 18 and "*" not in p["身份证号"]
         assert m["身份证号"] == p["身份证号"][:6] + "********" + p["身份证号"][-4:]
-    phones = [(m, p) for m, p in zip(rows, rows_plain) if len(p["联系电话"]) == 11]
-    assert phones and all(m["联系电话"] == p["联系电话"][:3] + "****" + p["联系电话"][-4:] for m, p in phones)
+    mobiles = [(m, p) for m, p in zip(rows, rows_plain) if len(p["联系电话"]) == 11 and p["联系电话"][0] == "1"]
+    assert mobiles and all(m["联系电话"] == p["联系电话"][:3] + "****" + p["联系电话"][-4:] for m, p in mobiles)
+    landlines = [(m, p) for m, p in zip(rows, rows_plain) if p["联系电话"].startswith("0477")]
+    assert all(m["联系电话"] == "0477-****" + p["联系电话"][-4:] for m, p in landlines)
     assert any(r["住址"] for r in rows) and all(r["所在数据源"] for r in rows)
     audit = _frame(db, "SELECT command, rows FROM audit_log WHERE command LIKE 'export persons%'")
     assert audit.height == 1 and audit["rows"][0] == plain.rows

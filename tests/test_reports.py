@@ -1,6 +1,7 @@
 """`rootdb report` on the linked sample area: the engine (templates, layout, masking,
-area filters, audit) and reports R01 and R05 checked against the sample's truth.
-The other reports are checked in tests/test_reports_*.py."""
+area filters, audit, notes with counts, a roster's 合计 line) and reports R01 and R05
+checked against the sample's truth. The other reports are checked in
+tests/test_reports_*.py."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ from conftest import SAMPLE_AS_OF, assert_same_people
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.reports import load_templates, run_reports, select_templates
+from rootdb.reports.engine import count_notes
 from rootdb.reports.templates import clear_template_cache, load_template_file
 
 BANDS = [(60, 69), (70, 79), (80, 89), (90, 99), (100, 999)]
+# GB/T 4761 order of a household list: 户主, 配偶, 子女, 儿媳/女婿, 孙辈, 父母, others.
+RELATION_RANK = {"户主": 1, "配偶": 2, "子": 3, "女": 3, "儿媳": 4, "女婿": 4, "孙子": 5, "孙女": 5,
+                 "父亲": 6, "母亲": 6}
 
 
 # ------------------------------------------------------------------ R01, R05 vs truth
@@ -54,8 +59,17 @@ def test_r05_counts_elderly_residents_per_grid_by_band_and_sex(report_csv, truth
 @pytest.fixture(scope="module")
 def workbooks(sample_db, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("xlsx")
-    run_reports(select_templates(["R01", "R05"], False), as_of=SAMPLE_AS_OF, out=out, db=str(sample_db))
+    run_reports(select_templates(["R01", "R05", "R22", "R34"], False), as_of=SAMPLE_AS_OF, out=out,
+                db=str(sample_db))
     return out
+
+
+def _lines_below_table(sheet) -> list[str]:
+    """The texts in column A after the last table row (合计 line, notes, footer)."""
+    texts = [r[0] for r in sheet.iter_rows(min_row=4, values_only=True)]
+    last = max(k for k, v in enumerate(texts) if isinstance(v, (int, float)) or (
+        isinstance(v, str) and v.startswith("合计")))
+    return [v for v in texts[last + 1:] if isinstance(v, str)]
 
 
 def test_workbook_has_title_unit_line_headers_total_and_footer(workbooks):
@@ -90,6 +104,99 @@ def test_roster_masks_ids_and_phones_and_writes_text_as_text(workbooks):
     assert all(p is None or "****" in p or not any(ch.isdigit() for ch in p) for p in phones)
     assert header[0] == "序号"
     assert sheet.cell(4, 1).data_type == "n" and sheet.cell(4, header.index("身份证号") + 1).data_type == "s"
+    # 序号 is a plain number (2351, never 2,351); counts and amounts keep their separators.
+    assert sheet.cell(4, 1).number_format == "0"
+    assert sheet.cell(4, header.index("年龄") + 1).number_format == "#,##0"
+    assert sheet.cell(4, header.index("月保障金（元）") + 1).number_format == "#,##0.00"
+
+
+# ------------------------------------------------------------------ notes with a count
+
+def test_r05_note_counts_only_the_elderly_left_out_for_want_of_a_standard_address(workbooks, truth):
+    """The note under R05 counts the people R05 would count (residents 60+) whose house
+    the standard address registry lacks, not every such resident."""
+    area_houses = truth.houses.filter(pl.col("grid").is_not_null())
+    missing = area_houses.filter(pl.col("address_code").is_null())["house_uid"].to_list()
+    people = truth.people_at().filter(pl.col("resident") & pl.col("residence_house_uid").is_in(missing))
+    elderly = people.filter(pl.col("age") >= 60).height
+    assert 0 < elderly < people.height  # the sample has such people, and not all are 60+
+    sheet = openpyxl.load_workbook(workbooks / "R05_老年人口分年龄段统计表.xlsx").active
+    notes = [t for t in _lines_below_table(sheet) if t.startswith("另有")]
+    assert notes == [f"另有 {elderly} 名60周岁及以上老人的现住址不在标准地址库中，无法确定所属网格，未计入本表。"]
+
+
+def test_notes_fit_their_report_and_name_no_command(workbooks):
+    for name in ("R22_空置房屋统计表.xlsx", "R34_个体工商户统计表.xlsx", "R01_低保对象花名册.xlsx"):
+        lines = _lines_below_table(openpyxl.load_workbook(workbooks / name).active)
+        assert not [t for t in lines if "现住址不在标准地址库" in t], name  # houses, businesses: no residents note
+    for path in workbooks.glob("*.xlsx"):
+        lines = _lines_below_table(openpyxl.load_workbook(path).active)
+        assert not [t for t in lines if "rootdb" in t], path.name
+    # Only the templates whose own rows leave such people out carry the residents note.
+    with_note = {code for code, t in load_templates().items() if any("现住址" in n.text for n in t.count_notes)}
+    assert {"R05", "R12", "R14", "R16", "R17", "R26", "R35"} <= with_note
+    assert not with_note & {"R01", "R19", "R22", "R33", "R34", "R36"}
+
+
+def test_a_note_of_part_of_the_area_counts_nobody_outside_it(sample_db, tmp_path):
+    result = run_reports(select_templates(["R05"], False), as_of=SAMPLE_AS_OF, out=tmp_path, grid="第二网格",
+                         db=str(sample_db))
+    lines = _lines_below_table(openpyxl.load_workbook(result.reports[0].file).active)
+    assert not [t for t in lines if t.startswith("另有")]  # no grid can claim them
+
+
+def test_count_notes_are_filled_in_and_left_out_at_zero(tmp_path):
+    path = tmp_path / "R50_测试.yaml"
+    path.write_text(
+        "code: R50\ntitle: 测试\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\n"
+        "count_notes:\n"
+        "  - {sql: SELECT 12345, text: '另有 {n} 名未计入。'}\n"
+        "  - {sql: SELECT 0, text: '另有 {n} 户未计入。'}\n"
+        "  - sql: SELECT count(*) FROM range(3) WHERE CAST($grid AS VARCHAR) IS NULL\n"
+        "    text: 又有 {n} 人。\n",
+        encoding="utf-8")
+    template = load_template_file(path)
+    with duckdb.connect() as con:
+        assert count_notes(con, template, {"as_of": SAMPLE_AS_OF, "community": None, "grid": None}) == [
+            "另有 12,345 名未计入。", "又有 3 人。"]
+    path.write_text("code: R50\ntitle: 测试\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\n"
+                    "count_notes: [{sql: \"SELECT 'x'\", text: '另有 {n} 名。'}]\n", encoding="utf-8")
+    with duckdb.connect() as con, pytest.raises(SchemaError) as info:
+        count_notes(con, load_template_file(path), {})
+    assert info.value.field == "count_notes[0].sql" and "R50_测试.yaml" in str(info.value)
+
+
+# ------------------------------------------------------------------ R01: households, 合计 line
+
+def test_r01_lists_each_household_in_order_with_its_amount_once_and_a_total_line(workbooks, truth):
+    sheet = openpyxl.load_workbook(workbooks / "R01_低保对象花名册.xlsx").active
+    header = [c.value for c in sheet[3]]
+    rows = [dict(zip(header, r)) for r in sheet.iter_rows(min_row=4, values_only=True)
+            if isinstance(r[0], int)]
+    assert [r["序号"] for r in rows] == list(range(1, len(rows) + 1))
+    households: dict[str, list[dict]] = {}
+    for r in rows:
+        households.setdefault(r["低保证号"], []).append(r)
+    # Members of a household are adjacent, 户主 first, then 配偶, children, parents.
+    certs = [r["低保证号"] for r in rows]
+    assert certs == sorted(certs, key=lambda c: certs.index(c))
+    for cert, members in households.items():
+        ranks = [RELATION_RANK.get(m["与户主关系"], 9) for m in members]
+        assert ranks == sorted(ranks), (cert, [m["与户主关系"] for m in members])
+    # 保障人数 and 月保障金 are the household's: on its first row only, as the feed has them.
+    feed = truth.feed_rows("dibao", "member").filter(pl.col("status") == "在保")
+    amount = dict(feed.group_by("cert_no").agg(pl.col("monthly_amount").first()).iter_rows())
+    covered = dict(feed.group_by("cert_no").agg(pl.col("covered_count").first()).iter_rows())
+    for cert, members in households.items():
+        assert members[0]["月保障金（元）"] == pytest.approx(amount[cert]), cert
+        assert members[0]["保障人数"] == covered[cert], cert
+        assert all(m["月保障金（元）"] is None and m["保障人数"] is None for m in members[1:]), cert
+    assert any(len(m) > 2 for m in households.values())
+    # The roster ends with 合计：N 户 M 人 and the households' monthly total.
+    total = next(r for r in sheet.iter_rows(min_row=4, values_only=True) if str(r[0]).startswith("合计"))
+    assert total[0] == f"合计：{len(households)} 户 {len(rows)} 人"
+    assert total[header.index("月保障金（元）")] == pytest.approx(sum(amount[c] for c in households))
+    assert sheet.cell(4 + len(rows), 1).value == total[0]  # right under the last member
 
 
 def test_same_database_and_date_give_the_same_content(sample_db, tmp_path):
@@ -177,6 +284,18 @@ def test_every_bundled_template_loads():
 
 
 @pytest.mark.parametrize("body, field, message", [
+    ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\n"
+     "count_notes: [{sql: SELECT 1, text: 另有若干人}]", "count_notes[0].text", "{n}"),
+    ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\n"
+     "count_notes: [{sql: SELECT $who, text: '另有 {n} 人'}]", "count_notes[0].sql", "$who"),
+    ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\n"
+     "total_counts: [{distinct: b, unit: 户}]", "total_counts[0].distinct", "不存在的列 b"),
+    ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A, mask: id}]\n"
+     "total_counts: [{distinct: a, unit: 人}]", "total_counts[0].distinct", "脱敏"),
+    ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\n"
+     "total_counts: [{sum: a, unit: 人}]", "total_counts[0].sum", "不是数字列"),
+    ("code: R50\ntitle: x\nsql: SELECT 1 AS a ORDER BY 1\ncolumns: [{field: a, header: A}]\n"
+     "total_counts: [{unit: 人, colour: red}]", "total_counts[0].colour", "不认识"),
     ("code: R50\ntitle: x\nsql: SELECT 1 AS a\ncolumns: [{field: a, header: A}]", "sql", "ORDER BY"),
     ("code: R50\ntitle: x\nsql: SELECT $who AS a ORDER BY 1\ncolumns: [{field: a, header: A}]", "sql", "$who"),
     ("code: R50\ntitle: x\nsql: \"SELECT {% if %} ORDER BY 1\"\ncolumns: [{field: a, header: A}]", "sql", "语法"),

@@ -402,6 +402,49 @@ def test_statistics_total_row_is_the_column_sums(workbooks, code):
     print(f"{code} 合计: {[total[at[c.field]] for c in template.columns if c.total]}")
 
 
+def test_rosters_end_with_a_total_line(workbooks):
+    """A roster's last row is 合计：N 人 (N its numbered rows); household rosters count
+    households and people (R21: contracts and the sum of 家庭人口数)."""
+    templates = load_templates()
+    rosters = [c for c in CODES if templates[c].numbered and not templates[c].has_total]
+    assert {"R13", "R19", "R21", "R23"} <= set(rosters)
+    for code in rosters:
+        template = templates[code]
+        assert template.total_counts, code
+        sheet = openpyxl.load_workbook(workbooks / f"{template.file_name}.xlsx").active
+        rows = list(sheet.iter_rows(min_row=4, values_only=True))
+        numbered = [k for k, r in enumerate(rows) if isinstance(r[0], int)]
+        assert numbered == list(range(numbered[0], numbered[-1] + 1)), code
+        line = rows[numbered[-1] + 1][0]
+        n = len(numbered)
+        if code == "R21":
+            header = [c.value for c in sheet[3]]
+            people = sum(rows[k][header.index("家庭人口数")] for k in numbered)
+            assert line == f"合计：{n:,} 户 {people:,} 人", line
+        else:
+            assert line == f"合计：{n:,} {template.unit}", (code, line)
+        assert f"A{4 + numbered[-1] + 1}:" in " ".join(str(r) for r in sheet.merged_cells.ranges), code
+
+
+def test_numbers_that_are_not_amounts_have_no_thousands_separator(workbooks):
+    sheet = openpyxl.load_workbook(workbooks / "R18_出生人口登记表.xlsx").active
+    weights = [c for c in sheet["G"][4:] if isinstance(c.value, int)]
+    assert sheet["G4"].value == "体重（克）" and weights
+    assert all(c.number_format == "0" for c in weights)  # 3250 克, not 3,250
+    assert sheet["A5"].value == 1 and sheet["A5"].number_format == "0"  # 序号
+
+
+def test_r20_lists_members_of_a_household_in_household_order(report_csv):
+    rows = report_csv("R20")
+    rank = {"户主": 1, "配偶": 2, "子": 3, "女": 3, "儿媳": 4, "女婿": 4, "孙子": 5, "孙女": 5, "父亲": 6, "母亲": 6}
+    runs: dict[tuple, list[int]] = {}
+    for key, relation in zip(rows.select("网格", "分离类型", "居住地址", "户号").iter_rows(), rows["与户主关系"]):
+        if key[3]:
+            runs.setdefault(key, []).append(rank.get(relation, 9))
+    assert any(len(r) > 1 for r in runs.values())
+    assert all(r == sorted(r) for r in runs.values()), [r for r in runs.values() if r != sorted(r)][:5]
+
+
 def test_roster_ids_and_phones_are_masked(workbooks):
     sheet = openpyxl.load_workbook(workbooks / "R13_0-3岁婴幼儿名单.xlsx").active
     values = [v for r in sheet.iter_rows(min_row=5, values_only=True) if isinstance(r[0], int) for v in r]

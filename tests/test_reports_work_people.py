@@ -392,15 +392,28 @@ def test_r35_workbook_total_row_is_the_column_sums_and_prints_landscape(masked_w
     width = len(data[0])
     for c in range(2, width):
         assert total[c] == sum(r[c] for r in data), c
-    # Each breakdown adds up to the residents (sex / age / ethnicity / registration).
-    header = [sheet.cell(4, c).value or sheet.cell(3, c).value for c in range(1, width + 1)]
+    # Each breakdown adds up to the residents (sex / age / ethnicity / registration): a
+    # person whose sex or birth date nobody delivered counts under 不详.
+    groups, header = [], []
+    for c in range(1, width + 1):
+        if sheet.cell(3, c).value and sheet.cell(4, c).value:  # a group header starts here
+            groups.append(sheet.cell(3, c).value)
+        lone = sheet.cell(4, c).value is None
+        header.append(sheet.cell(3, c).value if lone else f"{groups[-1]}/{sheet.cell(4, c).value}")
+        if lone:
+            groups.append(None)
+    ages = ["0-6岁", "7-17岁", "18-59岁", "60岁及以上", "不详"]
     for row in data + [total]:
         figures = dict(zip(header, row))
-        assert figures["户籍人口"] + figures["流动人口"] == figures["常住人口"]
-        assert figures["汉族"] + figures["少数民族"] + figures["未登记"] == figures["常住人口"]
-        # A person whose sex (or birth date) nobody delivered counts only in 常住人口.
-        unknown_sex = figures["常住人口"] - figures["男"] - figures["女"]
-        assert 0 <= unknown_sex <= (1 if row is not total else len(data)), row
+        residents = figures["常住人口"]
+        assert figures["性别/男"] + figures["性别/女"] + figures["性别/不详"] == residents, row
+        assert sum(figures[f"年龄段/{a}"] for a in ages) == residents, row
+        assert figures["户籍/户籍人口"] + figures["户籍/流动人口"] == residents, row
+        assert figures["民族/汉族"] + figures["民族/少数民族"] + figures["民族/未登记"] == residents, row
+    figures = dict(zip(header, total))
+    print(f"R35 合计: 常住人口 {figures['常住人口']} = 男 {figures['性别/男']} + 女 {figures['性别/女']} "
+          f"+ 不详 {figures['性别/不详']}")
+    assert figures["性别/不详"] > 0 and figures["年龄段/不详"] > 0  # the sample has such residents
     assert sheet.page_setup.orientation == "landscape" and sheet.sheet_properties.pageSetUpPr.fitToPage
 
 
@@ -495,6 +508,23 @@ def test_masked_workbooks_show_no_full_id_number(masked_workbooks):
                     masked_ids += bool(re.fullmatch(r"\d{6}\*{6,}[\dXx]{4}", text))
     assert not leaks, leaks[:10]
     assert masked_ids > 1000  # the masked IDs are there, only hidden
+
+
+def test_r36_row_numbers_have_no_thousands_separator_and_the_list_ends_with_its_count(masked_workbooks):
+    sheet = openpyxl.load_workbook(masked_workbooks["R36"]).active
+    assert sheet["D3"].value == "行号"
+    rows = [r for r in sheet.iter_rows(min_row=5) if isinstance(r[0].value, int)]
+    assert rows and all(r[3].number_format == "0" for r in rows)
+    after = sheet.cell(rows[-1][0].row + 1, 1).value
+    assert after == f"合计：{len(rows):,} 条"
+
+
+def test_landlines_keep_their_area_code_when_masked(masked_workbooks):
+    phones = [v for path in masked_workbooks.values() for r in openpyxl.load_workbook(path).active.iter_rows(
+        values_only=True) for v in r if isinstance(v, str) and "****" in v and len(v) <= 14]
+    landlines = [v for v in phones if v.startswith("0")]
+    assert landlines and all(re.fullmatch(r"0\d{2,3}-\*{4}\d{4}", v) for v in landlines), landlines[:5]
+    assert all(re.fullmatch(r"1\d{2}\*{4}\d{4}", v) for v in phones if v.startswith("1"))
 
 
 def test_the_area_filter_limits_businesses_and_corrections(report_csv):

@@ -122,7 +122,6 @@ def run_reports(
                         masked=not unmasked)
         # A report of part of the area does not take the name of the whole area's.
         suffix = "".join(f"_{x}" for x in (community, grid) if x)
-        unplaced = _unplaced_residents(con)
         out.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(out)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
@@ -136,8 +135,9 @@ def run_reports(
                         progress(template)
                     t0 = time.perf_counter()
                     frame = report_frame(con, template, params, unmasked)
-                    if unplaced and template.has_total:
-                        template = template.model_copy(update={"notes": [*template.notes, unplaced]})
+                    counted = count_notes(con, template, params)
+                    if counted:
+                        template = template.model_copy(update={"notes": [*template.notes, *counted]})
                     name = f"{template.file_name}{suffix}.{fmt}"
                     report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0)
                     run.reports.append(report)
@@ -247,16 +247,24 @@ def _placeholder_feeds(con: duckdb.DuckDBPyConnection) -> None:
                        temp=True)
 
 
-def _unplaced_residents(con: duckdb.DuckDBPyConnection) -> str | None:
-    """A note for per-grid statistics: living residents whose house the standard address
-    registry lacks are in no grid."""
-    n = con.execute("""SELECT count(*) FROM r_persons
-                       WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND grid IS NULL AND address IS NOT NULL
-                         AND house_id NOT IN (SELECT house_id FROM r_houses)""").fetchall()[0][0]
-    if not n:
-        return None
-    return (f"另有 {n} 名在世人员的住址不在标准地址库中，无法落入网格，未计入本表；"
-            "可用 rootdb query 查出名单，并请公安/住建补录标准地址。")
+def count_notes(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params: dict) -> list[str]:
+    """The template's notes with a count (`count_notes`), each with its count filled in;
+    a note whose count is 0 is left out."""
+    notes = []
+    for i, note in enumerate(template.count_notes):
+        where = f"count_notes[{i}].sql"
+        sql = note.render_sql()
+        try:
+            rows = con.execute(sql, _bind(sql, params)).fetchall()
+        except duckdb.Error as exc:
+            raise SchemaError(template.path, f"说明的计数 SQL 执行失败：{str(exc).splitlines()[0]}",
+                              field=where) from None
+        n = rows[0][0] if len(rows) == 1 and len(rows[0]) == 1 else None
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise SchemaError(template.path, "说明的计数 SQL 应当只返回一个整数（一行一列）", field=where)
+        if n:
+            notes.append(note.text.replace("{n}", f"{n:,}"))
+    return notes
 
 
 def _check_area(con: duckdb.DuckDBPyConnection, community: str | None, grid: str | None) -> None:

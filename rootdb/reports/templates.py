@@ -2,9 +2,11 @@
 
 A template holds the report's SQL (named parameters such as `$as_of`, bound by DuckDB)
 and its layout: title, columns (header, optional group header above, width, format,
-alignment, masking, 合计), notes. The SQL text is rendered by jinja2 in a sandbox
-first, with constants only (never a value the user typed), so a template can loop over
-age bands instead of repeating itself.
+alignment, masking, 合计), the counts of a roster's 合计 line ("合计：15 户 48 人"),
+notes, and notes with a count worked out by SQL ("另有 2 名…未计入本表", shown only
+when the count is not 0). The SQL text is rendered by jinja2 in a sandbox first, with
+constants only (never a value the user typed), so a template can loop over age bands
+instead of repeating itself.
 
 Templates come from the bundled folder and then from the folders in
 `ROOTDB_REPORTS`; a later file of the same code replaces an earlier one.
@@ -37,16 +39,67 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_sql(sql: str) -> str:
+    """A template's SQL: valid jinja2, only the known parameters."""
+    try:
+        _JINJA.parse(sql)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ValueError(f"SQL 模板语法错误（第{exc.lineno}行）：{exc.message}") from None
+    unknown = sorted(set(_PARAM.findall(sql)) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"未知的参数 ${unknown[0]}；可用参数：{', '.join('$' + p for p in PARAMETERS)}")
+    return sql
+
+
 class ReportColumn(_Strict):
     field: str = Field(pattern=r"^[A-Za-z_]\w*$")
     header: str = Field(min_length=1)
     group: str | None = None  # a header above this one, merged over neighbours of the same group
     width: float | None = Field(default=None, gt=0, le=100)
-    format: Literal["text", "int", "number", "money", "percent", "date"] = "text"
+    # int: a count or amount with thousands separators (2,351); plain_int: a whole number
+    # written without them (序号, 行号, a year, grams).
+    format: Literal["text", "int", "plain_int", "number", "money", "percent", "date"] = "text"
     align: Literal["left", "center", "right"] | None = None
     mask: Literal["id", "phone"] | None = None
     # 合计 row: `sum` of the column, or `ratio a b` = sum(a) / sum(b) (a rate column).
     total: str | None = Field(default=None, pattern=r"^(sum|ratio [A-Za-z_]\w* [A-Za-z_]\w*)$")
+
+
+class TotalCount(_Strict):
+    """One figure of a roster's 合计 line: the rows (人), the distinct values of a column
+    (低保证号 → 户) or the sum of a column (家庭人口数 → 人)."""
+    unit: str = Field(min_length=1)
+    distinct: str | None = None
+    sum: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TotalCount:
+        if self.distinct and self.sum:
+            raise ValueError("distinct 与 sum 只能选一个")
+        return self
+
+
+class CountNote(_Strict):
+    """A note with a count: `sql` returns one whole number (it may use the parameters,
+    e.g. the people a per-grid table leaves out); `text` holds {n} where the count goes.
+    Shown only when the count is not 0."""
+    sql: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+
+    @field_validator("sql")
+    @classmethod
+    def _sql_valid(cls, sql: str) -> str:
+        return check_sql(sql)
+
+    @field_validator("text")
+    @classmethod
+    def _has_count(cls, text: str) -> str:
+        if "{n}" not in text:
+            raise ValueError("说明文字里要有 {n}，写计数的位置")
+        return text
+
+    def render_sql(self) -> str:
+        return _JINJA.from_string(self.sql).render()
 
 
 class ReportTemplate(_Strict):
@@ -58,7 +111,10 @@ class ReportTemplate(_Strict):
     numbered: bool = True  # a 序号 column first
     orientation: Literal["auto", "portrait", "landscape"] = "auto"
     total_label: str = "合计"
+    # A roster's 合计 line, e.g. [{distinct: cert_no, unit: 户}, {unit: 人}] → 合计：15 户 48 人
+    total_counts: list[TotalCount] = []
     notes: list[str] = []
+    count_notes: list[CountNote] = []
     sql: str = Field(min_length=1)
     columns: list[ReportColumn] = Field(min_length=1)
     path: str = ""  # filled in by the loader
@@ -66,22 +122,16 @@ class ReportTemplate(_Strict):
     @field_validator("sql")
     @classmethod
     def _sql_renders(cls, sql: str) -> str:
-        try:
-            _JINJA.parse(sql)
-        except jinja2.TemplateSyntaxError as exc:
-            raise ValueError(f"SQL 模板语法错误（第{exc.lineno}行）：{exc.message}") from None
-        unknown = sorted(set(_PARAM.findall(sql)) - set(PARAMETERS))
-        if unknown:
-            raise ValueError(f"未知的参数 ${unknown[0]}；可用参数：{', '.join('$' + p for p in PARAMETERS)}")
+        check_sql(sql)
         if not re.search(r"\border\s+by\b", sql, re.IGNORECASE):
             raise ValueError("SQL 需要 ORDER BY，同一数据库和统计日期才能得到同样的报表")
         return sql
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> ReportTemplate:
-        problem = columns_problem([c.model_dump() for c in self.columns])
+        problem = template_problem(self.model_dump())
         if problem:
-            raise ValueError(problem[2])
+            raise ValueError(problem[1])
         return self
 
     @property
@@ -90,6 +140,7 @@ class ReportTemplate(_Strict):
 
     @property
     def has_total(self) -> bool:
+        """A 合计 row of column totals (statistics, or a roster's sums)."""
         return any(c.total for c in self.columns)
 
     def render_sql(self) -> str:
@@ -145,9 +196,45 @@ def columns_problem(columns: list[dict]) -> tuple[int, str, str] | None:
     return None
 
 
-def _locate_columns_error(data: dict) -> tuple | None:
+_SUMMABLE = ("int", "plain_int", "number", "money")
+
+
+def total_counts_problem(data: dict) -> tuple[int, str, str] | None:
+    """The first figure of the 合计 line that names a column it cannot count: (index,
+    key, message). A distinct count needs a column that is not masked (masked values
+    can coincide); a sum needs a number column."""
+    columns = {c.get("field"): c for c in data.get("columns") or [] if isinstance(c, dict)}
+    for i, count in enumerate(data.get("total_counts") or []):
+        if not isinstance(count, dict):
+            continue
+        for key in ("distinct", "sum"):
+            name = count.get(key)
+            if not name:
+                continue
+            column = columns.get(name)
+            if column is None:
+                return i, key, f"合计行的计数引用了不存在的列 {name}"
+            if key == "distinct" and column.get("mask"):
+                return i, key, f"列 {name} 是脱敏显示的，不能按它计数；请用证号、编号等不脱敏的列"
+            if key == "sum" and (column.get("format") or "text") not in _SUMMABLE:
+                return i, key, f"列 {name} 不是数字列，不能求和"
+    return None
+
+
+def template_problem(data: dict) -> tuple[tuple, str] | None:
+    """The first rule between fields a template breaks: (location, message)."""
     problem = columns_problem(data.get("columns") or [])
-    return ("columns", problem[0], problem[1]) if problem else None
+    if problem:
+        return ("columns", problem[0], problem[1]), problem[2]
+    problem = total_counts_problem(data)
+    if problem:
+        return ("total_counts", problem[0], problem[1]), problem[2]
+    return None
+
+
+def _locate_columns_error(data: dict) -> tuple | None:
+    problem = template_problem(data)
+    return problem[0] if problem else None
 
 
 def base_sql() -> list[str]:

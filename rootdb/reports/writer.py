@@ -2,9 +2,10 @@
 
 Workbook, top to bottom: the title (merged across the table), the 填报单位 / 统计日期
 line, one or two header rows (a group header merged over its columns, a lone header
-merged down over both rows), the data rows, the 合计 row, notes and the 填表人 / 审核人 /
-填报日期 footer. Header frozen; printed on A4 (landscape when the table is wide),
-fitted to the page width, the header rows repeated on every page.
+merged down over both rows), the data rows, the 合计 row (column totals, and for a roster
+its counts: 合计：15 户 48 人), notes and the 填表人 / 审核人 / 填报日期 footer. Header
+frozen; printed on A4 (landscape when the table is wide), fitted to the page width, the
+header rows repeated on every page.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from rootdb.reports.templates import ReportColumn, ReportTemplate
 from rootdb.xlsx import EXCEL_EPOCH, display_width, max_display_width, new_workbook
 
 FONT = "宋体"
-NUMBER_FORMATS = {"int": "#,##0", "number": "#,##0.##", "money": "#,##0.00", "percent": "0.0%", "date": "yyyy-mm-dd"}
+# int: counts (2,351); plain_int: numbers that take no thousands separator (序号, 行号, grams).
+NUMBER_FORMATS = {"int": "#,##0", "plain_int": "0", "number": "#,##0.##", "money": "#,##0.00",
+                  "percent": "0.0%", "date": "yyyy-mm-dd"}
 # A4 portrait fits about this many character widths at 100%; wider tables print landscape.
 PORTRAIT_WIDTH = 95
 
@@ -48,7 +51,7 @@ def column_widths(template: ReportTemplate, frame: pl.DataFrame) -> list[float]:
 
 def totals(template: ReportTemplate, frame: pl.DataFrame) -> dict[str, float | None]:
     sums = {c.field: frame.get_column(c.field).fill_null(0).sum() for c in template.columns
-            if c.format in ("int", "number", "money", "percent")}
+            if c.format in ("int", "plain_int", "number", "money", "percent")}
     out: dict[str, float | None] = {}
     for column in template.columns:
         if column.total == "sum":
@@ -58,6 +61,21 @@ def totals(template: ReportTemplate, frame: pl.DataFrame) -> dict[str, float | N
             den = sums.get(denominator) or 0
             out[column.field] = (sums.get(numerator) or 0) / den if den else None
     return out
+
+
+def total_label(template: ReportTemplate, frame: pl.DataFrame) -> str:
+    """合计, or for a roster with counts the whole line: 合计：15 户 48 人."""
+    figures = []
+    for count in template.total_counts:
+        if count.distinct:
+            n = frame.get_column(count.distinct).drop_nulls().n_unique()
+        elif count.sum:
+            n = frame.get_column(count.sum).fill_null(0).sum()
+        else:
+            n = frame.height
+        whole = isinstance(n, int) or float(n).is_integer()
+        figures.append(f"{int(n):,} {count.unit}" if whole else f"{n:,.2f} {count.unit}")
+    return f"{template.total_label}：{' '.join(figures)}" if figures else template.total_label
 
 
 def csv_header(column: ReportColumn) -> str:
@@ -76,7 +94,7 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     columns = list(template.columns)
     widths = column_widths(template, frame)
     if template.numbered:
-        columns.insert(0, ReportColumn(field="__no", header="序号", format="int", align="center"))
+        columns.insert(0, ReportColumn(field="__no", header="序号", format="plain_int", align="center"))
         widths.insert(0, 6)
     ncols = len(columns)
     workbook = new_workbook(path)
@@ -131,15 +149,19 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
         _merge(sheet, row, 0, row, ncols - 1, "本期无符合条件的记录", fmt.empty)
         row += 1
 
-    # 合计: the label over the leading columns without a total, then the totals.
-    if template.has_total:
-        sums = totals(template, frame)
-        first_total = next(k for k, col in enumerate(columns) if col.total)
-        _merge(sheet, row, 0, row, max(first_total - 1, 0), template.total_label, fmt.total_label)
-        for k in range(first_total, ncols):
-            column = columns[k]
-            value = sums.get(column.field) if column.total else None
-            _write_cell(sheet, row, k, value, column, fmt, total=True)
+    # 合计: the label over the leading columns without a total, then the totals; a
+    # roster's counts (合计：15 户 48 人) over the whole row when no column has a total.
+    if template.has_total or (template.total_counts and frame.height):
+        label = total_label(template, frame)
+        label_fmt = fmt.total_line if template.total_counts else fmt.total_label
+        first_total = next((k for k, col in enumerate(columns) if col.total), ncols)
+        _merge(sheet, row, 0, row, max(first_total - 1, 0), label, label_fmt)
+        if first_total < ncols:
+            sums = totals(template, frame)
+            for k in range(first_total, ncols):
+                column = columns[k]
+                value = sums.get(column.field) if column.total else None
+                _write_cell(sheet, row, k, value, column, fmt, total=True)
         row += 1
 
     row += 1
@@ -216,6 +238,8 @@ class _Formats:
                                            "text_wrap": True, "bg_color": "#DDEBF7"})
         self.total_label = workbook.add_format({**base, "bold": True, "border": 1, "align": "center",
                                                 "valign": "vcenter"})
+        self.total_line = workbook.add_format({**base, "bold": True, "border": 1, "align": "left",
+                                               "valign": "vcenter", "indent": 1})
         self.empty = workbook.add_format({**base, "border": 1, "align": "center", "font_color": "#808080"})
         self.note = workbook.add_format({**base, "align": "left", "valign": "vcenter"})
         self.note_wrapped = workbook.add_format({**base, "align": "left", "valign": "top", "text_wrap": True})
