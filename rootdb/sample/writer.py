@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import random
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from .common import CREATED, XDate, XMoney, XNum, cell_text
+
+XLSX_MAX_ROWS = 1_048_576  # a worksheet's last row: a region's community list is longer
 
 
 class Row:
@@ -62,6 +65,7 @@ class FeedFile:
         self.rng = rng or random.Random(0)
         self.rows_read = 0
         self.rows_q = 0
+        self.rows_dropped = 0
         self.rec = truth.w["records"]
         self.dfw = truth.w["defects"]
         self.qw = truth.w["quarantine"]
@@ -102,6 +106,9 @@ class FeedFile:
 
     # ------------------------------------------------------------------ rows
     def add(self, row: Row):
+        if self.fmt == "xlsx" and self.r + 2 > XLSX_MAX_ROWS:  # (+2: this row, and a blank one before it)
+            self.rows_dropped += 1  # past a worksheet's last row: not delivered, not in the truth
+            return
         if self.fmt == "xlsx" and self.blank_rate and self.rows_read and self.rng.random() < self.blank_rate:
             self.r += 1                    # a blank row inside the data
         self.r += 1
@@ -145,5 +152,8 @@ class FeedFile:
                 self.r += 1
                 self.ws.write_string(self.r - 1, 0, text)
             self.wb.close()
+            if self.rows_dropped:
+                print(f"{self.fname}: {self.rows_dropped:,} rows past the worksheet's last row left out "
+                      "(not in the file, not in the truth)", file=sys.stderr)
         self.truth.files.append((self.fname, self.feed, self.fmt, self.encoding if self.fmt == "csv" else "",
                                  self.header_row, self.rows_read, self.rows_q, self.layout.get("date_style", "")))
