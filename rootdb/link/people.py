@@ -24,7 +24,8 @@ REGISTRY_FEED = "registry_persons"
 
 _MACROS = """
 CREATE OR REPLACE TEMP MACRO chars_off(a, b) AS
-    CASE WHEN length(a) = length(b)
+    CASE WHEN a = b THEN 0  -- most names: no character lists built
+         WHEN length(a) = length(b)
          THEN len(list_filter(list_zip(string_split(a, ''), string_split(b, '')), lambda x: x[1] <> x[2]))
     END;
 CREATE OR REPLACE TEMP MACRO names_agree(a, b, pa, pb, same_birth) AS
