@@ -264,7 +264,8 @@ def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame 
     benefits = both.filter(~is_new).with_columns(
         pl.col("benefits").list.set_difference(pl.col("benefits_before")).alias("started"),
         pl.col("benefits_before").list.set_difference(pl.col("benefits")).alias("stopped"))
-    for column, kind in (("started", "开始享受"), ("stopped", "停止享受")):
+    # 说明 names the rosters: 低保、医保参保 … (a benefit or an insurance, so no verb like 享受)
+    for column, kind in (("started", "新列入名单"), ("stopped", "移出名单")):
         rows = benefits.filter(pl.col(column).list.len() > 0).with_columns(
             pl.lit(kind).alias("变动类型"), pl.col(column).list.sort().list.join("、").alias("说明"))
         parts.append(rows)

@@ -133,7 +133,7 @@ def test_night_three_rejects_junk_with_a_note_and_takes_the_rest(week):
     note = Path(str(rejected) + ".原因.txt").read_text(encoding="utf-8")
     assert "yibao_2026-11-03_损坏.csv" in note and "原因" in note
     assert "处理：请按原因修改后重新放入收件箱（inbox）" in note
-    assert run.changes.get("停止享受", 0) >= 4
+    assert run.changes.get("移出名单", 0) >= 4
     names = set(r09["姓名"].to_list())
     assert not names & set(stopped["姓名"].to_list()) - set(pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
                                                            .filter(~pl.col("个人编号").is_in(stopped["个人编号"].implode()))
