@@ -224,11 +224,11 @@ def test_r12_counts_residents_insured_and_rate_per_grid(report_csv, truth):
     for row in rows.iter_rows(named=True):
         here = residents.filter(pl.col("grid") == row["网格"])
         want_n, want_ins = here.height, here.filter(pl.col("person_uid").is_in(list(insured))).height
-        got_n, got_ins = int(row["居住人口/合计"]), int(row["参保缴费人数/小计"])
-        _near(f"R12 {row['网格']} 居住人口", got_n, want_n)
+        got_n, got_ins = int(row["常住人口/合计"]), int(row["参保缴费人数/小计"])
+        _near(f"R12 {row['网格']} 常住人口", got_n, want_n)
         _near(f"R12 {row['网格']} 参保缴费", got_ins, want_ins)
         assert abs(float(row["参保率"]) - want_ins / want_n) <= 2 / want_n
-        assert got_n == int(row["居住人口/户籍人口"]) + int(row["居住人口/流动人口"])
+        assert got_n == int(row["常住人口/户籍人口"]) + int(row["常住人口/流动人口"])
         assert got_ins == int(row["参保缴费人数/城镇职工"]) + int(row["参保缴费人数/城乡居民"])
         assert int(row["未参保人数"]) == got_n - got_ins
 
@@ -247,7 +247,7 @@ def test_r12_workbook_total_row_sums_the_grids_and_rate_is_a_ratio(workbooks):
 
     sheet = openpyxl.load_workbook(workbooks / "R12_医保参保率统计表.xlsx").active
     assert sheet["A1"].value == "医保参保率统计表"
-    assert [sheet.cell(3, c).value for c in (3, 6, 9, 10)] == ["居住人口", "参保缴费人数", "未参保人数", "参保率"]
+    assert [sheet.cell(3, c).value for c in (3, 6, 9, 10)] == ["常住人口", "参保缴费人数", "未参保人数", "参保率"]
     data = [r for r in sheet.iter_rows(min_row=5, values_only=True) if r[1] and str(r[1]).endswith("网格")]
     total = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "合计")
     assert len(data) == 4
