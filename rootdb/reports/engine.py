@@ -135,7 +135,7 @@ def run_reports(
                         progress(template)
                     t0 = time.perf_counter()
                     frame = report_frame(con, template, params, unmasked)
-                    counted = count_notes(con, template, params)
+                    counted = count_notes(con, template, params) if fmt == "xlsx" else []  # CSV: rows only
                     if counted:
                         template = template.model_copy(update={"notes": [*template.notes, *counted]})
                     name = f"{template.file_name}{suffix}.{fmt}"
