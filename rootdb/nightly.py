@@ -206,7 +206,6 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     run.exit_code = EXIT_REJECTED if rejected else EXIT_DONE
 
 
-
 def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.date) -> None:
     """Reports and the changes since the last run, staged, then swapped into reports/."""
     from rootdb.reports import run_reports, select_templates

@@ -126,8 +126,8 @@ def run_reports(
         _remove_stale_staging(out)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
         try:
-            # Workbooks of large reports are written by worker processes (xlsxwriter
-            # spends several µs of Python per cell) while the next report's SQL runs.
+            # Workbooks of large reports are written by worker processes (building and
+            # deflating their XML) while the next report's SQL runs.
             with _writers(fmt) as pool:
                 pending = []
                 for template in templates:

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from rootdb.reports.templates import ReportColumn, ReportTemplate
-from rootdb.xlsx import EXCEL_EPOCH, display_width, max_display_width, new_workbook
+from rootdb.xlsx import display_width, excel_cells, max_display_width, new_workbook
 
 FONT = "宋体"
 # int: counts (2,351); plain_int: numbers that take no thousands separator (序号, 行号, grams).
@@ -188,19 +188,18 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
 
 
 def _typed_cells(template: ReportTemplate, frame: pl.DataFrame) -> pl.DataFrame:
-    """The template's columns as cells are written: text columns as text (yes/no as
-    是/否), numbers as numbers, dates as Excel day numbers (shown by the date format)."""
+    """The template's columns as cells are written: a text column as text even when its
+    values are numbers (an ID, a code), a date column as a date; the rest as
+    `excel_cells` types any value (yes/no as 是/否, dates as Excel day numbers)."""
     exprs = []
     for column in template.columns:
         value, dtype = pl.col(column.field), frame.schema[column.field]
-        if dtype == pl.Boolean:
-            value = pl.when(value).then(pl.lit("是")).when(~value).then(pl.lit("否"))
-        elif dtype in (pl.Date, pl.Datetime) and column.format == "date":
-            value = (value.cast(pl.Date) - pl.lit(EXCEL_EPOCH)).dt.total_days()
-        elif column.format == "text" or not dtype.is_numeric():
+        if column.format == "text" and dtype != pl.Boolean:
             value = value.cast(pl.String)
+        elif column.format == "date" and isinstance(dtype, pl.Datetime):
+            value = value.cast(pl.Date)
         exprs.append(value.alias(column.field))
-    return frame.select(exprs)
+    return excel_cells(frame.select(exprs))
 
 
 def _merge(sheet, r1: int, c1: int, r2: int, c2: int, text: str, fmt) -> None:
