@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import re
 
 import duckdb
 import polars as pl
@@ -54,6 +55,64 @@ def mask_phone(expr: pl.Expr) -> pl.Expr:
         .when(digits.str.contains(_LOCAL)).then("****" + last4)
         .otherwise(_mask_middle(expr, 3, 4))
     )
+
+
+# --- Masking by content ---------------------------------------------------------------
+# Whatever a column is called and whatever a template says, a masked output never holds
+# a resident ID or a mobile number: every text cell is searched. An ID is found inside a
+# longer code too (残疾人证号 = the ID + 2 digits); a 15-digit (first-generation) ID only
+# standing alone, since 15 digits inside a longer run are too often something else.
+_ID18 = r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+_ID15 = r"(?<![\dA-Za-z])[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?!\d)"
+_MOBILE_ANY = r"(?<!\d)(?:\+?86[\s\-]?)?(?P<head>1[3-9]\d)[\s\-]?\d{4}[\s\-]?(?P<tail>\d{4})(?!\d)"
+_CONTENT = re.compile(f"(?P<id18>{_ID18})|(?P<id15>{_ID15})|(?P<mobile>{_MOBILE_ANY})")
+# A cheap test first, in polars, so Python only sees values that may hold one.
+_MAYBE_PERSONAL = r"\d{7}|\d{3}[\s\-]\d{4}[\s\-]\d{4}"
+
+
+def _masked_match(match: re.Match) -> str:
+    if match.group("mobile"):
+        return f"{match.group('head')}****{match.group('tail')}"
+    text = match.group(0)
+    return text[:6] + "*" * (len(text) - 10) + text[-4:]
+
+
+def mask_text(text: str | None) -> str | None:
+    """Every resident ID and mobile number in a piece of text, masked:
+    '联系人13812345678' → '联系人138****5678', '残疾证 15060219850302123X11' →
+    '残疾证 150602********123X11' (the ID inside the code)."""
+    if not text:
+        return text
+    return _CONTENT.sub(_masked_match, text)
+
+
+def mask_series(values: pl.Series) -> pl.Series:
+    """`mask_text` on a text column: Python once per distinct value that may hold one."""
+    if values.dtype != pl.String:
+        return values
+    candidates = values.filter(values.str.contains(_MAYBE_PERSONAL)).unique()
+    if candidates.is_empty():
+        return values
+    masked = [mask_text(v) for v in candidates.to_list()]
+    changed = {v: m for v, m in zip(candidates.to_list(), masked) if v != m}
+    if not changed:
+        return values
+    return values.replace(changed)
+
+
+def mask_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text column (and list of text) of an output masked by content."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            columns.append(mask_series(frame[name]))
+        elif isinstance(dtype, pl.List) and dtype.inner == pl.String:
+            inner = frame[name].explode()
+            masked = mask_series(inner)
+            if not masked.equals(inner):
+                columns.append(frame.select(pl.col(name).list.eval(pl.element().replace(
+                    dict(zip(inner.to_list(), masked.to_list())))))[name])
+    return frame.with_columns(columns) if columns else frame
 
 
 _AUDIT_DDL = """
