@@ -409,7 +409,7 @@ def test_cli_query_names_an_unnamed_newborn(work_db):
 def test_cli_unknown_feed_is_exit_2_with_a_chinese_message(work_db):
     result = invoke("query", "--in", "nosuch", "--db", work_db)
     assert result.exit_code == 2
-    assert "--in：没有数据源nosuch；可用的数据源代码：" in panel_text(result.output)
+    assert "--in：没有数据源nosuch；可用代码或名称：" in panel_text(result.output)
 
 
 def test_cli_notify_writes_the_workbook_and_tells_about_unmasked(work_db, tmp_path):

@@ -15,7 +15,6 @@ import datetime as dt
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -27,8 +26,10 @@ import polars as pl
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
-from rootdb.privacy import mask_id, mask_phone, record_audit
-from rootdb.reports.templates import ReportTemplate, base_sql, load_templates, used_parameters
+from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
+from rootdb.reports.output import hand_run_folder, publish, safe_name, staging_folder
+from rootdb.reports.templates import (BASE_STATEMENTS, ReportTemplate, base_sql, load_templates, statement_problem,
+                                      used_parameters)
 from rootdb.reports.writer import ReportHeading, write_csv, write_xlsx
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, frame_to_table, table_exists
@@ -91,9 +92,16 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | Non
     if missing:
         raise UsageError("还没有比对结果：请先运行 rootdb link，再生成报表")
     _placeholder_feeds(con)
+    lock_down(con)
     params = {"as_of": as_of, "community": community, "grid": grid}
-    for statement in base_sql():
-        con.execute(statement, _bind(statement, params))
+    for path, statement in base_sql(with_path=True):
+        problem = statement_problem(statement, BASE_STATEMENTS)
+        if problem:
+            raise SchemaError(path, problem)
+        try:
+            con.execute(statement, _bind(statement, params))
+        except duckdb.PermissionException as exc:
+            raise SchemaError(path, f"{REFUSED}（{str(exc).splitlines()[0]}）") from None
     _check_area(con, community, grid)
     return params
 
@@ -109,23 +117,22 @@ def run_reports(
     db: str | None = None,
     progress: Callable[[ReportTemplate], None] | None = None,
 ) -> ReportRun:
+    """Write the reports into a private staging folder, record the audit of an unmasked
+    run, then move them into `out` (by default 报表/<统计日期>/ of the workspace)."""
     started = time.perf_counter()
     if fmt not in FORMATS:
         raise UsageError(f"--format 只能是 {' 或 '.join(FORMATS)}")
     as_of = as_of or dt.date.today()
     ws = locate(db)
-    out = Path(out) if out else ws.root / "reports"
-    with open_existing(db, read_only=True) as con:
-        params = prepare(con, as_of, community, grid)
-        heading = ReportHeading(unit_name=_unit_name(con, community, grid), as_of=as_of)
-        run = ReportRun(as_of=as_of.isoformat(), area=heading.unit_name, out=str(out), format=fmt,
-                        masked=not unmasked)
-        # A report of part of the area does not take the name of the whole area's.
-        suffix = "".join(f"_{x}" for x in (community, grid) if x)
-        out.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging(out)
-        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
-        try:
+    out = Path(out) if out else hand_run_folder(ws, as_of)
+    with staging_folder(ws) as staging:
+        with open_existing(db, read_only=True) as con:
+            params = prepare(con, as_of, community, grid)
+            heading = ReportHeading(unit_name=_unit_name(con, community, grid), as_of=as_of)
+            run = ReportRun(as_of=as_of.isoformat(), area=heading.unit_name, out=str(out), format=fmt,
+                            masked=not unmasked)
+            # A report of part of the area does not take the name of the whole area's.
+            suffix = "".join(f"_{safe_name(x)}" for x in (community, grid) if x)
             # Workbooks of large reports are written by worker processes (building and
             # deflating their XML) while the next report's SQL runs.
             with _writers(fmt) as pool:
@@ -150,17 +157,31 @@ def run_reports(
                     pause_point("report.written_one")
                 for report, future in pending:
                     report.seconds = round(future.result(), 2)
-            for report in run.reports:  # every report written: move them in place
-                name = Path(report.file).name
-                (staging / name).replace(out / name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    if unmasked:
-        with open_existing(db, read_only=False) as con:
-            for report in run.reports:
-                record_audit(con, "report --unmasked", f"{report.code} 统计日期 {run.as_of}", report.rows, report.file)
+        pause_point("report.staged")
+        if unmasked:  # the audit first: no unmasked workbook is ever visible without its row
+            _audit_reports(db, run)
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(out)
+        for report in run.reports:  # every report written (and audited): move them in place
+            publish(staging / Path(report.file).name, Path(report.file))
     run.seconds = round(time.perf_counter() - started, 2)
     return run
+
+
+def _audit_reports(db: str | None, run: ReportRun) -> None:
+    """One audit row per unmasked report, in one transaction; when it cannot be written
+    the run fails and no file is put in place."""
+    from rootdb.errors import WorkspaceError
+
+    try:
+        with open_existing(db, read_only=False) as con:
+            con.begin()
+            for report in run.reports:
+                record_audit(con, "report --unmasked", f"{report.code} 统计日期 {run.as_of}", report.rows,
+                             str(Path(report.file).resolve()))
+            con.commit()
+    except (WorkspaceError, duckdb.Error) as exc:
+        raise WorkspaceError(f"未能写入审计日志，未脱敏的报表没有输出：{exc}") from None
 
 
 PARALLEL_ROWS = 20_000  # reports this large are written in a worker process
@@ -189,14 +210,38 @@ def _writers(fmt: str):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# Report SQL runs on a connection that reads the workspace database and nothing else:
+# no files (read_csv, read_text, COPY … TO, ATTACH), no extensions, no settings.
+LOCKED_SETTINGS = ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
+                   "SET autoload_known_extensions = false", "SET lock_configuration = true")
+REFUSED = "报表 SQL 只能查询工作区数据库，不能读写文件、加载扩展或修改设置"
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """From now on this connection reaches no file, extension or setting (its database
+    is already open, its temp folder still spills); there is no way back."""
+    for statement in LOCKED_SETTINGS:
+        con.execute(statement)
+
+
+def _run_error(template: ReportTemplate, exc: duckdb.Error, what: str, field: str) -> SchemaError:
+    if isinstance(exc, (duckdb.PermissionException, duckdb.InvalidInputException)) and (
+            "disabled" in str(exc) or "locked" in str(exc)):
+        return SchemaError(template.path, f"{REFUSED}（{str(exc).splitlines()[0]}）", field=field)
+    return SchemaError(template.path, f"{what}：{str(exc).splitlines()[0]}", field=field)
+
+
 def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params: dict,
                  unmasked: bool = False) -> pl.DataFrame:
     """The rows of one report, masked unless asked; the template's columns checked."""
     sql = template.render_sql()
+    problem = statement_problem(sql)
+    if problem:
+        raise SchemaError(template.path, problem, field="sql")
     try:
         frame = fetch_frame(con, sql, _bind(sql, params))
     except duckdb.Error as exc:
-        raise SchemaError(template.path, f"报表 SQL 执行失败：{str(exc).splitlines()[0]}", field="sql") from None
+        raise _run_error(template, exc, "报表 SQL 执行失败", "sql") from None
     missing = [c.field for c in template.columns if c.field not in frame.columns]
     if missing:
         raise SchemaError(template.path, f"SQL 的结果里没有列 {missing[0]}", field="columns")
@@ -208,6 +253,9 @@ def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, param
         frame = frame.with_columns(
             masks[c.mask](pl.col(c.field).cast(pl.String)).alias(c.field) for c in template.columns if c.mask
         )
+        # Then by content, whatever a column is called or the template says: an ID inside
+        # 残疾人证号, 学籍号 or 社会保障号码, a mobile in a note.
+        frame = mask_frame(frame)
     return frame
 
 
@@ -254,11 +302,13 @@ def count_notes(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params
     for i, note in enumerate(template.count_notes):
         where = f"count_notes[{i}].sql"
         sql = note.render_sql()
+        problem = statement_problem(sql)
+        if problem:
+            raise SchemaError(template.path, problem, field=where)
         try:
             rows = con.execute(sql, _bind(sql, params)).fetchall()
         except duckdb.Error as exc:
-            raise SchemaError(template.path, f"说明的计数 SQL 执行失败：{str(exc).splitlines()[0]}",
-                              field=where) from None
+            raise _run_error(template, exc, "说明的计数 SQL 执行失败", where) from None
         n = rows[0][0] if len(rows) == 1 and len(rows[0]) == 1 else None
         if not isinstance(n, int) or isinstance(n, bool):
             raise SchemaError(template.path, "说明的计数 SQL 应当只返回一个整数（一行一列）", field=where)

@@ -48,7 +48,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.reports.engine import prepare
-from rootdb.reports.query import (PersonQuery, audit, list_detail, mask_people, select_people, where_clauses,
+from rootdb.reports.query import (PersonQuery, audited_output, list_detail, mask_people, select_people, where_clauses,
                                   write_heading)
 from rootdb.resources import bundled_dir
 from rootdb.store import fetch_frame
@@ -103,18 +103,29 @@ class NotifyResult:
 
 # ------------------------------------------------------------------ the template
 
+TEMPLATE_SUFFIX = ".txt.j2"  # a message template is a small text file named 某某通知.txt.j2
+TEMPLATE_MAX_BYTES = 16_384
+
+
 def find_template(path: Path | str) -> Path:
-    """A template file, or the name of one shipped in report_templates/messages
-    (`托育服务通知`)."""
+    """A message template file (named *.txt.j2), or the name of one shipped in
+    report_templates/messages (`托育服务通知`). Any other file is refused: a template is
+    shown back in the messages, so /etc/passwd or a roster must never pass for one."""
     path = Path(path)
-    if path.is_file():
-        return path
     bundled = bundled_dir("report_templates") / "messages"
-    for candidate in (bundled / path.name, bundled / f"{path.name}.txt.j2"):
-        if candidate.is_file():
-            return candidate
-    shipped = "、".join(p.name.removesuffix(".txt.j2") for p in sorted(bundled.glob("*.txt.j2")))
-    raise UsageError(f"找不到短信模板 {path}；自带的模板：{shipped or '（无）'}")
+    shipped = "、".join(p.name.removesuffix(TEMPLATE_SUFFIX) for p in sorted(bundled.glob(f"*{TEMPLATE_SUFFIX}")))
+    if not path.is_file():
+        for candidate in (bundled / path.name, bundled / f"{path.name}{TEMPLATE_SUFFIX}"):
+            if candidate.is_file() and candidate.name.endswith(TEMPLATE_SUFFIX):
+                return candidate
+        raise UsageError(f"找不到短信模板 {path}；自带的模板：{shipped or '（无）'}")
+    real = path.resolve()
+    if not (path.name.endswith(TEMPLATE_SUFFIX) and real.name.endswith(TEMPLATE_SUFFIX)):
+        raise UsageError(f"{path}：不是短信模板。短信模板是以 {TEMPLATE_SUFFIX} 结尾的文本文件"
+                         f"（如 托育服务通知{TEMPLATE_SUFFIX}）；自带的模板：{shipped or '（无）'}")
+    if real.stat().st_size > TEMPLATE_MAX_BYTES:
+        raise UsageError(f"{path}：短信模板超过 {TEMPLATE_MAX_BYTES // 1024} KB，不像一条短信的模板")
+    return path
 
 
 def _read_text(path: Path) -> str:
@@ -366,9 +377,55 @@ def write_messages(result: NotifyResult, out: Path) -> Path:
         sheet = workbook.add_worksheet(name)
         detail = list_detail(result.query, result.as_of, *counts)
         first_row = write_heading(workbook, sheet, frame.width, title, detail)
-        write_frame(workbook, sheet, frame, first_row=first_row)
+        if "短信内容" in frame.columns:
+            _write_message_table(workbook, sheet, frame, first_row)
+        else:
+            write_frame(workbook, sheet, frame, first_row=first_row)
     workbook.close()
     return out
+
+
+MESSAGE_WIDTH = 46  # 短信内容 column: about 22 Chinese characters a line, within the printed page
+
+
+def _write_message_table(workbook, sheet, frame: pl.DataFrame, first_row: int) -> None:
+    """The messages table with the text wrapped inside its bordered cell, each row as
+    tall as its lines, instead of running past the table's right border on screen and
+    in print (A4 landscape, fitted to the page width)."""
+    from rootdb.xlsx import display_width, max_display_width
+
+    header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
+                                  "align": "center", "valign": "vcenter", "font_name": "宋体"})
+    body = workbook.add_format({"font_name": "宋体", "border": 1, "valign": "top", "num_format": "@"})
+    number = workbook.add_format({"font_name": "宋体", "border": 1, "valign": "top", "align": "center"})
+    wrapped = workbook.add_format({"font_name": "宋体", "border": 1, "valign": "top", "text_wrap": True,
+                                   "num_format": "@"})
+    text_col = frame.columns.index("短信内容")
+    for col, name in enumerate(frame.columns):
+        sheet.write_string(first_row, col, name, header)
+        if col == text_col:
+            width = MESSAGE_WIDTH
+        elif frame.schema[name] == pl.String and frame.height:
+            width = min(max(display_width(name), max_display_width(frame[name])) + 2, 40)
+        else:
+            width = max(display_width(name) + 2, 6)
+        sheet.set_column(col, col, width)
+    for i, row in enumerate(frame.iter_rows()):
+        r = first_row + 1 + i
+        lines = max(1, -(-display_width(row[text_col] or "") // (MESSAGE_WIDTH - 2)))
+        sheet.set_row(r, 13.5 * lines + 4)
+        for col, value in enumerate(row):
+            if value is None:
+                sheet.write_blank(r, col, None, wrapped if col == text_col else body)
+            elif isinstance(value, (int, float)):
+                sheet.write_number(r, col, value, number)
+            else:
+                sheet.write_string(r, col, str(value), wrapped if col == text_col else body)
+    sheet.freeze_panes(first_row + 1, 0)
+    sheet.set_paper(9)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(first_row)
 
 
 def notify(query: PersonQuery, template: Path | str, out: Path | None = None, unmasked: bool = False,
@@ -389,9 +446,8 @@ def notify(query: PersonQuery, template: Path | str, out: Path | None = None, un
         people, messages, no_phone, about = build_messages(con, query, compiled, as_of)
     result = NotifyResult(query=query, as_of=as_of.isoformat(), template=str(path), people=people,
                           messages=messages, no_phone=no_phone, about=about, masked=not unmasked)
-    if out is not None:
-        result.file = str(write_messages(result, out))
     command = "notify --unmasked" if unmasked else "notify"
-    audit(db, command, f"{query.describe()}；模板 {path.name}；统计日期 {result.as_of}", messages.height,
-          str(Path(result.file).resolve()) if result.file else None)
+    # Staged, audited, then moved into place (see query.audited_output).
+    result.file = audited_output(db, out, lambda staged: write_messages(result, staged), command,
+                                 f"{query.describe()}；模板 {path.name}；统计日期 {result.as_of}", messages.height)
     return result

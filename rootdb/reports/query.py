@@ -20,17 +20,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from rootdb.csvfile import write_csv
 from rootdb.errors import UsageError
-from rootdb.privacy import mask_id, mask_phone, record_audit
+from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.reports.engine import prepare
 from rootdb.store import fetch_frame
-from rootdb.workspace import open_existing
+from rootdb.faults import pause_point
+from rootdb.reports.output import publish, staging_folder
+from rootdb.workspace import locate, open_existing
 
 # Special groups: those of r_persons.groups, then the two worked out from who lives in a house.
 GROUPS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保", "独居", "空巢")
@@ -160,16 +164,48 @@ def _building(text: str) -> str:
     return parsed or value
 
 
-def check_feeds(codes: list[str], option: str) -> list[str]:
+def feed_names() -> dict[str, str]:
+    """Every way a user names a feed, to its code: the code (dibao), the title
+    (城乡最低生活保障对象花名册) and the Chinese words its files are recognised by (低保)."""
     from rootdb.specs import load_specs
 
-    known = sorted(load_specs())
-    codes = [c.strip().lower() for c in codes if c.strip()]
-    unknown = [c for c in codes if c not in known]
+    names: dict[str, set[str]] = {}
+    for code, spec in load_specs().items():
+        words = {code, spec.title}
+        for pattern in spec.file_patterns:
+            stem = pattern.rsplit(".", 1)[0].strip("*")
+            if stem and not stem.isascii() and not any(ch in stem for ch in "*?[]"):
+                words.add(stem)
+        for word in words:
+            names.setdefault(word, set()).add(code)
+    return {word: next(iter(codes)) for word, codes in names.items() if len(codes) == 1}
+
+
+def _feed_code(text: str, names: dict[str, str]) -> str | None:
+    value = unicodedata.normalize("NFKC", text).strip()
+    if value.lower() in names:
+        return names[value.lower()]
+    if value in names:
+        return names[value]
+    # 低保名册, 低保对象: one feed's word inside what was typed, or what was typed inside one title.
+    found = {code for word, code in names.items() if not word.isascii() and len(word) >= 2
+             and (word in value or (len(value) >= 2 and value in word))}
+    return found.pop() if len(found) == 1 else None
+
+
+def check_feeds(codes: list[str], option: str) -> list[str]:
+    """Feed codes of what the user typed: a code (dibao), a title or a Chinese name (低保)."""
+    from rootdb.specs import load_specs
+
+    names = feed_names()
+    typed = [c.strip() for c in codes if c.strip()]
+    resolved = [_feed_code(c, names) for c in typed]
+    unknown = [t for t, c in zip(typed, resolved) if c is None]
     if unknown:
-        raise UsageError(f"{option}：没有数据源 {'、'.join(unknown)}；可用的数据源代码：{'、'.join(known)}"
+        known = "、".join(f"{code}（{spec.title}）" for code, spec in sorted(load_specs().items()))
+        raise UsageError(f"{option}：没有数据源 {'、'.join(unknown)}；可用代码或名称：{known}"
                          "（rootdb feeds 列出各数据源）")
-    return codes
+    return list(dict.fromkeys(c for c in resolved if c))
 
 
 def _check_groups(groups: list[str]) -> list[str]:
@@ -204,14 +240,57 @@ _NAME = f"""coalesce(p.name,
                               WHERE feed = 'chusheng' AND role = 'newborn')
          THEN '{UNNAMED}' ELSE '{NAME_UNKNOWN}' END)"""
 
+# A child's 联系电话 is the guardian's when the child has none, as R13 and notify take
+# the guardian: 儿童保健 (ertong), 学籍 (xueji), the 出生医学证明's mother then father,
+# the registry household's head; the guardian's own record's phone first, then the
+# phone written in that row.
+_GUARDIAN_PHONES = """
+CREATE OR REPLACE TEMP TABLE q_guardian_phones AS
+WITH kids AS (SELECT person_id FROM r_persons WHERE age < 18 AND phone IS NULL),
+candidates AS (
+    SELECT c.person_id AS child_id, 1 AS rank, coalesce(g.phone, e.guardian_phone) AS phone, e.file_id, e.source_row
+    FROM ertong e
+    JOIN r_feed_persons c ON c.feed = 'ertong' AND c.role = 'child' AND c.file_id = e.file_id
+         AND c.source_row = e.source_row
+    LEFT JOIN r_feed_persons gr ON gr.feed = 'ertong' AND gr.role = 'guardian' AND gr.file_id = e.file_id
+         AND gr.source_row = e.source_row
+    LEFT JOIN golden_persons g ON g.entity_id = gr.person_id
+    UNION ALL
+    SELECT c.person_id, 2, coalesce(g.phone, x.guardian_phone), x.file_id, x.source_row
+    FROM xueji x
+    JOIN r_feed_persons c ON c.feed = 'xueji' AND c.role = 'student' AND c.file_id = x.file_id
+         AND c.source_row = x.source_row
+    LEFT JOIN r_feed_persons gr ON gr.feed = 'xueji' AND gr.role = 'guardian' AND gr.file_id = x.file_id
+         AND gr.source_row = x.source_row
+    LEFT JOIN golden_persons g ON g.entity_id = gr.person_id
+    UNION ALL
+    SELECT c.person_id, CASE gr.role WHEN 'mother' THEN 3 ELSE 4 END, g.phone, b.file_id, b.source_row
+    FROM chusheng b
+    JOIN r_feed_persons c ON c.feed = 'chusheng' AND c.role = 'newborn' AND c.file_id = b.file_id
+         AND c.source_row = b.source_row
+    JOIN r_feed_persons gr ON gr.feed = 'chusheng' AND gr.role IN ('mother', 'father') AND gr.file_id = b.file_id
+         AND gr.source_row = b.source_row
+    JOIN golden_persons g ON g.entity_id = gr.person_id
+    UNION ALL
+    SELECT h.member_entity_id, 5, g.phone, NULL, NULL
+    FROM rel_household h JOIN golden_persons g ON g.entity_id = h.head_entity_id
+    WHERE h.source = 'registry_persons' AND h.head_entity_id <> h.member_entity_id
+)
+SELECT child_id, arg_min(phone, [rank, -coalesce(file_id, 0), coalesce(source_row, 0)]) AS phone
+FROM candidates JOIN kids ON kids.person_id = candidates.child_id
+WHERE phone IS NOT NULL
+GROUP BY child_id
+"""
+
 _SELECT = f"""
 CREATE OR REPLACE TEMP TABLE q_people AS
 SELECT p.person_id AS 人员编号, {_NAME} AS 姓名, p.sex AS 性别, p.age AS 年龄, p.id_number AS 身份证号,
-       p.phone AS 联系电话, p.community AS 社区, p.grid AS 网格, p.short_address AS 住址,
+       coalesce(p.phone, gp.phone) AS 联系电话, p.community AS 社区, p.grid AS 网格, p.short_address AS 住址,
        nullif(array_to_string({_ALL_GROUPS}, '、'), '') AS 所属群体,
        (SELECT string_agg(t.tag, '、' ORDER BY t.tag) FROM r_person_tags t
         WHERE t.person_id = p.person_id) AS 标签
 FROM r_persons p LEFT JOIN r_houses h USING (house_id)
+LEFT JOIN q_guardian_phones gp ON gp.child_id = p.person_id
 WHERE {{where}}
 ORDER BY h.address_code NULLS LAST, p.birth_date NULLS LAST, p.person_id
 """
@@ -282,6 +361,7 @@ def select_people(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> pl.Data
     """The matching people (PEOPLE_COLUMNS, unmasked), also left in the TEMP table
     `q_people` of this connection. The report tables must be prepared (`prepare`)."""
     where, params = where_clauses(query)
+    con.execute(_GUARDIAN_PHONES)
     con.execute(_SELECT.format(where="\n  AND ".join(where)), params)
     return fetch_frame(con, "SELECT * FROM q_people")
 
@@ -322,11 +402,12 @@ def run_query(query: PersonQuery, db: str | Path | None = None) -> QueryResult:
 # ------------------------------------------------------------------ output
 
 def mask_people(frame: pl.DataFrame) -> pl.DataFrame:
-    """ID numbers and phones of a frame masked (the columns it has of 身份证号 / 联系电话 / 手机号)."""
+    """ID numbers and phones of a frame masked: the columns it has of 身份证号 / 联系电话 /
+    手机号, then every text column by content (an ID or mobile wherever it is)."""
     masks = {"身份证号": mask_id, "联系电话": mask_phone, "手机号": mask_phone}
-    return frame.with_columns(
+    return mask_frame(frame.with_columns(
         masks[c](pl.col(c).cast(pl.String)).alias(c) for c in frame.columns if c in masks
-    )
+    ))
 
 
 def check_out_path(out: Path, formats: tuple[str, ...] = FORMATS) -> None:
@@ -369,7 +450,7 @@ def write_people(frame: pl.DataFrame, out: Path, query: PersonQuery, as_of: dt.d
         frame = mask_people(frame)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".csv":
-        frame.write_csv(out, include_bom=True)
+        write_csv(frame, out)  # formula-like cells (=…, +…) written as text
     else:
         table = frame.with_row_index("序号", offset=1)
         masking = "身份证号、联系电话已脱敏" if not unmasked else "含完整身份证号和电话，请妥善保管"
@@ -384,8 +465,31 @@ def write_people(frame: pl.DataFrame, out: Path, query: PersonQuery, as_of: dt.d
 
 def audit(db: str | Path | None, command: str, detail: str, rows: int, file: str | None) -> None:
     """Every query and message list is logged, masked or not: who looked at whom."""
-    with open_existing(db, read_only=False) as con:
-        record_audit(con, command, detail, rows, file or "（未写文件）")
+    from rootdb.errors import WorkspaceError
+
+    try:
+        with open_existing(db, read_only=False) as con:
+            record_audit(con, command, detail, rows, file or "（未写文件）")
+    except (WorkspaceError, duckdb.Error) as exc:
+        raise WorkspaceError(f"未能写入审计日志，名单没有输出：{exc}") from None
+
+
+def audited_output(db: str | Path | None, out: Path | None, write: Callable[[Path], object], command: str,
+                   detail: str, rows: int) -> str | None:
+    """Write the file into the workspace's private staging folder, commit its audit row,
+    and only then move it to `out`: no list is ever visible without its audit row. With
+    no `out`, only the audit row."""
+    if out is None:
+        audit(db, command, detail, rows, None)
+        return None
+    target = Path(out).resolve()
+    with staging_folder(locate(db)) as staging:
+        staged = staging / target.name
+        write(staged)
+        pause_point(f"{command.split()[0]}.staged")
+        audit(db, command, detail, rows, str(target))
+        publish(staged, target)
+    return str(Path(out))
 
 
 def find_people(query: PersonQuery, out: Path | None = None, unmasked: bool = False,
@@ -395,9 +499,8 @@ def find_people(query: PersonQuery, out: Path | None = None, unmasked: bool = Fa
         check_out_path(out)
     result = run_query(query, db)
     result.masked = not unmasked
-    if out is not None:
-        result.file = str(write_people(result.people, out, query, result.as_of, unmasked))
     command = "query --unmasked" if unmasked else "query"
-    audit(db, command, f"{query.describe()}；统计日期 {result.as_of}", result.rows,
-          str(Path(result.file).resolve()) if result.file else None)
+    result.file = audited_output(
+        db, out, lambda path: write_people(result.people, path, query, result.as_of, unmasked), command,
+        f"{query.describe()}；统计日期 {result.as_of}", result.rows)
     return result

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+import duckdb
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -48,7 +49,39 @@ def check_sql(sql: str) -> str:
     unknown = sorted(set(_PARAM.findall(sql)) - set(PARAMETERS))
     if unknown:
         raise ValueError(f"未知的参数 ${unknown[0]}；可用参数：{', '.join('$' + p for p in PARAMETERS)}")
+    try:
+        rendered = _JINJA.from_string(sql).render()
+    except jinja2.TemplateError:
+        return sql  # an error that only rendering shows is reported when the report runs
+    problem = statement_problem(rendered)
+    if problem:
+        raise ValueError(problem)
     return sql
+
+
+# A report's SQL is one query; the shared tables of _base.sql are TEMP tables and macros.
+BASE_STATEMENTS = ("SELECT", "CREATE")
+
+
+def statement_problem(sql: str, allowed: tuple[str, ...] = ("SELECT",)) -> str | None:
+    """Why this SQL may not run as report SQL, by DuckDB's own parser: a report is a
+    single SELECT (or WITH … SELECT); never COPY, ATTACH, LOAD, INSTALL, PRAGMA, SET,
+    CALL or several statements."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        return f"SQL 语法错误：{str(exc).splitlines()[0]}"
+    if len(statements) != 1:
+        return f"SQL 只能是一条查询语句（SELECT 或 WITH … SELECT），这里有 {len(statements)} 条"
+    kind = statements[0].type.name
+    if kind not in allowed:
+        words = {"COPY": "COPY（读写文件）", "ATTACH": "ATTACH（打开其他数据库）", "DETACH": "DETACH",
+                 "LOAD": "LOAD/INSTALL（加载扩展）", "PRAGMA": "PRAGMA", "SET": "SET（修改设置）",
+                 "VARIABLE_SET": "SET VARIABLE", "CALL": "CALL", "EXPORT": "EXPORT DATABASE"}
+        return f"报表 SQL 只能是查询语句（SELECT 或 WITH … SELECT），不能用 {words.get(kind, kind)}"
+    if kind == "CREATE" and not re.match(r"\s*CREATE\s+(OR\s+REPLACE\s+)?(TEMP|TEMPORARY)\b", sql, re.IGNORECASE):
+        return "报表公共表只能是临时表或宏（CREATE OR REPLACE TEMP …）"
+    return None
 
 
 class ReportColumn(_Strict):
@@ -58,7 +91,8 @@ class ReportColumn(_Strict):
     width: float | None = Field(default=None, gt=0, le=100)
     # int: a count or amount with thousands separators (2,351); plain_int: a whole number
     # written without them (序号, 行号, a year, grams).
-    format: Literal["text", "int", "plain_int", "number", "money", "percent", "date"] = "text"
+    # decimal: a measure shown with two fixed decimals (建筑面积 85.50).
+    format: Literal["text", "int", "plain_int", "number", "money", "decimal", "percent", "date"] = "text"
     align: Literal["left", "center", "right"] | None = None
     mask: Literal["id", "phone"] | None = None
     # 合计 row: `sum` of the column, or `ratio a b` = sum(a) / sum(b) (a rate column).
@@ -115,6 +149,7 @@ class ReportTemplate(_Strict):
     total_counts: list[TotalCount] = []
     notes: list[str] = []
     count_notes: list[CountNote] = []
+    empty_text: str = Field(default="本期无符合条件的记录", min_length=1)  # the line of a table with no rows
     sql: str = Field(min_length=1)
     columns: list[ReportColumn] = Field(min_length=1)
     path: str = ""  # filled in by the loader
@@ -196,7 +231,7 @@ def columns_problem(columns: list[dict]) -> tuple[int, str, str] | None:
     return None
 
 
-_SUMMABLE = ("int", "plain_int", "number", "money")
+_SUMMABLE = ("int", "plain_int", "number", "money", "decimal")
 
 
 def total_counts_problem(data: dict) -> tuple[int, str, str] | None:
@@ -237,16 +272,17 @@ def _locate_columns_error(data: dict) -> tuple | None:
     return problem[0] if problem else None
 
 
-def base_sql() -> list[str]:
+def base_sql(with_path: bool = False) -> list:
     """The statements of `_base.sql` (the shared report tables), from the last folder that
-    has one."""
+    has one (with `with_path`: each as (file, statement))."""
     path = next((d / BASE_SQL for d in reversed(template_dirs()) if (d / BASE_SQL).is_file()), None)
     if path is None:
         raise SchemaError(bundled_dir("report_templates") / BASE_SQL, "缺少报表公共表定义")
     text = path.read_text(encoding="utf-8")
     # Statements end with a semicolon at the end of a line; `--` comments are dropped.
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return [s.strip() for s in re.split(r";\s*$", text, flags=re.MULTILINE) if s.strip()]
+    statements = [s.strip() for s in re.split(r";\s*$", text, flags=re.MULTILINE) if s.strip()]
+    return [(path, s) for s in statements] if with_path else statements
 
 
 def used_parameters(sql: str) -> list[str]:

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import polars as pl
 
+from rootdb.csvfile import write_csv as write_csv_file
 from rootdb.reports.templates import ReportColumn, ReportTemplate
 from rootdb.xlsx import display_width, excel_cells, max_display_width, new_workbook
 
 FONT = "宋体"
 # int: counts (2,351); plain_int: numbers that take no thousands separator (序号, 行号, grams).
-NUMBER_FORMATS = {"int": "#,##0", "plain_int": "0", "number": "#,##0.##", "money": "#,##0.00",
+# decimal: a measure with two fixed decimals (建筑面积 85.50).
+NUMBER_FORMATS = {"int": "#,##0", "plain_int": "0", "number": "#,##0.##", "money": "#,##0.00", "decimal": "#,##0.00",
                   "percent": "0.0%", "date": "yyyy-mm-dd"}
 # A4 portrait fits about this many character widths at 100%; wider tables print landscape.
 PORTRAIT_WIDTH = 95
@@ -51,7 +53,7 @@ def column_widths(template: ReportTemplate, frame: pl.DataFrame) -> list[float]:
 
 def totals(template: ReportTemplate, frame: pl.DataFrame) -> dict[str, float | None]:
     sums = {c.field: frame.get_column(c.field).fill_null(0).sum() for c in template.columns
-            if c.format in ("int", "plain_int", "number", "money", "percent")}
+            if c.format in ("int", "plain_int", "number", "money", "decimal", "percent")}
     out: dict[str, float | None] = {}
     for column in template.columns:
         if column.total == "sum":
@@ -87,7 +89,11 @@ def write_csv(path: Path, template: ReportTemplate, frame: pl.DataFrame) -> None
     out = frame.select([pl.col(c.field).alias(csv_header(c)) for c in template.columns])
     if template.numbered:
         out = out.with_row_index("序号", offset=1)
-    out.write_csv(path, include_bom=True, date_format="%Y-%m-%d")
+    # Fixed decimals as the workbook shows them (建筑面积 85.50, not 85.5).
+    out = out.with_columns(pl.col(csv_header(c)).cast(pl.Float64).round(2).cast(pl.Decimal(38, 2))
+                           for c in template.columns
+                           if c.format == "decimal" and out.schema[csv_header(c)].is_numeric())
+    write_csv_file(out, path)  # a cell such as =Cmd|… or +Sum(1,2) is written as text, never a formula
 
 
 def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, heading: ReportHeading) -> None:
@@ -146,7 +152,7 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     workbook.write_rows(sheet, row, data, [fmt.cell(column, False) for column in columns])
     row += data.height
     if data.height == 0:
-        _merge(sheet, row, 0, row, ncols - 1, "本期无符合条件的记录", fmt.empty)
+        _merge(sheet, row, 0, row, ncols - 1, template.empty_text, fmt.empty)
         row += 1
 
     # 合计: the label over the leading columns without a total, then the totals; a
