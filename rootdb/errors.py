@@ -16,11 +16,18 @@ class ExitCode(IntEnum):
 
 
 class RootdbError(Exception):
-    """Base of every error rootdb raises on purpose."""
+    """Base of every error rootdb raises on purpose.
+
+    The message has every resident ID and mobile number in it masked (a row quoted from
+    a file, a value that did not parse): it reaches the terminal, the nightly log, the
+    run record and the note beside a rejected file, none of which may hold them."""
 
     exit_code: ExitCode = ExitCode.FAILED
 
     def __init__(self, message: str):
+        from rootdb.privacy import mask_text
+
+        message = mask_text(message)
         super().__init__(message)
         self.message = message
 
@@ -72,4 +79,6 @@ class InputFileError(RootdbError):
         if column:
             where += f" “{column}”列"
         super().__init__(f"{where}：{message}")
-        self.detail = message
+        from rootdb.privacy import mask_text
+
+        self.detail = mask_text(message)

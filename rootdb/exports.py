@@ -1,7 +1,9 @@
 """Exports for scripts and departments: the crosswalk (contract/outputs.md).
 
-ID numbers are masked unless `unmasked` is asked for; every unmasked export is
-written to the audit log.
+ID numbers are masked unless `unmasked` is asked for — by column, and in every other
+text by content (`rootdb.privacy.mask_frame`); every unmasked export is written to the
+audit log. A table export is a CSV file (no cell a spreadsheet would run as a formula,
+see `rootdb.csvfile`) or, named .xlsx, a workbook.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import polars as pl
 
+from rootdb.csvfile import write_csv
 from rootdb.errors import UsageError
-from rootdb.privacy import mask_id, record_audit
+from rootdb.privacy import mask_frame, mask_id, record_audit
 from rootdb.store import fetch_frame, table_exists
 from rootdb.workspace import open_existing
 
@@ -46,8 +49,35 @@ def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -
                 .otherwise(pl.col("registry_key"))
                 .alias("registry_key")
             )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_csv(out)
+            # entity_id and a house's or place's registry code are rootdb's and the
+            # registry's keys, not personal: left whole so that scripts can join on them.
+            frame = mask_frame(frame, keep=("entity_id", "registry_key"))
+        write_table(frame, out, "对照表", bom=False)
         if unmasked:
             record_audit(con, "export crosswalk --unmasked", "", frame.height, str(out.resolve()))
     return ExportResult(file=str(out), rows=frame.height, masked=not unmasked)
+
+
+_SPREADSHEET_SUFFIXES = {".xls", ".xlsm", ".xlsb", ".ods", ".et"}
+EXCEL_MAX_ROWS = 1_048_576
+
+
+def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True) -> None:
+    """`frame` to `out`: a workbook of one sheet when it is named .xlsx, else CSV (UTF-8,
+    with a BOM unless `bom` is False, formula-like cells neutralised)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix in _SPREADSHEET_SUFFIXES:
+        raise UsageError(f"{out.name}：只能导出为 .csv 或 .xlsx 文件，请换用其中一种后缀")
+    if suffix == ".xlsx" and frame.height >= EXCEL_MAX_ROWS:
+        raise UsageError(f"{out.name}：共 {frame.height:,} 行，超过 Excel 一个工作表的上限"
+                         f"（{EXCEL_MAX_ROWS - 1:,} 行数据），请导出为 .csv 文件")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".xlsx":
+        from rootdb.xlsx import new_workbook, write_frame
+
+        workbook = new_workbook(out)
+        write_frame(workbook, workbook.add_worksheet(sheet), frame)
+        workbook.close()
+    else:
+        write_csv(frame, out, bom=bom)

@@ -40,6 +40,7 @@ import polars as pl
 from rootdb.errors import RootdbError
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
+from rootdb.privacy import mask_text
 
 LOCK_NAME = ".rootdb-nightly.lock"
 SETTLE_ENV, SETTLE_DEFAULT = "ROOTDB_INBOX_SETTLE", 60.0
@@ -127,8 +128,9 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
         log.warning(str(exc))
     except Exception as exc:  # any failure: record it; reports and inbox stay as they were
         run.status, run.exit_code = "failed", EXIT_FAILED
-        run.message = str(exc) if isinstance(exc, RootdbError) else f"{type(exc).__name__}: {exc}"
+        run.message = mask_text(str(exc) if isinstance(exc, RootdbError) else f"{type(exc).__name__}: {exc}")
         log.error("失败：%s\n%s", run.message, traceback.format_exc())
+    run.warnings = [mask_text(w) for w in run.warnings]
     run.seconds = round(time.perf_counter() - started, 2)
     run.finished = dt.datetime.now().isoformat(timespec="seconds")
     log.info("结束：%s（%.1f 秒）", run.headline(), run.seconds)
@@ -140,7 +142,19 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
 
 
 def _write_record(run: NightlyRun) -> None:
-    Path(run.record_file).write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    Path(run.record_file).write_text(json.dumps(_masked(run.to_dict()), ensure_ascii=False, indent=2),
+                                     encoding="utf-8")
+
+
+def _masked(value):
+    """Every text in a run record with IDs and mobiles masked (messages quote files)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
 
 
 def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
@@ -347,7 +361,7 @@ def rejection_note(file_name: str, why: str, when: dt.datetime) -> str:
 def _reject(path: Path, folder: Path, why: str) -> str | None:
     target = _move(path, folder)
     if target is not None:
-        note = rejection_note(path.name, why, dt.datetime.now())
+        note = mask_text(rejection_note(path.name, why, dt.datetime.now()))
         Path(target + ".原因.txt").write_text(note, encoding="utf-8")
     return target
 
@@ -454,9 +468,16 @@ def _logger(path: Path) -> logging.Logger:
     log.setLevel(logging.INFO)
     log.propagate = False
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     return log
+
+
+class _MaskingFormatter(logging.Formatter):
+    """Log lines (tracebacks too) with IDs and mobiles masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record))
 
 
 __all__ = ["NightlyRun", "recent_runs", "run_nightly"]

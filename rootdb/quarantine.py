@@ -2,7 +2,8 @@
 
 One summary sheet, then one sheet per feed with the row's original columns (as the
 department delivered them) and the reason. ID numbers and phones are masked unless
-asked; an unmasked export is written to the audit log.
+asked — in the feed's ID and phone columns, and by content in every other cell (a row that
+could not be split quotes them anywhere); an unmasked export is written to the audit log.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import polars as pl
 
+from rootdb.errors import UsageError
 from rootdb.exports import ExportResult
 from rootdb.ingest.detect import header_keys
-from rootdb.privacy import mask_id, mask_phone, record_audit
+from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
 from rootdb.workspace import open_existing
@@ -41,6 +43,8 @@ def sheet_name(title: str) -> str:
 
 def export_quarantine(out: Path, db: str | None = None, feed: str | None = None, unmasked: bool = False) -> ExportResult:
     specs = load_specs()
+    if feed is not None and feed not in specs:
+        raise UsageError(f"不认识的数据源“{feed}”；可选：{'、'.join(sorted(specs))}（rootdb feeds 列出各数据源）")
     with open_existing(db, read_only=not unmasked) as con:
         rows = fetch_frame(
             con,
@@ -62,6 +66,8 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
             pl.col("source_row").alias("行号"),
             pl.col("reason").alias("隔离原因"),
         )
+        if not unmasked:
+            summary = mask_frame(summary)
         write_frame(workbook, workbook.add_worksheet("汇总"), summary)
         for (code,), part in rows.group_by("feed", maintain_order=True):
             originals = part["original"].str.json_decode()
@@ -77,6 +83,8 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
                              pl.col("reason").alias("隔离原因")), values],
                 how="horizontal",
             )
+            if not unmasked:
+                sheet_frame = mask_frame(sheet_frame)
             write_frame(workbook, workbook.add_worksheet(sheet_name(titles.get(code, code))), sheet_frame)
         workbook.close()
         if unmasked:

@@ -7,8 +7,10 @@
   sheet, then one sheet per feed (数据源/文件/行号/姓名/字段/报送值/公安库值/问题/说明),
   optionally for one department only.
 
-ID numbers and phones are masked unless `unmasked` is asked for; every unmasked
-export is written to the audit log. Both take an open connection or a database
+ID numbers and phones are masked unless `unmasked` is asked for, by column and in every
+other text by content (an address or a note may quote them: `rootdb.privacy.mask_frame`);
+every unmasked export is written to the audit log. `export_persons` writes CSV (formula-like
+cells neutralised) or, to a file named .xlsx, a workbook. Both take an open connection or a database
 location (`--db` semantics, as `rootdb.exports`).
 """
 
@@ -21,8 +23,8 @@ import duckdb
 import polars as pl
 
 from rootdb.errors import UsageError
-from rootdb.exports import ExportResult
-from rootdb.privacy import mask_id, mask_phone, record_audit
+from rootdb.exports import ExportResult, write_table
+from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
 from rootdb.workspace import open_existing
@@ -63,8 +65,8 @@ def export_persons(con_or_db, out: Path, unmasked: bool = False) -> ExportResult
         if not unmasked:
             frame = frame.with_columns(mask_id(pl.col("registry_key")), mask_id(pl.col("身份证号")),
                                        mask_phone(pl.col("联系电话")))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        frame.select(PERSON_HEADERS).write_csv(out, include_bom=True)
+            frame = mask_frame(frame, keep=("entity_id",))
+        write_table(frame.select(PERSON_HEADERS), out, "人员")
         if unmasked:
             record_audit(con, "export persons --unmasked", "", frame.height, str(out.resolve()))
     return ExportResult(file=str(out), rows=frame.height, masked=not unmasked)
@@ -102,6 +104,7 @@ def export_corrections(con_or_db, out: Path, department: str | None = None, unma
                     pl.when(pl.col("value_type") == "id").then(mask_id(pl.col(col)))
                     .when(pl.col("value_type") == "phone").then(mask_phone(pl.col(col)))
                     .otherwise(pl.col(col)).alias(col))
+            frame = mask_frame(frame)
         titles = {code: spec.title for code, spec in specs.items()}
         out.parent.mkdir(parents=True, exist_ok=True)
         workbook = new_workbook(out)

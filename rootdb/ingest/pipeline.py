@@ -24,7 +24,7 @@ from rootdb.faults import pause_point
 from rootdb.ingest.detect import data_rows, recognise
 from rootdb.ingest.readers import read_grid
 from rootdb.ingest.results import FileResult, IngestResult
-from rootdb.privacy import os_user
+from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
 from rootdb.store import append_frame, ensure_schema, record_run, refresh_feed_views
 from rootdb.workspace import connect, locate
@@ -165,6 +165,9 @@ def _ingest_file(
         result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{type(exc).__name__}: {exc}）"
     finally:
         result.seconds = time.perf_counter() - started
+        # What is printed, returned and stored about the file quotes no ID or mobile.
+        result.message = mask_text(result.message)
+        result.warnings = [mask_text(w) for w in result.warnings]
     return result
 
 

@@ -260,14 +260,23 @@ def predict_clusters(
     return clustered, review
 
 
-def _masked(frame: pl.DataFrame) -> pl.DataFrame:
-    """ID numbers and phones masked in every column that holds them (…_l / …_r too)."""
-    from rootdb.privacy import mask_id, mask_phone
+# What the charts join records and pairs on: rootdb's and splink's own numbers, kept
+# whole (an 18-digit record id may look like an ID number; it is none).
+_CHART_KEYS = ("unique_id", "unique_id_l", "unique_id_r", "cluster_id", "source_dataset", "source_dataset_l",
+               "source_dataset_r")
 
-    return frame.with_columns(
-        *[mask_id(pl.col(c)).alias(c) for c in frame.columns if c.startswith("id_number") and frame[c].dtype == pl.String],
+
+def _masked(frame: pl.DataFrame) -> pl.DataFrame:
+    """ID numbers and phones masked in every column that holds them (…_l / …_r too), and
+    by content in every other text: a registry record's training `label` is its ID."""
+    from rootdb.privacy import mask_frame, mask_id, mask_phone
+
+    frame = frame.with_columns(
+        *[mask_id(pl.col(c)).alias(c) for c in frame.columns if c.startswith(("id_number", "label"))
+          and frame[c].dtype == pl.String],
         *[mask_phone(pl.col(c)).alias(c) for c in frame.columns if c.startswith("phone") and frame[c].dtype == pl.String],
     )
+    return mask_frame(frame, keep=[c for c in frame.columns if c in _CHART_KEYS])
 
 
 CHARTS = ("match_weights.html", "m_u_parameters.html", "comparison_viewer.html", "cluster_studio.html")

@@ -19,7 +19,7 @@ import fastexcel
 import polars as pl
 
 from rootdb.errors import InputFileError, UsageError
-from rootdb.privacy import mask_id, mask_phone, os_user, record_audit
+from rootdb.privacy import mask_frame, mask_id, mask_phone, os_user, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
 from rootdb.workspace import open_existing
@@ -139,6 +139,10 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
             pl.col("fingerprint_a").alias("A 指纹"),
             pl.col("fingerprint_b").alias("B 指纹"),
         )
+        if not unmasked:
+            # An address or a name field may quote an ID or a mobile too; the fingerprints
+            # (hex digests that `import_review` must read back as they are) are not personal.
+            sheet = mask_frame(sheet, keep=("A 指纹", "B 指纹"))
         out.parent.mkdir(parents=True, exist_ok=True)
         workbook = new_workbook(out)
         worksheet = workbook.add_worksheet(SHEET)
