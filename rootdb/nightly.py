@@ -230,9 +230,9 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
         report_run = run_reports(select_templates([], True), as_of=as_of, out=staging, db=str(ws.db_path))
         step.detail = {"reports": len(report_run.reports), "rows": sum(r.rows for r in report_run.reports)}
     with _step(run, "changes", log) as step:
-        state, changes = _changes(ws.db_path, as_of)
+        state, changes, unit_name = _changes(ws.db_path, as_of)
         if changes is not None:
-            _write_changes(staging / f"变动情况_{run.as_of}.xlsx", changes, as_of)
+            _write_changes(staging / f"变动情况_{run.as_of}.xlsx", changes, as_of, unit_name)
             run.changes = {kind: int(n) for kind, n in changes.group_by("变动类型").len().sort("变动类型").iter_rows()}
         else:
             run.warnings.append("首次运行：没有上次的人员状态可比较，变动情况从下次运行起生成")
@@ -243,21 +243,23 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
 
 # ---------------------------------------------------------------- changes since the last run
 
-def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame | None, str]:
     """Today's person state and, when a previous one was saved, what changed: newly in
     the registry, died, moved out, moved house, started or stopped a benefit."""
-    from rootdb.reports.engine import prepare
+    from rootdb.reports.engine import _unit_name, prepare
     from rootdb.store import fetch_frame, table_exists
     from rootdb.workspace import open_existing
 
     with open_existing(db_path, read_only=True) as con:
         prepare(con, as_of, None, None)
+        unit_name = _unit_name(con, None, None)
         state = fetch_frame(con, """
             SELECT person_id, name, id_number, in_registry, dead, status, house_id, grid, short_address,
                    list_sort(list_intersect(groups, ?::VARCHAR[])) AS benefits
             FROM r_persons ORDER BY person_id""", [list(BENEFITS)])
+        death_dates = fetch_frame(con, "SELECT person_id, death_date FROM r_persons WHERE dead")
         if not table_exists(con, "nightly_person_state"):
-            return state, None
+            return state, None, unit_name
         previous = fetch_frame(con, "SELECT * FROM nightly_person_state")
     both = state.join(previous, on="person_id", how="left", suffix="_before")
     is_new = pl.col("name_before").is_null()
@@ -284,23 +286,53 @@ def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame 
         parts.append(rows)
     columns = ["变动类型", "name", "id_number", "grid", "short_address", "说明", "person_id"]
     changes = pl.concat([p.select(columns) for p in parts]).sort("变动类型", "grid", "person_id", nulls_last=True)
-    return state, changes
+    changes = changes.join(death_dates, on="person_id", how="left").with_columns(
+        pl.when(pl.col("变动类型") == "死亡").then(pl.col("death_date")).alias("death_date"))
+    return state, changes, unit_name
 
 
-def _write_changes(path: Path, changes: pl.DataFrame, as_of: dt.date) -> None:
-    from rootdb.privacy import mask_id
-    from rootdb.xlsx import new_workbook, write_frame
+# Kinds of change in the order the workbook counts them.
+CHANGE_KINDS = ("新登记", "死亡", "迁出", "搬迁", "新列入名单", "移出名单")
 
-    frame = changes.select(
-        "变动类型", pl.col("name").alias("姓名"), mask_id(pl.col("id_number")).alias("身份证号"),
-        pl.col("grid").alias("网格"), pl.col("short_address").alias("住址"), "说明")
+
+def changes_template():
+    """变动情况 laid out as the 36 reports are (rootdb.reports.writer): merged title,
+    填报单位 and 统计日期, headers, 合计 line, notes, footer, page numbers."""
+    from rootdb.reports.templates import ReportTemplate
+
+    return ReportTemplate(
+        code="R00", title="人员变动情况", unit="人", orientation="landscape",
+        total_counts=[{"unit": "条"}],
+        notes=["注：与上一次夜间运行时的人员状态相比；死亡日期取公安实有人口库或殡葬登记，"
+               "新登记指公安实有人口库新增的人员，搬迁的说明列写原住址。"],
+        empty_text="本期无变动",
+        sql="SELECT 1 ORDER BY 1",  # the rows come from nightly's comparison, not from SQL
+        columns=[
+            {"field": "kind", "header": "变动类型", "width": 11, "align": "center"},
+            {"field": "name", "header": "姓名", "width": 10},
+            {"field": "id_number", "header": "身份证号", "mask": "id", "width": 21},
+            {"field": "grid", "header": "网格", "width": 12},
+            {"field": "address", "header": "住址", "width": 30},
+            {"field": "death_date", "header": "死亡日期", "format": "date", "width": 11},
+            {"field": "note", "header": "说明", "width": 30},
+        ])
+
+
+def _write_changes(path: Path, changes: pl.DataFrame, as_of: dt.date, unit_name: str = "（未知）") -> None:
+    from rootdb.privacy import mask_frame, mask_id
+    from rootdb.reports.writer import ReportHeading, write_xlsx
+
+    frame = mask_frame(changes.select(
+        pl.col("变动类型").alias("kind"), "name", mask_id(pl.col("id_number")).alias("id_number"), "grid",
+        pl.col("short_address").alias("address"), pl.col("death_date").cast(pl.Date), pl.col("说明").alias("note")))
+    counts = dict(frame.group_by("kind").len().iter_rows())
+    template = changes_template()
+    if counts:
+        kinds = [k for k in CHANGE_KINDS if k in counts] + sorted(k for k in counts if k not in CHANGE_KINDS)
+        by_kind = "，".join(f"{kind} {counts[kind]:,} 人" for kind in kinds)
+        template = template.model_copy(update={"notes": [f"本期变动：{by_kind}。", *template.notes]})
     path.parent.mkdir(parents=True, exist_ok=True)
-    workbook = new_workbook(path)
-    sheet = workbook.add_worksheet("变动情况")
-    title = workbook.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
-    sheet.write_string(0, 0, f"人员变动情况（截至 {as_of.year}年{as_of.month}月{as_of.day}日，与上次运行相比）", title)
-    write_frame(workbook, sheet, frame, first_row=1)
-    workbook.close()
+    write_xlsx(path, template, frame, ReportHeading(unit_name=unit_name, as_of=as_of))
 
 
 def _save_state(db_path: Path, state: pl.DataFrame) -> None:
@@ -366,14 +398,42 @@ def _reject(path: Path, folder: Path, why: str) -> str | None:
     return target
 
 
+MANIFEST = ".rootdb-nightly-files"  # in reports/: the names nightly wrote there
+
+
 def _swap_in(staging: Path, reports_dir: Path) -> None:
     """Replace `reports_dir` by `staging` with two renames, so that the folder is always
-    either yesterday's complete set or today's."""
+    either yesterday's complete set or today's. Only what nightly itself wrote is
+    replaced: anything else found in reports/ (a report someone ran by hand into it, a
+    note) is carried over into the new folder, never deleted."""
+    written = sorted(p.name for p in staging.iterdir())
+    (staging / MANIFEST).write_text("\n".join(written) + "\n", encoding="utf-8")
     old = reports_dir.with_name(f".reports-old-{staging.name.removeprefix('.reports-new-')}")
     if reports_dir.exists():
+        _carry_over(reports_dir, staging)
         reports_dir.rename(old)
     staging.rename(reports_dir)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _carry_over(reports_dir: Path, staging: Path) -> None:
+    """Copy into the new folder what the last night did not write (by its manifest; a
+    folder without one: what is not a report or changes workbook of nightly's naming)."""
+    manifest = reports_dir / MANIFEST
+    if manifest.is_file():
+        ours = set(manifest.read_text(encoding="utf-8").split()) | {MANIFEST}
+        theirs = [p for p in reports_dir.iterdir() if p.name not in ours]
+    else:
+        ours_pattern = re.compile(r"^(R\d{2,3}_[^/]+\.xlsx|变动情况_\d{4}-\d{2}-\d{2}\.xlsx)$")
+        theirs = [p for p in reports_dir.iterdir() if not ours_pattern.match(p.name)]
+    for path in theirs:
+        target = staging / path.name
+        if target.exists():  # the same name as tonight's file: kept beside it
+            target = staging / f"{path.stem}_手工保留{path.suffix}"
+        if path.is_dir():
+            shutil.copytree(path, target)
+        else:
+            shutil.copy2(path, target)
 
 
 def _remove_leftovers(root: Path) -> None:

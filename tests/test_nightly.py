@@ -70,7 +70,8 @@ def week(tmp_path_factory):
     row = f"SW2026009999,{dies['name']},{dies['id_number']},{dies['sex']},2026/11/1,,"
     (inbox / "binzang_2026-11-02.csv").write_bytes(("\n".join([header, *rows, row]) + "\n").encode("gb18030"))
     mornings[2] = (_night(ws, 2), _report(ws, "R03"), _report(ws, "R07"),
-                   pl.read_excel(ws.root / "reports" / "变动情况_2026-11-02.xlsx", read_options={"header_row": 1}))
+                   pl.read_excel(ws.root / "reports" / "变动情况_2026-11-02.xlsx", read_options={"header_row": 2})
+                   .filter(pl.col("序号").is_not_null()))  # the rows, without the 合计 line, notes and footer
 
     # Night 3: junk under a feed's name, a list whose name and header say no feed, and
     # 医保 stops five people's insurance.

@@ -1,0 +1,79 @@
+"""The changes workbook looks like the 36 reports; nightly replaces only its own files;
+the SMS text stays inside its cell; R19's areas have two fixed decimals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+from conftest import SAMPLE_AS_OF
+
+from rootdb.nightly import _swap_in, _write_changes
+from rootdb.reports import run_reports, select_templates
+
+CHANGES = {"变动类型": pl.String, "name": pl.String, "id_number": pl.String, "grid": pl.String,
+           "short_address": pl.String, "说明": pl.String, "person_id": pl.String, "death_date": pl.Date}
+
+
+def _texts(path: Path) -> list[str]:
+    sheet = openpyxl.load_workbook(path).active
+    return [str(v) for row in sheet.iter_rows(values_only=True) for v in row if v is not None]
+
+
+def test_changes_workbook_has_the_reports_heading_counts_death_dates_and_footer(tmp_path):
+    changes = pl.DataFrame([
+        {"变动类型": "死亡", "name": "张三", "id_number": "150602194001011234", "grid": "第一网格",
+         "short_address": "幸福小区1号楼", "说明": "公安库或殡葬登记死亡", "person_id": "P1",
+         "death_date": dt.date(2026, 11, 1)},
+        {"变动类型": "新登记", "name": "李四", "id_number": "150602202610011234", "grid": "第一网格",
+         "short_address": "幸福小区2号楼", "说明": "公安库新增", "person_id": "P2", "death_date": None},
+    ], schema=CHANGES)
+    path = tmp_path / "变动情况_2026-11-02.xlsx"
+    _write_changes(path, changes, dt.date(2026, 11, 2), "交通街道建设社区")
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet["A1"].value == "人员变动情况" and any(str(r).startswith("A1:") for r in sheet.merged_cells.ranges)
+    texts = _texts(path)
+    assert "填报单位：交通街道建设社区" in texts
+    assert any("本期变动：新登记 1 人，死亡 1 人" in t for t in texts)
+    assert any(t.startswith("填表人") for t in texts)
+    assert "死亡日期" in texts and "2026-11-01 00:00:00" in texts
+    assert "150602194001011234" not in "".join(texts)
+    assert sheet.oddFooter.center.text and "&P" in sheet.oddFooter.center.text
+
+
+def test_a_quiet_night_says_no_changes(tmp_path):
+    path = tmp_path / "变动情况_2026-11-04.xlsx"
+    _write_changes(path, pl.DataFrame(schema=CHANGES), dt.date(2026, 11, 4), "交通街道")
+    assert "本期无变动" in _texts(path)
+
+
+def test_nightly_replaces_only_the_files_it_wrote(tmp_path):
+    reports = tmp_path / "reports"
+    first = tmp_path / ".reports-new-1"
+    first.mkdir()
+    (first / "R01_低保对象花名册.xlsx").write_text("night 1")
+    _swap_in(first, reports)
+    (reports / "R05_老年人口分年龄段统计表.csv").write_text("by hand")  # someone's own file
+    second = tmp_path / ".reports-new-2"
+    second.mkdir()
+    (second / "R01_低保对象花名册.xlsx").write_text("night 2")
+    _swap_in(second, reports)
+    assert (reports / "R01_低保对象花名册.xlsx").read_text() == "night 2"
+    assert (reports / "R05_老年人口分年龄段统计表.csv").read_text() == "by hand"
+    assert not list(tmp_path.glob(".reports-*"))
+
+
+def test_r19_areas_have_two_fixed_decimals_and_the_header_fits(sample_db, tmp_path):
+    run = run_reports(select_templates(["R19"], False), as_of=SAMPLE_AS_OF, out=tmp_path, fmt="csv",
+                      db=str(sample_db))
+    areas = pl.read_csv(run.reports[0].file, infer_schema=False)["建筑面积（㎡）"].drop_nulls()
+    assert areas.len() > 0 and areas.str.contains(r"^\d+\.\d\d$").all()
+    run = run_reports(select_templates(["R19"], False), as_of=SAMPLE_AS_OF, out=tmp_path, db=str(sample_db))
+    sheet = openpyxl.load_workbook(run.reports[0].file).active
+    header_row = next(r for r in sheet.iter_rows(min_row=3, max_row=4) if any(c.value == "建筑面积（㎡）" for c in r))
+    cell = next(c for c in header_row if c.value == "建筑面积（㎡）")
+    assert sheet.column_dimensions[cell.column_letter].width >= 15  # 14 display columns: on one line
+    data = next(c for c in sheet[cell.column_letter] if isinstance(c.value, float))
+    assert data.number_format == "#,##0.00"
