@@ -107,7 +107,7 @@ def test_status_lists_feeds_and_runs(tmp_path):
     path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
     invoke("ingest", path, "--db", db)
     human = invoke("status", "--db", db)
-    assert human.exit_code == 0 and "dibao" in human.stdout
+    assert human.exit_code == 0 and "城乡最低生活保障对象花名册" in human.stdout
     data = json.loads(invoke("status", "--db", db, "--json").stdout)
     (feed,) = data["feeds"]
     assert (feed["feed"], feed["rows_loaded"], feed["rows_quarantined"], feed["snapshots"]) == ("dibao", 1, 1, 1)
@@ -123,9 +123,11 @@ def terminal(monkeypatch):
 
 
 def _lines_from(output: str, first_word: str, count: int) -> list[list[str]]:
-    """`count` lines of a table, from the one starting with `first_word`, split into words."""
+    """`count` lines of a table, from the one starting with `first_word` (or, when it
+    ends in …, with what is before it), split into words."""
     lines = output.splitlines()
-    start = next(n for n, line in enumerate(lines) if line.split()[:1] == [first_word])
+    start = next(n for n, line in enumerate(lines) if line.split()[:1] == [first_word]
+                 or first_word.endswith("…") and line.split()[:1] and line.split()[0].startswith(first_word[:-1]))
     return [line.split() for line in lines[start:start + count]]
 
 
@@ -142,15 +144,20 @@ def test_status_fits_an_80_column_terminal(tmp_path, terminal):
     terminal(80)
     narrow = invoke("status", "--db", db).stdout
     assert max(cell_len(line) for line in narrow.splitlines()) <= 80
-    # One line a feed: the file name clipped in its middle, the day it was loaded, the counts.
-    row, below = _lines_from(narrow, "dibao", 2)
+    # One line a feed: its Chinese name, the file name clipped in its middle, the day it
+    # was loaded, the counts.
+    row, below = _lines_from(narrow, "城乡最低…", 2)
     assert below == []  # the table's end: no line folded over
-    assert row[1].startswith("2026年") and "…" in row[1] and row[1].endswith(".xlsx")
+    assert row[0].endswith("…") and row[1].startswith("2026年") and "…" in row[1] and row[1].endswith(".xlsx")
     assert row[2] == feed["loaded_at"][5:10] and row[3:] == counts
 
     terminal(120)
-    (row,) = _lines_from(invoke("status", "--db", db).stdout, "dibao", 1)
-    assert row[1] == LONG_NAME and " ".join(row[2:4]) == feed["loaded_at"][5:16] and row[4:] == counts
+    (row,) = _lines_from(invoke("status", "--db", db).stdout, "城乡最低生活保障对象花名册", 1)
+    assert row[1].startswith("2026年") and " ".join(row[2:4]) == feed["loaded_at"][5:16] and row[4:] == counts
+
+    terminal(160)  # wide: the feed's code beside its name, the whole file name
+    (row,) = _lines_from(invoke("status", "--db", db).stdout, "城乡最低生活保障对象花名册", 1)
+    assert row[1:3] == ["dibao", LONG_NAME] and row[5:] == counts
 
 
 def test_audit_fits_an_80_column_terminal(tmp_path, terminal):

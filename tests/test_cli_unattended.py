@@ -74,4 +74,6 @@ def test_report_cli_options(tmp_path, sample_db, monkeypatch):
     done = invoke("report", "R05", "R12", "--as-of", "2026-11-01", "--format", "csv", "--json")
     data = json.loads(done.output)
     assert done.exit_code == 0 and [r["code"] for r in data["reports"]] == ["R05", "R12"]
-    assert (ws / "reports" / "R05_老年人口分年龄段统计表.csv").exists()
+    # A report run by hand goes to 报表/<统计日期>/ (the nightly run keeps reports/).
+    assert (ws / "报表" / "2026-11-01" / "R05_老年人口分年龄段统计表.csv").exists()
+    assert data["out"].endswith("2026-11-01")

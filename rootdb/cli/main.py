@@ -18,15 +18,15 @@ import typer
 
 from rootdb import __version__
 from rootdb.cli import render
+from rootdb.cli.zh import ZhTyper
 from rootdb.errors import ExitCode, RootdbError
 
-app = typer.Typer(
+app = ZhTyper(
     name="rootdb",
     help="根数据库：导入各部门数据并清洗入库，与公安库比对，人、房、单位各归一，生成 36 张报表，"
     "按条件查询、群发通知，夜间无人值守运行，导出纠错清单。\n\n"
-    "Root database of a street/community office: ingest and clean department files into "
-    "one DuckDB file, link people, houses and places against the registry, write the 36 "
-    "reports, query and notify, run unattended every night, export corrections.",
+    "每个命令都可加 -h 查看用法。退出码：0 完成；1 失败（未改动数据，或有文件导入失败而其余已导入）；"
+    "2 用法错误（选项、数据源、文件或数据库不对）。",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -35,13 +35,13 @@ app = typer.Typer(
 
 DbOption = Annotated[
     Optional[str],
-    typer.Option("--db", help="数据库文件 (database file); 默认依次取 ROOTDB_DB、rootdb.toml、./rootdb.duckdb",
-                 show_default=False, metavar="FILE"),
+    typer.Option("--db", help="数据库文件；不给则依次取环境变量 ROOTDB_DB、rootdb.toml、./rootdb.duckdb",
+                 show_default=False, metavar="文件"),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 (print one JSON summary object)", metavar="")]
-DebugOption = Annotated[bool, typer.Option("--debug", help="出错时显示完整的 traceback (show tracebacks)", hidden=True)]
+JsonOption = Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象", metavar="")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="出错时显示完整的 traceback", hidden=True)]
 UnmaskedOption = Annotated[
-    bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）(show IDs and phones; audited)", metavar="")
+    bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）", metavar="")
 ]
 
 
@@ -84,7 +84,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本 (show the version)", metavar="")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本", metavar="")
     ] = False,
 ) -> None:
     """根数据库 rootdb."""
@@ -93,10 +93,10 @@ def main(
 @app.command()
 @_run
 def init(
-    directory: Annotated[Path, typer.Argument(help="工作区目录 (workspace folder)", metavar="DIR")] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="工作区目录", metavar="目录")] = Path("."),
     debug: DebugOption = False,
 ) -> None:
-    """创建工作区：配置和数据库文件 (create a workspace)."""
+    """创建工作区：配置和数据库文件"""
     from rootdb.workspace import init_workspace
 
     ws = init_workspace(directory)
@@ -107,19 +107,19 @@ def init(
 @_run
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="要导入的文件或文件夹 (files or folders)", metavar="PATH...", show_default=False)
+        list[Path], typer.Argument(help="要导入的文件或文件夹", metavar="路径...", show_default=False)
     ],
     feed: Annotated[
-        Optional[str], typer.Option("--feed", help="指定数据源代码，如 dibao (force the feed)", show_default=False, metavar="TEXT")
+        Optional[str], typer.Option("--feed", help="指定数据源代码，如 dibao", show_default=False, metavar="代码")
     ] = None,
     strict: Annotated[
-        bool, typer.Option("--strict", help="文件中有无法识别的行则整个文件不导入 (a file with rows to quarantine fails whole)", metavar="")
+        bool, typer.Option("--strict", help="文件中有无法识别的行则整个文件不导入", metavar="")
     ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导入数据文件：识别、清洗、入库，坏行隔离 (load files)."""
+    """导入数据文件：识别、清洗、入库，坏行隔离"""
     from rootdb.ingest import ingest as run_ingest
 
     with render.IngestProgressBar(enabled=not as_json and sys.stderr.isatty()) as bar:
@@ -131,7 +131,7 @@ def ingest(
 @app.command()
 @_run
 def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption = False) -> None:
-    """查看已导入的数据和最近的运行 (what is loaded)."""
+    """查看已导入的数据和最近的运行"""
     from rootdb.status import status as run_status
 
     result = run_status(db=db)
@@ -141,14 +141,14 @@ def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption 
 @app.command()
 @_run
 def quarantine(
-    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)", metavar="FILE")],
-    feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源 (one feed only)", show_default=False, metavar="TEXT")] = None,
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件", metavar="文件")],
+    feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源", show_default=False, metavar="代码")] = None,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导出被隔离的行及原因，退回部门 (export quarantine)."""
+    """导出被隔离的行及原因，退回部门"""
     from rootdb.quarantine import export_quarantine
 
     _export_done(export_quarantine(out, db=db, feed=feed, unmasked=unmasked), as_json, "隔离")
@@ -157,26 +157,26 @@ def quarantine(
 @app.command()
 @_run
 def link(
-    retrain: Annotated[bool, typer.Option("--retrain", help="重新训练比对模型 (retrain the model)", metavar="")] = False,
+    retrain: Annotated[bool, typer.Option("--retrain", help="重新训练比对模型", metavar="")] = False,
     threshold: Annotated[
-        float, typer.Option("--threshold", help="判定为同一人的概率下限 (match threshold)", metavar="NUMBER")
+        float, typer.Option("--threshold", help="判定为同一人的概率下限", metavar="数值")
     ] = 0.9,
     review_from: Annotated[
-        float, typer.Option("--review-from", help="低于阈值但高于此值的配对进入人工复核 (review band)", metavar="NUMBER")
+        float, typer.Option("--review-from", help="低于阈值但高于此值的配对进入人工复核", metavar="数值")
     ] = 0.5,
     charts: Annotated[
         Optional[Path],
-        typer.Option("--charts", help="把模型图表写成 HTML 到此目录 (write splink's charts here)", show_default=False, metavar="FILE"),
+        typer.Option("--charts", help="把模型图表写成 HTML 到此目录", show_default=False, metavar="目录"),
     ] = None,
     engine: Annotated[
-        str, typer.Option("--engine", help="概率比对用 duckdb（默认）或 spark（pip install \"rootdb\\[spark]\"，Java 17）"
-                                            " (splink backend)", metavar="TEXT")
+        str, typer.Option("--engine", help="概率比对用 duckdb（默认）或 spark（pip install \"rootdb\\[spark]\"，Java 17）",
+                          metavar="引擎")
     ] = "duckdb",
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """与公安库比对：人、房、单位各归一 (link people, houses, places)."""
+    """与公安库比对：人、房、单位各归一"""
     from rootdb.link import link as run_link
 
     with render.err.status("比对中：人员、房屋、单位…"):
@@ -200,13 +200,13 @@ def _as_of(value: Optional[str]):
 
 AsOfOption = Annotated[
     Optional[str],
-    typer.Option("--as-of", help="统计日期 YYYY-MM-DD，年龄、本月等按此计算；默认今天 (reporting date)",
-                 show_default=False, metavar="DATE"),
+    typer.Option("--as-of", help="统计日期 YYYY-MM-DD，年龄、本月等按此计算；默认今天",
+                 show_default=False, metavar="日期"),
 ]
 CommunityOption = Annotated[
-    Optional[str], typer.Option("--community", help="只统计一个社区 (one community)", show_default=False, metavar="TEXT")
+    Optional[str], typer.Option("--community", help="只统计一个社区", show_default=False, metavar="社区")
 ]
-GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格 (one grid)", show_default=False, metavar="TEXT")]
+GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格", show_default=False, metavar="网格")]
 
 
 @app.command()
@@ -214,26 +214,26 @@ GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一�
 def report(
     codes: Annotated[
         Optional[list[str]],
-        typer.Argument(help="报表代码，如 R01 R05 (report codes)", metavar="CODE", show_default=False),
+        typer.Argument(help="报表代码，如 R01 R05", metavar="报表代码", show_default=False),
     ] = None,
-    all_reports: Annotated[bool, typer.Option("--all", help="生成全部报表 (all reports)", metavar="")] = False,
+    all_reports: Annotated[bool, typer.Option("--all", help="生成全部报表", metavar="")] = False,
     as_of: AsOfOption = None,
     out: Annotated[
         Optional[Path],
-        typer.Option("--out", help="输出目录，默认工作区的 reports/ (output folder)", show_default=False, metavar="DIR"),
+        typer.Option("--out", help="输出目录，默认工作区的 reports/", show_default=False, metavar="目录"),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="xlsx（默认）或 csv（只有数据行，UTF-8 带 BOM）(xlsx or csv)", metavar="TEXT")
+        str, typer.Option("--format", help="xlsx（默认）或 csv（只有数据行，UTF-8 带 BOM）", metavar="格式")
     ] = "xlsx",
     community: CommunityOption = None,
     grid: GridOption = None,
-    list_reports: Annotated[bool, typer.Option("--list", help="列出全部报表 (list the reports)", metavar="")] = False,
+    list_reports: Annotated[bool, typer.Option("--list", help="列出全部报表", metavar="")] = False,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """生成报表：36 张固定报表，按统计日期 (write the reports)."""
+    """生成报表：36 张固定报表，按统计日期"""
     from rootdb.reports import load_templates, run_reports, select_templates
 
     if list_reports:
@@ -253,30 +253,30 @@ def report(
 # Conditions on people, shared by `query` and `notify`; the parameter names are
 # PersonQuery's fields, so one function builds the query from either command.
 AgeOption = Annotated[Optional[str], typer.Option(
-    "--age", help="年龄段，按统计日期的周岁：0-3、60-（60岁及以上）、80+、5 (age range)", show_default=False,
-    metavar="RANGE")]
-SexOption = Annotated[Optional[str], typer.Option("--sex", help="男 或 女 (sex)", show_default=False, metavar="TEXT")]
+    "--age", help="年龄段，按统计日期的周岁：0-3、60-（60岁及以上）、80+、5", show_default=False,
+    metavar="年龄段")]
+SexOption = Annotated[Optional[str], typer.Option("--sex", help="男 或 女", show_default=False, metavar="性别")]
 EthnicityOption = Annotated[Optional[str], typer.Option(
-    "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外 (ethnic group)", show_default=False, metavar="TEXT")]
+    "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外", show_default=False, metavar="民族")]
 CompoundOption = Annotated[Optional[str], typer.Option(
-    "--compound", help="小区，如 幸福小区 (compound)", show_default=False, metavar="TEXT")]
+    "--compound", help="小区，如 幸福小区", show_default=False, metavar="小区")]
 BuildingOption = Annotated[Optional[str], typer.Option(
-    "--building", help="楼号，如 3 或 3号楼 (building)", show_default=False, metavar="TEXT")]
+    "--building", help="楼号，如 3 或 3号楼", show_default=False, metavar="楼号")]
 TagOption = Annotated[Optional[list[str]], typer.Option(
-    "--tag", help="本人在社区花名册上的标签，如 党员；可重复，须都有 (own roster tag)", show_default=False,
-    metavar="TAG")]
+    "--tag", help="本人在社区花名册上的标签，如 党员；可重复，须都有", show_default=False,
+    metavar="标签")]
 FamilyTagOption = Annotated[Optional[list[str]], typer.Option(
-    "--family-tag", help="家里（同户号或同一房屋）有人带此标签，如 托幼服务需求 (a family member's tag)",
-    show_default=False, metavar="TAG")]
+    "--family-tag", help="家里（同户号或同一房屋）有人带此标签，如 托幼服务需求",
+    show_default=False, metavar="标签")]
 InFeedOption = Annotated[Optional[list[str]], typer.Option(
-    "--in", help="在此数据源中（任一角色），如 dibao；可重复 (named in the feed)", show_default=False, metavar="FEED")]
+    "--in", help="在此数据源中（任一角色），如 dibao；可重复", show_default=False, metavar="数据源")]
 NotInFeedOption = Annotated[Optional[list[str]], typer.Option(
-    "--not-in", help="不在此数据源中，如 yibao；可重复 (not in the feed)", show_default=False, metavar="FEED")]
+    "--not-in", help="不在此数据源中，如 yibao；可重复", show_default=False, metavar="数据源")]
 GroupOption = Annotated[Optional[list[str]], typer.Option(
-    "--group", help="特殊群体：低保 特困 高龄津贴 残疾 优抚 慢病 家庭医生签约 医保参保 独居 空巢 (special group)",
-    show_default=False, metavar="GROUP")]
-MovedOutOption = Annotated[bool, typer.Option("--moved-out", help="也列出已迁出的人；去世的人从不列出 (include moved out)", metavar="")]
-LimitOption = Annotated[int, typer.Option("--limit", help="终端里最多显示几行 (rows shown)", min=0, metavar="N")]
+    "--group", help="特殊群体：低保 特困 高龄津贴 残疾 优抚 慢病 家庭医生签约 医保参保 独居 空巢",
+    show_default=False, metavar="群体")]
+MovedOutOption = Annotated[bool, typer.Option("--moved-out", help="也列出已迁出的人；去世的人从不列出", metavar="")]
+LimitOption = Annotated[int, typer.Option("--limit", help="终端里最多显示几行", min=0, metavar="数目")]
 
 
 def _person_query(options: dict):
@@ -311,14 +311,14 @@ def query(
     moved_out: MovedOutOption = False,
     as_of: AsOfOption = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="把名单写成 .xlsx 或 .csv (write the list)", show_default=False, metavar="FILE")] = None,
+        "--out", help="把名单写成 .xlsx 或 .csv", show_default=False, metavar="文件")] = None,
     limit: LimitOption = 20,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """按条件查找人员，如 0-3 岁且家里要托育的儿童 (find people)."""
+    """按条件查找人员，如 0-3 岁且家里要托育的儿童"""
     from rootdb.reports.query import find_people
 
     result = find_people(_person_query(locals()), out=out, unmasked=unmasked, db=db)
@@ -329,8 +329,8 @@ def query(
 @_run
 def notify(
     template: Annotated[Path, typer.Option(
-        "--template", help="短信模板（jinja2），或自带模板的名称，如 托育服务通知 (message template)",
-        metavar="FILE")],
+        "--template", help="短信模板（jinja2），或自带模板的名称，如 托育服务通知",
+        metavar="文件")],
     age: AgeOption = None,
     sex: SexOption = None,
     ethnicity: EthnicityOption = None,
@@ -346,15 +346,15 @@ def notify(
     moved_out: MovedOutOption = False,
     as_of: AsOfOption = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="短信表 .xlsx：短信、无手机号两页；不给则只预览 (messages workbook)", show_default=False,
-        metavar="FILE")] = None,
+        "--out", help="短信表 .xlsx：短信、无手机号两页；不给则只预览", show_default=False,
+        metavar="文件")] = None,
     limit: LimitOption = 10,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """按条件给人员（儿童则给监护人）生成群发短信 (messages for people found)."""
+    """按条件给人员（儿童则给监护人）生成群发短信"""
     from rootdb.reports.notify import notify as run_notify
 
     result = run_notify(_person_query(locals()), template, out=out, unmasked=unmasked, db=db)
@@ -369,14 +369,13 @@ def nightly(
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """夜间自动运行：收件箱导入、比对、报表、归档 (the unattended nightly run).
+    """夜间自动运行：收件箱导入、比对、报表、归档
 
     收件箱 inbox/ 中 ROOTDB_INBOX_SETTLE 秒（默认 60）内没有改动的文件被导入；处理完的移到
     archive/日期/，退回的移到 rejected/ 并附原因；reports/ 整体换成本次的报表。
     另一次运行未结束时等待 ROOTDB_LOCK_WAIT 秒（默认 60）。
 
-    退出码 exit status: 0 完成 done; 1 失败，报表和收件箱未变 failed, nothing filed;
-    3 完成但有文件被退回 done, some files rejected; 4 另一次运行未结束 another run holds the lock.
+    退出码：0 完成；1 失败，报表和收件箱未变；3 完成，但有文件被退回；4 另一次运行未结束，本次什么也没做。
     """
     from rootdb.nightly import run_nightly
 
@@ -388,12 +387,12 @@ def nightly(
 @app.command()
 @_run
 def audit(
-    limit: Annotated[int, typer.Option("--limit", help="显示最近多少条 (how many entries)", metavar="N")] = 50,
+    limit: Annotated[int, typer.Option("--limit", help="显示最近多少条", metavar="数目")] = 50,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """审计日志：未脱敏的导出、查询和短信 (who exported personal data, when)."""
+    """审计日志：未脱敏的导出、查询和短信"""
     from rootdb.privacy import audit_rows
     from rootdb.workspace import open_existing
 
@@ -407,20 +406,20 @@ def audit(
         render.out.print("审计日志为空：还没有未脱敏的导出、查询或短信")
 
 
-review_app = typer.Typer(help="人工复核拿不准的配对 (review uncertain matches).", no_args_is_help=True)
+review_app = ZhTyper(help="人工复核拿不准的配对", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
 
 @review_app.command("export")
 @_run
 def review_export(
-    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)", metavar="FILE")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件", metavar="文件")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导出待复核的配对，两条记录并排 (export the review list)."""
+    """导出待复核的配对，两条记录并排"""
     from rootdb.link.review import export_review
 
     result = export_review(out, db=db, unmasked=unmasked)
@@ -433,12 +432,12 @@ def review_export(
 @review_app.command("import")
 @_run
 def review_import(
-    path: Annotated[Path, typer.Argument(help="填好判定的复核表 (the filled-in workbook)", metavar="FILE")],
+    path: Annotated[Path, typer.Argument(help="填好判定的复核表", metavar="文件")],
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导入复核判定，下次比对起生效 (import the officer's decisions)."""
+    """导入复核判定，下次比对起生效"""
     from rootdb.link.review import import_review
 
     result = import_review(path, db=db)
@@ -447,20 +446,20 @@ def review_import(
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-export_app = typer.Typer(help="导出数据 (export data).", no_args_is_help=True)
+export_app = ZhTyper(help="导出数据", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 
 @export_app.command("crosswalk")
 @_run
 def export_crosswalk(
-    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)", metavar="FILE")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件", metavar="文件")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导出对照表：每条记录对应哪个人、房、单位 (export the crosswalk)."""
+    """导出对照表：每条记录对应哪个人、房、单位"""
     from rootdb.exports import export_crosswalk as run_export
 
     _export_done(run_export(out, db=db, unmasked=unmasked), as_json, "对照表")
@@ -469,13 +468,13 @@ def export_crosswalk(
 @export_app.command("persons")
 @_run
 def export_persons(
-    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件 (CSV file to write)", metavar="FILE")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件", metavar="文件")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导出人员总表：每人一行，取最可信的值 (export resolved persons)."""
+    """导出人员总表：每人一行，取最可信的值"""
     from rootdb.golden.exports import export_persons as run_export
 
     _export_done(run_export(db, out, unmasked=unmasked), as_json, "人员")
@@ -484,16 +483,16 @@ def export_persons(
 @export_app.command("corrections")
 @_run
 def export_corrections(
-    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件 (workbook to write)", metavar="FILE")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件", metavar="文件")],
     department: Annotated[
-        Optional[str], typer.Option("--department", help="只导出一个部门，如 民政 (one department)", show_default=False, metavar="TEXT")
+        Optional[str], typer.Option("--department", help="只导出一个部门，如 民政", show_default=False, metavar="部门")
     ] = None,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导出与公安库不一致之处，退回部门纠正 (export corrections for departments)."""
+    """导出与公安库不一致之处，退回部门纠正"""
     from rootdb.golden.exports import export_corrections as run_export
 
     _export_done(run_export(db, out, department=department, unmasked=unmasked), as_json, "纠错")
@@ -509,7 +508,7 @@ def _export_done(result, as_json: bool, what: str) -> None:
 @app.command()
 @_run
 def feeds(as_json: JsonOption = False, debug: DebugOption = False) -> None:
-    """列出可识别的数据源和文件名规则 (list feeds)."""
+    """列出可识别的数据源和文件名规则"""
     from rootdb.specs import load_specs
 
     specs = load_specs()
@@ -523,11 +522,11 @@ def feeds(as_json: JsonOption = False, debug: DebugOption = False) -> None:
 @_run
 def demo(
     directory: Annotated[
-        Path, typer.Argument(help="演示工作区目录 (demo workspace folder)", metavar="DIR")
+        Path, typer.Argument(help="演示工作区目录", metavar="目录")
     ] = Path("rootdb-demo"),
     debug: DebugOption = False,
 ) -> None:
-    """用自带示例数据跑一遍：导入、比对、生成报表 (ingest, link and report on the sample data)."""
+    """用自带示例数据跑一遍：导入、比对、生成报表"""
     from rootdb.demo import SAMPLE_AS_OF, run_demo
 
     with render.IngestProgressBar(enabled=sys.stderr.isatty()) as bar:
@@ -551,5 +550,5 @@ def demo(
     raise typer.Exit(int(outcome.ingest.exit_code))
 
 
-def run() -> None:  # console-script entry point
-    app()
+def run() -> None:  # console-script entry point; `python -m rootdb` too
+    app(prog_name="rootdb")

@@ -1,25 +1,63 @@
-"""How results look in a terminal: rich tables on stdout, progress and errors on stderr."""
+"""How results look in a terminal: rich tables on stdout, progress and errors on stderr.
+
+rich's console, tables and progress bars are imported when something is printed, not
+when this module is imported, so that `rootdb --help` stays quick. `out` and `err` are
+created on first use; when the output goes to a file or a pipe (a nightly job under
+cron, `rootdb status > 状态.txt`) they are `LOG_WIDTH` columns wide, so that a line of
+a table holds a whole file name instead of folding it at 80 columns.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich import box
-from rich.cells import cell_len
-from rich.console import Console, Group
-from rich.markup import escape
-from rich.measure import Measurement
-from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # importing these loads polars and DuckDB: only commands that run do that
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
 
-from rootdb.ingest.results import FileResult, IngestResult
-from rootdb.status import StatusResult
+    from rootdb.ingest.results import FileResult, IngestResult
+    from rootdb.status import StatusResult
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Columns of a line when stdout (or stderr) is not a terminal and COLUMNS is not set.
+LOG_WIDTH = 200
+
+
+def new_console(stderr: bool = False) -> Console:
+    """A console for stdout or stderr: the terminal's width, or LOG_WIDTH for a file or pipe."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(stderr=stderr, highlight=False, width=LOG_WIDTH)
+    return console
+
+
+def _stdout() -> Console:
+    console = globals().get("out")
+    if console is None:
+        console = globals()["out"] = new_console()
+    return console
+
+
+def _stderr() -> Console:
+    console = globals().get("err")
+    if console is None:
+        console = globals()["err"] = new_console(stderr=True)
+    return console
+
+
+def __getattr__(name: str):
+    """`render.out` and `render.err`, created on first use (PEP 562)."""
+    if name == "out":
+        return _stdout()
+    if name == "err":
+        return _stderr()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _STATUS_TEXT = {"loaded": "[green]已导入[/]", "unchanged": "[dim]未变化[/]", "failed": "[red]失败[/]"}
 
@@ -29,20 +67,24 @@ def print_json(data: dict) -> None:
 
 
 def error_panel(message: str) -> None:
-    err.print(Panel(message, title="错误 Error", border_style="red", expand=False))
+    from rich.panel import Panel
+
+    _stderr().print(Panel(message, title="错误", border_style="red", expand=False))
 
 
 class IngestProgressBar:
     """Rich progress over the files of an ingest, the current step beside it."""
 
     def __init__(self, enabled: bool = True):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=err,
+            console=_stderr(),
             transient=True,
             disable=not enabled,
         )
@@ -73,26 +115,70 @@ class IngestProgressBar:
 def _table(title: str, compact: bool = False) -> Table:
     """A table that fits an 80-column terminal: light rules, no outer box; `compact`
     puts two spaces between columns instead of three, for tables with many columns."""
+    from rich import box
+    from rich.table import Table
+
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                  padding=(0, 1, 0, 0) if compact else (0, 1))
 
 
 class _Clipped:
     """Text kept on one line: when its column is narrower, the middle gives way, so a
-    file name or path keeps its start and, longer, its end (registry_…s_2026-11.csv)."""
+    file name or path keeps its start and, longer, its end (registry_…s_2026-11.csv);
+    with `tail=False` the end gives way instead (a title: 城乡最低生活保障对象…)."""
 
-    def __init__(self, text: str, style: str = ""):
-        self.text, self.style = text, style
+    def __init__(self, text: str, style: str = "", tail: bool = True):
+        self.text, self.style, self.tail = text, style, tail
 
     def __rich_measure__(self, console, options) -> Measurement:
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+
         width = cell_len(self.text)
         return Measurement(min(width, 8), width)
 
     def __rich_console__(self, console, options):
-        yield Text(_clip_middle(self.text, options.max_width), style=self.style, no_wrap=True)
+        from rich.text import Text
+
+        clip = _clip_middle if self.tail else _clip_end
+        yield Text(clip(self.text, options.max_width), style=self.style, no_wrap=True)
+
+
+def _clip_end(text: str, width: int) -> str:
+    from rich.cells import cell_len
+
+    if cell_len(text) <= width:
+        return text
+    head = ""
+    for ch in text:
+        if cell_len(head + ch) > width - 1:
+            break
+        head += ch
+    return f"{head}…"
+
+
+_TITLES: dict[str, str] | None = None
+
+
+def feed_title(code: str | None) -> str:
+    """The Chinese name of a feed from its schema (dibao → 城乡最低生活保障对象花名册);
+    the code itself when no schema names it."""
+    global _TITLES
+    if not code:
+        return "-"
+    if _TITLES is None:
+        try:
+            from rootdb.specs import load_specs
+
+            _TITLES = {c: s.title for c, s in load_specs().items()}
+        except Exception:  # noqa: BLE001 - a broken schema folder must not hide the result
+            _TITLES = {}
+    return _TITLES.get(code) or code
 
 
 def _clip_middle(text: str, width: int) -> str:
+    from rich.cells import cell_len
+
     if cell_len(text) <= width:
         return text
     tail_room = (width - 1) * 2 // 3
@@ -110,6 +196,10 @@ def _clip_middle(text: str, width: int) -> str:
 
 
 def _content_width(column, console: Console) -> int:
+    from rich.cells import cell_len
+    from rich.measure import Measurement
+    from rich.text import Text
+
     widths = [cell_len(line) for line in str(column.header).splitlines() or [""]]
     for cell in column.cells:
         if isinstance(cell, str):
@@ -119,12 +209,13 @@ def _content_width(column, console: Console) -> int:
     return max(widths)
 
 
-def _fit(table: Table, *priority: str, console: Console | None = None) -> None:
+def _fit(table: Table, *priority: str, console: Console | None = None, share: bool = False) -> None:
     """Fit a terminal: every column keeps its full width except the text columns that
     may wrap or be clipped (file names, titles: not `no_wrap`), which are served in the
     order of `priority` (their headers), each leaving at least 8 characters for the ones
-    after it."""
-    console = console or out
+    after it; with `share`, they share the room instead, none taking more than an equal
+    part unless another needs less."""
+    console = console or _stdout()
     widths = {id(c): _content_width(c, console) for c in table.columns}
     flexible = sorted(
         (c for c in table.columns if not c.no_wrap),
@@ -135,6 +226,12 @@ def _fit(table: Table, *priority: str, console: Console | None = None) -> None:
     gaps = (left + right + 1) * len(table.columns)
     fixed = sum(widths[id(c)] for c in table.columns if c not in flexible) + gaps
     room = console.width - fixed
+    if share:  # the narrowest first: what one leaves unused goes to the wider ones
+        flexible.sort(key=lambda c: widths[id(c)])
+        for n, column in enumerate(flexible):
+            column.width = max(8, min(widths[id(column)], room // (len(flexible) - n)))
+            room -= column.width
+        flexible = []
     for column in flexible:
         others = 8 * (len(flexible) - 1 - flexible.index(column))
         column.width = max(8, min(widths[id(column)], room - others))
@@ -156,7 +253,7 @@ def ingest_summary(result: IngestResult) -> None:
             f"{f.rows_read:,}", f"{f.rows_loaded:,}",
             f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0", f"{f.rows_flagged:,}",
         )
-        table.add_row(f.file, f.feed or "-", _STATUS_TEXT[f.status], *counts)
+        table.add_row(f.file, feed_title(f.feed), _STATUS_TEXT[f.status], *counts)
     totals = result.to_dict()["totals"]
     table.add_section()
     table.add_row(
@@ -165,44 +262,51 @@ def ingest_summary(result: IngestResult) -> None:
         f"{totals['rows_flagged']:,}",
     )
     _fit(table)
-    out.print(table)
-    out.print("读取 = 导入 + 隔离。“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
+    _stdout().print(table)
+    _stdout().print("读取 = 导入 + 隔离。“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
     for f in result.files:
         if f.status == "failed":
-            out.print(f"[red]✗ {f.message}[/]", soft_wrap=True)
+            _stdout().print(f"[red]✗ {f.message}[/]", soft_wrap=True)
         elif f.message:
-            out.print(f"[dim]· {f.file}：{f.message}[/]", soft_wrap=True)
+            _stdout().print(f"[dim]· {f.file}：{f.message}[/]", soft_wrap=True)
         for warning in f.warnings:
-            out.print(f"[yellow]! {f.file}：{warning}[/]", soft_wrap=True)
+            _stdout().print(f"[yellow]! {f.file}：{warning}[/]", soft_wrap=True)
     if any(f.rows_quarantined for f in result.files if f.status == "loaded"):
-        out.print("隔离的行可用 [bold]rootdb quarantine --out 隔离数据.xlsx[/] 导出，退回部门核实。", soft_wrap=True)
+        _stdout().print("隔离的行可用 [bold]rootdb quarantine --out 隔离数据.xlsx[/] 导出，退回部门核实。", soft_wrap=True)
     if result.failed:
         others = len(result.files) - len(result.failed)
         tail = "，其余文件已正常处理。" if others else "。"
-        err.print(f"[red]{len(result.failed)} 个文件导入失败，失败的文件未写入任何数据{tail}[/]", soft_wrap=True)
+        _stderr().print(f"[red]{len(result.failed)} 个文件导入失败，失败的文件未写入任何数据{tail}[/]", soft_wrap=True)
 
 
-# Below this many columns, `status` gives the day a file was loaded, not the minute.
+# Below this many columns, `status` gives the day a file was loaded, not the minute;
+# from FEED_CODE_WIDTH on, it gives each feed's code (for --feed) beside its name.
 WIDE_TERMINAL = 100
+FEED_CODE_WIDTH = 150
 
 
 def status_tables(result: StatusResult) -> None:
-    out.print(f"数据库：{result.database}", soft_wrap=True)
+    _stdout().print(f"数据库：{result.database}", soft_wrap=True)
     if not result.feeds:
-        out.print("尚未导入任何数据：先运行 rootdb ingest 文件或文件夹")
+        _stdout().print("尚未导入任何数据：先运行 rootdb ingest 文件或文件夹")
     else:
-        wide = out.width >= WIDE_TERMINAL
+        wide = _stdout().width >= WIDE_TERMINAL
         table = _table("已导入的数据源（当前快照）", compact=True)
-        table.add_column("数据源", no_wrap=True)
+        table.add_column("数据源", overflow="ellipsis")
+        codes = _stdout().width >= FEED_CODE_WIDTH
+        if codes:
+            table.add_column("代码", no_wrap=True, style="dim")
         table.add_column("当前文件", overflow="ellipsis")
         table.add_column("导入时间" if wide else "导入日期", no_wrap=True)
         for name in ("记录", "隔离", "有问题", "快照"):
             table.add_column(name, justify="right", no_wrap=True)
         for f in result.feeds:
-            table.add_row(f.feed, _Clipped(f.current_file or "-"), (f.loaded_at or "-")[5:16 if wide else 10],
+            name = _Clipped(getattr(f, "title", "") or feed_title(f.feed), tail=False)
+            table.add_row(name, *([f.feed] if codes else []), _Clipped(f.current_file or "-"),
+                          (f.loaded_at or "-")[5:16 if wide else 10],
                           f"{f.rows_loaded:,}", f"{f.rows_quarantined:,}", f"{f.rows_flagged:,}", str(f.snapshots))
-        _fit(table)
-        out.print(table)
+        _fit(table, share=True)
+        _stdout().print(table)
     if result.batches:
         runs = _table("最近的运行", compact=True)
         for name in ("批次", "命令", "用户", "开始时间", "结果"):
@@ -212,7 +316,7 @@ def status_tables(result: StatusResult) -> None:
             runs.add_row(str(b["batch_id"]), b["command"], b["user"], b["started_at"][5:16],
                          "成功" if b["status"] == "ok" else "[red]有文件失败[/]", b.get("headline", ""))
         _fit(runs)
-        out.print(runs)
+        _stdout().print(runs)
     if result.nightly_runs:
         nightly_table(result.nightly_runs, "最近的夜间运行（rootdb nightly）")
 
@@ -231,7 +335,7 @@ def nightly_table(runs: list[dict], title: str) -> None:
         table.add_row((r.get("started") or "")[5:16].replace("T", " "), _NIGHTLY_STATUS.get(r["status"], r["status"]),
                       str(r.get("files", 0)), f"{r.get('seconds') or 0:.0f} 秒", r.get("message") or changes or "-")
     _fit(table, "变动 / 说明")
-    out.print(table)
+    _stdout().print(table)
 
 
 _STEP_WORDS = {"files": "文件", "loaded": "新导入", "unchanged": "未变化", "failed": "退回", "reports": "报表",
@@ -254,21 +358,25 @@ def nightly_summary(run) -> None:
                       else state, f"{step.seconds:.1f} 秒",
                       detail)
     _fit(steps, "说明")
-    out.print(steps)
+    _stdout().print(steps)
     for f in run.files:
         if f["status"] == "failed":
-            out.print(f"[red]退回[/] {f['message']}（已移到 {f.get('moved_to') or 'rejected/'}）",
+            _stdout().print(f"[red]退回[/] {f['message']}（已移到 {f.get('moved_to') or 'rejected/'}）",
                       soft_wrap=True)
     for warning in run.warnings:
-        out.print(f"[yellow]![/] {warning}", soft_wrap=True)
+        _stdout().print(f"[yellow]![/] {warning}", soft_wrap=True)
     if run.message:
-        err.print(f"[red]{run.message}[/]")
-    out.print(f"日志：{run.log_file}\n运行记录：{run.record_file}", soft_wrap=True)
+        _stderr().print(f"[red]{run.message}[/]")
+    _stdout().print(f"日志：{run.log_file}\n运行记录：{run.record_file}", soft_wrap=True)
 
 
 def audit_table(rows: list[dict]) -> None:
     """Two lines an entry, to fit 80 columns: the day over the time, the command over
     未脱敏 when it wrote unmasked data, what was asked over the file (its middle clipped)."""
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.text import Text
+
     table = _table(f"审计日志：未脱敏导出、查询和短信（最近 {len(rows)} 条）", compact=True)
     for name in ("时间", "用户", "命令"):
         table.add_column(name, no_wrap=True)
@@ -282,7 +390,7 @@ def audit_table(rows: list[dict]) -> None:
         table.add_row(f"{r['happened_at'][:10]}\n{r['happened_at'][11:16]}", escape(r["os_user"]), shown,
                       f"{r['rows']:,}", Group(*about, _Clipped(r["file"] or "-", style="dim")))
     _fit(table, "说明 / 文件")
-    out.print(table)
+    _stdout().print(table)
 
 
 def feeds_table(specs: dict) -> None:
@@ -295,7 +403,7 @@ def feeds_table(specs: dict) -> None:
     for code, s in sorted(specs.items(), key=lambda kv: (kv[1].kind != "reference", kv[0])):
         table.add_row(code, s.department, s.title + kinds[s.kind], "\n".join(s.file_patterns))
     _fit(table, "文件名规则", "名称", "部门")
-    out.print(table)
+    _stdout().print(table)
 
 
 def link_summary(result) -> None:
@@ -309,33 +417,35 @@ def link_summary(result) -> None:
         matched = result.matched_registry.get(entity, 0)
         table.add_row(label, f"{result.records.get(entity, 0):,}", f"{total:,}", f"{matched:,}", f"{total - matched:,}")
     _fit(table)
-    out.print(table)
+    _stdout().print(table)
     model = "已重新训练并保存" if result.model_trained else "沿用已保存的模型"
-    out.print(f"比对模型：{model}（{result.model_path}）", soft_wrap=True)
+    _stdout().print(f"比对模型：{model}（{result.model_path}）", soft_wrap=True)
     conflicts = result.people.get("deterministic", {}).get("id_conflicts", 0)
     if conflicts:
-        out.print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定，已记录待纠错[/]", soft_wrap=True)
-    out.print(f"待人工复核的配对：{result.review_pairs:,}（rootdb review export --out 复核.xlsx）", soft_wrap=True)
+        _stdout().print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定，已记录待纠错[/]", soft_wrap=True)
+    _stdout().print(f"待人工复核的配对：{result.review_pairs:,}（rootdb review export --out 复核.xlsx）", soft_wrap=True)
     for chart in result.charts:
-        out.print(f"图表：{chart}", soft_wrap=True)
+        _stdout().print(f"图表：{chart}", soft_wrap=True)
 
 
 def review_import_summary(result) -> None:
-    out.print(
+    _stdout().print(
         f"已导入 {result.decided:,} 条判定（是 {result.yes:,}，否 {result.no:,}），未填 {result.blank:,} 条；"
         "下次运行 rootdb link 时生效。",
         soft_wrap=True,
     )
     for problem in result.problems:
-        out.print(f"[yellow]! {problem}[/]", soft_wrap=True)
+        _stdout().print(f"[yellow]! {problem}[/]", soft_wrap=True)
 
 
 class ReportProgressBar:
     """Rich progress across the reports of a run."""
 
     def __init__(self, total: int, enabled: bool = True):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                                  MofNCompleteColumn(), TimeElapsedColumn(), console=_stderr(), transient=True,
                                   disable=not enabled)
         self._task = self._progress.add_task("准备报表数据", total=total)
         self._started = False
@@ -362,7 +472,7 @@ def report_list(templates: dict) -> None:
     for code, t in templates.items():
         table.add_row(code, t.title, t.department or "")
     _fit(table, "报表", "报送部门")
-    out.print(table)
+    _stdout().print(table)
 
 
 def report_summary(result) -> None:
@@ -375,8 +485,8 @@ def report_summary(result) -> None:
     for r in result.reports:
         table.add_row(r.code, r.title, f"{r.rows:,}", Path(r.file).name)
     _fit(table, "报表", "文件")
-    out.print(table)
-    out.print(f"已写入 {len(result.reports)} 个文件到 {result.out}", soft_wrap=True)
+    _stdout().print(table)
+    _stdout().print(f"已写入 {len(result.reports)} 个文件到 {result.out}", soft_wrap=True)
 
 
 def _cell(value) -> str:
@@ -395,6 +505,17 @@ def _person_name(name: str | None) -> str:
     return name
 
 
+def cut_notice(total: int, limit: int, unit: str, out_hint: str, file=None) -> str | None:
+    """共 76 条，下面显示前 10 条；全部请用 --out 短信.xlsx 导出。 — when the screen shows
+    fewer rows than were found; None when it shows them all."""
+    if total <= limit:
+        return None
+    shown = f"下面显示前 {limit:,} {unit}" if limit else "按 --limit 0 一条也不显示"
+    sep = "" if out_hint.endswith("）") else " "
+    rest = f"全部已写入 {file}" if file else f"全部请用 {out_hint}{sep}导出（或加 --limit {total} 全部显示）"
+    return f"共 {total:,} {unit}，{shown}；{rest}。"
+
+
 def people_table(result, limit: int = 20) -> None:
     """The first `limit` people found (phones masked whatever was asked; the groups,
     tags and ID numbers are in the file), and a count."""
@@ -411,17 +532,19 @@ def people_table(result, limit: int = 20) -> None:
     for p in people.iter_rows(named=True):
         table.add_row(_person_name(p["姓名"]), *(_cell(p[c]) for c in ("性别", "年龄", "联系电话", "网格", "住址")))
     _fit(table, "住址")
-    if result.rows:
-        out.print(table)
+    cut = cut_notice(result.rows, limit, "人", "--out 名单.xlsx（或 .csv）", result.file)
+    if cut:
+        _stdout().print(f"[yellow]{cut}[/]", soft_wrap=True)
+    if result.rows and limit:
+        _stdout().print(table)
     for warning in result.warnings:
-        out.print(f"[yellow]! {warning}[/]", soft_wrap=True)
-    shown = f"，显示前 {limit} 人" if result.rows > limit else ""
-    out.print(f"共 {result.rows:,} 人{shown}。", soft_wrap=True)
+        _stdout().print(f"[yellow]! {warning}[/]", soft_wrap=True)
+    shown = f"，上面只显示了前 {limit:,} 人" if cut and limit else ""
+    more = "；全部名单请用 --out 名单.xlsx（或 .csv）导出" if cut and not result.file else ""
+    _stdout().print(f"共 {result.rows:,} 人{shown}{more}。", soft_wrap=True)
     if result.file:
         masked = "（身份证号、电话已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
-        out.print(f"名单已写入 {result.file}{masked}", soft_wrap=True)
-    elif result.rows > limit:
-        out.print("全部名单可用 --out 名单.xlsx（或 .csv）导出。", soft_wrap=True)
+        _stdout().print(f"名单已写入 {result.file}{masked}", soft_wrap=True)
 
 
 def notify_summary(result, limit: int = 10) -> None:
@@ -440,19 +563,23 @@ def notify_summary(result, limit: int = 10) -> None:
     for m in messages.iter_rows(named=True):
         table.add_row(*(_cell(m[c]) for c in ("序号", "接收人", "手机号", "关于", "住址")))
     _fit(table, "关于", "住址")
+    cut = cut_notice(result.messages.height, limit, "条", "--out 短信.xlsx", result.file)
+    if cut:
+        _stdout().print(f"[yellow]{cut}[/]", soft_wrap=True)
     if result.messages.height:
-        out.print(table)
-        out.print(f"短信示例（第 1 条）：\n  {result.messages['短信内容'][0]}", soft_wrap=True)
+        if limit:
+            _stdout().print(table)
+        _stdout().print(f"短信示例（第 1 条）：\n  {result.messages['短信内容'][0]}", soft_wrap=True)
         longest = f"最长一条 {result.longest} 字" + (
             f"[yellow]（超过 {SMS_LENGTH} 字，会按多条短信发送）[/]" if result.longest > SMS_LENGTH else "")
-        out.print(longest, soft_wrap=True)
-    out.print(f"共 {result.people:,} 人，生成 {result.messages.height:,} 条短信（儿童的短信发给监护人，一人一条）；"
+        _stdout().print(longest, soft_wrap=True)
+    _stdout().print(f"共 {result.people:,} 人，生成 {result.messages.height:,} 条短信（儿童的短信发给监护人，一人一条）；"
               f"没有手机号 {result.no_phone.height:,} 人。", soft_wrap=True)
     if result.file:
-        out.print(f"已写入 {result.file}：“短信”页和“无手机号”页。", soft_wrap=True)
+        _stdout().print(f"已写入 {result.file}：“短信”页和“无手机号”页。", soft_wrap=True)
     else:
-        out.print("这是预览；加 --out 短信.xlsx 写出短信表。", soft_wrap=True)
+        _stdout().print("这是预览；加 --out 短信.xlsx 写出短信表。", soft_wrap=True)
     if result.masked and result.messages.height:
-        out.print("[yellow]手机号已脱敏；导入短信平台需要完整号码，请加 --unmasked（会记入审计日志）。[/]", soft_wrap=True)
+        _stdout().print("[yellow]手机号已脱敏；导入短信平台需要完整号码，请加 --unmasked（会记入审计日志）。[/]", soft_wrap=True)
     elif not result.masked:
-        out.print("[yellow]手机号未脱敏，已记入审计日志；用完请妥善保管或删除。[/]", soft_wrap=True)
+        _stdout().print("[yellow]手机号未脱敏，已记入审计日志；用完请妥善保管或删除。[/]", soft_wrap=True)
