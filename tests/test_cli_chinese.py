@@ -205,3 +205,15 @@ def test_notify_and_query_say_when_the_list_is_cut(tmp_path, sample_db, monkeypa
     messages = len(count["messages"])
     assert messages > 3
     assert f"共 {messages:,} 条，下面显示前 3 条；全部请用 --out 短信.xlsx 导出" in sms.output
+
+
+def test_nightly_table_in_a_log_keeps_a_long_note_on_one_line(monkeypatch, capsys):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(render, "out", render.new_console())  # stdout captured: not a terminal
+    note = ("退回 2026年11月低保对象花名册（民政局报送，第二批）_社区汇总后重新核对的版本.xlsx："
+            "缺少必需的列“低保证号”，已移到 rejected/")
+    render.nightly_table([{"started": "2026-11-02T02:00:05", "status": "done_with_rejected", "files": 3,
+                           "seconds": 12, "message": note}], "最近的夜间运行")
+    lines = capsys.readouterr().out.splitlines()
+    assert any(note in line for line in lines), "\n".join(lines)
+    assert "完成，有退回" in "\n".join(lines)

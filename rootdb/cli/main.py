@@ -220,7 +220,7 @@ def report(
     as_of: AsOfOption = None,
     out: Annotated[
         Optional[Path],
-        typer.Option("--out", help="输出目录，默认工作区的 reports/", show_default=False, metavar="目录"),
+        typer.Option("--out", help="输出目录；默认为工作区的 报表/统计日期/，如 报表/2026-11-01/", show_default=False, metavar="目录"),
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", help="xlsx（默认）或 csv（只有数据行，UTF-8 带 BOM）", metavar="格式")

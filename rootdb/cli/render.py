@@ -285,6 +285,10 @@ WIDE_TERMINAL = 100
 FEED_CODE_WIDTH = 150
 
 
+_BATCH_STATUS = {"ok": "成功", "failed": "[red]有文件失败[/]", "running": "[yellow]运行中[/]",
+                 "interrupted": "[red]未完成[/]"}
+
+
 def status_tables(result: StatusResult) -> None:
     _stdout().print(f"数据库：{result.database}", soft_wrap=True)
     if not result.feeds:
@@ -314,7 +318,7 @@ def status_tables(result: StatusResult) -> None:
         runs.add_column("概况", overflow="fold")
         for b in result.batches:
             runs.add_row(str(b["batch_id"]), b["command"], b["user"], b["started_at"][5:16],
-                         "成功" if b["status"] == "ok" else "[red]有文件失败[/]", b.get("headline", ""))
+                         _BATCH_STATUS.get(b["status"], "[red]有文件失败[/]"), b.get("headline", ""))
         _fit(runs)
         _stdout().print(runs)
     if result.nightly_runs:
