@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import asdict, dataclass, field
 
 from rootdb.specs import load_specs
@@ -20,7 +22,10 @@ class FeedStatus:
     rows_loaded: int
     rows_quarantined: int
     rows_flagged: int
-    snapshots: int
+    snapshots: int  # deliveries loaded (a workbook's sheets count once)
+    # The date the current delivery states and on what basis (文件名 / 标题行 / 文件修改时间).
+    current_delivery_date: str | None = None
+    current_delivery_basis: str | None = None
 
 
 @dataclass
@@ -52,7 +57,9 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
                    coalesce(sum(f.rows_quarantined) FILTER (WHERE f.is_current), 0),
                    coalesce((SELECT count(DISTINCT (i.file_id, i.source_row)) FROM row_issues i
                              JOIN files c USING (file_id) WHERE c.feed = f.feed AND c.is_current), 0),
-                   count(*)
+                   count(DISTINCT f.sha256),
+                   strftime(max(f.delivery_date) FILTER (WHERE f.is_current), '%Y-%m-%d'),
+                   any_value(f.delivery_basis) FILTER (WHERE f.is_current)
             FROM files f GROUP BY f.feed ORDER BY f.feed
             """
         ).fetchall()
@@ -62,7 +69,7 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
             [last_runs],
         ).fetchall()
     feeds = []
-    for feed, name, loaded_at, loaded, quarantined, flagged, snapshots in rows:
+    for feed, name, loaded_at, loaded, quarantined, flagged, snapshots, delivered, basis in rows:
         spec = specs.get(feed)
         feeds.append(
             FeedStatus(
@@ -75,13 +82,34 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
                 rows_quarantined=int(quarantined),
                 rows_flagged=int(flagged),
                 snapshots=int(snapshots),
+                current_delivery_date=delivered,
+                current_delivery_basis=basis,
             )
         )
     runs = []
     for batch_id, command, user, started, state, summary in batches:
         data = json.loads(summary) if summary else {}
+        if state == "running":
+            state, data["headline"] = _running_state(data)
         runs.append(
             {"batch_id": batch_id, "command": command, "user": user, "started_at": started,
              "status": state, "headline": data.get("headline", ""), **data.get("totals", {})}
         )
     return StatusResult(database=database, feeds=feeds, batches=runs, nightly_runs=nightly)
+
+
+def _running_state(data: dict) -> tuple[str, str]:
+    """A run recorded as started but never finished: still running (its process is
+    alive on this machine), or `interrupted` — killed or crashed midway. Files it had
+    loaded by then are kept (each file is its own transaction)."""
+    pid, host = data.get("pid"), data.get("host")
+    if pid and host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return "interrupted", "未完成（进程已终止）：运行中途被结束，已完成的文件保留，其余文件需重新导入"
+        except (PermissionError, OSError, ValueError):
+            pass
+        else:
+            return "running", "正在运行"
+    return "interrupted", "未完成（进程已不在运行）：已完成的文件保留，其余文件需重新导入"

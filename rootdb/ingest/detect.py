@@ -48,6 +48,11 @@ class Layout:
     columns: dict[str, str]  # field -> grid column (c0, c1, …)
     headers: dict[str, str]  # field -> header as delivered
     warnings: list[str] = field(default_factory=list)
+    # field -> every grid column whose header names it, when more than one does (the
+    # first is `columns[field]`): each row takes the first of them that has a value.
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
+    # field -> the header of each of those columns, as delivered
+    duplicate_headers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _lookup(spec: FeedSpec) -> dict[str, str]:
@@ -61,14 +66,19 @@ def _lookup(spec: FeedSpec) -> dict[str, str]:
 
 def _match_row(cells: list[str | None], lookup: dict[str, str]) -> dict[str, int]:
     """field -> position of the first cell in the row naming it."""
-    found: dict[str, int] = {}
+    return {fld: positions[0] for fld, positions in _match_all(cells, lookup).items()}
+
+
+def _match_all(cells: list[str | None], lookup: dict[str, str]) -> dict[str, list[int]]:
+    """field -> positions of every cell in the row naming it."""
+    found: dict[str, list[int]] = {}
     for pos, cell in enumerate(cells):
         if not cell:
             continue
-        for key in header_keys(cell):
+        for key in header_keys(str(cell)):
             fld = lookup.get(key)
-            if fld is not None and fld not in found:
-                found[fld] = pos
+            if fld is not None:
+                found.setdefault(fld, []).append(pos)
                 break
     return found
 
@@ -79,9 +89,11 @@ def name_matches(spec: FeedSpec, file_name: str) -> bool:
 
 
 def recognise(
-    cells: pl.DataFrame, specs: dict[str, FeedSpec], file_name: str, forced_feed: str | None = None
+    cells: pl.DataFrame, specs: dict[str, FeedSpec], file_name: str, forced_feed: str | None = None,
+    letters: dict[str, str] | None = None,
 ) -> Layout:
-    """The layout of a file from its grid; raises InputFileError when no schema fits."""
+    """The layout of a file from its grid; raises InputFileError when no schema fits.
+    `letters`: grid column -> the column letter a spreadsheet program shows, for messages."""
     path = Path(file_name)
     if forced_feed is not None:
         candidates = {forced_feed: specs[forced_feed]}
@@ -131,7 +143,32 @@ def recognise(
     columns = {fld: grid_cols[pos] for fld, pos in found.items()}
     headers = {fld: str(header_cells[pos]).strip() for fld, pos in found.items()}
     warnings = []
-    known = set(found.values())
+    every = _match_all([str(c) if c is not None else None for c in header_cells], _lookup(spec))
+    letters = letters or {}
+
+    def letter(pos: int) -> str:
+        from rootdb.ingest.readers import column_letter
+
+        return letters.get(grid_cols[pos]) or column_letter(pos)
+
+    duplicates = {fld: [grid_cols[p] for p in ps] for fld, ps in every.items() if len(ps) > 1}
+    duplicate_headers = {fld: [str(header_cells[p]).strip() for p in ps] for fld, ps in every.items() if len(ps) > 1}
+    for fld, positions in every.items():
+        if len(positions) < 2:
+            continue
+        names = [str(header_cells[p]).strip() for p in positions]
+        where = "和".join(f"第{letter(p)}列" for p in positions)
+        first = letter(positions[0])
+        if len(set(names)) == 1:
+            what = f"{len(positions)}列都叫“{names[0]}”：{where}"
+        else:
+            what = "、".join(f"第{letter(p)}列“{n}”" for p, n in zip(positions, names)) + \
+                   f"都是“{spec.column(fld).header}”"
+        warnings.append(
+            f"{what}。每行取有值的那一列（都有值时以第{first}列为准，两列的值不同的行记入问题清单），"
+            "各列原值都保留"
+        )
+    known = {p for ps in every.values() for p in ps}
     ignored = [str(c).strip() for pos, c in enumerate(header_cells) if c and pos not in known]
     if ignored:
         warnings.append(f"以下列不属于“{spec.title}”，已忽略：{'、'.join(ignored)}")
@@ -142,11 +179,20 @@ def recognise(
         others = [s.code for s in specs.values() if name_matches(s, path.name)]
         if others:
             warnings.append(f"文件名像是“{specs[others[0]].title}”，但表头与“{spec.title}”（{code}）一致，已按后者导入")
-    return Layout(spec=spec, header_row=header_row, columns=columns, headers=headers, warnings=warnings)
+    return Layout(spec=spec, header_row=header_row, columns=columns, headers=headers, warnings=warnings,
+                  duplicates=duplicates, duplicate_headers=duplicate_headers)
+
+
+def dup_column(fld: str, k: int) -> str:
+    """The name data_rows gives the k-th (1-based) of several columns naming a field."""
+    return f"__col_{fld}_{k}"
 
 
 def data_rows(cells: pl.DataFrame, layout: Layout) -> pl.DataFrame:
-    """The data rows below the header: `source_row` and one text column per field."""
+    """The data rows below the header: `source_row` and one text column per field.
+
+    A field named by several columns takes, in each row, the first of them with a value;
+    each of those columns is also given as delivered (`dup_column(field, k)`)."""
     grid_cols = [c for c in cells.columns if c != "row_number"]
     below = cells.filter(pl.col("row_number") > layout.header_row)
     stripped = [pl.col(c).str.strip_chars() for c in grid_cols]
@@ -161,7 +207,20 @@ def data_rows(cells: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         & ~first_text.str.contains(CLOSING_ROW).fill_null(False)
         & ~repeated_header.fill_null(False)
     )
+
+    def value(fld: str, col: str) -> pl.Expr:
+        cols = layout.duplicates.get(fld)
+        if not cols:
+            return pl.col(col).alias(fld)
+        has = [pl.col(c).str.strip_chars().fill_null("") != "" for c in cols]
+        expr = pl.when(has[0]).then(pl.col(cols[0]))
+        for c, h in zip(cols[1:], has[1:]):
+            expr = expr.when(h).then(pl.col(c))
+        return expr.otherwise(pl.col(cols[0])).alias(fld)
+
     return below.filter(keep).select(
         pl.col("row_number").alias("source_row"),
-        *[pl.col(col).alias(fld) for fld, col in layout.columns.items()],
+        *[value(fld, col) for fld, col in layout.columns.items()],
+        *[pl.col(c).alias(dup_column(fld, k)) for fld, cols in layout.duplicates.items()
+          for k, c in enumerate(cols, start=1)],
     )

@@ -2,7 +2,14 @@
 
 Each file is one transaction: it loads whole or not at all. A file whose content was
 loaded before (same SHA-256) changes nothing. A new delivery of a feed becomes that
-feed's current snapshot; the earlier one stays as history.
+feed's current snapshot and the earlier one stays as history — unless the new one states
+an earlier date than the current snapshot's (`rootdb.ingest.deliveries`): an older
+delivery never replaces a newer one, in one run or across runs; it is kept as history
+and the result says so.
+
+Every sheet of a workbook whose header fits the feed is read (each is a row of `files`
+of its own, all loaded in the file's one transaction); the others are skipped, with the
+reason. The run is recorded in `batches` as running when it starts, finished at its end.
 """
 
 from __future__ import annotations
@@ -18,15 +25,17 @@ from typing import Protocol
 import duckdb
 import polars as pl
 
-from rootdb.clean.frame import clean_frame
+from rootdb.clean.frame import CleanResult, clean_frame
 from rootdb.errors import InputFileError, UsageError
 from rootdb.faults import pause_point
-from rootdb.ingest.detect import data_rows, recognise
-from rootdb.ingest.readers import read_grid
+from rootdb.ingest.checks import check_rows
+from rootdb.ingest.deliveries import BASIS_MTIME, DeliveryDate, delivery_date, title_text
+from rootdb.ingest.detect import Layout, data_rows, dup_column, recognise
+from rootdb.ingest.readers import Grid, read_grids
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
-from rootdb.store import append_frame, ensure_schema, record_run, refresh_feed_views
+from rootdb.store import append_frame, ensure_schema, finish_run, refresh_feed_views, start_run
 from rootdb.workspace import connect, locate
 
 _SKIP_PREFIXES = (".", "_", "~$")
@@ -90,7 +99,7 @@ def ingest(
     results: list[FileResult] = []
     with connect(ws.db_path) as con:
         ensure_schema(con)
-        batch_id = con.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0]
+        batch_id = start_run(con, command, os_user(), batch_started)
         progress.start(len(files))
         for path in files:
             progress.file_started(path)
@@ -99,16 +108,61 @@ def ingest(
             progress.file_done(result)
         outcome = IngestResult(batch_id=batch_id, files=results, strict=strict)
         outcome.seconds = time.perf_counter() - started
-        _record_batch(con, outcome, command, batch_started)
+        _record_batch(con, outcome)
     return outcome
 
 
-def _record_batch(con, outcome: IngestResult, command: str, started: dt.datetime) -> None:
+def _record_batch(con, outcome: IngestResult) -> None:
     totals = outcome.to_dict()["totals"]
+    history = sum(1 for f in outcome.files if f.status == "loaded" and f.current is False)
     headline = (f"{totals['files']} 个文件，读取 {totals['rows_read']:,} 行，隔离 {totals['rows_quarantined']:,} 行"
+                + (f"，{history} 个文件比当前数据旧、仅存为历史" if history else "")
                 + (f"，{totals['failed']} 个文件失败" if totals["failed"] else ""))
-    record_run(con, command, os_user(), started, "ok" if outcome.ok else "failed", outcome.to_dict(), headline,
-               batch_id=outcome.batch_id)
+    finish_run(con, outcome.batch_id, "ok" if outcome.ok else "failed", outcome.to_dict(), headline)
+
+
+class _Part:
+    """One sheet (or a CSV) of a file, read, recognised and cleaned."""
+
+    def __init__(self, grid: Grid, layout: Layout, rows: pl.DataFrame):
+        self.grid, self.layout, self.rows = grid, layout, rows
+        self.cleaned: CleanResult | None = None
+
+
+def _recognise_sheets(path: Path, grids: list[Grid], specs: dict[str, FeedSpec], forced_feed: str | None,
+                      result: FileResult) -> list[_Part]:
+    """Every sheet whose header fits the feed (the first sheet that fits decides the
+    feed, unless it is forced); the others are skipped, with the reason."""
+    parts: list[_Part] = []
+    errors: list[tuple[Grid, InputFileError]] = []
+    feed = forced_feed
+    for grid in grids:
+        try:
+            layout = recognise(grid.cells, specs, path.name, feed, letters=grid.letters)
+        except InputFileError as exc:
+            errors.append((grid, exc))
+            continue
+        feed = layout.spec.code
+        rows = data_rows(grid.cells, layout)
+        if rows.height == 0:
+            errors.append((grid, InputFileError(path, f"表头（第{layout.header_row}行）下面没有任何数据行")))
+            continue
+        parts.append(_Part(grid, layout, rows))
+    if not parts:
+        if len(grids) == 1:
+            raise errors[0][1]
+        detail = "；".join(f"工作表“{g.sheet}”：{e.detail}" for g, e in errors)
+        raise InputFileError(path, f"{len(grids)} 个工作表都无法导入（{detail}）")
+    if len(grids) > 1:
+        result.sheets = [p.grid.sheet for p in parts]
+        result.skipped_sheets = {g.sheet: e.detail for g, e in errors}
+        read = "、".join(f"“{p.grid.sheet}”（{p.rows.height:,} 行）" for p in parts)
+        result.warnings.append(f"工作簿有 {len(grids)} 个有内容的工作表，已读取：{read}")
+        for g, e in errors:
+            result.warnings.append(f"已跳过工作表“{g.sheet}”：{e.detail}")
+    elif parts[0].grid.sheet:
+        result.sheets = [parts[0].grid.sheet]
+    return parts
 
 
 def _ingest_file(
@@ -134,29 +188,31 @@ def _ingest_file(
             result.message = f"与 {loaded_at:%Y-%m-%d %H:%M} 已导入的 {name} 内容相同，未做任何改动"
             return result
         progress.step("读取")
-        grid = read_grid(path)
-        layout = recognise(grid.cells, specs, path.name, forced_feed)
-        spec = layout.spec
-        result.feed, result.header_row, result.encoding = spec.code, layout.header_row, grid.encoding
-        result.warnings.extend(grid.warnings + layout.warnings)
-        rows = data_rows(grid.cells, layout)
-        if rows.height == 0:
-            raise InputFileError(path, f"表头（第{layout.header_row}行）下面没有任何数据行")
-        progress.step(f"清洗 {rows.height:,} 行")
-        number_cells = {
-            fld: {row for row, col in grid.long_numbers if col == layout.columns[fld]} for fld in layout.columns
-        }
-        cleaned = clean_frame(spec, rows, number_cells)
-        if strict and cleaned.quarantine.height:
-            first = cleaned.quarantine.row(0, named=True)
-            result.rows_read, result.rows_quarantined = rows.height, cleaned.quarantine.height
+        grids = read_grids(path)
+        parts = _recognise_sheets(path, grids, specs, forced_feed, result)
+        first = parts[0]
+        spec = first.layout.spec
+        result.feed, result.header_row, result.encoding = spec.code, first.layout.header_row, first.grid.encoding
+        for warning in (w for p in parts for w in p.grid.warnings + p.layout.warnings):
+            if warning not in result.warnings:
+                result.warnings.append(warning)
+        result.rows_read = sum(p.rows.height for p in parts)
+        delivered = delivery_date(path, title_text(first.grid.cells, first.layout.header_row))
+        result.delivery_date, result.delivery_basis = delivered.date.isoformat(), delivered.basis
+        progress.step(f"清洗 {result.rows_read:,} 行")
+        for part in parts:
+            part.cleaned = _clean(part)
+        quarantined = sum(p.cleaned.quarantine.height for p in parts)
+        if strict and quarantined:
+            row = next(p.cleaned.quarantine.row(0, named=True) for p in parts if p.cleaned.quarantine.height)
+            result.rows_failed = result.rows_read
             raise InputFileError(
                 path,
-                f"--strict：有 {cleaned.quarantine.height:,} 行无法识别（如第{first['source_row']}行：{first['reason']}），"
-                "本文件未导入",
+                f"--strict：有 {quarantined:,} 行无法识别（如第{row['source_row']}行：{row['reason']}），"
+                f"本文件 {result.rows_read:,} 行都未导入",
             )
         progress.step("写入数据库")
-        _load(con, path, digest, batch_id, grid, layout, rows, cleaned, result)
+        _load(con, path, digest, batch_id, parts, delivered, result)
         result.status = "loaded"
     except InputFileError as exc:
         result.status, result.message = "failed", str(exc)
@@ -165,66 +221,161 @@ def _ingest_file(
         result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{type(exc).__name__}: {exc}）"
     finally:
         result.seconds = time.perf_counter() - started
+        if result.status == "failed":
+            # Nothing of a failed file is stored: every row it was read with counts as failed.
+            result.rows_loaded = result.rows_quarantined = result.rows_flagged = 0
+            result.rows_failed = result.rows_read
+            result.current = None
         # What is printed, returned and stored about the file quotes no ID or mobile.
         result.message = mask_text(result.message)
         result.warnings = [mask_text(w) for w in result.warnings]
     return result
 
 
-def _load(con, path, digest, batch_id, grid, layout, rows, cleaned, result: FileResult) -> None:
-    spec = layout.spec
+def _clean(part: _Part) -> CleanResult:
+    """Clean one sheet's rows, with what the reader or the file changed flagged
+    (`rootdb.ingest.checks`) and rows it could not split quarantined."""
+    grid, layout = part.grid, part.layout
+    checked = check_rows(grid, layout, part.rows)
+    number_cells = {
+        fld: {row for row, col in grid.long_numbers if col in (layout.duplicates.get(fld) or [layout.columns[fld]])}
+        for fld in layout.columns
+    }
+    cleaned = clean_frame(layout.spec, checked.rows, number_cells)
+    if checked.quarantine.height:
+        forced = checked.quarantine
+        cleaned = CleanResult(
+            records=cleaned.records.join(forced, on="source_row", how="anti"),
+            issues=cleaned.issues.join(forced, on="source_row", how="anti"),
+            quarantine=pl.concat([cleaned.quarantine.join(forced, on="source_row", how="anti"), forced])
+            .sort("source_row"),
+        )
+    extra = checked.issues.join(cleaned.records.select("source_row"), on="source_row", how="semi")
+    if extra.height:
+        cleaned.issues = pl.concat([cleaned.issues, extra.select(cleaned.issues.columns)]).sort(
+            "source_row", "field", maintain_order=True)
+    return cleaned
+
+
+def _current_files(con, feed: str) -> list[tuple]:
+    """The files making up a feed's current snapshot: (file_id, file_name, delivery_date,
+    delivery_basis). (When feeds come in parts, this is where a part's own current
+    files will be chosen.)"""
+    return con.execute(
+        "SELECT file_id, file_name, delivery_date, delivery_basis FROM files WHERE feed = ? AND is_current "
+        "ORDER BY file_id", [feed]
+    ).fetchall()
+
+
+def _raw_frame(part: _Part, tag: pl.Expr) -> pl.DataFrame:
+    """Every data row as delivered: one column per field; a field named by several
+    columns keeps each of them (`<field>`, `<field>__2`, …)."""
+    spec, layout, rows = part.layout.spec, part.layout, part.rows
+    columns = []
+    for c in spec.columns:
+        if c.field not in rows.columns:
+            continue
+        cols = layout.duplicates.get(c.field)
+        if not cols:
+            columns.append(pl.col(c.field))
+            continue
+        columns.append(pl.col(dup_column(c.field, 1)).alias(c.field))
+        columns.extend(pl.col(dup_column(c.field, k)).alias(f"{c.field}__{k}") for k in range(2, len(cols) + 1))
+    return rows.select(tag, pl.col("source_row").cast(pl.Int64), *columns)
+
+
+def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], delivered: DeliveryDate,
+          result: FileResult) -> None:
+    spec = parts[0].layout.spec
     feed = spec.code
-    if rows.height != cleaned.records.height + cleaned.quarantine.height:  # never expected: refuse, load nothing
-        raise RuntimeError(f"行数核对失败：读取 {rows.height} ≠ 导入 {cleaned.records.height} + 隔离 {cleaned.quarantine.height}")
+    for part in parts:
+        rows, cleaned = part.rows, part.cleaned
+        if rows.height != cleaned.records.height + cleaned.quarantine.height:  # never expected: refuse, load nothing
+            raise RuntimeError(
+                f"行数核对失败：读取 {rows.height} ≠ 导入 {cleaned.records.height} + 隔离 {cleaned.quarantine.height}")
     con.begin()
     try:
-        file_id = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
-        tag = pl.lit(file_id, dtype=pl.Int64).alias("file_id")
-        raw = rows.select(tag, pl.col("source_row").cast(pl.Int64), *[c.field for c in spec.columns if c.field in rows.columns])
-        append_frame(con, f"raw_{feed}", raw)
-        append_frame(con, f"rec_{feed}", cleaned.records.with_columns(tag).select("file_id", pl.exclude("file_id")))
-        if cleaned.issues.height:
-            append_frame(
-                con, "row_issues",
-                cleaned.issues.with_columns(tag, pl.lit(feed).alias("feed")).select(
-                    "file_id", "feed", "source_row", "field", "header", "code", "message", "value"
-                ),
+        previous = _current_files(con, feed)
+        newest = max((p for p in previous if p[2] is not None), key=lambda p: p[2], default=None)
+        # An older delivery never replaces a newer one: it is kept as history.
+        becomes_current = newest is None or delivered.date >= newest[2]
+        file_ids = []
+        for part in parts:
+            file_id = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
+            file_ids.append(file_id)
+            _store_part(con, path, feed, file_id, part)
+        if becomes_current:
+            con.execute(
+                "UPDATE files SET is_current = false, replaced_by = ? WHERE feed = ? AND is_current",
+                [file_ids[0], feed],
             )
-        if cleaned.quarantine.height:
-            originals = rows.join(cleaned.quarantine, on="source_row", how="semi")
-            by_header = originals.select(
-                "source_row",
-                pl.struct([pl.col(f).alias(h) for f, h in layout.headers.items()]).struct.json_encode().alias("original"),
+        for file_id, part in zip(file_ids, parts):
+            grid, layout, rows, cleaned = part.grid, part.layout, part.rows, part.cleaned
+            con.execute(
+                "INSERT INTO files (file_id, batch_id, feed, file_name, file_path, sha256, size_bytes, encoding, sheet, "
+                "header_row, rows_read, rows_loaded, rows_quarantined, loaded_at, is_current, replaced_by, headers, "
+                "delivery_date, delivery_basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    file_id, batch_id, feed, path.name, str(path.resolve()), digest, path.stat().st_size,
+                    grid.encoding, grid.sheet, layout.header_row, rows.height, cleaned.records.height,
+                    cleaned.quarantine.height, dt.datetime.now(), becomes_current,
+                    None if becomes_current else newest[0],
+                    json.dumps(_headers_note(part), ensure_ascii=False), delivered.date, delivered.basis,
+                ],
             )
-            append_frame(
-                con, "quarantine",
-                cleaned.quarantine.join(by_header, on="source_row").select(
-                    tag, pl.lit(feed).alias("feed"), pl.lit(path.name).alias("source_file"),
-                    "source_row", "reason", "original",
-                ),
-            )
-        previous = con.execute("SELECT file_id FROM files WHERE feed = ? AND is_current", [feed]).fetchall()
-        con.execute(
-            "UPDATE files SET is_current = false, replaced_by = ? WHERE feed = ? AND is_current", [file_id, feed]
-        )
-        con.execute(
-            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, NULL, ?)",
-            [
-                file_id, batch_id, feed, path.name, str(path.resolve()), digest, path.stat().st_size,
-                grid.encoding, grid.sheet, layout.header_row, rows.height, cleaned.records.height,
-                cleaned.quarantine.height, dt.datetime.now(), json.dumps(layout.headers, ensure_ascii=False),
-            ],
-        )
         refresh_feed_views(con, feed)
         pause_point("ingest.before_commit")
         con.commit()
     except BaseException:
         con.rollback()
         raise
-    result.file_id = file_id
-    result.rows_read = rows.height
-    result.rows_loaded = cleaned.records.height
-    result.rows_quarantined = cleaned.quarantine.height
-    result.rows_flagged = cleaned.issues["source_row"].n_unique() if cleaned.issues.height else 0
-    if previous:
+    result.file_id = file_ids[0]
+    result.current = becomes_current
+    result.rows_loaded = sum(p.cleaned.records.height for p in parts)
+    result.rows_quarantined = sum(p.cleaned.quarantine.height for p in parts)
+    result.rows_flagged = sum(p.cleaned.issues["source_row"].n_unique() if p.cleaned.issues.height else 0
+                              for p in parts)
+    if not becomes_current:
+        current = DeliveryDate(newest[2], newest[3] or "导入记录", newest[2].day != 1 or newest[3] == BASIS_MTIME)
+        result.warnings.append(
+            f"本文件是{delivered.describe()}的数据，比当前数据 {newest[1]}（{current.describe()}）旧："
+            "已作为历史数据保存，没有替换当前数据"
+        )
+    elif previous:
         result.warnings.append(f"已替换 {feed} 的上一份数据（保留为历史快照）")
+
+
+def _headers_note(part: _Part) -> dict:
+    """field -> header as delivered; a field named by several columns lists them all."""
+    layout = part.layout
+    note: dict = dict(layout.headers)
+    for fld, headers in layout.duplicate_headers.items():
+        note[fld] = [f"{part.grid.letter(c)}:{h}" for c, h in zip(layout.duplicates[fld], headers)]
+    return note
+
+
+def _store_part(con, path: Path, feed: str, file_id: int, part: _Part) -> None:
+    layout, rows, cleaned = part.layout, part.rows, part.cleaned
+    tag = pl.lit(file_id, dtype=pl.Int64).alias("file_id")
+    append_frame(con, f"raw_{feed}", _raw_frame(part, tag))
+    append_frame(con, f"rec_{feed}", cleaned.records.with_columns(tag).select("file_id", pl.exclude("file_id")))
+    if cleaned.issues.height:
+        append_frame(
+            con, "row_issues",
+            cleaned.issues.with_columns(tag, pl.lit(feed).alias("feed")).select(
+                "file_id", "feed", "source_row", "field", "header", "code", "message", "value"
+            ),
+        )
+    if cleaned.quarantine.height:
+        originals = rows.join(cleaned.quarantine, on="source_row", how="semi")
+        by_header = originals.select(
+            "source_row",
+            pl.struct([pl.col(f).alias(h) for f, h in layout.headers.items()]).struct.json_encode().alias("original"),
+        )
+        append_frame(
+            con, "quarantine",
+            cleaned.quarantine.join(by_header, on="source_row").select(
+                tag, pl.lit(feed).alias("feed"), pl.lit(path.name).alias("source_file"),
+                "source_row", "reason", "original",
+            ),
+        )

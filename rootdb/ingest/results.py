@@ -1,4 +1,21 @@
-"""What an ingest run returns: one `FileResult` per file and the run's `IngestResult`."""
+"""What an ingest run returns: one `FileResult` per file and the run's `IngestResult`.
+
+Row counts of a file (data rows only: not title, header, blank, repeated-header or
+closing rows), which always balance:
+
+    rows_read = rows_loaded + rows_quarantined + rows_failed
+
+- `rows_read`: data rows found in the file (every sheet read). 0 when the file failed
+  before its rows could be counted (unreadable, no header, …).
+- `rows_loaded`: rows stored as records (with `rows_flagged` of them carrying issues).
+- `rows_quarantined`: rows stored in `quarantine` with a reason, not as records.
+- `rows_failed`: rows of a file that failed as a whole and was not loaded: nothing of
+  it is stored (e.g. `--strict` and some rows would have been quarantined: all its rows
+  count here, and the message says how many would have been quarantined).
+
+For a loaded file `rows_failed` is 0, so rows_read = rows_loaded + rows_quarantined as
+the contract says; for a failed file rows_loaded = rows_quarantined = 0.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +37,19 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_flagged: int = 0  # loaded rows with at least one issue (bad ID, impossible date, …)
+    rows_failed: int = 0  # rows of a file that failed whole (see the module's docstring)
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
     file_id: int | None = None
     encoding: str | None = None
     header_row: int | None = None
+    sheets: list[str] = field(default_factory=list)  # the sheets read (workbooks)
+    skipped_sheets: dict[str, str] = field(default_factory=dict)  # sheet -> why it was not read
+    # The date the delivery states and on what basis (文件名 / 标题行 / 文件修改时间), and
+    # whether it became the feed's current snapshot (False: an older delivery, kept as history).
+    delivery_date: str | None = None
+    delivery_basis: str | None = None
+    current: bool | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -59,7 +84,7 @@ class IngestResult:
     def to_dict(self) -> dict:
         totals = {
             key: sum(getattr(f, key) for f in self.files)
-            for key in ("rows_read", "rows_loaded", "rows_quarantined", "rows_flagged")
+            for key in ("rows_read", "rows_loaded", "rows_quarantined", "rows_flagged", "rows_failed")
         }
         return {
             "ok": self.ok,

@@ -1,8 +1,12 @@
 """The DuckDB store: rootdb's own tables and the per-feed tables.
 
 Tables (all in one database file):
-- `batches`: every ingest and link run (who, when, what came of it, as JSON);
-- `files`: every delivered file that loaded: feed, hash, rows, which snapshot is current;
+- `batches`: every ingest and link run (who, when, what came of it, as JSON); an ingest
+  is recorded as `running` when it starts (with its process id) and finished at its
+  end, so a killed run stays visible;
+- `files`: every delivered file (one row per sheet read from a workbook) that loaded:
+  feed, hash, rows, the date the delivery states (`delivery_date`, and on what basis:
+  文件名 / 标题行 / 文件修改时间), which snapshot is current;
 - `raw_<feed>`: every data row as delivered (text), keyed by (file_id, source_row);
 - `rec_<feed>`: the typed, cleaned records of loaded rows, same key;
 - `row_issues`: problems found in loaded rows (bad ID checksum, impossible date, …);
@@ -49,6 +53,8 @@ CREATE TABLE IF NOT EXISTS files (
     replaced_by BIGINT,
     headers JSON
 );
+ALTER TABLE files ADD COLUMN IF NOT EXISTS delivery_date DATE;
+ALTER TABLE files ADD COLUMN IF NOT EXISTS delivery_basis VARCHAR;
 CREATE TABLE IF NOT EXISTS row_issues (
     file_id BIGINT,
     feed VARCHAR,
@@ -154,3 +160,32 @@ def record_run(
          json.dumps({**summary, "headline": headline}, ensure_ascii=False, default=str)],
     )
     return batch_id
+
+
+def start_run(con: duckdb.DuckDBPyConnection, command: str, user: str, started) -> int:
+    """A row of `batches` for a run that has begun (`running`, with this process's id and
+    host), committed at once: a run killed midway is still listed (`rootdb status` tells
+    a finished run from one whose process is gone). `finish_run` completes it."""
+    import json
+    import os
+    import socket
+
+    batch_id = con.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0]
+    con.execute(
+        "INSERT INTO batches VALUES (?, ?, ?, ?, NULL, 'running', ?)",
+        [batch_id, command, user, started,
+         json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "headline": "正在运行"}, ensure_ascii=False)],
+    )
+    return batch_id
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, batch_id: int, status: str, summary: dict, headline: str) -> None:
+    """Complete the `batches` row `start_run` began."""
+    import datetime as dt
+    import json
+
+    con.execute(
+        "UPDATE batches SET finished_at = ?, status = ?, summary = ? WHERE batch_id = ?",
+        [dt.datetime.now(), status, json.dumps({**summary, "headline": headline}, ensure_ascii=False, default=str),
+         batch_id],
+    )
