@@ -17,6 +17,7 @@ only when a help page is printed.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import types
@@ -51,33 +52,48 @@ RICH_STRINGS = {
 }
 
 
-class _DeferredMarkdown:
-    """Stands in for rich.markdown.Markdown while typer.rich_utils is imported: that
-    module imports it (and with it markdown-it) only for the "markdown" markup mode,
-    which rootdb does not use; loading it would make every help page ~70 ms slower.
-    Should it be called after all, the real class is imported then."""
+def _deferred(module: str, name: str, methods: tuple[str, ...] = ()) -> type:
+    """A stand-in for `module.name` whose use imports the real class and hands over."""
 
-    def __new__(cls, *args: Any, **kwargs: Any):
-        from rich.markdown import Markdown
+    def real():
+        return getattr(importlib.import_module(module), name)
 
-        return Markdown(*args, **kwargs)
+    def new(cls, *args: Any, **kwargs: Any):
+        return real()(*args, **kwargs)
+
+    namespace: dict[str, Any] = {"__new__": new}
+    for method in methods:
+        namespace[method] = classmethod(lambda cls, *a, _m=method, **k: getattr(real(), _m)(*a, **k))
+    return type(name, (), namespace)
+
+
+# typer.rich_utils imports these at its top, for the "markdown" markup mode and for
+# pretty tracebacks: rootdb uses neither on a help page, and loading them (markdown-it,
+# pygments) would make every help page ~100 ms slower. They are stood in for while
+# rich_utils is imported; should they be used after all, the real class is imported then.
+_DEFERRED = {"rich.markdown": ("Markdown", ()), "rich.traceback": ("Traceback", ("from_exception",))}
 
 
 def _rich_strings_in_chinese() -> None:
-    """Import typer.rich_utils (without rich.markdown) and put its strings in Chinese."""
-    if "typer.rich_utils" not in sys.modules and "rich.markdown" not in sys.modules:
-        stand_in = types.ModuleType("rich.markdown")
-        stand_in.Markdown = _DeferredMarkdown
-        sys.modules["rich.markdown"] = stand_in
+    """Import typer.rich_utils (without markdown-it and pygments) and put its strings in Chinese."""
+    if "typer.rich_utils" not in sys.modules:
+        import rich
+
+        stand_ins = {}
+        for module, (name, methods) in _DEFERRED.items():
+            if module not in sys.modules:
+                stand_ins[module] = types.ModuleType(module)
+                setattr(stand_ins[module], name, _deferred(module, name, methods))
+        sys.modules.update(stand_ins)
         try:
             import typer.rich_utils  # noqa: F401
         finally:
-            if sys.modules.get("rich.markdown") is stand_in:
-                del sys.modules["rich.markdown"]
-            import rich
-
-            if getattr(rich, "markdown", None) is stand_in:
-                del rich.markdown
+            for module, stand_in in stand_ins.items():
+                if sys.modules.get(module) is stand_in:
+                    del sys.modules[module]
+                attribute = module.split(".")[1]
+                if getattr(rich, attribute, None) is stand_in:
+                    delattr(rich, attribute)
     from typer import rich_utils
 
     for name, value in RICH_STRINGS.items():
