@@ -7,6 +7,7 @@ The database is found as the contract says: `--db`, else `ROOTDB_DB`, else the
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import tomllib
 from collections.abc import Iterator
@@ -134,10 +135,16 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     key = os.environ.get(KEY_ENV)
     if not key:
         return duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": f"{db_path}.tmp"})
+    # DuckDB spills an encrypted database's temporary data in plain text unless told.
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": f"{db_path}.tmp",
+                                 "temp_file_encryption": True})
     try:
-        if not read_only:
-            _writing_crypto(con)
+        try:
+            _writing_crypto(con)  # encrypted spill files are written even by a reader
+        except WorkspaceError:
+            if not read_only:
+                raise
+            con.execute("SET temp_directory = ''")  # a reader without crypto never spills
         mode = ", READ_ONLY" if read_only else ""
         con.execute(f"ATTACH ? AS rootdb (ENCRYPTION_KEY ?{mode})", [str(db_path), _key_text(key)])
         con.execute("USE rootdb")
@@ -145,6 +152,28 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+@contextmanager
+def side_connection(workspace_con: duckdb.DuckDBPyConnection, memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB beside the workspace's (splink works on its own: it probes
+    with statements that may fail, which would abort the workspace's transaction). It
+    spills into a folder of its own inside the workspace's temporary folder, removed
+    afterwards; with a key, its spill files are encrypted like the database (PITFALLS:
+    an encrypted database does not protect what other connections write)."""
+    base = workspace_con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".tmp"
+    folder = Path(base) / f"side-{os.getpid()}-{time.monotonic_ns()}"
+    encrypted = bool(os.environ.get(KEY_ENV))
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(folder),
+                                 "temp_file_encryption": encrypted})
+    try:
+        if encrypted:
+            _writing_crypto(con)
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _key_text(key: str) -> str:

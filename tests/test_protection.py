@@ -4,6 +4,8 @@ message says why."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 from conftest import DIBAO_HEADER, dibao_row, write_xlsx
@@ -67,3 +69,64 @@ def test_writing_without_openssl_asks_before_using_the_builtin_crypto(tmp_path, 
     with pytest.raises(WorkspaceError, match="httpfs") as info:
         connect(tmp_path / "new.duckdb")
     assert BUILTIN_CRYPTO_ENV in str(info.value)
+
+
+def test_a_link_with_a_key_leaves_no_plain_text_anywhere(tmp_path, monkeypatch):
+    """The whole sample ingested and linked with a key and small memory limits, so that
+    DuckDB and splink spill: every file written meanwhile, inside the workspace and in
+    the system temp folder, is read while the link runs and after it, and holds none of
+    the registry's IDs or names in plain text; the spill folders are gone afterwards."""
+    import tempfile
+    import threading
+
+    import polars as pl
+    from conftest import SAMPLE
+
+    from rootdb import workspace
+    from rootdb.link import link
+    from rootdb.link import model as splink_model
+
+    monkeypatch.setenv(KEY_ENV, "社区-2026-secret")
+    monkeypatch.setenv(BUILTIN_CRYPTO_ENV, "1")
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    monkeypatch.setattr(workspace, "MEMORY_LIMIT", "200MB")
+    monkeypatch.setattr(splink_model, "SPLINK_MEMORY_LIMIT", "60MB")
+    ws = init_workspace(tmp_path / "ws")
+    assert ingest([SAMPLE], db=ws.db_path).ok
+
+    registry = pl.read_csv(next(SAMPLE.glob("registry_persons*.csv")), infer_schema=False)
+    secrets = [v.encode() for v in registry.to_series(0).head(300).to_list() if v]  # 公民身份号码
+    secrets += [v.encode() for v in registry.to_series(1).head(300).to_list() if v and len(v) >= 3]  # 姓名
+    assert len(secrets) > 100
+    seen: dict[str, bool] = {}
+    stop = threading.Event()
+
+    def scan() -> None:
+        for path in [*tmp_path.rglob("*"), *system_temp.rglob("*")]:
+            if not path.is_file() or path == ws.db_path or path.suffix in {".toml"}:
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError:  # removed while read
+                continue
+            seen[str(path)] = seen.get(str(path), False) or any(s in data for s in secrets)
+
+    def watch() -> None:
+        while not stop.is_set():
+            scan()
+            stop.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        link(db=ws.db_path)
+    finally:
+        stop.set()
+        watcher.join()
+    scan()
+    spilled = [p for p in seen if "side-" in p or ".tmp" in p]
+    assert spilled, "nothing spilled: the memory limits are too high for this test to mean anything"
+    assert not [p for p, leaked in seen.items() if leaked]
+    assert not list(Path(f"{ws.db_path}.tmp").glob("side-*"))

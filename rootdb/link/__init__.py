@@ -42,6 +42,7 @@ class LinkResult:
     charts: list[str] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +115,12 @@ def link(
                 result.timings[stage] = round(time.perf_counter() - clock, 2)
                 clock = time.perf_counter()
 
+            from rootdb.link.model import model_problem
+
+            problem = model_problem(model_path)
+            if problem:
+                result.warnings.append(problem)
+                retrain = True
             # A nightly run reads only the files delivered since; training reads all.
             incremental = not retrain and model_path.exists()
             result.records = build_record_tables(con, load_specs(), result.timings, incremental)

@@ -1,8 +1,11 @@
 """The splink model for people: comparisons that work on Chinese names, training on
 the data itself, prediction and clustering.
 
-DuckDB's levenshtein / jaro_winkler count UTF-8 bytes, so names are compared by
-pinyin and by character lists (`substr`/`length` count characters).
+Names are compared by pinyin and by character lists (`substr`/`length` count
+characters), never by DuckDB's string distances: DuckDB 2.0.0's `levenshtein` and
+`jaro_winkler` counted UTF-8 bytes, 2.0.1's count characters (PITFALLS), so their
+meaning on Chinese text has changed once already. IDs (digits and X) are compared by
+`levenshtein`, which counts characters on the locked DuckDB (tests/test_link.py pins it).
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
@@ -21,6 +27,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import And, CustomRule
 
 from rootdb.store import frame_to_table
+from rootdb.workspace import KEY_ENV, side_connection
 
 SPLINK_MEMORY_LIMIT = os.environ.get("ROOTDB_SPLINK_MEMORY_LIMIT", "1500MB")
 
@@ -65,7 +72,7 @@ def settings() -> SettingsCreator:
         comparisons=[
             name,
             birth,
-            cl.LevenshteinAtThresholds("id_number", [2]),  # ASCII digits: bytes are characters
+            cl.LevenshteinAtThresholds("id_number", [2]),  # cleaned IDs: digits and X
             cl.ExactMatch("sex"),
             cl.ExactMatch("phone"),
             cl.ExactMatch("house_key"),
@@ -87,10 +94,35 @@ def settings() -> SettingsCreator:
     )
 
 
+_SPILL: ContextVar[tuple[duckdb.DuckDBPyConnection, ExitStack] | None] = ContextVar("spill", default=None)
+
+
+@contextmanager
+def spill_inside(workspace_con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """splink's connections opened inside spill into the workspace's temporary folder
+    (encrypted when the workspace has a key) and are closed and removed at the end."""
+    with ExitStack() as stack:
+        token = _SPILL.set((workspace_con, stack))
+        try:
+            yield
+        finally:
+            _SPILL.reset(token)
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    spill = _SPILL.get()
+    if spill is None:
+        if os.environ.get(KEY_ENV):
+            raise RuntimeError("splink connection outside spill_inside() while the workspace is encrypted")
+        return duckdb.connect(config={"memory_limit": SPLINK_MEMORY_LIMIT, "temp_directory": tempfile.gettempdir()})
+    workspace_con, stack = spill
+    return stack.enter_context(side_connection(workspace_con, SPLINK_MEMORY_LIMIT))
+
+
 def _linker(registry: pl.DataFrame, feed: pl.DataFrame, model) -> tuple[Linker, duckdb.DuckDBPyConnection]:
     """A linker on its own in-memory DuckDB: splink probes with statements that may
     fail, which would abort the workspace's open transaction."""
-    con = duckdb.connect(config={"memory_limit": SPLINK_MEMORY_LIMIT, "temp_directory": tempfile.gettempdir()})
+    con = _connection()
     con.register("registry_records", registry.to_arrow())
     con.register("feed_records", feed.to_arrow())
     api = DuckDBAPI(connection=con)
@@ -122,15 +154,13 @@ def train(registry: pl.DataFrame, feed: pl.DataFrame, model_path: Path, engine: 
         from rootdb.link import spark
 
         model = spark.train(registry, feed, settings(), _fit)
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(model_path, "w", encoding="utf-8") as f:
-            json.dump(model, f, indent=4)  # as splink's save_model_to_json writes it
-        return model
-    linker, con = _linker(registry, feed, settings())
-    _fit(linker)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    model = linker.misc.save_model_to_json(str(model_path), overwrite=True)
-    con.close()
+    else:
+        linker, con = _linker(registry, feed, settings())
+        _fit(linker)
+        model = linker.misc.save_model_to_json()  # no path: the dict only, written below
+        con.close()
+    # As splink's save_model_to_json writes it, but atomically.
+    _save_atomically(model_path, lambda path: path.write_text(json.dumps(model, indent=4), encoding="utf-8"))
     return model
 
 
@@ -312,3 +342,29 @@ def load_model(model_path: Path) -> dict | None:
     if not model_path.is_file():
         return None
     return json.loads(model_path.read_text(encoding="utf-8"))
+
+
+def model_problem(model_path: Path) -> str | None:
+    """Why a saved model cannot be used (a file cut short, edited by hand), in Chinese;
+    None when it is fine or absent. Such a model is trained again."""
+    if not model_path.is_file():
+        return None
+    try:
+        model = json.loads(model_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"比对模型文件 {model_path.name} 已损坏（{type(exc).__name__}），本次重新训练模型"
+    if not isinstance(model, dict) or not isinstance(model.get("comparisons"), list):
+        return f"比对模型文件 {model_path.name} 不是 rootdb 的模型，本次重新训练模型"
+    return None
+
+
+def _save_atomically(model_path: Path, write) -> None:
+    """`write(path)` writes the model to a temporary file beside it, renamed into place
+    only when complete: a run killed while saving leaves the old model whole."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = model_path.with_name(f".{model_path.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, model_path)
+    finally:
+        partial.unlink(missing_ok=True)

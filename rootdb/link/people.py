@@ -212,18 +212,20 @@ def probabilistic(
         exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
-        stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path,
-                                    engine)
+        with splink_model.spill_inside(con):
+            stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path,
+                                        engine)
     members = fetch_frame(con, "SELECT * FROM link_splink_members")
     decisions = current_decisions(con)
     for side in ("l", "r"):  # decisions about a record apply to the one it is compared through
         decisions = decisions.join(
             members.rename({"record_id": f"unique_id_{side}", "unique_id": f"_{side}"}), on=f"unique_id_{side}", how="left"
         ).with_columns(pl.coalesce(f"_{side}", f"unique_id_{side}").alias(f"unique_id_{side}")).drop(f"_{side}")
-    clusters, review = splink_model.predict_clusters(
-        registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
-        decisions=decisions, charts_dir=charts_dir, engine=engine,
-    )
+    with splink_model.spill_inside(con):
+        clusters, review = splink_model.predict_clusters(
+            registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
+            decisions=decisions, charts_dir=charts_dir, engine=engine,
+        )
     con.register("_clusters", clusters)
     con.register("_members", members)
     con.execute(

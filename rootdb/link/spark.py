@@ -10,9 +10,8 @@ keeping every level, its order and its m/u probabilities:
 - null / exact levels and blocking rules: transpiled by sqlglot (only plain columns,
   `=`, `IS NULL`, AND/OR/NOT and `substr` are accepted; anything else must be written
   by hand below, or the translation refuses);
-- `levenshtein` (ID numbers): DuckDB counts UTF-8 bytes, Spark characters. Both
-  sides go through `decode(encode(x, 'UTF-8'), 'ISO-8859-1')` (one character per
-  byte), so a stray non-ASCII character scores as it does in DuckDB;
+- `levenshtein` (ID numbers): the same function; both count characters (DuckDB
+  2.0.0 counted UTF-8 bytes, 2.0.1 characters: see PITFALLS and the lock);
 - the absolute date difference: DuckDB's `EPOCH` of a date is days × 86400, Spark's
   `datediff` counts days (splink's own Spark form);
 - the names' custom levels (`ONE_CHAR_OFF`, `SHARE_TWO_CHARS`) by characters:
@@ -51,6 +50,7 @@ from pathlib import Path
 import polars as pl
 
 from rootdb.errors import UsageError
+from rootdb.workspace import KEY_ENV
 
 DEFAULT_MASTER = "local[2]"
 DRIVER_MEMORY = os.environ.get("ROOTDB_SPARK_DRIVER_MEMORY", "4g")
@@ -102,10 +102,6 @@ _LEVENSHTEIN = re.compile(r'^levenshtein\("(\w+)_l", "\1_r"\) <= (\d+)$')
 _EPOCH_DIFF = re.compile(r'^ABS\(EPOCH\("(\w+)_l"\) - EPOCH\("\1_r"\)\) <= (\d+)$')
 
 
-def _as_bytes(col: str) -> str:
-    return f"decode(encode({col}, 'UTF-8'), 'ISO-8859-1')"
-
-
 def _transpile_plain(sql: str, what: str) -> str:
     """Plain comparisons only: columns, literals, =, <>, IS NULL, AND / OR / NOT, and
     substr (of ASCII pinyin in the blocking rules)."""
@@ -130,7 +126,7 @@ def spark_condition(sql: str) -> str:
         return hand[sql]
     if m := _LEVENSHTEIN.match(sql):
         col, n = m.groups()
-        return f"levenshtein({_as_bytes(f'`{col}_l`')}, {_as_bytes(f'`{col}_r`')}) <= {n}"
+        return f"levenshtein(`{col}_l`, `{col}_r`) <= {n}"
     if m := _EPOCH_DIFF.match(sql):
         col, seconds = m.groups()
         return f"abs(datediff(`{col}_l`, `{col}_r`)) <= {int(seconds) // 86400}"
@@ -211,6 +207,11 @@ def session():
         raise UsageError("没有安装 pyspark。" + INSTALL_HINT) from error
     if int(pyspark.__version__.split(".")[0]) < 4:
         raise UsageError(f"pyspark {pyspark.__version__} 太旧，需要 4.x。" + INSTALL_HINT)
+    if os.environ.get(KEY_ENV):
+        # Spark writes its shuffle and checkpoint files in plain text, outside the
+        # encrypted database: with a key, personal data must not leave it.
+        raise UsageError(f"工作区已加密（设置了 {KEY_ENV}），Spark 引擎的中间文件不加密，不能使用；"
+                         "请用默认的 DuckDB 引擎（去掉 --engine spark）")
     where = master()
     local = where.startswith("local")
     # splink breaks the lineage of its intermediate tables by writing them as parquet
