@@ -244,7 +244,7 @@ def _fit(table: Table, *priority: str, console: Console | None = None, share: bo
 def ingest_summary(result: IngestResult) -> None:
     table = _table(f"导入结果（批次 {result.batch_id}，用时 {result.seconds:.1f} 秒）")
     table.add_column("文件", overflow="fold")
-    table.add_column("数据源", overflow="fold")
+    table.add_column("数据源", overflow="ellipsis")
     table.add_column("状态", no_wrap=True)
     for name in ("读取", "导入", "隔离", "有问题"):
         table.add_column(name, justify="right", no_wrap=True)
@@ -253,7 +253,7 @@ def ingest_summary(result: IngestResult) -> None:
             f"{f.rows_read:,}", f"{f.rows_loaded:,}",
             f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0", f"{f.rows_flagged:,}",
         )
-        table.add_row(f.file, feed_title(f.feed), _STATUS_TEXT[f.status], *counts)
+        table.add_row(f.file, _Clipped(feed_title(f.feed), tail=False), _STATUS_TEXT[f.status], *counts)
     totals = result.to_dict()["totals"]
     table.add_section()
     table.add_row(
@@ -261,7 +261,7 @@ def ingest_summary(result: IngestResult) -> None:
         f"{totals['rows_read']:,}", f"{totals['rows_loaded']:,}", f"{totals['rows_quarantined']:,}",
         f"{totals['rows_flagged']:,}",
     )
-    _fit(table)
+    _fit(table, share=True)
     _stdout().print(table)
     _stdout().print("读取 = 导入 + 隔离。“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
     for f in result.files:
