@@ -282,7 +282,8 @@ def _bad_value(exc) -> str:
 
 
 def chinese_message(exc) -> str:
-    """click's usage error as a sentence in Chinese; an unknown one keeps its text."""
+    """click's usage error as a sentence in Chinese; one not known here keeps its text
+    after a Chinese lead, so that nothing is lost."""
     ctx = getattr(exc, "ctx", None)
     param = getattr(exc, "param", None)
     message = getattr(exc, "message", "") or ""
@@ -290,6 +291,8 @@ def chinese_message(exc) -> str:
         options = []
         if ctx is not None:
             for p in ctx.command.get_params(ctx):
+                if getattr(p, "hidden", False):
+                    continue
                 options += [o for o in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ())) if o.startswith("-")]
         candidates = [o for o in options if o.startswith("--")] if exc.option_name.startswith("--") else options
         return no_such("选项", exc.option_name, candidates)
@@ -314,7 +317,7 @@ def chinese_message(exc) -> str:
     match = re.match(r"No such command '(.*?)'", message)
     if match and ctx is not None:
         return no_such("命令", match.group(1), ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else [])
-    return message
+    return f"用法不对：{message}" if message else "用法不对"
 
 
 def _stderr_print(markup: str) -> None:
