@@ -3,6 +3,7 @@ Chinese-name comparison levels checked on real DuckDB."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -96,6 +97,30 @@ def test_a_second_run_reuses_the_model_and_keeps_entity_ids(linked, tmp_path):
     again = con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl()
     con.close()
     assert again.equals(crosswalk)
+
+
+def test_a_damaged_model_file_is_said_and_trained_again(linked, tmp_path):
+    """A model file cut short (a disk full, a copy interrupted) or not a model at all
+    makes the next link say so in Chinese and train again, not fail with a traceback;
+    the new model is written whole (renamed into place) and gives the same crosswalk."""
+    db, first, crosswalk = linked
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    model = tmp_path / "models" / Path(first.model_path).name
+    model.parent.mkdir()
+    whole = Path(first.model_path).read_text(encoding="utf-8")
+    for damaged in (whole[: len(whole) // 2], "[1, 2, 3]"):
+        model.write_text(damaged, encoding="utf-8")
+        again = link(db=copy)
+        assert again.model_trained
+        assert len(again.warnings) == 1 and "重新训练" in again.warnings[0] and model.name in again.warnings[0]
+        assert json.loads(model.read_text(encoding="utf-8"))["comparisons"]
+        assert not list(model.parent.glob("*.partial"))
+    con = duckdb.connect(str(copy), read_only=True)
+    retrained = con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl()
+    con.close()
+    same = ["file", "feed", "source_row", "role", "entity_id", "registry_key"]
+    assert retrained.select(same).sort(same).equals(crosswalk.select(same).sort(same))
 
 
 @pytest.mark.parametrize(
