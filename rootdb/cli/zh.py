@@ -317,6 +317,8 @@ def chinese_message(exc) -> str:
     match = re.match(r"No such command '(.*?)'", message)
     if match and ctx is not None:
         return no_such("命令", match.group(1), ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else [])
+    if re.search(r"[\u4e00-\u9fff]", message):  # ours already (ZhGroup.resolve_command)
+        return message
     return f"用法不对：{message}" if message else "用法不对"
 
 
