@@ -363,27 +363,44 @@ def _csv_field(delimiter: str) -> str:
     return f'(?:[^"{d}\\r\\n]*|"(?:[^"]|"")*")'
 
 
-def _analyse_lines(text: str, delimiter: str) -> tuple[str, dict[int, str], int]:
+def _lines(text: str, data: bytes) -> pl.Series:
+    """The file's lines, read by polars' CSV reader as one column (fast on big files);
+    Python's split where the unit separator it splits on occurs in the text."""
+    if "\x1f" not in text:
+        try:
+            lines = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None,
+                                schema={"line": pl.String})["line"].fill_null("")
+            return lines
+        except Exception:
+            pass
+    return pl.Series("line", text.split("\n"), dtype=pl.String)
+
+
+def _analyse_lines(text: str, data: bytes, delimiter: str) -> tuple[str, dict[int, str], int]:
     """Find the rows whose quotes do not pair up (a stray `"`): those rows, by row
     number, and the text with their quotes stood in for, so that they split at every
     delimiter and the rest of the file parses as it should. Also the widest row's
     number of fields, over the whole file. Vectorised over the lines; Python looks only
     at the few lines whose quotes are odd."""
-    lines = text.split("\n")
-    series = pl.Series("line", lines, dtype=pl.String)
+    series = _lines(text, data)
     d = re.escape(delimiter)
     field_re = _csv_field(delimiter)
     line_re = f"^{field_re}(?:{d}{field_re})*\\r?$"
     has_quote = series.str.contains('"', literal=True)
-    widths = (
-        series.str.replace_all(r'"(?:[^"]|"")*"', "").str.count_matches(delimiter, literal=True).max() or 0
-    ) + 1
+    plain_width = series.filter(~has_quote).str.count_matches(delimiter, literal=True).max() or 0
     if not has_quote.any():
-        return text, {}, int(widths)
-    ok = ~has_quote | series.str.contains(line_re)
+        return text, {}, int(plain_width) + 1
+    quoted = series.filter(has_quote)
+    quoted_width = quoted.str.replace_all(r'"(?:[^"]|"")*"', "").str.count_matches(delimiter, literal=True).max() or 0
+    widths = max(int(plain_width), int(quoted_width)) + 1
+    if quoted.str.contains(line_re).all():
+        return text, {}, widths
+    # Some line's quotes do not pair up: look at the lines one by one (indices as Python
+    # splits them).
+    lines = text.split("\n")
+    series = pl.Series("line", lines, dtype=pl.String)
+    ok = ~series.str.contains('"', literal=True) | series.str.contains(line_re)
     suspects = pl.arg_where(~ok, eager=True).to_list()
-    if not suspects:
-        return text, {}, int(widths)
     record = re.compile(f"{field_re}(?:{d}{field_re})*\\r?", re.S)
     continuation: list[int] = []
     bad: list[int] = []
@@ -418,10 +435,13 @@ def _read_csv(path: Path) -> Grid:
     delimiter = _sniff_delimiter(text)
     # Width: the widest row anywhere in the file (title rows have fewer fields than the
     # table; a row with more fields than the header must not lose them).
-    text, bad_rows, width = _analyse_lines(text, delimiter)
+    data = text.encode("utf-8")
+    text, bad_rows, width = _analyse_lines(text, data, delimiter)
+    if bad_rows:
+        data = text.encode("utf-8")
     try:
         frame = pl.read_csv(
-            text.encode("utf-8"),
+            data,
             has_header=False,
             schema={c: pl.String for c in _columns(width)},
             missing_columns="insert",
