@@ -424,6 +424,8 @@ def link_summary(result) -> None:
     _stdout().print(table)
     model = "已重新训练并保存" if result.model_trained else "沿用已保存的模型"
     _stdout().print(f"比对模型：{model}（{result.model_path}）", soft_wrap=True)
+    for warning in result.warnings:
+        _stdout().print(f"[yellow]注意：{warning}[/]", soft_wrap=True)
     conflicts = result.people.get("deterministic", {}).get("id_conflicts", 0)
     if conflicts:
         _stdout().print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定，已记录待纠错[/]", soft_wrap=True)
