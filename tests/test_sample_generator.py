@@ -131,7 +131,10 @@ def test_encodings(runs):
 
 
 def test_truth_points_at_real_rows(runs):
-    a = runs[0]
+    _assert_truth_points_at_real_rows(runs[0])
+
+
+def _assert_truth_points_at_real_rows(a: Path):
     persons = {r["person_uid"] for r in _truth(a, "persons.csv")}
     houses = {r["house_uid"] for r in _truth(a, "houses.csv")}
     places = {r["place_uid"] for r in _truth(a, "places.csv")}
@@ -234,3 +237,66 @@ def test_committed_sample_is_current(tmp_path):
     assert need <= codes, need - codes
     whys = {q["why"] for q in _truth(committed, "quarantine.csv")}
     assert whys == {"no_name_no_id", "no_key"}
+
+
+# ---------------------------------------------------------------- --styles all
+
+@pytest.fixture(scope="module")
+def independent(tmp_path_factory):
+    d = tmp_path_factory.mktemp("all")
+    return d, generate(d, 900, 11, styles="all")
+
+
+def test_independent_area_truth_points_at_real_rows(independent):
+    _assert_truth_points_at_real_rows(independent[0])
+
+
+def test_independent_area_has_other_names_and_doorplates(independent):
+    d, summary = independent
+    houses = _truth(d, "houses.csv")
+    assert summary["communities"] >= 3
+    assert not any("东胜区" in h["standard_address"] or "鄂尔多斯" in h["standard_address"]
+               for h in houses if h["community"])   # (floating people's hometowns are elsewhere)
+    committed = {h["compound"] for h in _truth(ROOT / "sample_data", "houses.csv")} \
+        if (ROOT / "sample_data" / "_truth").exists() else set()
+    compounds = {h["compound"] for h in houses if h["compound"]}
+    assert compounds and not compounds & committed
+    for h in houses:
+        if h["compound"]:   # 康宁路83号康城雅苑1号楼1单元101室
+            assert re.search(r"社区[^社]+?\d+号" + re.escape(h["compound"]) + r"\d+号楼\d+单元\d+室$",
+                             h["standard_address"]), h
+
+
+def test_independent_area_feeds_in_parts_and_encodings(independent):
+    d, summary = independent
+    files = _truth(d, "files.csv")
+    parts = [f["file"] for f in files if f["feed"] == "community_residents"]
+    assert len(parts) == summary["communities"]
+    assert all(re.fullmatch(r"community_residents_[^_]+_2026-11\.xlsx", p) for p in parts)
+    assert any(re.search(r"_[a-z]+_", p) for p in parts) and any(re.search(r"_\w+社区_", p) for p in parts)
+    by_feed = {f["feed"]: f for f in files}
+    xueji = (d / by_feed["xueji"]["file"]).read_bytes()
+    assert by_feed["xueji"]["encoding"] == "gb18030" and xueji.startswith("学籍号".encode("gb18030"))
+    assert xueji[:2] == b"\xd1\xa7" and len(xueji[:2].decode("utf-8")) == 1  # also a valid UTF-8 pair
+    assert {f["encoding"] for f in files if f["format"] == "csv"} == {"utf-8", "utf-8-sig", "gb18030"}
+
+
+def test_independent_area_writes_every_address_style(independent):
+    d, _ = independent
+    codes = {x["defect"] for x in _truth(d, "defects.csv")}
+    need = {"address_name_only", "address_doorplate_only", "address_short_name", "address_building_marker",
+            "address_room_marker", "address_dash", "address_cn_numerals", "address_fullwidth_digits",
+            "address_remark", "address_spaces", "address_partial_prefix", "id15", "homophone", "name_typo",
+            "other_persons_id", "date_format_cn"}
+    assert need <= codes, need - codes
+
+
+def test_independent_area_short_names_are_unique():
+    from rootdb.sample.world import build_world
+
+    w = build_world(4000, 5, independent=True)
+    compounds = sorted(w.short_names)
+    assert any(w.short_names.values())
+    for nm, forms in w.short_names.items():
+        for f in forms:
+            assert [c for c in compounds if c.startswith(f)] == [nm], (nm, f)

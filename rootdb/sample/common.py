@@ -211,5 +211,5 @@ def mobile(rng: random.Random) -> str:
     return pre + f"{rng.randrange(100_000_000):08d}"
 
 
-def landline(rng: random.Random) -> str:
-    return "0477-" + rng.choice(("85", "83", "86", "82", "84")) + f"{rng.randrange(100000):05d}"
+def landline(rng: random.Random, area_code: str = "0477") -> str:
+    return area_code + "-" + rng.choice(("85", "83", "86", "82", "84")) + f"{rng.randrange(100000):05d}"

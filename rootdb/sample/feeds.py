@@ -102,6 +102,21 @@ CSV_LAYOUT = {  # encoding, line end, date style
     "shichang": ("utf-8", "\n", "cn"), "yanglao": ("utf-8", "\n", "iso"), "fangwu": ("utf-8", "\n", "iso"),
     "xueji": ("utf-8", "\n", "iso"),
 }
+# An independent area (--styles all): other encodings, GB18030 files whose header starts
+# with characters whose GB18030 bytes are also valid UTF-8 pairs (学 D1 A7, 统 CD B3).
+CSV_LAYOUT_INDEPENDENT = {
+    "registry_persons": ("utf-8", "\n", "iso"), "registry_addresses": ("utf-8-sig", "\r\n", "iso"),
+    "registry_places": ("utf-8", "\n", "iso"), "binzang": ("gb18030", "\r\n", "slash"),
+    "yibao": ("utf-8", "\r\n", "compact"), "chusheng": ("utf-8-sig", "\n", "iso"),
+    "shichang": ("gb18030", "\r\n", "cn"), "yanglao": ("utf-8", "\n", "dot"), "fangwu": ("utf-8-sig", "\r\n", "iso"),
+    "xueji": ("gb18030", "\r\n", "iso"),
+}
+# feeds delivered one file per community in an independent area
+PARTED_FEEDS = ("community_residents", "manbing")
+# remarks written after an address
+HOUSE_REMARKS = ("（租户）", "(租户)", "西户", "东户", "北户", "电联", "主卧", "（出租）", " 电联", "（自住）")
+SHOP_REMARKS = ("（门面）", "底商", "一楼", "(临街)")
+
 # which feeds get rows that cannot identify anyone (quarantine): columns cleared, reason
 QUARANTINE = {
     "dibao": (("低保证号",), "no_key"),
@@ -120,11 +135,23 @@ FEED_ORDER = ("registry_persons", "registry_addresses", "registry_places", "comm
               "ertong", "shichang", "yanglao", "jiuye", "fangwu", "gongzufang", "canji", "tuiyi", "xueji")
 
 
-def file_name(feed: str) -> str:
+def file_name(feed: str, part: str = "") -> str:
+    """The delivered file's name; ``part``: the community that sent this part of the feed."""
+    if part:
+        ext = "xlsx" if feed in LAYOUT else "csv"
+        return f"{feed}_{part}_{PERIOD}.{ext}"
     if feed == "community_residents":
         return "community_residents_2026.xlsx"
     ext = "xlsx" if feed in LAYOUT else "csv"
     return f"{feed}_{PERIOD}.{ext}"
+
+
+def part_name(feed: str, ci: int, community: str) -> str:
+    """How a community names its part: in Chinese (康城社区) or in pinyin (kangcheng)."""
+    if feed == "community_residents" and ci % 2 == 0:
+        from pypinyin import lazy_pinyin
+        return "".join(lazy_pinyin(community.removesuffix("社区")))
+    return community
 
 
 DATE_CODES = {"slash": "date_format_slash", "dot": "date_format_dot", "compact": "date_format_compact",
@@ -142,6 +169,8 @@ class Ctx:
                            else ("iso", "slash", "dot", "compact", "cn"))
         self.reg_people = world.reg_id_people
         self.id_missing_ok = feed not in ID_KEY_FEEDS
+        self.independent = bool(world.area is not None and world.area.independent)
+        self.boost = 1.5 if self.independent else 1.0   # every defect turned up
 
     # ---------------------------------------------------------------- IDs
     def idv(self, row: Row, hdr: str, p, heavy: float = 1.0):
@@ -153,6 +182,8 @@ class Ctx:
             return idn, True
         rng = self.rng
         r = rng.random() / heavy
+        if self.independent:
+            r /= self.boost
         if r >= 0.085:
             if idn[-1] == "X" and rng.random() < 0.3:
                 row.defects.append((hdr, "lowercase_x"))
@@ -200,6 +231,8 @@ class Ctx:
             return name
         rng = self.rng
         r = rng.random()
+        if self.independent:
+            r /= self.boost
         if r >= 0.036:
             return name
         if r < 0.008:
@@ -306,6 +339,8 @@ class Ctx:
         h = self.H[hi]
         if h.external:
             return h.std
+        if self.independent:
+            return self._address_any_style(row, hdr, h)
         rng = self.rng
         r = rng.random() if self.on else 0.0
         if r < full_bias:
@@ -337,6 +372,108 @@ class Ctx:
             return f"{h.community}{tail}"
         return f"鄂尔多斯市东胜区{h.street}{h.community}{tail}"
 
+    def _address_any_style(self, row: Row, hdr: str, h) -> str:
+        """An independent area: the house written in any of the ways departments write it.
+        Every way picks out the one house (a short name only where it is unique in the
+        area); the ways other than the standard address are listed in defects.csv."""
+        if not self.on:
+            return h.std
+        rng = self.rng
+        if rng.random() < 0.2:
+            return h.std
+        codes: list = []
+        if h.road:                                   # a street-front house: road and number
+            k = rng.random()
+            no = (cn_int(h.roadno) if k < 0.12 else str(h.roadno).translate(FULLWIDTH) if k < 0.2
+                  else str(h.roadno))
+            if k < 0.12:
+                codes.append("address_cn_numerals")
+            elif k < 0.2:
+                codes.append("address_fullwidth_digits")
+            tail = f"{h.road}{no}号"
+            if rng.random() < 0.08:
+                tail += rng.choice(SHOP_REMARKS)
+                codes.append("address_remark")
+        else:
+            tail = self._compound_any_style(h, codes)
+        text = self._prefix_any_style(h, codes) + tail
+        if rng.random() < 0.06:                      # spaces between the parts
+            codes.append("address_spaces")
+            text = _spaced(text, rng)
+        for c in codes:
+            row.defects.append((hdr, c))
+        return text
+
+    def _prefix_any_style(self, h, codes: list) -> str:
+        A = self.w.area
+        r = self.rng.random()
+        if r < 0.5:
+            return ""
+        if r < 0.65:
+            return f"{A.prefix}{h.street}{h.community}"
+        codes.append("address_partial_prefix")
+        if r < 0.77:
+            return A.district                        # a district prefix and no street
+        if r < 0.84:
+            return f"{A.district}{h.street}"
+        if r < 0.89:
+            return h.street
+        if r < 0.95:
+            return h.community
+        if r < 0.97:
+            return f"{A.city}{A.district}"
+        return f"{A.city}{A.district}{h.street}{h.community}"
+
+    def _compound_any_style(self, h, codes: list) -> str:
+        rng = self.rng
+        shorts = self.w.short_names.get(h.compound, [])
+        r = rng.random()
+        if r < 0.3:
+            where = f"{h.door}{h.compound}"
+        elif r < 0.55:
+            where = h.compound
+            codes.append("address_name_only")
+        elif r < 0.72:
+            where = h.door
+            codes.append("address_doorplate_only")
+        elif r < 0.88 and shorts:
+            where = rng.choice(shorts)
+            codes.append("address_short_name")
+        elif r < 0.94 and len(h.doors) > 1:
+            other = next(d for d in h.doors if d != h.door)
+            where = other + (h.compound if rng.random() < 0.5 else "")
+            codes.append("address_other_doorplate")
+        else:
+            where = h.compound
+            codes.append("address_name_only")
+        b, u, room = h.bno, h.uno, h.room
+        r = rng.random()
+        if r < 0.18:                                 # 4-3-101, 4栋3-101
+            codes.append("address_dash")
+            if rng.random() < 0.6:
+                nums = f"{b}-{u}-{room}"
+            else:
+                nums = f"{b}{rng.choice(('栋', '幢', '#'))}{u}-{room}"
+        elif r < 0.28:                               # 四号楼三单元一〇一室 / 四号楼三单元101
+            codes.append("address_cn_numerals")
+            rr = cn_digits(room) if rng.random() < 0.6 else room
+            nums = f"{cn_int(b)}号楼{cn_int(u)}单元{rr}{rng.choice(('室', '', '号'))}"
+        else:
+            bm = rng.choices(("号楼", "栋", "幢", "座", "#", "号"), (55, 20, 8, 5, 8, 4))[0]
+            rm = rng.choices(("室", "", "号", "房"), (50, 30, 10, 10))[0]
+            if bm != "号楼":
+                codes.append("address_building_marker")
+            if rm in ("号", "房"):
+                codes.append("address_room_marker")
+            nums = f"{b}{bm}{u}单元{room}{rm}"
+            if rng.random() < 0.12:
+                codes.append("address_fullwidth_digits")
+                nums = nums.translate(FULLWIDTH)
+        if rng.random() < 0.1:
+            codes.append("address_remark")
+            nums += rng.choice(HOUSE_REMARKS)
+        return where + nums
+
     @staticmethod
     def _tail(h, style: str) -> str:
         if h.road:
@@ -357,6 +494,16 @@ class Ctx:
         return XNum(int(v)) if self.xlsx else str(int(v))
 
 
+def _spaced(text: str, rng) -> str:
+    """Spaces where people put them: after the prefix or the compound, between numbers."""
+    import re
+    cuts = [m.end() for m in re.finditer(r"(街道|社区|小区|区|号楼|栋|单元|号(?=\D))", text) if m.end() < len(text)]
+    if not cuts:
+        return text
+    k = rng.choice(cuts)
+    return text[:k] + rng.choice((" ", "  ", "\u3000")) + text[k:]
+
+
 def _closing_rows(layout, n, rng, staff_phone):
     out = []
     for k in layout.get("closing", ()):
@@ -375,49 +522,69 @@ def write_all(world, prog, out_dir: Path, seed: int) -> dict:
     counts = {}
     first = world.communities[0]
     area = f"{first[0]}{first[1]}" if len(world.communities) == 1 else f"{first[0]}等"
+    independent = bool(world.area is not None and world.area.independent)
+    csv_layout = CSV_LAYOUT_INDEPENDENT if independent else CSV_LAYOUT
     for feed in FEED_ORDER:
         rng = random.Random(f"{seed}:{feed}")
         cols = CONTRACT[feed]
         variants = HEADER_VARIANTS.get(feed, {})
         written = [variants.get(c, (c, None))[0] for c in cols]
         hdefects = [(c, variants[c][1]) for c in cols if c in variants]
-        fname = file_name(feed)
+
+        def open_file(fname: str, who: str, street: str) -> FeedFile:
+            if feed in LAYOUT:
+                lay = dict(LAYOUT[feed])
+                titles = []
+                if lay["titles"] >= 1:
+                    titles.append(f"{who}{SHORT_TITLE[feed]}")
+                if lay["titles"] >= 2:
+                    titles.append(f"填报单位：{street}{UNIT[feed]}（盖章）            填报日期：2026年11月3日")
+                lay["titles"] = titles
+                lay["gap_before_closing"] = feed in ("dibao", "canji")
+                if feed in ("dibao", "gongzufang", "qianyue"):
+                    lay["date_num_format"] = "yyyy/m/d"
+                lay["date_style"] = LAYOUT[feed]["dates"] if feed in DATED else ""
+                return FeedFile(truth, out_dir, fname, feed, cols, written, "xlsx", layout=lay, rng=rng,
+                                header_defects=hdefects)
+            enc, eol, style = csv_layout[feed]
+            lay = {"eol": eol, "date_style": style if feed in DATED else ""}
+            return FeedFile(truth, out_dir, fname, feed, cols, written, "csv", encoding=enc, layout=lay,
+                            rng=rng, header_defects=hdefects)
+
         if feed in LAYOUT:
-            lay = dict(LAYOUT[feed])
-            titles = []
-            if lay["titles"] >= 1:
-                titles.append(f"{area}{SHORT_TITLE[feed]}")
-            if lay["titles"] >= 2:
-                titles.append(f"填报单位：{first[0]}{UNIT[feed]}（盖章）            填报日期：2026年11月3日")
-            lay["titles"] = titles
-            lay["gap_before_closing"] = feed in ("dibao", "canji")
-            if feed in ("dibao", "gongzufang", "qianyue"):
-                lay["date_num_format"] = "yyyy/m/d"
-            lay["date_style"] = LAYOUT[feed]["dates"] if feed in DATED else ""
-            ff = FeedFile(truth, out_dir, fname, feed, cols, written, "xlsx", layout=lay, rng=rng,
-                          header_defects=hdefects)
             ctx = Ctx(world, feed, rng, True, LAYOUT[feed]["dates"])
         else:
-            enc, eol, style = CSV_LAYOUT[feed]
-            lay = {"eol": eol, "date_style": style if feed in DATED else ""}
-            ff = FeedFile(truth, out_dir, fname, feed, cols, written, "csv", encoding=enc, layout=lay,
-                          rng=rng, header_defects=hdefects)
-            ctx = Ctx(world, feed, rng, False, style, defects=not feed.startswith("registry"))
+            ctx = Ctx(world, feed, rng, False, csv_layout[feed][2], defects=not feed.startswith("registry"))
+        parted = independent and feed in PARTED_FEEDS
+        parts: dict = {}                       # community index -> its file
+
+        def file_for(row: Row) -> FeedFile:
+            ci = row.part if parted and row.part is not None else -1
+            if ci not in parts:
+                if ci < 0:
+                    parts[ci] = open_file(file_name(feed), area, first[0])
+                else:
+                    street, cname = world.communities[ci][:2]
+                    parts[ci] = open_file(file_name(feed, part_name(feed, ci, cname)), f"{street}{cname}", street)
+            return parts[ci]
+
         qspec = QUARANTINE.get(feed)
         qrate = 0.004
         n_q = 0
         gen = ROWS[feed](ctx, world, prog)
         for row in gen:
+            ff = file_for(row)
             if qspec and rng.random() < qrate:
                 ff.add(_quarantine_copy(row, qspec))
                 n_q += 1
             ff.add(row)
         if qspec and n_q == 0:
             ff.add(_quarantine_copy(row, qspec))
-        closing = _closing_rows(LAYOUT.get(feed, {}), ff.rows_read - ff.rows_q, rng, prog["staff_phone"]) \
-            if feed in LAYOUT else None
-        ff.close(closing)
-        counts[fname] = ff.rows_read
+        for ff in parts.values():
+            closing = _closing_rows(LAYOUT.get(feed, {}), ff.rows_read - ff.rows_q, rng, prog["staff_phone"]) \
+                if feed in LAYOUT else None
+            ff.close(closing)
+            counts[ff.fname] = ff.rows_read
     truth.close()
     return counts
 
@@ -425,6 +592,7 @@ def write_all(world, prog, out_dir: Path, seed: int) -> dict:
 def _quarantine_copy(row: Row, qspec) -> Row:
     cols, why = qspec
     q = Row()
+    q.part = row.part
     q.cells = dict(row.cells)
     for c in cols:
         q.cells[c] = ""
@@ -516,6 +684,8 @@ def rows_community_residents(ctx, w, prog):
                           "联系电话": ctx.phonev(row, "联系电话", p), "人员类型": d["typ"], "工作单位": d["work"],
                           "标签": d["tags"], "备注": d["note"]})
         _residence(ctx, row, "现住址", hi)
+        home = hi if hi is not None else p.reg
+        row.part = H[home].comm_i if home is not None and H[home].comm_i >= 0 else 0
         yield row
 
 
@@ -654,6 +824,7 @@ def rows_manbing(ctx, w, prog):
         p = P[d["p"]]
         row = Row()
         row.cells["档案编号"] = f"1506020{w.houses[p.res].comm_i + 1:03d}{k + 1:07d}"
+        row.part = w.houses[p.res].comm_i
         _person_cols(ctx, row, p)
         row.cells.update({"性别": p.sex, "出生日期": ctx.datev(row, "出生日期", p.birth, "birth"), "疾病类型": d["dis"],
                           "管理等级": d["level"], "责任医生": d["doctor"], "联系电话": ctx.phonev(row, "联系电话", p)})

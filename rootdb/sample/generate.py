@@ -1,6 +1,16 @@
 """Deterministic sample data for rootdb: the 22 delivered files plus ground truth.
 
     python -m rootdb.sample.generate --out sample_data --persons 3000 --seed 20261101
+    python -m rootdb.sample.generate --out /tmp/area --persons 20000 --seed 7 --styles all
+
+``--styles all`` generates an independent area instead of the bundled sample's: other
+names (province to road, drawn by seed from wider lists), several communities, compounds
+with one or two doorplates in their standard addresses, departments writing every house
+in every way (doorplate only, name only, a unique short name, 栋/幢/座/#, 号/房 for the
+room, dashes, Chinese numerals, full-width digits, remarks, spaces, partial prefixes),
+the community roster and the chronic-disease file delivered one file per community,
+GB18030 CSVs whose header starts with characters that are valid UTF-8 pairs, and the
+ID and name defects more frequent. Its truth is written the same way.
 
 Same seed and persons → byte-identical files (CSV and xlsx). Birth dates and every
 "recent" date are drawn relative to a fixed reference date (2026-11-01), never today.
@@ -22,23 +32,36 @@ from .world import build_world
 
 DEFAULT_PERSONS = 3000
 DEFAULT_SEED = 20261101
+STYLES = ("default", "all")
 
 
-def generate(out_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_SEED) -> dict:
+def generate(out_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_SEED,
+             styles: str = "default") -> dict:
     """Write the sample files into ``out_dir`` (created if needed; previous generator
-    output there is replaced). Returns {"files": {name: data rows}, "persons": …, …}."""
+    output there is replaced). ``styles``: "default" (the bundled sample's area and
+    styles) or "all" (an independent area, every address style and defect; see the
+    module's docstring). Returns {"files": {name: data rows}, "persons": …, …}."""
+    if styles not in STYLES:
+        raise ValueError(f"styles must be one of {STYLES}")
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for feed in FEED_ORDER:
         (out_dir / file_name(feed)).unlink(missing_ok=True)
     if (out_dir / "_truth").exists():
+        listed = out_dir / "_truth" / "files.csv"
+        if listed.exists():   # earlier output of any style (feeds in parts have other names)
+            with open(listed, encoding="utf-8", newline="") as fh:
+                for f in csv.DictReader(fh):
+                    if f.get("file") and "/" not in f["file"]:
+                        (out_dir / f["file"]).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "_truth")
-    world = build_world(int(persons), int(seed))
+    world = build_world(int(persons), int(seed), independent=styles == "all")
     prog = select_programmes(world, int(seed))
     counts = write_all(world, prog, out_dir, int(seed))
     _write_entities(world, out_dir / "_truth")
-    (out_dir / "_truth" / "README.md").write_text(TRUTH_README, encoding="utf-8")
+    readme = TRUTH_README if styles == "default" else TRUTH_README + TRUTH_README_ALL
+    (out_dir / "_truth" / "README.md").write_text(readme, encoding="utf-8")
     return {
         "out_dir": str(out_dir),
         "persons": len(world.persons),
@@ -46,6 +69,8 @@ def generate(out_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_
         "places": len(world.places),
         "communities": len(world.communities),
         "seed": int(seed),
+        "styles": styles,
+        "area": f"{world.area.prefix}{'、'.join(dict.fromkeys(c[0] for c in world.communities))}",
         "files": counts,
         "seconds": round(time.perf_counter() - t0, 2),
     }
@@ -170,20 +195,51 @@ missing from gaoling.
 """
 
 
+TRUTH_README_ALL = """
+## This area: --styles all
+Generated with `--styles all`: an independent area (names drawn by seed), compounds
+whose standard addresses carry a doorplate (`康宁路83号康城雅苑1号楼1单元101室`; a compound
+with two gates has two doorplates, each written by half its buildings), the community
+roster (`community_residents_<community or its pinyin>_<period>.xlsx`) and manbing
+(`manbing_<community>_<period>.xlsx`) delivered one file per community, other CSV
+encodings (files.csv says which). ID and name defects are 1.5 times as frequent.
+
+Addresses are written in every way a department writes them; each way other than the
+standard address (with or without the full prefix) is listed in defects.csv, several
+codes per cell when several apply:
+- address_name_only: the compound by its name, no doorplate (`康城雅苑1号楼1单元101`)
+- address_doorplate_only: by its doorplate, no name (`康宁路83号1号楼1单元101室`)
+- address_other_doorplate: by the compound's other doorplate
+- address_short_name: by a short name that is unique in the area (`御景4号楼3单元101`)
+- address_building_marker: 栋 / 幢 / 座 / # / 号 for 号楼
+- address_room_marker: 号 or 房 for 室
+- address_dash: `4-3-101`, `4栋3-101`
+- address_cn_numerals: `四号楼三单元一〇一室`, `康宁路八十三号`
+- address_fullwidth_digits: `１号楼１单元１０１室`
+- address_remark: words after the address (（租户）, 西户, 电联, 底商 …)
+- address_spaces: a space (or a full-width one) between parts
+- address_partial_prefix: part of the province…community prefix (a district and no street,
+  a street, a community, …)
+Every written form picks out exactly one house of the area.
+"""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rootdb.sample.generate", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("sample_data"))
     ap.add_argument("--persons", type=int, default=DEFAULT_PERSONS)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--styles", choices=STYLES, default="default",
+                    help="all: an independent area with every address style, feeds in parts and other encodings")
     a = ap.parse_args(argv)
     if a.persons < 50:
         ap.error("--persons must be at least 50")
-    s = generate(a.out, a.persons, a.seed)
+    s = generate(a.out, a.persons, a.seed, a.styles)
     width = max(len(k) for k in s["files"])
     for name, n in s["files"].items():
         print(f"{name:<{width}}  {n:>9,} rows")
     print(f"{s['persons']:,} persons, {s['houses']:,} houses, {s['places']:,} places, "
-          f"{s['communities']} communities → {s['out_dir']} in {s['seconds']:.1f} s")
+          f"{s['communities']} communities ({s['area']}) → {s['out_dir']} in {s['seconds']:.1f} s")
     return 0
 
 

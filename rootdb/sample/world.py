@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from .common import (
-    DISTRICT_CODE, MONGOL_FEMALE, MONGOL_MALE, PREFIX_DISTRICT, REF_ORD, age_at, birth_for_age, cn_int,
+    MONGOL_FEMALE, MONGOL_MALE, REF_ORD, age_at, birth_for_age, cn_int,
     grid_name, id_check, landline, make_uscc, mobile, pick_given, pick_surname,
 )
 
@@ -65,6 +65,8 @@ class House:
     roadno: int = 0
     external: bool = False
     comm_i: int = -1
+    door: str = ""       # the doorplate its standard address writes (康宁路83号), compounds of an independent area
+    doors: tuple = ()    # every doorplate of its compound
 
 
 @dataclass(slots=True)
@@ -128,6 +130,8 @@ class World:
     places: list
     communities: list      # (street, community, n_grids)
     prog: dict = field(default_factory=dict)  # programme selections, see select_programmes
+    area: object = None    # area.Area
+    short_names: dict = field(default_factory=dict)  # compound -> short forms unique in the area
 
     def living(self, p: Person) -> bool:
         return p.status == "正常" and p.res is not None
@@ -157,15 +161,30 @@ def _compound_names(rng, n_needed: int, used: set) -> list:
     return names
 
 
-def build_world(persons_target: int, seed: int) -> World:
+def build_world(persons_target: int, seed: int, independent: bool = False) -> World:
+    """independent: an area with other names (area.independent_area), several communities
+    even when small, compounds with doorplates in their standard addresses."""
+    from .area import default_area, independent_area
+
     rng = random.Random(f"{seed}:world")
-    if persons_target <= 30000:
-        n_comm = 1
-        n_grids = 4 if persons_target <= 6000 else min(10, math.ceil(persons_target / 2000))
+    if independent:
+        n_comm = max(3, math.ceil(persons_target / 6000))
+        n_grids = max(2, min(8, math.ceil(persons_target / n_comm / 1500)))
+        n_streets = math.ceil(n_comm / 4)
+        A = independent_area(seed, n_streets, n_comm)
     else:
-        n_comm = math.ceil(persons_target / 20000)
-        n_grids = 10
-    n_streets = 1 if n_comm == 1 else math.ceil(n_comm / 3.5)
+        A = default_area()
+        if persons_target <= 30000:
+            n_comm = 1
+            n_grids = 4 if persons_target <= 6000 else min(10, math.ceil(persons_target / 2000))
+        else:
+            n_comm = math.ceil(persons_target / 20000)
+            n_grids = 10
+        n_streets = 1 if n_comm == 1 else math.ceil(n_comm / 3.5)
+    STREETS, COMMUNITIES, ROADS = A.streets, A.communities, A.roads
+    PREFIX_DISTRICT, DISTRICT_CODE = A.prefix, A.district_code
+    used_doors: set = set()
+    compound_doors: dict = {}
     comms = []
     for c in range(n_comm):
         s = c % n_streets
@@ -211,7 +230,25 @@ def build_world(persons_target: int, seed: int) -> World:
         n_split = int(n_hh * 0.06)
         need_res = int(n_hh * 1.10) + n_split + 5
         # ---- compounds / buildings / houses
-        if ci == 0 and persons_target <= 30000:
+        roads = [ROADS[(ci * 2 + k) % len(ROADS)] for k in range(2)]
+        if independent:
+            n_c = max(2, math.ceil(need_res / 350))
+            cnames = _independent_compound_names(rng, A, n_c, used_compounds)
+            specs = [(nm, math.ceil(need_res / n_c)) for nm in cnames]
+            # one or two doorplates per compound: odd numbers on the community's roads and
+            # on roads of its own (street-front houses take the even numbers)
+            door_roads = roads + [ROADS[(2 * len(comms) + ci * 3 + k) % len(ROADS)] for k in range(3)]
+            for nm in cnames:
+                doors = []
+                for _ in range(2 if rng.random() < 0.35 else 1):
+                    while True:
+                        d = f"{rng.choice(door_roads)}{rng.randrange(1, 240, 2)}号"
+                        if d not in used_doors:
+                            used_doors.add(d)
+                            doors.append(d)
+                            break
+                compound_doors[nm] = tuple(doors)
+        elif ci == 0 and persons_target <= 30000:
             cnames = list(DEFAULT_COMPOUNDS)
             per_compound = math.ceil(need_res / len(cnames))
             specs = [(nm, per_compound) for nm in cnames]
@@ -219,33 +256,44 @@ def build_world(persons_target: int, seed: int) -> World:
             n_c = max(1, math.ceil(need_res / 700))
             cnames = _compound_names(rng, n_c, used_compounds)
             specs = [(nm, math.ceil(need_res / n_c)) for nm in cnames]
-        buildings = []  # (compound, bno, units, floors)
+        buildings = []  # (compound, bno, units, floors, rooms per floor)
         for nm, tgt in specs:
-            units = rng.choice((2, 2, 3))
-            floors = rng.choice((6, 6, 11))
-            per_b = units * floors * 2
+            if independent:
+                units = rng.choice((1, 2, 2, 3, 4))
+                floors = rng.choice((5, 6, 6, 11, 18))
+                rpf = rng.choice((2, 2, 3, 4))
+            else:
+                units = rng.choice((2, 2, 3))
+                floors = rng.choice((6, 6, 11))
+                rpf = 2
+            per_b = units * floors * rpf
             nb = max(1, math.ceil(tgt / per_b))
             for b in range(1, nb + 1):
-                buildings.append((nm, b, units, floors))
-        total_res = sum(u * f * 2 for _, _, u, f in buildings)
+                buildings.append((nm, b, units, floors, rpf))
+        total_res = sum(u * f * k for _, _, u, f, k in buildings)
         per_grid = total_res / ngrids
         res_houses = []
         acc = 0
-        for nm, b, units, floors in buildings:
+        n_b = {}
+        for nm, *_ in buildings:
+            n_b[nm] = n_b.get(nm, 0) + 1
+        for nm, b, units, floors, rpf in buildings:
             g = min(ngrids, int(acc / per_grid) + 1)
+            doors = compound_doors.get(nm, ())
+            # two doorplates: the first half of the buildings by the first gate
+            door = "" if not doors else doors[0] if len(doors) < 2 or b <= (n_b[nm] + 1) // 2 else doors[1]
             for u in range(1, units + 1):
                 for fl in range(1, floors + 1):
-                    for r in (1, 2):
+                    for r in range(1, rpf + 1):
                         room = f"{fl}{r:02d}"
-                        std = f"{prefix}{nm}{b}号楼{u}单元{room}室"
+                        std = f"{prefix}{door}{nm}{b}号楼{u}单元{room}室"
                         h = new_house(code="", street=street, community=cname, grid=grid_name(g),
                                       compound=nm, bno=b, uno=u, room=room, usage="住宅", std=std,
-                                      comm_i=ci)
+                                      comm_i=ci, door=door, doors=doors)
                         res_houses.append(h)
-            acc += units * floors * 2
+            acc += units * floors * rpf
         # street-front shops and offices
         n_shops = max(12, math.ceil(target / 55))
-        roads = [ROADS[(ci * 2 + k) % len(ROADS)] for k in range(2)]
         shop_houses = []
         for k in range(n_shops):
             road = roads[k % 2]
@@ -296,7 +344,7 @@ def build_world(persons_target: int, seed: int) -> World:
             hh = Household(len(households), no, kind, [], house.i, reg_house, local, ci)
             households.append(hh)
             _make_members(rng, hh, specs_m, local, in_reg, None if local else region, used_ids,
-                          new_person, persons)
+                          new_person, persons, A)
             for pi in hh.members:
                 p = persons[pi]
                 p.res = house.i
@@ -323,9 +371,46 @@ def build_world(persons_target: int, seed: int) -> World:
     for k, p in enumerate(lag):
         if k == 0 or rng.random() < 0.3:
             p.reg_status = "正常"
-    world = World(persons, houses, households, [], comms)
+    world = World(persons, houses, households, [], comms, area=A)
+    if independent:
+        world.short_names = _short_names(sorted({h.compound for h in houses if h.compound}), A)
     _make_places(rng, world)
     return world
+
+
+def _independent_compound_names(rng, A, n_needed: int, used: set) -> list:
+    """Names from the area's wider lists; some share their leading word with another
+    compound (御景华府 / 御景花园), so that a short name is not always unique."""
+    names = []
+    while len(names) < n_needed:
+        word, suffix = rng.choice(A.compound_words), rng.choice(A.compound_suffixes)
+        if word[-1] == suffix[0]:          # not 华庭庭
+            continue
+        nm = word + suffix
+        k = 1
+        base = nm
+        while nm in used:
+            k += 1
+            nm = f"{base}{cn_int(k)}期"
+        used.add(nm)
+        names.append(nm)
+    return names
+
+
+def _short_names(compounds: list, A) -> dict:
+    """compound -> short forms that pick it out uniquely among the area's compounds: its
+    name without the suffix (御景华府 → 御景) and its leading two characters, when no other
+    compound's name starts with that form."""
+    out = {}
+    suffixes = sorted(A.compound_suffixes, key=len, reverse=True)
+    for nm in compounds:
+        forms = []
+        core = next((nm[: -len(s)] for s in suffixes if nm.endswith(s) and len(nm) - len(s) >= 2), "")
+        for f in (core, nm[:2]):
+            if f and f != nm and f not in forms and not any(o != nm and o.startswith(f) for o in compounds):
+                forms.append(f)
+        out[nm] = forms
+    return out
 
 
 def _household_spec(rng):
@@ -371,7 +456,7 @@ def _name(rng, sex, surname, mongol, old):
     return surname + pick_given(rng, sex == "男", old)
 
 
-def _make_members(rng, hh, plan, local, in_reg, float_region, used_ids, new_person, persons):
+def _make_members(rng, hh, plan, local, in_reg, float_region, used_ids, new_person, persons, A):
     eth = rng.choices(("汉族", "蒙古族", "回族", "满族", "达斡尔族"), (84, 12, 2, 1.5, 0.5))[0]
     mongol_fam = eth == "蒙古族" and rng.random() < 0.6
     fam_surname = pick_surname(rng)
@@ -426,16 +511,16 @@ def _make_members(rng, hh, plan, local, in_reg, float_region, used_ids, new_pers
         else:
             if local:
                 if birth.year < 2001:
-                    region = rng.choices(("150602", "152701", "150621", "150627"), (50, 30, 10, 10))[0]
+                    region = rng.choices(A.local_regions, (50, 30, 10, 10))[0]
                 else:
-                    region = "150602" if rng.random() < 0.9 else "150621"
+                    region = A.local_regions[0] if rng.random() < 0.9 else A.local_regions[2]
             else:
-                region = float_region if (gen != "child" or rng.random() < 0.5) else "150602"
+                region = float_region if (gen != "child" or rng.random() < 0.5) else A.local_regions[0]
             idn = _unique_id(rng, used_ids, region, birth, sex == "男")
         if age >= 16:
             phone = mobile(rng) if (age < 80 or rng.random() < 0.5) else ""
             if age >= 60 and rng.random() < 0.12:
-                phone = landline(rng)
+                phone = landline(rng, A.phone_area)
         else:
             phone = ""
         p = new_person(name, idn, sex, birth, eth, hh.i, rel, local, in_reg and not newborn_no_id, phone,
@@ -497,6 +582,8 @@ SCOPE = {"企业": "批发零售；技术服务；建筑工程施工", "个体�
 
 def _make_places(rng, w: World):
     persons, houses = w.persons, w.houses
+    A = w.area
+    city, district, DISTRICT_CODE = A.city, A.district, A.district_code
     adults_by_comm: dict[int, list] = {}
     for p in persons:
         if p.status == "正常" and p.res is not None and p.idn and p.in_reg and 22 <= age_at(p.birth) <= 68:
@@ -522,7 +609,7 @@ def _make_places(rng, w: World):
         adults = adults_by_comm.get(ci, [])
         # institutions
         inst = [("托育机构", f"{cname[:-2]}{rng.choice(('小天使', '贝贝', '七彩', '阳光宝贝'))}托育园", "52"),
-                ("学校", f"东胜区{cname[:-2]}幼儿园", "12"),
+                ("学校", f"{district}{cname[:-2]}幼儿园", "12"),
                 ("医疗机构", f"{street}{cname}卫生服务站", "12"),
                 ("养老机构", f"{cname[:-2]}{rng.choice(('夕阳红', '康乐', '颐和'))}日间照料中心", "52")]
         if ci == 0:
@@ -530,24 +617,24 @@ def _make_places(rng, w: World):
         for kind, nm, pre in inst:
             hi = offices.pop() if offices else (shops.pop() if shops else None)
             rep = rng.choice(adults) if adults else None
-            places.append(Place(len(places), f"PL{len(places) + 1:04d}", "", make_uscc(rng, pre), uniq(nm), kind,
-                                hi, rep, phone=landline(rng)))
+            places.append(Place(len(places), f"PL{len(places) + 1:04d}", "", make_uscc(rng, pre, DISTRICT_CODE),
+                                uniq(nm), kind, hi, rep, phone=landline(rng, A.phone_area)))
         # businesses, one per shop house
         for hi in shops:
             kind = rng.choices(("企业", "个体工商户", "农民专业合作社"), (40, 55, 5))[0]
             if kind == "企业":
-                nm = f"鄂尔多斯市{rng.choice(BIZ_WORDS)}{rng.choice(ENT_SUFFIX)}"
+                nm = f"{city}{rng.choice(BIZ_WORDS)}{rng.choice(ENT_SUFFIX)}"
                 pre = "91"
             elif kind == "个体工商户":
-                nm = f"东胜区{rng.choice(BIZ_WORDS)}{rng.choice(GETI_ITEMS)}"
+                nm = f"{district}{rng.choice(BIZ_WORDS)}{rng.choice(GETI_ITEMS)}"
                 pre = "92"
             else:
-                nm = f"鄂尔多斯市东胜区{rng.choice(BIZ_WORDS)}种植养殖专业合作社"
+                nm = f"{city}{district}{rng.choice(BIZ_WORDS)}种植养殖专业合作社"
                 pre = "93"
             status = rng.choices(("存续", "在业", "注销", "吊销"), (60, 25, 10, 5))[0]
             est = date.fromordinal(REF_ORD - rng.randint(60, 6000))
             rep = rng.choice(adults) if adults else None
-            places.append(Place(len(places), f"PL{len(places) + 1:04d}", "", make_uscc(rng, pre), uniq(nm), kind,
+            places.append(Place(len(places), f"PL{len(places) + 1:04d}", "", make_uscc(rng, pre, DISTRICT_CODE), uniq(nm), kind,
                                 hi, rep, status=status, est=est, scope=SCOPE[kind], in_shichang=True,
                                 phone=persons[rep].phone if rep is not None else ""))
     # registry_places: institutions always, active businesses mostly

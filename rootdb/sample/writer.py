@@ -14,9 +14,10 @@ XLSX_MAX_ROWS = 1_048_576  # a worksheet's last row: a region's community list i
 
 
 class Row:
-    __slots__ = ("cells", "roles", "defects", "quarantine")
+    __slots__ = ("cells", "roles", "defects", "quarantine", "part")
 
     def __init__(self):
+        self.part: int | None = None  # the community whose part of a feed the row belongs to
         self.cells: dict = {}
         self.roles: list = []      # (role, entity_type, uid)
         self.defects: list = []    # (canonical header, code)
