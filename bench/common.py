@@ -12,16 +12,19 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def ensure_area(persons: int, seed: int = 20261101) -> Path:
-    """bench/out/area_<persons>, generated once (the generation is not timed)."""
+def ensure_area(persons: int, seed: int = 20261101, styles: str = "default", fresh: bool = False) -> Path:
+    """bench/out/area_<persons> (styles "default"), or bench/out/area_<styles>_<persons>_<seed>
+    for another style of area (`python -m rootdb.sample.generate --styles`), generated once
+    (the generation is not timed); `fresh`: generated again even if cached."""
     from rootdb.sample.generate import generate
 
-    data = OUT / f"area_{persons}"
+    data = OUT / (f"area_{persons}" if styles == "default" else f"area_{styles}_{persons}_{seed}")
     marker = data / "_generated.json"
-    if not marker.exists():
+    if fresh or not marker.exists():
         started = time.perf_counter()
-        generate(data, persons=persons, seed=seed)
-        marker.write_text(json.dumps({"persons": persons, "seed": seed,
+        marker.unlink(missing_ok=True)
+        generate(data, persons=persons, seed=seed, styles=styles)
+        marker.write_text(json.dumps({"persons": persons, "seed": seed, "styles": styles,
                                       "seconds": round(time.perf_counter() - started, 1)}))
     return data
 
