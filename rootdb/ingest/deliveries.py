@@ -59,10 +59,9 @@ class DeliveryDate:
         return f"{self.text()}（据{self.basis}）"
 
 
-def stated_date(text: str) -> tuple[dt.date, bool] | None:
-    """The first date a text states (a file name, a title), and whether it names the
-    day; None when it states none."""
-    found: list[tuple[int, dt.date, bool]] = []
+def _first_date(text: str) -> tuple[int, int, dt.date, bool] | None:
+    """(start, end, date, names the day) of the first date a text states."""
+    found: list[tuple[int, int, dt.date, bool]] = []
     for pattern in _PATTERNS:
         for m in pattern.finditer(text):
             year, month, day = int(m.group(1)), int(m.group(2)), m.group(3)
@@ -70,11 +69,23 @@ def stated_date(text: str) -> tuple[dt.date, bool] | None:
                 date = dt.date(year, month, int(day) if day else 1)
             except ValueError:
                 continue
-            found.append((m.start(), date, bool(day)))
+            found.append((m.start(), m.end(), date, bool(day)))
     if not found:
         return None
-    _, date, has_day = min(found, key=lambda f: f[0])
-    return date, has_day
+    return min(found, key=lambda f: f[0])
+
+
+def stated_date(text: str) -> tuple[dt.date, bool] | None:
+    """The first date a text states (a file name, a title), and whether it names the
+    day; None when it states none."""
+    first = _first_date(text)
+    return None if first is None else (first[2], first[3])
+
+
+def date_span(text: str) -> tuple[int, int] | None:
+    """Where in a text (a file name) the date it states is written: (start, end)."""
+    first = _first_date(text)
+    return None if first is None else (first[0], first[1])
 
 
 def title_text(cells: pl.DataFrame, header_row: int, limit: int = 2000) -> str:

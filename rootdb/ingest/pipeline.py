@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +32,7 @@ from rootdb.faults import pause_point
 from rootdb.ingest.checks import check_rows
 from rootdb.ingest.deliveries import BASIS_MTIME, DeliveryDate, delivery_date, title_text
 from rootdb.ingest.detect import Layout, data_rows, dup_column, recognise
+from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import mask_text, os_user
@@ -211,8 +213,13 @@ def _ingest_file(
                 f"--strict：有 {quarantined:,} 行无法识别（如第{row['source_row']}行：{row['reason']}），"
                 f"本文件 {result.rows_read:,} 行都未导入",
             )
+        vocab = Vocabulary.load(con)
+        feed_part = (part_from_name(path.name, spec, vocab)
+                     or part_from_content([p.cleaned.records for p in parts], spec, vocab))
+        if feed_part is not None:
+            result.part, result.part_basis = feed_part.name, feed_part.basis
         progress.step("写入数据库")
-        _load(con, path, digest, batch_id, parts, delivered, result)
+        _load(con, path, digest, batch_id, parts, delivered, result, feed_part, vocab)
         result.status = "loaded"
     except InputFileError as exc:
         result.status, result.message = "failed", str(exc)
@@ -257,14 +264,37 @@ def _clean(part: _Part) -> CleanResult:
     return cleaned
 
 
-def _current_files(con, feed: str) -> list[tuple]:
-    """The files making up a feed's current snapshot: (file_id, file_name, delivery_date,
-    delivery_basis). (When feeds come in parts, this is where a part's own current
-    files will be chosen.)"""
-    return con.execute(
-        "SELECT file_id, file_name, delivery_date, delivery_basis FROM files WHERE feed = ? AND is_current "
-        "ORDER BY file_id", [feed]
-    ).fetchall()
+@dataclass(frozen=True)
+class _Delivered:
+    """A current file of a feed (one row of `files`)."""
+
+    file_id: int
+    file_name: str
+    delivery_date: dt.date | None
+    delivery_basis: str | None
+    part: str | None  # None: a whole-feed delivery
+    part_basis: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        return None if self.part is None else part_key(self.part)
+
+
+def _current_files(con, feed: str) -> list[_Delivered]:
+    """The files making up a feed's current data: the latest delivery of every part
+    (and the whole-feed delivery they have not replaced)."""
+    return [_Delivered(*row) for row in con.execute(
+        "SELECT file_id, file_name, delivery_date, delivery_basis, part, part_basis FROM files "
+        "WHERE feed = ? AND is_current ORDER BY file_id", [feed]
+    ).fetchall()]
+
+
+def _rivals(previous: list[_Delivered], feed_part: Part | None) -> list[_Delivered]:
+    """The current files a new delivery would replace: all of them for a whole-feed
+    delivery; for a part, the same part's and whole-feed deliveries (which hold it)."""
+    if feed_part is None:
+        return previous
+    return [p for p in previous if p.part is None or p.key == feed_part.key]
 
 
 def _raw_frame(part: _Part, tag: pl.Expr) -> pl.DataFrame:
@@ -285,7 +315,7 @@ def _raw_frame(part: _Part, tag: pl.Expr) -> pl.DataFrame:
 
 
 def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], delivered: DeliveryDate,
-          result: FileResult) -> None:
+          result: FileResult, feed_part: Part | None = None, vocab: Vocabulary | None = None) -> None:
     spec = parts[0].layout.spec
     feed = spec.code
     for part in parts:
@@ -296,31 +326,44 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
     con.begin()
     try:
         previous = _current_files(con, feed)
-        newest = max((p for p in previous if p[2] is not None), key=lambda p: p[2], default=None)
-        # An older delivery never replaces a newer one: it is kept as history.
-        becomes_current = newest is None or delivered.date >= newest[2]
+        rivals = _rivals(previous, feed_part)
+        newest = max((p for p in rivals if p.delivery_date is not None), key=lambda p: p.delivery_date, default=None)
+        # An older delivery never replaces a newer one (of the same part): it is kept as history.
+        becomes_current = newest is None or delivered.date >= newest.delivery_date
         file_ids = []
         for part in parts:
             file_id = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
             file_ids.append(file_id)
             _store_part(con, path, feed, file_id, part)
+        split: list[tuple[_Delivered, int, int]] = []
         if becomes_current:
-            con.execute(
-                "UPDATE files SET is_current = false, replaced_by = ? WHERE feed = ? AND is_current",
-                [file_ids[0], feed],
-            )
+            # A whole-feed delivery replaces every part; a part replaces its own earlier
+            # delivery and, in a whole-feed delivery, the rows of that part.
+            replaced = [p for p in rivals if feed_part is None or p.part is not None]
+            if replaced:
+                con.execute(
+                    "UPDATE files SET is_current = false, replaced_by = ? WHERE file_id IN (SELECT unnest(?::BIGINT[]))",
+                    [file_ids[0], [p.file_id for p in replaced]],
+                )
+            if feed_part is not None:
+                for whole in (p for p in rivals if p.part is None):
+                    outcome = _split_whole(con, spec, whole, feed_part, vocab or Vocabulary(), batch_id, file_ids[0])
+                    if outcome is not None:
+                        split.append((whole, *outcome))
         for file_id, part in zip(file_ids, parts):
             grid, layout, rows, cleaned = part.grid, part.layout, part.rows, part.cleaned
             con.execute(
                 "INSERT INTO files (file_id, batch_id, feed, file_name, file_path, sha256, size_bytes, encoding, sheet, "
                 "header_row, rows_read, rows_loaded, rows_quarantined, loaded_at, is_current, replaced_by, headers, "
-                "delivery_date, delivery_basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "delivery_date, delivery_basis, part, part_basis) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     file_id, batch_id, feed, path.name, str(path.resolve()), digest, path.stat().st_size,
                     grid.encoding, grid.sheet, layout.header_row, rows.height, cleaned.records.height,
                     cleaned.quarantine.height, dt.datetime.now(), becomes_current,
-                    None if becomes_current else newest[0],
+                    None if becomes_current else newest.file_id,
                     json.dumps(_headers_note(part), ensure_ascii=False), delivered.date, delivered.basis,
+                    feed_part.name if feed_part else None, feed_part.basis if feed_part else None,
                 ],
             )
         refresh_feed_views(con, feed)
@@ -335,14 +378,77 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
     result.rows_quarantined = sum(p.cleaned.quarantine.height for p in parts)
     result.rows_flagged = sum(p.cleaned.issues["source_row"].n_unique() if p.cleaned.issues.height else 0
                               for p in parts)
+    result.warnings += _load_notes(feed, feed_part, delivered, becomes_current, previous, rivals, newest, split)
+
+
+def _load_notes(feed: str, feed_part: Part | None, delivered: DeliveryDate, becomes_current: bool,
+                previous: list[_Delivered], rivals: list[_Delivered], newest: _Delivered | None,
+                split: list[tuple[_Delivered, int, int]]) -> list[str]:
+    """What a data officer is told about where a loaded delivery stands."""
+    notes = []
+    if feed_part is not None:
+        notes.append(f"本文件是 {feed} 的一个部分：{feed_part.name}（据{feed_part.basis}）；"
+                     "只替换该部分此前的数据，其他部分不变")
     if not becomes_current:
-        current = DeliveryDate(newest[2], newest[3] or "导入记录", newest[2].day != 1 or newest[3] == BASIS_MTIME)
-        result.warnings.append(
-            f"本文件是{delivered.describe()}的数据，比当前数据 {newest[1]}（{current.describe()}）旧："
+        current = DeliveryDate(newest.delivery_date, newest.delivery_basis or "导入记录",
+                               newest.delivery_date.day != 1 or newest.delivery_basis == BASIS_MTIME)
+        which = f"{feed_part.name}部分的" if feed_part is not None and newest.part is not None else ""
+        notes.append(
+            f"本文件是{delivered.describe()}的数据，比{which}当前数据 {newest.file_name}（{current.describe()}）旧："
             "已作为历史数据保存，没有替换当前数据"
         )
-    elif previous:
-        result.warnings.append(f"已替换 {feed} 的上一份数据（保留为历史快照）")
+        return notes
+    if feed_part is None:
+        named = sorted({p.part for p in previous if p.part is not None})
+        if named:
+            notes.append(f"本文件不分部分（整份数据），已替换 {feed} 的全部当前数据，包括 {len(named)} 个部分："
+                         f"{'、'.join(named)}（保留为历史快照）")
+        elif previous:
+            notes.append(f"已替换 {feed} 的上一份数据（保留为历史快照）")
+        return notes
+    if any(p.part is not None for p in rivals):
+        notes.append(f"已替换 {feed_part.name} 部分的上一份数据（保留为历史快照）")
+    for whole, moved, kept in split:
+        notes.append(f"整份数据 {whole.file_name} 中属于 {feed_part.name} 的 {moved:,} 行已由本文件替换，"
+                     f"其余 {kept:,} 行仍为当前数据")
+    return notes
+
+
+REMAINDER_BASIS = "整份数据的其余部分"
+
+
+def _split_whole(con, spec: FeedSpec, whole: _Delivered, feed_part: Part, vocab: Vocabulary, batch_id: int,
+                 replaced_by: int) -> tuple[int, int] | None:
+    """A part delivered after a whole-feed delivery replaces that part's rows in it: the
+    whole delivery's other rows stay current as a new row of `files` (same file, the
+    part's rows left out), and the whole delivery itself becomes history. Returns
+    (rows moved out, rows kept), or None when no row of it can be told to be the part's
+    (it then stays current whole)."""
+    feed = spec.code
+    condition = row_part_condition(con, spec, feed_part, vocab, [whole.file_id])
+    if condition is None:
+        return None
+    moved, kept = con.execute(
+        f'SELECT count(*) FILTER (WHERE {condition}), count(*) FILTER (WHERE NOT {condition}) '
+        f'FROM "rec_{feed}" r WHERE file_id = ?', [whole.file_id]).fetchall()[0]
+    if not moved:
+        return None
+    rest = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
+    con.execute(f'INSERT INTO "rec_{feed}" BY NAME SELECT * REPLACE (?::BIGINT AS file_id) FROM "rec_{feed}" r '
+                f'WHERE file_id = ? AND NOT {condition}', [rest, whole.file_id])
+    kept_rows = f'(SELECT source_row FROM "rec_{feed}" WHERE file_id = {int(rest)})'
+    con.execute(f'INSERT INTO "raw_{feed}" BY NAME SELECT * REPLACE (?::BIGINT AS file_id) FROM "raw_{feed}" '
+                f'WHERE file_id = ? AND source_row IN {kept_rows}', [rest, whole.file_id])
+    con.execute(f"INSERT INTO row_issues BY NAME SELECT * REPLACE (?::BIGINT AS file_id) FROM row_issues "
+                f"WHERE file_id = ? AND source_row IN {kept_rows}", [rest, whole.file_id])
+    con.execute(
+        "INSERT INTO files BY NAME SELECT * REPLACE (?::BIGINT AS file_id, ?::BIGINT AS batch_id, "
+        "?::BIGINT AS rows_read, ?::BIGINT AS rows_loaded, 0::BIGINT AS rows_quarantined, "
+        "now()::TIMESTAMP AS loaded_at, true AS is_current, NULL::BIGINT AS replaced_by, "
+        "?::VARCHAR AS part_basis) FROM files WHERE file_id = ?",
+        [rest, batch_id, kept, kept, REMAINDER_BASIS, whole.file_id])
+    con.execute("UPDATE files SET is_current = false, replaced_by = ? WHERE file_id = ?", [replaced_by, whole.file_id])
+    return int(moved), int(kept)
 
 
 def _headers_note(part: _Part) -> dict:

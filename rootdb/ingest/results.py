@@ -50,6 +50,10 @@ class FileResult:
     delivery_date: str | None = None
     delivery_basis: str | None = None
     current: bool | None = None
+    # The part of the feed the delivery is (a community or grid; None: the whole feed)
+    # and what named it (文件名 / 社区列 / 网格列 / 住址所属社区): `rootdb.ingest.parts`.
+    part: str | None = None
+    part_basis: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict:

@@ -6,12 +6,15 @@ Tables (all in one database file):
   end, so a killed run stays visible;
 - `files`: every delivered file (one row per sheet read from a workbook) that loaded:
   feed, hash, rows, the date the delivery states (`delivery_date`, and on what basis:
-  文件名 / 标题行 / 文件修改时间), which snapshot is current;
+  文件名 / 标题行 / 文件修改时间), the part of the feed it is (`part`: a community or
+  grid, NULL for a whole-feed delivery, and `part_basis`: what named it), which
+  deliveries are current (the latest of every part);
 - `raw_<feed>`: every data row as delivered (text), keyed by (file_id, source_row);
 - `rec_<feed>`: the typed, cleaned records of loaded rows, same key;
 - `row_issues`: problems found in loaded rows (bad ID checksum, impossible date, …);
 - `quarantine`: rows that could not identify their record, with reason and original values;
-- views `<feed>` (the current snapshot of each feed) and `<feed>_history` (all snapshots).
+- views `<feed>` (the current snapshot of each feed: the union of the latest delivery of
+  every part) and `<feed>_history` (all snapshots, with their part).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ CREATE TABLE IF NOT EXISTS files (
 );
 ALTER TABLE files ADD COLUMN IF NOT EXISTS delivery_date DATE;
 ALTER TABLE files ADD COLUMN IF NOT EXISTS delivery_basis VARCHAR;
+ALTER TABLE files ADD COLUMN IF NOT EXISTS part VARCHAR;
+ALTER TABLE files ADD COLUMN IF NOT EXISTS part_basis VARCHAR;
 CREATE TABLE IF NOT EXISTS row_issues (
     file_id BIGINT,
     feed VARCHAR,
@@ -127,14 +132,15 @@ def frame_to_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
 
 
 def refresh_feed_views(con: duckdb.DuckDBPyConnection, feed: str) -> None:
-    """`<feed>`: the records of the feed's current snapshot; `<feed>_history`: all."""
+    """`<feed>`: the records of the feed's current snapshot (the current delivery of
+    every part, see `rootdb.ingest.parts`); `<feed>_history`: all."""
     con.execute(
         f'CREATE OR REPLACE VIEW "{feed}" AS SELECT r.* FROM "rec_{feed}" r '
         f"JOIN files f USING (file_id) WHERE f.is_current"
     )
     con.execute(
         f'CREATE OR REPLACE VIEW "{feed}_history" AS SELECT f.batch_id, f.file_name, f.loaded_at, '
-        f'f.is_current, r.* FROM "rec_{feed}" r JOIN files f USING (file_id)'
+        f'f.is_current, f.part AS delivery_part, r.* FROM "rec_{feed}" r JOIN files f USING (file_id)'
     )
 
 

@@ -1,0 +1,270 @@
+"""Which part of a feed a delivery is: feeds delivered in parts.
+
+A street's communities (or grids) may each send their own file of one feed:
+`community_residents_康城社区_2025-06.xlsx`, `community_residents_kangcheng_2025-06.xlsx`,
+`…_兰溪社区_…` are parts of one roster, not versions of it. A delivery's part is, in
+this order:
+
+1. the word its file name writes between the feed's name (or file pattern) and its
+   date: matched against the area's community and grid names (from the standard
+   address registry, when loaded), as written, by pinyin, with or without the
+   社区 / 网格 suffix; a word the registry does not know still names a part (its
+   pinyin identifies it). Generic words (名册, 更正, 汇总, a street's name, …) name none;
+2. its content, when the registry knows more than one community (grid) of the area and
+   the file holds at least `MIN_CONTENT_ROWS` records: every record's 社区 or 网格 column
+   (or, for the community, every parsed address that names one) holds one known value.
+
+A file that names no part is a whole-feed delivery. Parts are compared by `part_key`
+(pinyin, no suffix), so `康城社区`, `康城` and `kangcheng` are one part.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from rootdb.ingest.deliveries import date_span
+from rootdb.specs import FeedSpec
+from rootdb.store import table_exists
+
+BASIS_NAME = "文件名"
+BASIS_COMMUNITY = "社区列"
+BASIS_GRID = "网格列"
+BASIS_ADDRESS = "住址所属社区"
+# Fewer records than this never make a part by their content alone: a month's few
+# births may all happen to live in one grid.
+MIN_CONTENT_ROWS = 20
+
+_SUFFIXES = ("社区居民委员会", "社区居委会", "居民委员会", "村民委员会", "居委会", "村委会", "社区", "网格", "嘎查")
+_SEPARATORS = re.compile(r"[\s_\-—.·,，、;；+()（）\[\]【】《》<>]+")
+# Words of file names that name no part (longest first when stripped).
+_GENERIC = sorted({
+    "名册", "花名册", "名单", "台账", "数据", "信息", "明细", "汇总", "汇总表", "统计", "统计表", "表", "清单",
+    "更正", "更正版", "修正", "修订", "修订版", "更新", "最新", "补报", "补充", "补录", "重报", "全部", "全量",
+    "全街道", "全区", "导出", "上报", "报送", "月报", "年报", "季报", "对象", "人员", "人口", "居民", "新", "旧",
+    "副本", "正式", "正式版", "终版", "最终", "最终版", "定稿", "备份", "第一版", "第二版", "版", "年", "月", "日", "final", "copy", "new", "update", "updated", "data", "list", "all", "full", "bak",
+}, key=len, reverse=True)
+_WHOLE_ONLY = {"社区", "网格", "街道", "村", "小区"}  # generic only as a whole token (康城社区 is a part)
+_VERSION = re.compile(r"^(?:v\d+|\d+|第?\d+版|\(\d+\))$", re.IGNORECASE)
+_STREET = re.compile(r"^.*?(?:街道办事处|街道办|街道|镇|乡|苏木)")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A delivery's part: `name` as shown (the registry's name when known), `key` what
+    parts are compared by, `basis` what named it, `level` community / grid / None."""
+
+    name: str
+    key: str
+    basis: str
+    level: str | None = None
+
+
+def part_key(word: str | None) -> str:
+    """'康城社区', '康城' and 'KangCheng' → 'kangcheng'; '第一网格' → 'diyi'."""
+    if not word:
+        return ""
+    text = unicodedata.normalize("NFKC", word).strip().lower()
+    text = re.sub(r"\s+", "", text)
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+            break
+    if re.search(r"[\u3400-\u9fff]", text):
+        from pypinyin import lazy_pinyin  # slow to import
+
+        text = "".join(lazy_pinyin(text))
+    text = re.sub(r"[^0-9a-z]", "", text)
+    for suffix in ("shequ", "wangge"):  # written in pinyin: kangcheng_shequ
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+    return text
+
+
+@dataclass
+class Vocabulary:
+    """The area's communities and grids (from the standard address registry)."""
+
+    communities: dict[str, str] = field(default_factory=dict)  # key -> name
+    grids: dict[str, str] = field(default_factory=dict)  # key -> name
+    grid_communities: dict[str, set[str]] = field(default_factory=dict)  # grid name -> community names
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection) -> Vocabulary:
+        vocab = cls()
+        if not table_exists(con, "rec_registry_addresses"):
+            return vocab
+        try:
+            rows = con.execute(
+                "SELECT DISTINCT community, grid FROM registry_addresses "
+                "WHERE community IS NOT NULL OR grid IS NOT NULL").fetchall()
+        except duckdb.Error:
+            return vocab
+        for community, grid in rows:
+            if community:
+                vocab.communities.setdefault(part_key(community), community)
+            if grid:
+                vocab.grids.setdefault(part_key(grid), grid)
+                if community:
+                    vocab.grid_communities.setdefault(grid, set()).add(community)
+        return vocab
+
+    def match(self, word: str) -> tuple[str, str | None]:
+        """(name, level) of a word: the registry's community or grid it names, else
+        the word itself with no level."""
+        key = part_key(word)
+        if key in self.communities:
+            return self.communities[key], "community"
+        if key in self.grids:
+            return self.grids[key], "grid"
+        return word, None
+
+
+def _strip_generic(token: str, extra: tuple[str, ...]) -> str:
+    """A token without generic words at its start or end ('名册', '更正', the feed's
+    own title, …)."""
+    words = sorted((set(_GENERIC) | {e for e in extra if e}) - _WHOLE_ONLY, key=len, reverse=True)
+    if token in extra:
+        return ""
+    if token in _WHOLE_ONLY:
+        return ""
+    changed = True
+    while token and changed:
+        changed = False
+        if _VERSION.match(token):
+            return ""
+        lower = token.lower()
+        for word in words:
+            w = word.lower()
+            if lower == w:
+                return ""
+            if lower.startswith(w):
+                token, changed = token[len(word):], True
+                break
+            if lower.endswith(w):
+                token, changed = token[: -len(word)], True
+                break
+    return token
+
+
+def _names_something(token: str) -> bool:
+    """Two Chinese characters, or three Latin letters (a pinyin name): not 'A', '新'."""
+    return len(re.findall(r"[\u3400-\u9fff]", token)) >= 2 or len(re.findall(r"[A-Za-z]", token)) >= 3
+
+
+def name_word(file_name: str, spec: FeedSpec) -> str | None:
+    """The word a file name writes between the feed's name and its date, without
+    generic words; None when there is none."""
+    stem = unicodedata.normalize("NFKC", Path(file_name).stem)
+    span = date_span(stem)
+    head = stem[: span[0]] if span else stem
+    lower_name = file_name.lower()
+    literals: list[str] = []
+    for pattern in spec.file_patterns:
+        if not fnmatch.fnmatch(lower_name, pattern.lower()):
+            continue
+        stem_pattern = pattern.rsplit(".", 1)[0]
+        literals += [p for p in stem_pattern.split("*") if p]
+    if not literals:  # recognised by its header only: the feed's code or title may still be in it
+        literals = [spec.code]
+    rest = head
+    for literal in sorted(set(literals) | {spec.title}, key=len, reverse=True):
+        pos = rest.lower().find(literal.lower())
+        if pos >= 0:
+            rest = rest[:pos] + " " + rest[pos + len(literal):]
+    extra = (spec.title, spec.department, spec.code, *literals)
+    tokens = []
+    for token in _SEPARATORS.split(rest):
+        token = _STREET.sub("", token) if re.search(r"街道|镇|乡|苏木", token) and len(token) > 4 else token
+        token = _strip_generic(token, extra)
+        if _names_something(token):
+            tokens.append(token)
+    return "".join(tokens) or None
+
+
+def part_from_name(file_name: str, spec: FeedSpec, vocab: Vocabulary) -> Part | None:
+    word = name_word(file_name, spec)
+    if word is None or not part_key(word):
+        return None
+    name, level = vocab.match(word)
+    if level == "community" and len(vocab.communities) == 1:
+        return None  # the area's only community: the whole feed
+    return Part(name=name, key=part_key(name), basis=BASIS_NAME, level=level)
+
+
+def _one_value(frames: list[pl.DataFrame], column: str, all_rows: bool) -> str | None:
+    """The one value a column holds throughout (every record when `all_rows`, else
+    every record that has one, at least half of them); None otherwise."""
+    present = [f for f in frames if column in f.columns]
+    if not present:
+        return None
+    values = pl.concat([f.select(pl.col(column).cast(pl.String).str.strip_chars().alias("v")) for f in present])
+    total = values.height
+    filled = values.filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
+    if not filled.height or (all_rows and filled.height < total) or filled.height * 2 < total:
+        return None
+    distinct = filled.select(pl.col("v").map_elements(part_key, return_dtype=pl.String).alias("k"), "v") \
+        .group_by("k").agg(pl.col("v").first())
+    return distinct["v"][0] if distinct.height == 1 else None
+
+
+def part_from_content(frames: list[pl.DataFrame], spec: FeedSpec, vocab: Vocabulary) -> Part | None:
+    """The part a delivery's records show: one community (社区 column, or the parsed
+    addresses) or one grid (网格 column) throughout, among several the area has."""
+    if sum(f.height for f in frames) < MIN_CONTENT_ROWS:
+        return None
+    fields = {c.field: c for c in spec.columns}
+    if len(vocab.communities) > 1:
+        candidates = []
+        if "community" in fields:
+            candidates.append(("community", True, BASIS_COMMUNITY))
+        candidates += [(f"{c.field}_community", False, BASIS_ADDRESS) for c in spec.columns if c.type == "address"]
+        for column, all_rows, basis in candidates:
+            value = _one_value(frames, column, all_rows)
+            if value and part_key(value) in vocab.communities:
+                name = vocab.communities[part_key(value)]
+                return Part(name=name, key=part_key(name), basis=basis, level="community")
+    if len(vocab.grids) > 1 and "grid" in fields:
+        value = _one_value(frames, "grid", True)
+        if value and part_key(value) in vocab.grids:
+            name = vocab.grids[part_key(value)]
+            return Part(name=name, key=part_key(name), basis=BASIS_GRID, level="grid")
+    return None
+
+
+def row_part_condition(con: duckdb.DuckDBPyConnection, spec: FeedSpec, part: Part, vocab: Vocabulary,
+                       file_ids: list[int], alias: str = "r") -> str | None:
+    """A SQL condition on the `rec_<feed>` rows of `file_ids`: the row belongs to
+    `part` by its 社区 / 网格 column or its parsed address's community (values compared
+    by `part_key`). None when no row could tell."""
+    fields = {c.field: c for c in spec.columns}
+    community_cols = (["community"] if "community" in fields else []) + [
+        f"{c.field}_community" for c in spec.columns if c.type == "address"]
+    grid_cols = ["grid"] if "grid" in fields else []
+    existing = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
+        [f"rec_{spec.code}"]).fetchall()}
+    grids_of_part = {part_key(g) for g, cs in vocab.grid_communities.items()
+                     if {part_key(c) for c in cs} == {part.key}}
+    conditions = []
+    for column in community_cols + grid_cols:
+        if column not in existing:
+            continue
+        values = [r[0] for r in con.execute(
+            f'SELECT DISTINCT "{column}"::VARCHAR FROM "rec_{spec.code}" WHERE file_id IN '
+            f'(SELECT unnest(?::BIGINT[])) AND "{column}" IS NOT NULL', [file_ids]).fetchall()]
+        if column in grid_cols:
+            wanted = {v for v in values if part_key(v) == part.key
+                      or (part.level != "grid" and part_key(v) in grids_of_part)}
+        else:
+            wanted = {v for v in values if part_key(v) == part.key} if part.level != "grid" else set()
+        if wanted:
+            listed = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(wanted))
+            conditions.append(f'coalesce({alias}."{column}"::VARCHAR IN ({listed}), false)')
+    return "(" + " OR ".join(conditions) + ")" if conditions else None
