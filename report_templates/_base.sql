@@ -19,6 +19,23 @@ WHERE h.registry_key IS NOT NULL AND h.grid IS NOT NULL
 CREATE OR REPLACE TEMP TABLE r_grids AS
 SELECT community, grid, min(address_code) AS sort_key FROM r_houses GROUP BY community, grid;
 
+-- or_unmatched(value): the 社区 / 网格 a report shows. A person, house or place whose
+-- address the standard address registry lacks has no community and grid: rosters list
+-- them with the marker 地址未匹配 (the engine counts them in a note), per-grid statistics
+-- count them in a last row of that name (r_stat_grids). Only a whole-area run has them:
+-- a run for one community or grid holds only its own standard addresses.
+CREATE OR REPLACE TEMP MACRO or_unmatched(value) AS coalesce(value, '地址未匹配');
+
+-- r_stat_grids: the rows of a per-grid statistic: every grid of the area, then (whole
+-- area only) the row 地址未匹配, whose sort_key is NULL (ORDER BY sort_key NULLS LAST).
+-- Join people on or_unmatched(p.community) / or_unmatched(p.grid), and keep the last row
+-- only when it counts someone: HAVING g.sort_key IS NOT NULL OR count(…) > 0.
+CREATE OR REPLACE TEMP TABLE r_stat_grids AS
+SELECT community, grid, sort_key FROM r_grids
+UNION ALL
+SELECT '地址未匹配', '地址未匹配', NULL
+WHERE CAST($community AS VARCHAR) IS NULL AND CAST($grid AS VARCHAR) IS NULL;
+
 -- r_feed_persons: which person each record of a feed names, per role (current deliveries).
 CREATE OR REPLACE TEMP TABLE r_feed_persons AS
 SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS person_id
@@ -33,13 +50,30 @@ CREATE OR REPLACE TEMP TABLE r_feed_places AS
 SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS place_id
 FROM link_place_records r JOIN link_place_matches m USING (record_id);
 
+-- _r_newborns: the newborns of the 出生医学证明 (chusheng), with the mother's (else the
+-- father's) name of their latest record, to name a child not yet named.
+CREATE OR REPLACE TEMP TABLE _r_newborns AS
+SELECT fp.person_id,
+       arg_min(coalesce(b.mother_name, b.father_name), [-b.file_id, b.source_row])
+           FILTER (WHERE coalesce(b.mother_name, b.father_name) IS NOT NULL) AS parent_name
+FROM r_feed_persons fp JOIN chusheng b ON b.file_id = fp.file_id AND b.source_row = fp.source_row
+WHERE fp.feed = 'chusheng' AND fp.role = 'newborn'
+GROUP BY fp.person_id;
+
 -- _r_people: golden persons born by the as-of date, with age (full years), whether they
 -- are alive and resident then, and their house's place in the area (grid_sort orders
 -- grids as r_grids.sort_key does; address and short_address also for a house the
--- standard address registry lacks, which has no grid). With --community or
--- --grid only people whose house is in that part of the area.
+-- standard address registry lacks, which has no grid). display_name is the name every
+-- list shows: the name, else for a newborn not yet named the way hospitals write it, by
+-- its mother (else father): 王芳之女（未取名）, else （未取名） or （姓名不详）. With
+-- --community or --grid only people whose house is in that part of the area.
 CREATE OR REPLACE TEMP TABLE _r_people AS
-SELECT p.entity_id AS person_id, p.name, p.id_number, p.sex, p.ethnicity, p.birth_date,
+SELECT p.entity_id AS person_id, p.name,
+       coalesce(p.name,
+                nb.parent_name || CASE p.sex WHEN '女' THEN '之女' WHEN '男' THEN '之子' ELSE '的孩子' END
+                    || '（未取名）',
+                CASE WHEN nb.person_id IS NOT NULL THEN '（未取名）' ELSE '（姓名不详）' END) AS display_name,
+       p.id_number, p.sex, p.ethnicity, p.birth_date,
        CASE WHEN p.birth_date IS NOT NULL THEN
            year($as_of::DATE) - year(p.birth_date)
            - CASE WHEN strftime($as_of::DATE, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
@@ -53,6 +87,7 @@ SELECT p.entity_id AS person_id, p.name, p.id_number, p.sex, p.ethnicity, p.birt
 FROM golden_persons p LEFT JOIN r_houses h ON h.house_id = p.house_entity_id
 LEFT JOIN golden_houses gh ON gh.entity_id = p.house_entity_id  -- a house the address registry lacks
 LEFT JOIN r_grids g ON g.community = h.community AND g.grid = h.grid
+LEFT JOIN _r_newborns nb ON nb.person_id = p.entity_id
 WHERE (p.birth_date IS NULL OR p.birth_date <= $as_of::DATE)
   AND ((CAST($community AS VARCHAR) IS NULL AND CAST($grid AS VARCHAR) IS NULL) OR h.house_id IS NOT NULL);
 
@@ -86,18 +121,21 @@ UNION ALL SELECT DISTINCT fp.person_id, '医保参保' FROM yibao f
 JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
 WHERE f.insured_status = '参保缴费';
 
--- _r_house_ages: per house, how many living residents it has and how many are under 60.
+-- _r_house_ages: per house (in the standard address registry or not), how many living
+-- people live there (not moved out) and how many of them are under 60.
 CREATE OR REPLACE TEMP TABLE _r_house_ages AS
 SELECT house_id, count(*) AS residents, count(*) FILTER (WHERE age < 60 OR age IS NULL) AS under_60
-FROM _r_people WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND grid IS NOT NULL
+FROM _r_people WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND house_id IS NOT NULL
 GROUP BY house_id;
 
 -- r_persons: one row per person, with
 --   living    not dead at the as-of date (registry or 殡葬)
 --   resident  living, not moved out (迁出), and living in a standard-address house of the area
 --   unplaced  living, not moved out, and living at an address the standard address registry
---             lacks: in no grid, so left out of per-grid statistics (their notes count them)
---   elderly_alone / empty_nest   resident 60+ living alone / only with people 60+
+--             lacks: in no grid; rosters list them and statistics count them under 地址未匹配
+--   resident_or_unplaced   living, not moved out, with a known house: whom rosters and
+--             statistics of the people living in the area take
+--   elderly_alone / empty_nest   living, not moved out, 60+, alone / only with people 60+
 --   groups    the special groups (低保 在保, 特困, 高龄津贴 正常发放, 残疾, 优抚, 慢病,
 --             家庭医生签约, 医保参保 参保缴费), plus the flags below for the common ones.
 CREATE OR REPLACE TEMP TABLE r_persons AS
@@ -105,9 +143,11 @@ SELECT p.*,
        NOT p.dead AS living,
        NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AS resident,
        NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NULL AND p.address IS NOT NULL AS unplaced,
-       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AND p.age >= 60
+       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND (p.grid IS NOT NULL OR p.address IS NOT NULL)
+           AS resident_or_unplaced,
+       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.house_id IS NOT NULL AND p.age >= 60
            AND ha.residents = 1 AS elderly_alone,
-       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AND p.age >= 60
+       NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.house_id IS NOT NULL AND p.age >= 60
            AND ha.residents > 1 AND ha.under_60 = 0 AS empty_nest,
        coalesce(g.groups, []) AS groups,
        list_contains(coalesce(g.groups, []), '低保') AS in_dibao,

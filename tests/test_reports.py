@@ -15,6 +15,7 @@ import openpyxl
 import polars as pl
 import pytest
 from conftest import SAMPLE_AS_OF, assert_same_people
+from test_reports_unmatched import UNMATCHED, unmatched_grids
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.reports import load_templates, run_reports, select_templates
@@ -39,9 +40,10 @@ def test_r01_lists_living_members_of_dibao_households_in_care(report_csv, truth)
 
 def test_r05_counts_elderly_residents_per_grid_by_band_and_sex(report_csv, truth):
     rows = report_csv("R05")
-    people = truth.people_at().filter(pl.col("resident") & (pl.col("age") >= 60))
+    people = unmatched_grids(truth, truth.people_at().filter(pl.col("resident") & (pl.col("age") >= 60)))
     grids = truth.houses.filter(pl.col("grid").is_not_null() & (pl.col("address_code").is_not_null()))
-    assert rows["网格"].to_list() == grids["grid"].unique(maintain_order=True).to_list()  # every grid, in order
+    # every grid, in order, then those whose house the standard address registry lacks
+    assert rows["网格"].to_list() == [*grids["grid"].unique(maintain_order=True).to_list(), UNMATCHED]
     for row in rows.iter_rows(named=True):
         here = people.filter(pl.col("grid") == row["网格"])
         for lo, hi in BANDS:
@@ -83,9 +85,10 @@ def test_workbook_has_title_unit_line_headers_total_and_footer(workbooks):
     assert {"A3:A4", "B3:B4", "C3:E3", "A1:T1"} <= merged
     assert sheet.freeze_panes == "A5"
     # Data rows, then 合计 equal to the column sums.
-    data = [r for r in sheet.iter_rows(min_row=5, values_only=True) if r[1] and str(r[1]).endswith("网格")]
+    data = [r for r in sheet.iter_rows(min_row=5, values_only=True)
+            if r[1] and (str(r[1]).endswith("网格") or r[1] == UNMATCHED)]
     total = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "合计")
-    assert len(data) == 4
+    assert len(data) == 5 and data[-1][:2] == (UNMATCHED, UNMATCHED)
     for c in range(2, 20):
         assert total[c] == sum(r[c] for r in data)
     footer = [r[0] for r in sheet.iter_rows(values_only=True) if r[0] and str(r[0]).startswith("填表人")]
@@ -112,37 +115,41 @@ def test_roster_masks_ids_and_phones_and_writes_text_as_text(workbooks):
 
 # ------------------------------------------------------------------ notes with a count
 
-def test_r05_note_counts_only_the_elderly_left_out_for_want_of_a_standard_address(workbooks, truth):
-    """The note under R05 counts the people R05 would count (residents 60+) whose house
-    the standard address registry lacks, not every such resident."""
+def test_r05_counts_the_elderly_whose_house_the_registry_lacks_in_their_own_row(workbooks, truth):
+    """R05's row 地址未匹配 counts the people R05 counts (residents 60+) whose house the
+    standard address registry lacks, not every such resident; a note explains the row."""
     area_houses = truth.houses.filter(pl.col("grid").is_not_null())
     missing = area_houses.filter(pl.col("address_code").is_null())["house_uid"].to_list()
     people = truth.people_at().filter(pl.col("resident") & pl.col("residence_house_uid").is_in(missing))
     elderly = people.filter(pl.col("age") >= 60).height
     assert 0 < elderly < people.height  # the sample has such people, and not all are 60+
     sheet = openpyxl.load_workbook(workbooks / "R05_老年人口分年龄段统计表.xlsx").active
-    notes = [t for t in _lines_below_table(sheet) if t.startswith("另有")]
-    assert notes == [f"另有 {elderly} 名60周岁及以上老人的现住址不在标准地址库中，无法确定所属网格，未计入本表。"]
+    row = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[1] == UNMATCHED)
+    assert row[19] == elderly
+    notes = [t for t in _lines_below_table(sheet) if UNMATCHED in t]
+    assert notes == ["“地址未匹配”一行为地址未能对应到标准地址、无法确定所属社区和网格的记录，已计入合计，请核实其地址。"]
 
 
 def test_notes_fit_their_report_and_name_no_command(workbooks):
     for name in ("R22_空置房屋统计表.xlsx", "R34_个体工商户统计表.xlsx", "R01_低保对象花名册.xlsx"):
         lines = _lines_below_table(openpyxl.load_workbook(workbooks / name).active)
-        assert not [t for t in lines if "现住址不在标准地址库" in t], name  # houses, businesses: no residents note
+        assert not [t for t in lines if "未能对应到标准地址" in t], name  # none of theirs lacks a standard address
     for path in workbooks.glob("*.xlsx"):
         lines = _lines_below_table(openpyxl.load_workbook(path).active)
         assert not [t for t in lines if "rootdb" in t], path.name
-    # Only the templates whose own rows leave such people out carry the residents note.
-    with_note = {code for code, t in load_templates().items() if any("现住址" in n.text for n in t.count_notes)}
-    assert {"R05", "R12", "R14", "R16", "R17", "R26", "R35"} <= with_note
-    assert not with_note & {"R01", "R19", "R22", "R33", "R34", "R36"}
+    # One rule, in the engine: the templates say only how their rows are shown.
+    templates = load_templates()
+    assert {c for c, t in templates.items() if t.unmatched == "statistics"} == {
+        "R05", "R12", "R14", "R16", "R17", "R26", "R30", "R32", "R34", "R35"}
+    assert not {c for c, t in templates.items() if t.unmatched} & {"R19", "R22", "R36"}
 
 
 def test_a_note_of_part_of_the_area_counts_nobody_outside_it(sample_db, tmp_path):
     result = run_reports(select_templates(["R05"], False), as_of=SAMPLE_AS_OF, out=tmp_path, grid="第二网格",
                          db=str(sample_db))
     lines = _lines_below_table(openpyxl.load_workbook(result.reports[0].file).active)
-    assert not [t for t in lines if t.startswith("另有")]  # no grid can claim them
+    assert not [t for t in lines if t.startswith("另有") or t.startswith("其中")]  # no grid can claim them
+    assert [t for t in lines if t.startswith("本表只含第二网格") and "未列入本表" in t]
 
 
 def test_count_notes_are_filled_in_and_left_out_at_zero(tmp_path):
@@ -212,7 +219,7 @@ def test_csv_is_data_rows_only_with_bom(sample_db, tmp_path):
     raw = Path(result.reports[0].file).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     lines = raw.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("社区,网格,60-69岁/男") and len(lines) == 5  # header + 4 grids, no 合计
+    assert lines[0].startswith("社区,网格,60-69岁/男") and len(lines) == 6  # header + 4 grids + 地址未匹配, no 合计
 
 
 def test_golden_csv_for_a_fixed_date(report_csv):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from conftest import SAMPLE_AS_OF, assert_same_people
+from test_reports_unmatched import UNMATCHED, unmatched_grids
 
 from rootdb.reports import run_reports, select_templates
 
@@ -22,13 +23,10 @@ def _uids_of(truth, feed: str, role: str = "person", where: pl.Expr | None = Non
 
 
 def _people(truth) -> pl.DataFrame:
-    """Truth persons at the as-of date. `resident` is narrowed to houses that are in the
-    standard address registry (an address_code): reports take grid and community from
-    that registry (contract/outputs.md), so a household in one of the few area houses
-    missing from it (6 in the sample) has no grid and counts as no grid's resident."""
-    coded = truth.houses.filter(pl.col("address_code").is_not_null())["house_uid"]
-    return truth.people_at().with_columns(
-        (pl.col("resident") & pl.col("residence_house_uid").is_in(coded.to_list())).alias("resident"))
+    """Truth persons at the as-of date. Reports take grid and community from the standard
+    address registry (contract/outputs.md): a resident of one of the few area houses
+    missing from it (6 in the sample) is listed and counted under 地址未匹配 instead."""
+    return unmatched_grids(truth, truth.people_at())
 
 
 def _set(people: pl.DataFrame, where: pl.Expr) -> set:
@@ -41,8 +39,9 @@ def _pairs(truth, rows: pl.DataFrame, column: str) -> list:
 
 
 def _grids(truth) -> list[str]:
+    """The grids in registry order, then the row 地址未匹配."""
     houses = truth.houses.filter(pl.col("grid").is_not_null() & pl.col("address_code").is_not_null())
-    return houses.sort("address_code")["grid"].unique(maintain_order=True).to_list()
+    return [*houses.sort("address_code")["grid"].unique(maintain_order=True).to_list(), UNMATCHED]
 
 
 def _none_outside(label: str, got: list, allowed: set, slack: int = 2) -> None:
@@ -248,9 +247,10 @@ def test_r12_workbook_total_row_sums_the_grids_and_rate_is_a_ratio(workbooks):
     sheet = openpyxl.load_workbook(workbooks / "R12_医保参保率统计表.xlsx").active
     assert sheet["A1"].value == "医保参保率统计表"
     assert [sheet.cell(3, c).value for c in (3, 6, 9, 10)] == ["常住人口", "参保缴费人数", "未参保人数", "参保率"]
-    data = [r for r in sheet.iter_rows(min_row=5, values_only=True) if r[1] and str(r[1]).endswith("网格")]
+    data = [r for r in sheet.iter_rows(min_row=5, values_only=True)
+            if r[1] and (str(r[1]).endswith("网格") or r[1] == UNMATCHED)]
     total = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "合计")
-    assert len(data) == 4
+    assert len(data) == 5 and data[-1][1] == UNMATCHED
     for c in range(2, 9):
         assert total[c] == sum(r[c] for r in data), c
     assert total[9] == pytest.approx(total[7] / total[2])

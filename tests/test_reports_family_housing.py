@@ -12,6 +12,7 @@ import openpyxl
 import polars as pl
 import pytest
 from conftest import SAMPLE_AS_OF, assert_same_people
+from test_reports_unmatched import UNMATCHED, unmatched_grids
 
 from rootdb.reports import load_templates, run_reports, select_templates
 
@@ -27,17 +28,15 @@ def _coded_houses(truth) -> pl.DataFrame:
 
 
 def _people(truth) -> pl.DataFrame:
-    """Truth persons at the as-of date. `resident` is narrowed to houses in the standard
-    address registry: reports take grid and community from that registry
-    (contract/outputs.md), so the few area houses missing from it (6 in the sample) have
-    no grid and their people count for no grid."""
-    coded = _coded_houses(truth)["house_uid"].to_list()
-    return truth.people_at().with_columns(
-        (pl.col("resident") & pl.col("residence_house_uid").is_in(coded)).alias("resident"))
+    """Truth persons at the as-of date. Reports take grid and community from the standard
+    address registry (contract/outputs.md): the people of the few area houses missing
+    from it (6 in the sample) are listed and counted under 地址未匹配 instead."""
+    return unmatched_grids(truth, truth.people_at())
 
 
 def _grids(truth) -> list[str]:
-    return _coded_houses(truth).sort("address_code")["grid"].unique(maintain_order=True).to_list()
+    """The grids in registry order, then the row 地址未匹配."""
+    return [*_coded_houses(truth).sort("address_code")["grid"].unique(maintain_order=True).to_list(), UNMATCHED]
 
 
 def _uids_of(truth, feed: str, role: str = "person", where: pl.Expr | None = None) -> set:
@@ -49,9 +48,11 @@ def _uids_of(truth, feed: str, role: str = "person", where: pl.Expr | None = Non
 
 def _check_grid_table(label: str, rows: pl.DataFrame, truth, expected: dict[str, dict[str, int]],
                       slack: int = 1) -> None:
-    """Every grid once, in registry order; each figure within `slack` of the truth (all
-    differences printed before failing)."""
-    assert rows["网格"].to_list() == _grids(truth), rows["网格"].to_list()
+    """Every grid once, in registry order, then 地址未匹配 when it counts anyone; each
+    figure within `slack` of the truth (all differences printed before failing)."""
+    if not any(expected.get(UNMATCHED, {}).values()):
+        expected.pop(UNMATCHED, None)
+    assert rows["网格"].to_list() == [g for g in _grids(truth) if g in expected], rows["网格"].to_list()
     off = []
     for row in rows.iter_rows(named=True):
         for column, want in expected[row["网格"]].items():
@@ -176,8 +177,8 @@ def test_r15_lists_manbing_persons_by_building_with_level(report_csv, truth):
             assert block not in seen, f"{block} appears in two places"
             seen.add(block)
             previous = block
-    grids = [g for g in rows["网格"].to_list() if g is not None]
-    assert grids == sorted(grids, key=_grids(truth).index)
+    grids = rows["网格"].to_list()
+    assert grids == sorted(grids, key=_grids(truth).index)  # 地址未匹配 last
 
 
 def test_r16_counts_family_doctor_contracts_per_grid_and_key_group(report_csv, truth):
@@ -384,9 +385,10 @@ def workbooks(sample_db, tmp_path_factory):
 def test_statistics_total_row_is_the_column_sums(workbooks, code):
     template = load_templates()[code]
     sheet = openpyxl.load_workbook(workbooks / f"{template.file_name}.xlsx").active
-    data = [r for r in sheet.iter_rows(min_row=4, values_only=True) if r[1] and str(r[1]).endswith("网格")]
+    data = [r for r in sheet.iter_rows(min_row=4, values_only=True)
+            if r[1] and (str(r[1]).endswith("网格") or r[1] == UNMATCHED)]
     total = next(r for r in sheet.iter_rows(min_row=4, values_only=True) if r[0] == "合计")
-    assert len(data) == 4 and not template.numbered
+    assert len(data) == (4 if code == "R22" else 5) and not template.numbered  # R22: houses of the registry
     at = {c.field: k for k, c in enumerate(template.columns)}
     for column in template.columns:
         k = at[column.field]

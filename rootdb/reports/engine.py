@@ -30,7 +30,7 @@ from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.reports.output import hand_run_folder, publish, safe_name, staging_folder
 from rootdb.reports.templates import (BASE_STATEMENTS, ReportTemplate, base_sql, load_templates, statement_problem,
                                       used_parameters)
-from rootdb.reports.writer import ReportHeading, write_csv, write_xlsx
+from rootdb.reports.writer import ReportHeading, count_figures, write_csv, write_xlsx
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, frame_to_table, table_exists
 from rootdb.workspace import locate, open_existing
@@ -142,7 +142,8 @@ def run_reports(
                         progress(template)
                     t0 = time.perf_counter()
                     frame = report_frame(con, template, params, unmasked)
-                    counted = count_notes(con, template, params) if fmt == "xlsx" else []  # CSV: rows only
+                    counted = ([*count_notes(con, template, params), *unmatched_notes(template, frame, params)]
+                               if fmt == "xlsx" else [])  # CSV: rows only
                     if counted:
                         template = template.model_copy(update={"notes": [*template.notes, *counted]})
                     name = f"{template.file_name}{suffix}.{fmt}"
@@ -315,6 +316,30 @@ def count_notes(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params
         if n:
             notes.append(note.text.replace("{n}", f"{n:,}"))
     return notes
+
+
+UNMATCHED = "地址未匹配"  # 社区 / 网格 of a row whose address the standard address registry lacks (_base.sql)
+
+
+def unmatched_notes(template: ReportTemplate, frame: pl.DataFrame, params: dict) -> list[str]:
+    """The note on rows whose address the standard address registry lacks (the template's
+    `unmatched`): a roster counts its rows marked 地址未匹配 as its 合计 line does, a
+    statistic explains its row 地址未匹配, and a run for one community or grid says they
+    are not in it."""
+    if not template.unmatched:
+        return []
+    area = params.get("grid") or params.get("community")
+    if area:
+        return [f"本表只含{area}标准地址内的记录；地址未能对应到标准地址的不属于任何社区、网格，未列入本表，"
+                f"全辖区的报表中其社区、网格栏标为“{UNMATCHED}”。"]
+    marked = frame.filter(pl.col("grid").cast(pl.String) == UNMATCHED)
+    if marked.is_empty():
+        return []
+    if template.unmatched == "statistics":
+        return [f"“{UNMATCHED}”一行为地址未能对应到标准地址、无法确定所属社区和网格的记录，已计入合计，请核实其地址。"]
+    figures = " ".join(count_figures(template, marked)) or f"{marked.height:,} 条"
+    return [f"其中 {figures}的地址未能对应到标准地址，无法确定所属社区、网格，社区、网格栏标为“{UNMATCHED}”，"
+            "请核实其地址。"]
 
 
 def _check_area(con: duckdb.DuckDBPyConnection, community: str | None, grid: str | None) -> None:

@@ -225,20 +225,12 @@ def _clean_tags(tags: list[str]) -> list[str]:
 _ALL_GROUPS = """list_concat(p.groups, CASE WHEN p.elderly_alone THEN ['独居'] ELSE [] END,
                              CASE WHEN p.empty_nest THEN ['空巢'] ELSE [] END)"""
 
-# A person no record names: a newborn of the 出生医学证明 not yet named is listed the
-# way hospitals write it, by its mother (else father): 王芳之女（未取名）.
+# A person no record names is shown as every report shows them (r_persons.display_name in
+# report_templates/_base.sql): a newborn of the 出生医学证明 not yet named by its mother
+# (else father), 王芳之女（未取名）; else these.
 UNNAMED = "（未取名）"
 NAME_UNKNOWN = "（姓名不详）"
-_NAME = f"""coalesce(p.name,
-    (SELECT coalesce(b.mother_name, b.father_name)
-            || CASE p.sex WHEN '女' THEN '之女' WHEN '男' THEN '之子' ELSE '的孩子' END || '{UNNAMED}'
-     FROM r_feed_persons fp JOIN chusheng b ON b.file_id = fp.file_id AND b.source_row = fp.source_row
-     WHERE fp.feed = 'chusheng' AND fp.role = 'newborn' AND fp.person_id = p.person_id
-       AND coalesce(b.mother_name, b.father_name) IS NOT NULL
-     ORDER BY b.file_id DESC, b.source_row LIMIT 1),
-    CASE WHEN p.person_id IN (SELECT person_id FROM r_feed_persons
-                              WHERE feed = 'chusheng' AND role = 'newborn')
-         THEN '{UNNAMED}' ELSE '{NAME_UNKNOWN}' END)"""
+_NAME = "p.display_name"
 
 # A child's 联系电话 is the guardian's when the child has none, as R13 and notify take
 # the guardian: 儿童保健 (ertong), 学籍 (xueji), the 出生医学证明's mother then father,

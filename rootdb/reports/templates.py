@@ -3,8 +3,8 @@
 A template holds the report's SQL (named parameters such as `$as_of`, bound by DuckDB)
 and its layout: title, columns (header, optional group header above, width, format,
 alignment, masking, 合计), the counts of a roster's 合计 line ("合计：15 户 48 人"),
-notes, and notes with a count worked out by SQL ("另有 2 名…未计入本表", shown only
-when the count is not 0). The SQL text is rendered by jinja2 in a sandbox first, with
+notes, notes with a count worked out by SQL (shown only when the count is not 0), and
+how rows whose address the standard address registry lacks are shown (`unmatched`). The SQL text is rendered by jinja2 in a sandbox first, with
 constants only (never a value the user typed), so a template can loop over age bands
 instead of repeating itself.
 
@@ -149,6 +149,11 @@ class ReportTemplate(_Strict):
     total_counts: list[TotalCount] = []
     notes: list[str] = []
     count_notes: list[CountNote] = []
+    # Rows of people (or houses, businesses) whose address the standard address registry
+    # lacks: `roster` lists them with 社区/网格 地址未匹配 and a note counts them;
+    # `statistics` counts them in a last row 地址未匹配. Either way a run for one community
+    # or grid notes that they are not in it. Needs the columns `community` and `grid`.
+    unmatched: Literal["roster", "statistics"] | None = None
     empty_text: str = Field(default="本期无符合条件的记录", min_length=1)  # the line of a table with no rows
     sql: str = Field(min_length=1)
     columns: list[ReportColumn] = Field(min_length=1)
@@ -264,6 +269,9 @@ def template_problem(data: dict) -> tuple[tuple, str] | None:
     problem = total_counts_problem(data)
     if problem:
         return ("total_counts", problem[0], problem[1]), problem[2]
+    fields = {c.get("field") for c in data.get("columns") or [] if isinstance(c, dict)}
+    if data.get("unmatched") and not {"community", "grid"} <= fields:
+        return ("unmatched",), "unmatched 需要 community（社区）和 grid（网格）两列"
     return None
 
 

@@ -67,6 +67,12 @@ def totals(template: ReportTemplate, frame: pl.DataFrame) -> dict[str, float | N
 
 def total_label(template: ReportTemplate, frame: pl.DataFrame) -> str:
     """合计, or for a roster with counts the whole line: 合计：15 户 48 人."""
+    figures = count_figures(template, frame)
+    return f"{template.total_label}：{' '.join(figures)}" if figures else template.total_label
+
+
+def count_figures(template: ReportTemplate, frame: pl.DataFrame) -> list[str]:
+    """The figures of a roster's 合计 line for these rows: ['15 户', '48 人']."""
     figures = []
     for count in template.total_counts:
         if count.distinct:
@@ -77,7 +83,7 @@ def total_label(template: ReportTemplate, frame: pl.DataFrame) -> str:
             n = frame.height
         whole = isinstance(n, int) or float(n).is_integer()
         figures.append(f"{int(n):,} {count.unit}" if whole else f"{n:,.2f} {count.unit}")
-    return f"{template.total_label}：{' '.join(figures)}" if figures else template.total_label
+    return figures
 
 
 def csv_header(column: ReportColumn) -> str:
