@@ -88,11 +88,14 @@ def score(db: Path, truth_dir: Path) -> dict:
     con.close()
     records = pl.read_csv(truth_dir / "records.csv", infer_schema=False).with_columns(
         pl.col("source_row").cast(pl.Int64))
-    out: dict = {}
+    linked_files = set(crosswalk["file"].unique().to_list())
+    out: dict = {"files_not_linked": sorted(set(records["file"].unique().to_list()) - linked_files)}
     for entity, (fname, uid, key, only) in TRUE_KEY.items():
         truth = records.filter(pl.col("entity_type") == entity)
         predicted = crosswalk.filter(pl.col("entity_type") == entity)
         pw = pairwise_scores(predicted, truth, KEYS)
+        # the same on the records that reached the link: linking alone, without lost deliveries
+        pw_linked = pairwise_scores(predicted, truth.join(predicted.select(KEYS), on=KEYS, how="semi"), KEYS)
         ents = pl.read_csv(truth_dir / fname, infer_schema=False)
         true_key = pl.col(key) if only is None else pl.when(pl.col(only) == "true").then(pl.col(key))
         ents = ents.select(pl.col(uid).alias("entity_uid"), true_key.alias("true_key"))
@@ -103,8 +106,9 @@ def score(db: Path, truth_dir: Path) -> dict:
         hit = (pl.col("registry_key") == pl.col("true_key")).fill_null(False)
         claimed = both.filter(pl.col("registry_key").is_not_null())
         out[entity] = {
-            "precision": pw["precision"], "recall": pw["recall"], "f1": pw["f1"],
-            "records": truth.height, "records_scored": predicted.height,
+            "precision": pw["precision"], "recall": pw["recall"], "f1": pw["f1"], "f1_linked": pw_linked["f1"],
+            "records": truth.height,
+            "records_linked": truth.join(predicted.select(KEYS), on=KEYS, how="semi").height,
             "registry_records": keyed.height, "registry_claimed": claimed.height,
             "registry_recall": keyed.select(hit.mean()).item() if keyed.height else 1.0,
             "registry_precision": claimed.select(hit.mean()).item() if claimed.height else 1.0,
@@ -191,16 +195,21 @@ def main() -> None:
           + "".join(f"\n  rejected: {r['file']}: {r['message']}" for r in summary["rejected"]))
     if summary["not_current"]:
         print(f"  deliveries not current after the ingest: {', '.join(summary['not_current'])}")
+    if scores["files_not_linked"]:
+        print(f"  files loaded whose rows never reached the link (replaced by another delivery): "
+              f"{', '.join(scores['files_not_linked'])}")
     print(f"rows: read {summary['rows_read']:,} (truth {summary['rows_read_expected']:,}), quarantined "
           f"{summary['rows_quarantined']:,} (truth {summary['rows_quarantined_expected']:,}), "
           f"in rejected files {summary['rows_failed']:,}")
     print()
-    print(f"{'entity':<8}{'records':>9}{'precision':>11}{'recall':>9}{'F1':>9}"
+    print(f"{'entity':<8}{'records':>9}{'linked':>9}{'precision':>11}{'recall':>9}{'F1':>9}{'F1 linked':>11}"
           f"{'registry recall':>17}{'registry precision':>20}")
     for entity in ("person", "house", "place"):
         s = scores[entity]
-        print(f"{entity:<8}{s['records']:>9,}{s['precision']:>11.4f}{s['recall']:>9.4f}{s['f1']:>9.4f}"
-              f"{s['registry_recall']:>17.4f}{s['registry_precision']:>20.4f}")
+        print(f"{entity:<8}{s['records']:>9,}{s['records_linked']:>9,}{s['precision']:>11.4f}{s['recall']:>9.4f}"
+              f"{s['f1']:>9.4f}{s['f1_linked']:>11.4f}{s['registry_recall']:>17.4f}{s['registry_precision']:>20.4f}")
+    print("(records: in the truth; linked: of those, in the crosswalk; a record left out counts as a "
+          "singleton and as a miss; F1 linked: scored on the linked records only)")
     print("\nhouse registry recall by how the address was written (a row may count under several):")
     for style, s in scores["house_by_style"].items():
         print(f"  {style:<28}{s['records']:>8,}{s['registry_recall']:>9.4f}")
