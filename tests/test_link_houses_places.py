@@ -93,7 +93,7 @@ def test_sample_every_house_record_resolves_once(linked):
            OR (registry_key IS NOT NULL AND entity_id <> 'H' || registry_key)""").fetchall()[0][0]
     assert bad == 0
     methods = {m for (m,) in con.execute("SELECT DISTINCT match_method FROM link_house_matches").fetchall()}
-    assert methods <= {"exact_code", "exact_address", "fuzzy_address", "new"}
+    assert methods <= {"exact_code", "exact_address", "alias_address", "fuzzy_address", "new"}
 
 
 def test_sample_places_tables(linked):

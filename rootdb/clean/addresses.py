@@ -59,7 +59,7 @@ _CN_UNITS = set("十百千")
 _CN = "零〇○一二两三四五六七八九十百千"
 
 
-_DIGITS_LETTER = re.compile(r"(\d+)([A-Za-z]?)")
+_DIGITS_LETTER = re.compile(r"([A-Za-z]?)(\d+)([A-Za-z]?)")
 
 
 def _number(token: str | None) -> str | None:
@@ -71,8 +71,10 @@ def _number(token: str | None) -> str | None:
     if token.isascii():
         if token.isdigit():
             return str(int(token))
+        if len(token) == 1 and token.isalpha():  # A座
+            return token.upper()
         m = _DIGITS_LETTER.fullmatch(token)
-        return str(int(m.group(1))) + m.group(2).upper() if m else None
+        return m.group(1).upper() + str(int(m.group(2))) + m.group(3).upper() if m else None
     if not any(c in _CN_UNITS for c in token):  # read digit by digit: 五〇一
         try:
             return str(int("".join(str(_CN_DIGITS[c]) for c in token)))
@@ -107,13 +109,17 @@ _COMMUNITY = re.compile(
 
 # ---------------------------------------------------------------- house part
 
-_N = rf"(?:\d+[A-Za-z]?|[{_CN}]+)"
+# A number: digits with a letter before or after (e5, 3A; never the tail of a Latin
+# word), or Chinese numerals.
+_N = rf"(?:(?:(?<![A-Za-z])[A-Za-z])?\d+[A-Za-z]?|[{_CN}]+)"
 _HOUSE = re.compile(
     rf"""^(?P<compound>.*?)
-    (?:(?P<b>{_N})(?:号楼|号院|号|栋|幢|座|\#楼|\#|楼|-))?
-    (?:(?P<u>{_N})(?:单元|门|-))?
+    (?:(?:(?P<b>{_N})(?:号楼|号院|号|栋|幢|座|\#楼|\#|楼|-)
+         |(?P<bl>(?<![A-Za-z])[A-Za-z])(?:号楼|座|栋|幢|\#楼|\#))-?)?
+    (?:(?P<u>{_N})(?:单元|门|-)-?)?
     (?:{_N}(?:楼|层)(?!$))?
-    (?:(?P<r>{_N})(?:号?室|号|户)?)?
+    (?:(?<=[元楼栋幢座层门\-\#])[东西南北](?=\d))?
+    (?:(?P<r>{_N})(?:号?室|号?房|号|户)?)?
     $""",
     re.VERBOSE,
 )
@@ -123,11 +129,54 @@ _HOUSE = re.compile(
 # needs a digit or a numeral followed by a house word (a numeral inside the name, as in
 # 四期, is followed by neither).
 _FAST_HOUSE = re.compile(
-    r"^(?P<compound>[^\d号楼栋幢座#单元门层室户\-,.，。、;；:：/\\()（）\[\]【】]+)"
+    r"^(?P<compound>[^\dA-Za-z号楼栋幢座#单元门层室户\-,.，。、;；:：/\\()（）\[\]【】]+)"
     r"(?P<b>[1-9]\d*)(?:号楼|栋|幢)(?P<u>[1-9]\d*)(?:单元|-)(?P<r>[1-9]\d*)室?$"
 )
 # A trailing remark in brackets: 幸福小区3号楼2单元501室(租住)
 _TRAILING_REMARK = re.compile(r"\([^()]*\)$|\[[^\[\]]*\]$|【[^【】]*】$")
+# Words written after the room that say nothing about which house it is: a phone
+# number (with or without 电话 / 电联 before it), a side of the landing, a bedroom, a
+# note for the courier or the tenancy. "附近", "对面", "旁边" are not among them:
+# they name another place.
+_PHONE = r"(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})"
+_PHONE_TAIL = re.compile(
+    rf"(?<!\d)(?:联系电话|联系方式|联系人|电话|电联|手机|联系|tel|TEL|Tel)?:?{_PHONE}(?:[/、,，]{_PHONE})*$")
+_NOISE_WORDS = (
+    "[东西南北中](?:户|侧|边|间)|主卧室?|次卧室?|客卧|[南北]卧|电话联系|电联|电话|联系|送货上门|送上门|"
+    "放门口|门口|快递柜|代收|租住|自住|出租|租户|本人|家"
+)
+_NOISE_TAIL = re.compile(rf"(?<=[\dA-Za-z室房户号:])(?:{_NOISE_WORDS}|[,，;；:])+$")
+# After a room written with its marker (…2单元501室, 3-2-501房) any words that hold no
+# digit, no house word and no list separator are a remark (主卧, 送货上门, a road name).
+_ROOM_TAIL = re.compile(
+    rf"^(?P<head>.*?(?:单元|-|号楼|栋|幢|座)[东西南北]?(?:\d+|[{_CN}]+)(?:号?室|号?房|户))"
+    r"(?P<tail>[^\d、,，;；/]+)$"
+)
+_HOUSE_WORD = re.compile(r"室|号|单元|栋|幢|座|层|楼|房|户|[" + "零〇○一二两三四五六七八九十百千" + r"]")
+_TAIL_END = set("0123456789室号")
+
+
+def _strip_tail(text: str) -> str:
+    """The text without what follows the house: remarks in brackets, phone numbers,
+    remark words. Text that ends in a digit or 室 (almost all) is returned at once."""
+    while text:
+        last = text[-1]
+        if last in ")]】":
+            new = _TRAILING_REMARK.sub("", text)
+        elif last in _TAIL_END:
+            if not (last.isdigit() and len(text) > 7 and text[-7:].isdigit()):
+                return text
+            new = _PHONE_TAIL.sub("", text)
+        else:
+            new = _NOISE_TAIL.sub("", text)
+            if new == text:
+                m = _ROOM_TAIL.match(text)
+                if m and not _HOUSE_WORD.search(m.group("tail")):
+                    new = m.group("head")
+        if new == text or not new:
+            return text
+        text = new
+    return text
 _EDGE_PUNCT = "-,.，。、;；:：/\\()（）[]【】#"
 _HAS_LETTER = re.compile(r"[^\d\W]")
 _HAS_DIGIT = re.compile(r"\d")
@@ -170,7 +219,7 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
     if not text or text.lower() in _BLANKS:
         return _NOTHING
     community = None
-    rest = _TRAILING_REMARK.sub("", text) if text[-1] in ")]】" else text
+    rest = _strip_tail(text)
     if _ADMIN_HINT.search(rest):
         for pattern in (_PROVINCE, _CITY, _DISTRICT, _STREET):
             m = pattern.match(rest)
@@ -190,8 +239,9 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
     m = _HOUSE.match(rest)
     building = unit = room = None
     compound = None
-    if m and (m.group("b") or m.group("u") or m.group("r")):
-        building, unit, room = _number(m.group("b")), _number(m.group("u")), _number(m.group("r"))
+    if m and (m.group("b") or m.group("bl") or m.group("u") or m.group("r")):
+        building = _number(m.group("b") or m.group("bl"))
+        unit, room = _number(m.group("u")), _number(m.group("r"))
         compound = m.group("compound").strip(_EDGE_PUNCT) or None
         if compound is not None and not _HAS_LETTER.search(compound):
             compound = None  # only digits/punctuation left: not a name

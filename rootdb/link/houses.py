@@ -52,9 +52,6 @@ FUZZY_PROBABILITY = {"pinyin": 0.95, "suffix": 0.9, "one_char": 0.85}
 
 # Compound-name suffixes and 期 parts a department may add or drop.
 _PHASE = re.compile(r"(?:[一二三四五六七八九十]+|\d+)期$")
-_SUFFIX = re.compile(
-    r"(?:小区|花园|家园|新村|公寓|大厦|广场|宿舍|家属院|大院|名邸|名苑|苑|园|城|庭|府|居|里|坊|湾|郡|邸|阁|轩)$"
-)
 _PROVINCE_HEAD = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}省|[\u4e00-\u9fff]{2,8}?自治区|北京市|天津市|上海市|重庆市)")
 
 
@@ -96,9 +93,10 @@ def prefix_compatible(prefix: str, standard: str) -> bool:
 
 
 def compound_core(name: str) -> str:
-    core = _PHASE.sub("", name)
-    core = _SUFFIX.sub("", core)
-    return core
+    """The name without its 期 part and one generic suffix (康城雅苑 → 康城)."""
+    from rootdb.link.address_vocab import strip_generic
+
+    return strip_generic(name)
 
 
 def _pinyin(names: list[str]) -> dict[str, str]:
@@ -162,6 +160,91 @@ def _prefix_tables(con: duckdb.DuckDBPyConnection) -> None:
     frame_to_table(con, "_lh_addr", addr, temp=True)
 
 
+def _vocabulary_stage(con: duckdb.DuckDBPyConnection) -> None:
+    """Rule 3: the records not resolved yet, through the area's vocabulary
+    (`rootdb.link.address_vocab`). Adds to _lh_match and _lh_ambiguous; writes
+    _lh_canon (record_id, compound, community): records whose compound the vocabulary
+    names uniquely but whose house is not in the registry, for rule 4's key."""
+    from rootdb.link.address_vocab import learn, resolve_compounds
+
+    rows = con.execute("""
+        SELECT DISTINCT community, compound, reg_compound FROM _lh_reg
+        WHERE compound IS NOT NULL OR reg_compound IS NOT NULL ORDER BY ALL""").fetchall()
+    vocab, cid_of = learn(rows)
+    cids = pl.DataFrame(
+        [(c, k, n, cid, vocab.cid_name[cid]) for (c, k, n), cid in cid_of.items()],
+        schema={"community": pl.String, "compound": pl.String, "reg_compound": pl.String, "cid": pl.String,
+                "cid_name": pl.String}, orient="row")
+    con.register("_lh_cid_df", cids)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_reg AS
+        SELECT g.*, m.cid, m.cid_name FROM _lh_reg g LEFT JOIN _lh_cid_df m
+          ON m.community IS NOT DISTINCT FROM g.community AND m.compound IS NOT DISTINCT FROM g.compound
+         AND m.reg_compound IS NOT DISTINCT FROM g.reg_compound
+    """)
+    con.unregister("_lh_cid_df")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_cid AS
+        SELECT DISTINCT cid, cid_name, community, prefix FROM _lh_reg WHERE cid IS NOT NULL
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_open AS
+        SELECT * FROM _lh_rec r
+        WHERE r.compound IS NOT NULL AND (r.building IS NOT NULL OR r.room IS NOT NULL)
+          AND r.record_id NOT IN (SELECT record_id FROM _lh_match)
+          AND r.record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
+          AND r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
+    """)
+    written = [w for (w,) in con.execute("SELECT DISTINCT compound FROM _lh_open ORDER BY 1").fetchall()]
+    alias = pl.DataFrame(resolve_compounds(written, vocab),
+                         schema={"compound": pl.String, "cid": pl.String, "method": pl.String, "p": pl.Float64},
+                         orient="row")
+    con.register("_lh_alias_df", alias)
+    # the compounds each record can mean, once its community and street are checked
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_cand AS
+        SELECT r.record_id, count(DISTINCT c.cid) AS n, any_value(c.cid) AS cid, any_value(c.cid_name) AS cid_name,
+               any_value(c.community) AS community, any_value(a.method) AS method, max(a.p) AS p
+        FROM _lh_open r
+        JOIN _lh_alias_df a ON a.compound = r.compound
+        JOIN _lh_cid c ON c.cid = a.cid
+        JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = c.prefix
+        WHERE r.community IS NULL OR r.community = c.community
+        GROUP BY r.record_id
+    """)
+    con.unregister("_lh_alias_df")
+    # one compound: its house with the same building, unit and room
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_vmatch AS
+        SELECT c.record_id, count(DISTINCT g.entity_id) AS n, any_value(g.entity_id) AS entity_id,
+               any_value(g.address_code) AS address_code, any_value(c.method) AS method, any_value(c.p) AS p
+        FROM _lh_cand c
+        JOIN _lh_open r USING (record_id)
+        JOIN _lh_reg g ON g.cid = c.cid AND g.building IS NOT DISTINCT FROM r.building
+                      AND g.unit IS NOT DISTINCT FROM r.unit AND g.room IS NOT DISTINCT FROM r.room
+        JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
+        WHERE c.n = 1
+        GROUP BY c.record_id
+    """)
+    con.execute("""
+        INSERT INTO _lh_match
+        SELECT record_id, entity_id, address_code,
+               CASE WHEN method = 'alias' THEN 'alias_address' ELSE 'fuzzy_address' END, p
+        FROM _lh_vmatch WHERE n = 1
+    """)
+    con.execute("""
+        INSERT INTO _lh_ambiguous
+        SELECT record_id FROM _lh_cand WHERE n > 1 UNION SELECT record_id FROM _lh_vmatch WHERE n > 1
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_canon AS
+        SELECT record_id, cid_name AS compound, community FROM _lh_cand
+        WHERE n = 1 AND method = 'alias' AND record_id NOT IN (SELECT record_id FROM _lh_match)
+          AND record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
+    """)
+    con.execute("DROP TABLE IF EXISTS _lh_open")
+
+
 def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
     """Resolve every house record; (re)write link_house_matches and link_houses.
     Returns summary counts per match method, plus ambiguous and seconds."""
@@ -178,14 +261,18 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
     # Registry houses: the registry's own rows, with its community, grid and usage.
     registry = "registry_addresses" if table_exists(con, "registry_addresses") else (
         "(SELECT NULL::BIGINT AS file_id, NULL::BIGINT AS source_row, NULL::VARCHAR AS community, "
-        "NULL::VARCHAR AS grid, NULL::VARCHAR AS address, NULL::VARCHAR AS usage WHERE false)")
+        "NULL::VARCHAR AS grid, NULL::VARCHAR AS address, NULL::VARCHAR AS usage, NULL::VARCHAR AS compound "
+        "WHERE false)")
+    reg_columns = {c for (c, *_) in con.execute(f"DESCRIBE SELECT * FROM {registry}").fetchall()}
+    reg_compound = "v.compound" if "compound" in reg_columns else "NULL::VARCHAR"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _lh_reg AS
         SELECT address_code, 'H' || address_code AS entity_id, house_key, community, grid, compound, building,
-               unit, room, standard_address, usage, prefix
+               unit, room, standard_address, usage, prefix, reg_compound
         FROM (
             SELECT r.address_code, r.house_key, coalesce(v.community, r.community) AS community, v.grid,
                    r.compound, r.building, r.unit, r.room, v.address AS standard_address, v.usage, r.prefix,
+                   nullif(trim({reg_compound}), '') AS reg_compound,
                    row_number() OVER (PARTITION BY r.address_code ORDER BY r.record_id) AS k
             FROM _lh_rec r
             JOIN link_house_records lr USING (record_id)
@@ -227,57 +314,25 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
         CREATE OR REPLACE TEMP TABLE _lh_ambiguous AS
         SELECT record_id FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) > 1
     """)
-    # 3. fuzzy compound names
-    reg_compounds = [c for (c,) in con.execute(
-        "SELECT DISTINCT compound FROM _lh_reg WHERE compound IS NOT NULL ORDER BY 1").fetchall()]
-    unknown = [c for (c,) in con.execute("""
-        SELECT DISTINCT r.compound FROM _lh_rec r
-        WHERE r.compound IS NOT NULL AND (r.building IS NOT NULL OR r.room IS NOT NULL)
-          AND r.record_id NOT IN (SELECT record_id FROM _lh_match)
-          AND r.record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
-          AND r.compound NOT IN (SELECT compound FROM _lh_reg WHERE compound IS NOT NULL)
-          AND r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
-          AND (r.community IS NULL OR r.community IN (SELECT community FROM _lh_reg WHERE community IS NOT NULL))
-        ORDER BY 1""").fetchall()]
-    pairs = pl.DataFrame(similar_compounds(unknown, reg_compounds),
-                         schema={"compound": pl.String, "reg_compound": pl.String, "kind": pl.String}, orient="row")
-    pairs = pairs.with_columns(
-        pl.col("kind").replace_strict(FUZZY_PROBABILITY, return_dtype=pl.Float64).alias("p"))
-    con.register("_lh_pairs_df", pairs)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_fuzzy AS
-        WITH c AS (
-            SELECT r.record_id, g.entity_id, g.address_code, p.p
-            FROM _lh_rec r
-            JOIN _lh_pairs_df p ON p.compound = r.compound
-            JOIN _lh_reg g ON g.compound = p.reg_compound AND g.building IS NOT DISTINCT FROM r.building
-                           AND g.unit IS NOT DISTINCT FROM r.unit AND g.room IS NOT DISTINCT FROM r.room
-            JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
-            WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
-              AND r.record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
-              AND (r.community IS NULL OR r.community = g.community)
-        ), best AS (
-            SELECT *, max(p) OVER (PARTITION BY record_id) AS best FROM c
-        )
-        SELECT record_id, count(DISTINCT entity_id) AS n, any_value(entity_id) AS entity_id,
-               any_value(address_code) AS address_code, max(p) AS p
-        FROM best WHERE p = best GROUP BY record_id
-    """)
-    con.unregister("_lh_pairs_df")
-    con.execute("""
-        INSERT INTO _lh_match
-        SELECT record_id, entity_id, address_code, 'fuzzy_address', p FROM _lh_fuzzy WHERE n = 1
-    """)
-    con.execute("INSERT INTO _lh_ambiguous SELECT record_id FROM _lh_fuzzy WHERE n > 1")
+    # 3. the area's vocabulary: doorplates, names, short forms, close names
+    _vocabulary_stage(con)
 
     # 4. new houses
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _lh_new AS
-        WITH rest AS (
+        WITH rec AS (  -- a compound the vocabulary names uniquely is written the registry's way
+            SELECT r.* REPLACE (
+                       coalesce(cn.compound, r.compound) AS compound,
+                       CASE WHEN cn.record_id IS NULL THEN r.house_key
+                            ELSE concat_ws('|', cn.compound, coalesce(r.building, ''), coalesce(r.unit, ''),
+                                           coalesce(r.room, '')) END AS house_key,
+                       coalesce(r.community, cn.community) AS community)
+            FROM _lh_rec r LEFT JOIN _lh_canon cn USING (record_id)
+        ), rest AS (
             SELECT r.*,
                    r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
                    AND (r.community IS NULL OR r.community IN (SELECT community FROM _lh_reg)) AS local
-            FROM _lh_rec r WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
+            FROM rec r WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
         ), compound_comm AS (  -- a compound the registry puts in exactly one community
             SELECT compound, any_value(community) AS community FROM _lh_reg
             WHERE compound IS NOT NULL GROUP BY compound HAVING count(DISTINCT community) = 1
@@ -327,7 +382,7 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
     summary["registry_houses_used"] = con.execute(
         "SELECT count(DISTINCT registry_key) FROM link_house_matches WHERE registry_key IS NOT NULL").fetchall()[0][0]
     for t in ("_lh_addr", "_lh_rec", "_lh_reg", "_lh_prefix_ok", "_lh_match", "_lh_exact", "_lh_ambiguous",
-              "_lh_fuzzy", "_lh_new"):
+              "_lh_cand", "_lh_vmatch", "_lh_canon", "_lh_cid", "_lh_new"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
