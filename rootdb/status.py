@@ -13,6 +13,19 @@ from rootdb.workspace import locate, open_existing
 
 
 @dataclass
+class FeedPart:
+    """One part of a feed delivered in parts, as it stands: its current delivery."""
+
+    part: str | None  # a community or grid; None: what remains current of a whole-feed delivery
+    part_basis: str | None  # 文件名 / 社区列 / 网格列 / 住址所属社区, or 整份数据的其余部分
+    file_name: str
+    delivery_date: str | None
+    delivery_basis: str | None
+    loaded_at: str | None
+    rows_loaded: int
+
+
+@dataclass
 class FeedStatus:
     feed: str
     title: str
@@ -26,6 +39,9 @@ class FeedStatus:
     # The date the current delivery states and on what basis (文件名 / 标题行 / 文件修改时间).
     current_delivery_date: str | None = None
     current_delivery_basis: str | None = None
+    # A feed delivered in parts: each part's current delivery (empty when the current
+    # data is one whole-feed delivery).
+    parts: list[FeedPart] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +79,7 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
             FROM files f GROUP BY f.feed ORDER BY f.feed
             """
         ).fetchall()
+        parts = _parts(con)
         batches = con.execute(
             "SELECT batch_id, command, os_user, strftime(started_at, '%Y-%m-%d %H:%M:%S'), status, summary "
             "FROM batches ORDER BY batch_id DESC LIMIT ?",
@@ -84,8 +101,11 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
                 snapshots=int(snapshots),
                 current_delivery_date=delivered,
                 current_delivery_basis=basis,
+                parts=parts.get(feed, []),
             )
         )
+        if len(feeds[-1].parts) > 1:
+            feeds[-1].current_file = f"{len(feeds[-1].parts)} 个部分（见下表）"
     runs = []
     for batch_id, command, user, started, state, summary in batches:
         data = json.loads(summary) if summary else {}
@@ -96,6 +116,32 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
              "status": state, "headline": data.get("headline", ""), **data.get("totals", {})}
         )
     return StatusResult(database=database, feeds=feeds, batches=runs, nightly_runs=nightly)
+
+
+def _parts(con) -> dict[str, list[FeedPart]]:
+    """feed -> its parts' current deliveries, for the feeds whose current data comes in
+    parts (a workbook's sheets count once)."""
+    columns = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = 'files'"
+    ).fetchall()}
+    if "part" not in columns:  # a database from before parts, opened read-only
+        return {}
+    rows = con.execute(
+        """
+        SELECT feed, part, any_value(part_basis), any_value(file_name), strftime(any_value(delivery_date), '%Y-%m-%d'),
+               any_value(delivery_basis), strftime(max(loaded_at), '%Y-%m-%d %H:%M:%S'), sum(rows_loaded)
+        FROM files
+        WHERE is_current AND feed IN (SELECT feed FROM files WHERE is_current AND part IS NOT NULL)
+        GROUP BY feed, part, sha256
+        ORDER BY feed, part NULLS LAST, 4
+        """
+    ).fetchall()
+    out: dict[str, list[FeedPart]] = {}
+    for feed, part, basis, name, delivered, delivered_basis, loaded_at, loaded in rows:
+        out.setdefault(feed, []).append(FeedPart(part=part, part_basis=basis, file_name=name, delivery_date=delivered,
+                                                 delivery_basis=delivered_basis, loaded_at=loaded_at,
+                                                 rows_loaded=int(loaded or 0)))
+    return out
 
 
 def _running_state(data: dict) -> tuple[str, str]:

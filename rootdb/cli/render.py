@@ -311,6 +311,7 @@ def status_tables(result: StatusResult) -> None:
                           f"{f.rows_loaded:,}", f"{f.rows_quarantined:,}", f"{f.rows_flagged:,}", str(f.snapshots))
         _fit(table, share=True)
         _stdout().print(table)
+        _parts_table(result)
     if result.batches:
         runs = _table("最近的运行", compact=True)
         for name in ("批次", "命令", "用户", "开始时间", "结果"):
@@ -323,6 +324,27 @@ def status_tables(result: StatusResult) -> None:
         _stdout().print(runs)
     if result.nightly_runs:
         nightly_table(result.nightly_runs, "最近的夜间运行（rootdb nightly）")
+
+
+def _parts_table(result: StatusResult) -> None:
+    """Each part of the feeds delivered in parts, with the date of its current delivery."""
+    feeds = [f for f in result.feeds if f.parts]
+    if not feeds:
+        return
+    table = _table("分部分报送的数据源（每个部分的当前数据）", compact=True)
+    table.add_column("数据源", overflow="ellipsis")
+    table.add_column("部分", overflow="fold")
+    table.add_column("数据日期", no_wrap=True)
+    table.add_column("文件", overflow="ellipsis")
+    table.add_column("记录", justify="right", no_wrap=True)
+    for f in feeds:
+        title = getattr(f, "title", "") or feed_title(f.feed)
+        for part in f.parts:
+            name = part.part or "其余（整份数据中未分别报送的部分）"
+            table.add_row(_Clipped(title, tail=False), name, part.delivery_date or "-", _Clipped(part.file_name),
+                          f"{part.rows_loaded:,}")
+    _fit(table, share=True)
+    _stdout().print(table)
 
 
 _NIGHTLY_STATUS = {"done": "[green]完成[/]", "done_with_rejected": "[yellow]完成，有退回[/]", "failed": "[red]失败[/]",

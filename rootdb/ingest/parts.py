@@ -52,6 +52,8 @@ _GENERIC = sorted({
 }, key=len, reverse=True)
 _WHOLE_ONLY = {"社区", "网格", "街道", "村", "小区"}  # generic only as a whole token (康城社区 is a part)
 _VERSION = re.compile(r"^(?:v\d+|\d+|第?\d+版|\(\d+\))$", re.IGNORECASE)
+# A token naming the sender, not a part: 民政局, 社区卫生服务中心, 派出所, 残联 …
+_SENDER = re.compile(r"(?:局|中心|办公室|服务站|派出所|医院|卫生院|残联|民政|人社|医保|公安|卫健|报送|提供)$")
 _STREET = re.compile(r"^.*?(?:街道办事处|街道办|街道|镇|乡|苏木)")
 
 
@@ -183,6 +185,8 @@ def name_word(file_name: str, spec: FeedSpec) -> str | None:
     for token in _SEPARATORS.split(rest):
         token = _STREET.sub("", token) if re.search(r"街道|镇|乡|苏木", token) and len(token) > 4 else token
         token = _strip_generic(token, extra)
+        if _SENDER.search(token):
+            continue
         if _names_something(token):
             tokens.append(token)
     return "".join(tokens) or None
@@ -198,42 +202,68 @@ def part_from_name(file_name: str, spec: FeedSpec, vocab: Vocabulary) -> Part | 
     return Part(name=name, key=part_key(name), basis=BASIS_NAME, level=level)
 
 
-def _one_value(frames: list[pl.DataFrame], column: str, all_rows: bool) -> str | None:
-    """The one value a column holds throughout (every record when `all_rows`, else
-    every record that has one, at least half of them); None otherwise."""
-    present = [f for f in frames if column in f.columns]
-    if not present:
-        return None
-    values = pl.concat([f.select(pl.col(column).cast(pl.String).str.strip_chars().alias("v")) for f in present])
-    total = values.height
-    filled = values.filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
-    if not filled.height or (all_rows and filled.height < total) or filled.height * 2 < total:
-        return None
-    distinct = filled.select(pl.col("v").map_elements(part_key, return_dtype=pl.String).alias("k"), "v") \
-        .group_by("k").agg(pl.col("v").first())
-    return distinct["v"][0] if distinct.height == 1 else None
+def _values(frames: list[pl.DataFrame], column: str) -> pl.DataFrame:
+    """(row, value) of a column over a delivery's sheets: values trimmed, empty ones left out."""
+    out = []
+    offset = 0
+    for frame in frames:
+        if column in frame.columns:
+            out.append(frame.select(
+                (pl.int_range(pl.len()) + offset).alias("row"),
+                pl.col(column).cast(pl.String).str.strip_chars().alias("value")))
+        offset += frame.height
+    if not out:
+        return pl.DataFrame(schema={"row": pl.Int64, "value": pl.String})
+    return pl.concat([f.with_columns(pl.col("row").cast(pl.Int64)) for f in out]).filter(
+        pl.col("value").is_not_null() & (pl.col("value") != ""))
+
+
+def _keyed(values: pl.DataFrame, mapping: dict[str, str | None]) -> pl.DataFrame:
+    """(row, key) from (row, value): each distinct value mapped once."""
+    distinct = values["value"].unique().to_list()
+    table = pl.DataFrame({"value": distinct, "key": [mapping.get(part_key(v)) for v in distinct]},
+                         schema={"value": pl.String, "key": pl.String})
+    return values.join(table, on="value", how="left").select("row", "key")
 
 
 def part_from_content(frames: list[pl.DataFrame], spec: FeedSpec, vocab: Vocabulary) -> Part | None:
-    """The part a delivery's records show: one community (社区 column, or the parsed
-    addresses) or one grid (网格 column) throughout, among several the area has."""
-    if sum(f.height for f in frames) < MIN_CONTENT_ROWS:
+    """The part a delivery's records show: one community (its 社区 column, the parsed
+    addresses, the communities of its 网格 column: all agreeing, on at least half the
+    records, every record when the feed has a 社区 column) or one grid (its 网格 column,
+    every record), among several the area has."""
+    total = sum(f.height for f in frames)
+    if total < MIN_CONTENT_ROWS:
         return None
     fields = {c.field: c for c in spec.columns}
     if len(vocab.communities) > 1:
-        candidates = []
+        community_of = {k: k for k in vocab.communities}
+        grid_to_community = {part_key(g): part_key(next(iter(cs))) for g, cs in vocab.grid_communities.items()
+                             if len({part_key(c) for c in cs}) == 1}
+        evidence = []
+        basis = None
         if "community" in fields:
-            candidates.append(("community", True, BASIS_COMMUNITY))
-        candidates += [(f"{c.field}_community", False, BASIS_ADDRESS) for c in spec.columns if c.type == "address"]
-        for column, all_rows, basis in candidates:
-            value = _one_value(frames, column, all_rows)
-            if value and part_key(value) in vocab.communities:
-                name = vocab.communities[part_key(value)]
+            evidence.append(_keyed(_values(frames, "community"), community_of))
+            basis = BASIS_COMMUNITY
+        for c in spec.columns:
+            if c.type == "address":
+                found = _keyed(_values(frames, f"{c.field}_community"), community_of)
+                basis = basis or (BASIS_ADDRESS if found.height else None)
+                evidence.append(found)
+        if "grid" in fields:
+            evidence.append(_keyed(_values(frames, "grid"), grid_to_community))
+        if evidence:
+            rows = pl.concat(evidence)
+            keys = rows["key"].unique().to_list()
+            covered = rows["row"].n_unique()
+            enough = covered == total if basis == BASIS_COMMUNITY else covered * 2 >= total
+            if len(keys) == 1 and keys[0] is not None and enough and basis:
+                name = vocab.communities[keys[0]]
                 return Part(name=name, key=part_key(name), basis=basis, level="community")
     if len(vocab.grids) > 1 and "grid" in fields:
-        value = _one_value(frames, "grid", True)
-        if value and part_key(value) in vocab.grids:
-            name = vocab.grids[part_key(value)]
+        grids = _keyed(_values(frames, "grid"), {k: k for k in vocab.grids})
+        keys = grids["key"].unique().to_list()
+        if len(keys) == 1 and keys[0] is not None and grids.height == total:
+            name = vocab.grids[keys[0]]
             return Part(name=name, key=part_key(name), basis=BASIS_GRID, level="grid")
     return None
 

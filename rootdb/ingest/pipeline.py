@@ -410,7 +410,7 @@ def _load_notes(feed: str, feed_part: Part | None, delivered: DeliveryDate, beco
         notes.append(f"已替换 {feed_part.name} 部分的上一份数据（保留为历史快照）")
     for whole, moved, kept in split:
         notes.append(f"整份数据 {whole.file_name} 中属于 {feed_part.name} 的 {moved:,} 行已由本文件替换，"
-                     f"其余 {kept:,} 行仍为当前数据")
+                     + (f"其余 {kept:,} 行仍为当前数据" if kept else "该文件已没有其他当前数据（保留为历史快照）"))
     return notes
 
 
@@ -433,6 +433,10 @@ def _split_whole(con, spec: FeedSpec, whole: _Delivered, feed_part: Part, vocab:
         f'FROM "rec_{feed}" r WHERE file_id = ?', [whole.file_id]).fetchall()[0]
     if not moved:
         return None
+    if not kept:  # every row of it was the part's
+        con.execute("UPDATE files SET is_current = false, replaced_by = ? WHERE file_id = ?",
+                    [replaced_by, whole.file_id])
+        return int(moved), 0
     rest = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
     con.execute(f'INSERT INTO "rec_{feed}" BY NAME SELECT * REPLACE (?::BIGINT AS file_id) FROM "rec_{feed}" r '
                 f'WHERE file_id = ? AND NOT {condition}', [rest, whole.file_id])
