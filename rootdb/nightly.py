@@ -245,7 +245,12 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
 
 def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame | None, str]:
     """Today's person state and, when a previous one was saved, what changed: newly in
-    the registry, died, moved out, moved house, started or stopped a benefit."""
+    the registry, died, moved out, moved house, started or stopped a benefit.
+
+    A feed delivered in parts (one file per community or grid) is read through its
+    `<feed>` view, the union of the latest delivery of every part: a part not delivered
+    tonight keeps its last delivery, so its people's state is unchanged and nobody in it
+    is listed as leaving; only the parts delivered can change anyone's state."""
     from rootdb.reports.engine import _unit_name, prepare
     from rootdb.store import fetch_frame, table_exists
     from rootdb.workspace import open_existing

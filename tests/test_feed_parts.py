@@ -163,6 +163,21 @@ def test_a_part_after_a_whole_feed_file_replaces_only_its_own_rows(area, db_path
     assert query(db_path, "SELECT count(*) FROM files WHERE file_name = ? AND NOT is_current", [whole.name]) == [(1,)]
 
 
+def test_a_grid_replaces_its_rows_in_its_community_and_the_community_replaces_its_grids(area, db_path):
+    ingest([_roster(area / "community_residents_康城社区_2025-06.xlsx", "康城社区", KANGCHENG),
+            _roster(area / "community_residents_兰溪社区_2025-06.xlsx", "兰溪社区", LANXI)], db=db_path)
+    grid = _roster(area / "community_residents_康城第一网格_2025-07.xlsx", "康城社区", range(0, 5), grid="康城第一网格")
+    (f,) = ingest([grid], db=db_path).files
+    assert f.part == "康城第一网格" and f.current
+    assert any("属于 康城第一网格 的 15 行" in w and "其余 15 行" in w for w in f.warnings)
+    assert dict(query(db_path, "SELECT grid, count(*) FROM community_residents WHERE grid LIKE '康城%' GROUP BY 1")) == {
+        "康城第一网格": 5, "康城第二网格": 15}
+    (f,) = ingest([_roster(area / "community_residents_康城社区_2025-08.xlsx", "康城社区", range(0, 8))], db=db_path).files
+    assert any("康城第一网格 部分的数据" in w for w in f.warnings)
+    assert _rows_by_community(db_path) == {"康城社区": 8, "兰溪社区": 25}
+    assert sorted(p for p, _ in _current(db_path)) == ["兰溪社区", "康城社区"]
+
+
 def test_a_part_by_its_content_a_grid_column_or_the_addresses(area, db_path):
     # No part in the name: the 网格 column says 兰溪第二网格 throughout.
     grid_file = _roster(area / "社区居民花名册_2025-06.xlsx", "兰溪社区", LANXI, with_community=False,
@@ -246,7 +261,7 @@ def test_a_database_from_before_parts_gets_the_column_on_open(tmp_path, db_path)
         con.execute("ALTER TABLE files DROP COLUMN part")
     (feed,) = status(str(db_path)).feeds  # read-only: no column, no parts
     assert feed.parts == [] and feed.rows_loaded == 30
-    ingest([_roster(tmp_path / "community_residents_康城_2025-06.xlsx", "康城社区", KANGCHENG)], db=db_path)
+    ingest([_roster(tmp_path / "community_residents_康城_2025-06.xlsx", "康城社区", range(0, 29))], db=db_path)
     assert query(db_path, "SELECT part, is_current FROM files ORDER BY file_id") == [(None, False), ("康城", True)]
 
 

@@ -289,12 +289,27 @@ def _current_files(con, feed: str) -> list[_Delivered]:
     ).fetchall()]
 
 
-def _rivals(previous: list[_Delivered], feed_part: Part | None) -> list[_Delivered]:
-    """The current files a new delivery would replace: all of them for a whole-feed
-    delivery; for a part, the same part's and whole-feed deliveries (which hold it)."""
+def _rivals(previous: list[_Delivered], feed_part: Part | None,
+            vocab: Vocabulary) -> tuple[list[_Delivered], list[_Delivered]]:
+    """The current files a new delivery would replace: (replaced whole, replaced only in
+    the rows of the new part). A whole-feed delivery replaces all of them. A part
+    replaces its own earlier delivery and the grids' deliveries within it (a community),
+    and the rows of the part in a whole-feed delivery or in its community's delivery
+    (a grid)."""
     if feed_part is None:
-        return previous
-    return [p for p in previous if p.part is None or p.key == feed_part.key]
+        return previous, []
+    whole, within = [], []
+    grid_community = {part_key(g): {part_key(c) for c in cs} for g, cs in vocab.grid_communities.items()}
+    for p in previous:
+        if p.part is None:
+            within.append(p)
+        elif p.key == feed_part.key:
+            whole.append(p)
+        elif feed_part.level == "community" and grid_community.get(p.key) == {feed_part.key}:
+            whole.append(p)  # a grid of this community
+        elif feed_part.level == "grid" and grid_community.get(feed_part.key) == {p.key}:
+            within.append(p)  # the community this grid is in
+    return whole, within
 
 
 def _raw_frame(part: _Part, tag: pl.Expr) -> pl.DataFrame:
@@ -326,7 +341,8 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
     con.begin()
     try:
         previous = _current_files(con, feed)
-        rivals = _rivals(previous, feed_part)
+        replaced, within = _rivals(previous, feed_part, vocab or Vocabulary())
+        rivals = replaced + within
         newest = max((p for p in rivals if p.delivery_date is not None), key=lambda p: p.delivery_date, default=None)
         # An older delivery never replaces a newer one (of the same part): it is kept as history.
         becomes_current = newest is None or delivered.date >= newest.delivery_date
@@ -337,19 +353,15 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
             _store_part(con, path, feed, file_id, part)
         split: list[tuple[_Delivered, int, int]] = []
         if becomes_current:
-            # A whole-feed delivery replaces every part; a part replaces its own earlier
-            # delivery and, in a whole-feed delivery, the rows of that part.
-            replaced = [p for p in rivals if feed_part is None or p.part is not None]
             if replaced:
                 con.execute(
                     "UPDATE files SET is_current = false, replaced_by = ? WHERE file_id IN (SELECT unnest(?::BIGINT[]))",
                     [file_ids[0], [p.file_id for p in replaced]],
                 )
-            if feed_part is not None:
-                for whole in (p for p in rivals if p.part is None):
-                    outcome = _split_whole(con, spec, whole, feed_part, vocab or Vocabulary(), batch_id, file_ids[0])
-                    if outcome is not None:
-                        split.append((whole, *outcome))
+            for other in within:
+                outcome = _split_whole(con, spec, other, feed_part, vocab or Vocabulary(), batch_id, file_ids[0])
+                if outcome is not None:
+                    split.append((other, *outcome))
         for file_id, part in zip(file_ids, parts):
             grid, layout, rows, cleaned = part.grid, part.layout, part.rows, part.cleaned
             con.execute(
@@ -378,11 +390,11 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
     result.rows_quarantined = sum(p.cleaned.quarantine.height for p in parts)
     result.rows_flagged = sum(p.cleaned.issues["source_row"].n_unique() if p.cleaned.issues.height else 0
                               for p in parts)
-    result.warnings += _load_notes(feed, feed_part, delivered, becomes_current, previous, rivals, newest, split)
+    result.warnings += _load_notes(feed, feed_part, delivered, becomes_current, previous, replaced, newest, split)
 
 
 def _load_notes(feed: str, feed_part: Part | None, delivered: DeliveryDate, becomes_current: bool,
-                previous: list[_Delivered], rivals: list[_Delivered], newest: _Delivered | None,
+                previous: list[_Delivered], replaced: list[_Delivered], newest: _Delivered | None,
                 split: list[tuple[_Delivered, int, int]]) -> list[str]:
     """What a data officer is told about where a loaded delivery stands."""
     notes = []
@@ -406,15 +418,19 @@ def _load_notes(feed: str, feed_part: Part | None, delivered: DeliveryDate, beco
         elif previous:
             notes.append(f"已替换 {feed} 的上一份数据（保留为历史快照）")
         return notes
-    if any(p.part is not None for p in rivals):
-        notes.append(f"已替换 {feed_part.name} 部分的上一份数据（保留为历史快照）")
+    for p in replaced:
+        if p.key == feed_part.key:
+            notes.append(f"已替换 {feed_part.name} 部分的上一份数据（保留为历史快照）")
+        else:
+            notes.append(f"已替换 {feed_part.name} 内 {p.part} 部分的数据 {p.file_name}（保留为历史快照）")
     for whole, moved, kept in split:
-        notes.append(f"整份数据 {whole.file_name} 中属于 {feed_part.name} 的 {moved:,} 行已由本文件替换，"
+        which = f"{whole.part}部分的数据" if whole.part else "整份数据"
+        notes.append(f"{which} {whole.file_name} 中属于 {feed_part.name} 的 {moved:,} 行已由本文件替换，"
                      + (f"其余 {kept:,} 行仍为当前数据" if kept else "该文件已没有其他当前数据（保留为历史快照）"))
     return notes
 
 
-REMAINDER_BASIS = "整份数据的其余部分"
+REMAINDER_BASIS = "其余数据（已分别报送的部分除外）"
 
 
 def _split_whole(con, spec: FeedSpec, whole: _Delivered, feed_part: Part, vocab: Vocabulary, batch_id: int,
