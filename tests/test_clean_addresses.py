@@ -64,6 +64,32 @@ EXAMPLES = [
      ("天骄社区", "天骄花园", "5", "3", "102", "天骄花园|5|3|102")),
     ("达拉特旗树林召镇王家村委会3组15号", ("王家村", "3组", "15", None, None, "3组|15||")),
     ("不知道在哪", (None, None, None, None, None, None)),
+    # letters, dashes after a marker, a side before the room, 房 for 室
+    ("幸福小区e5号楼1单元101", (None, "幸福小区", "E5", "1", "101", "幸福小区|E5|1|101")),
+    ("幸福小区b7-1-101", (None, "幸福小区", "B7", "1", "101", "幸福小区|B7|1|101")),
+    ("万达广场A座2单元501", (None, "万达广场", "A", "2", "501", "万达广场|A|2|501")),
+    ("CBD3号楼1单元101", (None, "CBD", "3", "1", "101", "CBD|3|1|101")),
+    ("幸福小区23栋-12单元801室", (None, "幸福小区", "23", "12", "801", "幸福小区|23|12|801")),
+    ("幸福小区3号楼2单元东801室", (None, "幸福小区", "3", "2", "801", "幸福小区|3|2|801")),
+    ("幸福小区3号楼2单元501房", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501号房", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    # words after the room
+    ("幸福小区3号楼2单元501室西户", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501主卧", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3-2-501送货上门", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501电联13812345678", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501 电话：0477-8512345", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501室（租住）电联", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501室建设路", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区三号楼二单元五〇一西户", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("建设路12号门口", (None, "建设路", "12", None, None, "建设路|12||")),
+    # a real difference is never dropped
+    ("幸福小区3号楼2单元501室502", (None, None, None, None, None, None)),
+    ("幸福小区3号楼2单元501室、五〇二室", (None, None, None, None, None, None)),
+    ("幸福小区3号楼2单元东户", (None, None, None, None, None, None)),  # 东户 is the room here
+    # a doorplate before the name stays in the compound (the vocabulary reads it)
+    ("康宁路83号康城雅苑1号楼1单元101室", (None, "康宁路83号康城雅苑", "1", "1", "101", "康宁路83号康城雅苑|1|1|101")),
+    ("文化路25号1号楼1单元201室", (None, "文化路25号", "1", "1", "201", "文化路25号|1|1|201")),
 ]
 
 
@@ -238,3 +264,26 @@ def test_fast_path_agrees_with_the_full_parser_on_arbitrary_text(text):
 
     text = normalize_address_text(text)
     assert _parse(text) == _parse(text, fast_path=False)
+
+
+NOISE = ["西户", "东户", "主卧", "次卧", "送货上门", "电联13812345678", "电话:0477-8512345", "(租住)", "【已核实】",
+         "（北门进）", "放门口"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(houses(), st.lists(st.sampled_from(NOISE), min_size=1, max_size=3), st.integers(0, 8), st.booleans())
+def test_words_after_the_room_never_change_the_house(house, noise, which, fang):
+    compound, b, u, r, prefix = house
+    body = _renderings(b, u, r)[which]
+    if fang and body[-1].isdigit():
+        body += "房"
+    text = prefix + compound + body + "".join(noise)
+    assert parse_address(text)["house_key"] == f"{compound}|{b}|{u}|{r}", text
+
+
+@settings(max_examples=60, deadline=None)
+@given(houses(), st.integers(1, 3300), st.sampled_from(["、", ",", "/", "室", "及"]))
+def test_a_second_room_is_never_dropped(house, other, sep):
+    compound, b, u, r, prefix = house
+    text = f"{prefix}{compound}{b}号楼{u}单元{r}室{sep}{other}室"
+    assert parse_address(text)["room"] in (None, str(other)), text

@@ -145,7 +145,7 @@ _NOISE_WORDS = (
     "[东西南北中](?:户|侧|边|间)|主卧室?|次卧室?|客卧|[南北]卧|电话联系|电联|电话|联系|送货上门|送上门|"
     "放门口|门口|快递柜|代收|租住|自住|出租|租户|本人|家"
 )
-_NOISE_TAIL = re.compile(rf"(?<=[\dA-Za-z室房户号:])(?:{_NOISE_WORDS}|[,，;；:])+$")
+_NOISE_TAIL = re.compile(rf"(?<=[\dA-Za-z室房户号:)\]】{_CN}])(?:{_NOISE_WORDS}|[,，;；:])+$")
 # After a room written with its marker (…2单元501室, 3-2-501房) any words that hold no
 # digit, no house word and no list separator are a remark (主卧, 送货上门, a road name).
 _ROOM_TAIL = re.compile(
