@@ -8,6 +8,13 @@ Departments write the same house in many ways: with or without any part of the
 prefix (province … community), "3栋2-501", "3-2-501", "三号楼二单元五〇一室",
 full-width digits, spaces, a floor ("5楼") before the room, no unit, or a street-front
 house ("建设路12号", where the road stands in for the compound and 12 is the building).
+Buildings may carry letters (e5号楼, b7, A座); a dash may follow a marker (23栋-12单元);
+the room may follow a side (东801) and end in 室, 号, 房, 户 or nothing. What follows
+the room is dropped when it cannot name another house: a remark in brackets, phone
+numbers, 东户/西户, 主卧, 送货上门, and after a room written with its marker any words
+without a digit or a house word (a road name); a second room ("501室、502室") is not.
+A doorplate written before the compound ("康宁路83号康城雅苑") stays in the compound:
+the registry's vocabulary (`rootdb.link.address_vocab`) reads it.
 
 `parse_addresses` is vectorised: the text is normalised in polars, the parser runs
 once per distinct normalised value, and the parts are joined back row-aligned.
@@ -145,6 +152,8 @@ _NOISE_WORDS = (
     "[东西南北中](?:户|侧|边|间)|主卧室?|次卧室?|客卧|[南北]卧|电话联系|电联|电话|联系|送货上门|送上门|"
     "放门口|门口|快递柜|代收|租住|自住|出租|租户|本人|家"
 )
+# A shop written by its doorplate and the floor it is on: 建设路12号底商, 交通街8号一楼
+_SHOP_TAIL = re.compile(r"(?<=\d号)(?:底商|商铺|门面|门市|门店|一楼|1楼|一层|1层)$")
 _NOISE_TAIL = re.compile(rf"(?<=[\dA-Za-z室房户号:)\]】{_CN}])(?:{_NOISE_WORDS}|[,，;；:])+$")
 # After a room written with its marker (…2单元501室, 3-2-501房) any words that hold no
 # digit, no house word and no list separator are a remark (主卧, 送货上门, a road name).
@@ -169,6 +178,8 @@ def _strip_tail(text: str) -> str:
             new = _PHONE_TAIL.sub("", text)
         else:
             new = _NOISE_TAIL.sub("", text)
+            if new == text:
+                new = _SHOP_TAIL.sub("", text)
             if new == text:
                 m = _ROOM_TAIL.match(text)
                 if m and not _HOUSE_WORD.search(m.group("tail")):

@@ -20,16 +20,22 @@ Rules, in order; a record takes the first that resolves it:
    communities and the record names none) = ambiguous: not guessed, counted, and the
    record becomes a house of its own (rule 4), not merged with other ambiguous ones:
    two bare "交通街84号" need not be the same of the four.
-3. `fuzzy_address`: building, unit and room equal, the compound name not in the
-   registry but close to one that is (same pinyin; one character off; the same name
-   once a suffix such as 小区/花园 or a 期 part is taken off), with the same community
-   and prefix checks. Only the best-scoring candidates count, and they must be one
-   house.
+3. Through the area's vocabulary (`rootdb.link.address_vocab`, learnt from the
+   registry: every compound's name, doorplates and unique short forms). The written
+   compound ("康宁路83号", "御景", "文化路25号康城", "康成雅苑") gives the compounds it
+   can mean; those whose community and standard prefix agree with what the address
+   writes are kept; exactly one must be left (two or more = ambiguous, counted, not
+   guessed), and its house with the same building, unit and room is the match:
+   `alias_address` when the compound was named by its name, doorplate or a short
+   form (a doorplate and a name must agree), `fuzzy_address` when by a close name
+   (same pinyin; one character off; the same name once a suffix such as 小区/花园 or a
+   期 part is taken off), with a probability below 1.
 4. `new`: everything else is a house of its own, outside the registry. Houses written
    in our area's terms (local prefix, a known community or none) are keyed by
    community + house_key, the community taken from the compound when the registry
    puts that compound in exactly one community, or from the other records of the same
-   house_key when they name exactly one; houses elsewhere (户籍地址 of floating people)
+   house_key when they name exactly one (a compound the vocabulary names uniquely is
+   keyed by its registry name and community); houses elsewhere (户籍地址 of floating people)
    by their prefix + community + house_key; unparsed addresses by their text.
 
 entity_id is stable and deterministic: "H" + 地址编码 for registry houses, "HN" + the
