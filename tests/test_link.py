@@ -123,6 +123,29 @@ def test_a_damaged_model_file_is_said_and_trained_again(linked, tmp_path):
     assert retrained.select(same).sort(same).equals(crosswalk.select(same).sort(same))
 
 
+def test_a_model_edited_by_hand_or_from_another_version_is_refused(linked, tmp_path):
+    """Valid JSON is not enough: a comparison left out (the link would run on, splitting
+    hundreds of people) or a parameter that is not a probability makes the model unfit."""
+    import copy
+
+    from rootdb.link.model import model_problem
+
+    _, first, _ = linked
+    model = json.loads(Path(first.model_path).read_text(encoding="utf-8"))
+    path = tmp_path / "person_model.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert model_problem(path) is None
+    fewer = copy.deepcopy(model)
+    fewer["comparisons"] = fewer["comparisons"][:1]
+    not_a_number = copy.deepcopy(model)
+    not_a_number["comparisons"][0]["comparison_levels"][1]["m_probability"] = "abc"
+    other_level = copy.deepcopy(model)
+    other_level["comparisons"][2]["comparison_levels"][2]["sql_condition"] = "TRUE"
+    for damaged, why in ((fewer, "比较项"), (not_a_number, "不是概率"), (other_level, "比较项")):
+        path.write_text(json.dumps(damaged), encoding="utf-8")
+        assert why in model_problem(path) and "重新训练" in model_problem(path)
+
+
 @pytest.mark.parametrize(
     ("left", "right", "one_off", "two_shared"),
     [("张伟", "章伟", True, False), ("张伟", "张伟", False, True), ("王小明", "王晓明", True, True),
@@ -171,3 +194,20 @@ def test_charts_are_written_with_ids_masked(linked, tmp_path):
     viewer = (tmp_path / "charts" / "comparison_viewer.html").read_text(encoding="utf-8")
     shown = re.findall(r'"id_number_[lr]": ?"([^"]*)"', viewer)
     assert shown and all("*" in value for value in shown)
+
+
+def test_running_out_of_memory_says_which_limits_to_raise(linked, tmp_path, monkeypatch):
+    from rootdb import workspace
+    from rootdb.errors import WorkspaceError
+    from rootdb.link import model as splink_model
+
+    db, _, crosswalk = linked
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    monkeypatch.setattr(workspace, "MEMORY_LIMIT", "100MB")
+    monkeypatch.setattr(splink_model, "SPLINK_MEMORY_LIMIT", "20MB")
+    with pytest.raises(WorkspaceError, match="内存不够.*ROOTDB_MEMORY_LIMIT.*ROOTDB_SPLINK_MEMORY_LIMIT"):
+        link(db=copy, retrain=True)
+    con = duckdb.connect(str(copy), read_only=True)  # the database as it was
+    assert con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl().equals(crosswalk)
+    con.close()

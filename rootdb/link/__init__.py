@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rootdb.errors import UsageError
+from rootdb.errors import UsageError, WorkspaceError
 from rootdb.faults import pause_point
 from rootdb.specs import load_specs
 from rootdb.privacy import os_user
@@ -66,6 +66,18 @@ def _crosswalk(con) -> None:
                 f"FROM {records} r JOIN {matches} m USING (record_id)"
             )
     con.execute("CREATE OR REPLACE TABLE crosswalk AS " + " UNION ALL ".join(parts))
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """DuckDB ran out of its memory limit, directly or inside splink (which wraps the
+    error in its own exception, the DuckDB one as its cause or in its text)."""
+    import duckdb
+
+    while exc is not None:
+        if isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def link(
@@ -152,8 +164,14 @@ def link(
             pause_point("link.before_commit")
             con.commit()
             lap("commit")
-        except BaseException:
+        except BaseException as exc:
             con.rollback()
+            if _out_of_memory(exc):
+                raise WorkspaceError(
+                    "比对时内存不够（DuckDB 的内存上限已用完），数据库保持原样。请调高环境变量 "
+                    "ROOTDB_MEMORY_LIMIT（默认 2GB）和 ROOTDB_SPLINK_MEMORY_LIMIT（默认 1500MB）后重试，"
+                    "例如 ROOTDB_MEMORY_LIMIT=6GB ROOTDB_SPLINK_MEMORY_LIMIT=3GB rootdb link"
+                ) from None
             raise
     if charts:
         from rootdb.link.model import CHARTS

@@ -355,7 +355,30 @@ def model_problem(model_path: Path) -> str | None:
         return f"比对模型文件 {model_path.name} 已损坏（{type(exc).__name__}），本次重新训练模型"
     if not isinstance(model, dict) or not isinstance(model.get("comparisons"), list):
         return f"比对模型文件 {model_path.name} 不是 rootdb 的模型，本次重新训练模型"
+    if _levels(model) != _levels(settings().create_settings_dict("duckdb")):
+        return f"比对模型文件 {model_path.name} 的比较项与本版本 rootdb 不一致（被改动过，或来自旧版本），本次重新训练模型"
+    levels = [level for c in model["comparisons"] for level in c["comparison_levels"]]
+    estimated = [level.get(key) for level in levels for key in ("m_probability", "u_probability")]
+    if not _is_probability(model.get("probability_two_random_records_match"), allow_none=False) or \
+            not all(_is_probability(p) for p in estimated):
+        return f"比对模型文件 {model_path.name} 中有不是概率的参数，本次重新训练模型"
     return None
+
+
+def _levels(model: dict) -> list:
+    """Each comparison's name and its levels' conditions, in order: what a saved model
+    must share with `settings()` to be applied to today's records."""
+    try:
+        return [(c["output_column_name"], [level["sql_condition"] for level in c["comparison_levels"]])
+                for c in model["comparisons"]]
+    except (KeyError, TypeError):
+        return []
+
+
+def _is_probability(value, allow_none: bool = True) -> bool:
+    if value is None:
+        return allow_none
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
 def _save_atomically(model_path: Path, write) -> None:
