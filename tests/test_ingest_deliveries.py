@@ -98,6 +98,91 @@ def test_without_a_stated_date_the_modification_time_decides(tmp_path, db_path):
     assert _current(db_path) == [newer.name] and result.files[1].current is False
 
 
+def _dated(path: Path, day: dt.date) -> Path:
+    stamp = dt.datetime.combine(day, dt.time(10)).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("community_residents_2026.xlsx", (dt.date(2026, 1, 1), "year")),
+    ("低保名册_2026年度.xlsx", (dt.date(2026, 1, 1), "year")),
+    ("低保名册_2026年9月.xlsx", (dt.date(2026, 9, 1), "month")),
+    ("dibao_2026-12_更正.xlsx", (dt.date(2026, 12, 1), "month")),
+    ("dibao_20261105.csv", (dt.date(2026, 11, 5), "day")),
+    ("低保_11010519491231002X.xlsx", None),
+])
+def test_a_name_may_state_only_a_year(name, expected):
+    from rootdb.ingest.deliveries import stated_period
+
+    assert stated_period(Path(name).stem, years=True) == expected
+    # Where a part's name is looked for, a year alone is not a date.
+    from rootdb.ingest.deliveries import date_span
+
+    assert (date_span(Path(name).stem) is None) == (expected is None or expected[1] == "year")
+
+
+def test_dates_are_compared_at_the_coarser_precision():
+    from rootdb.ingest.deliveries import BASIS_MTIME, BASIS_NAME, DeliveryDate, is_older
+
+    month = DeliveryDate(dt.date(2026, 12, 1), BASIS_NAME, "month")
+    year = DeliveryDate(dt.date(2026, 1, 1), BASIS_NAME, "year")
+    for day in (dt.date(2026, 12, 2), dt.date(2026, 12, 31)):
+        mtime = DeliveryDate(day, BASIS_MTIME, "day")
+        assert not is_older(month, mtime) and not is_older(mtime, month)
+        assert not is_older(year, mtime) and not is_older(year, month) and not is_older(month, year)
+    assert is_older(month, DeliveryDate(dt.date(2027, 1, 1), BASIS_MTIME, "day"))
+    assert is_older(DeliveryDate(dt.date(2026, 11, 30), BASIS_MTIME, "day"), month)
+    assert is_older(DeliveryDate(dt.date(2025, 1, 1), BASIS_NAME, "year"), month)
+    assert is_older(DeliveryDate(dt.date(2026, 12, 1), BASIS_MTIME, "day"),
+                    DeliveryDate(dt.date(2026, 12, 2), BASIS_MTIME, "day"))
+
+
+def test_a_month_in_the_name_is_not_older_than_a_modification_time_in_that_month(tmp_path, db_path):
+    # The reviewer's case: the current delivery's name states no month (only a year, or
+    # nothing) and its file was modified on 2 December; the December delivery replaces it.
+    for first_name in ("dibao_2026.xlsx", "低保名单A.xlsx"):
+        db = tmp_path / f"{first_name}.duckdb"
+        folder = tmp_path / first_name.split(".")[0]
+        folder.mkdir()
+        first = _dated(write_xlsx(folder / first_name, [DIBAO_HEADER, dibao_row()]), dt.date(2026, 12, 2))
+        assert ingest([first], db=db).files[0].status == "loaded"
+        december = write_xlsx(folder / "dibao_2026-12.xlsx", [DIBAO_HEADER, dibao_row(state="停保")])
+        result = ingest([december], db=db)
+        f = result.files[0]
+        assert f.current is True, f.warnings
+        assert not any("旧" in w for w in f.warnings)
+        assert _current(db) == [december.name]
+        # A month before that modification time is older; a year before it too.
+        november = write_xlsx(folder / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(cert="DB6")])
+        last_year = write_xlsx(folder / "dibao_2025.xlsx", [DIBAO_HEADER, dibao_row(cert="DB7")])
+        older = ingest([november, last_year], db=db).files
+        assert [o.current for o in older] == [False, False]
+        assert "2025年（据文件名）" in older[1].warnings[-1]
+        assert _current(db) == [december.name]
+
+
+def test_a_year_in_the_name_is_not_older_than_a_month_or_day_in_that_year(tmp_path, db_path):
+    december = write_xlsx(tmp_path / "dibao_2026-12.xlsx", [DIBAO_HEADER, dibao_row()])
+    ingest([december], db=db_path)
+    year = _dated(write_xlsx(tmp_path / "dibao_2026.xlsx", [DIBAO_HEADER, dibao_row(state="停保")]),
+                  dt.date(2027, 1, 5))
+    result = ingest([year], db=db_path)
+    assert result.files[0].delivery_basis == "文件名" and result.files[0].delivery_date == "2026-01-01"
+    assert result.files[0].current is True  # equal at the year: the newer delivery replaces
+    # A modification time later in December does not make the year-dated file older either…
+    mtime = _dated(write_xlsx(tmp_path / "低保名单B.xlsx", [DIBAO_HEADER, dibao_row(cert="DB8")]),
+                   dt.date(2026, 12, 20))
+    assert ingest([mtime], db=db_path).files[0].current is True
+    # …but one of the year before is older than it.
+    old = _dated(write_xlsx(tmp_path / "低保名单C.xlsx", [DIBAO_HEADER, dibao_row(cert="DB9")]),
+                 dt.date(2025, 12, 20))
+    result = ingest([old], db=db_path)
+    assert result.files[0].current is False
+    assert "2025年12月20日（据文件修改时间）" in result.files[0].warnings[-1]
+    assert "2026年12月20日（据文件修改时间）" in result.files[0].warnings[-1]
+
+
 # ------------------------------------------------------------------ 2. every sheet
 
 def test_every_sheet_whose_header_fits_is_read(tmp_path, db_path):

@@ -14,9 +14,16 @@ A delivery's date is, in this order:
 (No feed of the contract carries a date of the delivery itself in its rows — their dates
 are those of the records: approvals, births, … — so the rows are not asked.)
 
-A month without a day counts as its first day. A delivery whose date is before that of
-the feed's current snapshot is kept as history and does not become current; an equal or
-later date replaces it (a corrected re-delivery of the same month replaces the first).
+A name may also state only a year (`community_residents_2026`, `2026年`): the delivery
+is then dated by that year. A date is stored as its first day (a month as the 1st, a year
+as 1 January) together with what it states: a year, a month or a day (`precision`).
+
+Two dates are compared at the coarser of their two precisions (`is_older`): a month is
+not older than any day in that month, a year not older than any month or day in it. So a
+date stated in the name or title is never judged older than a modification time within
+its own period. A delivery whose date is before that of the feed's current snapshot is
+kept as history and does not become current; an equal or later date replaces it (a
+corrected re-delivery of the same month replaces the first).
 """
 
 from __future__ import annotations
@@ -41,27 +48,58 @@ _PATTERNS = [
     re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})?(?!\d)"),
 ]
 
+# A year alone (file names only): community_residents_2026, 2026年, 2026年度
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?:\s*年度?)?(?!\d)")
+
+YEAR, MONTH, DAY = "year", "month", "day"
+_RANK = {YEAR: 0, MONTH: 1, DAY: 2}
+
 
 @dataclass(frozen=True)
 class DeliveryDate:
-    date: dt.date
+    date: dt.date  # the first day of the period stated
     basis: str  # BASIS_NAME, BASIS_TITLE or BASIS_MTIME
-    has_day: bool
+    precision: str = DAY  # YEAR, MONTH or DAY: what the date states
+
+    @property
+    def has_day(self) -> bool:
+        return self.precision == DAY
 
     def text(self) -> str:
-        """'2026年9月', '2026年11月5日'."""
-        if self.has_day:
-            return f"{self.date.year}年{self.date.month}月{self.date.day}日"
-        return f"{self.date.year}年{self.date.month}月"
+        """'2026年', '2026年9月', '2026年11月5日'."""
+        if self.precision == YEAR:
+            return f"{self.date.year}年"
+        if self.precision == MONTH:
+            return f"{self.date.year}年{self.date.month}月"
+        return f"{self.date.year}年{self.date.month}月{self.date.day}日"
 
     def describe(self) -> str:
         """'2026年9月（据文件名）'."""
         return f"{self.text()}（据{self.basis}）"
 
+    def period(self, precision: str) -> tuple[int, ...]:
+        """The date as a year, (year, month) or (year, month, day)."""
+        d = self.date
+        return (d.year, d.month, d.day)[: _RANK[precision] + 1]
 
-def _first_date(text: str) -> tuple[int, int, dt.date, bool] | None:
-    """(start, end, date, names the day) of the first date a text states."""
-    found: list[tuple[int, int, dt.date, bool]] = []
+
+def coarser(a: str, b: str) -> str:
+    """The coarser of two precisions."""
+    return a if _RANK[a] <= _RANK[b] else b
+
+
+def is_older(a: DeliveryDate, b: DeliveryDate) -> bool:
+    """Whether `a` is before `b`, compared at the coarser of their two precisions: a month
+    is not older than any day in it, a year not older than any month or day in it."""
+    level = coarser(a.precision, b.precision)
+    return a.period(level) < b.period(level)
+
+
+def _first_date(text: str, years: bool = False) -> tuple[int, int, dt.date, str] | None:
+    """(start, end, date, precision) of the first date a text states; with `years`, a
+    year alone counts too. Of dates starting at one place the most precise is taken
+    (`2026年9月` is a month, not the year 2026)."""
+    found: list[tuple[int, int, dt.date, str]] = []
     for pattern in _PATTERNS:
         for m in pattern.finditer(text):
             year, month, day = int(m.group(1)), int(m.group(2)), m.group(3)
@@ -69,21 +107,31 @@ def _first_date(text: str) -> tuple[int, int, dt.date, bool] | None:
                 date = dt.date(year, month, int(day) if day else 1)
             except ValueError:
                 continue
-            found.append((m.start(), m.end(), date, bool(day)))
+            found.append((m.start(), m.end(), date, DAY if day else MONTH))
+    if years:
+        for m in _YEAR.finditer(text):
+            found.append((m.start(), m.end(), dt.date(int(m.group(1)), 1, 1), YEAR))
     if not found:
         return None
-    return min(found, key=lambda f: f[0])
+    return min(found, key=lambda f: (f[0], -_RANK[f[3]]))
 
 
-def stated_date(text: str) -> tuple[dt.date, bool] | None:
+def stated_date(text: str, years: bool = False) -> tuple[dt.date, bool] | None:
     """The first date a text states (a file name, a title), and whether it names the
-    day; None when it states none."""
-    first = _first_date(text)
+    day; None when it states none. With `years`, a year alone counts (as 1 January)."""
+    first = _first_date(text, years)
+    return None if first is None else (first[2], first[3] == DAY)
+
+
+def stated_period(text: str, years: bool = False) -> tuple[dt.date, str] | None:
+    """The first date a text states and its precision (YEAR, MONTH or DAY)."""
+    first = _first_date(text, years)
     return None if first is None else (first[2], first[3])
 
 
 def date_span(text: str) -> tuple[int, int] | None:
-    """Where in a text (a file name) the date it states is written: (start, end)."""
+    """Where in a text (a file name) the date it states is written: (start, end). A year
+    alone is not counted here (a part's name may follow it)."""
     first = _first_date(text)
     return None if first is None else (first[0], first[1])
 
@@ -98,11 +146,25 @@ def title_text(cells: pl.DataFrame, header_row: int, limit: int = 2000) -> str:
 
 
 def delivery_date(path: Path, title: str = "") -> DeliveryDate:
-    """The date a delivery states: file name, else title rows, else modification time."""
-    named = stated_date(path.stem)
+    """The date a delivery states: file name (a year alone included), else title rows,
+    else modification time."""
+    named = stated_period(path.stem, years=True)
     if named:
         return DeliveryDate(named[0], BASIS_NAME, named[1])
-    titled = stated_date(title) if title else None
+    titled = stated_period(title) if title else None
     if titled:
         return DeliveryDate(titled[0], BASIS_TITLE, titled[1])
-    return DeliveryDate(dt.date.fromtimestamp(path.stat().st_mtime), BASIS_MTIME, True)
+    return DeliveryDate(dt.date.fromtimestamp(path.stat().st_mtime), BASIS_MTIME, DAY)
+
+
+def stored_date(date: dt.date, basis: str | None, file_name: str) -> DeliveryDate:
+    """The delivery date of a loaded file, from what `files` keeps of it (the date and its
+    basis). Its precision is read again from the name when the name stated it; a
+    modification time is a day; any other date is a day unless it is a 1st (a month)."""
+    if basis == BASIS_NAME:
+        named = stated_period(Path(file_name).stem, years=True)
+        if named and named[0] == date:
+            return DeliveryDate(date, basis, named[1])
+    if basis == BASIS_MTIME:
+        return DeliveryDate(date, basis, DAY)
+    return DeliveryDate(date, basis or "导入记录", DAY if date.day != 1 else MONTH)

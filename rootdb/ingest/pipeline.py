@@ -30,7 +30,7 @@ from rootdb.clean.frame import CleanResult, clean_frame
 from rootdb.errors import InputFileError, UsageError
 from rootdb.faults import pause_point
 from rootdb.ingest.checks import check_rows
-from rootdb.ingest.deliveries import BASIS_MTIME, DeliveryDate, delivery_date, title_text
+from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stored_date, title_text
 from rootdb.ingest.detect import Layout, data_rows, dup_column, recognise
 from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
@@ -279,6 +279,11 @@ class _Delivered:
     def key(self) -> str | None:
         return None if self.part is None else part_key(self.part)
 
+    @property
+    def stated(self) -> DeliveryDate:
+        """Its delivery date, with what it states (a year, a month or a day)."""
+        return stored_date(self.delivery_date, self.delivery_basis, self.file_name)
+
 
 def _current_files(con, feed: str) -> list[_Delivered]:
     """The files making up a feed's current data: the latest delivery of every part
@@ -343,9 +348,12 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
         previous = _current_files(con, feed)
         replaced, within = _rivals(previous, feed_part, vocab or Vocabulary())
         rivals = replaced + within
-        newest = max((p for p in rivals if p.delivery_date is not None), key=lambda p: p.delivery_date, default=None)
         # An older delivery never replaces a newer one (of the same part): it is kept as history.
-        becomes_current = newest is None or delivered.date >= newest.delivery_date
+        # Dates are compared at the coarser of the two precisions (a month is not older
+        # than a day in it); an equal date replaces.
+        newer = [p for p in rivals if p.delivery_date is not None and is_older(delivered, p.stated)]
+        newest = max(newer, key=lambda p: p.delivery_date, default=None)
+        becomes_current = newest is None
         file_ids = []
         for part in parts:
             file_id = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
@@ -402,8 +410,7 @@ def _load_notes(feed: str, feed_part: Part | None, delivered: DeliveryDate, beco
         notes.append(f"本文件是 {feed} 的一个部分：{feed_part.name}（据{feed_part.basis}）；"
                      "只替换该部分此前的数据，其他部分不变")
     if not becomes_current:
-        current = DeliveryDate(newest.delivery_date, newest.delivery_basis or "导入记录",
-                               newest.delivery_date.day != 1 or newest.delivery_basis == BASIS_MTIME)
+        current = newest.stated
         which = f"{feed_part.name}部分的" if feed_part is not None and newest.part is not None else ""
         notes.append(
             f"本文件是{delivered.describe()}的数据，比{which}当前数据 {newest.file_name}（{current.describe()}）旧："
