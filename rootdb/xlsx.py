@@ -16,7 +16,15 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
-WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+# in_memory: xlsxwriter otherwise writes every part of a workbook as a plain temporary
+# file in the system temp folder (tempfile.mkstemp) before zipping it; with ROOTDB_KEY
+# nothing personal may be written outside the encrypted database and the file asked
+# for, and the parts are small anyway (large tables are spliced in by `_splice_rows`,
+# which streams into a file beside the workbook, never into the temp folder). Kept on
+# without a key too: the same code path everywhere, and the largest sample report
+# (R09, 140 KB; R19, R36) peaks at the same memory either way (about 230 MB).
+WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+                    "in_memory": True}
 
 
 def display_width(text: str) -> int:

@@ -130,3 +130,63 @@ def test_a_link_with_a_key_leaves_no_plain_text_anywhere(tmp_path, monkeypatch):
     assert spilled, "nothing spilled: the memory limits are too high for this test to mean anything"
     assert not [p for p, leaked in seen.items() if leaked]
     assert not list(Path(f"{ws.db_path}.tmp").glob("side-*"))
+
+
+def test_workbooks_written_with_a_key_put_nothing_in_the_system_temp_folder(tmp_path, monkeypatch):
+    """xlsxwriter writes every part of a workbook as a plain temporary file in the system
+    temp folder unless told otherwise: with a key, the reports (masked and unmasked, xlsx
+    and csv), notify --unmasked, query and the exports are written while a thread watches
+    that folder, and nothing at all appears in it."""
+    import json
+    import tempfile
+    import threading
+
+    from conftest import SAMPLE
+    from typer.testing import CliRunner
+
+    from rootdb.cli.main import app
+    from rootdb.demo import SAMPLE_AS_OF
+    from rootdb.link import link
+
+    monkeypatch.setenv(KEY_ENV, "社区-2026-secret")
+    monkeypatch.setenv(BUILTIN_CRYPTO_ENV, "1")
+    ws = init_workspace(tmp_path / "ws")
+    assert ingest([SAMPLE], db=ws.db_path).ok
+    link(db=ws.db_path)
+
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    monkeypatch.setenv("TMPDIR", str(system_temp))  # worker processes too
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.update(str(p) for p in system_temp.rglob("*"))
+            stop.wait(0.002)
+
+    out, as_of, db = tmp_path / "out", SAMPLE_AS_OF.isoformat(), str(ws.db_path)
+    runs = [
+        ["report", "--all", "--as-of", as_of, "--out", out / "masked"],
+        ["report", "R01", "R09", "R19", "--unmasked", "--as-of", as_of, "--out", out / "unmasked"],
+        ["report", "R09", "--format", "csv", "--unmasked", "--as-of", as_of, "--out", out / "csv"],
+        ["notify", "--age", "80+", "--template", "托育服务通知", "--unmasked", "--as-of", as_of,
+         "--out", out / "短信.xlsx"],
+        ["query", "--age", "0-", "--unmasked", "--as-of", as_of, "--out", out / "名单.xlsx"],
+        ["export", "persons", "--out", out / "persons.xlsx"],
+        ["review", "export", "--out", out / "review.xlsx"],
+    ]
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for args in runs:
+            result = CliRunner().invoke(app, [str(a) for a in [*args, "--db", db]], catch_exceptions=False)
+            assert result.exit_code in (0, 3), (args, result.output)
+    finally:
+        stop.set()
+        watcher.join()
+    seen.update(str(p) for p in system_temp.rglob("*"))
+    assert len(list((out / "masked").glob("*.xlsx"))) == 36
+    assert (out / "短信.xlsx").is_file() and (out / "unmasked").is_dir()
+    assert not seen, f"{len(seen)} files, such as {json.dumps(sorted(seen)[:5], ensure_ascii=False)}"
