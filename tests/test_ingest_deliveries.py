@@ -426,3 +426,21 @@ def test_a_killed_ingest_is_listed_as_unfinished(tmp_path, db_path):
     ingest([path], db=db_path)
     runs = status(db=str(db_path)).batches
     assert [r["status"] for r in runs] == ["ok", "interrupted"]
+
+
+# ------------------------------------------------------------------ a missing required column
+
+def test_a_missing_required_column_is_said_to_be_missing_not_located(tmp_path, db_path):
+    """The rejection note said `第1行 “低保证号”列：…`, pointing at a column that is not there."""
+    from rootdb.nightly import rejection_note
+
+    header = [h for h in DIBAO_HEADER if h != "低保证号"]
+    row = [v for h, v in zip(DIBAO_HEADER, dibao_row()) if h != "低保证号"]
+    path = write_csv(tmp_path / "dibao_2026-11.csv", [header, row])
+    result = ingest([path], db=db_path)
+    message = result.files[0].message
+    assert result.files[0].status == "failed"
+    assert "缺少必需的列：低保证号" in message
+    assert "“低保证号”列" not in message and not message.startswith(f"{path.name} 第")
+    note = rejection_note(path.name, message, dt.datetime(2026, 11, 2, 2, 0))
+    assert "缺少必需的列：低保证号" in note and "“低保证号”列" not in note

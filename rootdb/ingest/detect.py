@@ -134,11 +134,11 @@ def recognise(
     header_cells = dict(rows)[header_row]
     missing = [c.header for c in spec.columns if c.required and c.field not in found]
     if missing:
+        # No row or column location: the column is not in the file (a location would
+        # suggest that it is, and only its values are wrong).
         raise InputFileError(
             path,
-            f"按“{spec.title}”（{code}）识别，但缺少必需的列：{'、'.join(missing)}",
-            row=header_row,
-            column=missing[0],
+            f"按“{spec.title}”（{code}）识别，但表头（第{header_row}行）中缺少必需的列：{'、'.join(missing)}",
         )
     columns = {fld: grid_cols[pos] for fld, pos in found.items()}
     headers = {fld: str(header_cells[pos]).strip() for fld, pos in found.items()}
