@@ -9,8 +9,10 @@ taken; guardians who have died are skipped. Someone who is the recipient for sev
 people (two children, or a mother and her child) gets one message about all of them.
 People whose recipient has no mobile number are listed apart, with why.
 
-The message is a jinja2 template file rendered in a sandbox (`SandboxedEnvironment`,
-undefined variables are errors that name the file and line). Its variables:
+The message is a jinja2 template file rendered in a sandbox with limits
+(`rootdb.reports.sandbox`: the size of values, range(), 2,000 characters of message,
+1 second per message; undefined variables are errors that name the file and line; every
+refusal is said in Chinese). Its variables:
 
     姓名 / name           the recipient's name
     称呼 / salutation     王先生, 李女士 (the surname and sex; a full name where the name
@@ -44,12 +46,12 @@ from pathlib import Path
 import duckdb
 import jinja2
 import polars as pl
-from jinja2.sandbox import SandboxedEnvironment
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.reports.engine import prepare
 from rootdb.reports.query import (PersonQuery, audited_output, list_detail, mask_people, select_people, where_clauses,
                                   write_heading)
+from rootdb.reports.sandbox import MESSAGE_LIMITS, limited_sandbox, security_message
 from rootdb.resources import bundled_dir
 from rootdb.store import fetch_frame
 from rootdb.workspace import open_existing
@@ -141,8 +143,8 @@ def _read_text(path: Path) -> str:
 def load_template(path: Path) -> jinja2.Template:
     """The template compiled in a sandbox; a syntax error names the file and line."""
     source = _read_text(path)
-    env = SandboxedEnvironment(
-        loader=jinja2.FunctionLoader(lambda _name: (source, str(path), lambda: True)),
+    env = limited_sandbox(
+        MESSAGE_LIMITS, loader=jinja2.FunctionLoader(lambda _name: (source, str(path), lambda: True)),
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
     )
     try:
@@ -153,7 +155,7 @@ def load_template(path: Path) -> jinja2.Template:
 
 def render_message(template: jinja2.Template, context: dict) -> str:
     try:
-        text = template.render(context)
+        text = template.environment.render(template, context)
     except Exception as exc:  # noqa: BLE001 - any failure inside a user's template is the template's
         raise _template_error(template, exc) from None
     return text.strip()
@@ -166,7 +168,7 @@ def _template_error(template: jinja2.Template, exc: Exception) -> SchemaError:
         names = "、".join(k for k in _example_context() if not k.isascii())
         message = f"短信模板用了不存在的变量（{exc.message}）；可用：{names}"
     elif isinstance(exc, jinja2.exceptions.SecurityError):
-        message = f"短信模板做了不允许的操作：{exc}"
+        message = f"短信模板做了不允许的操作：{security_message(exc)}"
     else:
         message = f"短信模板无法生成：{type(exc).__name__}: {exc}"
     return SchemaError(template.filename or template.name or "模板", message, line=line)

@@ -6,7 +6,9 @@ alignment, masking, 合计), the counts of a roster's 合计 line ("合计：15 
 notes, notes with a count worked out by SQL (shown only when the count is not 0), and
 how rows whose address the standard address registry lacks are shown (`unmatched`). The SQL text is rendered by jinja2 in a sandbox first, with
 constants only (never a value the user typed), so a template can loop over age bands
-instead of repeating itself.
+instead of repeating itself. The sandbox has limits (`rootdb.reports.sandbox`: the size
+of values, range(), 64 KB of SQL, 2 seconds); a refusal, like any error rendering shows,
+is a SchemaError naming the template file and the field.
 
 Templates come from the bundled folder and then from the folders in
 `ROOTDB_REPORTS`; a later file of the same code replaces an earlier one.
@@ -22,10 +24,10 @@ from typing import Literal
 
 import duckdb
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from rootdb.errors import SchemaError
+from rootdb.reports.sandbox import SQL_LIMITS, limited_sandbox, security_message
 from rootdb.resources import bundled_dir
 from rootdb.specs.loader import load_yaml_model
 
@@ -33,7 +35,28 @@ REPORTS_ENV = "ROOTDB_REPORTS"
 BASE_SQL = "_base.sql"
 PARAMETERS = ("as_of", "community", "grid")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)")
-_JINJA = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_JINJA = limited_sandbox(SQL_LIMITS, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def render_error(exc: jinja2.TemplateError) -> str:
+    """Why a template's SQL could not be rendered, in Chinese."""
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return f"SQL 模板被沙箱拒绝：{security_message(exc)}"
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"SQL 模板用了不存在的变量（{exc.message}）；报表 SQL 的模板只能用常量，参数请写成 $as_of 等"
+    return f"SQL 模板无法生成：{type(exc).__name__}: {exc}"
+
+
+def render_sql_text(sql: str, file: str | Path = "", field: str = "sql") -> str:
+    """A template's SQL rendered in the sandbox; any failure is a SchemaError naming the
+    file and the field."""
+    try:
+        return _JINJA.render(_JINJA.from_string(sql))
+    except jinja2.TemplateSyntaxError as exc:
+        raise SchemaError(file or "报表模板", f"SQL 模板语法错误（第{exc.lineno}行）：{exc.message}",
+                          field=field) from None
+    except jinja2.TemplateError as exc:
+        raise SchemaError(file or "报表模板", render_error(exc), field=field) from None
 
 
 class _Strict(BaseModel):
@@ -50,7 +73,9 @@ def check_sql(sql: str) -> str:
     if unknown:
         raise ValueError(f"未知的参数 ${unknown[0]}；可用参数：{', '.join('$' + p for p in PARAMETERS)}")
     try:
-        rendered = _JINJA.from_string(sql).render()
+        rendered = _JINJA.render(_JINJA.from_string(sql))
+    except jinja2.exceptions.SecurityError as exc:  # a sandbox refusal or limit: never runs
+        raise ValueError(render_error(exc)) from None
     except jinja2.TemplateError:
         return sql  # an error that only rendering shows is reported when the report runs
     problem = statement_problem(rendered)
@@ -119,6 +144,7 @@ class CountNote(_Strict):
     Shown only when the count is not 0."""
     sql: str = Field(min_length=1)
     text: str = Field(min_length=1)
+    _where: tuple[str, str] = PrivateAttr(default=("", "count_notes.sql"))  # (file, field), set by the loader
 
     @field_validator("sql")
     @classmethod
@@ -133,7 +159,7 @@ class CountNote(_Strict):
         return text
 
     def render_sql(self) -> str:
-        return _JINJA.from_string(self.sql).render()
+        return render_sql_text(self.sql, *self._where)
 
 
 class ReportTemplate(_Strict):
@@ -184,7 +210,7 @@ class ReportTemplate(_Strict):
         return any(c.total for c in self.columns)
 
     def render_sql(self) -> str:
-        return _JINJA.from_string(self.sql).render()
+        return render_sql_text(self.sql, self.path, "sql")
 
 
 def template_dirs() -> list[Path]:
@@ -214,7 +240,10 @@ def load_template_file(path: Path) -> ReportTemplate:
     template = load_yaml_model(path, ReportTemplate, "code: …、sql: …、columns: …", _locate_columns_error)
     if not Path(path).stem.startswith(template.code):
         raise SchemaError(path, f"文件名应以报表代码 {template.code} 开头", field="code")
-    return template.model_copy(update={"path": str(path)})
+    template = template.model_copy(update={"path": str(path)})
+    for i, note in enumerate(template.count_notes):
+        note._where = (str(path), f"count_notes[{i}].sql")
+    return template
 
 
 def columns_problem(columns: list[dict]) -> tuple[int, str, str] | None:
