@@ -4,11 +4,16 @@ One summary sheet, then one sheet per feed with the row's original columns (as t
 department delivered them) and the reason. ID numbers and phones are masked unless
 asked — in the feed's ID and phone columns, and by content in every other cell (a row that
 could not be split quotes them anywhere); an unmasked export is written to the audit log.
+
+Without a file (`rootdb quarantine --json`), `quarantine_summary` tells what there is to
+send back: the rows per feed and per file, and how many rows each reason holds (reasons
+masked; the rows' values are not shown).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +21,7 @@ import polars as pl
 from rootdb.errors import UsageError
 from rootdb.exports import ExportResult
 from rootdb.ingest.detect import header_keys
-from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
+from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
 from rootdb.workspace import open_existing
@@ -41,10 +46,59 @@ def sheet_name(title: str) -> str:
     return re.sub(r"[\[\]:*?/\\]", "", title)[:31]
 
 
-def export_quarantine(out: Path, db: str | None = None, feed: str | None = None, unmasked: bool = False) -> ExportResult:
-    specs = load_specs()
+def _check_feed(specs, feed: str | None) -> None:
     if feed is not None and feed not in specs:
         raise UsageError(f"不认识的数据源“{feed}”；可选：{'、'.join(sorted(specs))}（rootdb feeds 列出各数据源）")
+
+
+@dataclass
+class QuarantineSummary:
+    """The quarantined rows of the current snapshots, counted: per feed, per file, per
+    reason (masked)."""
+
+    rows: int
+    feeds: list[dict] = field(default_factory=list)
+    masked: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def quarantine_summary(db: str | None = None, feed: str | None = None) -> QuarantineSummary:
+    """What `rootdb quarantine --json` prints without --out: counts only, reasons masked."""
+    specs = load_specs()
+    _check_feed(specs, feed)
+    with open_existing(db, read_only=True) as con:
+        counts = fetch_frame(
+            con,
+            """
+            SELECT q.feed, q.source_file, q.reason, count(*) AS rows
+            FROM quarantine q JOIN files f USING (file_id)
+            WHERE f.is_current AND (? IS NULL OR q.feed = ?)
+            GROUP BY ALL ORDER BY q.feed, q.source_file, rows DESC, q.reason
+            """,
+            [feed, feed],
+        )
+    feeds = []
+    for (code,), by_feed in counts.group_by("feed", maintain_order=True):
+        spec = specs.get(code)
+        files = []
+        for (name,), by_file in by_feed.group_by("source_file", maintain_order=True):
+            reasons: dict[str, int] = {}
+            for reason, n in by_file.select("reason", "rows").iter_rows():
+                key = mask_text(reason) or ""
+                reasons[key] = reasons.get(key, 0) + n
+            files.append({"file": mask_text(name), "rows": int(by_file["rows"].sum()),
+                          "reasons": [{"reason": r, "rows": n} for r, n in reasons.items()]})
+        feeds.append({"feed": code, "title": spec.title if spec else code,
+                      "department": spec.department if spec else None,
+                      "rows": sum(f["rows"] for f in files), "files": files})
+    return QuarantineSummary(rows=sum(f["rows"] for f in feeds), feeds=feeds)
+
+
+def export_quarantine(out: Path, db: str | None = None, feed: str | None = None, unmasked: bool = False) -> ExportResult:
+    specs = load_specs()
+    _check_feed(specs, feed)
     with open_existing(db, read_only=not unmasked) as con:
         rows = fetch_frame(
             con,

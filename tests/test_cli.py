@@ -212,6 +212,31 @@ def test_quarantine_export_masks_ids_and_writes_formulas_as_text(tmp_path, unmas
         assert row["成员身份证号"] == "110105********002X" and row["联系电话"] == "138****5678"
 
 
+def test_quarantine_json_without_out_prints_the_counts_masked(tmp_path):
+    """README says quarantine takes --json; without --out it failed with 缺少选项 --out."""
+    db = tmp_path / "x.duckdb"
+    path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [
+        DIBAO_HEADER,
+        dibao_row(cert="", phone="13812345678"),
+        dibao_row(cert="", pid="110105194912310011"),
+        dibao_row(cert="DB2"),
+    ])
+    invoke("ingest", path, "--db", db)
+    result = invoke("quarantine", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["rows"] == 2 and data["masked"] is True
+    (feed,) = data["feeds"]
+    assert (feed["feed"], feed["title"], feed["rows"]) == ("dibao", "城乡最低生活保障对象花名册", 2)
+    assert feed["files"] == [{"file": path.name, "rows": 2, "reasons": [{"reason": "缺少低保证号", "rows": 2}]}]
+    assert "11010519491231002X" not in result.stdout and "13812345678" not in result.stdout
+    assert json.loads(invoke("quarantine", "--json", "--feed", "canji", "--db", db).stdout)["rows"] == 0
+    # Without --json a file is still needed, and said so; --unmasked only with a file.
+    bare = invoke("quarantine", "--db", db)
+    assert bare.exit_code == 2 and "--out" in bare.output and "--json" in bare.output
+    assert invoke("quarantine", "--json", "--unmasked", "--db", db).exit_code == 2
+
+
 def test_ci_runs_the_readme_commands_verbatim():
     from pathlib import Path
 

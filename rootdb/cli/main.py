@@ -141,7 +141,11 @@ def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption 
 @app.command()
 @_run
 def quarantine(
-    out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件", metavar="文件")],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", help="导出的 Excel 文件（只加 --json 不加 --out：输出各数据源、文件的隔离行数和原因）",
+                     show_default=False, metavar="文件"),
+    ] = None,
     feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源", show_default=False, metavar="代码")] = None,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
@@ -149,8 +153,17 @@ def quarantine(
     debug: DebugOption = False,
 ) -> None:
     """导出被隔离的行及原因，退回部门"""
-    from rootdb.quarantine import export_quarantine
+    from rootdb.errors import UsageError
+    from rootdb.quarantine import export_quarantine, quarantine_summary
 
+    if out is None:
+        if not as_json:
+            raise UsageError("请用 --out 指定导出的 Excel 文件（如 --out 隔离数据.xlsx）；"
+                             "只看各数据源的隔离行数和原因请用 --json")
+        if unmasked:
+            raise UsageError("--unmasked 只用于导出文件：请同时用 --out 指定 Excel 文件")
+        render.print_json(quarantine_summary(db=db, feed=feed).to_dict())
+        return
     _export_done(export_quarantine(out, db=db, feed=feed, unmasked=unmasked), as_json, "隔离")
 
 
