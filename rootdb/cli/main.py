@@ -419,7 +419,7 @@ def audit(
         render.out.print("审计日志为空：还没有未脱敏的导出、查询或短信")
 
 
-review_app = ZhTyper(help="人工复核拿不准的配对", no_args_is_help=True)
+review_app = ZhTyper(help="人工复核拿不准的配对和地址", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
 
@@ -432,14 +432,11 @@ def review_export(
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导出待复核的配对，两条记录并排"""
+    """导出待复核的配对（两条记录并排）和待复核地址（候选标准地址并排）"""
     from rootdb.link.review import export_review
 
     result = export_review(out, db=db, unmasked=unmasked)
-    _emit(result, as_json, lambda: render.out.print(
-        f"已导出 {result.pairs:,} 对待复核记录到 {result.file}；在“判定”列填 是/否 后运行 rootdb review import",
-        soft_wrap=True,
-    ))
+    _emit(result, as_json, lambda: render.review_export_summary(result))
 
 
 @review_app.command("import")
@@ -509,6 +506,28 @@ def export_corrections(
     from rootdb.golden.exports import export_corrections as run_export
 
     _export_done(run_export(db, out, department=department, unmasked=unmasked), as_json, "纠错")
+
+
+@export_app.command("addresses")
+@_run
+def export_addresses(
+    out: Annotated[Path, typer.Option("--out", help="导出的 .xlsx 或 .csv 文件", metavar="文件")],
+    unmatched: Annotated[
+        bool, typer.Option("--unmatched", help="列出没有对上标准地址的报送地址、原因和最近的候选", metavar="")
+    ] = False,
+    unmasked: UnmaskedOption = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """导出没有对上标准地址的报送地址：记录数、原因、最近的候选"""
+    from rootdb.errors import UsageError
+    from rootdb.link.address_export import export_unmatched_addresses
+
+    if not unmatched:
+        raise UsageError("请加 --unmatched：目前只能导出没有对上标准地址的报送地址")
+    result = export_unmatched_addresses(out, db=db, unmasked=unmasked)
+    _emit(result, as_json, lambda: render.unmatched_addresses_summary(result))
 
 
 def _export_done(result, as_json: bool, what: str) -> None:

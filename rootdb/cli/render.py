@@ -102,7 +102,9 @@ class IngestProgressBar:
         self._task = self._progress.add_task("导入", total=total_files)
 
     def file_started(self, path: Path) -> None:
-        self._file = path.name
+        from rootdb.privacy import mask_text
+
+        self._file = mask_text(path.name)  # a file name may hold an ID or a mobile
         self._progress.update(self._task, description=f"{self._file}")
 
     def step(self, description: str) -> None:
@@ -242,6 +244,10 @@ def _fit(table: Table, *priority: str, console: Console | None = None, share: bo
 
 
 def ingest_summary(result: IngestResult) -> None:
+    """The files of an ingest; their names, messages and warnings masked by content
+    (tekun_150602********1234_139****5678_2026-12.xlsx), as --json gives them."""
+    from rootdb.privacy import mask_text
+
     table = _table(f"导入结果（批次 {result.batch_id}，用时 {result.seconds:.1f} 秒）")
     table.add_column("文件", overflow="fold")
     table.add_column("数据源", overflow="ellipsis")
@@ -253,7 +259,7 @@ def ingest_summary(result: IngestResult) -> None:
             f"{f.rows_read:,}", f"{f.rows_loaded:,}",
             f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0", f"{f.rows_flagged:,}",
         )
-        table.add_row(f.file, _Clipped(feed_title(f.feed), tail=False), _STATUS_TEXT[f.status], *counts)
+        table.add_row(mask_text(f.file), _Clipped(feed_title(f.feed), tail=False), _STATUS_TEXT[f.status], *counts)
     totals = result.to_dict()["totals"]
     table.add_section()
     table.add_row(
@@ -266,11 +272,11 @@ def ingest_summary(result: IngestResult) -> None:
     _stdout().print("读取 = 导入 + 隔离。“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
     for f in result.files:
         if f.status == "failed":
-            _stdout().print(f"[red]✗ {f.message}[/]", soft_wrap=True)
+            _stdout().print(f"[red]✗ {mask_text(f.message)}[/]", soft_wrap=True)
         elif f.message:
-            _stdout().print(f"[dim]· {f.file}：{f.message}[/]", soft_wrap=True)
+            _stdout().print(f"[dim]· {mask_text(f.file)}：{mask_text(f.message)}[/]", soft_wrap=True)
         for warning in f.warnings:
-            _stdout().print(f"[yellow]! {f.file}：{warning}[/]", soft_wrap=True)
+            _stdout().print(f"[yellow]! {mask_text(f.file)}：{mask_text(warning)}[/]", soft_wrap=True)
     if any(f.rows_quarantined for f in result.files if f.status == "loaded"):
         _stdout().print("隔离的行可用 [bold]rootdb quarantine --out 隔离数据.xlsx[/] 导出，退回部门核实。", soft_wrap=True)
     if result.failed:
@@ -456,14 +462,44 @@ def link_summary(result) -> None:
         _stdout().print(f"图表：{chart}", soft_wrap=True)
 
 
+def review_export_summary(result) -> None:
+    masked = "（已脱敏）" if result.masked else "（未脱敏，已记入审计日志）"
+    _stdout().print(
+        f"已导出 {result.pairs:,} 对待复核记录和 {result.addresses:,} 个待复核地址到 {result.file}{masked}；"
+        "在“判定”列填写（配对填 是/否，地址填候选序号或 否）后运行 rootdb review import",
+        soft_wrap=True,
+    )
+
+
 def review_import_summary(result) -> None:
     _stdout().print(
         f"已导入 {result.decided:,} 条判定（是 {result.yes:,}，否 {result.no:,}），未填 {result.blank:,} 条；"
         "下次运行 rootdb link 时生效。",
         soft_wrap=True,
     )
+    addresses = result.addresses or {}
+    if addresses.get("decided") or addresses.get("blank"):
+        _stdout().print(
+            f"地址：已导入 {addresses.get('decided', 0):,} 个判定（选定候选 {addresses.get('chosen', 0):,}，"
+            f"都不是 {addresses.get('rejected', 0):,}），未填 {addresses.get('blank', 0):,} 个；下次比对起生效。",
+            soft_wrap=True,
+        )
     for problem in result.problems:
         _stdout().print(f"[yellow]! {problem}[/]", soft_wrap=True)
+
+
+def unmatched_addresses_summary(result) -> None:
+    masked = "（已脱敏）" if result.masked else "（未脱敏，已记入审计日志）"
+    _stdout().print(f"已导出 {result.rows:,} 个没有对上标准地址的报送地址（{result.records:,} 条记录）到 "
+                    f"{result.file}{masked}", soft_wrap=True)
+    if result.reasons:
+        table = _table("未匹配原因")
+        table.add_column("原因")
+        table.add_column("地址数", justify="right", no_wrap=True)
+        for reason, n in result.reasons.items():
+            table.add_row(reason, f"{n:,}")
+        _fit(table)
+        _stdout().print(table)
 
 
 class ReportProgressBar:

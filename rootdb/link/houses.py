@@ -9,6 +9,11 @@ Rules, in order; a record takes the first that resolves it:
 
 1. `exact_code`: the record carries an 地址编码 found in the registry (the registry rows
    themselves, registry_places' 场所地址).
+   `manual`: an officer chose the house for this address text (`rootdb review import`,
+   `rootdb.link.house_review`), while the registry still has it; a house an officer
+   said 否 to is never matched to that address by rules 2–3. Ambiguous records'
+   candidates and fuzzy matches are written to `link_house_review`, and why each `new`
+   record reached no standard address to `link_house_unresolved`.
 2. `exact_address`: its parsed house_key ("compound|building|unit|room") equals a
    registry house's, and nothing else it says contradicts that house: its community
    (when parsed) is the house's, and the administrative prefix it was written with
@@ -51,6 +56,7 @@ import duckdb
 import polars as pl
 
 from rootdb.clean.addresses import normalize_address_text
+from rootdb.link import house_review
 from rootdb.link.records import publish_matches
 from rootdb.store import frame_to_table, table_exists
 
@@ -208,15 +214,20 @@ def _vocabulary_stage(con: duckdb.DuckDBPyConnection) -> None:
     con.register("_lh_alias_df", alias)
     # the compounds each record can mean, once its community and street are checked
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_cand AS
-        SELECT r.record_id, count(DISTINCT c.cid) AS n, any_value(c.cid) AS cid, any_value(c.cid_name) AS cid_name,
-               any_value(c.community) AS community, any_value(a.method) AS method, max(a.p) AS p
+        CREATE OR REPLACE TEMP TABLE _lh_cand_all AS  -- one row per record and compound (house_review reads it)
+        SELECT DISTINCT r.record_id, c.cid, c.cid_name, c.community, a.method, a.p
         FROM _lh_open r
         JOIN _lh_alias_df a ON a.compound = r.compound
         JOIN _lh_cid c ON c.cid = a.cid
         JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = c.prefix
         WHERE r.community IS NULL OR r.community = c.community
-        GROUP BY r.record_id
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_cand AS
+        SELECT record_id, count(DISTINCT cid) AS n, any_value(cid) AS cid, any_value(cid_name) AS cid_name,
+               any_value(community) AS community, any_value(method) AS method, max(p) AS p
+        FROM _lh_cand_all
+        GROUP BY record_id
     """)
     con.unregister("_lh_alias_df")
     # one compound: its house with the same building, unit and room
@@ -301,6 +312,8 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
                1.0::DOUBLE AS match_probability
         FROM _lh_rec r JOIN _lh_reg g ON g.address_code = trim(r.address_code)
     """)
+    # an officer's decisions (`rootdb review import`): method manual, and 否 remembered
+    house_review.apply_decisions(con)
     # 2. exact house_key, filtered by community and prefix
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _lh_exact AS
@@ -322,6 +335,7 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
     """)
     # 3. the area's vocabulary: doorplates, names, short forms, close names
     _vocabulary_stage(con)
+    house_review.drop_rejected(con)
 
     # 4. new houses
     con.execute("""
@@ -384,11 +398,12 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
         "SELECT match_method, count(*) FROM link_house_matches GROUP BY 1 ORDER BY 1").fetchall())
     summary["records"] = sum(summary.values())
     summary["ambiguous"] = con.execute("SELECT count(DISTINCT record_id) FROM _lh_ambiguous").fetchall()[0][0]
+    summary["review_addresses"] = house_review.record(con)
     summary["houses"] = con.execute("SELECT count(*) FROM link_houses").fetchall()[0][0]
     summary["registry_houses_used"] = con.execute(
         "SELECT count(DISTINCT registry_key) FROM link_house_matches WHERE registry_key IS NOT NULL").fetchall()[0][0]
     for t in ("_lh_addr", "_lh_rec", "_lh_reg", "_lh_prefix_ok", "_lh_match", "_lh_exact", "_lh_ambiguous",
-              "_lh_cand", "_lh_vmatch", "_lh_canon", "_lh_cid", "_lh_new"):
+              "_lh_cand", "_lh_vmatch", "_lh_canon", "_lh_cid", "_lh_new", "_lh_cand_all", "_lh_akey", "_lh_rejected"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary

@@ -6,6 +6,10 @@ until one of the records changes.
 
 Reads `link_person_review` (written by `people.probabilistic`) and
 `link_person_records`; writes `link_review_decisions`.
+
+The same workbook carries the houses' review (`rootdb.link.house_review`): a second
+sheet, 待复核地址, of the addresses no unique standard address was found for, the
+candidates side by side; its decisions go to `link_house_decisions`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import fastexcel
 import polars as pl
 
 from rootdb.errors import InputFileError, UsageError
+from rootdb.link import house_review
 from rootdb.privacy import mask_frame, mask_id, mask_phone, os_user, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
@@ -56,6 +61,7 @@ class ReviewExport:
     file: str
     pairs: int
     masked: bool
+    addresses: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +75,7 @@ class ReviewImport:
     no: int = 0
     blank: int = 0
     problems: list[str] = field(default_factory=list)
+    addresses: dict = field(default_factory=dict)  # house_review.HouseImport, as a dict
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,6 +150,7 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
             # An address or a name field may quote an ID or a mobile too; the fingerprints
             # (hex digests that `import_review` must read back as they are) are not personal.
             sheet = mask_frame(sheet, keep=("A 指纹", "B 指纹"))
+        houses = house_review.review_frame(con, unmasked=unmasked)
         out.parent.mkdir(parents=True, exist_ok=True)
         workbook = new_workbook(out)
         worksheet = workbook.add_worksheet(SHEET)
@@ -158,10 +166,13 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
             "判定会一直生效，直到这两条记录的内容发生变化。",
         )):
             guide.write_string(row, 0, text)
+        for row, text in enumerate(house_review.GUIDE, start=5):
+            guide.write_string(row, 0, text)
+        house_review.write_sheet(workbook, houses)
         workbook.close()
         if unmasked:
-            record_audit(con, "review export --unmasked", "", pairs.height, str(out.resolve()))
-    return ReviewExport(file=str(out), pairs=pairs.height, masked=not unmasked)
+            record_audit(con, "review export --unmasked", "", pairs.height + houses.height, str(out.resolve()))
+    return ReviewExport(file=str(out), pairs=pairs.height, masked=not unmasked, addresses=houses.height)
 
 
 def import_review(path: Path, db: str | None = None) -> ReviewImport:
@@ -169,9 +180,15 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
         raise UsageError(f"找不到文件：{path}")
     result = ReviewImport(file=str(path))
     try:
+        houses = house_review.load_sheet(path)
+    except Exception as exc:  # not a workbook, or damaged
+        raise InputFileError(path, f"读不到“{SHEET}”工作表：请用 rootdb review export 导出的文件（{exc}）") from exc
+    try:
         sheet = fastexcel.read_excel(path).load_sheet(SHEET, dtypes="string").to_polars()
     except Exception as exc:  # not our workbook, or damaged
-        raise InputFileError(path, f"读不到“{SHEET}”工作表：请用 rootdb review export 导出的文件（{exc}）") from exc
+        if houses is None:
+            raise InputFileError(path, f"读不到“{SHEET}”工作表：请用 rootdb review export 导出的文件（{exc}）") from exc
+        sheet = pl.DataFrame(schema={c: pl.String for c in ("编号", "判定（是/否）", "A 指纹", "B 指纹")})
     needed = {"编号", "判定（是/否）", "A 指纹", "B 指纹"}
     if not needed <= set(sheet.columns):
         raise InputFileError(path, f"缺少列：{'、'.join(sorted(needed - set(sheet.columns)))}")
@@ -192,11 +209,21 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
         pl.lit(os_user()).alias("os_user"),
         pl.lit(path.name).alias("source_file"),
     )
+    house_decided = None
+    if houses is not None:
+        needed = {"编号", house_review.DECISION, house_review.KEY}
+        if not needed <= set(houses.columns):
+            raise InputFileError(path, f"“{house_review.SHEET}”缺少列：{'、'.join(sorted(needed - set(houses.columns)))}")
+        house_decided, house_result = house_review.read_decisions(houses, path.name)
+        result.addresses = house_result.to_dict()
+        result.problems.extend(house_result.problems)
     with open_existing(db, read_only=False) as con:
         con.execute(_DDL)
         con.register("_decided", decided)
         con.execute("INSERT OR REPLACE INTO link_review_decisions SELECT * FROM _decided")
         con.unregister("_decided")
+        if house_decided is not None and house_decided.height:
+            house_review.store_decisions(con, house_decided)
     result.decided = decided.height
     result.yes = decided.filter(pl.col("decision")).height
     result.no = result.decided - result.yes
