@@ -172,6 +172,19 @@ def mask_text(text: str | None) -> str | None:
     return "".join(pieces)
 
 
+def mask_strings(value):
+    """Every text inside a value (dicts, lists, tuples; keys too) through `mask_text`:
+    for results shown or printed as JSON, whose file names and messages may quote an ID
+    or a mobile (tekun_150602198503021234_13912345678_2026-12.xlsx)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {mask_strings(k): mask_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(mask_strings(v) for v in value)
+    return value
+
+
 def mask_series(values: pl.Series) -> pl.Series:
     """`mask_text` on a column: Python once per distinct value that may hold one. An
     integer column holding an ID or a mobile (a number cell) becomes text, masked."""

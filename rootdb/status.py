@@ -1,4 +1,8 @@
-"""`status`: what the workspace holds — feeds, files, snapshots, rows, recent runs."""
+"""`status`: what the workspace holds — feeds, files, snapshots, rows, recent runs.
+
+File names (current files, parts, the commands and headlines of runs) are masked by
+content: a delivered name may hold an ID or a mobile. The `files` table keeps the real
+name."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import os
 import socket
 from dataclasses import asdict, dataclass, field
 
+from rootdb.privacy import mask_strings, mask_text
 from rootdb.specs import load_specs
 from rootdb.store import table_exists
 from rootdb.workspace import locate, open_existing
@@ -64,7 +69,7 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
     specs = load_specs()
     with open_existing(db) as con:
         if not table_exists(con, "files"):
-            return StatusResult(database=database, feeds=[], nightly_runs=nightly)
+            return StatusResult(database=database, feeds=[], nightly_runs=mask_strings(nightly))
         rows = con.execute(
             """
             SELECT f.feed, any_value(f.file_name) FILTER (WHERE f.is_current),
@@ -93,7 +98,7 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
                 feed=feed,
                 title=spec.title if spec else "",
                 department=spec.department if spec else "",
-                current_file=name,
+                current_file=mask_text(name),
                 loaded_at=loaded_at,
                 rows_loaded=int(loaded),
                 rows_quarantined=int(quarantined),
@@ -112,10 +117,10 @@ def status(db: str | None = None, last_runs: int = 5) -> StatusResult:
         if state == "running":
             state, data["headline"] = _running_state(data)
         runs.append(
-            {"batch_id": batch_id, "command": command, "user": user, "started_at": started,
-             "status": state, "headline": data.get("headline", ""), **data.get("totals", {})}
+            {"batch_id": batch_id, "command": mask_text(command), "user": user, "started_at": started,
+             "status": state, "headline": mask_text(data.get("headline", "")), **data.get("totals", {})}
         )
-    return StatusResult(database=database, feeds=feeds, batches=runs, nightly_runs=nightly)
+    return StatusResult(database=database, feeds=feeds, batches=runs, nightly_runs=mask_strings(nightly))
 
 
 def _parts(con) -> dict[str, list[FeedPart]]:
@@ -138,7 +143,8 @@ def _parts(con) -> dict[str, list[FeedPart]]:
     ).fetchall()
     out: dict[str, list[FeedPart]] = {}
     for feed, part, basis, name, delivered, delivered_basis, loaded_at, loaded in rows:
-        out.setdefault(feed, []).append(FeedPart(part=part, part_basis=basis, file_name=name, delivery_date=delivered,
+        out.setdefault(feed, []).append(FeedPart(part=part, part_basis=basis, file_name=mask_text(name),
+                                                 delivery_date=delivered,
                                                  delivery_basis=delivered_basis, loaded_at=loaded_at,
                                                  rows_loaded=int(loaded or 0)))
     return out

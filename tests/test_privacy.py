@@ -280,3 +280,45 @@ def test_dates_amounts_codes_and_times_written_with_separators_stay():
             "20261101-235959-123456", "地址编码 1506 0200 1001 0000 0001", "0477-8268872", "P00000001"]
     assert [mask_text(t) for t in kept] == kept
     assert mask_series(pl.Series(kept)).to_list() == kept
+
+
+# ---------------------------------------------------------------- file names that hold one
+
+FILE_ID, FILE_MOBILE = "150602198503021234", "13912345678"
+
+
+def test_ingest_and_status_mask_file_names_everywhere_they_show_them(tmp_path):
+    """A delivered file named after a person (ID and mobile in the name): the ingest
+    table, its warnings (已替换 …), --json `file`/`path`, and status (table and --json)
+    show the name masked; the database keeps the real one."""
+    from conftest import DIBAO_HEADER, dibao_row, query, write_csv
+    from typer.testing import CliRunner
+
+    from rootdb.cli.main import app
+
+    ws = tmp_path / "ws"
+    db = str(ws / "rootdb.duckdb")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    first = write_csv(tmp_path / f"dibao_{FILE_ID}_{FILE_MOBILE}_2026-10.csv", [DIBAO_HEADER, dibao_row()])
+    second = write_csv(tmp_path / f"dibao_{FILE_ID}_{FILE_MOBILE}_2026-11.csv",
+                       [DIBAO_HEADER, dibao_row(), dibao_row(cert="DB002", name="李四", pid="110105194912310021")])
+    said = []
+    for path in (first, second):
+        for extra in ([], ["--json"]):
+            result = runner.invoke(app, ["ingest", str(path), "--db", db, *extra])
+            assert result.exit_code == 0, result.output
+            said.append(result.output)
+    for extra in ([], ["--json"]):
+        result = runner.invoke(app, ["status", "--db", db, *extra], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        said.append(result.output)
+    replaced = [s for s in said if "已替换" in s]
+    assert replaced, said  # the second delivery replaced the first, and said so
+    folded = [s.replace("\n", "").replace("│", "").replace(" ", "") for s in said]
+    for text in said + folded:
+        assert FILE_ID not in text and FILE_MOBILE not in text, text
+    assert any("150602********1234" in s for s in folded) and any("139****5678" in s for s in folded)
+    files = json.loads(said[1])["files"][0]
+    assert "139****5678" in files["file"] and "139****5678" in files["path"]
+    assert {name for (name,) in query(Path(db), "SELECT file_name FROM files")} == {first.name, second.name}

@@ -380,6 +380,7 @@ def nightly_summary(run) -> None:
         steps.add_column(name, no_wrap=True)
     steps.add_column("说明", overflow="fold")
     from rootdb.nightly import STEP_STATUS_WORDS, STEP_WORDS
+    from rootdb.privacy import mask_text  # file names in messages may hold an ID or a mobile
 
     for step in run.steps:
         detail = step.detail.get("headline") if isinstance(step.detail, dict) else None
@@ -388,17 +389,18 @@ def nightly_summary(run) -> None:
         state = STEP_STATUS_WORDS.get(step.status, step.status)
         steps.add_row(STEP_WORDS.get(step.name, step.name), f"[red]{state}[/]" if step.status in ("failed", "running")
                       else state, f"{step.seconds:.1f} 秒",
-                      detail)
+                      mask_text(detail))
     _fit(steps, "说明")
     _stdout().print(steps)
     for f in run.files:
         if f["status"] == "failed":
-            _stdout().print(f"[red]退回[/] {f['message']}（已移到 {f.get('moved_to') or 'rejected/'}）",
+            moved = mask_text(f.get("moved_to")) or "rejected/"
+            _stdout().print(f"[red]退回[/] {mask_text(f['message'])}（已移到 {moved}）",
                       soft_wrap=True)
     for warning in run.warnings:
-        _stdout().print(f"[yellow]![/] {warning}", soft_wrap=True)
+        _stdout().print(f"[yellow]![/] {mask_text(warning)}", soft_wrap=True)
     if run.message:
-        _stderr().print(f"[red]{run.message}[/]")
+        _stderr().print(f"[red]{mask_text(run.message)}[/]")
     _stdout().print(f"日志：{run.log_file}\n运行记录：{run.record_file}", soft_wrap=True)
 
 

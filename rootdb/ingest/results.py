@@ -1,5 +1,8 @@
 """What an ingest run returns: one `FileResult` per file and the run's `IngestResult`.
 
+File names, paths, messages and warnings are masked by content in `to_dict` (what
+--json prints and run records keep) and in the table `rootdb ingest` prints.
+
 Row counts of a file (data rows only: not title, header, blank, repeated-header or
 closing rows), which always balance:
 
@@ -57,7 +60,13 @@ class FileResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As shown (--json, run records): a file name may hold an ID or a mobile
+        (tekun_150602198503021234_13912345678_2026-12.xlsx), so every text — file, path,
+        message, warnings, sheets — is masked by content. The `files` table keeps the
+        real name; `path` of the object itself stays real (ingest reads the file by it)."""
+        from rootdb.privacy import mask_strings
+
+        return mask_strings(asdict(self))
 
 
 @dataclass
