@@ -6,11 +6,21 @@ where the registry knows them.
    character off only with the same birth date: 张伟 and 张芳 of one household share a
    surname, not an identity). A name that clearly disagrees means the ID belongs to
    someone else: the record is not trusted with it, and the disagreement is kept.
+   An ID Excel stored as a number (`excel_id`) keeps its first 15 digits (region,
+   birth date, one more): the one registry person whose ID begins so and whose name
+   agrees.
 2. Family (`family`): a newborn with no ID, through its mother's registry household,
    its birth date and sex.
-3. Probabilistic (`probabilistic`): everything else, with splink (see `splink_model`).
+3. Name and house (`name_house`): a record with no usable ID whose house (its own
+   address, or for a person named with no address of their own — a house's owner or
+   tenant, a household's head — the one house its row names) is where exactly one
+   registry person of that name lives or is registered.
+4. Probabilistic (`probabilistic`): everything else, with splink (see `splink_model`),
+   which compares houses as the house link resolved them (`link_person_houses`), not
+   as each department wrote them.
 
-Reads `link_person_records`; writes `link_person_exact`, `link_person_conflicts`.
+Reads `link_person_records`, `link_house_records`, `link_house_matches`; writes
+`link_person_exact`, `link_person_conflicts`, `link_person_houses`.
 """
 
 from __future__ import annotations
@@ -28,8 +38,17 @@ CREATE OR REPLACE TEMP MACRO chars_off(a, b) AS
          WHEN length(a) = length(b)
          THEN len(list_filter(list_zip(string_split(a, ''), string_split(b, '')), lambda x: x[1] <> x[2]))
     END;
-CREATE OR REPLACE TEMP MACRO names_agree(a, b, pa, pb, same_birth) AS
-    a = b OR pa = pb OR (chars_off(a, b) = 1 AND (length(a) >= 3 OR same_birth));
+-- Birth dates that do not tell two people apart: one unknown, equal, one digit of
+-- YYYYMMDD mistyped, or day and month swapped.
+CREATE OR REPLACE TEMP MACRO births_agree(a, b) AS
+    a IS NULL OR b IS NULL OR a = b
+    OR chars_off(strftime(a, '%Y%m%d'), strftime(b, '%Y%m%d')) = 1
+    OR (year(a) = year(b) AND month(a) = day(b) AND day(a) = month(b));
+-- Names of one person, unless the record's own birth date says another person (a
+-- namesake's ID): the same characters, the same pinyin, or one character off (for
+-- two-character names only with the same birth date).
+CREATE OR REPLACE TEMP MACRO names_agree(a, b, pa, pb, same_birth, births_ok) AS
+    births_ok AND (a = b OR pa = pb OR coalesce(chars_off(a, b) = 1 AND (length(a) >= 3 OR same_birth), false));
 """
 
 
@@ -42,12 +61,15 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     `link_person_conflicts(record_id, registry_key, kind, registry_name, delivered_name)`.
 
     For a record whose valid ID is in the registry:
-    - the name agrees (or is empty): `exact_id`;
+    - the name agrees (or is empty): `exact_id` — the same characters, the same
+      pinyin, or one character off, and the record's own birth date (if it gives one)
+      is the ID holder's but for one mistyped digit or day and month swapped: a
+      birth date that says another person makes even the same name a namesake;
     - else a member of the ID holder's household bears the name (same characters or
       pinyin): the department wrote a relative's ID — the record is that member's
       (`household`), and the wrong ID is a conflict;
-    - else a two-character name one character off with nothing else to tell: a typo,
-      `exact_id`;
+    - else a two-character name one character off with nothing else to tell (no birth
+      date against it): a typo, `exact_id`;
     - else the ID belongs to someone else: a conflict, and the model never sees it.
     """
     ensure_macros(con)
@@ -64,8 +86,11 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         SELECT r.record_id, r.feed = '{REGISTRY_FEED}' AND r.role = 'person' AS is_registry, r.name,
                r.name_pinyin, g.id_number, g.name AS registry_name, g.household_no,
                r.name IS NULL OR names_agree(r.name, g.name, r.name_pinyin, g.name_pinyin,
-                                             coalesce(r.birth_date = g.birth_date, false)) AS agrees,
-               chars_off(r.name, g.name) = 1 AS one_off
+                                             coalesce(r.birth_date = g.birth_date, false),
+                                             births_agree(r.birth_date, g.birth_date)) AS agrees,
+               -- names of different lengths are not one character off (chars_off is NULL)
+               coalesce(chars_off(r.name, g.name) = 1, false) AND births_agree(r.birth_date, g.birth_date)
+                   AS one_off
         FROM link_person_records r JOIN _registry g ON r.id_number = g.id_number
         WHERE r.id_valid;
 
@@ -90,10 +115,114 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         WHERE NOT is_registry AND NOT agrees AND NOT (one_off AND record_id NOT IN (SELECT record_id FROM _relative));
         """
     )
+    _excel_ids(con)
     _family(con)
+    _person_houses(con)
+    _name_house(con)
+    _family(con)  # a relative found by name and house names the rest of the row
     counts = dict(con.execute("SELECT match_method, count(*) FROM link_person_exact GROUP BY 1").fetchall())
     conflicts = con.execute("SELECT count(*) FROM link_person_conflicts").fetchall()[0][0]
-    return {**{m: counts.get(m, 0) for m in ("exact_id", "household", "family")}, "id_conflicts": conflicts}
+    return {**{m: counts.get(m, 0) for m in ("exact_id", "household", "excel_id", "family", "name_house")},
+            "id_conflicts": conflicts}
+
+
+def _excel_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """An ID that Excel stored as a number (id_check 'excel') kept 15 significant
+    digits — region, birth date and the first digit of the sequence — cut or rounded,
+    then written back as a double (`…129984`) or in scientific notation. It is the one
+    registry person whose ID cut or rounded to 15 digits is the same number and whose
+    name agrees (same characters, same pinyin, or one character off in a name of three
+    or more: twins share the 15 digits and often all but one character of the name),
+    as does a birth date the record gives."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _registry15 AS
+        SELECT DISTINCT g.id_number, g.name, g.name_pinyin, g.birth_date, unnest([v // 1000, (v + 500) // 1000]) AS id15
+        FROM (SELECT *, substr(id_number, 1, 17)::HUGEINT * 10
+                        + CASE WHEN right(id_number, 1) = 'X' THEN 10 ELSE right(id_number, 1)::INT END AS v
+              FROM _registry) g;
+
+        INSERT INTO link_person_exact
+        SELECT r.record_id, any_value(g.id_number), 'excel_id'
+        FROM (SELECT *, round(TRY_CAST(id_number AS DOUBLE) / 1000)::HUGEINT AS id15
+              FROM link_person_records
+              WHERE id_check = 'excel' AND name IS NOT NULL
+                AND record_id NOT IN (SELECT record_id FROM link_person_exact)) r
+        JOIN _registry15 g ON g.id15 = r.id15
+        WHERE (r.name = g.name OR r.name_pinyin = g.name_pinyin OR (chars_off(r.name, g.name) = 1 AND length(r.name) >= 3))
+          AND births_agree(r.birth_date, g.birth_date)
+        GROUP BY r.record_id
+        HAVING count(DISTINCT g.id_number) = 1
+        """
+    )
+
+
+def _person_houses(con: duckdb.DuckDBPyConnection) -> None:
+    """`link_person_houses(record_id, house_id, kind)`: the house entity (as the house
+    link resolved it) of each person record's address — `lives`: the address of the
+    role itself; `registered`: a registry person's 户籍地址; `row`: for a person with no
+    address of their own, the one house the row names (an owner's or a tenant's house,
+    a dibao head's household). One row per record and kind."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE link_person_houses AS
+        WITH own AS (
+            SELECT p.record_id, min(m.entity_id) AS house_id, 'lives' AS kind
+            FROM link_person_records p
+            JOIN link_house_records h ON h.file_id = p.file_id AND h.source_row = p.source_row AND h.address = p.address
+            JOIN link_house_matches m ON m.record_id = h.record_id
+            WHERE h.role <> 'registered_residence' OR p.feed <> '{REGISTRY_FEED}'
+            GROUP BY p.record_id
+        ), registered AS (
+            SELECT p.record_id, min(m.entity_id) AS house_id, 'registered' AS kind
+            FROM link_person_records p
+            JOIN link_house_records h ON h.file_id = p.file_id AND h.source_row = p.source_row
+                 AND h.role = 'registered_residence'
+            JOIN link_house_matches m ON m.record_id = h.record_id
+            WHERE p.feed = '{REGISTRY_FEED}' AND p.role = 'person'
+            GROUP BY p.record_id
+        ), by_row AS (
+            SELECT p.record_id, min(m.entity_id) AS house_id, 'row' AS kind
+            FROM link_person_records p
+            JOIN link_house_records h ON h.file_id = p.file_id AND h.source_row = p.source_row
+            JOIN link_house_matches m ON m.record_id = h.record_id
+            WHERE p.address IS NULL AND p.feed <> '{REGISTRY_FEED}'
+            GROUP BY p.record_id
+            HAVING count(DISTINCT m.entity_id) = 1
+        )
+        SELECT * FROM own UNION ALL SELECT * FROM registered UNION ALL SELECT * FROM by_row
+        """
+    )
+
+
+def _name_house(con: duckdb.DuckDBPyConnection) -> None:
+    """A record with no usable ID (none, an invalid one, or one that belongs to
+    someone else) is the registry person of the same name who lives or is registered at
+    its house, when exactly one does — the same characters, or the same pinyin with the
+    same birth date; a birth date or sex it gives must agree. Siblings' names one
+    character apart never match here: that is for the model, with phone and birth date."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _registry_houses AS
+        SELECT g.id_number, g.name, g.name_pinyin, g.birth_date, g.sex, h.house_id
+        FROM _registry g JOIN link_person_houses h ON h.record_id = g.record_id;
+
+        INSERT INTO link_person_exact
+        SELECT r.record_id, any_value(g.id_number), 'name_house'
+        FROM link_person_records r
+        JOIN link_person_houses rh ON rh.record_id = r.record_id
+        JOIN _registry_houses g ON g.house_id = rh.house_id
+        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+          AND NOT (r.feed = '{REGISTRY_FEED}' AND r.role = 'person')
+          AND (NOT coalesce(r.id_valid, false) OR r.record_id IN (SELECT record_id FROM link_person_conflicts))
+          AND r.name IS NOT NULL
+          AND (r.name = g.name OR (r.name_pinyin = g.name_pinyin AND r.birth_date = g.birth_date))
+          AND (r.birth_date IS NULL OR r.birth_date = g.birth_date)
+          AND (r.sex IS NULL OR g.sex IS NULL OR r.sex = g.sex)
+        GROUP BY r.record_id
+        HAVING count(DISTINCT g.id_number) = 1
+        """
+    )
 
 
 def _family(con: duckdb.DuckDBPyConnection) -> None:
@@ -128,17 +257,25 @@ _SPLINK_COLUMNS = """
     {id} AS id_number,
     coalesce(birth_date, {id_birth}) AS birth_date,
     coalesce(sex, {id_sex}) AS sex,
-    phone, house_key
+    phone, coalesce(h.house_id, house_key) AS house_key
 """
 
 
 def _model_columns() -> str:
     """What the model sees of a record. An ID that belongs to someone else is not
-    given to it, nor is what that ID implies (birth date, sex)."""
+    given to it, nor is what that ID implies (birth date, sex). Its house is the house
+    entity its address resolved to (or, with no address of its own, its row's house:
+    `link_person_houses`), so that two ways of writing one address agree; the
+    address's own key where it resolved to none. Read with `_FROM`."""
     trusted = "CASE WHEN c.record_id IS NULL THEN r.{col} END"
     return _SPLINK_COLUMNS.format(
         id=trusted.format(col="id_number"), id_birth=trusted.format(col="id_birth"), id_sex=trusted.format(col="id_sex")
     )
+
+
+# The tables the model's columns read (`r`, `c`, `h`).
+_FROM = """link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
+    LEFT JOIN (SELECT record_id, house_id FROM link_person_houses WHERE kind <> 'registered') h USING (record_id)"""
 
 
 def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
@@ -149,7 +286,7 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
         f"""
         CREATE OR REPLACE TABLE link_splink_registry AS
         SELECT {cols}, true AS is_registry, r.id_number AS label
-        FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
+        FROM {_FROM}
         WHERE r.feed = '{REGISTRY_FEED}' AND r.role = 'person'
         """
     )
@@ -162,7 +299,7 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
                min(unique_id) OVER (PARTITION BY name, name_pinyin, id_number, birth_date, sex, phone, house_key)
                    AS unique_id
         FROM (SELECT {cols}
-              FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
+              FROM {_FROM}
               WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact))
         """
     )
@@ -170,7 +307,7 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
         f"""
         CREATE OR REPLACE TABLE link_splink_unresolved AS
         SELECT {cols}, false AS is_registry, NULL::VARCHAR AS label
-        FROM link_person_records r LEFT JOIN link_person_conflicts c USING (record_id)
+        FROM {_FROM}
         WHERE r.record_id IN (SELECT unique_id FROM link_splink_members)
         """
     )
@@ -186,8 +323,7 @@ def _training_records(con: duckdb.DuckDBPyConnection, training_sample: int) -> N
         SELECT * FROM link_splink_unresolved
         UNION ALL
         SELECT {cols}, false AS is_registry, e.registry_key AS label
-        FROM link_person_records r JOIN link_person_exact e USING (record_id)
-        LEFT JOIN link_person_conflicts c USING (record_id)
+        FROM {_FROM} JOIN link_person_exact e USING (record_id)
         WHERE r.feed <> '{REGISTRY_FEED}' AND hash(r.record_id) % 1000 < ?
         """,
         [max(1, min(1000, training_sample))],
