@@ -3,6 +3,7 @@ and the decisions hold on the next runs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,7 @@ import pytest
 
 from conftest import query
 from rootdb import ingest
-from rootdb.errors import InputFileError
+from rootdb.errors import UsageError
 from rootdb.link import link
 from rootdb.link.review import SHEET, export_review, import_review
 
@@ -78,8 +79,68 @@ def test_import_names_what_it_cannot_read(workspace, tmp_path):
     assert result.problems and "大概吧" in result.problems[0]
     other = tmp_path / "other.xlsx"
     openpyxl.Workbook().save(other)
-    with pytest.raises(InputFileError, match=SHEET):
+    with pytest.raises(UsageError, match=f"other.xlsx：没有“{SHEET}”工作表"):
         import_review(other, db=workspace)
+
+
+def test_import_masks_an_id_or_a_mobile_typed_into_the_decision(workspace, tmp_path):
+    out = tmp_path / "review.xlsx"
+    export_review(out, db=workspace)
+    book = openpyxl.load_workbook(out)
+    header = [c.value for c in book[SHEET][1]]
+    book[SHEET].cell(2, header.index("判定（是/否）") + 1).value = "是150602198503021234，电话13912345678"
+    book.save(out)
+    result = import_review(out, db=workspace)
+    said = " ".join(result.problems)
+    assert "看不懂" in said and "150602********1234" in said and "139****5678" in said
+    assert "150602198503021234" not in said and "13912345678" not in said
+
+
+def _not_a_workbook(tmp_path: Path, db: Path) -> Path:
+    return Path("/etc/passwd")
+
+
+def _cut_short(tmp_path: Path, db: Path) -> Path:
+    whole = tmp_path / "whole.xlsx"
+    export_review(whole, db=db)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return cut
+
+
+def _without_the_sheet(tmp_path: Path, db: Path) -> Path:
+    book = openpyxl.Workbook()
+    book.active.title = "Sheet1"
+    book.active["A1"] = "编号"
+    path = tmp_path / "名单.xlsx"
+    book.save(path)
+    return path
+
+
+def _text_named_xlsx(tmp_path: Path, db: Path) -> Path:
+    path = tmp_path / "复核.xlsx"
+    path.write_text("编号,判定（是/否）\n1,是\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("make", [_not_a_workbook, _cut_short, _without_the_sheet, _text_named_xlsx])
+def test_a_file_that_is_not_a_review_workbook_is_named_in_chinese(workspace, tmp_path, make):
+    """/etc/passwd, a workbook cut short, one without the 待复核配对 sheet: a usage error
+    (exit 2) in Chinese naming the file, never the library's English."""
+    from typer.testing import CliRunner
+
+    from rootdb.cli.main import app
+
+    path = make(tmp_path, workspace)
+    with pytest.raises(UsageError) as info:
+        import_review(path, db=workspace)
+    message = str(info.value)
+    assert path.name in message and "rootdb review export" in message
+    assert not re.search(r"[A-Za-z]{4,}", message.replace(path.name, "").replace("rootdb review export", "")
+                         .replace("xlsx", "").replace("Excel", "")), message
+    result = CliRunner().invoke(app, ["review", "import", str(path), "--db", str(workspace)])
+    assert result.exit_code == 2, result.output
+    assert "calamine" not in result.output and "not found" not in result.output and path.name in result.output
 
 
 def test_decisions_survive_in_the_database(workspace):

@@ -22,9 +22,9 @@ import duckdb
 import fastexcel
 import polars as pl
 
-from rootdb.errors import InputFileError, UsageError
+from rootdb.errors import UsageError
 from rootdb.link import house_review
-from rootdb.privacy import mask_frame, mask_id, mask_phone, os_user, record_audit
+from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
 from rootdb.workspace import open_existing
@@ -178,20 +178,29 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
 def import_review(path: Path, db: str | None = None) -> ReviewImport:
     if not Path(path).is_file():
         raise UsageError(f"找不到文件：{path}")
+    path = Path(path)
     result = ReviewImport(file=str(path))
+    # What the libraries say about a file that is not our workbook is English and about
+    # their internals (calamine error: Cannot detect file format…; Sheet "…" not found):
+    # the officer is told in Chinese which file and what to do instead (a usage error).
+    again = "请用 rootdb review export 导出的工作簿，填好“判定”列后再导入"
+    try:
+        names = fastexcel.read_excel(path).sheet_names
+    except Exception as exc:  # not a workbook at all (/etc/passwd), or cut short
+        raise UsageError(f"{path.name}：不是可以读取的 Excel 工作簿（文件已损坏、不完整，或不是 .xlsx）。{again}") from exc
+    if SHEET not in names and house_review.SHEET not in names:
+        raise UsageError(f"{path.name}：没有“{SHEET}”工作表，不是复核工作簿。{again}")
     try:
         houses = house_review.load_sheet(path)
-    except Exception as exc:  # not a workbook, or damaged
-        raise InputFileError(path, f"读不到“{SHEET}”工作表：请用 rootdb review export 导出的文件（{exc}）") from exc
-    try:
-        sheet = fastexcel.read_excel(path).load_sheet(SHEET, dtypes="string").to_polars()
-    except Exception as exc:  # not our workbook, or damaged
-        if houses is None:
-            raise InputFileError(path, f"读不到“{SHEET}”工作表：请用 rootdb review export 导出的文件（{exc}）") from exc
-        sheet = pl.DataFrame(schema={c: pl.String for c in ("编号", "判定（是/否）", "A 指纹", "B 指纹")})
+        if SHEET in names:
+            sheet = fastexcel.read_excel(path).load_sheet(SHEET, dtypes="string").to_polars()
+        else:
+            sheet = pl.DataFrame(schema={c: pl.String for c in ("编号", "判定（是/否）", "A 指纹", "B 指纹")})
+    except Exception as exc:  # the workbook opens but a sheet is damaged
+        raise UsageError(f"{path.name}：“{SHEET}”工作表读不出来（文件可能已损坏）。{again}") from exc
     needed = {"编号", "判定（是/否）", "A 指纹", "B 指纹"}
     if not needed <= set(sheet.columns):
-        raise InputFileError(path, f"缺少列：{'、'.join(sorted(needed - set(sheet.columns)))}")
+        raise UsageError(f"{path.name}：“{SHEET}”工作表缺少列：{'、'.join(sorted(needed - set(sheet.columns)))}。{again}")
     answer = pl.col("判定（是/否）").str.strip_chars().str.to_uppercase()
     marked = sheet.with_columns(
         pl.when(answer.is_in(list(YES))).then(True).when(answer.is_in(list(NO))).then(False).alias("decision")
@@ -200,7 +209,8 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
     for number, text in marked.filter(pl.col("decision").is_null() & answer.is_not_null() & (answer != "")).select(
         "编号", "判定（是/否）"
     ).iter_rows():
-        result.problems.append(f"第{number}对：看不懂“{text}”，请填 是 或 否")
+        # the cell quoted as written, but never an ID or a mobile someone typed into it
+        result.problems.append(mask_text(f"第{number}对：看不懂“{text}”，请填 是 或 否"))
     decided = marked.filter(pl.col("decision").is_not_null()).select(
         pl.min_horizontal("A 指纹", "B 指纹").alias("fingerprint_a"),
         pl.max_horizontal("A 指纹", "B 指纹").alias("fingerprint_b"),
@@ -213,10 +223,11 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
     if houses is not None:
         needed = {"编号", house_review.DECISION, house_review.KEY}
         if not needed <= set(houses.columns):
-            raise InputFileError(path, f"“{house_review.SHEET}”缺少列：{'、'.join(sorted(needed - set(houses.columns)))}")
+            missing = "、".join(sorted(needed - set(houses.columns)))
+            raise UsageError(f"{path.name}：“{house_review.SHEET}”工作表缺少列：{missing}。{again}")
         house_decided, house_result = house_review.read_decisions(houses, path.name)
         result.addresses = house_result.to_dict()
-        result.problems.extend(house_result.problems)
+        result.problems.extend(mask_text(problem) for problem in house_result.problems)
     with open_existing(db, read_only=False) as con:
         con.execute(_DDL)
         con.register("_decided", decided)
