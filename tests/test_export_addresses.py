@@ -28,7 +28,7 @@ def _read(path) -> pl.DataFrame:
 EXPECTED = {  # delivered address → reason
     "幸福1号楼1单元101": "ambiguous",
     "幸福9号楼9单元909": "ambiguous",
-    "康城雅苑9号楼1单元101室": "no_house",
+    "康城雅苑9号楼1单元101室": "no_building",
     "光明小区3号楼2单元501室": "no_compound",
     "东胜区某某处": "unparsed",
     "内蒙古自治区包头市昆都仑区光明村6社34号": "outside",

@@ -35,6 +35,9 @@ from rootdb.workspace import open_existing
 REASONS = {
     "no_compound": "标准地址库中没有这个小区",
     "no_house": "有这个小区，但没有这个楼栋/单元/室",
+    "no_building": "有这个小区，但没有这个楼栋",
+    "no_unit": "有这个小区和楼栋，但没有这个单元",
+    "no_room": "有这个小区、楼栋和单元，但没有这个室",
     "ambiguous": "有多个候选，无法确定（可人工复核）",
     "rejected": "已人工判定不是候选房屋",
     "outside": "不在本辖区",
@@ -115,10 +118,16 @@ fitting AS (  -- ambiguous: the houses that fit
                             ORDER BY r.tier, r.k, r.score DESC, r.address_code) AS candidates
     FROM ranked r JOIN link_houses h ON h.registry_key = r.address_code
     GROUP BY r.address
+), has AS (  -- a known compound without the house: which part is missing
+    SELECT a.address, bool_or(g.building IS NOT DISTINCT FROM a.building) AS building,
+           bool_or(g.building IS NOT DISTINCT FROM a.building AND g.unit IS NOT DISTINCT FROM a.unit) AS unit
+    FROM addr a JOIN reg g ON g.cid = a.cid WHERE a.reason = 'no_house' GROUP BY a.address
 )
-SELECT a.address, a.community, a.compound, a.building, a.unit, a.room, a.records, a.feeds, a.reason,
+SELECT a.address, a.community, a.compound, a.building, a.unit, a.room, a.records, a.feeds,
+       CASE WHEN a.reason <> 'no_house' OR h.address IS NULL THEN a.reason
+            WHEN NOT h.building THEN 'no_building' WHEN NOT h.unit THEN 'no_unit' ELSE 'no_room' END AS reason,
        coalesce(c.candidates, []) AS candidates
-FROM addr a LEFT JOIN cands c USING (address)
+FROM addr a LEFT JOIN cands c USING (address) LEFT JOIN has h USING (address)
 ORDER BY a.records DESC, a.address
 """
 
