@@ -154,7 +154,7 @@ def test_a_decision_resolves_the_address_on_every_later_link(tmp_path, sample_db
     for i, row in enumerate(rows, start=2):
         if row["报送地址"] == "幸福1号楼1单元101":  # the officer picks 幸福家园
             pick = 1 if row["候选1 地址编码"] == chosen else 2
-            sheet.cell(i, col[DECISION]).value = str(pick)
+            sheet.cell(i, col[DECISION]).value = pick  # a number cell, as Excel keeps a typed 1
         else:  # and says the close name is not 康城雅苑
             sheet.cell(i, col[DECISION]).value = "否"
     book.save(out)

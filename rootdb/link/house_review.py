@@ -259,7 +259,7 @@ class HouseImport:
         return asdict(self)
 
 
-_CHOICE = re.compile(r"^(?:候选|第)?\s*(\d+)\s*(?:个|号)?$")
+_CHOICE = re.compile(r"^(?:候选|第)?\s*(\d+)(?:\.0+)?\s*(?:个|号)?$")  # "1.0": a number cell read as text
 
 
 def read_decisions(sheet: pl.DataFrame, source_file: str) -> tuple[pl.DataFrame, HouseImport]:
