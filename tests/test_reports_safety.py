@@ -82,14 +82,14 @@ def _template_dir(tmp_path: Path, sql: str, name: str = "R90_测试.yaml", extra
     return folder
 
 
-def test_a_template_without_masks_is_masked_by_content_and_csv_has_no_formulas(sample_db, tmp_path, monkeypatch):
+def test_a_template_without_masks_is_masked_by_content_and_csv_has_no_formulas(work_db, tmp_path, monkeypatch):
     sql = ("SELECT * FROM (VALUES ('证号 150602198503021234' || '11'), ('电话13812345678'), "
            "('=Cmd|'' /C Calc''!A0'), ('+Sum(1,2)'), ('-12.5')) t(a) ORDER BY a")
     monkeypatch.setenv("ROOTDB_REPORTS", str(_template_dir(tmp_path, sql)))
     clear_template_cache()
-    try:
+    try:  # a custom template: its run is audited, so on a copy of the sample
         run = run_reports(select_templates(["R90"], False), as_of=SAMPLE_AS_OF, out=tmp_path / "out", fmt="csv",
-                          db=str(sample_db))
+                          db=str(work_db))
     finally:
         clear_template_cache()
     text = Path(run.reports[0].file).read_text(encoding="utf-8-sig")
@@ -294,3 +294,77 @@ def test_children_0_3_show_their_guardians_phone(sample_db):
     assert people.height > 0
     with_phone = people["联系电话"].drop_nulls().len()
     assert with_phone >= 0.9 * people.height, (with_phone, people.height)
+
+
+# ------------------------------------------------------------------ custom templates are audited
+
+# What masking by content cannot see: a template that writes the ID out in Chinese
+# numerals, in base64, reversed, or split over two columns.
+DISGUISED = ("SELECT translate(pid, '0123456789', '〇一二三四五六七八九') AS a, to_base64(encode(pid)) AS b, "
+             "reverse(pid) AS c, left(pid, 9) AS d, right(pid, 9) AS e "
+             "FROM (SELECT any_value(id_number) AS pid FROM golden_persons WHERE id_number IS NOT NULL) ORDER BY 1")
+DISGUISED_COLUMNS = "".join(f"  - {{field: {c}, header: 列{c}}}\n" for c in "bcde")
+
+
+def test_every_run_of_a_custom_template_is_audited_before_its_file_appears(work_db, tmp_path, monkeypatch):
+    """Masked or not, a report of a template from ROOTDB_REPORTS has its audit row
+    (naming the template's file) committed before the report is moved into place; a
+    masked run of rootdb's own templates writes none; report --list marks the custom one."""
+    from typer.testing import CliRunner
+
+    import rootdb.reports.engine as engine
+    from rootdb.cli.main import app
+
+    folder = _template_dir(tmp_path, DISGUISED, extra=DISGUISED_COLUMNS)
+    monkeypatch.setenv("ROOTDB_REPORTS", str(folder))
+    clear_template_cache()
+    before = len(_audit(work_db)) if _has_audit(work_db) else 0  # the session's sample may hold some
+    audited_when_published = []
+    real_publish = engine.publish
+
+    def publish(staged, target):
+        audited_when_published.append((Path(target).name, [f for _, f in _audit(work_db)]))
+        assert not Path(target).exists()
+        real_publish(staged, target)
+
+    monkeypatch.setattr(engine, "publish", publish)
+    try:
+        for fmt in ("xlsx", "csv"):
+            run = run_reports(select_templates(["R90", "R01"], False), as_of=SAMPLE_AS_OF, out=tmp_path / fmt,
+                              fmt=fmt, db=str(work_db))
+            assert run.masked
+        listed = CliRunner().invoke(app, ["report", "--list"], env={"COLUMNS": "200"})
+    finally:
+        clear_template_cache()
+    template = str((folder / "R90_测试.yaml").resolve())
+    rows = _audit(work_db)[before:]
+    assert [c for c, _ in rows] == [f"report R90（自定义模板 {template}）"] * 2  # R01 (rootdb's own, masked): none
+    assert [Path(f).name for _, f in rows] == ["R90_测试.xlsx", "R90_测试.csv"]
+    for name, files_audited in audited_when_published:
+        assert (name in {Path(f).name for f in files_audited}) == name.startswith("R90"), name
+    assert listed.exit_code == 0, listed.output
+    r90 = next(line for line in listed.output.splitlines() if "R90" in line)
+    assert "*" in r90 and "自定义模板" in listed.output and "R01 *" not in listed.output
+
+
+def test_a_custom_template_run_whose_audit_cannot_be_written_leaves_no_file(work_db, tmp_path):
+    """The database lock taken between writing and auditing a masked run of a custom
+    template: the run fails (1), no report where it was asked, no audit row."""
+    folder = _template_dir(tmp_path, DISGUISED, extra=DISGUISED_COLUMNS)
+    marker = tmp_path / "paused"
+    env = {**os.environ, "ROOTDB_LOCK_WAIT": "1", "ROOTDB_PAUSE_AT": "report.staged", "ROOTDB_PAUSE_FILE": str(marker),
+           "ROOTDB_PAUSE_SECONDS": "3", "ROOTDB_REPORTS": str(folder)}
+    before = len(_audit(work_db)) if _has_audit(work_db) else 0
+    proc = subprocess.Popen(ROOTDB + ["report", "R90", "--out", str(tmp_path / "out"), "--as-of",
+                                      SAMPLE_AS_OF.isoformat(), "--db", str(work_db)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), proc.communicate()[1][-1000:]
+    with duckdb.connect(str(work_db)):
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stdout[-500:] + stderr[-500:]
+    assert "审计" in stdout + stderr and "自定义模板" in stdout + stderr
+    assert not (tmp_path / "out" / "R90_测试.xlsx").exists()
+    assert (len(_audit(work_db)) if _has_audit(work_db) else 0) == before

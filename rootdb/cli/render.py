@@ -459,7 +459,10 @@ def link_summary(result) -> None:
     conflicts = result.people.get("deterministic", {}).get("id_conflicts", 0)
     if conflicts:
         _stdout().print(f"[yellow]{conflicts:,} 条记录的身份证号属于公安库中另一个人，未按号码认定，已记录待纠错[/]", soft_wrap=True)
-    _stdout().print(f"待人工复核的配对：{result.review_pairs:,}（rootdb review export --out 复核.xlsx）", soft_wrap=True)
+    addresses = result.houses.get("review_addresses", 0)
+    waiting = f"，地址 {addresses:,} 个" if addresses else ""
+    _stdout().print(f"待人工复核的配对：{result.review_pairs:,}{waiting}（rootdb review export --out 复核.xlsx）",
+                    soft_wrap=True)
     for chart in result.charts:
         _stdout().print(f"图表：{chart}", soft_wrap=True)
 
@@ -531,14 +534,25 @@ class ReportProgressBar:
 
 
 def report_list(templates: dict) -> None:
+    """The reports; one whose template is not rootdb's own (from ROOTDB_REPORTS) is
+    marked 自定义, with its file: each of its runs is written to the audit log."""
+    from rich.markup import escape
+
+    from rootdb.reports.engine import custom_template
+
+    custom = {code: custom_template(t) for code, t in templates.items()}
     table = _table(f"报表（{len(templates)} 张）")
     table.add_column("代码", no_wrap=True)
     table.add_column("报表", overflow="fold")
     table.add_column("报送部门", overflow="fold")
     for code, t in templates.items():
-        table.add_row(code, t.title, t.department or "")
+        title = t.title + (f"\n[yellow]自定义模板[/] [dim]{escape(custom[code])}[/]" if custom[code] else "")
+        table.add_row(code + (" [yellow]*[/]" if custom[code] else ""), title, t.department or "")
     _fit(table, "报表", "报送部门")
     _stdout().print(table)
+    if any(custom.values()):
+        _stdout().print("[yellow]*[/] 自定义模板（不是 rootdb 自带的，来自 ROOTDB_REPORTS）：每次生成都记入审计日志，"
+                        "脱敏的也一样。", soft_wrap=True)
 
 
 def report_summary(result) -> None:
@@ -553,6 +567,9 @@ def report_summary(result) -> None:
     _fit(table, "报表", "文件")
     _stdout().print(table)
     _stdout().print(f"已写入 {len(result.reports)} 个文件到 {result.out}", soft_wrap=True)
+    custom = [r.code for r in result.reports if getattr(r, "custom_template", None)]
+    if custom and result.masked:
+        _stdout().print(f"[yellow]{'、'.join(custom)} 用的是自定义模板，已记入审计日志[/]", soft_wrap=True)
 
 
 def _cell(value) -> str:

@@ -6,6 +6,13 @@ views; writes nothing to the database except, for `--unmasked`, the audit log.
 Workbooks are written to a temporary folder beside the output folder and moved into
 place only when every report has been written, so a failed run leaves the reports of
 the previous run as they were.
+
+A report template that does not come with rootdb (a folder in ROOTDB_REPORTS: its
+YAML, or a `_base.sql` there that every report reads) can compute an ID into a form
+masking by content cannot recognise (Chinese numerals, base64, reversed, split over
+two columns): rootdb cannot read a query's intent, so every run of such a template is
+written to the audit log, masked or not, before its file becomes visible — as an
+unmasked report is (`custom_template`).
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.reports.output import hand_run_folder, publish, safe_name, staging_folder
-from rootdb.reports.templates import (BASE_STATEMENTS, ReportTemplate, base_sql, load_templates, statement_problem,
-                                      used_parameters)
+from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate, base_sql, load_templates,
+                                      statement_problem, template_dirs, used_parameters)
 from rootdb.reports.writer import ReportHeading, count_figures, write_csv, write_xlsx
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, frame_to_table, table_exists
@@ -47,6 +54,22 @@ class ReportFile:
     rows: int
     file: str
     seconds: float
+    custom_template: str | None = None  # the template's (or _base.sql's) file, when not rootdb's own
+
+
+def custom_template(template: ReportTemplate) -> str | None:
+    """The file that makes a report not rootdb's own, or None: the template itself when
+    it is not in the bundled report_templates folder, else a `_base.sql` from
+    ROOTDB_REPORTS that replaces the bundled one (every report reads its tables)."""
+    from rootdb.resources import bundled_dir
+
+    bundled = bundled_dir("report_templates").resolve()
+    if template.path and Path(template.path).resolve().parent != bundled:
+        return str(Path(template.path).resolve())
+    base = next((d / BASE_SQL for d in reversed(template_dirs()) if (d / BASE_SQL).is_file()), None)
+    if base is not None and base.resolve().parent != bundled:
+        return str(base.resolve())
+    return None
 
 
 @dataclass
@@ -147,7 +170,8 @@ def run_reports(
                     if counted:
                         template = template.model_copy(update={"notes": [*template.notes, *counted]})
                     name = f"{template.file_name}{suffix}.{fmt}"
-                    report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0)
+                    report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0,
+                                        custom_template(template))
                     run.reports.append(report)
                     if pool is not None and frame.height >= PARALLEL_ROWS:
                         pending.append((report, pool.submit(_write, staging / name, template, frame, heading,
@@ -159,7 +183,9 @@ def run_reports(
                 for report, future in pending:
                     report.seconds = round(future.result(), 2)
         pause_point("report.staged")
-        if unmasked:  # the audit first: no unmasked workbook is ever visible without its row
+        # The audit first: no unmasked workbook, and no report of a template that is not
+        # rootdb's own, is ever visible without its row.
+        if unmasked or any(r.custom_template for r in run.reports):
             _audit_reports(db, run)
         out.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(out)
@@ -170,19 +196,28 @@ def run_reports(
 
 
 def _audit_reports(db: str | None, run: ReportRun) -> None:
-    """One audit row per unmasked report, in one transaction; when it cannot be written
-    the run fails and no file is put in place."""
+    """One audit row per unmasked report and per report of a template that is not
+    rootdb's own, in one transaction; when it cannot be written the run fails and no file
+    is put in place."""
     from rootdb.errors import WorkspaceError
 
     try:
         with open_existing(db, read_only=False) as con:
             con.begin()
             for report in run.reports:
-                record_audit(con, "report --unmasked", f"{report.code} 统计日期 {run.as_of}", report.rows,
+                if report.custom_template:
+                    command = f"report {report.code}（自定义模板 {report.custom_template}）"
+                    command += " --unmasked" if not run.masked else ""
+                elif not run.masked:
+                    command = "report --unmasked"
+                else:
+                    continue  # rootdb's own template, masked: nothing to audit
+                record_audit(con, command, f"{report.code} 统计日期 {run.as_of}", report.rows,
                              str(Path(report.file).resolve()))
             con.commit()
     except (WorkspaceError, duckdb.Error) as exc:
-        raise WorkspaceError(f"未能写入审计日志，未脱敏的报表没有输出：{exc}") from None
+        what = "未脱敏的报表" if not run.masked else "自定义模板的报表"
+        raise WorkspaceError(f"未能写入审计日志，{what}没有输出：{exc}") from None
 
 
 PARALLEL_ROWS = 20_000  # reports this large are written in a worker process
