@@ -34,7 +34,7 @@ import polars as pl
 from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
-from rootdb.reports.output import hand_run_folder, publish, safe_name, staging_folder
+from rootdb.reports.output import hand_run_folder, process_alive, publish, safe_name, staging_folder
 from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate, base_sql, load_templates,
                                       statement_problem, template_dirs, used_parameters)
 from rootdb.reports.writer import ReportHeading, count_figures, write_csv, write_xlsx
@@ -299,18 +299,8 @@ def _remove_stale_staging(out: Path) -> None:
     """Staging folders left by a run that was killed (its process is gone)."""
     for folder in out.glob(f"{STAGING_PREFIX}*"):
         pid = folder.name.removeprefix(STAGING_PREFIX).split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _bind(sql: str, params: dict) -> dict:

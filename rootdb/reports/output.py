@@ -39,7 +39,7 @@ def hand_run_folder(ws: Workspace, as_of) -> Path:
     return ws.root / HAND_RUN_FOLDER / as_of.isoformat()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -56,7 +56,7 @@ def remove_stale_staging(ws: Workspace) -> None:
         return
     for folder in root.iterdir():
         pid = folder.name.split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
 
 
