@@ -119,7 +119,7 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():
-                raise WorkspaceError(f"无法打开数据库 {db_path}：{text.splitlines()[0]}") from exc
+                raise _open_failure(db_path, exc) from exc
             if time.monotonic() >= deadline:
                 raise WorkspaceError(
                     f"数据库 {db_path} 正被另一个 rootdb 进程使用，等待 {wait:.0f} 秒后仍未释放；"
@@ -128,7 +128,7 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
         except duckdb.Error as exc:
-            raise WorkspaceError(_open_error(db_path, exc)) from exc
+            raise _open_failure(db_path, exc) from exc
 
 
 def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -199,8 +199,23 @@ def _writing_crypto(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _open_failure(db_path: Path, exc: duckdb.Error) -> WorkspaceError | UsageError:
+    """A file that is not a DuckDB database is bad usage (exit 2: no database), like a
+    missing one; anything else failed to open (exit 1)."""
+    message = _open_error(db_path, exc)
+    if _NOT_A_DATABASE in str(exc):
+        return UsageError(message)
+    return WorkspaceError(message)
+
+
+_NOT_A_DATABASE = "not a valid DuckDB database file"
+
+
 def _open_error(db_path: Path, exc: duckdb.Error) -> str:
     text = str(exc)
+    if _NOT_A_DATABASE in text:
+        return (f"{db_path} 不是 rootdb 的数据库文件：请用 --db 指定工作区的数据库（如 rootdb.duckdb），"
+                "或先运行 rootdb init 创建工作区")
     if "without a key" in text:
         return f"数据库 {db_path} 已加密：请在环境变量 {KEY_ENV} 中提供密钥"
     if "Wrong encryption key" in text:
