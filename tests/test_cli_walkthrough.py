@@ -25,3 +25,22 @@ def test_a_file_that_is_not_a_database_is_bad_usage_in_chinese(tmp_path):
     text = result.stdout + result.stderr
     assert "不是 rootdb 的数据库文件" in text
     assert "IO Error" not in text and "not a valid" not in text
+
+
+def _option_help(command: str, option: str) -> str:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    param = next(p for p in group.commands[command].params if option in p.opts)
+    return param.help
+
+
+def test_in_says_it_counts_everyone_named_whatever_their_status():
+    """`query --in 低保` gave 50 people, `--group 低保` 48: --in counts a 停保 household too,
+    and its help says so and points to --group."""
+    for command in ("query", "notify"):
+        text = _option_help(command, "--in")
+        assert "名单中出现即算，含停保等状态" in text
+        assert "按正在享受的待遇筛选请用 --group" in text
+        page = " ".join(invoke(command, "-h").output.split())
+        assert "含停保等状态" in page.replace("│", "").replace(" ", "")

@@ -282,7 +282,8 @@ FamilyTagOption = Annotated[Optional[list[str]], typer.Option(
     "--family-tag", help="家里（同户号或同一房屋）有人带此标签，如 托幼服务需求",
     show_default=False, metavar="标签")]
 InFeedOption = Annotated[Optional[list[str]], typer.Option(
-    "--in", help="在此数据源中（任一角色），如 dibao；可重复", show_default=False, metavar="数据源")]
+    "--in", help="在此数据源的现有名单中（任一角色），如 dibao 或 低保；名单中出现即算，含停保等状态；"
+    "按正在享受的待遇筛选请用 --group；可重复", show_default=False, metavar="数据源")]
 NotInFeedOption = Annotated[Optional[list[str]], typer.Option(
     "--not-in", help="不在此数据源中，如 yibao；可重复", show_default=False, metavar="数据源")]
 GroupOption = Annotated[Optional[list[str]], typer.Option(
