@@ -44,3 +44,25 @@ def test_in_says_it_counts_everyone_named_whatever_their_status():
         assert "按正在享受的待遇筛选请用 --group" in text
         page = " ".join(invoke(command, "-h").output.split())
         assert "含停保等状态" in page.replace("│", "").replace(" ", "")
+
+
+def test_ingest_footer_counts_the_rows_of_a_failed_file(tmp_path, monkeypatch):
+    """With --strict a failed file's rows are neither loaded nor quarantined: the table
+    has a 失败 column and the footer says 读取 = 导入 + 隔离 + 失败."""
+    monkeypatch.setenv("COLUMNS", "160")
+    good = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="DB2")])
+    bad = write_xlsx(tmp_path / "dibao_2026-12.xlsx",
+                     [DIBAO_HEADER, dibao_row(cert="DB3"), dibao_row(cert=""), dibao_row(cert="DB4")])
+    result = invoke("ingest", good, bad, "--db", tmp_path / "x.duckdb", "--strict")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "读取" in line and "导入" in line and "文件" in line)
+    assert header.split()[-5:] == ["读取", "导入", "隔离", "失败", "有问题"]
+    total = next(line for line in lines if line.strip().startswith("合计"))
+    assert total.split()[-5:] == ["5", "2", "0", "3", "0"]
+    assert "读取 = 导入 + 隔离 + 失败" in result.stdout
+
+    clean = invoke("ingest", write_xlsx(tmp_path / "dibao_2027-01.xlsx", [DIBAO_HEADER, dibao_row()]),
+                   "--db", tmp_path / "y.duckdb")
+    assert clean.exit_code == 0
+    assert "失败" not in clean.stdout and "读取 = 导入 + 隔离。" in clean.stdout

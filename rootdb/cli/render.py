@@ -252,24 +252,33 @@ def ingest_summary(result: IngestResult) -> None:
     table.add_column("文件", overflow="fold")
     table.add_column("数据源", overflow="ellipsis")
     table.add_column("状态", no_wrap=True)
-    for name in ("读取", "导入", "隔离", "有问题"):
+    totals = result.to_dict()["totals"]
+    # Rows of a file that failed whole (--strict, a required column missing) are neither
+    # loaded nor quarantined: a 失败 column keeps 读取 = 导入 + 隔离 + 失败 true.
+    failed_rows = bool(totals["rows_failed"])
+    names = ("读取", "导入", "隔离", "失败", "有问题") if failed_rows else ("读取", "导入", "隔离", "有问题")
+    for name in names:
         table.add_column(name, justify="right", no_wrap=True)
     for f in result.files:
-        counts = ("-",) * 4 if f.status == "unchanged" else (
-            f"{f.rows_read:,}", f"{f.rows_loaded:,}",
-            f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0", f"{f.rows_flagged:,}",
-        )
+        if f.status == "unchanged":
+            counts = ("-",) * len(names)
+        else:
+            counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}",
+                      f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0",
+                      *([f"[red]{f.rows_failed:,}[/]" if f.rows_failed else "0"] if failed_rows else []),
+                      f"{f.rows_flagged:,}")
         table.add_row(mask_text(f.file), _Clipped(feed_title(f.feed), tail=False), _STATUS_TEXT[f.status], *counts)
-    totals = result.to_dict()["totals"]
     table.add_section()
     table.add_row(
         f"合计 {totals['files']} 个文件", "", f"[red]失败 {totals['failed']}[/]" if totals["failed"] else "",
         f"{totals['rows_read']:,}", f"{totals['rows_loaded']:,}", f"{totals['rows_quarantined']:,}",
-        f"{totals['rows_flagged']:,}",
+        *([f"{totals['rows_failed']:,}"] if failed_rows else []), f"{totals['rows_flagged']:,}",
     )
     _fit(table, share=True)
     _stdout().print(table)
-    _stdout().print("读取 = 导入 + 隔离。“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
+    equation = ("读取 = 导入 + 隔离 + 失败（“失败”是整个未导入的文件的行）。" if failed_rows
+                else "读取 = 导入 + 隔离。")
+    _stdout().print(f"{equation}“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
     for f in result.files:
         if f.status == "failed":
             _stdout().print(f"[red]✗ {mask_text(f.message)}[/]", soft_wrap=True)
