@@ -85,6 +85,15 @@ def locate(db: str | Path | None = None, cwd: Path | None = None) -> Workspace:
     return Workspace(root=cwd, db_path=cwd / DEFAULT_DB_NAME, config_path=None)
 
 
+def workspace_exists(directory: Path) -> bool:
+    """Whether `directory` already holds a workspace: its `rootdb.toml` and the database
+    that names (init then leaves both as they are)."""
+    config = Path(directory).resolve() / CONFIG_NAME
+    if not config.is_file():
+        return False
+    return (config.parent / _read_config(config).get("database", DEFAULT_DB_NAME)).exists()
+
+
 def init_workspace(directory: Path, database: str = DEFAULT_DB_NAME) -> Workspace:
     """Create `rootdb.toml` and an empty database with rootdb's tables."""
     from rootdb.store import ensure_schema

@@ -66,3 +66,16 @@ def test_ingest_footer_counts_the_rows_of_a_failed_file(tmp_path, monkeypatch):
                    "--db", tmp_path / "y.duckdb")
     assert clean.exit_code == 0
     assert "失败" not in clean.stdout and "读取 = 导入 + 隔离。" in clean.stdout
+
+
+def test_init_on_an_existing_workspace_says_so_and_keeps_the_data(tmp_path):
+    ws = tmp_path / "建设社区"
+    first = invoke("init", ws)
+    assert first.exit_code == 0 and "已创建工作区" in first.stdout
+    good = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
+    assert invoke("ingest", good, "--db", ws / "rootdb.duckdb").exit_code == 0
+    again = invoke("init", ws)
+    assert again.exit_code == 0
+    assert "工作区已存在，未改动" in again.stdout and "已创建" not in again.stdout
+    status = invoke("status", "--db", ws / "rootdb.duckdb", "--json")
+    assert '"dibao"' in status.stdout

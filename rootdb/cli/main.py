@@ -97,10 +97,12 @@ def init(
     debug: DebugOption = False,
 ) -> None:
     """创建工作区：配置和数据库文件"""
-    from rootdb.workspace import init_workspace
+    from rootdb.workspace import init_workspace, workspace_exists
 
+    existed = workspace_exists(directory)
     ws = init_workspace(directory)
-    render.out.print(f"已创建工作区 {ws.root}\n  配置：{ws.config_path}\n  数据库：{ws.db_path}")
+    done = "工作区已存在，未改动（数据保留）：" if existed else "已创建工作区 "
+    render.out.print(f"{done}{ws.root}\n  配置：{ws.config_path}\n  数据库：{ws.db_path}")
 
 
 @app.command()
