@@ -18,9 +18,9 @@ from pathlib import Path
 
 import polars as pl
 
-from rootdb.errors import UsageError
 from rootdb.exports import ExportResult
 from rootdb.ingest.detect import header_keys
+from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
@@ -46,9 +46,11 @@ def sheet_name(title: str) -> str:
     return re.sub(r"[\[\]:*?/\\]", "", title)[:31]
 
 
-def _check_feed(specs, feed: str | None) -> None:
-    if feed is not None and feed not in specs:
-        raise UsageError(f"不认识的数据源“{feed}”；可选：{'、'.join(sorted(specs))}（rootdb feeds 列出各数据源）")
+def _check_feed(specs, feed: str | None) -> str | None:
+    """The code of the feed --feed names: its code, title or Chinese name (低保)."""
+    from rootdb.specs.names import resolve_feed
+
+    return resolve_feed(feed, "--feed")
 
 
 @dataclass
@@ -67,7 +69,7 @@ class QuarantineSummary:
 def quarantine_summary(db: str | None = None, feed: str | None = None) -> QuarantineSummary:
     """What `rootdb quarantine --json` prints without --out: counts only, reasons masked."""
     specs = load_specs()
-    _check_feed(specs, feed)
+    feed = _check_feed(specs, feed)
     with open_existing(db, read_only=True) as con:
         counts = fetch_frame(
             con,
@@ -97,8 +99,9 @@ def quarantine_summary(db: str | None = None, feed: str | None = None) -> Quaran
 
 
 def export_quarantine(out: Path, db: str | None = None, feed: str | None = None, unmasked: bool = False) -> ExportResult:
+    out = output_file(out, "隔离数据.xlsx")
     specs = load_specs()
-    _check_feed(specs, feed)
+    feed = _check_feed(specs, feed)
     with open_existing(db, read_only=not unmasked) as con:
         rows = fetch_frame(
             con,

@@ -79,3 +79,27 @@ def test_init_on_an_existing_workspace_says_so_and_keeps_the_data(tmp_path):
     assert "工作区已存在，未改动" in again.stdout and "已创建" not in again.stdout
     status = invoke("status", "--db", ws / "rootdb.duckdb", "--json")
     assert '"dibao"' in status.stdout
+
+
+def test_a_feed_is_named_by_code_title_or_chinese_name_everywhere(tmp_path):
+    """`query --in 低保` worked while `ingest --feed 低保` and `quarantine --feed 低保` were
+    refused with a list of codes only."""
+    db = tmp_path / "x.duckdb"
+    odd = write_xlsx(tmp_path / "收到的表.xlsx", [DIBAO_HEADER, dibao_row(), dibao_row(cert="")])
+    result = invoke("ingest", odd, "--db", db, "--feed", "低保", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"feed": "dibao"' in result.stdout
+    for name in ("dibao", "低保", "城乡最低生活保障对象花名册"):
+        summary = invoke("quarantine", "--feed", name, "--db", db, "--json")
+        assert summary.exit_code == 0, summary.output
+        assert '"rows": 1' in summary.stdout
+        out = tmp_path / f"隔离_{name}.xlsx"
+        assert invoke("quarantine", "--feed", name, "--db", db, "--out", out).exit_code == 0
+        assert out.is_file()
+    for args in (["ingest", odd, "--feed", "无此数据"], ["quarantine", "--feed", "无此数据", "--json"],
+                 ["query", "--in", "无此数据"]):
+        bad = invoke(*args, "--db", db)
+        assert bad.exit_code == 2
+        text = " ".join((bad.stdout + bad.stderr).replace("│", " ").split()).replace(" ", "")
+        assert "没有数据源无此数据" in text or "不认识的数据源“无此数据”" in text
+        assert "dibao（城乡最低生活保障对象花名册）" in text

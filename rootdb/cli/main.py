@@ -112,7 +112,8 @@ def ingest(
         list[Path], typer.Argument(help="要导入的文件或文件夹", metavar="路径...", show_default=False)
     ],
     feed: Annotated[
-        Optional[str], typer.Option("--feed", help="指定数据源代码，如 dibao", show_default=False, metavar="代码")
+        Optional[str], typer.Option("--feed", help="指定数据源：代码或名称，如 dibao 或 低保", show_default=False,
+                                     metavar="数据源")
     ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="文件中有无法识别的行则整个文件不导入", metavar="")
@@ -123,7 +124,9 @@ def ingest(
 ) -> None:
     """导入数据文件：识别、清洗、入库，坏行隔离"""
     from rootdb.ingest import ingest as run_ingest
+    from rootdb.specs.names import resolve_feed
 
+    feed = resolve_feed(feed, "--feed")
     with render.IngestProgressBar(enabled=not as_json and sys.stderr.isatty()) as bar:
         result = run_ingest(paths, db=db, feed=feed, strict=strict, progress=bar)
     _emit(result, as_json, lambda: render.ingest_summary(result))
@@ -148,7 +151,8 @@ def quarantine(
         typer.Option("--out", help="导出的 Excel 文件（只加 --json 不加 --out：输出各数据源、文件的隔离行数和原因）",
                      show_default=False, metavar="文件"),
     ] = None,
-    feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源", show_default=False, metavar="代码")] = None,
+    feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源：代码或名称，如 dibao 或 低保",
+                                                           show_default=False, metavar="数据源")] = None,
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -403,7 +407,7 @@ def nightly(
 @app.command()
 @_run
 def audit(
-    limit: Annotated[int, typer.Option("--limit", help="显示最近多少条", metavar="数目")] = 50,
+    limit: Annotated[int, typer.Option("--limit", help="显示最近多少条；0 = 全部", min=0, metavar="数目")] = 50,
     db: DbOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,

@@ -33,7 +33,9 @@ from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.reports.engine import prepare
 from rootdb.store import fetch_frame
 from rootdb.faults import pause_point
+from rootdb.outpaths import output_file
 from rootdb.reports.output import publish, staging_folder
+from rootdb.specs.names import feed_names, resolve_feeds  # noqa: F401  (feed_names: importers)
 from rootdb.workspace import locate, open_existing
 
 # Special groups: those of r_persons.groups, then the two worked out from who lives in a house.
@@ -164,48 +166,9 @@ def _building(text: str) -> str:
     return parsed or value
 
 
-def feed_names() -> dict[str, str]:
-    """Every way a user names a feed, to its code: the code (dibao), the title
-    (城乡最低生活保障对象花名册) and the Chinese words its files are recognised by (低保)."""
-    from rootdb.specs import load_specs
-
-    names: dict[str, set[str]] = {}
-    for code, spec in load_specs().items():
-        words = {code, spec.title}
-        for pattern in spec.file_patterns:
-            stem = pattern.rsplit(".", 1)[0].strip("*")
-            if stem and not stem.isascii() and not any(ch in stem for ch in "*?[]"):
-                words.add(stem)
-        for word in words:
-            names.setdefault(word, set()).add(code)
-    return {word: next(iter(codes)) for word, codes in names.items() if len(codes) == 1}
-
-
-def _feed_code(text: str, names: dict[str, str]) -> str | None:
-    value = unicodedata.normalize("NFKC", text).strip()
-    if value.lower() in names:
-        return names[value.lower()]
-    if value in names:
-        return names[value]
-    # 低保名册, 低保对象: one feed's word inside what was typed, or what was typed inside one title.
-    found = {code for word, code in names.items() if not word.isascii() and len(word) >= 2
-             and (word in value or (len(value) >= 2 and value in word))}
-    return found.pop() if len(found) == 1 else None
-
-
 def check_feeds(codes: list[str], option: str) -> list[str]:
     """Feed codes of what the user typed: a code (dibao), a title or a Chinese name (低保)."""
-    from rootdb.specs import load_specs
-
-    names = feed_names()
-    typed = [c.strip() for c in codes if c.strip()]
-    resolved = [_feed_code(c, names) for c in typed]
-    unknown = [t for t, c in zip(typed, resolved) if c is None]
-    if unknown:
-        known = "、".join(f"{code}（{spec.title}）" for code, spec in sorted(load_specs().items()))
-        raise UsageError(f"{option}：没有数据源 {'、'.join(unknown)}；可用代码或名称：{known}"
-                         "（rootdb feeds 列出各数据源）")
-    return list(dict.fromkeys(c for c in resolved if c))
+    return resolve_feeds(codes, option)
 
 
 def _check_groups(groups: list[str]) -> list[str]:
@@ -403,6 +366,8 @@ def mask_people(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def check_out_path(out: Path, formats: tuple[str, ...] = FORMATS) -> None:
+    """A list's file: not an existing folder (`rootdb.outpaths`), named .xlsx or .csv."""
+    output_file(out, "名单" + formats[0])
     if Path(out).suffix.lower() not in formats:
         raise UsageError(f"{Path(out).name}：输出文件的后缀应为 {' 或 '.join(formats)}")
 
@@ -474,7 +439,7 @@ def audited_output(db: str | Path | None, out: Path | None, write: Callable[[Pat
     if out is None:
         audit(db, command, detail, rows, None)
         return None
-    target = Path(out).resolve()
+    target = output_file(out).resolve()  # checked before the audit row: a folder gets no row
     with staging_folder(locate(db)) as staging:
         staged = staging / target.name
         write(staged)
