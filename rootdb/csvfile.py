@@ -31,6 +31,9 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 
 def write_csv(frame: pl.DataFrame, path: Path | str, *, bom: bool = True, date_format: str = "%Y-%m-%d") -> None:
     """The frame as a CSV file, formulas neutralised; lists written as 低保、特困."""
+    from rootdb.outpaths import output_file
+
+    output_file(path, "导出.csv")  # not an existing folder
     frame = frame.with_columns(
         pl.col(c).cast(pl.List(pl.String)).list.join("、")
         for c, dtype in frame.schema.items() if isinstance(dtype, pl.List)

@@ -15,6 +15,7 @@ import polars as pl
 
 from rootdb.csvfile import write_csv
 from rootdb.errors import UsageError
+from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, record_audit
 from rootdb.store import fetch_frame, table_exists
 from rootdb.workspace import open_existing
@@ -36,6 +37,7 @@ class ExportResult:
 
 
 def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -> ExportResult:
+    out = output_file(out, "对照表.csv")
     with open_existing(db, read_only=not unmasked) as con:
         if not table_exists(con, "crosswalk"):
             raise UsageError("还没有比对结果：请先运行 rootdb link")
@@ -66,6 +68,7 @@ def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True) ->
     """`frame` to `out`: a workbook of one sheet when it is named .xlsx, else CSV (UTF-8,
     with a BOM unless `bom` is False, formula-like cells neutralised)."""
     out = Path(out)
+    output_file(out, f"导出{out.suffix or '.csv'}")  # not an existing folder
     suffix = out.suffix.lower()
     if suffix in _SPREADSHEET_SUFFIXES:
         raise UsageError(f"{out.name}：只能导出为 .csv 或 .xlsx 文件，请换用其中一种后缀")

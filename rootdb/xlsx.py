@@ -53,6 +53,9 @@ def require_xlsx(path) -> None:
 
 
 def new_workbook(path) -> Workbook:
+    from rootdb.outpaths import output_file
+
+    output_file(path, "导出.xlsx")  # not an existing folder
     require_xlsx(path)
     workbook = Workbook(str(path), WORKBOOK_OPTIONS)
     workbook.set_properties({"created": dt.datetime(2000, 1, 1)})  # same content → same bytes

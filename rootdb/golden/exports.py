@@ -24,6 +24,7 @@ import polars as pl
 
 from rootdb.errors import UsageError
 from rootdb.exports import ExportResult, write_table
+from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
@@ -52,7 +53,7 @@ def _require(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 
 def export_persons(con_or_db, out: Path, unmasked: bool = False) -> ExportResult:
-    out = Path(out)
+    out = output_file(out, "人员.csv")
     with _open(con_or_db, writable=unmasked) as con:
         _require(con, "golden_persons")
         frame = fetch_frame(con, """
@@ -85,7 +86,7 @@ def _sheet_name(title: str, code: str, used: set[str]) -> str:
 
 
 def export_corrections(con_or_db, out: Path, department: str | None = None, unmasked: bool = False) -> ExportResult:
-    out = Path(out)
+    out = output_file(out, "纠错清单.xlsx")
     departments = known_departments()
     if department is not None and department not in departments:
         raise UsageError(f"不认识的部门“{department}”；可选：{'、'.join(departments)}")

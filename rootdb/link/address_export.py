@@ -27,6 +27,7 @@ import polars as pl
 
 from rootdb.errors import UsageError
 from rootdb.exports import write_table
+from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
@@ -156,7 +157,7 @@ def unmatched_frame(con, unmasked: bool = False) -> pl.DataFrame:
 
 
 def export_unmatched_addresses(out: Path, db: str | None = None, unmasked: bool = False) -> AddressExport:
-    out = Path(out)
+    out = output_file(out, "未匹配地址.xlsx")
     with open_existing(db, read_only=not unmasked) as con:
         if not table_exists(con, "link_house_matches"):
             raise UsageError("还没有比对结果：请先运行 rootdb link")

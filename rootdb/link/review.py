@@ -24,6 +24,7 @@ import polars as pl
 
 from rootdb.errors import UsageError
 from rootdb.link import house_review
+from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
@@ -98,6 +99,7 @@ def current_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> ReviewExport:
+    out = output_file(out, "复核.xlsx")
     with open_existing(db, read_only=not unmasked) as con:
         if not table_exists(con, "link_person_review"):
             raise UsageError("还没有比对结果：请先运行 rootdb link")

@@ -33,6 +33,7 @@ import polars as pl
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
+from rootdb.outpaths import output_folder
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.reports.output import hand_run_folder, process_alive, publish, safe_name, staging_folder
 from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate, base_sql, load_templates,
@@ -147,7 +148,7 @@ def run_reports(
         raise UsageError(f"--format 只能是 {' 或 '.join(FORMATS)}")
     as_of = as_of or dt.date.today()
     ws = locate(db)
-    out = Path(out) if out else hand_run_folder(ws, as_of)
+    out = output_folder(out if out else hand_run_folder(ws, as_of))  # not an existing file
     with staging_folder(ws) as staging:
         with open_existing(db, read_only=True) as con:
             params = prepare(con, as_of, community, grid)

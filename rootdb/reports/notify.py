@@ -48,6 +48,7 @@ import jinja2
 import polars as pl
 
 from rootdb.errors import SchemaError, UsageError
+from rootdb.outpaths import output_file
 from rootdb.reports.engine import prepare
 from rootdb.reports.query import (PersonQuery, audited_output, list_detail, mask_people, select_people, where_clauses,
                                   write_heading)
@@ -437,6 +438,7 @@ def notify(query: PersonQuery, template: Path | str, out: Path | None = None, un
     from rootdb.xlsx import require_xlsx
 
     if out is not None:
+        output_file(out, "短信.xlsx")  # not an existing folder
         require_xlsx(out)
     path = find_template(template)
     compiled = load_template(path)
