@@ -103,3 +103,17 @@ def test_a_feed_is_named_by_code_title_or_chinese_name_everywhere(tmp_path):
         text = " ".join((bad.stdout + bad.stderr).replace("│", " ").split()).replace(" ", "")
         assert "没有数据源无此数据" in text or "不认识的数据源“无此数据”" in text
         assert "dibao（城乡最低生活保障对象花名册）" in text
+
+
+def test_a_typo_is_matched_to_the_option_it_most_likely_meant():
+    from rootdb.cli.zh import closest
+
+    result = runner.invoke(app, ["query", "--aeg", "0-3"])
+    assert result.exit_code == 2
+    assert "没有这个选项：--aeg（您是不是要用 --age？）" in result.stderr
+    options = ["--age", "--tag", "--sex", "--grid", "--family-tag", "--as-of", "--in", "--not-in"]
+    assert closest("--aeg", options) == "--age"
+    assert closest("--gird", options) == "--grid"
+    assert closest("--asof", options) == "--as-of"
+    assert closest("--famly-tag", options) == "--family-tag"
+    assert closest("--zzzzzz", options) is None

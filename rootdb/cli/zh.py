@@ -21,7 +21,7 @@ import importlib
 import re
 import sys
 import types
-from difflib import get_close_matches
+from difflib import SequenceMatcher, get_close_matches
 from typing import Any
 
 import typer
@@ -227,9 +227,47 @@ class ZhTyper(typer.Typer):
 
 def no_such(what: str, name: str, candidates) -> str:
     """没有这个选项：--asof（您是不是要用 --as-of？）"""
-    close = get_close_matches(name, list(candidates), n=1)
-    hint = f"（您是不是要用 {close[0]}？）" if close else ""
+    close = closest(name, list(candidates))
+    hint = f"（您是不是要用 {close}？）" if close else ""
     return f"没有这个{what}：{name}{hint}"
+
+
+def closest(name: str, candidates: list[str]) -> str | None:
+    """The candidate a typo most likely meant. By edit distance counting a swap of two
+    neighbouring letters as one edit (--aeg is --age, not --tag), ties going to the same
+    letters in another order, then the same length, then difflib's similarity; difflib
+    alone when nothing is that close."""
+    if not candidates:
+        return None
+    word = name.lstrip("-")
+    limit = max(1, len(word) // 3)
+    scored = []
+    for candidate in candidates:
+        other = candidate.lstrip("-")
+        distance = _edit_distance(word, other)
+        if distance <= limit:
+            scored.append((distance, sorted(word) != sorted(other), len(word) != len(other),
+                           -SequenceMatcher(None, name, candidate).ratio(), candidate))
+    if scored:
+        return min(scored)[-1]
+    close = get_close_matches(name, candidates, n=1)
+    return close[0] if close else None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Damerau–Levenshtein distance (optimal string alignment)."""
+    rows = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        rows[i][0] = i
+    for j in range(len(b) + 1):
+        rows[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[len(a)][len(b)]
 
 
 def _long_name(param) -> str:
