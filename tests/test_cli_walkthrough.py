@@ -3,6 +3,7 @@ typed: Chinese messages, the exit codes the README promises, names accepted as w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -117,3 +118,34 @@ def test_a_typo_is_matched_to_the_option_it_most_likely_meant():
     assert closest("--asof", options) == "--as-of"
     assert closest("--famly-tag", options) == "--family-tag"
     assert closest("--zzzzzz", options) is None
+
+
+def test_community_and_grid_by_name_without_suffix(sample_db, tmp_path):
+    """`--community 建设` listed grids (没有社区或网格 建设…): a name without 社区 / 网格 that
+    picks out one is that one; an unknown one lists communities or grids as asked."""
+    full = invoke("query", "--community", "建设社区", "--grid", "第三网格", "--db", sample_db, "--json")
+    short = invoke("query", "--community", "建设", "--grid", "第三", "--db", sample_db, "--json")
+    assert full.exit_code == 0 and short.exit_code == 0, short.output
+    assert json.loads(short.stdout)["people"] == json.loads(full.stdout)["people"]
+    assert json.loads(short.stdout)["people"]
+
+    bad = invoke("query", "--community", "光明", "--db", sample_db)
+    assert bad.exit_code == 2
+    text = _flat(bad.stderr + bad.stdout)
+    assert "没有社区“光明”；已有：建设社区" in text and "网格" not in text.split("已有：")[1]
+    bad_grid = invoke("query", "--grid", "第九", "--db", sample_db)
+    assert bad_grid.exit_code == 2
+    assert "没有网格“第九”；已有：第一网格、第二网格、第三网格、第四网格" in _flat(bad_grid.stderr + bad_grid.stdout)
+
+    out = tmp_path / "报表"
+    report = invoke("report", "R01", "--community", "建设", "--grid", "第三", "--format", "csv", "--out", out,
+                    "--as-of", "2026-11-01", "--db", sample_db)
+    assert report.exit_code == 0, report.output
+    assert [p.name for p in out.iterdir() if "建设社区_第三网格" in p.name]
+    notify = invoke("notify", "--template", "托育服务通知", "--age", "0-3", "--grid", "第三", "--db", sample_db,
+                    "--json")
+    assert notify.exit_code == 0, notify.output
+
+
+def _flat(text: str) -> str:
+    return "".join(text.replace("│", "").replace("╭", "").replace("╰", "").replace("─", "").split())

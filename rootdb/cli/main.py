@@ -217,15 +217,30 @@ def _as_of(value: Optional[str]):
         raise UsageError(f"--as-of 应为有效的日期，写作 YYYY-MM-DD（如 2026-11-01），而不是 {value!r}") from None
 
 
+def _area(db: str | None, community: str | None, grid: str | None) -> tuple[str | None, str | None]:
+    """--community / --grid as the standard address registry names them (建设 → 建设社区)."""
+    if not (community or grid):
+        return community, grid
+    from rootdb.reports.query import resolve_area
+    from rootdb.workspace import locate, open_existing
+
+    if not locate(db).db_path.exists():
+        return community, grid  # the command itself says there is no database
+    with open_existing(db, read_only=True) as con:
+        return resolve_area(con, community, grid)
+
+
 AsOfOption = Annotated[
     Optional[str],
     typer.Option("--as-of", help="统计日期 YYYY-MM-DD，年龄、本月等按此计算；默认今天",
                  show_default=False, metavar="日期"),
 ]
 CommunityOption = Annotated[
-    Optional[str], typer.Option("--community", help="只统计一个社区", show_default=False, metavar="社区")
+    Optional[str], typer.Option("--community", help="只统计一个社区，如 建设社区 或 建设", show_default=False,
+                                    metavar="社区")
 ]
-GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格", show_default=False, metavar="网格")]
+GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格，如 第三网格 或 第三", show_default=False,
+                                                         metavar="网格")]
 
 
 @app.command()
@@ -263,6 +278,7 @@ def report(
             render.report_list(templates)
         return
     templates = select_templates(codes or [], all_reports)
+    community, grid = _area(db, community, grid)
     with render.ReportProgressBar(len(templates), enabled=sys.stderr.isatty() and not as_json) as bar:
         result = run_reports(templates, as_of=_as_of(as_of), out=out, fmt=fmt, community=community, grid=grid,
                              unmasked=unmasked, db=db, progress=bar.report_started)
@@ -377,6 +393,7 @@ def notify(
     """按条件给人员（儿童则给监护人）生成群发短信"""
     from rootdb.reports.notify import notify as run_notify
 
+    community, grid = _area(db, community, grid)
     result = run_notify(_person_query(locals()), template, out=out, unmasked=unmasked, db=db)
     _emit(result, as_json, lambda: render.notify_summary(result, limit))
 
@@ -470,7 +487,7 @@ app.add_typer(export_app, name="export")
 @export_app.command("crosswalk")
 @_run
 def export_crosswalk(
-    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件", metavar="文件")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 .csv 或 .xlsx 文件（按后缀）", metavar="文件")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -485,7 +502,7 @@ def export_crosswalk(
 @export_app.command("persons")
 @_run
 def export_persons(
-    out: Annotated[Path, typer.Option("--out", help="导出的 CSV 文件", metavar="文件")],
+    out: Annotated[Path, typer.Option("--out", help="导出的 .csv 或 .xlsx 文件（按后缀）", metavar="文件")],
     unmasked: UnmaskedOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,

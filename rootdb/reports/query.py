@@ -21,7 +21,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -31,7 +31,7 @@ from rootdb.csvfile import write_csv
 from rootdb.errors import UsageError
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.reports.engine import prepare
-from rootdb.store import fetch_frame
+from rootdb.store import fetch_frame, table_exists
 from rootdb.faults import pause_point
 from rootdb.outpaths import output_file
 from rootdb.reports.output import publish, staging_folder
@@ -343,11 +343,55 @@ def _warnings(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> list[str]:
     return notes
 
 
+_AREA_SUFFIXES = {"--community": ("社区", "村", "嘎查", "居委会"), "--grid": ("网格",)}
+
+
+def _bare(name: str, option: str) -> str:
+    value = unicodedata.normalize("NFKC", name).strip()
+    for suffix in _AREA_SUFFIXES[option]:
+        if value.endswith(suffix) and len(value) > len(suffix):
+            return value[: -len(suffix)]
+    return value
+
+
+def _area_name(typed: str, known: list[str], option: str, what: str, where: str = "") -> str:
+    value = unicodedata.normalize("NFKC", typed).strip()
+    if value in known:
+        return value
+    found = [name for name in known if _bare(name, option) == _bare(value, option)]
+    if len(found) == 1:
+        return found[0]
+    listed = "、".join(known[:30]) or "（无）"
+    raise UsageError(f"{option}：标准地址库里{where}没有{what}“{typed}”；已有：{listed}")
+
+
+def resolve_area(con: duckdb.DuckDBPyConnection, community: str | None,
+                 grid: str | None) -> tuple[str | None, str | None]:
+    """The community and grid of the standard address registry that --community and
+    --grid name, as written or without 社区 / 网格 when that picks out one (建设 →
+    建设社区, 第三 → 第三网格). An unknown name is a usage error listing the communities
+    (for --community) or the grids (for --grid, those of the community when one is
+    given). Before the first link there is nothing to resolve against: as typed."""
+    if not (community or grid) or not table_exists(con, "golden_houses"):
+        return community, grid
+    rows = con.execute(
+        "SELECT community, grid FROM golden_houses WHERE registry_key IS NOT NULL AND grid IS NOT NULL "
+        "GROUP BY ALL ORDER BY min(registry_key)").fetchall()
+    if community:
+        community = _area_name(community, list(dict.fromkeys(c for c, _ in rows if c)), "--community", "社区")
+    if grid:
+        grids = list(dict.fromkeys(g for c, g in rows if not community or c == community))
+        grid = _area_name(grid, grids, "--grid", "网格", f"{community}" if community else "")
+    return community, grid
+
+
 def run_query(query: PersonQuery, db: str | Path | None = None) -> QueryResult:
     """The people who meet the conditions at the as-of date (today unless given)."""
     as_of = query.as_of or dt.date.today()
     where_clauses(query)  # bad conditions fail before the database is opened
     with open_existing(db, read_only=True) as con:
+        community, grid = resolve_area(con, query.community, query.grid)
+        query = replace(query, community=community, grid=grid)
         prepare(con, as_of, query.community, query.grid)
         people = select_people(con, query)
         warnings = _warnings(con, query)
