@@ -149,3 +149,32 @@ def test_community_and_grid_by_name_without_suffix(sample_db, tmp_path):
 
 def _flat(text: str) -> str:
     return "".join(text.replace("│", "").replace("╭", "").replace("╰", "").replace("─", "").split())
+
+
+def test_as_of_takes_the_dates_offices_write(monkeypatch):
+    """`--as-of 20261101` was accepted but 2026/11/01 and 2026年11月1日 were not."""
+    import datetime as dt
+
+    from rootdb.cli import main
+    from rootdb.errors import UsageError
+
+    for text in ("2026-11-01", "2026/11/01", "2026/11/1", "2026.11.01", "20261101", "2026年11月1日",
+                 "2026年11月01日", "２０２６年１１月１日", " 2026-11-1 "):
+        assert main._as_of(text) == dt.date(2026, 11, 1), text
+    for text in ("2026-13-01", "2026/02/30", "11/01/2026", "明天", "2026-11/01"):
+        try:
+            main._as_of(text)
+        except UsageError as exc:
+            assert "--as-of" in str(exc)
+        else:
+            raise AssertionError(text)
+    seen = []
+    monkeypatch.setattr("rootdb.reports.query.find_people", lambda q, **kw: seen.append(q.as_of) or 1 / 0)
+    for text in ("2026/11/01", "2026年11月1日"):
+        try:
+            runner.invoke(app, ["query", "--as-of", text], catch_exceptions=True)
+        except ZeroDivisionError:
+            pass
+    assert seen == [dt.date(2026, 11, 1)] * 2
+    bad = runner.invoke(app, ["query", "--as-of", "2026年13月1日"])
+    assert bad.exit_code == 2 and "没有 2026年13月1日 这一天" in bad.output

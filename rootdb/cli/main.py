@@ -204,17 +204,31 @@ def link(
     _emit(result, as_json, lambda: render.link_summary(result))
 
 
-def _as_of(value: Optional[str]):
+_DATE_FORMS = "2026-11-01、2026/11/01、2026.11.01、20261101 或 2026年11月1日"
+
+
+def _as_of(value: Optional[str], option: str = "--as-of"):
+    """A date as offices write it: 2026-11-01, 2026/11/1, 2026.11.01, 20261101,
+    2026年11月1日 (full-width digits too)."""
     import datetime as dt
+    import re
+    import unicodedata
 
     from rootdb.errors import UsageError
 
     if value is None:
         return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--as-of 应为有效的日期，写作 YYYY-MM-DD（如 2026-11-01），而不是 {value!r}") from None
+    text = unicodedata.normalize("NFKC", value).strip()
+    found = (re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
+             or re.fullmatch(r"(\d{4})\s*([-/.])\s*(\d{1,2})\s*\2\s*(\d{1,2})", text)
+             or re.fullmatch(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?", text))
+    if found:
+        year, month, day = (int(g) for g in found.groups() if g.isdigit())
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            raise UsageError(f"{option}：没有 {value} 这一天") from None
+    raise UsageError(f"{option} 应为日期，如 {_DATE_FORMS}，而不是 {value!r}")
 
 
 def _area(db: str | None, community: str | None, grid: str | None) -> tuple[str | None, str | None]:
@@ -232,7 +246,7 @@ def _area(db: str | None, community: str | None, grid: str | None) -> tuple[str 
 
 AsOfOption = Annotated[
     Optional[str],
-    typer.Option("--as-of", help="统计日期 YYYY-MM-DD，年龄、本月等按此计算；默认今天",
+    typer.Option("--as-of", help="统计日期，如 2026-11-01 或 2026年11月1日，年龄、本月等按此计算；默认今天",
                  show_default=False, metavar="日期"),
 ]
 CommunityOption = Annotated[
