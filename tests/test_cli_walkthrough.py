@@ -178,3 +178,16 @@ def test_as_of_takes_the_dates_offices_write(monkeypatch):
     assert seen == [dt.date(2026, 11, 1)] * 2
     bad = runner.invoke(app, ["query", "--as-of", "2026年13月1日"])
     assert bad.exit_code == 2 and "没有 2026年13月1日 这一天" in bad.output
+
+
+def test_an_option_that_takes_one_value_given_twice_is_refused(tmp_path):
+    """`--sex 男 --sex 女` silently kept 女: now a Chinese usage error; --in, --tag and
+    flags repeat as before."""
+    for args in (["query", "--sex", "男", "--sex", "女"], ["query", "--sex=男", "--sex", "女"],
+                 ["report", "R01", "--as-of", "2026-11-01", "--as-of", "2026-10-31"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "只能给一次，却给了 2 次" in result.stderr
+    repeated = runner.invoke(app, ["query", "--in", "低保", "--in", "特困", "--json", "--json",
+                                   "--db", str(tmp_path / "none.duckdb")])
+    assert repeated.exit_code == 2 and "只能给一次" not in repeated.output and "找不到数据库" in repeated.output

@@ -170,7 +170,38 @@ def _plain_extra_in_chinese(help_text: str) -> str:
 
 
 class ZhCommand(_Chinese, TyperCommand):
-    pass
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _refuse_repeated_options(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+
+def _refuse_repeated_options(command, ctx, args: list[str]) -> None:
+    """An option that takes one value, given twice (--sex 男 --sex 女), is a usage error:
+    click would silently keep the last one. Options meant to repeat (--tag, --in) and
+    flags may be given again."""
+    single = {}
+    for param in command.get_params(ctx):
+        if (param.param_type_name == "option" and not param.multiple and not getattr(param, "is_flag", False)
+                and not getattr(param, "count", False)):
+            for opt in param.opts:
+                single[opt] = param
+    given: dict[str, list[str]] = {}
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            break
+        name, eq, value = token.partition("=")
+        param = single.get(name) if name.startswith("--") or not eq else None
+        if param is None:
+            continue
+        if not eq:
+            value = next(tokens, "")
+        given.setdefault(_long_name(param), []).append(value)
+    for name, values in given.items():
+        if len(values) > 1:
+            raise click.exceptions.UsageError(
+                f"选项 {name} 只能给一次，却给了 {len(values)} 次（{'、'.join(values)}）；请只保留一个", ctx)
 
 
 class ZhGroup(_Chinese, TyperGroup):
