@@ -191,3 +191,24 @@ def test_an_option_that_takes_one_value_given_twice_is_refused(tmp_path):
     repeated = runner.invoke(app, ["query", "--in", "低保", "--in", "特困", "--json", "--json",
                                    "--db", str(tmp_path / "none.duckdb")])
     assert repeated.exit_code == 2 and "只能给一次" not in repeated.output and "找不到数据库" in repeated.output
+
+
+def test_review_import_with_one_bad_cell_saves_the_rest_and_exits_0(monkeypatch, tmp_path):
+    """One bad cell among 8 decisions: they are saved and the bad one listed, so the
+    import is done (0); only an import that saved nothing failed (1)."""
+    from rootdb.link import review
+
+    sheet = tmp_path / "复核.xlsx"
+    sheet.write_bytes(b"")
+    partial = review.ReviewImport(file=str(sheet), decided=8, yes=5, no=3,
+                                  problems=["复核.xlsx 第9行：判定“大概吧”看不懂，应为 是 或 否"])
+    monkeypatch.setattr(review, "import_review", lambda path, db=None: partial)
+    result = invoke("review", "import", sheet)
+    assert result.exit_code == 0
+    assert "已导入 8 条判定" in result.stdout and "大概吧" in result.stdout
+    assert "其余判定已保存" in result.stdout
+
+    nothing = review.ReviewImport(file=str(sheet), problems=["复核.xlsx 第2行：判定“大概吧”看不懂"])
+    monkeypatch.setattr(review, "import_review", lambda path, db=None: nothing)
+    failed = invoke("review", "import", sheet)
+    assert failed.exit_code == 1 and "没有保存任何判定" in failed.stdout

@@ -485,12 +485,17 @@ def review_import(
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """导入复核判定，下次比对起生效"""
+    """导入复核判定，下次比对起生效
+
+    有看不懂的行时，其余判定照常保存并列出这些行（退出码 0）；一条判定也没能保存才算失败（退出码 1）。
+    """
     from rootdb.link.review import import_review
 
     result = import_review(path, db=db)
     _emit(result, as_json, lambda: render.review_import_summary(result))
-    if result.problems:
+    # A partial import is done: the readable decisions are saved and the others listed.
+    saved = result.decided + (result.addresses or {}).get("decided", 0)
+    if result.problems and not saved:
         raise typer.Exit(int(ExitCode.FAILED))
 
 

@@ -500,6 +500,10 @@ def review_import_summary(result) -> None:
         )
     for problem in result.problems:
         _stdout().print(f"[yellow]! {problem}[/]", soft_wrap=True)
+    if result.problems:
+        saved = result.decided + addresses.get("decided", 0)
+        tail = "其余判定已保存；改好这些行后可再导入一次。" if saved else "没有保存任何判定。"
+        _stdout().print(f"[yellow]有 {len(result.problems):,} 处看不懂，未导入（见上）；{tail}[/]", soft_wrap=True)
 
 
 def unmatched_addresses_summary(result) -> None:
@@ -625,7 +629,7 @@ def people_table(result, limit: int = 20) -> None:
         table.add_row(_person_name(p["姓名"]), *(_cell(p[c]) for c in ("性别", "年龄", "联系电话", "网格", "住址")))
     _fit(table, "住址")
     cut = cut_notice(result.rows, limit, "人", "--out 名单.xlsx（或 .csv）", result.file)
-    if cut:
+    if cut and limit:  # with --limit 0 no table is shown: the count line below says it all, once
         _stdout().print(f"[yellow]{cut}[/]", soft_wrap=True)
     if result.rows and limit:
         _stdout().print(table)
