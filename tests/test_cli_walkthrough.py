@@ -212,3 +212,20 @@ def test_review_import_with_one_bad_cell_saves_the_rest_and_exits_0(monkeypatch,
     monkeypatch.setattr(review, "import_review", lambda path, db=None: nothing)
     failed = invoke("review", "import", sheet)
     assert failed.exit_code == 1 and "没有保存任何判定" in failed.stdout
+
+
+def test_nightly_that_finds_another_running_says_so_in_one_line(tmp_path, monkeypatch):
+    """Exit 4 printed a title wrapped over 4 lines, an empty steps table and the reason
+    last: now the reason first, in one line, and no table."""
+    from rootdb.nightly import LOCK_NAME, _run_lock
+
+    monkeypatch.setattr("rootdb.workspace.LOCK_WAIT_SECONDS", 0)
+    monkeypatch.setenv("COLUMNS", "60")
+    ws = tmp_path / "街道"
+    assert invoke("init", ws).exit_code == 0
+    with _run_lock(ws / LOCK_NAME, 0):
+        result = invoke("nightly", "--db", ws / "rootdb.duckdb")
+    assert result.exit_code == 4
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines[0] == "另一个 nightly 正在运行，本次未做任何事"
+    assert not any(word in result.stdout for word in ("步骤", "─", "夜间运行"))

@@ -384,6 +384,15 @@ _STEP_WORDS = {"files": "文件", "loaded": "新导入", "unchanged": "未变化
 
 
 def nightly_summary(run) -> None:
+    from rootdb.privacy import mask_text
+
+    if run.status == "busy":  # nothing was done: one clear line, no empty table
+        _stdout().print("[yellow]另一个 nightly 正在运行，本次未做任何事[/]", soft_wrap=True)
+        if run.message:
+            _stdout().print(f"[dim]{mask_text(run.message)}[/]", soft_wrap=True)
+        if run.log_file:
+            _stdout().print(f"日志：{run.log_file}", soft_wrap=True)
+        return
     steps = _table(f"夜间运行 {run.run_id}：{run.headline()}")
     for name in ("步骤", "结果", "用时"):
         steps.add_column(name, no_wrap=True)
