@@ -170,8 +170,9 @@ def side_connection(workspace_con: duckdb.DuckDBPyConnection, memory_limit: str)
     spills into a folder of its own inside the workspace's temporary folder, removed
     afterwards; with a key, its spill files are encrypted like the database (PITFALLS:
     an encrypted database does not protect what other connections write)."""
-    base = workspace_con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".tmp"
-    folder = Path(base) / f"side-{os.getpid()}-{time.monotonic_ns()}"
+    base = Path(workspace_con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".tmp")
+    base_existed = base.exists()
+    folder = base / f"side-{os.getpid()}-{time.monotonic_ns()}"
     encrypted = bool(os.environ.get(KEY_ENV))
     folder.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(folder),
@@ -183,6 +184,11 @@ def side_connection(workspace_con: duckdb.DuckDBPyConnection, memory_limit: str)
     finally:
         con.close()
         shutil.rmtree(folder, ignore_errors=True)
+        if not base_existed:  # the workspace's rootdb.duckdb.tmp/, made for this: gone when empty
+            try:
+                base.rmdir()
+            except OSError:
+                pass  # DuckDB spills into it meanwhile, or another side connection does
 
 
 def _key_text(key: str) -> str:

@@ -229,3 +229,17 @@ def test_nightly_that_finds_another_running_says_so_in_one_line(tmp_path, monkey
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert lines[0] == "另一个 nightly 正在运行，本次未做任何事"
     assert not any(word in result.stdout for word in ("步骤", "─", "夜间运行"))
+
+
+def test_no_empty_temporary_folder_is_left_in_the_workspace(sample_db, tmp_path):
+    """An empty rootdb.duckdb.tmp/ stayed beside the database after `link` (splink's
+    side connection spills into a folder inside it)."""
+    import shutil
+
+    db = tmp_path / "rootdb.duckdb"
+    shutil.copy(sample_db, db)
+    result = invoke("link", "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "rootdb.duckdb.tmp").exists()
+    assert invoke("status", "--db", db, "--json").exit_code == 0
+    assert not (tmp_path / "rootdb.duckdb.tmp").exists()
