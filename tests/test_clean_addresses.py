@@ -291,3 +291,47 @@ def test_a_second_room_is_never_dropped(house, other, sep):
     compound, b, u, r, prefix = house
     text = f"{prefix}{compound}{b}号楼{u}单元{r}室{sep}{other}室"
     assert parse_address(text)["room"] in (None, str(other)), text
+
+
+# Real areas' prefixes: a district may end in 城区 (涪城区, 东城区), be one character
+# (市中区), a 县 or a 旗; a street a 街道, 镇 or 乡.
+AREAS = [
+    ("四川省", "绵阳市", "涪城区", "杨家埠街道", "金桥社区"),
+    ("北京市", "", "东城区", "东华门街道", "多福巷社区"),
+    ("山东省", "潍坊市", "奎文区", "朝阳街道", "文华社区"),
+    ("内蒙古自治区", "鄂尔多斯市", "东胜区", "交通街道", "建设社区"),
+    ("山东省", "济南市", "市中区", "七里山街道", "七里山社区"),
+    ("河南省", "洛阳市", "老城区", "西关街道", "民主街社区"),   # 市 before 民: not 市民中心
+    ("内蒙古自治区", "呼和浩特市", "新城区", "海拉尔东路街道", "锡林社区"),
+    ("山西省", "大同市", "平城区", "新建南路街道", "平城社区"),
+    ("湖南省", "长沙市", "长沙县", "星沙街道", "星沙社区"),
+    ("内蒙古自治区", "鄂尔多斯市", "伊金霍洛旗", "阿勒腾席热镇", "团结社区"),
+]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from(AREAS), st.lists(st.booleans(), min_size=5, max_size=5),
+       st.sampled_from(["幸福小区", "锦绣公寓", "紫薇府", "康宁路83号康城雅苑", "龙湾嘉园"]),
+       st.sampled_from(["3号楼2单元501室", "3栋2-501", "三号楼二单元五〇一室", "3-2-501"]))
+def test_every_full_prefix_comes_off_the_compound(area, present, compound, body):
+    """Province, city, district, street and community, each present or absent (in
+    order, in full), never end up in the compound: the parts are those of the bare
+    compound + house, and the community is the one written."""
+    prefix = "".join(u for u, p in zip(area, present) if p)
+    got = parse_address(prefix + compound + body)
+    bare = parse_address(compound + body)
+    assert (got["compound"], got["building"], got["unit"], got["room"]) == (
+        compound, "3", "2", "501") == (bare["compound"], bare["building"], bare["unit"], bare["room"]), prefix
+    assert got["community"] == (area[4] if present[4] else None)
+
+
+@pytest.mark.parametrize(("text", "compound"), [
+    ("涪城区锦绣公寓二号楼一单元五〇一室", "锦绣公寓"),       # seed 11's district, no street
+    ("绵阳市涪城区紫薇府3号楼2单元1102室", "紫薇府"),
+    ("涪城区复兴路127号金色公寓16栋1单元201室", "复兴路127号金色公寓"),
+    ("东城区幸福小区1-1-101", "幸福小区"),
+    ("万达新城区3号楼1单元101", "万达新城区"),               # a long name ending in 城区 is a compound
+    ("幸福小区3号楼2单元501室", "幸福小区"),
+])
+def test_districts_ending_in_cheng_qu(text, compound):
+    assert parse_address(text)["compound"] == compound

@@ -104,9 +104,16 @@ _NOT_NAME = r"(?!小区|花园|家园|新村|公寓|大厦|广场|市场|中心|
 _PROVINCE = re.compile(
     rf"^(?:{_HAN}{{2,3}}省|{_HAN}{{2,8}}?自治区|内蒙古|北京市|天津市|上海市|重庆市)"
 )
-_CITY = re.compile(rf"^{_HAN}{{2,8}}?(?<![城都超夜股门菜])(?:市|盟|自治州|地区)(?!场|民|政|区){_NOT_NAME}")
+# A city: X市 / X盟 / X自治州 / X地区, not 超市, 夜市, 城市花园, 市场, 市政, 市民中心; X都市
+# (成都市) only before a district or county, else it may be a compound (新都市花园).
+_CITY = re.compile(
+    rf"^(?:{_HAN}都市(?={_HAN}{{1,8}}?(?:区|县|旗|市))|{_HAN}{{2,8}}?(?<![城都超夜股门菜])(?:市|盟|自治州|地区))"
+    rf"(?!场|民(?:中心|广场|服务|之家|大厦|公园|活动)|政|区){_NOT_NAME}"
+)
+# A district: X区 / X县 / X旗, not 小区, 社区, 园区, 景区, 生活区 …; a name ending in 城区
+# is a district when short (涪城区, 东城区, 新城区), a compound's 城 + 区 otherwise.
 _DISTRICT = re.compile(
-    rf"^{_HAN}{{1,8}}?(?:(?<![小社园校厂矿营景街宅活城])区|县|(?<!红)旗){_NOT_NAME}"
+    rf"^(?:{_HAN}{{1,2}}城区|{_HAN}{{1,8}}?(?:(?<![小社园校厂矿营景街宅活城])区|县|(?<!红)旗)){_NOT_NAME}"
 )
 _STREET = re.compile(rf"^{_HAN}{{2,8}}?(?:街道办事处|街道办|街道|镇|乡|苏木){_NOT_NAME}")
 _COMMUNITY = re.compile(

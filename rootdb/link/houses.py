@@ -49,13 +49,14 @@ first 12 hex digits of sha1(key) for the others.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 
 import duckdb
 import polars as pl
 
-from rootdb.clean.addresses import normalize_address_text
+from rootdb.clean.addresses import COLUMNS, _parse_normalized, normalize_address_text
 from rootdb.link import house_review
 from rootdb.link.records import publish_matches
 from rootdb.store import frame_to_table, table_exists
@@ -93,15 +94,69 @@ def admin_prefix(address: str | None, community: str | None, compound: str | Non
     return prefix
 
 
+# One administrative unit of a standard prefix: its name and the word that ends it.
+_ADMIN_UNIT = re.compile(
+    r"(?P<stem>[\u4e00-\u9fff]+?)(?P<kind>自治区|自治州|自治县|自治旗|街道办事处|街道办|街道|苏木|地区|省|市|盟|区|县|旗|镇|乡)")
+_COMMUNITY_WORD = re.compile(r"(?:社区|村|嘎查)$")
+
+
+@functools.lru_cache(maxsize=4096)
+def admin_units(standard: str) -> list[tuple[str, ...]]:
+    """The ways of writing each unit of a standard prefix, in order: 四川省绵阳市涪城区
+    杨家埠街道 → [(四川省, 四川), (绵阳市, 绵阳), (涪城区, 涪城), (杨家埠街道, 杨家埠)]. A
+    name of one character has no short form (东区 is not 东)."""
+    units, pos = [], 0
+    while pos < len(standard):
+        m = _ADMIN_UNIT.match(standard, pos)
+        if not m:
+            units.append((standard[pos:],))
+            break
+        stem = m.group("stem")
+        units.append((m.group(0), stem) if len(stem) >= 2 else (m.group(0),))
+        pos = m.end()
+    return units
+
+
+def community_forms(community: str) -> tuple[str, ...]:
+    """金桥社区 → (金桥社区, 金桥)."""
+    stem = _COMMUNITY_WORD.sub("", community)
+    return (community, stem) if len(stem) >= 2 and stem != community else (community,)
+
+
+def unit_ends(text: str, units: list[tuple[str, ...]], start: int = 0) -> dict[int, tuple[int, bool]]:
+    """Where `text` (from `start`) can end once it has written an ordered selection of
+    `units` (each one present or absent, in full or short): end → (index of the last
+    unit written, whether it was written in full). The empty selection is left out."""
+    out: dict[int, tuple[int, bool]] = {}
+    todo = [(start, 0)]
+    seen = set()
+    while todo:
+        pos, first = todo.pop()
+        if (pos, first) in seen:
+            continue
+        seen.add((pos, first))
+        for j in range(first, len(units)):
+            for k, form in enumerate(units[j]):
+                if text.startswith(form, pos):
+                    end = pos + len(form)
+                    if end not in out or j > out[end][0]:
+                        out[end] = (j, k == 0)
+                    todo.append((end, j + 1))
+    return out
+
+
 def prefix_compatible(prefix: str, standard: str) -> bool:
-    """Can an address written with `prefix` lie under the registry prefix `standard`?"""
+    """Can an address written with `prefix` lie under the registry prefix `standard`?
+    Yes when the prefix is part of the standard one, or writes some of its units in
+    order, each in full or short (绵阳涪城, 潍坊市朝阳街道). A prefix written from the
+    province down in full form must be the whole standard prefix."""
     if not prefix:
         return True
-    if prefix not in standard:
-        return False
     if _PROVINCE_HEAD.match(prefix):  # written in full form: must be the full form
         return prefix == standard
-    return True
+    if prefix in standard:
+        return True
+    return len(prefix) in unit_ends(prefix, admin_units(standard))
 
 
 def compound_core(name: str) -> str:
@@ -170,6 +225,128 @@ def _prefix_tables(con: duckdb.DuckDBPyConnection) -> None:
     prefixes = [admin_prefix(a, c, k) for a, c, k in distinct.iter_rows()]
     addr = pl.DataFrame({"address": distinct[:, 0], "prefix": pl.Series(prefixes, dtype=pl.String)})
     frame_to_table(con, "_lh_addr", addr, temp=True)
+
+
+def _registry_vocabulary(con: duckdb.DuckDBPyConnection):
+    from rootdb.link.address_vocab import learn
+
+    rows = con.execute("""
+        SELECT DISTINCT community, compound, reg_compound FROM _lh_reg
+        WHERE compound IS NOT NULL OR reg_compound IS NOT NULL ORDER BY ALL""").fetchall()
+    return learn(rows)
+
+
+def split_admin_head(text: str, admin: dict[str, list[str]], known, alias_only) -> tuple | None:
+    """Read the head of an address whose compound the area does not know as the area's
+    own prefix written some other way: 涪城锦绣公寓 (a district without 区), 绵阳涪城
+    金桥锦绣公寓 (city, district and community, all short). `admin`: standard prefix →
+    its communities. The text is cut after an ordered selection of the units of one
+    standard prefix and then of one of its communities (each present or absent, full
+    or short), and the rest parsed again; the reading is kept when its compound is one
+    `known` says the area has (`alias_only` when the cut ends in a short form: a close
+    name after a guessed cut is not enough) and its community is one of that prefix's.
+    The longest such cut wins. Returns (community, compound, building, unit, room,
+    house_key, prefix) or None."""
+    best = None
+    for standard, communities in admin.items():
+        units = admin_units(standard)
+        comm = [community_forms(c) for c in communities]
+        ends = unit_ends(text, units)
+        cuts = {e: (None, full) for e, (_, full) in ends.items()}
+        for e0 in [0, *ends]:
+            for i, forms in enumerate(comm):
+                for k, form in enumerate(forms):
+                    if text.startswith(form, e0):
+                        cuts[e0 + len(form)] = (communities[i], k == 0)
+        for end, (community, full) in sorted(cuts.items(), reverse=True):
+            if best is not None and end <= best[0]:
+                break
+            if end >= len(text):
+                continue
+            parts = dict(zip(COLUMNS, _parse_normalized(text[end:])))
+            compound = parts["compound"]
+            if not compound or (parts["building"] is None and parts["room"] is None):
+                continue
+            if community and parts["community"] and parts["community"] != community:
+                continue
+            community = community or parts["community"]
+            if community is not None and community not in communities:
+                continue
+            if compound not in (alias_only if not full else known):
+                continue
+            rest_prefix = admin_prefix(text[end:], parts["community"], compound)
+            head = text[:end]
+            if community is not None and text[:end].endswith(tuple(community_forms(community))):
+                head = next(head[: -len(f)] for f in community_forms(community) if head.endswith(f))
+            best = (end, (community, compound, parts["building"], parts["unit"], parts["room"],
+                          parts["house_key"], head + rest_prefix))
+            break
+    return best[1] if best else None
+
+
+def _admin_head_stage(con: duckdb.DuckDBPyConnection) -> None:
+    """Records whose compound the area does not know, but would once the area's own
+    prefix written another way (short names, units left out) is taken off its head:
+    their parts and prefix re-read (`split_admin_head`), per distinct address."""
+    from rootdb.link.address_vocab import resolve_compounds
+
+    vocab, _ = _registry_vocabulary(con)
+    admin: dict[str, list[str]] = {}
+    for prefix, community in con.execute(
+            "SELECT DISTINCT prefix, community FROM _lh_reg WHERE community IS NOT NULL ORDER BY ALL").fetchall():
+        admin.setdefault(prefix, []).append(community)
+    if not admin:
+        return
+    communities = {c for cs in admin.values() for c in cs}
+    open_ = con.execute("""
+        SELECT DISTINCT address, compound, community FROM _lh_rec
+        WHERE feed <> 'registry_addresses' AND address IS NOT NULL AND compound IS NOT NULL""").fetchall()
+    written = sorted({k for _, k, _ in open_})
+    resolved = {w for w, *_ in resolve_compounds(written, vocab)}
+    texts = sorted({normalize_address_text(a) for a, k, c in open_
+                    if k not in resolved or (c is not None and c not in communities)})
+    # the compounds rest texts can name: learnt lazily, per distinct compound
+    cache: dict[str, str | None] = {}
+
+    class _Known:
+        def __init__(self, alias: bool) -> None:
+            self.alias = alias
+
+        def __contains__(self, compound: str) -> bool:
+            if compound not in cache:
+                found = resolve_compounds([compound], vocab)
+                cache[compound] = None if not found else min(m for _, _, m, _ in found)
+            method = cache[compound]
+            return method is not None and (method == "alias" or not self.alias)
+
+    known, alias_only = _Known(False), _Known(True)
+    out = []
+    for text in texts:
+        got = split_admin_head(text, admin, known, alias_only)
+        if got is not None:
+            out.append((text, *got))
+    if not out:
+        return
+    frame = pl.DataFrame(out, schema={c: pl.String for c in (
+        "_text", "community", "compound", "building", "unit", "room", "house_key", "prefix")}, orient="row")
+    addr = con.sql("SELECT DISTINCT address FROM _lh_rec WHERE address IS NOT NULL").pl()
+    addr = addr.with_columns(_text=pl.col("address").map_elements(normalize_address_text, return_dtype=pl.String))
+    frame = addr.join(frame, on="_text").drop("_text")
+    con.register("_lh_head_df", frame)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _lh_rec AS
+        SELECT r.* REPLACE (
+                   CASE WHEN h.address IS NULL THEN r.community ELSE h.community END AS community,
+                   CASE WHEN h.address IS NULL THEN r.compound ELSE h.compound END AS compound,
+                   CASE WHEN h.address IS NULL THEN r.building ELSE h.building END AS building,
+                   CASE WHEN h.address IS NULL THEN r.unit ELSE h.unit END AS unit,
+                   CASE WHEN h.address IS NULL THEN r.room ELSE h.room END AS room,
+                   CASE WHEN h.address IS NULL THEN r.house_key ELSE h.house_key END AS house_key,
+                   CASE WHEN h.address IS NULL THEN r.prefix ELSE h.prefix END AS prefix)
+        FROM _lh_rec r LEFT JOIN _lh_head_df h
+          ON h.address = r.address AND r.feed <> 'registry_addresses'
+    """)
+    con.unregister("_lh_head_df")
 
 
 def _vocabulary_stage(con: duckdb.DuckDBPyConnection) -> None:
@@ -297,6 +474,8 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
             WHERE r.feed = 'registry_addresses' AND r.address_code IS NOT NULL
         ) WHERE k = 1
     """)
+    # the area's own prefix written another way, before a compound the area knows
+    _admin_head_stage(con)
     std = [p for (p,) in con.execute("SELECT DISTINCT prefix FROM _lh_reg").fetchall()]
     rec_prefixes = [p for (p,) in con.execute("SELECT DISTINCT prefix FROM _lh_rec").fetchall()]
     ok = pl.DataFrame(
