@@ -261,12 +261,16 @@ def record_audit(con: duckdb.DuckDBPyConnection, command: str, detail: str, rows
     )
 
 
-def audit_rows(con: duckdb.DuckDBPyConnection, limit: int = 50) -> list[dict]:
-    """The latest audit entries, newest first."""
+def audit_rows(con: duckdb.DuckDBPyConnection, limit: int | None = 50) -> list[dict]:
+    """The latest `limit` audit entries, newest first; every entry when `limit` is 0 or None."""
+    if limit is not None and limit < 0:
+        from rootdb.errors import UsageError
+
+        raise UsageError(f"--limit 不能小于 0（给的是 {limit}）；--limit 0 显示全部")
     if not con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'audit_log'").fetchall():
         return []
     rows = con.execute(
         "SELECT strftime(happened_at, '%Y-%m-%d %H:%M:%S'), os_user, command, detail, rows, file FROM audit_log "
-        "ORDER BY happened_at DESC LIMIT ?", [limit]).fetchall()
+        "ORDER BY happened_at DESC LIMIT ?", [limit or None]).fetchall()
     keys = ("happened_at", "os_user", "command", "detail", "rows", "file")
     return [dict(zip(keys, row)) for row in rows]

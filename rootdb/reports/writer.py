@@ -90,15 +90,42 @@ def csv_header(column: ReportColumn) -> str:
     return f"{column.group}/{column.header}" if column.group else column.header
 
 
+# How a number column is written in a CSV report: plain numbers a spreadsheet or a script
+# reads back as numbers (no thousands separators, no % sign), as precise as the workbook shows.
+CSV_DECIMALS = {"money": 2, "decimal": 2, "number": 2, "percent": 4}
+
+
+def csv_number(column: ReportColumn, dtype: pl.DataType) -> pl.Expr | None:
+    """The expression writing a number column of `column.format` in a CSV report, or None
+    to write it as it is: whole numbers (int, plain_int) without a trailing .0; money and
+    decimal with two fixed decimals (1560.00, 85.50); number rounded to two decimals, a
+    whole value without .0; percent a fraction rounded to four decimals (0.8069 = 80.69 %)."""
+    field = pl.col(csv_header(column))
+    if not dtype.is_numeric() or column.format not in ("int", "plain_int", *CSV_DECIMALS):
+        return None
+    value = field.cast(pl.Float64)
+    if column.format in ("int", "plain_int"):
+        return field if dtype.is_integer() else value.round(0).cast(pl.Int64, strict=False)
+    if dtype.is_integer():
+        return field if column.format in ("number", "percent") else field.cast(pl.Decimal(38, 2), strict=False)
+    rounded = value.round(CSV_DECIMALS[column.format])
+    if column.format in ("money", "decimal"):
+        return rounded.cast(pl.Decimal(38, 2), strict=False)
+    if column.format == "number":  # 3 not 3.0, 85.5 as 85.5
+        whole = rounded.is_finite() & (rounded == rounded.round(0)) & (rounded.abs() < 1e15)
+        return pl.when(whole).then(rounded.cast(pl.Int64, strict=False).cast(pl.String)) \
+            .otherwise(rounded.cast(pl.String))
+    return rounded
+
+
 def write_csv(path: Path, template: ReportTemplate, frame: pl.DataFrame) -> None:
-    """Data rows only, header row first, UTF-8 with BOM (Excel opens it right)."""
+    """Data rows only, header row first, UTF-8 with BOM (Excel opens it right); numbers
+    written as `csv_number` says."""
     out = frame.select([pl.col(c.field).alias(csv_header(c)) for c in template.columns])
     if template.numbered:
         out = out.with_row_index("序号", offset=1)
-    # Fixed decimals as the workbook shows them (建筑面积 85.50, not 85.5).
-    out = out.with_columns(pl.col(csv_header(c)).cast(pl.Float64).round(2).cast(pl.Decimal(38, 2))
-                           for c in template.columns
-                           if c.format == "decimal" and out.schema[csv_header(c)].is_numeric())
+    exprs = [(c, csv_number(c, out.schema[csv_header(c)])) for c in template.columns]
+    out = out.with_columns(expr.alias(csv_header(c)) for c, expr in exprs if expr is not None)
     write_csv_file(out, path)  # a cell such as =Cmd|… or +Sum(1,2) is written as text, never a formula
 
 
