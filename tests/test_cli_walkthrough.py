@@ -243,3 +243,23 @@ def test_no_empty_temporary_folder_is_left_in_the_workspace(sample_db, tmp_path)
     assert not (tmp_path / "rootdb.duckdb.tmp").exists()
     assert invoke("status", "--db", db, "--json").exit_code == 0
     assert not (tmp_path / "rootdb.duckdb.tmp").exists()
+
+
+def test_a_text_file_named_xlsx_is_called_what_it_is(tmp_path):
+    """A text file named .xlsx got 找不到可识别的表头 plus advice; it is no Excel file at
+    all. A CSV table named .xlsx is still read, with a warning."""
+    notes = tmp_path / "dibao_2026-12.xlsx"
+    notes.write_text("这是一份说明\n请查收\n", encoding="utf-8")
+    page = tmp_path / "导出.xls"
+    page.write_text("<html><body><table><tr><td>低保</td></tr></table></body></html>\n", encoding="utf-8")
+    table = tmp_path / "dibao_2026-11.xlsx"
+    rows = [DIBAO_HEADER, dibao_row()]
+    table.write_text("\n".join(",".join(map(str, row)) for row in rows) + "\n", encoding="utf-8")
+    result = invoke("ingest", notes, page, table, "--db", tmp_path / "x.duckdb", "--json")
+    files = {f["file"]: f for f in json.loads(result.stdout)["files"]}
+    assert files["dibao_2026-12.xlsx"]["status"] == "failed"
+    assert "不是 Excel 文件（内容是文本）" in files["dibao_2026-12.xlsx"]["message"]
+    assert "找不到可识别的表头" not in files["dibao_2026-12.xlsx"]["message"]
+    assert "不是 Excel 文件（内容是网页（HTML）文本）" in files["导出.xls"]["message"]
+    assert files["dibao_2026-11.xlsx"]["status"] == "loaded"
+    assert any("内容是文本（CSV），已按 CSV 读取" in w for w in files["dibao_2026-11.xlsx"]["warnings"])

@@ -130,7 +130,15 @@ def read_grids(path: Path) -> list[Grid]:
     if suffix in SPREADSHEET_SUFFIXES:
         if kind == "binary" or not _is_text(path):
             raise InputFileError(path, f"文件内容不是 Excel 工作簿（可能已损坏，或只是改了扩展名 {suffix}）")
-        grid = _read_csv(path)
+        what = _text_kind(path)
+        try:
+            grid = _read_csv(path)
+        except InputFileError as exc:
+            raise InputFileError(path, f"不是 Excel 文件（{what}）：{exc.detail}") from None
+        if not _has_known_header(grid):
+            raise InputFileError(
+                path, f"不是 Excel 文件（{what}）：扩展名是 {suffix}，文件里却是文本，其中也没有可识别的表头；"
+                      "请向报送部门要原始的表格文件")
         grid.warnings.append(f"扩展名是 {suffix}，但内容是文本（CSV），已按 CSV 读取")
         return [grid]
     return [_read_csv(path)]
@@ -163,6 +171,33 @@ def _read_ole(path: Path, suffix: str) -> list[Grid]:
         for grid in grids:
             grid.warnings.append(f"扩展名是 {suffix}，但内容是旧版 Excel（.xls）工作簿，已按内容读取；建议另存为 .xlsx")
     return grids
+
+
+def _text_kind(path: Path) -> str:
+    """What a text file named like a workbook holds, in words: a web page (a system's
+    "Excel export" that is HTML), XML, or plain text."""
+    head = path.open("rb").read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<table" in head:
+        return "内容是网页（HTML）文本"
+    if head.startswith(b"<?xml") or head.startswith(b"<"):
+        return "内容是 XML 文本"
+    return "内容是文本"
+
+
+def _has_known_header(grid: Grid) -> bool:
+    """Whether any feed's header is in the grid (a CSV named .xlsx is read as CSV only
+    then: otherwise it is a text file that is no table at all)."""
+    from rootdb.ingest.detect import recognise
+    from rootdb.specs import load_specs
+
+    specs = load_specs()
+    for code in specs:
+        try:
+            recognise(grid.cells, specs, "", code, letters=grid.letters)
+        except InputFileError:
+            continue
+        return True
+    return False
 
 
 def _is_text(path: Path) -> bool:
