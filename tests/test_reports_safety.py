@@ -50,7 +50,7 @@ def _cells(path: Path) -> list[str]:
 
 def _audit(db: Path) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute("SELECT command, file FROM audit_log").fetchall()
+        return con.execute("SELECT command, file FROM audit_log ORDER BY happened_at, rowid").fetchall()
 
 
 # ------------------------------------------------------------------ 1. masked by content
