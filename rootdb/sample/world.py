@@ -150,15 +150,18 @@ def _unique_id(rng, used: set, region: str, birth: date, male: bool) -> str:
 def _compound_names(rng, n_needed: int, used: set) -> list:
     names = []
     while len(names) < n_needed:
-        nm = rng.choice(COMPOUND_WORDS) + rng.choice(COMPOUND_SUFFIX)
-        k = 1
-        base = nm
-        while nm in used:
-            k += 1
-            nm = f"{base}{cn_int(k)}期"
-        used.add(nm)
-        names.append(nm)
+        names.append(_unused_name(rng.choice(COMPOUND_WORDS) + rng.choice(COMPOUND_SUFFIX), used))
     return names
+
+
+def _unused_name(name: str, used: set) -> str:
+    """The name, or its 二期, 三期 … when taken; noted as used."""
+    k, unused = 1, name
+    while unused in used:
+        k += 1
+        unused = f"{name}{cn_int(k)}期"
+    used.add(unused)
+    return unused
 
 
 def build_world(persons_target: int, seed: int, independent: bool = False) -> World:
@@ -386,14 +389,7 @@ def _independent_compound_names(rng, A, n_needed: int, used: set) -> list:
         word, suffix = rng.choice(A.compound_words), rng.choice(A.compound_suffixes)
         if word[-1] == suffix[0]:          # not 华庭庭
             continue
-        nm = word + suffix
-        k = 1
-        base = nm
-        while nm in used:
-            k += 1
-            nm = f"{base}{cn_int(k)}期"
-        used.add(nm)
-        names.append(nm)
+        names.append(_unused_name(word + suffix, used))
     return names
 
 
