@@ -56,10 +56,10 @@ def _audit(db: Path) -> list[tuple]:
 # ------------------------------------------------------------------ 1. masked by content
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
-def test_masked_reports_hold_no_id_inside_a_longer_code(sample_db, tmp_path, fmt):
+def test_masked_reports_hold_no_id_inside_a_longer_code(work_db, tmp_path, fmt):
     """R07's 证号, R27 and R28's 残疾人证号 (the ID + 2 digits) were printed in full."""
     run = run_reports(select_templates(["R07", "R27", "R28"], False), as_of=SAMPLE_AS_OF, out=tmp_path, fmt=fmt,
-                      db=str(sample_db))
+                      db=str(work_db))
     rows = 0
     for report in run.reports:
         cells = _cells(Path(report.file))
@@ -69,7 +69,7 @@ def test_masked_reports_hold_no_id_inside_a_longer_code(sample_db, tmp_path, fmt
     assert rows > 0
     # the unmasked run still shows the full codes
     full = run_reports(select_templates(["R27"], False), as_of=SAMPLE_AS_OF, out=tmp_path / "full", fmt=fmt,
-                       unmasked=True, db=str(sample_db))
+                       unmasked=True, db=str(work_db))
     assert any(ID18.search(c) for c in _cells(Path(full.reports[0].file)))
 
 
