@@ -50,8 +50,8 @@ import polars as pl
 from rootdb.errors import SchemaError, UsageError
 from rootdb.outpaths import output_file
 from rootdb.reports.engine import prepare
-from rootdb.reports.query import (PersonQuery, audited_output, list_detail, mask_people, select_people, where_clauses,
-                                  write_heading)
+from rootdb.reports.query import (GUARDIAN_ROWS, PersonQuery, audited_output, list_detail, mask_people,
+                                  select_people, where_clauses, write_heading)
 from rootdb.reports.sandbox import MESSAGE_LIMITS, limited_sandbox, security_message
 from rootdb.resources import bundled_dir
 from rootdb.store import fetch_frame
@@ -217,47 +217,19 @@ SELECT p.person_id, p.name, q.姓名 AS listed_name, p.sex, p.ethnicity, p.age, 
 FROM q_people q JOIN r_persons p ON p.person_id = q.人员编号
 """
 
-# Guardian candidates of the queried children, best first. A feed row's guardian is
-# taken with the phone written in that row, else the phone of the guardian's record.
-_GUARDIANS = """
+# Guardian candidates of the queried children, best first (`GUARDIAN_ROWS`). A feed
+# row's guardian counts when the row names or reaches one; it is taken with the phone
+# written in that row, else the phone of the guardian's record.
+_GUARDIANS = f"""
 WITH kids AS (SELECT q.人员编号 AS child_id FROM q_people q WHERE q.年龄 < $adult),
-rows AS (
-    SELECT c.person_id AS child_id, 1 AS rank, '儿童保健监护人' AS source, g.person_id AS guardian_id,
-           e.guardian_name AS row_name, e.guardian_phone AS row_phone, e.file_id, e.source_row
-    FROM ertong e
-    JOIN r_feed_persons c ON c.feed = 'ertong' AND c.role = 'child' AND c.file_id = e.file_id
-         AND c.source_row = e.source_row
-    LEFT JOIN r_feed_persons g ON g.feed = 'ertong' AND g.role = 'guardian' AND g.file_id = e.file_id
-         AND g.source_row = e.source_row
-    WHERE e.guardian_name IS NOT NULL OR e.guardian_phone IS NOT NULL
-    UNION ALL
-    SELECT c.person_id, 2, '学籍监护人', g.person_id, x.guardian_name, x.guardian_phone, x.file_id, x.source_row
-    FROM xueji x
-    JOIN r_feed_persons c ON c.feed = 'xueji' AND c.role = 'student' AND c.file_id = x.file_id
-         AND c.source_row = x.source_row
-    LEFT JOIN r_feed_persons g ON g.feed = 'xueji' AND g.role = 'guardian' AND g.file_id = x.file_id
-         AND g.source_row = x.source_row
-    WHERE x.guardian_name IS NOT NULL OR x.guardian_phone IS NOT NULL
-    UNION ALL
-    SELECT c.person_id, CASE g.role WHEN 'mother' THEN 3 ELSE 4 END, CASE g.role WHEN 'mother' THEN '出生证明母亲'
-           ELSE '出生证明父亲' END, g.person_id,
-           CASE g.role WHEN 'mother' THEN b.mother_name ELSE b.father_name END, NULL, b.file_id, b.source_row
-    FROM chusheng b
-    JOIN r_feed_persons c ON c.feed = 'chusheng' AND c.role = 'newborn' AND c.file_id = b.file_id
-         AND c.source_row = b.source_row
-    JOIN r_feed_persons g ON g.feed = 'chusheng' AND g.role IN ('mother', 'father') AND g.file_id = b.file_id
-         AND g.source_row = b.source_row
-    UNION ALL
-    SELECT h.member_entity_id, 5, '户主', h.head_entity_id, NULL, NULL, NULL, NULL
-    FROM rel_household h
-    WHERE h.source = 'registry_persons' AND h.head_entity_id <> h.member_entity_id
-)
+rows AS ({GUARDIAN_ROWS})
 SELECT r.child_id, r.rank, r.source, r.guardian_id, coalesce(gp.name, r.row_name) AS name,
        coalesce(gp.sex, CASE r.rank WHEN 3 THEN '女' WHEN 4 THEN '男' END) AS sex, gp.ethnicity,
        r.row_phone, gp.phone AS record_phone
 FROM rows r JOIN kids k USING (child_id)
 LEFT JOIN golden_persons gp ON gp.entity_id = r.guardian_id
 WHERE r.guardian_id IS DISTINCT FROM r.child_id
+  AND (r.rank > 2 OR r.row_name IS NOT NULL OR r.row_phone IS NOT NULL)
   AND (gp.status = '死亡' AND (gp.death_date IS NULL OR gp.death_date <= $as_of::DATE)) IS NOT TRUE
 ORDER BY r.child_id, r.rank, r.file_id DESC NULLS LAST, r.source_row
 """

@@ -195,41 +195,49 @@ UNNAMED = "（未取名）"
 NAME_UNKNOWN = "（姓名不详）"
 _NAME = "p.display_name"
 
-# A child's 联系电话 is the guardian's when the child has none, as R13 and notify take
-# the guardian: 儿童保健 (ertong), 学籍 (xueji), the 出生医学证明's mother then father,
-# the registry household's head; the guardian's own record's phone first, then the
-# phone written in that row.
-_GUARDIAN_PHONES = """
-CREATE OR REPLACE TEMP TABLE q_guardian_phones AS
-WITH kids AS (SELECT person_id FROM r_persons WHERE age < 18 AND phone IS NULL),
-candidates AS (
-    SELECT c.person_id AS child_id, 1 AS rank, coalesce(g.phone, e.guardian_phone) AS phone, e.file_id, e.source_row
+# Who may answer for a child, best first (rank): the guardian of its 儿童保健 (ertong)
+# row, of its 学籍 (xueji) row, the 出生医学证明's mother then father, the registry
+# household's head; with the phone written in that row and the guardian's own record
+# (guardian_id, when linked). One list for query's 联系电话 and notify's recipient.
+GUARDIAN_ROWS = """
+    SELECT c.person_id AS child_id, 1 AS rank, '儿童保健监护人' AS source, g.person_id AS guardian_id,
+           e.guardian_name AS row_name, e.guardian_phone AS row_phone, e.file_id, e.source_row
     FROM ertong e
     JOIN r_feed_persons c ON c.feed = 'ertong' AND c.role = 'child' AND c.file_id = e.file_id
          AND c.source_row = e.source_row
-    LEFT JOIN r_feed_persons gr ON gr.feed = 'ertong' AND gr.role = 'guardian' AND gr.file_id = e.file_id
-         AND gr.source_row = e.source_row
-    LEFT JOIN golden_persons g ON g.entity_id = gr.person_id
+    LEFT JOIN r_feed_persons g ON g.feed = 'ertong' AND g.role = 'guardian' AND g.file_id = e.file_id
+         AND g.source_row = e.source_row
     UNION ALL
-    SELECT c.person_id, 2, coalesce(g.phone, x.guardian_phone), x.file_id, x.source_row
+    SELECT c.person_id, 2, '学籍监护人', g.person_id, x.guardian_name, x.guardian_phone, x.file_id, x.source_row
     FROM xueji x
     JOIN r_feed_persons c ON c.feed = 'xueji' AND c.role = 'student' AND c.file_id = x.file_id
          AND c.source_row = x.source_row
-    LEFT JOIN r_feed_persons gr ON gr.feed = 'xueji' AND gr.role = 'guardian' AND gr.file_id = x.file_id
-         AND gr.source_row = x.source_row
-    LEFT JOIN golden_persons g ON g.entity_id = gr.person_id
+    LEFT JOIN r_feed_persons g ON g.feed = 'xueji' AND g.role = 'guardian' AND g.file_id = x.file_id
+         AND g.source_row = x.source_row
     UNION ALL
-    SELECT c.person_id, CASE gr.role WHEN 'mother' THEN 3 ELSE 4 END, g.phone, b.file_id, b.source_row
+    SELECT c.person_id, CASE g.role WHEN 'mother' THEN 3 ELSE 4 END, CASE g.role WHEN 'mother' THEN '出生证明母亲'
+           ELSE '出生证明父亲' END, g.person_id,
+           CASE g.role WHEN 'mother' THEN b.mother_name ELSE b.father_name END, NULL, b.file_id, b.source_row
     FROM chusheng b
     JOIN r_feed_persons c ON c.feed = 'chusheng' AND c.role = 'newborn' AND c.file_id = b.file_id
          AND c.source_row = b.source_row
-    JOIN r_feed_persons gr ON gr.feed = 'chusheng' AND gr.role IN ('mother', 'father') AND gr.file_id = b.file_id
-         AND gr.source_row = b.source_row
-    JOIN golden_persons g ON g.entity_id = gr.person_id
+    JOIN r_feed_persons g ON g.feed = 'chusheng' AND g.role IN ('mother', 'father') AND g.file_id = b.file_id
+         AND g.source_row = b.source_row
     UNION ALL
-    SELECT h.member_entity_id, 5, g.phone, NULL, NULL
-    FROM rel_household h JOIN golden_persons g ON g.entity_id = h.head_entity_id
+    SELECT h.member_entity_id, 5, '户主', h.head_entity_id, NULL, NULL, NULL, NULL
+    FROM rel_household h
     WHERE h.source = 'registry_persons' AND h.head_entity_id <> h.member_entity_id
+"""
+
+# A child without a phone of its own is shown with its guardian's (as R13 and notify
+# take the guardian): the guardian's own record's phone first, then the phone written
+# in that row; the best-ranked, latest delivered row that gives one.
+_GUARDIAN_PHONES = f"""
+CREATE OR REPLACE TEMP TABLE q_guardian_phones AS
+WITH kids AS (SELECT person_id FROM r_persons WHERE age < 18 AND phone IS NULL),
+candidates AS (
+    SELECT r.child_id, r.rank, coalesce(g.phone, r.row_phone) AS phone, r.file_id, r.source_row
+    FROM ({GUARDIAN_ROWS}) r LEFT JOIN golden_persons g ON g.entity_id = r.guardian_id
 )
 SELECT child_id, arg_min(phone, [rank, -coalesce(file_id, 0), coalesce(source_row, 0)]) AS phone
 FROM candidates JOIN kids ON kids.person_id = candidates.child_id
