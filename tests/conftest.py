@@ -44,6 +44,23 @@ def dibao_row(cert="DB001", head="张三", head_id="11010519491231002X", name="�
     return [cert, head, head_id, name, pid, relation, sex, address, phone, covered, amount, category, approved, state]
 
 
+def house_records(rows: list[tuple]) -> "pl.DataFrame":
+    """`link_house_records` rows from (feed, file_id, source_row, role, record_key,
+    address_code, address), the address parsed as ingest parses it."""
+    import polars as pl
+
+    from rootdb.clean.addresses import parse_address
+
+    out = []
+    for rid, (feed, file_id, source_row, role, key, code, address) in enumerate(rows, start=1):
+        parts = parse_address(address)
+        out.append({"record_id": rid, "feed": feed, "file_id": file_id, "source_file": f"{feed}.csv",
+                    "source_row": source_row, "role": role, "record_key": key, "address_code": code,
+                    "address": address, **{p: parts[p] for p in
+                                           ("community", "compound", "building", "unit", "room", "house_key")}})
+    return pl.DataFrame(out, schema_overrides={"address_code": pl.String})
+
+
 @pytest.fixture()
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "ws" / "rootdb.duckdb"

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rootdb.clean.addresses import parse_address
+from conftest import house_records
 from rootdb.link.houses import link_houses
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -218,14 +218,7 @@ def _resolve(registry: pl.DataFrame, addresses: list[str]) -> tuple[dict[str, st
                          "compound": compound, "address": address, "usage": "住宅"})
     for i, address in enumerate(addresses):
         rows.append(("dibao", 2, i + 2, "residence", f"k{i}", None, address))
-    out = []
-    for rid, (feed, file_id, source_row, role, key, code, address) in enumerate(rows, start=1):
-        parts = parse_address(address)
-        out.append({"record_id": rid, "feed": feed, "file_id": file_id, "source_file": f"{feed}.csv",
-                    "source_row": source_row, "role": role, "record_key": key, "address_code": code,
-                    "address": address, **{p: parts[p] for p in
-                                           ("community", "compound", "building", "unit", "room", "house_key")}})
-    con.register("hr", pl.DataFrame(out, schema_overrides={"address_code": pl.String}))
+    con.register("hr", house_records(rows))
     con.execute("CREATE TABLE link_house_records AS SELECT * FROM hr")
     con.register("ra", pl.DataFrame(reg_rows, schema_overrides={"compound": pl.String}))
     con.execute("CREATE TABLE registry_addresses AS SELECT * FROM ra")

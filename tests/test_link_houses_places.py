@@ -11,8 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from conftest import house_records
+
 from rootdb import ingest
-from rootdb.clean.addresses import parse_address
 from rootdb.link.evaluate import pairwise_scores
 from rootdb.link.houses import admin_prefix, compound_core, link_houses, prefix_compatible, similar_compounds
 from rootdb.link.places import link_places, normalize_place_name
@@ -141,15 +142,7 @@ def _workspace(registry: list[dict], records: list[tuple], places: list[dict] | 
     for i, rec in enumerate(records):
         feed, role, address, *code = rec
         rows.append((feed, 2, i + 2, role, f"k{i}", code[0] if code else None, address))
-    out = []
-    for rid, (feed, file_id, source_row, role, key, code, address) in enumerate(rows, start=1):
-        parts = parse_address(address)
-        out.append({"record_id": rid, "feed": feed, "file_id": file_id, "source_file": f"{feed}.csv",
-                    "source_row": source_row, "role": role, "record_key": key, "address_code": code,
-                    "address": address, **{p: parts[p] for p in
-                                           ("community", "compound", "building", "unit", "room", "house_key")}})
-    house_records = pl.DataFrame(out, schema_overrides={"address_code": pl.String})
-    con.register("hr", house_records)
+    con.register("hr", house_records(rows))
     con.execute("CREATE TABLE link_house_records AS SELECT * FROM hr")
     con.register("ra", pl.DataFrame(reg_rows))
     con.execute("CREATE TABLE registry_addresses AS SELECT * FROM ra")
