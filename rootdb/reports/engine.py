@@ -297,7 +297,9 @@ def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, param
 
 
 def _remove_stale_staging(out: Path) -> None:
-    """Staging folders left by a run that was killed (its process is gone)."""
+    """Staging folders that versions before the private staging (`output.staging_folder`)
+    left in the output folder when killed: they may hold unmasked workbooks. Nothing
+    creates them any more."""
     for folder in out.glob(f"{STAGING_PREFIX}*"):
         pid = folder.name.removeprefix(STAGING_PREFIX).split("-")[0]
         if pid.isdigit() and not process_alive(int(pid)):
