@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import duckdb
@@ -74,19 +75,26 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 # ---------------------------------------------------------------- the linked sample area
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-TRUTH = SAMPLE / "_truth"
+# The truth-checked tests (sample_db, truth, report_csv) run on the bundled sample, or on
+# another generated area with its _truth/ folder: ROOTDB_TEST_AREA=<folder>, and
+# ROOTDB_TEST_DB=<its database, ingested and linked> to skip building it again
+# (bench/accuracy.py runs the report checks this way on an area the tests never use).
+AREA = Path(os.environ.get("ROOTDB_TEST_AREA") or SAMPLE)
+TRUTH = AREA / "_truth"
 from rootdb.demo import SAMPLE_AS_OF  # noqa: E402  (the sample's reference date)
 
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory) -> Path:
-    """The sample area ingested and linked, once per test session. Read it only (copy
-    it to change it)."""
+    """The sample area (or ROOTDB_TEST_AREA) ingested and linked, once per test session.
+    Read it only (copy it to change it)."""
     from rootdb import ingest
     from rootdb.link import link
 
+    if os.environ.get("ROOTDB_TEST_DB"):
+        return Path(os.environ["ROOTDB_TEST_DB"])
     path = tmp_path_factory.mktemp("sample") / "rootdb.duckdb"
-    ingest([SAMPLE], db=path)
+    ingest([AREA], db=path)
     link(db=path)
     return path
 
