@@ -4,7 +4,7 @@ that area's ground truth.
     python bench/accuracy.py                               # 20,000 residents, seed 20270415
     python bench/accuracy.py --persons 5000 --seed 7
 
-Generates an independent area (`python -m rootdb.sample.generate --styles all`: other
+Generates an independent area (`python -m samplegen.generate --styles all`: other
 names, compounds with doorplates, every way of writing an address, feeds delivered one
 file per community, GB18030 / UTF-8 with BOM / UTF-8 CSVs, more ID and name defects) once,
 cached under bench/out/area_all_<N>_<seed> (`--fresh` generates it again, e.g. after the

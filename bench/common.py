@@ -10,13 +10,16 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
+# The benchmarks run as scripts (`python bench/x.py`): the repository root on the path
+# makes the sample generator (samplegen/, beside rootdb and not installed) importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def ensure_area(persons: int, seed: int = 20261101, styles: str = "default", fresh: bool = False) -> Path:
     """bench/out/area_<persons> (styles "default"), or bench/out/area_<styles>_<persons>_<seed>
-    for another style of area (`python -m rootdb.sample.generate --styles`), generated once
+    for another style of area (`python -m samplegen.generate --styles`), generated once
     (the generation is not timed); `fresh`: generated again even if cached."""
-    from rootdb.sample.generate import generate
+    from samplegen.generate import generate
 
     data = OUT / (f"area_{persons}" if styles == "default" else f"area_{styles}_{persons}_{seed}")
     marker = data / "_generated.json"

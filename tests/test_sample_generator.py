@@ -1,4 +1,4 @@
-"""Fast tests of the deterministic sample-data generator (rootdb.sample)."""
+"""Fast tests of the deterministic sample-data generator (samplegen)."""
 from __future__ import annotations
 
 import csv
@@ -10,8 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from rootdb.sample.feeds import CONTRACT, FEED_ORDER, file_name
-from rootdb.sample.generate import generate
+from samplegen.feeds import CONTRACT, FEED_ORDER, file_name
+from samplegen.generate import generate
 
 N = 400
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,7 +292,7 @@ def test_independent_area_writes_every_address_style(independent):
 
 
 def test_independent_area_short_names_are_unique():
-    from rootdb.sample.world import build_world
+    from samplegen.world import build_world
 
     w = build_world(4000, 5, independent=True)
     compounds = sorted(w.short_names)

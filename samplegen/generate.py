@@ -1,7 +1,7 @@
 """Deterministic sample data for rootdb: the 22 delivered files plus ground truth.
 
-    python -m rootdb.sample.generate --out sample_data --persons 3000 --seed 20261101
-    python -m rootdb.sample.generate --out /tmp/area --persons 20000 --seed 7 --styles all
+    python -m samplegen.generate --out sample_data --persons 3000 --seed 20261101
+    python -m samplegen.generate --out /tmp/area --persons 20000 --seed 7 --styles all
 
 ``--styles all`` generates an independent area instead of the bundled sample's: other
 names (province to road, drawn by seed from wider lists), several communities, compounds
@@ -107,7 +107,7 @@ def _write_entities(w, truth: Path):
 
 TRUTH_README = f"""# Ground truth of the sample data
 
-Written by `python -m rootdb.sample.generate` (see `rootdb/sample/`). Everything is
+Written by `python -m samplegen.generate` (see `samplegen/`). Everything is
 as of the reference date {iso(REF)}. All files are CSV, UTF-8, header row first.
 Folders starting with `_` are skipped by `rootdb ingest`.
 
@@ -225,7 +225,7 @@ Every written form picks out exactly one house of the area.
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rootdb.sample.generate", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m samplegen.generate", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("sample_data"))
     ap.add_argument("--persons", type=int, default=DEFAULT_PERSONS)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
