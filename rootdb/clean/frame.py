@@ -4,7 +4,7 @@ quarantined rows, as the feed's schema says.
 Input: a frame with `source_row` and one text column per schema field that the file
 has (as delivered). Output (`CleanResult`):
 - records: one row per loaded row: `source_row`, `record_key`, every field typed, and
-  the derived columns of its type (see `_clean_column`);
+  the derived columns of its type (see `rootdb.clean.types`);
 - issues: one row per problem found in a loaded row (kept, flagged; feeds R36);
 - quarantine: one row per row that cannot identify its record, with the reason.
 """
@@ -15,19 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from rootdb.clean.addresses import parse_addresses
-from rootdb.clean.ids import ID_MESSAGES, clean_ids
-from rootdb.clean.names import clean_names
-from rootdb.clean.values import (
-    clean_enum,
-    clean_text,
-    clean_uscc,
-    parse_dates,
-    parse_ints,
-    parse_money,
-    parse_phones,
-    parse_yearmonths,
-)
+from rootdb.clean.types import FIELD_TYPES, ID18, ID_AGREEMENT, message
 from rootdb.specs import ColumnSpec, FeedSpec
 
 ISSUE_SCHEMA = {
@@ -53,100 +41,30 @@ def _keys(field: str) -> list[str]:
     return [f"__raw_{field}", f"__num_{field}"]
 
 
-def _issue_rows(frame: pl.DataFrame, mask: pl.Expr, col: ColumnSpec, code: str, message: pl.Expr | str) -> pl.DataFrame:
-    msg = pl.lit(message) if isinstance(message, str) else message
-    return frame.filter(mask).select(
-        *_keys(col.field),
-        pl.lit(col.field).alias("field"),
-        pl.lit(col.header).alias("header"),
-        pl.lit(code).alias("code"),
-        msg.alias("message"),
-        pl.col(f"__raw_{col.field}").alias("value"),
-    )
-
-
 def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """Typed and derived columns for one field, row-aligned with `frame` (its
     distinct `_keys`), and the issues they raised (by key)."""
     f = col.field
-    raw = pl.col(f"__raw_{f}")
-    has_raw = clean_text(raw).is_not_null()
-    issues: list[pl.DataFrame] = []
-    if col.type == "id18":
-        ids = clean_ids(frame[f"__raw_{f}"], stored_as_number=frame[f"__num_{f}"])
-        out = ids.select(
-            pl.col("id").alias(f),
-            pl.col("valid").alias(f"{f}_valid"),
-            pl.col("check").alias(f"{f}_check"),
-            pl.col("birth").alias(f"{f}_birth"),
-            pl.col("sex").alias(f"{f}_sex"),
+    field_type = FIELD_TYPES[col.type]
+    cleaned = field_type.clean(
+        frame.select(pl.col(f"__raw_{f}").alias("text"), pl.col(f"__num_{f}").alias("as_number")), col
+    )
+    out = cleaned.select(
+        pl.col("value").alias(f), *[pl.col(part).alias(field_type.column(f, part)) for part in field_type.derived]
+    )
+    joined = pl.concat([frame.select(_keys(f)), cleaned], how="horizontal")
+    allowed = "/".join(col.values or ())
+    issues = [
+        joined.filter(pl.col(issue.code)).select(
+            *_keys(f),
+            pl.lit(f).alias("field"),
+            pl.lit(col.header).alias("header"),
+            pl.lit(issue.code).alias("code"),
+            message(issue.message, col.header, pl.col("value"), allowed).alias("message"),
+            pl.col(f"__raw_{f}").alias("value"),
         )
-        joined = pl.concat([frame.select(_keys(f)), ids], how="horizontal")
-        for code, text in ID_MESSAGES.items():
-            issues.append(
-                _issue_rows(joined, pl.col("check") == code, col, f"id_{code}", f"{col.header}：{text}")
-            )
-        return out, issues
-    if col.type == "name":
-        names = clean_names(frame[f"__raw_{f}"])
-        return names.select(pl.col("name").alias(f), pl.col("pinyin").alias(f"{f}_pinyin")), issues
-    if col.type == "address":
-        parts = parse_addresses(frame[f"__raw_{f}"])
-        return parts.select(
-            pl.col("address").alias(f),
-            *[pl.col(p).alias(f"{f}_{p}") for p in ("community", "compound", "building", "unit", "room", "house_key")],
-        ), issues
-    if col.type == "uscc":
-        codes = clean_uscc(frame[f"__raw_{f}"])
-        out = codes.select(pl.col("uscc").alias(f), pl.col("valid").alias(f"{f}_valid"))
-        joined = pl.concat([frame.select(_keys(f)), codes], how="horizontal")
-        issues.append(
-            _issue_rows(
-                joined,
-                pl.col("uscc").is_not_null() & ~pl.col("valid"),
-                col,
-                "uscc_invalid",
-                f"{col.header}：统一社会信用代码校验不通过",
-            )
-        )
-        return out, issues
-    if col.type == "phone":
-        phones = parse_phones(raw)
-        out = frame.select(phones.list.first().alias(f), phones.alias(f"{f}_all"))
-        bad = has_raw & (phones.list.len() == 0)
-        issues.append(_issue_rows(frame, bad, col, "phone_invalid", f"{col.header}：无法识别电话号码"))
-        return out, issues
-    typed = {
-        "text": clean_text,
-        "date": parse_dates,
-        "yearmonth": parse_yearmonths,
-        "money": parse_money,
-        "int": parse_ints,
-        "enum": lambda e: clean_enum(e, col.synonyms, col.values),
-    }[col.type](raw)
-    out = frame.select(typed.alias(f))
-    if col.type in ("date", "yearmonth", "money", "int"):
-        what = {"date": "日期", "yearmonth": "年月", "money": "金额", "int": "整数"}[col.type]
-        issues.append(
-            _issue_rows(
-                frame.with_columns(typed.alias("__typed")),
-                has_raw & pl.col("__typed").is_null(),
-                col,
-                f"{col.type}_invalid",
-                f"{col.header}：无法识别为{what}，已置空",
-            )
-        )
-    elif col.type == "enum" and col.values:
-        allowed = "/".join(col.values)
-        issues.append(
-            _issue_rows(
-                frame.with_columns(typed.alias("__typed")),
-                pl.col("__typed").is_not_null() & ~pl.col("__typed").is_in(col.values),
-                col,
-                "enum_unknown",
-                pl.format(f"{col.header}：“{{}}”不是规定的取值（{allowed}）", pl.col("__typed")),
-            )
-        )
+        for issue in field_type.issues
+    ]
     return out, issues
 
 
@@ -157,14 +75,14 @@ def _role_consistency(records: pl.DataFrame, spec: FeedSpec) -> list[pl.DataFram
         id_field = role.fields.get("id")
         if role.entity != "person" or id_field is None:
             continue
-        for attr, code, label in (("birth_date", "birth_mismatch", "出生日期"), ("sex", "sex_mismatch", "性别")):
+        for attr, (part, issue) in ID_AGREEMENT.items():
             field = role.fields.get(attr)
             if field is None:
                 continue
-            derived = f"{id_field}_birth" if attr == "birth_date" else f"{id_field}_sex"
+            derived = ID18.column(id_field, part)
             col = spec.column(field)
             mismatch = (
-                pl.col(f"{id_field}_valid")
+                pl.col(ID18.column(id_field, "valid"))
                 & pl.col(field).is_not_null()
                 & (pl.col(field) != pl.col(derived))
             )
@@ -173,10 +91,8 @@ def _role_consistency(records: pl.DataFrame, spec: FeedSpec) -> list[pl.DataFram
                     pl.col("source_row"),
                     pl.lit(field).alias("field"),
                     pl.lit(col.header).alias("header"),
-                    pl.lit(code).alias("code"),
-                    pl.format(f"{col.header}与身份证号不符（身份证号为 {{}}）", pl.col(derived).cast(pl.String)).alias(
-                        "message"
-                    ),
+                    pl.lit(issue.code).alias("code"),
+                    message(issue.message, col.header, pl.col(derived).cast(pl.String)).alias("message"),
                     pl.col(field).cast(pl.String).alias("value"),
                 )
             )
@@ -193,15 +109,16 @@ def _quarantine_reasons(records: pl.DataFrame, spec: FeedSpec, present: set[str]
         if f not in present:
             continue  # a whole missing required column fails the file before this
         missing = pl.col(f).is_null()
-        if col.type in ("date", "yearmonth"):
+        unreadable = FIELD_TYPES[col.type].unreadable
+        if unreadable is not None:
             text = pl.when(pl.col(f"__raw_{f}").is_not_null()).then(
-                pl.format(f"{col.header}“{{}}”无法识别为日期", pl.col(f"__raw_{f}"))
+                message(unreadable, col.header, pl.col(f"__raw_{f}"))
             ).otherwise(pl.lit(f"缺少{col.header}"))
         else:
             text = pl.lit(f"缺少{col.header}")
         if col.required_unless_valid:
             other = spec.column(col.required_unless_valid)
-            missing = missing & ~pl.col(f"{other.field}_valid").fill_null(False)
+            missing = missing & ~pl.col(ID18.column(other.field, "valid")).fill_null(False)
             text = pl.lit(f"缺少{col.header}，且{other.header}为空或无效，无法识别是谁")
         reasons.append(pl.when(missing).then(text))
     if not reasons:

@@ -18,17 +18,6 @@ from rootdb.clean.values import BLANK_MARKERS
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
 
-# Problem codes, in the order they are tested. `ok` and `from15` are valid.
-ID_MESSAGES = {
-    "from15": "15位旧身份证号，已按规则升为18位",
-    "excel": "身份证号被Excel存成了数字，末几位已丢失，无法恢复，请按原件重录",
-    "format": "身份证号位数或字符不对（应为18位，最后一位可为X）",
-    "birthdate": "身份证号中的出生日期不存在",
-    "checksum": "身份证号校验位错误",
-    "region": "身份证号前6位不在国家行政区划代码表中（可能是已撤销或新设的区划），号码仍按有效处理，请核实",
-}
-
-
 @functools.lru_cache(maxsize=None)
 def _region_known(code: str) -> bool:
     """Whether python-stdnum's GB 2260 table knows a 6-digit region code. Its table

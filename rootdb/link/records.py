@@ -12,6 +12,7 @@ import time
 
 import duckdb
 
+from rootdb.clean.types import ADDRESS, ID18, NAME, USCC, FieldType
 from rootdb.specs import FeedSpec, RoleSpec
 from rootdb.store import table_exists
 
@@ -34,8 +35,13 @@ TABLES = {"person": "link_person_records", "house": "link_house_records", "place
 _COLUMNS = {"person": PERSON_COLUMNS, "house": HOUSE_COLUMNS, "place": PLACE_COLUMNS}
 
 
-def _col(field: str | None, suffix: str = "") -> str | None:
-    return None if field is None else f'r."{field}{suffix}"'
+def _col(field: str | None) -> str | None:
+    return None if field is None else f'r."{field}"'
+
+
+def _derived(field: str | None, field_type: FieldType, part: str) -> str | None:
+    """The column the cleaner derived beside a field of that type."""
+    return None if field is None else _col(field_type.column(field, part))
 
 
 def _person_select(spec: FeedSpec, role: RoleSpec) -> dict[str, str | None]:
@@ -43,19 +49,19 @@ def _person_select(spec: FeedSpec, role: RoleSpec) -> dict[str, str | None]:
     name_type = spec.column(f["name"]).type if "name" in f else None
     return {
         "name": _col(f.get("name")),
-        "name_pinyin": _col(f.get("name"), "_pinyin") if name_type == "name" else None,
+        "name_pinyin": _derived(f.get("name"), NAME, "pinyin") if name_type == NAME.name else None,
         "id_number": _col(f.get("id")),
-        "id_valid": _col(f.get("id"), "_valid"),
-        "id_check": _col(f.get("id"), "_check"),
+        "id_valid": _derived(f.get("id"), ID18, "valid"),
+        "id_check": _derived(f.get("id"), ID18, "check"),
         "birth_date": _col(f.get("birth_date")),
-        "id_birth": _col(f.get("id"), "_birth"),
+        "id_birth": _derived(f.get("id"), ID18, "birth"),
         "sex": _col(f.get("sex")),
-        "id_sex": _col(f.get("id"), "_sex"),
+        "id_sex": _derived(f.get("id"), ID18, "sex"),
         "ethnicity": _col(f.get("ethnicity")),
         "phone": _col(f.get("phone")),
         "address": _col(f.get("address")),
-        "house_key": _col(f.get("address"), "_house_key"),
-        "community": _col(f.get("address"), "_community"),
+        "house_key": _derived(f.get("address"), ADDRESS, "house_key"),
+        "community": _derived(f.get("address"), ADDRESS, "community"),
         "relation": _col(f.get("relation")),
     }
 
@@ -65,7 +71,7 @@ def _house_select(spec: FeedSpec, role: RoleSpec) -> dict[str, str | None]:
     return {
         "address_code": _col(role.fields.get("code")),
         "address": _col(a),
-        **{part: _col(a, f"_{part}") for part in ("community", "compound", "building", "unit", "room", "house_key")},
+        **{part: _derived(a, ADDRESS, part) for part in ADDRESS.derived},
     }
 
 
@@ -74,10 +80,10 @@ def _place_select(spec: FeedSpec, role: RoleSpec) -> dict[str, str | None]:
     return {
         "place_code": _col(f.get("code")),
         "uscc": _col(f.get("uscc")),
-        "uscc_valid": _col(f.get("uscc"), "_valid"),
+        "uscc_valid": _derived(f.get("uscc"), USCC, "valid"),
         "name": _col(f.get("name")),
         "address": _col(f.get("address")),
-        "house_key": _col(f.get("address"), "_house_key"),
+        "house_key": _derived(f.get("address"), ADDRESS, "house_key"),
         "kind": _col(f.get("kind")),
     }
 
