@@ -3,6 +3,12 @@
 A schema implements one file kind of the delivery contract: how its headers map to
 target fields, which type and cleaning rule each field gets, which fields identify
 a record, and which entities (person / house / place) a row carries in which role.
+It also says what a row means beyond the entities it names (`subject`, `active`,
+`group`, `owns`, `relations`): the benefit or special group it makes a person part of
+and while when, the golden fields it is the source of, the relations between the
+entities of one row, and who answers for a child it names. Everything that works with
+these meanings (report tables, query, nightly, corrections, golden records, notify)
+reads them through `rootdb.specs.meaning`; no feed is named in the code.
 """
 
 from __future__ import annotations
@@ -130,6 +136,65 @@ class RoleSpec(_Strict):
         return self
 
 
+class ActiveRule(_Strict):
+    """When a row is current: its `field` holds one of `values` (an empty cell does not);
+    or, with `after_death` (a date field), a dead person's row counts as current when it
+    is dated after the death (a registration made after it)."""
+
+    field: str
+    values: list[str] | None = Field(default=None, min_length=1)
+    after_death: bool = False
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ActiveRule:
+        if (self.values is None) == (not self.after_death):
+            raise ValueError("active 需要 values（当前有效的取值）或 after_death: true 二者之一")
+        return self
+
+
+GoldenField = Literal["death_date", "registration_status"]
+# The entity each golden field belongs to.
+GOLDEN_ENTITIES: dict[str, str] = {"death_date": "person", "registration_status": "place"}
+
+RelationKind = Literal["owner", "tenant", "household", "guardian", "legal_rep", "employee"]
+# The entity of `of` per relation kind (`person` is always a person role).
+RELATION_TARGETS: dict[str, str] = {"owner": "house", "tenant": "house", "household": "person",
+                                    "guardian": "person", "legal_rep": "place", "employee": "place"}
+
+
+class OwnedField(_Strict):
+    """A golden field this feed is the source of: `golden` of the entity of `role`, from `field`."""
+
+    golden: GoldenField
+    role: str
+    field: str
+
+
+class RelationSpec(_Strict):
+    """A relation one row gives: the person of role `person` is the `kind` of the entity
+    of role `of` (owner / tenant of a house, household member of a head, guardian of a
+    child, legal representative / employee of a place). A guardian is who receives a
+    message for the child (rootdb notify): `rank` orders guardians of every feed, best
+    first; `label` names them on a message list; `sex` is the guardian's when no record
+    says it (a mother)."""
+
+    kind: RelationKind
+    person: str
+    of: str
+    rank: int | None = Field(default=None, ge=1)
+    label: str | None = None
+    sex: Literal["男", "女"] | None = None
+
+    @model_validator(mode="after")
+    def _guardian_fields(self) -> RelationSpec:
+        guardian = self.kind == "guardian"
+        if guardian and (self.rank is None or not self.label):
+            raise ValueError("guardian 关系需要 rank（先后）和 label（名单上的称呼）")
+        if not guardian and (self.rank is not None or self.label or self.sex):
+            raise ValueError(f"{self.kind} 关系不能有 rank、label、sex（只用于 guardian）")
+        return self
+
+
 class FeedSpec(_Strict):
     """A whole schema file."""
 
@@ -141,6 +206,14 @@ class FeedSpec(_Strict):
     record_key: list[str] = Field(default_factory=list, description="fields naming a record")
     columns: list[ColumnSpec] = Field(min_length=1)
     roles: list[RoleSpec] = Field(default_factory=list)
+    subject: str | None = Field(
+        default=None, description="the person role a row serves or registers: a dead one whose "
+        "row is current is a correction (R36); the one a `group` takes")
+    active: ActiveRule | None = Field(default=None, description="when a row is current (none: every row)")
+    group: str | None = Field(default=None, description="the special group or benefit the subject of a "
+                              "current row belongs to (r_persons.groups, query --group, nightly)")
+    owns: list[OwnedField] = Field(default_factory=list)
+    relations: list[RelationSpec] = Field(default_factory=list)
 
     @field_validator("code")
     @classmethod
@@ -182,7 +255,39 @@ class FeedSpec(_Strict):
             for attr, field in role.fields.items():
                 if field not in known:
                     raise ValueError(f"角色 '{role.role}' 的 {attr} 指向不存在的字段 '{field}'")
+        self._meaning_resolves()
         return self
+
+    def _meaning_resolves(self) -> None:
+        entities = {r.role: r.entity for r in self.roles}
+
+        def need(role: str | None, entity: str, where: str) -> None:
+            if role is not None and entities.get(role) != entity:
+                raise ValueError(f"{where} 的 '{role}' 不是本表的 {entity} 角色")
+
+        need(self.subject, "person", "subject")
+        if self.group is not None and self.subject is None:
+            raise ValueError("声明了 group 就要声明 subject（哪个人员角色属于该群体）")
+        if self.active is not None:
+            col = self.column(self.active.field) if self.active.field in {c.field for c in self.columns} else None
+            if col is None:
+                raise ValueError(f"active.field 指向不存在的字段 '{self.active.field}'")
+            if self.active.after_death and col.type != "date":
+                raise ValueError(f"active.after_death 需要 date 类型的字段，'{col.field}' 是 {col.type}")
+            if self.active.values is not None and col.type not in ("enum", "text"):
+                raise ValueError(f"active.values 需要 enum 或 text 类型的字段，'{col.field}' 是 {col.type}")
+            unknown = sorted(set(self.active.values or []) - set(col.values or self.active.values or []))
+            if unknown:
+                raise ValueError(f"active.values 中 {unknown} 不在字段 '{col.field}' 的 values 中")
+            if self.active.after_death and self.group is not None:
+                raise ValueError("after_death 只用于纠错（死亡后仍有登记），不能用来判断 group")
+        for owned in self.owns:
+            need(owned.role, GOLDEN_ENTITIES[owned.golden], f"owns（{owned.golden}）的 role")
+            if owned.field not in {c.field for c in self.columns}:
+                raise ValueError(f"owns（{owned.golden}）的 field 指向不存在的字段 '{owned.field}'")
+        for rel in self.relations:
+            need(rel.person, "person", f"relations（{rel.kind}）的 person")
+            need(rel.of, RELATION_TARGETS[rel.kind], f"relations（{rel.kind}）的 of")
 
     def column(self, field: str) -> ColumnSpec:
         for col in self.columns:
