@@ -25,13 +25,17 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from rootdb.clean.types import ID_AGREEMENT, ROW_ISSUES, USCC_INVALID
 from rootdb.specs import FeedSpec
 from rootdb.store import frame_to_table, table_exists
 
-# code -> the kind as the department reads it
-KINDS = {
-    "id_invalid": "身份证号无效",
-    "id_legacy15": "身份证号为15位旧号码",
+# row_issues.code -> correction code, from the field-type registry; issues without a
+# correction are left out (id_region: the ID is still valid, and whether the registry
+# knows it is checked below).
+ISSUE_CODES = {i.code: i.correction.code for i in ROW_ISSUES if i.correction is not None}
+# code -> the kind as the department reads it: those of the row issues, then the ones
+# found here.
+KINDS = {i.correction.code: i.correction.kind for i in ROW_ISSUES if i.correction is not None} | {
     "id_unknown": "身份证号不在公安库",
     "id_of_another_person": "身份证号属于他人",
     "id_missing": "身份证号缺失",
@@ -43,23 +47,6 @@ KINDS = {
     "dead_per_binzang_active": "殡葬登记已死亡但仍在享受/登记",
     "death_not_in_registry": "已死亡但公安库未注销",
     "cannot_compare": "无法与公安库比对",
-    "birth_vs_id": "出生日期与身份证号不符",
-    "sex_vs_id": "性别与身份证号不符",
-    "date_invalid": "日期无法识别",
-    "number_invalid": "数值无法识别",
-    "phone_invalid": "电话号码无法识别",
-    "enum_unknown": "取值不在规定范围",
-    "uscc_invalid": "统一社会信用代码无效",
-    "other": "数据问题",
-}
-# row_issues.code -> correction code; codes not listed are left out (id_region: the ID
-# is still valid, and whether the registry knows it is checked below).
-ISSUE_CODES = {
-    "id_checksum": "id_invalid", "id_excel": "id_invalid", "id_format": "id_invalid", "id_birthdate": "id_invalid",
-    "id_from15": "id_legacy15", "birth_mismatch": "birth_vs_id", "sex_mismatch": "sex_vs_id",
-    "date_invalid": "date_invalid", "yearmonth_invalid": "date_invalid", "money_invalid": "number_invalid",
-    "int_invalid": "number_invalid", "phone_invalid": "phone_invalid", "enum_unknown": "enum_unknown",
-    "uscc_invalid": "uscc_invalid",
 }
 # Where a dead person counts as still active: feed -> (roles, condition on the feed row
 # `f` and the golden person `p`, the field shown). Absent feeds (binzang, chusheng,
@@ -125,7 +112,7 @@ def _from_row_issues(con: duckdb.DuckDBPyConnection) -> None:
         SELECT g.record_id, i.feed, i.file_id, i.source_row, g.role, i.field, ic.code,
                CASE rf.attr WHEN 'id' THEN reg.id_number WHEN 'name' THEN reg.name WHEN 'sex' THEN reg.sex
                             WHEN 'birth_date' THEN strftime(reg.birth_date, '%Y-%m-%d') WHEN 'phone' THEN reg.phone
-                            ELSE CASE WHEN ic.code = 'uscc_invalid' THEN pl.uscc END END,
+                            ELSE CASE WHEN i.code = $uscc_invalid THEN pl.uscc END END,
                i.message, i.value, g.entity_id
         FROM row_issues i
         JOIN files f ON f.file_id = i.file_id AND f.is_current
@@ -140,8 +127,8 @@ def _from_row_issues(con: duckdb.DuckDBPyConnection) -> None:
             JOIN golden_places gp ON gp.entity_id = pm.entity_id AND gp.registry_key IS NOT NULL
             WHERE pr.role = 'place' GROUP BY ALL
         ) pl ON pl.file_id = i.file_id AND pl.source_row = i.source_row
-        WHERE NOT (ic.code IN ('birth_vs_id', 'sex_vs_id') AND reg.entity_id IS NOT NULL)
-    """)
+        WHERE NOT (list_contains($id_agreement, i.code) AND reg.entity_id IS NOT NULL)
+    """, {"uscc_invalid": USCC_INVALID.code, "id_agreement": [issue.code for _, issue in ID_AGREEMENT.values()]})
 
 
 def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
