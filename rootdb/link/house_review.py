@@ -14,7 +14,8 @@ A decision is kept by the delivered address text as normalised (md5 of
 registry has that house), 否 for a candidate rejected (a fuzzy or alias match to it is
 undone; the record becomes a house of its own). Decisions live in `link_house_decisions`.
 
-Hooks called by `rootdb.link.houses.link_houses` (on its temp tables):
+Hooks called by `rootdb.link.houses.link_houses` as stages (on its temp tables, and
+making two more, `_lh_akey` and `_lh_rejected`, which its scratch drops with the rest):
 `apply_decisions` after rule 1, `drop_rejected` after rule 3, `record` at the end. `record`
 writes
 - `link_house_review` (record_id, address_key, kind, address_code, probability): the
@@ -109,9 +110,9 @@ def drop_rejected(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def record(con: duckdb.DuckDBPyConnection) -> int:
+def record(con: duckdb.DuckDBPyConnection) -> None:
     """At the end of link_houses: the review candidates, the reasons of the unresolved,
-    each registry house's compound. Returns how many distinct addresses are to review."""
+    each registry house's compound."""
     con.execute("""
         CREATE OR REPLACE TABLE link_house_review AS
         WITH cands AS (
@@ -168,7 +169,6 @@ def record(con: duckdb.DuckDBPyConnection) -> int:
         CREATE OR REPLACE TABLE link_house_compounds AS
         SELECT address_code, cid, cid_name FROM _lh_reg WHERE cid IS NOT NULL ORDER BY address_code
     """)
-    return con.execute("SELECT count(DISTINCT address_key) FROM link_house_review").fetchall()[0][0]
 
 
 # ---------------------------------------------------------------- the sheet

@@ -60,6 +60,7 @@ from rootdb.clean.addresses import COLUMNS, _parse_normalized, normalize_address
 from rootdb.link import house_review
 from rootdb.link.records import publish_matches
 from rootdb.store import frame_to_table, table_exists
+from rootdb.store.sql import Stage, registered, run_stages, scalar, scratch, sql_stage
 
 FUZZY_PROBABILITY = {"pinyin": 0.95, "suffix": 0.9, "one_char": 0.85}
 
@@ -214,9 +215,10 @@ def similar_compounds(unknown: list[str], known: list[str]) -> list[tuple[str, s
     return [(u, k, kind) for (u, k), kind in sorted(out.items())]
 
 
-# ---------------------------------------------------------------- the linker
+# ---------------------------------------------------------------- the linker, stage by stage
+# Every working table is a temporary `_lh_…` table, owned by `scratch` in `link_houses`.
 
-def _prefix_tables(con: duckdb.DuckDBPyConnection) -> None:
+def _address_prefixes(con: duckdb.DuckDBPyConnection) -> None:
     """_lh_addr(address, prefix) per distinct address text (the parts are a function of it)."""
     distinct = con.sql(
         "SELECT address, any_value(community), any_value(compound) FROM link_house_records "
@@ -225,6 +227,43 @@ def _prefix_tables(con: duckdb.DuckDBPyConnection) -> None:
     prefixes = [admin_prefix(a, c, k) for a, c, k in distinct.iter_rows()]
     addr = pl.DataFrame({"address": distinct[:, 0], "prefix": pl.Series(prefixes, dtype=pl.String)})
     frame_to_table(con, "_lh_addr", addr, temp=True)
+
+
+_RECORDS = sql_stage("records", """
+    CREATE OR REPLACE TEMP TABLE _lh_rec AS
+    SELECT r.record_id, r.feed, r.role, coalesce(r.record_key, r.source_file || '#' || r.source_row) AS record_key,
+           r.address_code, r.address, r.community, r.compound, r.building, r.unit,
+           r.room, r.house_key, coalesce(a.prefix, '') AS prefix
+    FROM link_house_records r
+    LEFT JOIN _lh_addr a ON a.address = r.address
+""")
+
+_NO_REGISTRY = (
+    "(SELECT NULL::BIGINT AS file_id, NULL::BIGINT AS source_row, NULL::VARCHAR AS community, "
+    "NULL::VARCHAR AS grid, NULL::VARCHAR AS address, NULL::VARCHAR AS usage, NULL::VARCHAR AS compound "
+    "WHERE false)")
+
+
+def _registry_houses(con: duckdb.DuckDBPyConnection) -> None:
+    """_lh_reg: the registry's own rows, one per 地址编码, with its community, grid and usage."""
+    registry = "registry_addresses" if table_exists(con, "registry_addresses") else _NO_REGISTRY
+    reg_columns = {c for (c, *_) in con.execute(f"DESCRIBE SELECT * FROM {registry}").fetchall()}
+    reg_compound = "v.compound" if "compound" in reg_columns else "NULL::VARCHAR"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _lh_reg AS
+        SELECT address_code, 'H' || address_code AS entity_id, house_key, community, grid, compound, building,
+               unit, room, standard_address, usage, prefix, reg_compound
+        FROM (
+            SELECT r.address_code, r.house_key, coalesce(v.community, r.community) AS community, v.grid,
+                   r.compound, r.building, r.unit, r.room, v.address AS standard_address, v.usage, r.prefix,
+                   nullif(trim({reg_compound}), '') AS reg_compound,
+                   row_number() OVER (PARTITION BY r.address_code ORDER BY r.record_id) AS k
+            FROM _lh_rec r
+            JOIN link_house_records lr USING (record_id)
+            LEFT JOIN {registry} v ON v.file_id = lr.file_id AND v.source_row = lr.source_row
+            WHERE r.feed = 'registry_addresses' AND r.address_code IS NOT NULL
+        ) WHERE k = 1
+    """)
 
 
 def _registry_vocabulary(con: duckdb.DuckDBPyConnection):
@@ -284,7 +323,7 @@ def split_admin_head(text: str, admin: dict[str, list[str]], known, alias_only) 
     return best[1] if best else None
 
 
-def _admin_head_stage(con: duckdb.DuckDBPyConnection) -> None:
+def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
     """Records whose compound the area does not know, but would once the area's own
     prefix written another way (short names, units left out) is taken off its head:
     their parts and prefix re-read (`split_admin_head`), per distinct address."""
@@ -332,150 +371,25 @@ def _admin_head_stage(con: duckdb.DuckDBPyConnection) -> None:
     addr = con.sql("SELECT DISTINCT address FROM _lh_rec WHERE address IS NOT NULL").pl()
     addr = addr.with_columns(_text=pl.col("address").map_elements(normalize_address_text, return_dtype=pl.String))
     frame = addr.join(frame, on="_text").drop("_text")
-    con.register("_lh_head_df", frame)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_rec AS
-        SELECT r.* REPLACE (
-                   CASE WHEN h.address IS NULL THEN r.community ELSE h.community END AS community,
-                   CASE WHEN h.address IS NULL THEN r.compound ELSE h.compound END AS compound,
-                   CASE WHEN h.address IS NULL THEN r.building ELSE h.building END AS building,
-                   CASE WHEN h.address IS NULL THEN r.unit ELSE h.unit END AS unit,
-                   CASE WHEN h.address IS NULL THEN r.room ELSE h.room END AS room,
-                   CASE WHEN h.address IS NULL THEN r.house_key ELSE h.house_key END AS house_key,
-                   CASE WHEN h.address IS NULL THEN r.prefix ELSE h.prefix END AS prefix)
-        FROM _lh_rec r LEFT JOIN _lh_head_df h
-          ON h.address = r.address AND r.feed <> 'registry_addresses'
-    """)
-    con.unregister("_lh_head_df")
+    with registered(con, "_lh_head_df", frame):
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _lh_rec AS
+            SELECT r.* REPLACE (
+                       CASE WHEN h.address IS NULL THEN r.community ELSE h.community END AS community,
+                       CASE WHEN h.address IS NULL THEN r.compound ELSE h.compound END AS compound,
+                       CASE WHEN h.address IS NULL THEN r.building ELSE h.building END AS building,
+                       CASE WHEN h.address IS NULL THEN r.unit ELSE h.unit END AS unit,
+                       CASE WHEN h.address IS NULL THEN r.room ELSE h.room END AS room,
+                       CASE WHEN h.address IS NULL THEN r.house_key ELSE h.house_key END AS house_key,
+                       CASE WHEN h.address IS NULL THEN r.prefix ELSE h.prefix END AS prefix)
+            FROM _lh_rec r LEFT JOIN _lh_head_df h
+              ON h.address = r.address AND r.feed <> 'registry_addresses'
+        """)
 
 
-def _vocabulary_stage(con: duckdb.DuckDBPyConnection) -> None:
-    """Rule 3: the records not resolved yet, through the area's vocabulary
-    (`rootdb.link.address_vocab`). Adds to _lh_match and _lh_ambiguous; writes
-    _lh_canon (record_id, compound, community): records whose compound the vocabulary
-    names uniquely but whose house is not in the registry, for rule 4's key."""
-    from rootdb.link.address_vocab import learn, resolve_compounds
-
-    rows = con.execute("""
-        SELECT DISTINCT community, compound, reg_compound FROM _lh_reg
-        WHERE compound IS NOT NULL OR reg_compound IS NOT NULL ORDER BY ALL""").fetchall()
-    vocab, cid_of = learn(rows)
-    cids = pl.DataFrame(
-        [(c, k, n, cid, vocab.cid_name[cid]) for (c, k, n), cid in cid_of.items()],
-        schema={"community": pl.String, "compound": pl.String, "reg_compound": pl.String, "cid": pl.String,
-                "cid_name": pl.String}, orient="row")
-    con.register("_lh_cid_df", cids)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_reg AS
-        SELECT g.*, m.cid, m.cid_name FROM _lh_reg g LEFT JOIN _lh_cid_df m
-          ON m.community IS NOT DISTINCT FROM g.community AND m.compound IS NOT DISTINCT FROM g.compound
-         AND m.reg_compound IS NOT DISTINCT FROM g.reg_compound
-    """)
-    con.unregister("_lh_cid_df")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_cid AS
-        SELECT DISTINCT cid, cid_name, community, prefix FROM _lh_reg WHERE cid IS NOT NULL
-    """)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_open AS
-        SELECT * FROM _lh_rec r
-        WHERE r.compound IS NOT NULL AND (r.building IS NOT NULL OR r.room IS NOT NULL)
-          AND r.record_id NOT IN (SELECT record_id FROM _lh_match)
-          AND r.record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
-          AND r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
-    """)
-    written = [w for (w,) in con.execute("SELECT DISTINCT compound FROM _lh_open ORDER BY 1").fetchall()]
-    alias = pl.DataFrame(resolve_compounds(written, vocab),
-                         schema={"compound": pl.String, "cid": pl.String, "method": pl.String, "p": pl.Float64},
-                         orient="row")
-    con.register("_lh_alias_df", alias)
-    # the compounds each record can mean, once its community and street are checked
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_cand_all AS  -- one row per record and compound (house_review reads it)
-        SELECT DISTINCT r.record_id, c.cid, c.cid_name, c.community, a.method, a.p
-        FROM _lh_open r
-        JOIN _lh_alias_df a ON a.compound = r.compound
-        JOIN _lh_cid c ON c.cid = a.cid
-        JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = c.prefix
-        WHERE r.community IS NULL OR r.community = c.community
-    """)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_cand AS
-        SELECT record_id, count(DISTINCT cid) AS n, any_value(cid) AS cid, any_value(cid_name) AS cid_name,
-               any_value(community) AS community, any_value(method) AS method, max(p) AS p
-        FROM _lh_cand_all
-        GROUP BY record_id
-    """)
-    con.unregister("_lh_alias_df")
-    # one compound: its house with the same building, unit and room
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_vmatch AS
-        SELECT c.record_id, count(DISTINCT g.entity_id) AS n, any_value(g.entity_id) AS entity_id,
-               any_value(g.address_code) AS address_code, any_value(c.method) AS method, any_value(c.p) AS p
-        FROM _lh_cand c
-        JOIN _lh_open r USING (record_id)
-        JOIN _lh_reg g ON g.cid = c.cid AND g.building IS NOT DISTINCT FROM r.building
-                      AND g.unit IS NOT DISTINCT FROM r.unit AND g.room IS NOT DISTINCT FROM r.room
-        JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
-        WHERE c.n = 1
-        GROUP BY c.record_id
-    """)
-    con.execute("""
-        INSERT INTO _lh_match
-        SELECT record_id, entity_id, address_code,
-               CASE WHEN method = 'alias' THEN 'alias_address' ELSE 'fuzzy_address' END, p
-        FROM _lh_vmatch WHERE n = 1
-    """)
-    con.execute("""
-        INSERT INTO _lh_ambiguous
-        SELECT record_id FROM _lh_cand WHERE n > 1 UNION SELECT record_id FROM _lh_vmatch WHERE n > 1
-    """)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_canon AS
-        SELECT record_id, cid_name AS compound, community FROM _lh_cand
-        WHERE n = 1 AND method = 'alias' AND record_id NOT IN (SELECT record_id FROM _lh_match)
-          AND record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
-    """)
-    con.execute("DROP TABLE IF EXISTS _lh_open")
-
-
-def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
-    """Resolve every house record; (re)write link_house_matches and link_houses.
-    Returns summary counts per match method, plus ambiguous and seconds."""
-    started = time.perf_counter()
-    _prefix_tables(con)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_rec AS
-        SELECT r.record_id, r.feed, r.role, coalesce(r.record_key, r.source_file || '#' || r.source_row) AS record_key,
-               r.address_code, r.address, r.community, r.compound, r.building, r.unit,
-               r.room, r.house_key, coalesce(a.prefix, '') AS prefix
-        FROM link_house_records r
-        LEFT JOIN _lh_addr a ON a.address = r.address
-    """)
-    # Registry houses: the registry's own rows, with its community, grid and usage.
-    registry = "registry_addresses" if table_exists(con, "registry_addresses") else (
-        "(SELECT NULL::BIGINT AS file_id, NULL::BIGINT AS source_row, NULL::VARCHAR AS community, "
-        "NULL::VARCHAR AS grid, NULL::VARCHAR AS address, NULL::VARCHAR AS usage, NULL::VARCHAR AS compound "
-        "WHERE false)")
-    reg_columns = {c for (c, *_) in con.execute(f"DESCRIBE SELECT * FROM {registry}").fetchall()}
-    reg_compound = "v.compound" if "compound" in reg_columns else "NULL::VARCHAR"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _lh_reg AS
-        SELECT address_code, 'H' || address_code AS entity_id, house_key, community, grid, compound, building,
-               unit, room, standard_address, usage, prefix, reg_compound
-        FROM (
-            SELECT r.address_code, r.house_key, coalesce(v.community, r.community) AS community, v.grid,
-                   r.compound, r.building, r.unit, r.room, v.address AS standard_address, v.usage, r.prefix,
-                   nullif(trim({reg_compound}), '') AS reg_compound,
-                   row_number() OVER (PARTITION BY r.address_code ORDER BY r.record_id) AS k
-            FROM _lh_rec r
-            JOIN link_house_records lr USING (record_id)
-            LEFT JOIN {registry} v ON v.file_id = lr.file_id AND v.source_row = lr.source_row
-            WHERE r.feed = 'registry_addresses' AND r.address_code IS NOT NULL
-        ) WHERE k = 1
-    """)
-    # the area's own prefix written another way, before a compound the area knows
-    _admin_head_stage(con)
+def _prefix_pairs(con: duckdb.DuckDBPyConnection) -> None:
+    """_lh_prefix_ok(prefix, std_prefix): every prefix records write that can lie under
+    a registry house's standard prefix (`prefix_compatible`)."""
     std = [p for (p,) in con.execute("SELECT DISTINCT prefix FROM _lh_reg").fetchall()]
     rec_prefixes = [p for (p,) in con.execute("SELECT DISTINCT prefix FROM _lh_rec").fetchall()]
     ok = pl.DataFrame(
@@ -484,80 +398,169 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
     )
     frame_to_table(con, "_lh_prefix_ok", ok, temp=True)
 
-    # 1. exact code
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_match AS
-        SELECT r.record_id, g.entity_id, g.address_code AS registry_key, 'exact_code' AS match_method,
-               1.0::DOUBLE AS match_probability
-        FROM _lh_rec r JOIN _lh_reg g ON g.address_code = trim(r.address_code)
-    """)
-    # an officer's decisions (`rootdb review import`): method manual, and 否 remembered
-    house_review.apply_decisions(con)
-    # 2. exact house_key, filtered by community and prefix
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_exact AS
-        SELECT r.record_id, g.entity_id, g.address_code
-        FROM _lh_rec r
-        JOIN _lh_reg g ON g.house_key = r.house_key
-        JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
-        WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
-          AND (r.community IS NULL OR r.community = g.community)
-    """)
-    con.execute("""
-        INSERT INTO _lh_match
-        SELECT record_id, any_value(entity_id), any_value(address_code), 'exact_address', 1.0
-        FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) = 1
-    """)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_ambiguous AS
-        SELECT record_id FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) > 1
-    """)
-    # 3. the area's vocabulary: doorplates, names, short forms, close names
-    _vocabulary_stage(con)
-    house_review.drop_rejected(con)
 
-    # 4. new houses
+_EXACT_CODE = sql_stage("exact_code", """
+    CREATE OR REPLACE TEMP TABLE _lh_match AS
+    SELECT r.record_id, g.entity_id, g.address_code AS registry_key, 'exact_code' AS match_method,
+           1.0::DOUBLE AS match_probability
+    FROM _lh_rec r JOIN _lh_reg g ON g.address_code = trim(r.address_code)
+""")
+
+_EXACT_ADDRESS = sql_stage("exact_address", """
+    CREATE OR REPLACE TEMP TABLE _lh_exact AS
+    SELECT r.record_id, g.entity_id, g.address_code
+    FROM _lh_rec r
+    JOIN _lh_reg g ON g.house_key = r.house_key
+    JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
+    WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
+      AND (r.community IS NULL OR r.community = g.community)
+""", """
+    INSERT INTO _lh_match
+    SELECT record_id, any_value(entity_id), any_value(address_code), 'exact_address', 1.0
+    FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) = 1
+""", """
+    CREATE OR REPLACE TEMP TABLE _lh_ambiguous AS
+    SELECT record_id FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) > 1
+""")
+
+
+def _registry_compounds(con: duckdb.DuckDBPyConnection) -> None:
+    """Each registry house's compound as the area's vocabulary knows it: _lh_reg gains
+    cid and cid_name; _lh_cid (cid, cid_name, community, prefix) lists the compounds."""
+    vocab, cid_of = _registry_vocabulary(con)
+    cids = pl.DataFrame(
+        [(c, k, n, cid, vocab.cid_name[cid]) for (c, k, n), cid in cid_of.items()],
+        schema={"community": pl.String, "compound": pl.String, "reg_compound": pl.String, "cid": pl.String,
+                "cid_name": pl.String}, orient="row")
+    with registered(con, "_lh_cid_df", cids):
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _lh_reg AS
+            SELECT g.*, m.cid, m.cid_name FROM _lh_reg g LEFT JOIN _lh_cid_df m
+              ON m.community IS NOT DISTINCT FROM g.community AND m.compound IS NOT DISTINCT FROM g.compound
+             AND m.reg_compound IS NOT DISTINCT FROM g.reg_compound
+        """)
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lh_new AS
-        WITH rec AS (  -- a compound the vocabulary names uniquely is written the registry's way
-            SELECT r.* REPLACE (
-                       coalesce(cn.compound, r.compound) AS compound,
-                       CASE WHEN cn.record_id IS NULL THEN r.house_key
-                            ELSE concat_ws('|', cn.compound, coalesce(r.building, ''), coalesce(r.unit, ''),
-                                           coalesce(r.room, '')) END AS house_key,
-                       coalesce(r.community, cn.community) AS community)
-            FROM _lh_rec r LEFT JOIN _lh_canon cn USING (record_id)
-        ), rest AS (
-            SELECT r.*,
-                   r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
-                   AND (r.community IS NULL OR r.community IN (SELECT community FROM _lh_reg)) AS local
-            FROM rec r WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
-        ), compound_comm AS (  -- a compound the registry puts in exactly one community
-            SELECT compound, any_value(community) AS community FROM _lh_reg
-            WHERE compound IS NOT NULL GROUP BY compound HAVING count(DISTINCT community) = 1
-        ), step1 AS (
-            SELECT rest.*, coalesce(rest.community, cc.community) AS comm1
-            FROM rest LEFT JOIN compound_comm cc ON rest.local AND cc.compound = rest.compound
-        ), key_comm AS (  -- the other records of the same house name exactly one community
-            SELECT house_key, any_value(comm1) AS community FROM step1
-            WHERE local AND comm1 IS NOT NULL AND house_key IS NOT NULL
-            GROUP BY house_key HAVING count(DISTINCT comm1) = 1
-        )
-        SELECT s.record_id, s.local, s.house_key, s.compound, s.building, s.unit, s.room, s.address,
-               CASE WHEN s.local THEN coalesce(s.comm1, kc.community) ELSE s.community END AS community,
-               CASE
-                 WHEN s.house_key IS NULL THEN 'T|' || coalesce(s.address, s.address_code, '')
-                 WHEN s.record_id IN (SELECT record_id FROM _lh_ambiguous)  -- a house of its own
-                   THEN 'A|' || s.feed || '|' || s.record_key || '|' || s.role || '|' || s.house_key
-                 WHEN s.local THEN 'L|' || coalesce(s.comm1, kc.community, '') || '|' || s.house_key
-                 ELSE 'X|' || s.prefix || '|' || coalesce(s.community, '') || '|' || s.house_key
-               END AS new_key
-        FROM step1 s LEFT JOIN key_comm kc ON s.local AND s.comm1 IS NULL AND kc.house_key = s.house_key
+        CREATE OR REPLACE TEMP TABLE _lh_cid AS
+        SELECT DISTINCT cid, cid_name, community, prefix FROM _lh_reg WHERE cid IS NOT NULL
     """)
+
+
+_OPEN = sql_stage("open", """
+    CREATE OR REPLACE TEMP TABLE _lh_open AS  -- what rule 3 has left to resolve
+    SELECT * FROM _lh_rec r
+    WHERE r.compound IS NOT NULL AND (r.building IS NOT NULL OR r.room IS NOT NULL)
+      AND r.record_id NOT IN (SELECT record_id FROM _lh_match)
+      AND r.record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
+      AND r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
+""")
+
+
+def _compound_candidates(con: duckdb.DuckDBPyConnection) -> None:
+    """The compounds each open record can mean (`resolve_compounds` on what it writes),
+    once its community and street are checked: _lh_cand_all, one row per record and
+    compound (house_review reads it), and _lh_cand, one row per record (n: how many)."""
+    from rootdb.link.address_vocab import resolve_compounds
+
+    vocab, _ = _registry_vocabulary(con)
+    written = [w for (w,) in con.execute("SELECT DISTINCT compound FROM _lh_open ORDER BY 1").fetchall()]
+    alias = pl.DataFrame(resolve_compounds(written, vocab),
+                         schema={"compound": pl.String, "cid": pl.String, "method": pl.String, "p": pl.Float64},
+                         orient="row")
+    with registered(con, "_lh_alias_df", alias):
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _lh_cand_all AS
+            SELECT DISTINCT r.record_id, c.cid, c.cid_name, c.community, a.method, a.p
+            FROM _lh_open r
+            JOIN _lh_alias_df a ON a.compound = r.compound
+            JOIN _lh_cid c ON c.cid = a.cid
+            JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = c.prefix
+            WHERE r.community IS NULL OR r.community = c.community
+        """)
     con.execute("""
-        INSERT INTO _lh_match
-        SELECT record_id, 'HN' || sha1(new_key)[:12], NULL, 'new', 1.0 FROM _lh_new
+        CREATE OR REPLACE TEMP TABLE _lh_cand AS
+        SELECT record_id, count(DISTINCT cid) AS n, any_value(cid) AS cid, any_value(cid_name) AS cid_name,
+               any_value(community) AS community, any_value(method) AS method, max(p) AS p
+        FROM _lh_cand_all
+        GROUP BY record_id
     """)
+
+
+# Rule 3's match: a record with one candidate compound takes that compound's house with
+# the same building, unit and room. _lh_canon (record_id, compound, community): records
+# whose compound the vocabulary names uniquely but whose house is not in the registry,
+# for rule 4's key.
+_VOCABULARY_MATCH = sql_stage("vocabulary", """
+    CREATE OR REPLACE TEMP TABLE _lh_vmatch AS
+    SELECT c.record_id, count(DISTINCT g.entity_id) AS n, any_value(g.entity_id) AS entity_id,
+           any_value(g.address_code) AS address_code, any_value(c.method) AS method, any_value(c.p) AS p
+    FROM _lh_cand c
+    JOIN _lh_open r USING (record_id)
+    JOIN _lh_reg g ON g.cid = c.cid AND g.building IS NOT DISTINCT FROM r.building
+                  AND g.unit IS NOT DISTINCT FROM r.unit AND g.room IS NOT DISTINCT FROM r.room
+    JOIN _lh_prefix_ok ok ON ok.prefix = r.prefix AND ok.std_prefix = g.prefix
+    WHERE c.n = 1
+    GROUP BY c.record_id
+""", """
+    INSERT INTO _lh_match
+    SELECT record_id, entity_id, address_code,
+           CASE WHEN method = 'alias' THEN 'alias_address' ELSE 'fuzzy_address' END, p
+    FROM _lh_vmatch WHERE n = 1
+""", """
+    INSERT INTO _lh_ambiguous
+    SELECT record_id FROM _lh_cand WHERE n > 1 UNION SELECT record_id FROM _lh_vmatch WHERE n > 1
+""", """
+    CREATE OR REPLACE TEMP TABLE _lh_canon AS
+    SELECT record_id, cid_name AS compound, community FROM _lh_cand
+    WHERE n = 1 AND method = 'alias' AND record_id NOT IN (SELECT record_id FROM _lh_match)
+      AND record_id NOT IN (SELECT record_id FROM _lh_ambiguous)
+""")
+
+
+_NEW_HOUSES = sql_stage("new", """
+    CREATE OR REPLACE TEMP TABLE _lh_new AS
+    WITH rec AS (  -- a compound the vocabulary names uniquely is written the registry's way
+        SELECT r.* REPLACE (
+                   coalesce(cn.compound, r.compound) AS compound,
+                   CASE WHEN cn.record_id IS NULL THEN r.house_key
+                        ELSE concat_ws('|', cn.compound, coalesce(r.building, ''), coalesce(r.unit, ''),
+                                       coalesce(r.room, '')) END AS house_key,
+                   coalesce(r.community, cn.community) AS community)
+        FROM _lh_rec r LEFT JOIN _lh_canon cn USING (record_id)
+    ), rest AS (
+        SELECT r.*,
+               r.prefix IN (SELECT prefix FROM _lh_prefix_ok)
+               AND (r.community IS NULL OR r.community IN (SELECT community FROM _lh_reg)) AS local
+        FROM rec r WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
+    ), compound_comm AS (  -- a compound the registry puts in exactly one community
+        SELECT compound, any_value(community) AS community FROM _lh_reg
+        WHERE compound IS NOT NULL GROUP BY compound HAVING count(DISTINCT community) = 1
+    ), step1 AS (
+        SELECT rest.*, coalesce(rest.community, cc.community) AS comm1
+        FROM rest LEFT JOIN compound_comm cc ON rest.local AND cc.compound = rest.compound
+    ), key_comm AS (  -- the other records of the same house name exactly one community
+        SELECT house_key, any_value(comm1) AS community FROM step1
+        WHERE local AND comm1 IS NOT NULL AND house_key IS NOT NULL
+        GROUP BY house_key HAVING count(DISTINCT comm1) = 1
+    )
+    SELECT s.record_id, s.local, s.house_key, s.compound, s.building, s.unit, s.room, s.address,
+           CASE WHEN s.local THEN coalesce(s.comm1, kc.community) ELSE s.community END AS community,
+           CASE
+             WHEN s.house_key IS NULL THEN 'T|' || coalesce(s.address, s.address_code, '')
+             WHEN s.record_id IN (SELECT record_id FROM _lh_ambiguous)  -- a house of its own
+               THEN 'A|' || s.feed || '|' || s.record_key || '|' || s.role || '|' || s.house_key
+             WHEN s.local THEN 'L|' || coalesce(s.comm1, kc.community, '') || '|' || s.house_key
+             ELSE 'X|' || s.prefix || '|' || coalesce(s.community, '') || '|' || s.house_key
+           END AS new_key
+    FROM step1 s LEFT JOIN key_comm kc ON s.local AND s.comm1 IS NULL AND kc.house_key = s.house_key
+""", """
+    INSERT INTO _lh_match
+    SELECT record_id, 'HN' || sha1(new_key)[:12], NULL, 'new', 1.0 FROM _lh_new
+""")
+
+
+def _publish(con: duckdb.DuckDBPyConnection) -> None:
+    """link_house_matches from _lh_match; link_houses: the registry houses, then each
+    new house written the way most of its records write it."""
     publish_matches(con, "link_house_matches", "_lh_match")
     con.execute("""
         CREATE OR REPLACE TABLE link_houses AS
@@ -566,23 +569,56 @@ def link_houses(con: duckdb.DuckDBPyConnection) -> dict:
         FROM _lh_reg
         UNION ALL
         SELECT 'HN' || sha1(new_key)[:12], NULL, community, NULL, compound, building, unit, room, address, NULL
-        FROM (  -- the way most of its records write the house
+        FROM (
             SELECT *, row_number() OVER (PARTITION BY new_key ORDER BY n DESC, address NULLS LAST) AS k
             FROM (SELECT new_key, community, compound, building, unit, room, address, count(*) AS n
                   FROM _lh_new GROUP BY ALL)
         ) WHERE k = 1
         ORDER BY entity_id
     """)
+
+
+# The rules of the module docstring, in the order they run; each reads the `_lh_`
+# tables the stages before it wrote.
+STAGES = (
+    Stage("addresses", _address_prefixes),        # _lh_addr: each address's administrative prefix
+    _RECORDS,                                     # _lh_rec: the records to resolve
+    Stage("registry", _registry_houses),          # _lh_reg: the registry houses
+    Stage("admin_head", _admin_head),             # _lh_rec re-read where the area's prefix is written another way
+    Stage("prefixes", _prefix_pairs),             # _lh_prefix_ok: which written prefix fits which standard one
+    _EXACT_CODE,                                  # rule 1 → _lh_match
+    Stage("manual", house_review.apply_decisions),  # an officer's 是 (method manual); 否 remembered
+    _EXACT_ADDRESS,                               # rule 2 → _lh_match, _lh_ambiguous
+    Stage("compounds", _registry_compounds),      # rule 3: the registry's compounds (_lh_reg.cid, _lh_cid),
+    _OPEN,                                        # the records left (_lh_open),
+    Stage("candidates", _compound_candidates),    # the compounds each can mean (_lh_cand_all, _lh_cand),
+    _VOCABULARY_MATCH,                            # → _lh_match, _lh_ambiguous, _lh_canon
+    Stage("rejected", house_review.drop_rejected),  # a match an officer said 否 to is undone
+    _NEW_HOUSES,                                  # rule 4 → _lh_new, _lh_match
+    Stage("publish", _publish),                   # link_house_matches, link_houses
+    Stage("review", house_review.record),         # link_house_review, link_house_unresolved, link_house_compounds
+)
+
+
+def _summary(con: duckdb.DuckDBPyConnection) -> dict:
     summary = dict(con.execute(
         "SELECT match_method, count(*) FROM link_house_matches GROUP BY 1 ORDER BY 1").fetchall())
     summary["records"] = sum(summary.values())
-    summary["ambiguous"] = con.execute("SELECT count(DISTINCT record_id) FROM _lh_ambiguous").fetchall()[0][0]
-    summary["review_addresses"] = house_review.record(con)
-    summary["houses"] = con.execute("SELECT count(*) FROM link_houses").fetchall()[0][0]
-    summary["registry_houses_used"] = con.execute(
-        "SELECT count(DISTINCT registry_key) FROM link_house_matches WHERE registry_key IS NOT NULL").fetchall()[0][0]
-    for t in ("_lh_addr", "_lh_rec", "_lh_reg", "_lh_prefix_ok", "_lh_match", "_lh_exact", "_lh_ambiguous",
-              "_lh_cand", "_lh_vmatch", "_lh_canon", "_lh_cid", "_lh_new", "_lh_cand_all", "_lh_akey", "_lh_rejected"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    summary["ambiguous"] = scalar(con, "SELECT count(DISTINCT record_id) FROM _lh_ambiguous")
+    summary["review_addresses"] = scalar(con, "SELECT count(DISTINCT address_key) FROM link_house_review")
+    summary["houses"] = scalar(con, "SELECT count(*) FROM link_houses")
+    summary["registry_houses_used"] = scalar(
+        con, "SELECT count(DISTINCT registry_key) FROM link_house_matches WHERE registry_key IS NOT NULL")
+    return summary
+
+
+def link_houses(con: duckdb.DuckDBPyConnection, seconds: dict[str, float] | None = None) -> dict:
+    """Resolve every house record (`STAGES`); (re)write link_house_matches and link_houses.
+    Returns summary counts per match method, plus ambiguous and seconds; with
+    `seconds`, each stage's time as `houses_<stage>`."""
+    started = time.perf_counter()
+    with scratch(con, "_lh_"):
+        run_stages(con, STAGES, seconds, prefix="houses_")
+        summary = _summary(con)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
