@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rootdb.clean.types import FIELD_TYPES
+
 FieldType = Literal[
     "text",  # trimmed free text
     "name",  # a person's name: spaces out, pinyin kept beside it
@@ -43,15 +45,6 @@ ROLE_ATTRIBUTES: dict[str, set[str]] = {
 }
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-
-# Columns the cleaner adds beside a field of each type (see rootdb.clean.frame).
-DERIVED_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "id18": ("_valid", "_check", "_birth", "_sex"),
-    "uscc": ("_valid",),
-    "name": ("_pinyin",),
-    "phone": ("_all",),
-    "address": ("_community", "_compound", "_building", "_unit", "_room", "_house_key"),
-}
 
 
 def _enum_form(text: str) -> str:
@@ -232,9 +225,7 @@ class FeedSpec(_Strict):
         dup_headers = sorted({h for h in headers if headers.count(h) > 1})
         if dup_headers:
             raise ValueError(f"表头或别名重复：{dup_headers}")
-        derived = {
-            c.field + suffix: c.field for c in self.columns for suffix in DERIVED_SUFFIXES.get(c.type, ())
-        }
+        derived = {name: c.field for c in self.columns for name in FIELD_TYPES[c.type].derived_columns(c.field)}
         clashes = sorted(f for f in fields if f in derived)
         if clashes:
             raise ValueError(
