@@ -99,27 +99,13 @@ JOIN r_feed_persons fp ON fp.file_id = c.file_id AND fp.source_row = c.source_ro
      unnest(regexp_split_to_array(c.tags, '[;；,，、]')) AS t(tag)
 WHERE c.tags IS NOT NULL AND trim(t.tag) <> '';
 
--- _r_groups: special groups a person belongs to at the as-of date.
+-- _r_groups: special groups a person belongs to at the as-of date. Which feed makes whom
+-- part of which group, and while when, is in the feeds' schemas (subject, active, group
+-- in schemas/*.yaml); the report engine puts their current rows in _r_group_rows.
 CREATE OR REPLACE TEMP TABLE _r_groups AS
-SELECT DISTINCT fp.person_id, '低保' AS grp FROM dibao f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'member'
-WHERE f.status = '在保'
-UNION ALL SELECT DISTINCT fp.person_id, '特困' FROM tekun f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
-UNION ALL SELECT DISTINCT fp.person_id, '高龄津贴' FROM gaoling f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
-WHERE f.payment_status = '正常发放'
-UNION ALL SELECT DISTINCT fp.person_id, '残疾' FROM canji f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
-UNION ALL SELECT DISTINCT fp.person_id, '优抚' FROM tuiyi f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
-UNION ALL SELECT DISTINCT fp.person_id, '慢病' FROM manbing f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
-UNION ALL SELECT DISTINCT fp.person_id, '家庭医生签约' FROM qianyue f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
-UNION ALL SELECT DISTINCT fp.person_id, '医保参保' FROM yibao f
-JOIN r_feed_persons fp ON fp.file_id = f.file_id AND fp.source_row = f.source_row AND fp.role = 'person'
-WHERE f.insured_status = '参保缴费';
+SELECT DISTINCT fp.person_id, g.grp FROM _r_group_rows g
+JOIN r_feed_persons fp ON fp.feed = g.feed AND fp.file_id = g.file_id AND fp.source_row = g.source_row
+                      AND fp.role = g.role;
 
 -- _r_house_ages: per house (in the standard address registry or not), how many living
 -- people live there (not moved out) and how many of them are under 60.
@@ -136,8 +122,9 @@ GROUP BY house_id;
 --   resident_or_unplaced   living, not moved out, with a known house: whom rosters and
 --             statistics of the people living in the area take
 --   elderly_alone / empty_nest   living, not moved out, 60+, alone / only with people 60+
---   groups    the special groups (低保 在保, 特困, 高龄津贴 正常发放, 残疾, 优抚, 慢病,
---             家庭医生签约, 医保参保 参保缴费), plus the flags below for the common ones.
+--   groups    the special groups the feeds' schemas declare (低保 在保, 特困, 高龄津贴 正常发放,
+--             残疾, 优抚, 慢病, 家庭医生签约, 医保参保 参保缴费, …), plus the flags below for
+--             the common ones.
 CREATE OR REPLACE TEMP TABLE r_persons AS
 SELECT p.*,
        NOT p.dead AS living,

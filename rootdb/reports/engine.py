@@ -116,6 +116,7 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | Non
     if missing:
         raise UsageError("还没有比对结果：请先运行 rootdb link，再生成报表")
     _placeholder_feeds(con)
+    _group_rows(con)
     lock_down(con)
     params = {"as_of": as_of, "community": community, "grid": grid}
     for path, statement in base_sql(with_path=True):
@@ -322,6 +323,19 @@ def _placeholder_feeds(con: duckdb.DuckDBPyConnection) -> None:
         records = clean_frame(spec, empty).records
         frame_to_table(con, f'"{code}"', records.select(pl.lit(None, dtype=pl.Int64).alias("file_id"), pl.all()),
                        temp=True)
+
+
+def _group_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """`_r_group_rows(feed, file_id, source_row, role, grp)`: the current rows of every
+    feed whose schema declares a special group, and which of its people belongs to it
+    (`rootdb.specs.meaning`); `_r_groups` of _base.sql takes the group's people from it."""
+    from rootdb.specs.meaning import group_rows_sql
+
+    selects = group_rows_sql()
+    con.execute("CREATE OR REPLACE TEMP TABLE _r_group_rows AS "
+                + (" UNION ALL ".join(selects) if selects else
+                   "SELECT NULL::VARCHAR AS feed, NULL::BIGINT AS file_id, NULL::BIGINT AS source_row, "
+                   "NULL::VARCHAR AS role, NULL::VARCHAR AS grp WHERE false"))
 
 
 def count_notes(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params: dict) -> list[str]:
