@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -74,6 +75,25 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 # ---------------------------------------------------------------- the linked sample area
 
+# Test tiers: a test that uses the linked sample (these fixtures, or any fixture built on
+# them) or ingests the whole sample itself (marked by hand) is marked `sample`;
+# `pytest -m "not sample"` runs the rest in under a minute. `slow` tests run only when
+# the -m expression names them (`pytest -m slow`).
+SAMPLE_FIXTURES = {"sample_db", "truth", "report_csv"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest selects by -m
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if SAMPLE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sample)
+    if "slow" not in (config.getoption("markexpr") or ""):
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 # The truth-checked tests (sample_db, truth, report_csv) run on the bundled sample, or on
 # another generated area with its _truth/ folder: ROOTDB_TEST_AREA=<folder>, and
@@ -87,7 +107,7 @@ from rootdb.demo import SAMPLE_AS_OF  # noqa: E402  (the sample's reference date
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory) -> Path:
     """The sample area (or ROOTDB_TEST_AREA) ingested and linked, once per test session.
-    Read it only (copy it to change it)."""
+    Read it only: a test that changes it works on `copy_sample` of it."""
     from rootdb import ingest
     from rootdb.link import link
 
@@ -97,6 +117,24 @@ def sample_db(tmp_path_factory) -> Path:
     ingest([AREA], db=path)
     link(db=path)
     return path
+
+
+def copy_sample(sample_db: Path, folder: Path) -> Path:
+    """The linked sample's database and trained model copied into `folder` (a workspace a
+    test may change, linked without training again); the copy's database path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "rootdb.duckdb"
+    shutil.copy(sample_db, db)
+    models = sample_db.parent / "models"
+    if models.is_dir():
+        shutil.copytree(models, folder / "models")
+    return db
+
+
+@pytest.fixture()
+def sample_copy(sample_db, tmp_path) -> Path:
+    """A copy of the linked sample for one test that changes it (see `copy_sample`)."""
+    return copy_sample(sample_db, tmp_path / "sample")
 
 
 class Truth:

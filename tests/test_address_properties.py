@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import cn2an
 import duckdb
@@ -30,10 +29,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import house_records
+from conftest import SAMPLE, house_records
 from rootdb.link.houses import link_houses
-
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
 PROVINCE, CITY, DISTRICT, STREET = "内蒙古自治区", "鄂尔多斯市", "东胜区", "交通街道"
 _ADMIN = re.compile(r"^(.+?(?:自治区|省))(.+?市)(.+?(?:区|县|旗))(.+?(?:街道|镇|乡))$")

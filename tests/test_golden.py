@@ -11,32 +11,18 @@ import openpyxl
 import polars as pl
 import pytest
 
-from rootdb import ingest
+from conftest import TRUTH, copy_sample
 from rootdb.errors import UsageError
 from rootdb.golden import build_golden
 from rootdb.golden.exports import CORRECTION_HEADERS, PERSON_HEADERS, export_corrections, export_persons
-from rootdb.link import link
-from rootdb.store import table_exists
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-TRUTH = SAMPLE / "_truth"
 REFERENCE_FEEDS = ("registry_persons", "registry_addresses", "registry_places")
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("golden") / "rootdb.duckdb"
-    ingest([SAMPLE], db=path)
-    link(db=path)
-    con = duckdb.connect(str(path))
-    try:
-        if not table_exists(con, "golden_persons"):  # until link() builds them itself
-            con.begin()
-            build_golden(con)
-            con.commit()
-    finally:
-        con.close()
-    return path
+def db(sample_db, tmp_path_factory) -> Path:
+    """A copy of the linked sample: the exports write to its audit log."""
+    return copy_sample(sample_db, tmp_path_factory.mktemp("golden"))
 
 
 def _frame(db: Path, sql: str) -> pl.DataFrame:

@@ -11,26 +11,21 @@ import duckdb
 import polars as pl
 import pytest
 
-from rootdb import ingest
+from conftest import TRUTH
 from rootdb.link import link
 from rootdb.link.evaluate import pairwise_scores
 from rootdb.link.model import DAY_MONTH_SWAPPED, ONE_CHAR_OFF, SHARE_TWO_CHARS
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-TRUTH = SAMPLE / "_truth"
 KEYS = ["file", "source_row", "role"]
 CROSSWALK_SQL = "source_file AS file, * EXCLUDE (source_file)"
 
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory):
-    db = tmp_path_factory.mktemp("link") / "rootdb.duckdb"
-    ingest([SAMPLE], db=db)
-    first = link(db=db)
-    con = duckdb.connect(str(db), read_only=True)
-    crosswalk = con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl()
-    con.close()
-    yield db, first, crosswalk
+def linked(sample_db):
+    """The linked sample (read only), the person model its first link trained, its crosswalk."""
+    with duckdb.connect(str(sample_db), read_only=True) as con:
+        crosswalk = con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl()
+    return sample_db, sample_db.parent / "models" / "person_model.json", crosswalk
 
 
 def _truth(entity: str) -> pl.DataFrame:
@@ -85,12 +80,12 @@ def test_every_crosswalk_row_is_well_formed(linked):
 
 
 def test_a_second_run_reuses_the_model_and_keeps_entity_ids(linked, tmp_path):
-    db, first, crosswalk = linked
-    assert first.model_trained and Path(first.model_path).is_file()
+    db, model, crosswalk = linked
+    assert model.is_file()
     copy = tmp_path / "copy.duckdb"
     shutil.copy(db, copy)
     (tmp_path / "models").mkdir()
-    shutil.copy(first.model_path, tmp_path / "models" / Path(first.model_path).name)
+    shutil.copy(model, tmp_path / "models" / model.name)
     second = link(db=copy)
     assert not second.model_trained
     con = duckdb.connect(str(copy), read_only=True)
@@ -103,12 +98,12 @@ def test_a_damaged_model_file_is_said_and_trained_again(linked, tmp_path):
     """A model file cut short (a disk full, a copy interrupted) or not a model at all
     makes the next link say so in Chinese and train again, not fail with a traceback;
     the new model is written whole (renamed into place) and gives the same crosswalk."""
-    db, first, crosswalk = linked
+    db, trained, crosswalk = linked
     copy = tmp_path / "copy.duckdb"
     shutil.copy(db, copy)
-    model = tmp_path / "models" / Path(first.model_path).name
+    model = tmp_path / "models" / trained.name
     model.parent.mkdir()
-    whole = Path(first.model_path).read_text(encoding="utf-8")
+    whole = trained.read_text(encoding="utf-8")
     for damaged in (whole[: len(whole) // 2], "[1, 2, 3]"):
         model.write_text(damaged, encoding="utf-8")
         again = link(db=copy)
@@ -130,8 +125,8 @@ def test_a_model_edited_by_hand_or_from_another_version_is_refused(linked, tmp_p
 
     from rootdb.link.model import model_problem
 
-    _, first, _ = linked
-    model = json.loads(Path(first.model_path).read_text(encoding="utf-8"))
+    _, trained, _ = linked
+    model = json.loads(trained.read_text(encoding="utf-8"))
     path = tmp_path / "person_model.json"
     path.write_text(json.dumps(model), encoding="utf-8")
     assert model_problem(path) is None

@@ -5,13 +5,12 @@ names two places)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
-from conftest import house_records
+from conftest import SAMPLE, TRUTH, copy_sample, house_records
 
 from rootdb import ingest
 from rootdb.link.evaluate import pairwise_scores
@@ -20,19 +19,15 @@ from rootdb.link.places import link_places, normalize_place_name
 from rootdb.link.records import build_record_tables
 from rootdb.specs import load_specs
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-TRUTH = SAMPLE / "_truth"
 KEY = ["source_file", "source_row", "role"]
 
 
 # ---------------------------------------------------------------- the sample, scored
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory):
-    db = tmp_path_factory.mktemp("link_hp") / "rootdb.duckdb"
-    ingest([SAMPLE], db=db)
-    con = duckdb.connect(str(db))
-    build_record_tables(con, load_specs())
+def linked(sample_db, tmp_path_factory):
+    """Houses and places linked again on a copy of the linked sample (its record tables)."""
+    con = duckdb.connect(str(copy_sample(sample_db, tmp_path_factory.mktemp("link_hp"))))
     houses = link_houses(con)
     places = link_places(con)
     yield con, houses, places
@@ -341,18 +336,14 @@ def _records(con, table: str) -> pl.DataFrame:
     return con.sql(f"SELECT * FROM {table} ORDER BY record_id").pl()
 
 
-def test_record_tables_read_only_new_files_and_match_a_full_build(tmp_path):
+def test_record_tables_read_only_new_files_and_match_a_full_build(sample_copy, tmp_path):
     """After a re-delivery of one feed, the incremental build reads that feed's new
     file only, drops the replaced file's records, and ends with exactly the rows a
     full build gives; a file whose SELECT changed is read again."""
-    db = tmp_path / "rootdb.duckdb"
-    ingest([SAMPLE], db=db)
+    db = sample_copy  # its record tables built by the link
     lines = (SAMPLE / "yibao_2026-11.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     redelivered = tmp_path / "yibao_2026-12.csv"
     redelivered.write_text("".join(lines[:-10]), encoding="utf-8")
-    con = duckdb.connect(str(db))
-    build_record_tables(con, load_specs())
-    con.close()
     ingest([redelivered], db=db)
     con = duckdb.connect(str(db))
     timings: dict = {}

@@ -10,21 +10,16 @@ import duckdb
 import openpyxl
 import pytest
 
-from conftest import query
-from rootdb import ingest
+from conftest import copy_sample, query
 from rootdb.errors import UsageError
 from rootdb.link import link
 from rootdb.link.review import SHEET, export_review, import_review
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    db = tmp_path_factory.mktemp("review") / "rootdb.duckdb"
-    ingest([SAMPLE], db=db)
-    link(db=db)
-    return db
+def workspace(sample_db, tmp_path_factory):
+    """A copy of the linked sample: decisions are imported into it and it is linked again."""
+    return copy_sample(sample_db, tmp_path_factory.mktemp("review"))
 
 
 def _entity(db: Path, file: str, row: int, role: str) -> tuple[str, str]:

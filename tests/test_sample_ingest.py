@@ -5,18 +5,17 @@ every planted defect (IDs, dates, phones, addresses) comes out as the truth says
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
+from conftest import AREA, TRUTH
 from rootdb import ingest
 from rootdb.ingest.detect import header_keys
 from rootdb.specs import load_specs
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-TRUTH = SAMPLE / "_truth"
+pytestmark = pytest.mark.sample  # ingests the whole sample itself: ingest's own result is checked
 
 
 def truth(name: str) -> pl.DataFrame:
@@ -26,7 +25,7 @@ def truth(name: str) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     db = tmp_path_factory.mktemp("sample") / "rootdb.duckdb"
-    result = ingest([SAMPLE], db=db)
+    result = ingest([AREA], db=db)
     con = duckdb.connect(str(db), read_only=True)
     yield result, con
     con.close()
