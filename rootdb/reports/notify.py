@@ -2,9 +2,9 @@
 SMS platform's group sending.
 
 Who receives it: an adult, the person themself; a child (under 18 at the as-of date),
-the guardian — the 监护人 of the child's 儿童保健 (ertong) row, else of its 学籍
-(xueji) row, else the mother, then the father, of its 出生医学证明 (chusheng), else the
-head (户主) of its registry household. Among those the first with a mobile number is
+the guardian — those the feeds' schemas declare (relations of kind guardian, by rank:
+the 监护人 of the child's 儿童保健 row, else of its 学籍 row, else the mother, then the
+father, of its 出生医学证明), else the head (户主) of its registry household. Among those the first with a mobile number is
 taken; guardians who have died are skipped. Someone who is the recipient for several
 people (two children, or a mother and her child) gets one message about all of them.
 People whose recipient has no mobile number are listed apart, with why.
@@ -31,7 +31,7 @@ Output: a workbook with the sheets 短信 (序号, 接收人, 手机号, 关于,
 line giving the as-of date, the conditions and the counts (the header is row 3). Phones
 are masked unless `unmasked`; an SMS platform needs them unmasked. Every run is written to the audit log.
 
-Reads the report tables (`engine.prepare`), the feed views ertong / xueji / chusheng,
+Reads the report tables (`engine.prepare`), the feed views of the guardian relations,
 `golden_persons` and `rel_household`; writes only the audit log.
 """
 
@@ -50,8 +50,8 @@ import polars as pl
 from rootdb.errors import SchemaError, UsageError
 from rootdb.outpaths import output_file
 from rootdb.reports.engine import prepare
-from rootdb.reports.query import (GUARDIAN_ROWS, PersonQuery, audited_output, list_detail, mask_people,
-                                  select_people, where_clauses, write_heading)
+from rootdb.reports.query import (PersonQuery, audited_output, list_detail, mask_people,
+                                  guardian_rows, select_people, where_clauses, write_heading)
 from rootdb.reports.sandbox import MESSAGE_LIMITS, limited_sandbox, security_message
 from rootdb.resources import bundled_dir
 from rootdb.store import fetch_frame
@@ -217,19 +217,18 @@ SELECT p.person_id, p.name, q.姓名 AS listed_name, p.sex, p.ethnicity, p.age, 
 FROM q_people q JOIN r_persons p ON p.person_id = q.人员编号
 """
 
-# Guardian candidates of the queried children, best first (`GUARDIAN_ROWS`). A feed
-# row's guardian counts when the row names or reaches one; it is taken with the phone
-# written in that row, else the phone of the guardian's record.
-_GUARDIANS = f"""
+def _guardians() -> str:
+    """Guardian candidates of the queried children, best first (`query.guardian_rows`):
+    with the phone written in that row, else the phone of the guardian's record; a
+    guardian who has died is left out."""
+    return f"""
 WITH kids AS (SELECT q.人员编号 AS child_id FROM q_people q WHERE q.年龄 < $adult),
-rows AS ({GUARDIAN_ROWS})
+rows AS ({guardian_rows()})
 SELECT r.child_id, r.rank, r.source, r.guardian_id, coalesce(gp.name, r.row_name) AS name,
-       coalesce(gp.sex, CASE r.rank WHEN 3 THEN '女' WHEN 4 THEN '男' END) AS sex, gp.ethnicity,
-       r.row_phone, gp.phone AS record_phone
+       coalesce(gp.sex, r.sex) AS sex, gp.ethnicity, r.row_phone, gp.phone AS record_phone
 FROM rows r JOIN kids k USING (child_id)
 LEFT JOIN golden_persons gp ON gp.entity_id = r.guardian_id
 WHERE r.guardian_id IS DISTINCT FROM r.child_id
-  AND (r.rank > 2 OR r.row_name IS NOT NULL OR r.row_phone IS NOT NULL)
   AND (gp.status = '死亡' AND (gp.death_date IS NULL OR gp.death_date <= $as_of::DATE)) IS NOT TRUE
 ORDER BY r.child_id, r.rank, r.file_id DESC NULLS LAST, r.source_row
 """
@@ -295,7 +294,7 @@ def build_messages(con: duckdb.DuckDBPyConnection, query: PersonQuery, template:
     select_people(con, query)
     people = fetch_frame(con, _PEOPLE)
     guardians: dict[str, list[dict]] = {}
-    for g in fetch_frame(con, _GUARDIANS, {"adult": ADULT_AGE, "as_of": as_of}).iter_rows(named=True):
+    for g in fetch_frame(con, _guardians(), {"adult": ADULT_AGE, "as_of": as_of}).iter_rows(named=True):
         guardians.setdefault(g["child_id"], []).append(g)
 
     recipients: dict[str, _Recipient] = {}

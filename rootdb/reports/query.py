@@ -2,7 +2,8 @@
 
 A `PersonQuery` holds the conditions — age range, sex, 民族, community / grid /
 compound / building, the person's own roster tags, the tags of the person's family,
-the feeds that hold (or do not hold) the person, special groups. `run_query` builds
+the feeds that hold (or do not hold) the person, special groups (those the feeds'
+schemas declare, then 独居 and 空巢). `run_query` builds
 the shared report tables (`report_templates/_base.sql`, through `engine.prepare`) and
 selects over `r_persons`; every value the user typed is a bound parameter, never part
 of the SQL text. Repeated conditions of one kind must all hold (`--in dibao --in
@@ -35,11 +36,12 @@ from rootdb.store import fetch_frame, table_exists
 from rootdb.faults import pause_point
 from rootdb.outpaths import output_file
 from rootdb.reports.output import publish, staging_folder
+from rootdb.specs.meaning import guardians, special_groups, sql_name, sql_text
 from rootdb.specs.names import feed_names, resolve_feeds  # noqa: F401  (feed_names: importers)
 from rootdb.workspace import locate, open_existing
 
-# Special groups: those of r_persons.groups, then the two worked out from who lives in a house.
-GROUPS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保", "独居", "空巢")
+# Special groups worked out from who lives in a house, beside those of the feeds' schemas.
+HOUSE_GROUPS = ("独居", "空巢")
 MINORITIES = "少数民族"  # --ethnicity 少数民族: every 民族 but 汉族
 PEOPLE_COLUMNS = ["人员编号", "姓名", "性别", "年龄", "身份证号", "联系电话", "社区", "网格", "住址", "所属群体", "标签"]
 FORMATS = (".xlsx", ".csv")
@@ -171,11 +173,18 @@ def check_feeds(codes: list[str], option: str) -> list[str]:
     return resolve_feeds(codes, option)
 
 
+def all_groups() -> list[str]:
+    """Every group --group takes: those the feeds' schemas declare (r_persons.groups),
+    then 独居 and 空巢."""
+    return [*special_groups(), *HOUSE_GROUPS]
+
+
 def _check_groups(groups: list[str]) -> list[str]:
     groups = [g.strip() for g in groups if g.strip()]
-    unknown = [g for g in groups if g not in GROUPS]
+    known = all_groups() if groups else []
+    unknown = [g for g in groups if g not in known]
     if unknown:
-        raise UsageError(f"--group：没有群体 {'、'.join(unknown)}；可用：{'、'.join(GROUPS)}")
+        raise UsageError(f"--group：没有群体 {'、'.join(unknown)}；可用：{'、'.join(known)}")
     return groups
 
 
@@ -195,49 +204,47 @@ UNNAMED = "（未取名）"
 NAME_UNKNOWN = "（姓名不详）"
 _NAME = "p.display_name"
 
-# Who may answer for a child, best first (rank): the guardian of its 儿童保健 (ertong)
-# row, of its 学籍 (xueji) row, the 出生医学证明's mother then father, the registry
-# household's head; with the phone written in that row and the guardian's own record
-# (guardian_id, when linked). One list for query's 联系电话 and notify's recipient.
-GUARDIAN_ROWS = """
-    SELECT c.person_id AS child_id, 1 AS rank, '儿童保健监护人' AS source, g.person_id AS guardian_id,
-           e.guardian_name AS row_name, e.guardian_phone AS row_phone, e.file_id, e.source_row
-    FROM ertong e
-    JOIN r_feed_persons c ON c.feed = 'ertong' AND c.role = 'child' AND c.file_id = e.file_id
-         AND c.source_row = e.source_row
-    LEFT JOIN r_feed_persons g ON g.feed = 'ertong' AND g.role = 'guardian' AND g.file_id = e.file_id
-         AND g.source_row = e.source_row
-    UNION ALL
-    SELECT c.person_id, 2, '学籍监护人', g.person_id, x.guardian_name, x.guardian_phone, x.file_id, x.source_row
-    FROM xueji x
-    JOIN r_feed_persons c ON c.feed = 'xueji' AND c.role = 'student' AND c.file_id = x.file_id
-         AND c.source_row = x.source_row
-    LEFT JOIN r_feed_persons g ON g.feed = 'xueji' AND g.role = 'guardian' AND g.file_id = x.file_id
-         AND g.source_row = x.source_row
-    UNION ALL
-    SELECT c.person_id, CASE g.role WHEN 'mother' THEN 3 ELSE 4 END, CASE g.role WHEN 'mother' THEN '出生证明母亲'
-           ELSE '出生证明父亲' END, g.person_id,
-           CASE g.role WHEN 'mother' THEN b.mother_name ELSE b.father_name END, NULL, b.file_id, b.source_row
-    FROM chusheng b
-    JOIN r_feed_persons c ON c.feed = 'chusheng' AND c.role = 'newborn' AND c.file_id = b.file_id
-         AND c.source_row = b.source_row
-    JOIN r_feed_persons g ON g.feed = 'chusheng' AND g.role IN ('mother', 'father') AND g.file_id = b.file_id
-         AND g.source_row = b.source_row
-    UNION ALL
-    SELECT h.member_entity_id, 5, '户主', h.head_entity_id, NULL, NULL, NULL, NULL
+def guardian_rows() -> str:
+    """SQL: who may answer for a child, best first (rank) — the guardians the feeds'
+    schemas declare (relations of kind guardian: the 监护人 of its 儿童保健 row, of its
+    学籍 row, the 出生医学证明's mother then father), then the registry household's
+    head; with the name and phone written in that row, the guardian's sex when the row
+    implies it (a mother), and the guardian's own record (guardian_id, when linked). A
+    feed row counts when it names or reaches a guardian. One list for query's 联系电话
+    and notify's recipient."""
+    selects, last_rank = [], 0
+    for code, spec, relation in guardians():
+        fields = next(r.fields for r in spec.roles if r.role == relation.person)
+        row_name, row_phone = (f"f.{sql_name(fields[a])}" if a in fields else "NULL::VARCHAR" for a in ("name", "phone"))
+        feed = sql_text(code)
+        selects.append(f"""
+    SELECT c.person_id AS child_id, {relation.rank} AS rank, {sql_text(relation.label)} AS source,
+           g.person_id AS guardian_id, {row_name} AS row_name, {row_phone} AS row_phone,
+           {sql_text(relation.sex) if relation.sex else "NULL::VARCHAR"} AS sex, f.file_id, f.source_row
+    FROM {sql_name(code)} f
+    JOIN r_feed_persons c ON c.feed = {feed} AND c.role = {sql_text(relation.of)} AND c.file_id = f.file_id
+         AND c.source_row = f.source_row
+    LEFT JOIN r_feed_persons g ON g.feed = {feed} AND g.role = {sql_text(relation.person)}
+         AND g.file_id = f.file_id AND g.source_row = f.source_row
+    WHERE g.person_id IS NOT NULL OR {row_name} IS NOT NULL OR {row_phone} IS NOT NULL""")
+        last_rank = max(last_rank, relation.rank or 0)
+    selects.append(f"""
+    SELECT h.member_entity_id, {last_rank + 1}, '户主', h.head_entity_id, NULL, NULL, NULL, NULL, NULL
     FROM rel_household h
-    WHERE h.source = 'registry_persons' AND h.head_entity_id <> h.member_entity_id
-"""
+    WHERE h.source = 'registry_persons' AND h.head_entity_id <> h.member_entity_id""")
+    return "\n    UNION ALL".join(selects)
 
-# A child without a phone of its own is shown with its guardian's (as R13 and notify
-# take the guardian): the guardian's own record's phone first, then the phone written
-# in that row; the best-ranked, latest delivered row that gives one.
-_GUARDIAN_PHONES = f"""
+
+def _guardian_phones() -> str:
+    """A child without a phone of its own is shown with its guardian's (as R13 and notify
+    take the guardian): the guardian's own record's phone first, then the phone written
+    in that row; the best-ranked, latest delivered row that gives one."""
+    return f"""
 CREATE OR REPLACE TEMP TABLE q_guardian_phones AS
 WITH kids AS (SELECT person_id FROM r_persons WHERE age < 18 AND phone IS NULL),
 candidates AS (
     SELECT r.child_id, r.rank, coalesce(g.phone, r.row_phone) AS phone, r.file_id, r.source_row
-    FROM ({GUARDIAN_ROWS}) r LEFT JOIN golden_persons g ON g.entity_id = r.guardian_id
+    FROM ({guardian_rows()}) r LEFT JOIN golden_persons g ON g.entity_id = r.guardian_id
 )
 SELECT child_id, arg_min(phone, [rank, -coalesce(file_id, 0), coalesce(source_row, 0)]) AS phone
 FROM candidates JOIN kids ON kids.person_id = candidates.child_id
@@ -324,7 +331,7 @@ def select_people(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> pl.Data
     """The matching people (PEOPLE_COLUMNS, unmasked), also left in the TEMP table
     `q_people` of this connection. The report tables must be prepared (`prepare`)."""
     where, params = where_clauses(query)
-    con.execute(_GUARDIAN_PHONES)
+    con.execute(_guardian_phones())
     con.execute(_SELECT.format(where="\n  AND ".join(where)), params)
     return fetch_frame(con, "SELECT * FROM q_people")
 
