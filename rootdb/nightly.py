@@ -59,8 +59,6 @@ RENAME_STEPS = ("请将文件改名，使文件名表明是哪类数据（如低
                 "各类文件的命名规则可用 rootdb feeds 查看），并核对表头行的列名与该类数据一致；"
                 "改好后放回收件箱（inbox），下次运行时会再次导入。")
 RETRY_STEPS = "请按原因修改后重新放入收件箱（inbox），下次运行时会再次导入。"
-# Groups whose start or end is a change staff act on (see report_templates/_base.sql).
-BENEFITS = ("低保", "特困", "高龄津贴", "残疾", "优抚", "慢病", "家庭医生签约", "医保参保")
 
 
 @dataclass
@@ -245,13 +243,15 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
 
 def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame | None, str]:
     """Today's person state and, when a previous one was saved, what changed: newly in
-    the registry, died, moved out, moved house, started or stopped a benefit.
+    the registry, died, moved out, moved house, started or stopped a benefit (a special
+    group a feed's schema declares: 低保, 医保参保, …).
 
     A feed delivered in parts (one file per community or grid) is read through its
     `<feed>` view, the union of the latest delivery of every part: a part not delivered
     tonight keeps its last delivery, so its people's state is unchanged and nobody in it
     is listed as leaving; only the parts delivered can change anyone's state."""
     from rootdb.reports.engine import _unit_name, prepare
+    from rootdb.specs.meaning import special_groups
     from rootdb.store import fetch_frame, table_exists
     from rootdb.workspace import open_existing
 
@@ -261,7 +261,7 @@ def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame 
         state = fetch_frame(con, """
             SELECT person_id, name, id_number, in_registry, dead, status, house_id, grid, short_address,
                    list_sort(list_intersect(groups, ?::VARCHAR[])) AS benefits
-            FROM r_persons ORDER BY person_id""", [list(BENEFITS)])
+            FROM r_persons ORDER BY person_id""", [special_groups()])
         death_dates = fetch_frame(con, "SELECT person_id, death_date FROM r_persons WHERE dead")
         if not table_exists(con, "nightly_person_state"):
             return state, None, unit_name
