@@ -40,6 +40,7 @@ import polars as pl
 
 from rootdb.link.records import publish_matches
 from rootdb.store import frame_to_table
+from rootdb.store.sql import Stage, run_stages, scalar, scratch, sql_stage
 
 _SPACES = r"[\s\u3000\u00a0\u200b\ufeff]+"
 # Legal-form and shop suffixes departments add or drop. Longest first.
@@ -68,7 +69,11 @@ def plain_place_name(name: str | None) -> str | None:
     return re.sub(_SPACES, "", unicodedata.normalize("NFKC", name)).translate(_BRACKETS) or None
 
 
-def _name_table(con: duckdb.DuckDBPyConnection) -> None:
+# ---------------------------------------------------------------- the linker, stage by stage
+# Every working table is a temporary `_lp_…` table, owned by `scratch` in `link_places`.
+
+def _names(con: duckdb.DuckDBPyConnection) -> None:
+    """_lp_names(name, plain, norm) per distinct name."""
     names = [n for (n,) in con.execute(
         "SELECT DISTINCT name FROM link_place_records WHERE name IS NOT NULL").fetchall()]
     frame = pl.DataFrame({
@@ -79,109 +84,108 @@ def _name_table(con: duckdb.DuckDBPyConnection) -> None:
     frame_to_table(con, "_lp_names", frame, temp=True)
 
 
-def link_places(con: duckdb.DuckDBPyConnection) -> dict:
-    """Resolve every place record; (re)write link_place_matches and link_places.
-    Returns summary counts per match method, plus unmatched employers and seconds."""
-    started = time.perf_counter()
-    _name_table(con)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lp_rec AS
-        SELECT r.record_id, r.feed, r.role, r.place_code, r.uscc, coalesce(r.uscc_valid, false) AS uscc_valid,
-               r.name, n.plain, n.norm, r.kind, r.file_id, r.source_row, h.entity_id AS house_id
-        FROM link_place_records r
-        LEFT JOIN _lp_names n ON n.name = r.name
-        LEFT JOIN (  -- the premises house of the same row
-            SELECT hr.file_id, hr.source_row, any_value(hm.entity_id) AS entity_id
-            FROM link_house_records hr JOIN link_house_matches hm USING (record_id)
-            WHERE hr.role = 'premises' GROUP BY ALL
-        ) h ON r.role = 'place' AND h.file_id = r.file_id AND h.source_row = r.source_row
-    """)
-    # Registry places, one per 场所编码.
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lp_reg AS
-        SELECT * EXCLUDE (k) FROM (
-            SELECT place_code, 'S' || place_code AS entity_id, CASE WHEN uscc_valid THEN uscc END AS uscc,
-                   uscc AS uscc_raw, name, plain, norm, kind, house_id,
-                   row_number() OVER (PARTITION BY place_code ORDER BY record_id) AS k
-            FROM _lp_rec WHERE feed = 'registry_places' AND role = 'place' AND place_code IS NOT NULL
-        ) WHERE k = 1
-    """)
-    # 1. the registry's own rows; 2. valid USCC
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lp_match AS
-        SELECT r.record_id, g.entity_id, g.place_code AS registry_key, 'exact_code' AS match_method,
-               1.0::DOUBLE AS match_probability
-        FROM _lp_rec r JOIN _lp_reg g ON g.place_code = r.place_code
-        WHERE r.feed = 'registry_places' AND r.role = 'place'
-    """)
-    con.execute("""
-        INSERT INTO _lp_match
-        SELECT r.record_id, any_value(g.entity_id), any_value(g.place_code), 'exact_uscc', 1.0
-        FROM _lp_rec r JOIN _lp_reg g ON g.uscc = r.uscc
-        WHERE r.uscc_valid AND r.role = 'place' AND r.record_id NOT IN (SELECT record_id FROM _lp_match)
-        GROUP BY r.record_id HAVING count(DISTINCT g.entity_id) = 1
-    """)
-    # 3. name and premises, where the codes do not say they differ
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lp_cand AS
-        WITH open AS (
-            SELECT * FROM _lp_rec
-            WHERE role = 'place' AND record_id NOT IN (SELECT record_id FROM _lp_match)
-        ), reg_names AS (
-            SELECT norm, count(*) AS n FROM _lp_reg GROUP BY norm
-        ), c AS (
-            SELECT r.record_id, g.entity_id, g.place_code,
-                   CASE
-                     WHEN r.norm = g.norm AND r.house_id = g.house_id THEN 0.98
-                     WHEN r.house_id = g.house_id AND NOT r.uscc_valid AND length(r.uscc) = 18
-                          AND levenshtein(r.uscc, g.uscc_raw) = 1 THEN 0.95
-                     WHEN r.norm = g.norm AND rn.n = 1 AND NOT coalesce(  -- two registry houses that differ
-                          r.house_id <> g.house_id AND r.house_id NOT LIKE 'HN%' AND g.house_id NOT LIKE 'HN%',
-                          false) THEN 0.9
-                   END AS p
-            FROM open r JOIN _lp_reg g
-              ON (r.norm = g.norm OR r.house_id = g.house_id)
-             AND NOT (r.uscc_valid AND g.uscc IS NOT NULL AND r.uscc <> g.uscc)
-            JOIN reg_names rn ON rn.norm = g.norm
-        )
-        SELECT record_id, entity_id, place_code, p, max(p) OVER (PARTITION BY record_id) AS best
-        FROM c WHERE p IS NOT NULL
-    """)
-    con.execute("""
-        INSERT INTO _lp_match
-        SELECT record_id, any_value(entity_id), any_value(place_code),
-               CASE WHEN max(p) >= 0.95 THEN 'probabilistic' ELSE 'fuzzy_name' END, max(p)
-        FROM _lp_cand WHERE p = best
-        GROUP BY record_id HAVING count(DISTINCT entity_id) = 1
-    """)
-    # 4. businesses not in the registry
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lp_new AS
-        SELECT record_id, uscc, name, kind, house_id,
-               'SN' || sha1(CASE WHEN uscc_valid THEN 'U|' || uscc
-                                 ELSE 'N|' || coalesce(norm, '') || '|' || coalesce(house_id, '') END)[:12] AS entity_id
-        FROM _lp_rec
+_RECORDS = sql_stage("records", """
+    CREATE OR REPLACE TEMP TABLE _lp_rec AS
+    SELECT r.record_id, r.feed, r.role, r.place_code, r.uscc, coalesce(r.uscc_valid, false) AS uscc_valid,
+           r.name, n.plain, n.norm, r.kind, r.file_id, r.source_row, h.entity_id AS house_id
+    FROM link_place_records r
+    LEFT JOIN _lp_names n ON n.name = r.name
+    LEFT JOIN (  -- the premises house of the same row
+        SELECT hr.file_id, hr.source_row, any_value(hm.entity_id) AS entity_id
+        FROM link_house_records hr JOIN link_house_matches hm USING (record_id)
+        WHERE hr.role = 'premises' GROUP BY ALL
+    ) h ON r.role = 'place' AND h.file_id = r.file_id AND h.source_row = r.source_row
+""")
+
+_REGISTRY = sql_stage("registry", """
+    CREATE OR REPLACE TEMP TABLE _lp_reg AS  -- one per 场所编码
+    SELECT * EXCLUDE (k) FROM (
+        SELECT place_code, 'S' || place_code AS entity_id, CASE WHEN uscc_valid THEN uscc END AS uscc,
+               uscc AS uscc_raw, name, plain, norm, kind, house_id,
+               row_number() OVER (PARTITION BY place_code ORDER BY record_id) AS k
+        FROM _lp_rec WHERE feed = 'registry_places' AND role = 'place' AND place_code IS NOT NULL
+    ) WHERE k = 1
+""")
+
+_EXACT_CODE = sql_stage("exact_code", """
+    CREATE OR REPLACE TEMP TABLE _lp_match AS
+    SELECT r.record_id, g.entity_id, g.place_code AS registry_key, 'exact_code' AS match_method,
+           1.0::DOUBLE AS match_probability
+    FROM _lp_rec r JOIN _lp_reg g ON g.place_code = r.place_code
+    WHERE r.feed = 'registry_places' AND r.role = 'place'
+""")
+
+_EXACT_USCC = sql_stage("exact_uscc", """
+    INSERT INTO _lp_match
+    SELECT r.record_id, any_value(g.entity_id), any_value(g.place_code), 'exact_uscc', 1.0
+    FROM _lp_rec r JOIN _lp_reg g ON g.uscc = r.uscc
+    WHERE r.uscc_valid AND r.role = 'place' AND r.record_id NOT IN (SELECT record_id FROM _lp_match)
+    GROUP BY r.record_id HAVING count(DISTINCT g.entity_id) = 1
+""")
+
+_NAME_AND_PREMISES = sql_stage("name_and_premises", """
+    CREATE OR REPLACE TEMP TABLE _lp_cand AS  -- where the codes do not say they differ
+    WITH open AS (
+        SELECT * FROM _lp_rec
         WHERE role = 'place' AND record_id NOT IN (SELECT record_id FROM _lp_match)
-    """)
-    con.execute("INSERT INTO _lp_match SELECT record_id, entity_id, NULL, 'new', 1.0 FROM _lp_new")
-    # 5. employers: a name that identifies exactly one known place
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _lp_known AS
-        SELECT DISTINCT r.plain, r.norm, m.entity_id, m.registry_key
-        FROM _lp_rec r JOIN _lp_match m USING (record_id)
-        WHERE r.role = 'place' AND r.norm IS NOT NULL
-    """)
-    con.execute("""
-        INSERT INTO _lp_match
-        SELECT r.record_id, any_value(k.entity_id), any_value(k.registry_key),
-               CASE WHEN bool_or(k.plain = r.plain) THEN 'exact_name' ELSE 'fuzzy_name' END,
-               CASE WHEN bool_or(k.plain = r.plain) THEN 1.0 ELSE 0.9 END
-        FROM _lp_rec r JOIN _lp_known k ON k.norm = r.norm
-        WHERE r.role = 'employer'
-        GROUP BY r.record_id HAVING count(DISTINCT k.entity_id) = 1
-    """)
+    ), reg_names AS (
+        SELECT norm, count(*) AS n FROM _lp_reg GROUP BY norm
+    ), c AS (
+        SELECT r.record_id, g.entity_id, g.place_code,
+               CASE
+                 WHEN r.norm = g.norm AND r.house_id = g.house_id THEN 0.98
+                 WHEN r.house_id = g.house_id AND NOT r.uscc_valid AND length(r.uscc) = 18
+                      AND levenshtein(r.uscc, g.uscc_raw) = 1 THEN 0.95
+                 WHEN r.norm = g.norm AND rn.n = 1 AND NOT coalesce(  -- two registry houses that differ
+                      r.house_id <> g.house_id AND r.house_id NOT LIKE 'HN%' AND g.house_id NOT LIKE 'HN%',
+                      false) THEN 0.9
+               END AS p
+        FROM open r JOIN _lp_reg g
+          ON (r.norm = g.norm OR r.house_id = g.house_id)
+         AND NOT (r.uscc_valid AND g.uscc IS NOT NULL AND r.uscc <> g.uscc)
+        JOIN reg_names rn ON rn.norm = g.norm
+    )
+    SELECT record_id, entity_id, place_code, p, max(p) OVER (PARTITION BY record_id) AS best
+    FROM c WHERE p IS NOT NULL
+""", """
+    INSERT INTO _lp_match
+    SELECT record_id, any_value(entity_id), any_value(place_code),
+           CASE WHEN max(p) >= 0.95 THEN 'probabilistic' ELSE 'fuzzy_name' END, max(p)
+    FROM _lp_cand WHERE p = best
+    GROUP BY record_id HAVING count(DISTINCT entity_id) = 1
+""")
+
+_NEW_PLACES = sql_stage("new", """
+    CREATE OR REPLACE TEMP TABLE _lp_new AS
+    SELECT record_id, uscc, name, kind, house_id,
+           'SN' || sha1(CASE WHEN uscc_valid THEN 'U|' || uscc
+                             ELSE 'N|' || coalesce(norm, '') || '|' || coalesce(house_id, '') END)[:12] AS entity_id
+    FROM _lp_rec
+    WHERE role = 'place' AND record_id NOT IN (SELECT record_id FROM _lp_match)
+""", """
+    INSERT INTO _lp_match SELECT record_id, entity_id, NULL, 'new', 1.0 FROM _lp_new
+""")
+
+_EMPLOYERS = sql_stage("employers", """
+    CREATE OR REPLACE TEMP TABLE _lp_known AS
+    SELECT DISTINCT r.plain, r.norm, m.entity_id, m.registry_key
+    FROM _lp_rec r JOIN _lp_match m USING (record_id)
+    WHERE r.role = 'place' AND r.norm IS NOT NULL
+""", """
+    INSERT INTO _lp_match  -- a name that identifies exactly one known place
+    SELECT r.record_id, any_value(k.entity_id), any_value(k.registry_key),
+           CASE WHEN bool_or(k.plain = r.plain) THEN 'exact_name' ELSE 'fuzzy_name' END,
+           CASE WHEN bool_or(k.plain = r.plain) THEN 1.0 ELSE 0.9 END
+    FROM _lp_rec r JOIN _lp_known k ON k.norm = r.norm
+    WHERE r.role = 'employer'
+    GROUP BY r.record_id HAVING count(DISTINCT k.entity_id) = 1
+""")
+
+
+def _publish(con: duckdb.DuckDBPyConnection) -> None:
+    """link_place_matches from _lp_match; link_places, one row per entity: the
+    registry's values first, then the business register's."""
     publish_matches(con, "link_place_matches", "_lp_match")
-    # One row per entity: the registry's values first, then the business register's.
     con.execute("""
         CREATE OR REPLACE TABLE link_places AS
         WITH vals AS (
@@ -196,14 +200,40 @@ def link_places(con: duckdb.DuckDBPyConnection) -> dict:
                arg_min(house_id, (rank, record_id)) FILTER (WHERE house_id IS NOT NULL) AS house_entity_id
         FROM vals GROUP BY entity_id ORDER BY entity_id
     """)
+
+
+# The rules of the module docstring, in the order they run.
+STAGES = (
+    Stage("names", _names),         # _lp_names: each name written plain and normalised
+    _RECORDS,                       # _lp_rec: the records, with the house of their premises
+    _REGISTRY,                      # _lp_reg: the registry places
+    _EXACT_CODE,                    # rule 1 → _lp_match
+    _EXACT_USCC,                    # rule 2
+    _NAME_AND_PREMISES,             # rule 3 → _lp_cand
+    _NEW_PLACES,                    # rule 4 → _lp_new
+    _EMPLOYERS,                     # rule 5 → _lp_known
+    Stage("publish", _publish),     # link_place_matches, link_places
+)
+
+
+def _summary(con: duckdb.DuckDBPyConnection) -> dict:
     summary = dict(con.execute(
         "SELECT match_method, count(*) FROM link_place_matches GROUP BY 1 ORDER BY 1").fetchall())
     summary["records"] = sum(summary.values())
-    summary["employers_unmatched"] = con.execute("""
+    summary["employers_unmatched"] = scalar(con, """
         SELECT count(*) FROM _lp_rec WHERE role = 'employer'
-        AND record_id NOT IN (SELECT record_id FROM link_place_matches)""").fetchall()[0][0]
-    summary["places"] = con.execute("SELECT count(*) FROM link_places").fetchall()[0][0]
-    for t in ("_lp_names", "_lp_rec", "_lp_reg", "_lp_match", "_lp_cand", "_lp_new", "_lp_known"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+        AND record_id NOT IN (SELECT record_id FROM link_place_matches)""")
+    summary["places"] = scalar(con, "SELECT count(*) FROM link_places")
+    return summary
+
+
+def link_places(con: duckdb.DuckDBPyConnection, seconds: dict[str, float] | None = None) -> dict:
+    """Resolve every place record (`STAGES`); (re)write link_place_matches and link_places.
+    Returns summary counts per match method, plus unmatched employers and seconds; with
+    `seconds`, each stage's time as `places_<stage>`."""
+    started = time.perf_counter()
+    with scratch(con, "_lp_"):
+        run_stages(con, STAGES, seconds, prefix="places_")
+        summary = _summary(con)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
