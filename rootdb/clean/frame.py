@@ -50,7 +50,8 @@ def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, l
         frame.select(pl.col(f"__raw_{f}").alias("text"), pl.col(f"__num_{f}").alias("as_number")), col
     )
     out = cleaned.select(
-        pl.col("value").alias(f), *[pl.col(part).alias(field_type.column(f, part)) for part in field_type.derived]
+        pl.col("value").alias(f),
+        *[pl.col(part).alias(field_type.column(f, part)) for part in field_type.derived],
     )
     joined = pl.concat([frame.select(_keys(f)), cleaned], how="horizontal")
     allowed = "/".join(col.values or ())

@@ -175,7 +175,9 @@ def _clean_phone(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
 
 def _clean_enum(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
     value = cells.select(clean_enum(pl.col("text"), col.synonyms, col.values).alias("value"))
-    unknown = pl.col("value").is_not_null() & ~pl.col("value").is_in(col.values) if col.values else pl.lit(False)
+    if not col.values:
+        return value.with_columns(pl.lit(False).alias(ENUM_UNKNOWN.code))
+    unknown = pl.col("value").is_not_null() & ~pl.col("value").is_in(col.values)
     return value.with_columns(unknown.alias(ENUM_UNKNOWN.code))
 
 
@@ -183,14 +185,15 @@ def _clean_text(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
     return cells.select(clean_text(pl.col("text")).alias("value"))
 
 
-def _parsed(parse: Callable[[pl.Expr], pl.Expr], issue: Issue) -> Cleaner:
-    """A cleaner that parses each cell and flags a delivered cell it cannot read."""
+def _parsed(name: str, parse: Callable[[pl.Expr], pl.Expr], issue: Issue,
+            unreadable: str | None = None) -> FieldType:
+    """A type whose cleaner parses each cell and flags a delivered cell it cannot read."""
 
     def clean(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
         parsed = cells.select(parse(pl.col("text")).alias("value"), _DELIVERED.alias("_delivered"))
         return parsed.select("value", (pl.col("_delivered") & pl.col("value").is_null()).alias(issue.code))
 
-    return clean
+    return FieldType(name, clean, issues=(issue,), unreadable=unreadable)
 
 
 _UNREADABLE_DATE = "{header}“{value}”无法识别为日期"
@@ -201,13 +204,13 @@ FIELD_TYPES = {
     for t in (
         FieldType("text", _clean_text),
         FieldType("name", _clean_name, derived=("pinyin",)),
-        FieldType("id18", _clean_id18, derived=("valid", "check", "birth", "sex"), issues=tuple(ID_CHECKS.values())),
+        FieldType("id18", _clean_id18, derived=("valid", "check", "birth", "sex"),
+                  issues=tuple(ID_CHECKS.values())),
         FieldType("uscc", _clean_uscc, derived=("valid",), issues=(USCC_INVALID,)),
-        FieldType("date", _parsed(parse_dates, DATE_INVALID), issues=(DATE_INVALID,), unreadable=_UNREADABLE_DATE),
-        FieldType("yearmonth", _parsed(parse_yearmonths, YEARMONTH_INVALID), issues=(YEARMONTH_INVALID,),
-                  unreadable=_UNREADABLE_DATE),
-        FieldType("money", _parsed(parse_money, MONEY_INVALID), issues=(MONEY_INVALID,)),
-        FieldType("int", _parsed(parse_ints, INT_INVALID), issues=(INT_INVALID,)),
+        _parsed("date", parse_dates, DATE_INVALID, unreadable=_UNREADABLE_DATE),
+        _parsed("yearmonth", parse_yearmonths, YEARMONTH_INVALID, unreadable=_UNREADABLE_DATE),
+        _parsed("money", parse_money, MONEY_INVALID),
+        _parsed("int", parse_ints, INT_INVALID),
         FieldType("phone", _clean_phone, derived=("all",), issues=(PHONE_INVALID,)),
         FieldType("address", _clean_address, derived=ADDRESS_PARTS),
         FieldType("enum", _clean_enum, issues=(ENUM_UNKNOWN,)),
