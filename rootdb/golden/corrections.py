@@ -14,7 +14,7 @@ produce a correction):
 3. Each linked feed person record compared with its registry person: a valid ID the
    registry does not know, an ID missing, name, sex and birth date.
 4. A person dead in the registry or per binzang whose record is still active in a
-   feed (`ACTIVE`); a binzang death the registry has not recorded.
+   feed (its schema's `subject` and `active` rule); a binzang death the registry has not recorded.
 5. Person records that reach no registry person and deliver no ID: 无法与公安库比对.
 
 Writes `corrections`.
@@ -47,27 +47,6 @@ KINDS = {i.correction.code: i.correction.kind for i in ROW_ISSUES if i.correctio
     "dead_per_binzang_active": "殡葬登记已死亡但仍在享受/登记",
     "death_not_in_registry": "已死亡但公安库未注销",
     "cannot_compare": "无法与公安库比对",
-}
-# Where a dead person counts as still active: feed -> (roles, condition on the feed row
-# `f` and the golden person `p`, the field shown). Absent feeds (binzang, chusheng,
-# fangwu) are history or property, not a service the person still receives.
-ACTIVE: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "dibao": (("member",), "f.status IS DISTINCT FROM '停保'", "status"),
-    "tekun": (("person",), "true", "name"),
-    "gaoling": (("person",), "f.payment_status IS NULL OR f.payment_status = '正常发放'", "payment_status"),
-    "yanglao": (("person",), "f.receiving_status IS NULL OR f.receiving_status = '正常'", "receiving_status"),
-    "yibao": (("person",), "f.insured_status IS NULL OR f.insured_status = '参保缴费'", "insured_status"),
-    "canji": (("person",), "true", "name"),
-    "tuiyi": (("person",), "true", "name"),
-    "manbing": (("person",), "true", "name"),
-    "qianyue": (("person",), "true", "name"),
-    "community_residents": (("person",), "true", "name"),
-    "gongzufang": (("tenant",), "true", "tenant_name"),
-    "xueji": (("student",), "true", "student_name"),
-    "ertong": (("child",), "true", "child_name"),
-    "shichang": (("legal_rep",), "f.registration_status IN ('存续', '在业')", "registration_status"),
-    "jiuye": (("person",), "f.registered_on > p.death_date", "registered_on"),
-    "jiuzhu": (("person",), "f.relief_date > p.death_date", "relief_date"),
 }
 PERSON_ATTRS = ("name", "id", "sex", "birth_date", "phone")
 
@@ -195,24 +174,32 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def _from_deaths(con: duckdb.DuckDBPyConnection) -> None:
-    for feed, (roles, condition, field) in sorted(ACTIVE.items()):
-        if not table_exists(con, feed):
+def _from_deaths(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> None:
+    """A dead person who is the subject of a current row (a feed's `subject` and
+    `active` rule, rootdb.specs.meaning): the field shown is the rule's, else the
+    subject's name. Feeds without a subject (deaths, births, property) are history or
+    property, not a service the person still receives."""
+    from rootdb.specs import load_specs
+    from rootdb.specs.meaning import current_row, shown_field, sql_name, sql_text
+
+    specs = load_specs() if specs is None else specs
+    for feed, spec in sorted(specs.items()):
+        if spec.subject is None or not table_exists(con, feed):
             continue
-        role_list = ", ".join(f"'{r}'" for r in roles)
         con.execute(f"""
             INSERT INTO _gc_draft
-            SELECT g.record_id, g.feed, g.file_id, g.source_row, g.role, '{field}',
+            SELECT g.record_id, g.feed, g.file_id, g.source_row, g.role, {sql_text(shown_field(spec) or '')},
                    CASE WHEN reg.status = '死亡' THEN 'dead_in_registry_active' ELSE 'dead_per_binzang_active' END,
                    '死亡' || coalesce('（' || strftime(p.death_date, '%Y-%m-%d') || '）', ''),
                    CASE WHEN reg.status = '死亡' THEN '公安库人员状态为死亡' ELSE '殡葬登记死亡' END
                        || coalesce('，死亡日期 ' || strftime(p.death_date, '%Y-%m-%d'), ''),
                    NULL, g.entity_id
             FROM _g_rec g
-            JOIN "{feed}" f ON f.file_id = g.file_id AND f.source_row = g.source_row
+            JOIN {sql_name(feed)} f ON f.file_id = g.file_id AND f.source_row = g.source_row
             JOIN golden_persons p ON p.entity_id = g.entity_id
             LEFT JOIN _g_reg reg ON reg.entity_id = g.entity_id
-            WHERE g.feed = '{feed}' AND g.role IN ({role_list}) AND p.status = '死亡' AND ({condition})
+            WHERE g.feed = {sql_text(feed)} AND g.role = {sql_text(spec.subject)} AND p.status = '死亡'
+              AND ({current_row(spec)})
         """)
 
 
