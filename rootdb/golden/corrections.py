@@ -91,7 +91,7 @@ def _from_row_issues(con: duckdb.DuckDBPyConnection) -> None:
         SELECT g.record_id, i.feed, i.file_id, i.source_row, g.role, i.field, ic.code,
                CASE rf.attr WHEN 'id' THEN reg.id_number WHEN 'name' THEN reg.name WHEN 'sex' THEN reg.sex
                             WHEN 'birth_date' THEN strftime(reg.birth_date, '%Y-%m-%d') WHEN 'phone' THEN reg.phone
-                            ELSE CASE WHEN i.code = $uscc_invalid THEN pl.uscc END END,
+                            ELSE CASE WHEN i.code = $uscc_code THEN pl.uscc END END,
                i.message, i.value, g.entity_id
         FROM row_issues i
         JOIN files f ON f.file_id = i.file_id AND f.is_current
@@ -107,7 +107,8 @@ def _from_row_issues(con: duckdb.DuckDBPyConnection) -> None:
             WHERE pr.role = 'place' GROUP BY ALL
         ) pl ON pl.file_id = i.file_id AND pl.source_row = i.source_row
         WHERE NOT (list_contains($id_agreement, i.code) AND reg.entity_id IS NOT NULL)
-    """, {"uscc_invalid": USCC_INVALID.code, "id_agreement": [issue.code for _, issue in ID_AGREEMENT.values()]})
+    """, {"uscc_code": USCC_INVALID.code,
+          "id_agreement": [issue.code for _, issue in ID_AGREEMENT.values()]})
 
 
 def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
