@@ -13,19 +13,27 @@ to the smallest value, so the result never depends on row order):
 | house_entity_id | registry 居住地址 house; the most frequent then most recent feed residence |
 | registered_house_entity_id, household_no, relation_to_head | registry only |
 | person_type | registry 人员类别; 流动人口 for people not in the registry |
-| status | 死亡 when a binzang record links to the person, else registry 人员状态, else 正常 |
-| death_date | binzang 死亡日期 (earliest) |
+| status | 死亡 when a record of a feed that owns death_date (binzang) links to the person, else registry 人员状态, else 正常 |
+| death_date | the 死亡日期 of the feeds that own death_date (earliest) |
+
+Which feed is the source of a golden field, and which relations its rows give, is in
+the feeds' schemas (`owns`, `relations`; rootdb.specs.meaning): a house's owner comes
+from the `owner` relations (fangwu 产权人), a place's registration_status from the
+feeds that own it (shichang 登记状态).
 
 Reads `link_person_records` / `link_person_matches` / `link_person_conflicts`, the
-house and place link tables and the `registry_persons`, `binzang`, `shichang` views;
-writes `golden_persons`, `golden_houses`, `golden_places`.
+house and place link tables, the `registry_persons` view and the views of the feeds
+that own a golden field; writes `golden_persons`, `golden_houses`, `golden_places`
+(and `_g_relations`, the relation rules, for `relations`).
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from rootdb.store import table_exists
+from rootdb.specs import FeedSpec, load_specs
+from rootdb.specs.meaning import owned_rows_sql, relation_rules
+from rootdb.store import frame_to_table, table_exists
 
 REGISTRY = "registry_persons"
 # Person roles that live at the row's own address (its `residence` house).
@@ -39,6 +47,17 @@ def _empty_view(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, st
         return f'"{name}"'
     cols = ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items())
     return f"(SELECT NULL::BIGINT AS file_id, NULL::BIGINT AS source_row, {cols} WHERE false)"
+
+
+def _owned(con: duckdb.DuckDBPyConnection, golden: str, value_type: str,
+           specs: dict[str, FeedSpec] | None) -> str:
+    """(feed, role, file_id, source_row, v): the rows of the loaded feeds that own the
+    golden field `golden`, or an empty relation of that shape."""
+    specs = load_specs() if specs is None else specs
+    selects = owned_rows_sql(golden, specs, {code for code in specs if table_exists(con, code)})
+    return " UNION ALL ".join(selects) or (
+        f"SELECT NULL::VARCHAR AS feed, NULL::VARCHAR AS role, NULL::BIGINT AS file_id, "
+        f"NULL::BIGINT AS source_row, NULL::{value_type} AS v WHERE false")
 
 
 def _pick(con: duckdb.DuckDBPyConnection, target: str, candidates: str) -> None:
@@ -61,14 +80,14 @@ def _pick(con: duckdb.DuckDBPyConnection, target: str, candidates: str) -> None:
     """)
 
 
-def build_person_base(con: duckdb.DuckDBPyConnection) -> None:
+def build_person_base(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> None:
     """`_g_rec`: every person record with its entity and whether its ID can be trusted;
-    `_g_reg`: the registry row of each registry entity; `_g_dead`: binzang deaths."""
+    `_g_reg`: the registry row of each registry entity; `_g_dead`: the deaths of the
+    feeds that own death_date; `_g_relations`: the relations the feeds' rows give."""
     registry = _empty_view(con, REGISTRY, {
         "name": "VARCHAR", "sex": "VARCHAR", "ethnicity": "VARCHAR", "birth_date": "DATE", "household_no": "VARCHAR",
         "relation": "VARCHAR", "person_category": "VARCHAR", "status": "VARCHAR", "phone": "VARCHAR",
         "id_number": "VARCHAR"})
-    binzang = _empty_view(con, "binzang", {"death_date": "DATE"})
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _g_rec AS
         SELECT r.record_id, r.feed, r.role, r.file_id, r.source_file, r.source_row, m.entity_id, m.registry_key,
@@ -95,10 +114,12 @@ def build_person_base(con: duckdb.DuckDBPyConnection) -> None:
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _g_dead AS
-        SELECT g.entity_id, min(b.death_date) AS death_date
-        FROM _g_rec g JOIN {binzang} b ON b.file_id = g.file_id AND b.source_row = g.source_row
-        WHERE g.feed = 'binzang' GROUP BY g.entity_id
+        SELECT g.entity_id, min(d.v) AS death_date
+        FROM _g_rec g JOIN ({_owned(con, "death_date", "DATE", specs)}) d
+             ON d.feed = g.feed AND d.role = g.role AND d.file_id = g.file_id AND d.source_row = g.source_row
+        GROUP BY g.entity_id
     """)
+    frame_to_table(con, "_g_relations", relation_rules(specs), temp=True)
 
 
 def _row_houses(role_filter: str) -> str:
@@ -110,8 +131,8 @@ def _row_houses(role_filter: str) -> str:
     """
 
 
-def build_golden_persons(con: duckdb.DuckDBPyConnection) -> int:
-    build_person_base(con)
+def build_golden_persons(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> int:
+    build_person_base(con, specs)
     feeds = "NOT is_registry"
     _pick(con, "_gp_name", f"""
         SELECT entity_id, name AS v, 0 AS rank, NULL::TIMESTAMP AS recent FROM _g_reg
@@ -180,12 +201,14 @@ def build_golden_persons(con: duckdb.DuckDBPyConnection) -> int:
 
 def build_golden_houses(con: duckdb.DuckDBPyConnection) -> int:
     """link_houses + residents_count (living residents: status 正常) + owner_entity_id
-    (fangwu 产权人 of the house: the most frequent, then the smallest entity_id)."""
+    (the person of an `owner` relation to the house, e.g. fangwu 产权人: the most
+    frequent, then the smallest entity_id)."""
     _pick(con, "_gh_owner", """
         SELECT h.house_id AS entity_id, g.entity_id AS v, 0 AS rank, NULL::TIMESTAMP AS recent
-        FROM _g_rec g JOIN (""" + _row_houses("'property'") + """) h
+        FROM _g_rec g JOIN (""" + _row_houses("SELECT of_role FROM _g_relations WHERE kind = 'owner'") + """) h
              ON h.file_id = g.file_id AND h.source_row = g.source_row
-        WHERE g.feed = 'fangwu' AND g.role = 'owner'""")
+        JOIN _g_relations r ON r.kind = 'owner' AND r.feed = g.feed AND r.person_role = g.role
+             AND r.of_role = h.house_role""")
     con.execute("""
         CREATE OR REPLACE TABLE golden_houses AS
         SELECT h.*, coalesce(r.n, 0)::BIGINT AS residents_count, o.v AS owner_entity_id
@@ -199,10 +222,10 @@ def build_golden_houses(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(*) FROM golden_houses").fetchall()[0][0]
 
 
-def build_golden_places(con: duckdb.DuckDBPyConnection) -> int:
+def build_golden_places(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> int:
     """link_places (house_entity_id = the premises) + legal_rep_entity_id (registry_places
-    负责人 first, then shichang 法定代表人) + registration_status (shichang 登记状态)."""
-    shichang = _empty_view(con, "shichang", {"registration_status": "VARCHAR"})
+    负责人 first, then a feed's legal representative, e.g. shichang 法定代表人) +
+    registration_status (from the feeds that own it, e.g. shichang 登记状态)."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _gpl_rec AS
         SELECT pr.feed, pr.file_id, pr.source_row, pm.entity_id AS place_id, f.loaded_at
@@ -215,9 +238,10 @@ def build_golden_places(con: duckdb.DuckDBPyConnection) -> int:
         FROM _gpl_rec p JOIN _g_rec g ON g.file_id = p.file_id AND g.source_row = p.source_row
         WHERE g.role = 'legal_rep'""")
     _pick(con, "_gpl_status", f"""
-        SELECT p.place_id AS entity_id, s.registration_status AS v, 0 AS rank, p.loaded_at AS recent
-        FROM _gpl_rec p JOIN {shichang} s ON s.file_id = p.file_id AND s.source_row = p.source_row
-        WHERE p.feed = 'shichang'""")
+        SELECT pm.entity_id, s.v, 0 AS rank, f.loaded_at AS recent
+        FROM link_place_records pr JOIN link_place_matches pm USING (record_id) JOIN files f USING (file_id)
+        JOIN ({_owned(con, "registration_status", "VARCHAR", specs)}) s
+             ON s.feed = pr.feed AND s.role = pr.role AND s.file_id = pr.file_id AND s.source_row = pr.source_row""")
     con.execute("""
         CREATE OR REPLACE TABLE golden_places AS
         SELECT p.*, r.v AS legal_rep_entity_id, s.v AS registration_status
@@ -229,5 +253,5 @@ def build_golden_places(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(*) FROM golden_places").fetchall()[0][0]
 
 
-TEMP_TABLES = ("_gp_name", "_gp_id", "_gp_sex", "_gp_birth_date", "_gp_ethnicity", "_gp_phone", "_gp_house",
+TEMP_TABLES = ("_g_relations", "_gp_name", "_gp_id", "_gp_sex", "_gp_birth_date", "_gp_ethnicity", "_gp_phone", "_gp_house",
                "_gp_registered", "_gh_owner", "_gpl_rec", "_gpl_rep", "_gpl_status")

@@ -1,17 +1,20 @@
-"""Relations between golden entities.
+"""Relations between golden entities. Which feed's rows give which relation is in the
+feeds' schemas (`relations`, read into `_g_relations` by `entities`).
 
 - `rel_person_house(person_entity_id, house_entity_id, kind)`: `residence` and
-  `registered` (the golden person's house and 户籍 house), `owner` (fangwu 产权人 →
-  the property), `tenant` (fangwu 承租人 → the property, gongzufang 承租人 → the
-  rented house).
+  `registered` (the golden person's house and 户籍 house), `owner` and `tenant`
+  relations (fangwu 产权人 / 承租人 → the property, gongzufang 承租人 → the rented
+  house).
 - `rel_household(head_entity_id, member_entity_id, relation, source)`: the registry's
-  households (户号: its 户主 → every member, the head included with 户主) and dibao
-  households (户主 → 成员 of the same row, relation as delivered).
-- `rel_place_person(place_entity_id, person_entity_id, kind)`: `legal_rep`
-  (shichang 法定代表人, registry_places 负责人) and `employee` (jiuye, where the
-  就业单位 is a known place).
+  households (户号: its 户主 → every member, the head included with 户主) and the
+  `household` relations of a feed's rows (dibao: 户主 → 成员 of the same row, relation
+  as delivered; source: the feed).
+- `rel_place_person(place_entity_id, person_entity_id, kind)`: `legal_rep` (shichang
+  法定代表人, registry_places 负责人) and `employee` (jiuye, where the 就业单位 is a
+  known place) relations.
 
-Reads `golden_persons`, `_g_rec`, `_g_reg` (see `entities`) and the link tables.
+Reads `golden_persons`, `_g_rec`, `_g_reg`, `_g_relations` (see `entities`) and the
+link tables.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ def build_relations(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             SELECT entity_id, registered_house_entity_id, 'registered'
             FROM golden_persons WHERE registered_house_entity_id IS NOT NULL
             UNION ALL
-            SELECT g.entity_id, h.house_id, g.role
+            SELECT g.entity_id, h.house_id, r.kind
             FROM _g_rec g JOIN ({_HOUSES}) h ON h.file_id = g.file_id AND h.source_row = g.source_row
-            WHERE (g.feed = 'fangwu' AND g.role IN ('owner', 'tenant') AND h.house_role = 'property')
-               OR (g.feed = 'gongzufang' AND g.role = 'tenant' AND h.house_role = 'residence')
+            JOIN _g_relations r ON r.kind IN ('owner', 'tenant') AND r.feed = g.feed AND r.person_role = g.role
+                 AND r.of_role = h.house_role
         ) ORDER BY ALL
     """)
     con.execute("""
@@ -50,24 +53,19 @@ def build_relations(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             SELECT h.head_entity_id, r.entity_id AS member_entity_id, r.relation, 'registry_persons' AS source
             FROM _g_reg r JOIN heads h USING (household_no)
             UNION ALL
-            SELECT hd.entity_id, mb.entity_id, mb.relation, 'dibao'
-            FROM _g_rec mb JOIN _g_rec hd
-                 ON hd.file_id = mb.file_id AND hd.source_row = mb.source_row AND hd.role = 'head'
-            WHERE mb.feed = 'dibao' AND mb.role = 'member'
+            SELECT hd.entity_id, mb.entity_id, mb.relation, mb.feed
+            FROM _g_rec mb
+            JOIN _g_relations r ON r.kind = 'household' AND r.feed = mb.feed AND r.person_role = mb.role
+            JOIN _g_rec hd ON hd.file_id = mb.file_id AND hd.source_row = mb.source_row AND hd.role = r.of_role
         ) ORDER BY ALL
     """)
     con.execute("""
         CREATE OR REPLACE TABLE rel_place_person AS
         SELECT DISTINCT * FROM (
-            SELECT pm.entity_id AS place_entity_id, g.entity_id AS person_entity_id, 'legal_rep' AS kind
+            SELECT pm.entity_id AS place_entity_id, g.entity_id AS person_entity_id, r.kind
             FROM link_place_records pr JOIN link_place_matches pm USING (record_id)
-            JOIN _g_rec g ON g.file_id = pr.file_id AND g.source_row = pr.source_row AND g.role = 'legal_rep'
-            WHERE pr.role = 'place'
-            UNION ALL
-            SELECT pm.entity_id, g.entity_id, 'employee'
-            FROM link_place_records pr JOIN link_place_matches pm USING (record_id)
-            JOIN _g_rec g ON g.file_id = pr.file_id AND g.source_row = pr.source_row AND g.role = 'person'
-            WHERE pr.role = 'employer' AND pr.feed = 'jiuye'
+            JOIN _g_relations r ON r.kind IN ('legal_rep', 'employee') AND r.feed = pr.feed AND r.of_role = pr.role
+            JOIN _g_rec g ON g.file_id = pr.file_id AND g.source_row = pr.source_row AND g.role = r.person_role
         ) ORDER BY ALL
     """)
     return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
