@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from rootdb.errors import UsageError, WorkspaceError
+from rootdb.store.sql import scalar
 
 CONFIG_NAME = "rootdb.toml"
 DEFAULT_DB_NAME = "rootdb.duckdb"
@@ -170,7 +171,7 @@ def side_connection(workspace_con: duckdb.DuckDBPyConnection, memory_limit: str)
     spills into a folder of its own inside the workspace's temporary folder, removed
     afterwards; with a key, its spill files are encrypted like the database (PITFALLS:
     an encrypted database does not protect what other connections write)."""
-    base = Path(workspace_con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".tmp")
+    base = Path(scalar(workspace_con, "SELECT current_setting('temp_directory')") or ".tmp")
     base_existed = base.exists()
     folder = base / f"side-{os.getpid()}-{time.monotonic_ns()}"
     encrypted = bool(os.environ.get(KEY_ENV))

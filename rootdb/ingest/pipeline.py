@@ -38,6 +38,7 @@ from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
 from rootdb.store import append_frame, ensure_schema, finish_run, refresh_feed_views, start_run
+from rootdb.store.sql import scalar
 from rootdb.workspace import connect, locate
 
 _SKIP_PREFIXES = (".", "_", "~$")
@@ -356,7 +357,7 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
         becomes_current = newest is None
         file_ids = []
         for part in parts:
-            file_id = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
+            file_id = scalar(con, "SELECT nextval('file_id_seq')")
             file_ids.append(file_id)
             _store_part(con, path, feed, file_id, part)
         split: list[tuple[_Delivered, int, int]] = []
@@ -460,7 +461,7 @@ def _split_whole(con, spec: FeedSpec, whole: _Delivered, feed_part: Part, vocab:
         con.execute("UPDATE files SET is_current = false, replaced_by = ? WHERE file_id = ?",
                     [replaced_by, whole.file_id])
         return int(moved), 0
-    rest = con.execute("SELECT nextval('file_id_seq')").fetchall()[0][0]
+    rest = scalar(con, "SELECT nextval('file_id_seq')")
     con.execute(f'INSERT INTO "rec_{feed}" BY NAME SELECT * REPLACE (?::BIGINT AS file_id) FROM "rec_{feed}" r '
                 f'WHERE file_id = ? AND NOT {condition}', [rest, whole.file_id])
     kept_rows = f'(SELECT source_row FROM "rec_{feed}" WHERE file_id = {int(rest)})'

@@ -42,6 +42,7 @@ from rootdb.clean.addresses import normalize_address_text
 from rootdb.privacy import mask_frame, os_user
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, frame_to_table, table_exists
+from rootdb.store.sql import registered
 
 SHEET = "待复核地址"
 DECISION = "判定（候选序号/是/否）"
@@ -310,15 +311,12 @@ def read_decisions(sheet: pl.DataFrame, source_file: str) -> tuple[pl.DataFrame,
 def store_decisions(con: duckdb.DuckDBPyConnection, decided: pl.DataFrame) -> None:
     """Keep them: a 是 replaces an earlier 是 for the same address."""
     con.execute(DECISIONS_DDL)
-    con.register("_house_decided", decided)
-    try:
+    with registered(con, "_house_decided", decided):
         con.execute("""
             DELETE FROM link_house_decisions
             WHERE decision AND address_key IN (SELECT address_key FROM _house_decided WHERE decision)
         """)
         con.execute("INSERT OR REPLACE INTO link_house_decisions SELECT * FROM _house_decided")
-    finally:
-        con.unregister("_house_decided")
 
 
 def load_sheet(path: Path) -> pl.DataFrame | None:

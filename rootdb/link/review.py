@@ -28,6 +28,7 @@ from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, table_exists
+from rootdb.store.sql import registered
 from rootdb.workspace import open_existing
 from rootdb.xlsx import new_workbook, write_frame
 
@@ -233,9 +234,8 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
         result.problems.extend(mask_text(problem) for problem in house_result.problems)
     with open_existing(db, read_only=False) as con:
         con.execute(_DDL)
-        con.register("_decided", decided)
-        con.execute("INSERT OR REPLACE INTO link_review_decisions SELECT * FROM _decided")
-        con.unregister("_decided")
+        with registered(con, "_decided", decided):
+            con.execute("INSERT OR REPLACE INTO link_review_decisions SELECT * FROM _decided")
         if house_decided is not None and house_decided.height:
             house_review.store_decisions(con, house_decided)
     result.decided = decided.height

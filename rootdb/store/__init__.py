@@ -15,12 +15,17 @@ Tables (all in one database file):
 - `quarantine`: rows that could not identify their record, with reason and original values;
 - views `<feed>` (the current snapshot of each feed: the union of the latest delivery of
   every part) and `<feed>_history` (all snapshots, with their part).
+
+`rootdb.store.sql` holds the shapes SQL work takes everywhere: `scalar`, the temporary
+tables a run owns (`scratch`), and runs as lists of named, timed stages.
 """
 
 from __future__ import annotations
 
 import duckdb
 import polars as pl
+
+from rootdb.store.sql import registered, scalar
 
 SCHEMA_VERSION = 1
 
@@ -101,8 +106,7 @@ def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
 
     `table` is an identifier built from a validated feed code, never user text.
     """
-    con.register("_incoming", frame)
-    try:
+    with registered(con, "_incoming", frame):
         if not table_exists(con, table):
             con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
             return
@@ -118,17 +122,12 @@ def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
                 con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {dtype}')
         if frame.height:
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
-    finally:
-        con.unregister("_incoming")
 
 
 def frame_to_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, temp: bool = False) -> None:
     """(Re)create `table` holding a polars frame. `table` is one of rootdb's own names."""
-    con.register("_frame_to_table", frame)
-    try:
+    with registered(con, "_frame_to_table", frame):
         con.execute(f'CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {table} AS SELECT * FROM _frame_to_table')
-    finally:
-        con.unregister("_frame_to_table")
 
 
 def refresh_feed_views(con: duckdb.DuckDBPyConnection, feed: str) -> None:
@@ -159,7 +158,7 @@ def record_run(
     import json
 
     if batch_id is None:
-        batch_id = con.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0]
+        batch_id = scalar(con, "SELECT nextval('batch_id_seq')")
     con.execute(
         "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
         [batch_id, command, user, started, dt.datetime.now(), status,
@@ -176,7 +175,7 @@ def start_run(con: duckdb.DuckDBPyConnection, command: str, user: str, started) 
     import os
     import socket
 
-    batch_id = con.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0]
+    batch_id = scalar(con, "SELECT nextval('batch_id_seq')")
     con.execute(
         "INSERT INTO batches VALUES (?, ?, ?, ?, NULL, 'running', ?)",
         [batch_id, command, user, started,

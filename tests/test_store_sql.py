@@ -1,0 +1,115 @@
+"""The SQL helpers (`rootdb.store.sql`): one value, temporary tables owned by a run and
+dropped at its end (also when it fails, also inside a transaction), frames seen as
+views for a block, named stages timed one by one; and the house and place linkers,
+which run on them, leaving no working table behind."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import pytest
+
+from conftest import house_records
+
+from rootdb.link.houses import STAGES as HOUSE_STAGES, link_houses
+from rootdb.link.places import STAGES as PLACE_STAGES, link_places
+from rootdb.store import frame_to_table
+from rootdb.store.sql import Stage, Stopwatch, registered, run_stages, scalar, scratch, sql_stage, temp_tables
+
+
+def test_scalar_returns_the_one_value():
+    con = duckdb.connect()
+    assert scalar(con, "SELECT 42") == 42
+    assert scalar(con, "SELECT ? || ?", ["甲", "乙"]) == "甲乙"
+    assert scalar(con, "SELECT count(*) FROM range(5) WHERE range > $n", {"n": 2}) == 2
+
+
+def test_scratch_drops_every_table_of_its_prefix():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE _t_kept AS SELECT 1 AS x")  # not temporary: not the scratch's
+    with scratch(con, "_t_"):
+        con.execute("CREATE TEMP TABLE _t_a AS SELECT 1 AS x")
+        frame_to_table(con, "_t_b", pl.DataFrame({"x": [1]}), temp=True)
+        con.execute("CREATE TEMP TABLE _other AS SELECT 1 AS x")
+        assert temp_tables(con, "_t_") == ["_t_a", "_t_b"]
+    assert temp_tables(con, "_t_") == []
+    assert temp_tables(con, "_other") == ["_other"]
+    assert scalar(con, "SELECT count(*) FROM _t_kept") == 1
+
+
+def test_scratch_drops_on_failure():
+    con = duckdb.connect()
+    with pytest.raises(duckdb.CatalogException), scratch(con, "_t_"):
+        con.execute("CREATE TEMP TABLE _t_a AS SELECT 1 AS x")
+        con.execute("SELECT * FROM no_such_table")
+    assert temp_tables(con, "_t_") == []
+
+
+def test_scratch_in_an_aborted_transaction_leaves_them_to_the_rollback():
+    con = duckdb.connect()
+    con.begin()
+    with pytest.raises(duckdb.CatalogException), scratch(con, "_t_"):  # the original error, not the drop's
+        con.execute("CREATE TEMP TABLE _t_a AS SELECT 1 AS x")
+        con.execute("SELECT * FROM no_such_table")
+    con.rollback()
+    assert temp_tables(con, "_t_") == []
+
+
+def test_scratch_wants_a_private_prefix():
+    with pytest.raises(ValueError), scratch(duckdb.connect(), "link"):
+        pass
+
+
+def test_registered_frame_is_gone_after_the_block():
+    con = duckdb.connect()
+    with registered(con, "_frame", pl.DataFrame({"x": [1, 2]})):
+        assert scalar(con, "SELECT sum(x) FROM _frame") == 3
+    with pytest.raises(duckdb.CatalogException):
+        con.execute("SELECT * FROM _frame")
+
+
+def test_stages_run_in_order_and_are_timed():
+    con = duckdb.connect()
+    seen = []
+    stages = (
+        sql_stage("make", "CREATE TEMP TABLE _s_t (x INTEGER)", "INSERT INTO _s_t VALUES (1)"),
+        Stage("add", lambda c: c.execute("INSERT INTO _s_t VALUES (2)")),
+        Stage("look", lambda c: seen.append(scalar(c, "SELECT list(x ORDER BY x) FROM _s_t"))),
+    )
+    seconds: dict[str, float] = {}
+    with scratch(con, "_s_"):
+        run_stages(con, stages, seconds, prefix="demo_")
+    assert seen == [[1, 2]]
+    assert list(seconds) == ["demo_make", "demo_add", "demo_look"]
+    assert all(isinstance(s, float) and s >= 0 for s in seconds.values())
+    assert temp_tables(con, "_s_") == []
+
+
+def test_stopwatch_laps():
+    seconds: dict[str, float] = {}
+    watch = Stopwatch(seconds)
+    watch.lap("one")
+    watch.lap("two")
+    assert list(seconds) == ["one", "two"]
+
+
+def test_house_and_place_links_leave_no_working_table():
+    con = duckdb.connect()
+    frame_to_table(con, "link_house_records", house_records([
+        ("registry_addresses", 1, 2, "house", "A1", "A1", "交通街道建设社区幸福小区3号楼2单元501室"),
+        ("yibao", 2, 2, "residence", None, None, "幸福小区3号楼2单元501"),
+        ("shichang", 3, 2, "premises", None, None, "建设路10号"),
+    ]))
+    frame_to_table(con, "link_place_records", pl.DataFrame({
+        "record_id": [1], "feed": ["shichang"], "file_id": [3], "source_file": ["shichang.csv"], "source_row": [2],
+        "role": ["place"], "record_key": [None], "place_code": [None], "uscc": [None], "uscc_valid": [None],
+        "name": ["永盛蒙餐馆"], "address": ["建设路10号"], "house_key": [None], "kind": ["个体工商户"],
+    }, schema_overrides={"record_key": pl.String, "place_code": pl.String, "uscc": pl.String,
+                         "uscc_valid": pl.Boolean, "house_key": pl.String}))
+    seconds: dict[str, float] = {}
+    houses = link_houses(con, seconds)
+    places = link_places(con, seconds)
+    assert houses["exact_code"] == 1 and houses["exact_address"] == 1 and houses["new"] == 1
+    assert places["new"] == 1
+    assert scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE temporary") == 0
+    assert list(seconds) == [f"houses_{s.name}" for s in HOUSE_STAGES] + [f"places_{s.name}" for s in PLACE_STAGES]
