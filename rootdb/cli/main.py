@@ -20,10 +20,14 @@ from rootdb import __version__
 from rootdb.cli import render
 from rootdb.cli.zh import ZhTyper
 from rootdb.errors import ExitCode, RootdbError
+from rootdb.resources import bundled_dir
+
+# The help counts the report templates rootdb ships (a glob, not a load: help stays fast).
+SHIPPED_REPORTS = len(list(bundled_dir("report_templates").glob("R*.yaml")))
 
 app = ZhTyper(
     name="rootdb",
-    help="根数据库：导入各部门数据并清洗入库，与公安库比对，人、房、单位各归一，生成 36 张报表，"
+    help=f"根数据库：导入各部门数据并清洗入库，与公安库比对，人、房、单位各归一，生成 {SHIPPED_REPORTS} 张报表，"
     "按条件查询、群发通知，夜间无人值守运行，导出纠错清单。\n\n"
     "每个命令都可加 -h 查看用法。退出码：0 完成；1 失败（未改动数据，或有文件导入失败而其余已导入）；"
     "2 用法错误（选项、数据源、文件或数据库不对）。",
@@ -257,7 +261,7 @@ GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一�
                                                          metavar="网格")]
 
 
-@app.command()
+@app.command(help=f"生成报表：{SHIPPED_REPORTS} 张固定报表，按统计日期")
 @_run
 def report(
     codes: Annotated[
@@ -281,7 +285,6 @@ def report(
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """生成报表：36 张固定报表，按统计日期"""
     from rootdb.reports import load_templates, run_reports, select_templates
 
     if list_reports:
@@ -323,7 +326,8 @@ InFeedOption = Annotated[Optional[list[str]], typer.Option(
 NotInFeedOption = Annotated[Optional[list[str]], typer.Option(
     "--not-in", help="不在此数据源中，如 yibao；可重复", show_default=False, metavar="数据源")]
 GroupOption = Annotated[Optional[list[str]], typer.Option(
-    "--group", help="特殊群体：低保 特困 高龄津贴 残疾 优抚 慢病 家庭医生签约 医保参保 独居 空巢",
+    "--group", help="特殊群体，如 低保、高龄津贴、医保参保、独居、空巢：各数据源的模式文件声明的待遇或群体，"
+    "及独居、空巢；写错时列出全部",
     show_default=False, metavar="群体")]
 MovedOutOption = Annotated[bool, typer.Option("--moved-out", help="也列出已迁出的人；去世的人从不列出", metavar="")]
 LimitOption = Annotated[int, typer.Option("--limit", help="终端里最多显示几行", min=0, metavar="数目")]
