@@ -24,7 +24,6 @@ from rootdb.store import record_run, table_exists
 from rootdb.workspace import connect, locate, require_existing
 
 MODEL_FILE = "person_model.json"
-ENGINES = ("duckdb", "spark")  # where the splink person model runs
 
 
 @dataclass
@@ -89,25 +88,19 @@ def link(
     engine: str = "duckdb",
 ) -> LinkResult:
     """Resolve people, houses and places; see `LinkResult`. `engine`: where the splink
-    person model runs — "duckdb" (in process) or "spark" (`rootdb.link.spark`: local
+    person model runs (`rootdb.link.engines`) — "duckdb" (in process) or "spark" (local
     mode, or the cluster ROOTDB_SPARK_MASTER names); the rest runs in DuckDB."""
     from rootdb.golden import build_golden
-    from rootdb.link import houses, people, places
+    from rootdb.link import engines, houses, people, places
     from rootdb.link.records import build_record_tables
 
     if not 0 < review_from <= threshold < 1:
         raise UsageError("阈值须满足 0 < --review-from ≤ --threshold < 1")
-    if engine not in ENGINES:
-        raise UsageError(f"未知的比对引擎 {engine!r}：可选 {' / '.join(ENGINES)}")
+    engines.require_known(engine)
     started = time.perf_counter()
     ws = locate(db)
     require_existing(ws)
-    if engine == "spark":  # started before the database is opened: no Spark, no run
-        from rootdb.link.spark import session
-
-        spark_started = time.perf_counter()
-        session()
-        spark_seconds = round(time.perf_counter() - spark_started, 2)
+    person_engine = engines.engine(engine)  # started before the database is opened: no Spark, no run
     model_path = ws.db_path.parent / "models" / MODEL_FILE
     with connect(ws.db_path) as con:
         if not table_exists(con, "files") or not con.execute(
@@ -117,9 +110,7 @@ def link(
         run_started = dt.datetime.now()
         con.begin()
         try:
-            result = LinkResult(records={}, model_path=str(model_path))
-            if engine == "spark":
-                result.timings["spark_session"] = spark_seconds
+            result = LinkResult(records={}, model_path=str(model_path), timings=dict(person_engine.timings))
             clock = time.perf_counter()
 
             def lap(stage: str) -> None:
@@ -145,7 +136,7 @@ def link(
             lap("people_deterministic")
             outcome = people.probabilistic(
                 con, model_path, retrain, threshold, review_from, charts_dir=Path(charts) if charts else None,
-                engine=engine,
+                engine=person_engine,
             )
             result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
             lap("people_probabilistic")

@@ -1,22 +1,28 @@
-"""The splink model for people: comparisons that work on Chinese names, training on
-the data itself, prediction and clustering.
+"""The person model: splink's comparisons written for the SQL dialect of the engine that
+runs them (`rootdb.link.engines`), its training steps, the model file, what its pairs
+become (an officer's decisions, the review list), and its charts.
 
 Names are compared by pinyin and by character lists (`substr`/`length` count
 characters), never by DuckDB's string distances: DuckDB 2.0.0's `levenshtein` and
 `jaro_winkler` counted UTF-8 bytes, 2.0.1's count characters (PITFALLS), so their
 meaning on Chinese text has changed once already. IDs (digits and X) are compared by
 `levenshtein`, which counts characters on the locked DuckDB (tests/test_link.py pins it).
+
+The model is built for a dialect, never translated: splink writes its own levels (null,
+exact, date difference, levenshtein) and blocking rules for the dialect it is asked for,
+and rootdb's levels are methods of a `PersonDialect`, one class per dialect. The
+workspace's model file is in the DuckDB dialect whichever engine trained it;
+`for_dialect` gives it to another engine with the same levels, order and parameters.
+
+Reads and writes no table: `rootdb.link.people` gives it records and stores its results.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import logging
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from contextvars import ContextVar
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import duckdb
@@ -27,31 +33,105 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import And, CustomRule
 
 from rootdb.store import frame_to_table
-from rootdb.workspace import KEY_ENV, side_connection
 
+# The memory of the DuckDB connections splink works in (`rootdb.link.engines.duckdb`).
 SPLINK_MEMORY_LIMIT = os.environ.get("ROOTDB_SPLINK_MEMORY_LIMIT", "1500MB")
 
-ONE_CHAR_OFF = (
-    'length("name_l") = length("name_r") AND list_sum(list_transform(range(1, length("name_l") + 1), '
-    'lambda i: (substr("name_l", i, 1) <> substr("name_r", i, 1))::INT)) = 1'
-)
-SHARE_TWO_CHARS = "len(list_intersect(string_split(\"name_l\", ''), string_split(\"name_r\", ''))) >= 2"
-DAY_MONTH_SWAPPED = (
-    'year("birth_date_l") = year("birth_date_r") AND month("birth_date_l") = day("birth_date_r") '
-    'AND day("birth_date_l") = month("birth_date_r")'
-)
+
+class PersonDialect(ABC):
+    """The SQL of rootdb's own comparison levels in one of splink's dialects. Each
+    condition is NULL or false for a NULL or empty name, so that such a pair falls
+    through to the next level in every dialect."""
+
+    name: str
+
+    @abstractmethod
+    def column(self, name: str) -> str:
+        """A quoted column name."""
+
+    def sides(self, col: str) -> tuple[str, str]:
+        return self.column(f"{col}_l"), self.column(f"{col}_r")
+
+    @abstractmethod
+    def one_char_off(self, col: str) -> str:
+        """Same length, exactly one character different."""
+
+    @abstractmethod
+    def shares_chars(self, col: str, n: int) -> str:
+        """At least `n` distinct characters in common."""
+
+    def day_month_swapped(self, col: str) -> str:
+        """The same year, day and month swapped (the same functions in both dialects)."""
+        left, right = self.sides(col)
+        return f"year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right})"
 
 
-def settings() -> SettingsCreator:
+class DuckDBDialect(PersonDialect):
+    """`length` and `substr` count characters; `string_split(x, '')` gives them as a list.
+    An empty name: `range(1, 1)` is empty and its `list_sum` NULL."""
+
+    name = "duckdb"
+
+    def column(self, name: str) -> str:
+        return f'"{name}"'
+
+    def one_char_off(self, col: str) -> str:
+        left, right = self.sides(col)
+        return (f"length({left}) = length({right}) AND list_sum(list_transform(range(1, length({left}) + 1), "
+                f"lambda i: (substr({left}, i, 1) <> substr({right}, i, 1))::INT)) = 1")
+
+    def shares_chars(self, col: str, n: int) -> str:
+        left, right = self.sides(col)
+        return f"len(list_intersect(string_split({left}, ''), string_split({right}, ''))) >= {n}"
+
+
+class SparkDialect(PersonDialect):
+    """`length` and `substr` count code points as DuckDB's do; `split(x, '')` would cut a
+    supplementary-plane character (生僻字 of CJK Extension B) into two UTF-16 halves, so
+    character lists are built with `substr`. `sequence(1, 0)` counts down: an empty name
+    is ruled out first."""
+
+    name = "spark"
+
+    def column(self, name: str) -> str:
+        return f"`{name}`"
+
+    def _chars(self, column: str) -> str:
+        return f"transform(sequence(1, length({column})), i -> substr({column}, i, 1))"
+
+    def one_char_off(self, col: str) -> str:
+        left, right = self.sides(col)
+        return (f"length({left}) = length({right}) AND length({left}) > 0 AND size(filter(sequence(1, "
+                f"length({left})), i -> substr({left}, i, 1) <> substr({right}, i, 1))) = 1")
+
+    def shares_chars(self, col: str, n: int) -> str:
+        left, right = self.sides(col)
+        return f"size(array_intersect({self._chars(left)}, {self._chars(right)})) >= {n}"
+
+
+DIALECTS: dict[str, PersonDialect] = {d.name: d for d in (DuckDBDialect(), SparkDialect())}
+SAVED_DIALECT = "duckdb"  # the dialect of the workspace's model file, whichever engine trained it
+
+# rootdb's levels as the model file holds them.
+ONE_CHAR_OFF = DIALECTS[SAVED_DIALECT].one_char_off("name")
+SHARE_TWO_CHARS = DIALECTS[SAVED_DIALECT].shares_chars("name", 2)
+DAY_MONTH_SWAPPED = DIALECTS[SAVED_DIALECT].day_month_swapped("birth_date")
+
+
+def settings(dialect: str = SAVED_DIALECT) -> SettingsCreator:
+    """The person model's settings for `dialect`: splink's levels and blocking rules are
+    written for the dialect the settings are created in, rootdb's by `DIALECTS[dialect]`,
+    so create them in the same one (a linker on that dialect's API does)."""
+    sql = DIALECTS[dialect]
     name = cl.CustomComparison(
         output_column_name="name",
         comparison_description="姓名：相同 / 同音 / 一字之差 / 两字相同",
         comparison_levels=[
             cll.NullLevel("name"),
             cll.ExactMatchLevel("name", term_frequency_adjustments=True),
-            {"sql_condition": '"name_pinyin_l" = "name_pinyin_r"', "label_for_charts": "same pinyin"},
-            cll.CustomLevel(ONE_CHAR_OFF, label_for_charts="one character off"),
-            cll.CustomLevel(SHARE_TWO_CHARS, label_for_charts="two characters shared"),
+            cll.ExactMatchLevel("name_pinyin").configure(label_for_charts="same pinyin"),
+            cll.CustomLevel(sql.one_char_off("name"), label_for_charts="one character off"),
+            cll.CustomLevel(sql.shares_chars("name", 2), label_for_charts="two characters shared"),
             cll.ElseLevel(),
         ],
     )
@@ -60,7 +140,7 @@ def settings() -> SettingsCreator:
         comparison_levels=[
             cll.NullLevel("birth_date"),
             cll.ExactMatchLevel("birth_date"),
-            cll.CustomLevel(DAY_MONTH_SWAPPED, label_for_charts="day/month swapped"),
+            cll.CustomLevel(sql.day_month_swapped("birth_date"), label_for_charts="day/month swapped"),
             cll.AbsoluteDateDifferenceLevel("birth_date", input_is_string=False, threshold=31, metric="day"),
             cll.ElseLevel(),
         ],
@@ -94,46 +174,10 @@ def settings() -> SettingsCreator:
     )
 
 
-_SPILL: ContextVar[tuple[duckdb.DuckDBPyConnection, ExitStack] | None] = ContextVar("spill", default=None)
-
-
-@contextmanager
-def spill_inside(workspace_con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """splink's connections opened inside spill into the workspace's temporary folder
-    (encrypted when the workspace has a key) and are closed and removed at the end."""
-    with ExitStack() as stack:
-        token = _SPILL.set((workspace_con, stack))
-        try:
-            yield
-        finally:
-            _SPILL.reset(token)
-
-
-def _connection() -> duckdb.DuckDBPyConnection:
-    spill = _SPILL.get()
-    if spill is None:
-        if os.environ.get(KEY_ENV):
-            raise RuntimeError("splink connection outside spill_inside() while the workspace is encrypted")
-        return duckdb.connect(config={"memory_limit": SPLINK_MEMORY_LIMIT, "temp_directory": tempfile.gettempdir()})
-    workspace_con, stack = spill
-    return stack.enter_context(side_connection(workspace_con, SPLINK_MEMORY_LIMIT))
-
-
-def _linker(registry: pl.DataFrame, feed: pl.DataFrame, model) -> tuple[Linker, duckdb.DuckDBPyConnection]:
-    """A linker on its own in-memory DuckDB: splink probes with statements that may
-    fail, which would abort the workspace's open transaction."""
-    con = _connection()
-    con.register("registry_records", registry.to_arrow())
-    con.register("feed_records", feed.to_arrow())
-    api = DuckDBAPI(connection=con)
-    tables = [
-        api.register("registry_records", dataset_display_name="registry"),
-        api.register("feed_records", dataset_display_name="feed"),
-    ]
-    return Linker(tables, model, log_level=logging.WARNING), con
-
-
-def _fit(linker: Linker) -> None:
+def fit(linker: Linker) -> None:
+    """Train on the data: u by random sampling, m from the label column (registry
+    records carry their own key, deterministically matched records the registry key),
+    then EM for the levels labels never show. The same steps on every engine."""
     linker.training.estimate_probability_two_random_records_match(
         [block_on("id_number", "name"), block_on("id_number", "birth_date")], recall=0.7
     )
@@ -145,23 +189,36 @@ def _fit(linker: Linker) -> None:
         )
 
 
-def train(registry: pl.DataFrame, feed: pl.DataFrame, model_path: Path, engine: str = "duckdb") -> dict:
-    """Train on the data: u by random sampling, m from the label column (registry
-    records carry their own key, deterministically matched records the registry key),
-    then EM for the levels labels never show. Saves the model as JSON (in the DuckDB
-    dialect whatever the engine: see `rootdb.link.spark`)."""
-    if engine == "spark":
-        from rootdb.link import spark
+def for_dialect(model: dict, dialect: str) -> dict:
+    """A model (trained, or read from the model file) with its SQL as `settings(dialect)`
+    writes it: every level's condition and the blocking rules. Its comparisons, levels,
+    their order and every parameter are unchanged; its levels must be `settings()`'s
+    (`model_problem` says when a saved model's are not)."""
+    written = settings(dialect).get_settings(dialect).as_dict()  # as a saved model holds it
+    out = copy.deepcopy(model)
+    out["sql_dialect"] = dialect
+    out["blocking_rules_to_generate_predictions"] = written["blocking_rules_to_generate_predictions"]
+    for comparison, comparison_written in zip(out["comparisons"], written["comparisons"], strict=True):
+        if comparison["output_column_name"] != comparison_written["output_column_name"]:
+            raise ValueError(f"comparison {comparison['output_column_name']} is not settings()'s "
+                             f"{comparison_written['output_column_name']}")
+        for level, level_written in zip(comparison["comparison_levels"], comparison_written["comparison_levels"],
+                                        strict=True):
+            level["sql_condition"] = level_written["sql_condition"]
+    return out
 
-        model = spark.train(registry, feed, settings(), _fit)
-    else:
-        linker, con = _linker(registry, feed, settings())
-        _fit(linker)
-        model = linker.misc.save_model_to_json()  # no path: the dict only, written below
-        con.close()
-    # As splink's save_model_to_json writes it, but atomically.
-    _save_atomically(model_path, lambda path: path.write_text(json.dumps(model, indent=4), encoding="utf-8"))
-    return model
+
+def decided_pairs(pairs: pl.DataFrame, decisions: pl.DataFrame | None, registry_ids: pl.Series) -> pl.DataFrame:
+    """The model's pairs with the officers' decisions (`decisions`: unique_id_l,
+    unique_id_r, decision) applied. Two people named in one row (a child and its
+    guardian) are not one person unless the row names them alike (a dibao head is also
+    listed as a member). Record ids carry (file, row) in their upper bits (records.py)."""
+    same_row = pl.col("unique_id_l").cast(pl.Int64) // 16 == pl.col("unique_id_r").cast(pl.Int64) // 16
+    pairs = pairs.filter(~same_row | (pl.col("name_l") == pl.col("name_r")).fill_null(False))
+    if decisions is None or decisions.is_empty():
+        decisions = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "decision": pl.Boolean})
+    return _apply_decisions(pairs.with_columns(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64)),
+                            decisions, registry_ids)
 
 
 def _apply_decisions(pairs: pl.DataFrame, decisions: pl.DataFrame, registry_ids: pl.Series) -> pl.DataFrame:
@@ -189,89 +246,12 @@ def _apply_decisions(pairs: pl.DataFrame, decisions: pl.DataFrame, registry_ids:
     return pl.concat([pairs, added], how="diagonal_relaxed")
 
 
-def _single_best_links(
-    registry: pl.DataFrame, feed: pl.DataFrame, model: dict, pairs: pl.DataFrame, threshold: float,
-    engine: str = "duckdb",
-) -> pl.DataFrame:
-    """Clusters holding at most one registry record. Only records with a pair above
-    the threshold can join anyone, so splink clusters just those (its clustering
-    visits every input record: on a city this is several times faster) and every
-    other feed record is a cluster of its own."""
-    strong = pairs.filter(pl.col("match_probability") >= threshold)
-    nodes = pl.concat([strong["unique_id_l"], strong["unique_id_r"]]).unique().implode()
-    clusters = pl.DataFrame(schema={"unique_id": pl.Int64, "source_dataset": pl.String, "cluster_id": pl.String})
-    if strong.height and engine == "spark":
-        from rootdb.link import spark
-
-        found = spark.single_best_links(
-            registry.filter(pl.col("unique_id").is_in(nodes)), feed.filter(pl.col("unique_id").is_in(nodes)), model,
-            strong.drop("decision"), threshold,
-        )
-        clusters = found.select(
-            pl.col("unique_id").cast(pl.Int64), "source_dataset", pl.col("cluster_id").cast(pl.String)
-        )
-    elif strong.height:
-        clusterer, con = _linker(
-            registry.filter(pl.col("unique_id").is_in(nodes)), feed.filter(pl.col("unique_id").is_in(nodes)), model
-        )
-        decided = DuckDBAPI(connection=con).register(strong.drop("decision").to_arrow(), table_name="decided_predictions")
-        # PITFALLS: on small inputs duckdb 2 may plan this clustering as a nested loop
-        # unless join reordering is off; on a city's pairs the reordering is faster.
-        small = strong.height < 200_000
-        if small:
-            con.execute("SET disabled_optimizers = 'join_order'")
-        try:
-            found = clusterer.clustering.cluster_using_single_best_links(
-                decided, duplicate_free_datasets=["registry"], threshold_match_probability=threshold
-            )
-            clusters = pl.from_arrow(found.as_pyarrow_table()).select(
-                pl.col("unique_id").cast(pl.Int64), "source_dataset", pl.col("cluster_id").cast(pl.String)
-            )
-        finally:
-            con.close()
-    alone = feed.filter(~pl.col("unique_id").is_in(clusters["unique_id"].implode())).select(
-        pl.col("unique_id").cast(pl.Int64), pl.lit("feed").alias("source_dataset"),
-        pl.col("unique_id").cast(pl.String).alias("cluster_id"),
-    )
-    return pl.concat([clusters, alone])
-
-
-def predict_clusters(
-    registry: pl.DataFrame,
-    feed: pl.DataFrame,
-    model: dict,
-    threshold: float,
-    review_from: float,
-    decisions: pl.DataFrame | None = None,
-    charts_dir: Path | None = None,
-    engine: str = "duckdb",
+def clusters_and_review(
+    clustered: pl.DataFrame, pairs: pl.DataFrame, threshold: float
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(clusters: unique_id, source_dataset, cluster_id, best match probability,
-    manual; review pairs: probability between `review_from` and `threshold`, not yet
-    decided). `decisions`: unique_id_l, unique_id_r, decision (an officer's 是/否).
-    `engine` "spark": prediction and clustering run on Spark (`rootdb.link.spark`);
-    the charts are drawn by a DuckDB linker on the same model and pairs."""
-    if engine == "spark":
-        from rootdb.link import spark
-
-        pairs = spark.predict(registry, feed, model, review_from)
-        linker, con = _linker(registry, feed, model) if charts_dir is not None else (None, None)
-    else:
-        linker, con = _linker(registry, feed, model)
-        predictions = linker.inference.predict(threshold_match_probability=review_from, warning_mode="never")
-        pairs = pl.from_arrow(predictions.as_pyarrow_table())
-    # Two people named in one row (a child and its guardian) are not one person unless
-    # the row names them alike (a dibao head is also listed as a member). Record ids
-    # carry (file, row) in their upper bits (see records.py).
-    same_row = pl.col("unique_id_l").cast(pl.Int64) // 16 == pl.col("unique_id_r").cast(pl.Int64) // 16
-    pairs = pairs.filter(~same_row | (pl.col("name_l") == pl.col("name_r")).fill_null(False))
-    if decisions is None or decisions.is_empty():
-        decisions = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "decision": pl.Boolean})
-    pairs = _apply_decisions(pairs.with_columns(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64)),
-                             decisions, registry["unique_id"])
-    clustered = _single_best_links(registry, feed, model, pairs, threshold, engine)
-    if charts_dir is not None:
-        write_charts(linker, con, pairs, clustered, charts_dir)
+    """(clusters: unique_id, source_dataset, cluster_id, manual, best match probability;
+    review pairs: probability below `threshold`, not yet decided) from the clustered
+    records and the decided pairs."""
     manual = pairs.filter(pl.col("decision").fill_null(False))
     manual_ids = pl.concat([manual["unique_id_l"], manual["unique_id_r"]]).unique()
     clustered = clustered.with_columns(pl.col("unique_id").is_in(manual_ids.implode()).alias("manual"))
@@ -284,10 +264,7 @@ def predict_clusters(
             pairs.select(pl.col("unique_id_r").alias("unique_id"), "match_probability"),
         ]
     ).group_by("unique_id").agg(pl.col("match_probability").max())
-    clustered = clustered.join(best, on="unique_id", how="left")
-    if con is not None:
-        con.close()
-    return clustered, review
+    return clustered.join(best, on="unique_id", how="left"), review
 
 
 # What the charts join records and pairs on: rootdb's and splink's own numbers, kept
@@ -355,7 +332,7 @@ def model_problem(model_path: Path) -> str | None:
         return f"比对模型文件 {model_path.name} 已损坏（{type(exc).__name__}），本次重新训练模型"
     if not isinstance(model, dict) or not isinstance(model.get("comparisons"), list):
         return f"比对模型文件 {model_path.name} 不是 rootdb 的模型，本次重新训练模型"
-    if _levels(model) != _levels(settings().create_settings_dict("duckdb")):
+    if _levels(model) != _levels(settings().create_settings_dict(SAVED_DIALECT)):
         return f"比对模型文件 {model_path.name} 的比较项与本版本 rootdb 不一致（被改动过，或来自旧版本），本次重新训练模型"
     levels = [level for c in model["comparisons"] for level in c["comparison_levels"]]
     estimated = [level.get(key) for level in levels for key in ("m_probability", "u_probability")]
@@ -381,13 +358,14 @@ def _is_probability(value, allow_none: bool = True) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
-def _save_atomically(model_path: Path, write) -> None:
-    """`write(path)` writes the model to a temporary file beside it, renamed into place
-    only when complete: a run killed while saving leaves the old model whole."""
+def save_model(model: dict, model_path: Path) -> None:
+    """As splink's `save_model_to_json` writes it, but atomically: to a temporary file
+    beside it, renamed into place only when complete (a run killed while saving leaves
+    the old model whole)."""
     model_path.parent.mkdir(parents=True, exist_ok=True)
     partial = model_path.with_name(f".{model_path.name}.{os.getpid()}.partial")
     try:
-        write(partial)
+        partial.write_text(json.dumps(model, indent=4), encoding="utf-8")
         os.replace(partial, model_path)
     finally:
         partial.unlink(missing_ok=True)

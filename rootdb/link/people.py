@@ -15,9 +15,9 @@ where the registry knows them.
    address, or for a person named with no address of their own — a house's owner or
    tenant, a household's head — the one house its row names) is where exactly one
    registry person of that name lives or is registered.
-4. Probabilistic (`probabilistic`): everything else, with splink (see `splink_model`),
-   which compares houses as the house link resolved them (`link_person_houses`), not
-   as each department wrote them.
+4. Probabilistic (`probabilistic`): everything else, with splink (`rootdb.link.model`,
+   run by an engine of `rootdb.link.engines`), which compares houses as the house link
+   resolved them (`link_person_houses`), not as each department wrote them.
 
 Reads `link_person_records`, `link_house_records`, `link_house_matches`; writes
 `link_person_exact`, `link_person_conflicts`, `link_person_houses`.
@@ -28,6 +28,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from rootdb.link import engines
+from rootdb.link.engines import Engine
 from rootdb.store import fetch_frame, frame_to_table
 
 REGISTRY_FEED = "registry_persons"
@@ -332,14 +334,16 @@ def _training_records(con: duckdb.DuckDBPyConnection, training_sample: int) -> N
 
 def probabilistic(
     con: duckdb.DuckDBPyConnection, model_path, retrain: bool, threshold: float, review_from: float,
-    charts_dir=None, engine: str = "duckdb",
+    charts_dir=None, engine: Engine | None = None,
 ) -> dict:
     """Cluster the unresolved records with the registry; `link_person_clusters` and
     `link_person_review` (pairs between `review_from` and `threshold`). `engine`: where
-    splink trains and predicts ("duckdb" or "spark"); everything else stays here."""
-    from rootdb.link import model as splink_model
+    splink trains, predicts and clusters (`rootdb.link.engines`; DuckDB unless given);
+    everything else stays here."""
+    from rootdb.link import model as splink_model  # splink: imported when the model runs
     from rootdb.link.review import current_decisions
 
+    engine = engine or engines.engine("duckdb")
     _splink_inputs(con)
     registry = fetch_frame(con, "SELECT * FROM link_splink_registry")
     stored = None if retrain else splink_model.load_model(model_path)
@@ -348,20 +352,21 @@ def probabilistic(
         exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
-        with splink_model.spill_inside(con):
-            stored = splink_model.train(registry, fetch_frame(con, "SELECT * FROM link_splink_training"), model_path,
-                                        engine)
+        stored = engine.train(con, registry, fetch_frame(con, "SELECT * FROM link_splink_training"))
+        splink_model.save_model(stored, model_path)
     members = fetch_frame(con, "SELECT * FROM link_splink_members")
     decisions = current_decisions(con)
     for side in ("l", "r"):  # decisions about a record apply to the one it is compared through
         decisions = decisions.join(
             members.rename({"record_id": f"unique_id_{side}", "unique_id": f"_{side}"}), on=f"unique_id_{side}", how="left"
         ).with_columns(pl.coalesce(f"_{side}", f"unique_id_{side}").alias(f"unique_id_{side}")).drop(f"_{side}")
-    with splink_model.spill_inside(con):
-        clusters, review = splink_model.predict_clusters(
-            registry, fetch_frame(con, "SELECT * FROM link_splink_unresolved"), stored, threshold, review_from,
-            decisions=decisions, charts_dir=charts_dir, engine=engine,
-        )
+    feed = fetch_frame(con, "SELECT * FROM link_splink_unresolved")
+    pairs = splink_model.decided_pairs(engine.predict(con, registry, feed, stored, review_from), decisions,
+                                       registry["unique_id"])
+    clustered = _single_best_links(engine, con, registry, feed, stored, pairs, threshold)
+    if charts_dir is not None:
+        engine.write_charts(con, registry, feed, stored, pairs, clustered, charts_dir)
+    clusters, review = splink_model.clusters_and_review(clustered, pairs, threshold)
     con.register("_clusters", clusters)
     con.register("_members", members)
     con.execute(
@@ -378,6 +383,28 @@ def probabilistic(
     con.unregister("_members")
     frame_to_table(con, "link_person_review", review)
     return {"model_trained": trained, "review_pairs": review.height}
+
+
+def _single_best_links(
+    engine: Engine, con: duckdb.DuckDBPyConnection, registry: pl.DataFrame, feed: pl.DataFrame, model: dict,
+    pairs: pl.DataFrame, threshold: float,
+) -> pl.DataFrame:
+    """Clusters holding at most one registry record. Only records with a pair above
+    the threshold can join anyone, so splink clusters just those (its clustering
+    visits every input record: on a city this is several times faster) and every
+    other feed record is a cluster of its own."""
+    strong = pairs.filter(pl.col("match_probability") >= threshold)
+    nodes = pl.concat([strong["unique_id_l"], strong["unique_id_r"]]).unique().implode()
+    clusters = pl.DataFrame(schema={"unique_id": pl.Int64, "source_dataset": pl.String, "cluster_id": pl.String})
+    if strong.height:
+        clusters = engine.cluster(con, registry.filter(pl.col("unique_id").is_in(nodes)),
+                                  feed.filter(pl.col("unique_id").is_in(nodes)), model, strong.drop("decision"),
+                                  threshold)
+    alone = feed.filter(~pl.col("unique_id").is_in(clusters["unique_id"].implode())).select(
+        pl.col("unique_id").cast(pl.Int64), pl.lit("feed").alias("source_dataset"),
+        pl.col("unique_id").cast(pl.String).alias("cluster_id"),
+    )
+    return pl.concat([clusters, alone])
 
 
 def assign_entities(con: duckdb.DuckDBPyConnection) -> dict:
