@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rootdb.errors import SchemaError
-from rootdb.specs.models import FeedSpec
+from rootdb.specs.models import GOLDEN_ENTITIES, RELATION_TARGETS, FeedSpec
 
 SCHEMAS_ENV = "ROOTDB_SCHEMAS"
 SCHEMA_SUFFIXES = (".yaml", ".yml")
@@ -241,4 +241,36 @@ def _locate_reference_error(data: dict) -> Location | None:
         for attr, field in (role.get("fields") or {}).items():
             if field not in seen:
                 return ("roles", i, "fields", attr)
+    return _locate_meaning_error(data, seen, types)
+
+
+def _locate_meaning_error(data: dict, fields: set[str], types: dict) -> Location | None:
+    """The entry of a feed's meaning (subject, active, group, owns, relations) that names
+    a role or field the file lacks, or of the wrong kind (FeedSpec._meaning_resolves)."""
+    entities = {r.get("role"): r.get("entity") for r in data.get("roles") or []}
+    subject = data.get("subject")
+    if subject is not None and entities.get(subject) != "person":
+        return ("subject",)
+    if data.get("group") is not None and subject is None:
+        return ("group",)
+    active = data.get("active") or {}
+    if active and active.get("field") not in fields:
+        return ("active", "field")
+    if active.get("after_death") and (types.get(active["field"]) != "date" or data.get("group") is not None):
+        return ("active", "after_death")
+    if active.get("values") is not None:
+        column = next(c for c in data.get("columns") or [] if c.get("field") == active["field"])
+        allowed = column.get("values") or active["values"]
+        if column.get("type") not in ("enum", "text") or not set(active["values"]) <= set(allowed):
+            return ("active", "values")
+    for i, owned in enumerate(data.get("owns") or []):
+        if owned.get("field") not in fields:
+            return ("owns", i, "field")
+        if entities.get(owned.get("role")) != GOLDEN_ENTITIES.get(owned.get("golden")):
+            return ("owns", i, "role")
+    for i, relation in enumerate(data.get("relations") or []):
+        if entities.get(relation.get("person")) != "person":
+            return ("relations", i, "person")
+        if entities.get(relation.get("of")) != RELATION_TARGETS.get(relation.get("kind")):
+            return ("relations", i, "of")
     return None
