@@ -215,6 +215,54 @@ def similar_compounds(unknown: list[str], known: list[str]) -> list[tuple[str, s
     return [(u, k, kind) for (u, k), kind in sorted(out.items())]
 
 
+def split_admin_head(text: str, admin: dict[str, list[str]], known, alias_only) -> tuple | None:
+    """Read the head of an address whose compound the area does not know as the area's
+    own prefix written some other way: 涪城锦绣公寓 (a district without 区), 绵阳涪城
+    金桥锦绣公寓 (city, district and community, all short). `admin`: standard prefix →
+    its communities. The text is cut after an ordered selection of the units of one
+    standard prefix and then of one of its communities (each present or absent, full
+    or short), and the rest parsed again; the reading is kept when its compound is one
+    `known` says the area has (`alias_only` when the cut ends in a short form: a close
+    name after a guessed cut is not enough) and its community is one of that prefix's.
+    The longest such cut wins. Returns (community, compound, building, unit, room,
+    house_key, prefix) or None."""
+    best = None
+    for standard, communities in admin.items():
+        units = admin_units(standard)
+        comm = [community_forms(c) for c in communities]
+        ends = unit_ends(text, units)
+        cuts = {e: (None, full) for e, (_, full) in ends.items()}
+        for e0 in [0, *ends]:
+            for i, forms in enumerate(comm):
+                for k, form in enumerate(forms):
+                    if text.startswith(form, e0):
+                        cuts[e0 + len(form)] = (communities[i], k == 0)
+        for end, (community, full) in sorted(cuts.items(), reverse=True):
+            if best is not None and end <= best[0]:
+                break
+            if end >= len(text):
+                continue
+            parts = dict(zip(COLUMNS, _parse_normalized(text[end:])))
+            compound = parts["compound"]
+            if not compound or (parts["building"] is None and parts["room"] is None):
+                continue
+            if community and parts["community"] and parts["community"] != community:
+                continue
+            community = community or parts["community"]
+            if community is not None and community not in communities:
+                continue
+            if compound not in (alias_only if not full else known):
+                continue
+            rest_prefix = admin_prefix(text[end:], parts["community"], compound)
+            head = text[:end]
+            if community is not None and text[:end].endswith(tuple(community_forms(community))):
+                head = next(head[: -len(f)] for f in community_forms(community) if head.endswith(f))
+            best = (end, (community, compound, parts["building"], parts["unit"], parts["room"],
+                          parts["house_key"], head + rest_prefix))
+            break
+    return best[1] if best else None
+
+
 # ---------------------------------------------------------------- the linker, stage by stage
 # Every working table is a temporary `_lh_…` table, owned by `scratch` in `link_houses`.
 
@@ -267,60 +315,14 @@ def _registry_houses(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _registry_vocabulary(con: duckdb.DuckDBPyConnection):
+    """The area's vocabulary, learnt from the registry houses' compounds (_lh_reg):
+    `address_vocab.learn`'s (vocabulary, compound id of each registry compound)."""
     from rootdb.link.address_vocab import learn
 
     rows = con.execute("""
         SELECT DISTINCT community, compound, reg_compound FROM _lh_reg
         WHERE compound IS NOT NULL OR reg_compound IS NOT NULL ORDER BY ALL""").fetchall()
     return learn(rows)
-
-
-def split_admin_head(text: str, admin: dict[str, list[str]], known, alias_only) -> tuple | None:
-    """Read the head of an address whose compound the area does not know as the area's
-    own prefix written some other way: 涪城锦绣公寓 (a district without 区), 绵阳涪城
-    金桥锦绣公寓 (city, district and community, all short). `admin`: standard prefix →
-    its communities. The text is cut after an ordered selection of the units of one
-    standard prefix and then of one of its communities (each present or absent, full
-    or short), and the rest parsed again; the reading is kept when its compound is one
-    `known` says the area has (`alias_only` when the cut ends in a short form: a close
-    name after a guessed cut is not enough) and its community is one of that prefix's.
-    The longest such cut wins. Returns (community, compound, building, unit, room,
-    house_key, prefix) or None."""
-    best = None
-    for standard, communities in admin.items():
-        units = admin_units(standard)
-        comm = [community_forms(c) for c in communities]
-        ends = unit_ends(text, units)
-        cuts = {e: (None, full) for e, (_, full) in ends.items()}
-        for e0 in [0, *ends]:
-            for i, forms in enumerate(comm):
-                for k, form in enumerate(forms):
-                    if text.startswith(form, e0):
-                        cuts[e0 + len(form)] = (communities[i], k == 0)
-        for end, (community, full) in sorted(cuts.items(), reverse=True):
-            if best is not None and end <= best[0]:
-                break
-            if end >= len(text):
-                continue
-            parts = dict(zip(COLUMNS, _parse_normalized(text[end:])))
-            compound = parts["compound"]
-            if not compound or (parts["building"] is None and parts["room"] is None):
-                continue
-            if community and parts["community"] and parts["community"] != community:
-                continue
-            community = community or parts["community"]
-            if community is not None and community not in communities:
-                continue
-            if compound not in (alias_only if not full else known):
-                continue
-            rest_prefix = admin_prefix(text[end:], parts["community"], compound)
-            head = text[:end]
-            if community is not None and text[:end].endswith(tuple(community_forms(community))):
-                head = next(head[: -len(f)] for f in community_forms(community) if head.endswith(f))
-            best = (end, (community, compound, parts["building"], parts["unit"], parts["room"],
-                          parts["house_key"], head + rest_prefix))
-            break
-    return best[1] if best else None
 
 
 def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
