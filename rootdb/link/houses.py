@@ -45,6 +45,10 @@ Rules, in order; a record takes the first that resolves it:
 
 entity_id is stable and deterministic: "H" + 地址编码 for registry houses, "HN" + the
 first 12 hex digits of sha1(key) for the others.
+
+The linker is the list `STAGES`, these rules as named SQL steps and small functions in
+the order they run, on temporary `_lh_…` tables that `rootdb.store.sql.scratch` drops
+when it ends.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ Rules, in order; a record takes the first that resolves it:
 
 entity_id: "S" + 场所编码 for registry places, "SN" + the first 12 hex digits of
 sha1(USCC or normalised name + premises) for the others.
+
+The linker is the list `STAGES`, these rules as named SQL steps in the order they run,
+on temporary `_lp_…` tables that `rootdb.store.sql.scratch` drops when it ends.
 """
 
 from __future__ import annotations
