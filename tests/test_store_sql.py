@@ -56,8 +56,9 @@ def test_scratch_in_an_aborted_transaction_leaves_them_to_the_rollback():
 
 
 def test_scratch_wants_a_private_prefix():
-    with pytest.raises(ValueError), scratch(duckdb.connect(), "link"):
-        pass
+    for shared in ("link", "_", ""):
+        with pytest.raises(ValueError), scratch(duckdb.connect(), shared):
+            pass
 
 
 def test_registered_frame_is_gone_after_the_block():

@@ -42,8 +42,8 @@ def scratch(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[None]:
 
     When a failure has aborted the transaction, nothing can be dropped; the rollback
     the caller owes then removes the tables created in it."""
-    if not prefix.startswith("_") or len(prefix) < 3:
-        raise ValueError(f"scratch prefix {prefix!r}: temporary tables are named _<stage>_…")
+    if not prefix.startswith("_") or len(prefix) < 2:
+        raise ValueError(f"scratch prefix {prefix!r}: a run's temporary tables are named _<run>…")
     try:
         yield
     finally:
