@@ -223,25 +223,24 @@ def build_golden_houses(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def build_golden_places(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> int:
-    """link_places (house_entity_id = the premises) + legal_rep_entity_id (registry_places
-    负责人 first, then a feed's legal representative, e.g. shichang 法定代表人) +
+    """link_places (house_entity_id = the premises) + legal_rep_entity_id (the person of a
+    `legal_rep` relation to the place: registry_places 负责人 first, then e.g. shichang 法定代表人) +
     registration_status (from the feeds that own it, e.g. shichang 登记状态)."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _gpl_rec AS
-        SELECT pr.feed, pr.file_id, pr.source_row, pm.entity_id AS place_id, f.loaded_at
+        SELECT pr.feed, pr.role, pr.file_id, pr.source_row, pm.entity_id AS place_id, f.loaded_at
         FROM link_place_records pr JOIN link_place_matches pm USING (record_id) JOIN files f USING (file_id)
-        WHERE pr.role = 'place'
     """)
     _pick(con, "_gpl_rep", """
         SELECT p.place_id AS entity_id, g.entity_id AS v,
                CASE p.feed WHEN 'registry_places' THEN 0 ELSE 1 END AS rank, p.loaded_at AS recent
-        FROM _gpl_rec p JOIN _g_rec g ON g.file_id = p.file_id AND g.source_row = p.source_row
-        WHERE g.role = 'legal_rep'""")
+        FROM _gpl_rec p
+        JOIN _g_relations r ON r.kind = 'legal_rep' AND r.feed = p.feed AND r.of_role = p.role
+        JOIN _g_rec g ON g.file_id = p.file_id AND g.source_row = p.source_row AND g.role = r.person_role""")
     _pick(con, "_gpl_status", f"""
-        SELECT pm.entity_id, s.v, 0 AS rank, f.loaded_at AS recent
-        FROM link_place_records pr JOIN link_place_matches pm USING (record_id) JOIN files f USING (file_id)
-        JOIN ({_owned(con, "registration_status", "VARCHAR", specs)}) s
-             ON s.feed = pr.feed AND s.role = pr.role AND s.file_id = pr.file_id AND s.source_row = pr.source_row""")
+        SELECT p.place_id AS entity_id, s.v, 0 AS rank, p.loaded_at AS recent
+        FROM _gpl_rec p JOIN ({_owned(con, "registration_status", "VARCHAR", specs)}) s
+             ON s.feed = p.feed AND s.role = p.role AND s.file_id = p.file_id AND s.source_row = p.source_row""")
     con.execute("""
         CREATE OR REPLACE TABLE golden_places AS
         SELECT p.*, r.v AS legal_rep_entity_id, s.v AS registration_status
