@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from rootdb.specs.loader import load_specs
-from rootdb.specs.models import FeedSpec
+from rootdb.specs.models import FeedSpec, RelationSpec
 
 
 def sql_name(identifier: str) -> str:
@@ -54,7 +54,7 @@ def group_rows_sql(specs: dict[str, FeedSpec] | None = None) -> list[str]:
     """One SELECT per feed with a `group`: (feed, file_id, source_row, role, grp) of its
     current rows, the role being the person who belongs to the group."""
     return [
-        f"SELECT {sql_text(code)} AS feed, f.file_id, f.source_row, {sql_text(spec.subject or '')} AS role, "
+        f"SELECT {sql_text(code)} AS feed, f.file_id, f.source_row, {sql_text(spec.subject)} AS role, "
         f"{sql_text(spec.group)} AS grp FROM {sql_name(code)} f WHERE {current_row(spec)}"
         for code, spec in sorted(_specs(specs).items()) if spec.group
     ]
@@ -81,11 +81,9 @@ def owned_rows_sql(golden: str, specs: dict[str, FeedSpec] | None = None,
     ]
 
 
-RELATION_COLUMNS = ["feed", "kind", "person_role", "of_role", "rank", "label", "sex"]
-
-
 def relation_rules(specs: dict[str, FeedSpec] | None = None) -> pl.DataFrame:
-    """Every relation the feeds give, one row each (RELATION_COLUMNS), guardians by rank."""
+    """Every relation the feeds give, one row each: feed, kind, person_role, of_role and,
+    for guardians, rank, label, sex; guardians best rank first."""
     rows = [(code, r.kind, r.person, r.of, r.rank, r.label, r.sex)
             for code, spec in sorted(_specs(specs).items()) for r in spec.relations]
     frame = pl.DataFrame(rows, schema={"feed": pl.String, "kind": pl.String, "person_role": pl.String,
@@ -94,7 +92,7 @@ def relation_rules(specs: dict[str, FeedSpec] | None = None) -> pl.DataFrame:
     return frame.sort("rank", "feed", "person_role", nulls_last=True)
 
 
-def guardians(specs: dict[str, FeedSpec] | None = None) -> list[tuple[str, FeedSpec, object]]:
+def guardians(specs: dict[str, FeedSpec] | None = None) -> list[tuple[str, FeedSpec, RelationSpec]]:
     """(feed, spec, relation) of every guardian relation, best rank first."""
     found = [(code, spec, r) for code, spec in _specs(specs).items() for r in spec.relations if r.kind == "guardian"]
     return sorted(found, key=lambda g: (g[2].rank, g[0]))
