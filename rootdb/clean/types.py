@@ -5,7 +5,8 @@ becomes for the department.
 
 `rootdb.clean.frame` runs the cleaners, `rootdb.specs` checks that no field is named
 like a derived column, `rootdb.link.records` reads the derived columns, and
-`rootdb.golden.corrections` turns the issues into corrections. Pure data and
+`rootdb.golden.corrections` turns the issues into corrections. A new type is one
+entry in `FIELD_TYPES` (and its name in the schema model's `FieldType`). Pure data and
 functions on polars frames: reads and writes no table.
 """
 
@@ -83,6 +84,8 @@ Cleaner = Callable[[pl.DataFrame, Column], pl.DataFrame]
 
 @dataclass(frozen=True)
 class FieldType:
+    """A type a schema column may have (`ColumnSpec.type`)."""
+
     name: str
     clean: Cleaner
     derived: tuple[str, ...] = ()  # parts; the column beside field `f` is `f_<part>`
