@@ -587,22 +587,22 @@ def _publish(con: duckdb.DuckDBPyConnection) -> None:
 # The rules of the module docstring, in the order they run; each reads the `_lh_`
 # tables the stages before it wrote.
 STAGES = (
-    Stage("addresses", _address_prefixes),        # _lh_addr: each address's administrative prefix
-    _RECORDS,                                     # _lh_rec: the records to resolve
-    Stage("registry", _registry_houses),          # _lh_reg: the registry houses
-    Stage("admin_head", _admin_head),             # _lh_rec re-read where the area's prefix is written another way
-    Stage("prefixes", _prefix_pairs),             # _lh_prefix_ok: which written prefix fits which standard one
-    _EXACT_CODE,                                  # rule 1 → _lh_match
+    Stage("addresses", _address_prefixes),    # _lh_addr: each address's administrative prefix
+    _RECORDS,                                 # _lh_rec: the records to resolve
+    Stage("registry", _registry_houses),      # _lh_reg: the registry houses
+    Stage("admin_head", _admin_head),         # _lh_rec re-read where the area's prefix is written otherwise
+    Stage("prefixes", _prefix_pairs),         # _lh_prefix_ok: which written prefix fits which standard one
+    _EXACT_CODE,                              # rule 1 → _lh_match
     Stage("manual", house_review.apply_decisions),  # an officer's 是 (method manual); 否 remembered
-    _EXACT_ADDRESS,                               # rule 2 → _lh_match, _lh_ambiguous
-    Stage("compounds", _registry_compounds),      # rule 3: the registry's compounds (_lh_reg.cid, _lh_cid),
-    _OPEN,                                        # the records left (_lh_open),
-    Stage("candidates", _compound_candidates),    # the compounds each can mean (_lh_cand_all, _lh_cand),
-    _VOCABULARY_MATCH,                            # → _lh_match, _lh_ambiguous, _lh_canon
+    _EXACT_ADDRESS,                           # rule 2 → _lh_match, _lh_ambiguous
+    Stage("compounds", _registry_compounds),  # rule 3: the registry's compounds (_lh_reg.cid, _lh_cid),
+    _OPEN,                                    # the records left (_lh_open),
+    Stage("candidates", _compound_candidates),  # the compounds each can mean (_lh_cand_all, _lh_cand),
+    _VOCABULARY_MATCH,                        # → _lh_match, _lh_ambiguous, _lh_canon
     Stage("rejected", house_review.drop_rejected),  # a match an officer said 否 to is undone
-    _NEW_HOUSES,                                  # rule 4 → _lh_new, _lh_match
-    Stage("publish", _publish),                   # link_house_matches, link_houses
-    Stage("review", house_review.record),         # link_house_review, link_house_unresolved, link_house_compounds
+    _NEW_HOUSES,                              # rule 4 → _lh_new, _lh_match
+    Stage("publish", _publish),               # link_house_matches, link_houses
+    Stage("review", house_review.record),     # link_house_review, _unresolved, _compounds
 )
 
 

@@ -98,8 +98,8 @@ class Stopwatch:
         self._clock = now
 
 
-def run_stages(con: duckdb.DuckDBPyConnection, stages: Sequence[Stage], seconds: dict[str, float] | None = None,
-               prefix: str = "") -> None:
+def run_stages(con: duckdb.DuckDBPyConnection, stages: Sequence[Stage],
+               seconds: dict[str, float] | None = None, prefix: str = "") -> None:
     """Run `stages` in order; with `seconds`, each one's time under `prefix` + its name."""
     watch = Stopwatch({} if seconds is None else seconds, prefix)
     for stage in stages:
