@@ -15,7 +15,8 @@ import openpyxl
 import polars as pl
 import pytest
 from conftest import SAMPLE_AS_OF, assert_same_people
-from test_reports_unmatched import UNMATCHED, unmatched_grids
+from test_reports_unmatched import (UNMATCHED, UNMATCHED_KEY, area_grids, grid_keys, one_grid, sample_only,
+                                    unmatched_grids)
 
 from rootdb.errors import SchemaError, UsageError
 from rootdb.reports import load_templates, run_reports, select_templates
@@ -38,14 +39,23 @@ def test_r01_lists_living_members_of_dibao_households_in_care(report_csv, truth)
     assert_same_people("R01", truth.uids(rows), expected)
 
 
+def _r05_people(truth) -> pl.DataFrame:
+    return unmatched_grids(truth, truth.people_at()).filter(pl.col("resident") & (pl.col("age") >= 60))
+
+
+def _r05_keys(truth) -> list[tuple[str, str]]:
+    """R05's rows: every grid, in order, then 地址未匹配 when an elderly resident lives in
+    a house the standard address registry lacks."""
+    unmatched = (_r05_people(truth)["grid"] == UNMATCHED).any()
+    return [k for k in area_grids(truth) if k != UNMATCHED_KEY or unmatched]
+
+
 def test_r05_counts_elderly_residents_per_grid_by_band_and_sex(report_csv, truth):
     rows = report_csv("R05")
-    people = unmatched_grids(truth, truth.people_at().filter(pl.col("resident") & (pl.col("age") >= 60)))
-    grids = truth.houses.filter(pl.col("grid").is_not_null() & (pl.col("address_code").is_not_null()))
-    # every grid, in order, then those whose house the standard address registry lacks
-    assert rows["网格"].to_list() == [*grids["grid"].unique(maintain_order=True).to_list(), UNMATCHED]
+    people = _r05_people(truth)
+    assert grid_keys(rows) == _r05_keys(truth)
     for row in rows.iter_rows(named=True):
-        here = people.filter(pl.col("grid") == row["网格"])
+        here = people.filter((pl.col("community") == row["社区"]) & (pl.col("grid") == row["网格"]))
         for lo, hi in BANDS:
             band = here.filter(pl.col("age").is_between(lo, hi))
             label = f"{lo}-{hi}岁" if hi < 999 else "100岁及以上"
@@ -74,10 +84,15 @@ def _lines_below_table(sheet) -> list[str]:
     return [v for v in texts[last + 1:] if isinstance(v, str)]
 
 
-def test_workbook_has_title_unit_line_headers_total_and_footer(workbooks):
+def test_workbook_has_title_unit_line_headers_total_and_footer(workbooks, truth):
     sheet = openpyxl.load_workbook(workbooks / "R05_老年人口分年龄段统计表.xlsx").active
     assert sheet["A1"].value == "老年人口分年龄段统计表"
-    assert sheet["A2"].value.startswith("填报单位：交通街道建设社区")
+    # 填报单位: the street, and the community when the area has only one (交通街道建设社区).
+    coded = truth.houses.filter(pl.col("address_code").is_not_null() & pl.col("grid").is_not_null())
+    streets = coded.group_by("street").len().sort("len", descending=True)["street"].to_list()
+    communities = coded["community"].unique().to_list()
+    unit = "、".join(streets) + (communities[0] if len(communities) == 1 else "")
+    assert sheet["A2"].value.startswith(f"填报单位：{unit}")
     assert "统计日期：2026年11月1日" in [c.value for c in sheet[2] if c.value][-1]
     # Two header rows: a group merged over 男/女/小计, lone headers merged down.
     assert sheet["C3"].value == "60-69岁" and [sheet.cell(4, c).value for c in (3, 4, 5)] == ["男", "女", "小计"]
@@ -85,10 +100,10 @@ def test_workbook_has_title_unit_line_headers_total_and_footer(workbooks):
     assert {"A3:A4", "B3:B4", "C3:E3", "A1:T1"} <= merged
     assert sheet.freeze_panes == "A5"
     # Data rows, then 合计 equal to the column sums.
-    data = [r for r in sheet.iter_rows(min_row=5, values_only=True)
-            if r[1] and (str(r[1]).endswith("网格") or r[1] == UNMATCHED)]
+    keys = _r05_keys(truth)
+    data = [r for r in sheet.iter_rows(min_row=5, values_only=True) if r[:2] in keys]
     total = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "合计")
-    assert len(data) == 5 and data[-1][:2] == (UNMATCHED, UNMATCHED)
+    assert [r[:2] for r in data] == keys
     for c in range(2, 20):
         assert total[c] == sum(r[c] for r in data)
     footer = [r[0] for r in sheet.iter_rows(values_only=True) if r[0] and str(r[0]).startswith("填表人")]
@@ -103,7 +118,8 @@ def test_roster_masks_ids_and_phones_and_writes_text_as_text(workbooks):
     ids = [r[header.index("身份证号")] for r in sheet.iter_rows(min_row=4, values_only=True) if isinstance(r[0], int)]
     phones = [r[header.index("联系电话")] for r in sheet.iter_rows(min_row=4, values_only=True)
               if isinstance(r[0], int)]
-    assert ids and all(len(i) == 18 and i[6:14] == "********" for i in ids)
+    shown = [i for i in ids if i]  # a member whose ID no source delivered has none to mask
+    assert shown and all(len(i) == 18 and i[6:14] == "********" for i in shown)
     assert all(p is None or "****" in p or not any(ch.isdigit() for ch in p) for p in phones)
     assert header[0] == "序号"
     assert sheet.cell(4, 1).data_type == "n" and sheet.cell(4, header.index("身份证号") + 1).data_type == "s"
@@ -120,7 +136,8 @@ def test_r05_counts_the_elderly_whose_house_the_registry_lacks_in_their_own_row(
     standard address registry lacks, not every such resident; a note explains the row."""
     area_houses = truth.houses.filter(pl.col("grid").is_not_null())
     missing = area_houses.filter(pl.col("address_code").is_null())["house_uid"].to_list()
-    people = truth.people_at().filter(pl.col("resident") & pl.col("residence_house_uid").is_in(missing))
+    people = unmatched_grids(truth, truth.people_at()).filter(pl.col("resident")
+                                                             & pl.col("residence_house_uid").is_in(missing))
     elderly = people.filter(pl.col("age") >= 60).height
     assert 0 < elderly < people.height  # the sample has such people, and not all are 60+
     sheet = openpyxl.load_workbook(workbooks / "R05_老年人口分年龄段统计表.xlsx").active
@@ -132,8 +149,11 @@ def test_r05_counts_the_elderly_whose_house_the_registry_lacks_in_their_own_row(
 
 def test_notes_fit_their_report_and_name_no_command(workbooks):
     for name in ("R22_空置房屋统计表.xlsx", "R34_个体工商户统计表.xlsx", "R01_低保对象花名册.xlsx"):
-        lines = _lines_below_table(openpyxl.load_workbook(workbooks / name).active)
-        assert not [t for t in lines if "未能对应到标准地址" in t], name  # none of theirs lacks a standard address
+        sheet = openpyxl.load_workbook(workbooks / name).active
+        marked = any(UNMATCHED in r for r in sheet.iter_rows(min_row=4, values_only=True))
+        lines = _lines_below_table(sheet)
+        # the note only where a row lacks a standard address (never in R22, the registry's own houses)
+        assert bool([t for t in lines if "未能对应到标准地址" in t]) == marked, name
     for path in workbooks.glob("*.xlsx"):
         lines = _lines_below_table(openpyxl.load_workbook(path).active)
         assert not [t for t in lines if "rootdb" in t], path.name
@@ -144,12 +164,13 @@ def test_notes_fit_their_report_and_name_no_command(workbooks):
     assert not {c for c, t in templates.items() if t.unmatched} & {"R19", "R22", "R36"}
 
 
-def test_a_note_of_part_of_the_area_counts_nobody_outside_it(sample_db, tmp_path):
-    result = run_reports(select_templates(["R05"], False), as_of=SAMPLE_AS_OF, out=tmp_path, grid="第二网格",
-                         db=str(sample_db))
+def test_a_note_of_part_of_the_area_counts_nobody_outside_it(sample_db, truth, tmp_path):
+    area = one_grid(truth)
+    result = run_reports(select_templates(["R05"], False), as_of=SAMPLE_AS_OF, out=tmp_path,
+                         db=str(sample_db), **area)
     lines = _lines_below_table(openpyxl.load_workbook(result.reports[0].file).active)
     assert not [t for t in lines if t.startswith("另有") or t.startswith("其中")]  # no grid can claim them
-    assert [t for t in lines if t.startswith("本表只含第二网格") and "未列入本表" in t]
+    assert [t for t in lines if t.startswith(f"本表只含{area['grid']}") and "未列入本表" in t]
 
 
 def test_count_notes_are_filled_in_and_left_out_at_zero(tmp_path):
@@ -213,15 +234,16 @@ def test_same_database_and_date_give_the_same_content(sample_db, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
-def test_csv_is_data_rows_only_with_bom(sample_db, tmp_path):
+def test_csv_is_data_rows_only_with_bom(sample_db, truth, tmp_path):
     result = run_reports(select_templates(["R05"], False), as_of=SAMPLE_AS_OF, out=tmp_path, fmt="csv",
                          db=str(sample_db))
     raw = Path(result.reports[0].file).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     lines = raw.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("社区,网格,60-69岁/男") and len(lines) == 6  # header + 4 grids + 地址未匹配, no 合计
+    assert lines[0].startswith("社区,网格,60-69岁/男") and len(lines) == 1 + len(_r05_keys(truth))  # no 合计
 
 
+@sample_only
 def test_golden_csv_for_a_fixed_date(report_csv):
     """R05 as of the sample date, byte for byte (tests/golden/R05.csv; regenerate with
     `rootdb report R05 --as-of 2026-11-01 --format csv` on the linked sample when the
@@ -232,13 +254,15 @@ def test_golden_csv_for_a_fixed_date(report_csv):
 
 # ------------------------------------------------------------------ area, options, audit
 
-def test_grid_filter_limits_rows_and_people(report_csv):
+def test_grid_filter_limits_rows_and_people(report_csv, truth):
+    area = one_grid(truth)
+    key = (area["community"], area["grid"])
     whole = report_csv("R05")
-    one = report_csv("R05", grid="第二网格")
-    assert one["网格"].to_list() == ["第二网格"]
-    assert one.row(0) == whole.filter(pl.col("网格") == "第二网格").row(0)
-    r01 = report_csv("R01", grid="第二网格")
-    assert set(r01["网格"]) <= {"第二网格"} and 0 < r01.height < report_csv("R01").height
+    one = report_csv("R05", **area)
+    assert grid_keys(one) == [key]
+    assert one.row(0) == whole.row(grid_keys(whole).index(key))
+    r01 = report_csv("R01", **area)
+    assert set(grid_keys(r01)) <= {key} and 0 < r01.height < report_csv("R01").height
 
 
 def test_unknown_area_or_code_is_a_usage_error(sample_db, tmp_path):

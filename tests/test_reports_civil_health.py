@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from conftest import SAMPLE_AS_OF, assert_same_people
-from test_reports_unmatched import UNMATCHED, unmatched_grids
+from test_reports_unmatched import UNMATCHED_KEY, area_grids, grid_keys, in_grid, one_grid, unmatched_grids
 
 from rootdb.reports import run_reports, select_templates
 
@@ -36,12 +36,6 @@ def _set(people: pl.DataFrame, where: pl.Expr) -> set:
 def _pairs(truth, rows: pl.DataFrame, column: str) -> list:
     """(true person, value of `column`) per report row; None where the person is unknown."""
     return [(u, v) if u is not None else None for u, v in zip(truth.uids(rows), rows[column].to_list())]
-
-
-def _grids(truth) -> list[str]:
-    """The grids in registry order, then the row 地址未匹配."""
-    houses = truth.houses.filter(pl.col("grid").is_not_null() & pl.col("address_code").is_not_null())
-    return [*houses.sort("address_code")["grid"].unique(maintain_order=True).to_list(), UNMATCHED]
 
 
 def _none_outside(label: str, got: list, allowed: set, slack: int = 2) -> None:
@@ -197,12 +191,17 @@ def test_r11_lists_every_jiuzhu_record_with_current_dibao_and_tekun_status(repor
     rows = report_csv("R11")
     records = truth.feed_rows("jiuzhu")
     assert rows.height == records.height and set(rows["救助编号"]) == set(records["relief_no"])
-    assert_same_people("R11", truth.uids(rows), set(records["person_uid"].drop_nulls()))
+    true_person = dict(records.select("relief_no", "person_uid").iter_rows())
+    # A row names its record's true person by ID, or, for someone without one (a newborn),
+    # by showing exactly the true name and no ID (truth.uids needs a name unique in the area).
+    shown = {u: (i, n) for u, i, n in truth.persons.select("person_uid", "id_number", "name").iter_rows()}
+    got = [u if u is not None or shown.get(true_person[no]) != (i, n) else true_person[no]
+           for u, no, i, n in zip(truth.uids(rows), rows["救助编号"], rows["身份证号"], rows["姓名"])]
+    assert_same_people("R11", got, set(records["person_uid"].drop_nulls()))
 
     dibao = truth.feed_rows("dibao", "member")
     in_care, stopped = set(dibao.filter(pl.col("status") == "在保")["person_uid"]), set(dibao["person_uid"])
     tekun = _uids_of(truth, "tekun")
-    true_person = dict(records.select("relief_no", "person_uid").iter_rows())
     wrong = []
     for row in rows.iter_rows(named=True):
         uid = true_person[row["救助编号"]]
@@ -219,13 +218,15 @@ def test_r12_counts_residents_insured_and_rate_per_grid(report_csv, truth):
     rows = report_csv("R12")
     residents = _people(truth).filter(pl.col("resident"))
     insured = _insured(truth)
-    assert rows["网格"].to_list() == _grids(truth)  # every grid, in registry order
-    for row in rows.iter_rows(named=True):
-        here = residents.filter(pl.col("grid") == row["网格"])
+    unmatched = residents.filter(in_grid(UNMATCHED_KEY)).height
+    # every grid, in registry order, then 地址未匹配 when a resident's house lacks a standard address
+    assert grid_keys(rows) == [k for k in area_grids(truth) if k != UNMATCHED_KEY or unmatched]
+    for key, row in zip(grid_keys(rows), rows.iter_rows(named=True)):
+        here = residents.filter(in_grid(key))
         want_n, want_ins = here.height, here.filter(pl.col("person_uid").is_in(list(insured))).height
         got_n, got_ins = int(row["常住人口/合计"]), int(row["参保缴费人数/小计"])
-        _near(f"R12 {row['网格']} 常住人口", got_n, want_n)
-        _near(f"R12 {row['网格']} 参保缴费", got_ins, want_ins)
+        _near(f"R12 {'/'.join(key)} 常住人口", got_n, want_n)
+        _near(f"R12 {'/'.join(key)} 参保缴费", got_ins, want_ins)
         assert abs(float(row["参保率"]) - want_ins / want_n) <= 2 / want_n
         assert got_n == int(row["常住人口/户籍人口"]) + int(row["常住人口/流动人口"])
         assert got_ins == int(row["参保缴费人数/城镇职工"]) + int(row["参保缴费人数/城乡居民"])
@@ -241,16 +242,16 @@ def workbooks(sample_db, tmp_path_factory):
     return out
 
 
-def test_r12_workbook_total_row_sums_the_grids_and_rate_is_a_ratio(workbooks):
+def test_r12_workbook_total_row_sums_the_grids_and_rate_is_a_ratio(workbooks, report_csv, truth):
     import openpyxl
 
     sheet = openpyxl.load_workbook(workbooks / "R12_医保参保率统计表.xlsx").active
     assert sheet["A1"].value == "医保参保率统计表"
     assert [sheet.cell(3, c).value for c in (3, 6, 9, 10)] == ["常住人口", "参保缴费人数", "未参保人数", "参保率"]
-    data = [r for r in sheet.iter_rows(min_row=5, values_only=True)
-            if r[1] and (str(r[1]).endswith("网格") or r[1] == UNMATCHED)]
+    keys = area_grids(truth)
+    data = [r for r in sheet.iter_rows(min_row=5, values_only=True) if r[:2] in keys]
     total = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "合计")
-    assert len(data) == 5 and data[-1][1] == UNMATCHED
+    assert [r[:2] for r in data] == grid_keys(report_csv("R12"))  # the rows test_r12 checks
     for c in range(2, 9):
         assert total[c] == sum(r[c] for r in data), c
     assert total[9] == pytest.approx(total[7] / total[2])
@@ -266,7 +267,9 @@ def test_r07_workbook_masks_ids(workbooks):
     assert ids and all(len(i) == 18 and i[6:14] == "********" for i in ids)
 
 
-def test_grid_filter_keeps_rosters_to_the_grid(report_csv):
-    r09 = report_csv("R09", grid="第二网格")
-    assert set(r09["网格"]) == {"第二网格"}
-    assert r09.height == report_csv("R09").filter(pl.col("网格") == "第二网格").height
+def test_grid_filter_keeps_rosters_to_the_grid(report_csv, truth):
+    area = one_grid(truth)
+    key = (area["community"], area["grid"])
+    r09 = report_csv("R09", **area)
+    assert set(grid_keys(r09)) == {key}
+    assert r09.height == grid_keys(report_csv("R09")).count(key)

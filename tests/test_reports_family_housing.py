@@ -12,7 +12,7 @@ import openpyxl
 import polars as pl
 import pytest
 from conftest import SAMPLE_AS_OF, assert_same_people
-from test_reports_unmatched import UNMATCHED, unmatched_grids
+from test_reports_unmatched import UNMATCHED_KEY, area_grids, grid_keys, in_grid, one_grid, unmatched_grids
 
 from rootdb.reports import load_templates, run_reports, select_templates
 
@@ -34,11 +34,6 @@ def _people(truth) -> pl.DataFrame:
     return unmatched_grids(truth, truth.people_at())
 
 
-def _grids(truth) -> list[str]:
-    """The grids in registry order, then the row 地址未匹配."""
-    return [*_coded_houses(truth).sort("address_code")["grid"].unique(maintain_order=True).to_list(), UNMATCHED]
-
-
 def _uids_of(truth, feed: str, role: str = "person", where: pl.Expr | None = None) -> set:
     rows = truth.feed_rows(feed, role)
     if where is not None:
@@ -46,21 +41,22 @@ def _uids_of(truth, feed: str, role: str = "person", where: pl.Expr | None = Non
     return set(rows["person_uid"].drop_nulls())
 
 
-def _check_grid_table(label: str, rows: pl.DataFrame, truth, expected: dict[str, dict[str, int]],
+def _check_grid_table(label: str, rows: pl.DataFrame, expected: dict[tuple[str, str], dict[str, int]],
                       slack: int = 1) -> None:
-    """Every grid once, in registry order, then 地址未匹配 when it counts anyone; each
+    """expected: (community, grid) -> column -> figure, every grid in registry order (from
+    area_grids), then 地址未匹配, which the report shows only when it counts anyone; each
     figure within `slack` of the truth (all differences printed before failing)."""
-    if not any(expected.get(UNMATCHED, {}).values()):
-        expected.pop(UNMATCHED, None)
-    assert rows["网格"].to_list() == [g for g in _grids(truth) if g in expected], rows["网格"].to_list()
+    if not any(expected.get(UNMATCHED_KEY, {}).values()):
+        expected.pop(UNMATCHED_KEY, None)
+    assert grid_keys(rows) == list(expected), grid_keys(rows)
     off = []
-    for row in rows.iter_rows(named=True):
-        for column, want in expected[row["网格"]].items():
+    for key, row in zip(grid_keys(rows), rows.iter_rows(named=True)):
+        for column, want in expected[key].items():
             got = int(row[column])
             if got != want:
-                print(f"{label} {row['网格']} {column}: expected {want}, got {got}")
+                print(f"{label} {'/'.join(key)} {column}: expected {want}, got {got}")
             if abs(got - want) > slack:
-                off.append((row["网格"], column, got, want))
+                off.append((key, column, got, want))
     print(f"{label}: {sum(len(v) for v in expected.values())} figures checked, {len(off)} beyond ±{slack}")
     assert not off, off
 
@@ -150,12 +146,12 @@ def test_r14_counts_children_in_health_management_and_examined(report_csv, truth
     examined = set(et.filter((pl.col("last_checkup_date") > YEAR_BEFORE)
                              & (pl.col("last_checkup_date") <= SAMPLE_AS_OF))["person_uid"])
     expected = {}
-    for grid in _grids(truth):
-        here = set(kids.filter(pl.col("grid") == grid)["person_uid"])
-        expected[grid] = {"0-6岁儿童数": len(here), "已纳入健康管理（建档）/人数": len(here & managed),
+    for key in area_grids(truth):
+        here = set(kids.filter(in_grid(key))["person_uid"])
+        expected[key] = {"0-6岁儿童数": len(here), "已纳入健康管理（建档）/人数": len(here & managed),
                           "近12个月已体检/人数": len(here & examined),
                           "已建档未体检": len((here & managed) - examined)}
-    _check_grid_table("R14", rows, truth, expected)
+    _check_grid_table("R14", rows, expected)
     _rate(rows, "已纳入健康管理（建档）/人数", "0-6岁儿童数", "已纳入健康管理（建档）/建档率")
     _rate(rows, "近12个月已体检/人数", "0-6岁儿童数", "近12个月已体检/体检率")
 
@@ -170,15 +166,15 @@ def test_r15_lists_manbing_persons_by_building_with_level(report_csv, truth):
     wrong = [(u, lv) for u, lv in zip(got, rows["管理等级"].to_list()) if u is not None and level.get(u) != lv]
     assert len(wrong) <= _allowed(len(expected)), wrong[:10]
     # By building: each building's patients form one block, in grid order.
-    blocks = [(g, c, b) for g, c, b in rows.select("网格", "小区（街路）", "楼栋").iter_rows() if b is not None]
+    blocks = [block for block in rows.select("社区", "网格", "小区（街路）", "楼栋").iter_rows() if block[3] is not None]
     seen, previous = set(), None
     for block in blocks:
         if block != previous:
             assert block not in seen, f"{block} appears in two places"
             seen.add(block)
             previous = block
-    grids = rows["网格"].to_list()
-    assert grids == sorted(grids, key=_grids(truth).index)  # 地址未匹配 last
+    keys = grid_keys(rows)
+    assert keys == sorted(keys, key=area_grids(truth).index)  # 地址未匹配 last
 
 
 def test_r16_counts_family_doctor_contracts_per_grid_and_key_group(report_csv, truth):
@@ -193,15 +189,15 @@ def test_r16_counts_family_doctor_contracts_per_grid_and_key_group(report_csv, t
         "0-6岁儿童": pl.col("age").is_between(0, 6),
     }
     expected = {}
-    for grid in _grids(truth):
-        here = residents.filter(pl.col("grid") == grid)
+    for key in area_grids(truth):
+        here = residents.filter(in_grid(key))
         figures = {}
         for group, where in groups.items():
             members = set(here.filter(where)["person_uid"])
             figures[f"{group}/人数"] = len(members)
             figures[f"{group}/已签约"] = len(members & signed)
-        expected[grid] = figures
-    _check_grid_table("R16", rows, truth, expected)
+        expected[key] = figures
+    _check_grid_table("R16", rows, expected)
     for group in groups:
         _rate(rows, f"{group}/已签约", f"{group}/人数", f"{group}/签约率")
 
@@ -211,14 +207,14 @@ def test_r17_counts_women_of_childbearing_age_per_grid(report_csv, truth):
     women = _people(truth).filter(pl.col("resident") & (pl.col("sex") == "女")
                                   & pl.col("age").is_between(15, 49))
     expected = {}
-    for grid in _grids(truth):
-        here = women.filter(pl.col("grid") == grid)
+    for key in area_grids(truth):
+        here = women.filter(in_grid(key))
         figures = {"育龄妇女总数": here.height, "按户籍分/户籍人口": here.filter(pl.col("registered")).height,
                    "按户籍分/流动人口": here.filter(~pl.col("registered")).height}
         for lo in range(15, 50, 5):
             figures[f"按年龄分/{lo}-{lo + 4}岁"] = here.filter(pl.col("age").is_between(lo, lo + 4)).height
-        expected[grid] = figures
-    _check_grid_table("R17", rows, truth, expected)
+        expected[key] = figures
+    _check_grid_table("R17", rows, expected)
     for row in rows.iter_rows(named=True):
         assert int(row["育龄妇女总数"]) == sum(int(row[f"按年龄分/{lo}-{lo + 4}岁"]) for lo in range(15, 50, 5))
 
@@ -236,11 +232,11 @@ def test_r18_lists_births_of_the_last_twelve_months_with_parents_and_house(repor
     person = {u: r for u, *r in truth.persons.select("person_uid", "mother_uid", "father_uid",
                                                       "residence_house_uid").iter_rows()}
     coded = _coded_houses(truth)
-    grid_of = dict(zip(coded["house_uid"], coded["grid"]))  # no grid for a house missing from the registry
+    grid_of = {h: (c, g) for h, c, g in coded.select("house_uid", "community", "grid").iter_rows()}
     mothers = _uids(truth, rows, "母亲/身份证号", "母亲/姓名")
     fathers = _uids(truth, rows, "父亲/身份证号", "父亲/姓名")
     wrong = []
-    for child, mother, father, grid in zip(got, mothers, fathers, rows["网格"].to_list()):
+    for child, mother, father, grid in zip(got, mothers, fathers, grid_keys(rows)):
         if child is None:
             continue
         true_mother, true_father, house = person[child]
@@ -248,8 +244,8 @@ def test_r18_lists_births_of_the_last_twelve_months_with_parents_and_house(repor
             wrong.append(("母亲", child, mother, true_mother))
         if true_father and father != true_father:
             wrong.append(("父亲", child, father, true_father))
-        if grid != grid_of.get(house):
-            wrong.append(("网格", child, grid, grid_of.get(house)))
+        if grid != grid_of.get(house, UNMATCHED_KEY):  # a house missing from the registry: 地址未匹配
+            wrong.append(("网格", child, grid, grid_of.get(house, UNMATCHED_KEY)))
     print(f"R18 parents and grid: {len(wrong)} differing of {3 * len(got)}: {wrong[:10]}")
     assert len(wrong) <= _allowed(len(expected)), wrong
 
@@ -329,11 +325,11 @@ def test_r22_counts_empty_homes_per_grid(report_csv, truth):
     people = truth.people_at().filter(pl.col("living") & (pl.col("status") != "迁出"))
     occupied = set(people["residence_house_uid"].drop_nulls())
     expected = {}
-    for grid in _grids(truth):
-        here = set(homes.filter(pl.col("grid") == grid)["house_uid"])
-        expected[grid] = {"住宅总套数": len(here), "有人居住": len(here & occupied),
+    for key in area_grids(truth):
+        here = set(homes.filter(in_grid(key))["house_uid"])
+        expected[key] = {"住宅总套数": len(here), "有人居住": len(here & occupied),
                           "空置住宅/套数": len(here - occupied)}
-    _check_grid_table("R22", rows, truth, expected)
+    _check_grid_table("R22", rows, expected)
     _rate(rows, "空置住宅/套数", "住宅总套数", "空置住宅/空置率")
 
 
@@ -382,13 +378,15 @@ def workbooks(sample_db, tmp_path_factory):
 
 
 @pytest.mark.parametrize("code", ["R14", "R16", "R17", "R22"])
-def test_statistics_total_row_is_the_column_sums(workbooks, code):
+def test_statistics_total_row_is_the_column_sums(workbooks, report_csv, truth, code):
     template = load_templates()[code]
     sheet = openpyxl.load_workbook(workbooks / f"{template.file_name}.xlsx").active
-    data = [r for r in sheet.iter_rows(min_row=4, values_only=True)
-            if r[1] and (str(r[1]).endswith("网格") or r[1] == UNMATCHED)]
+    keys = area_grids(truth)
+    data = [r for r in sheet.iter_rows(min_row=4, values_only=True) if r[:2] in keys]
     total = next(r for r in sheet.iter_rows(min_row=4, values_only=True) if r[0] == "合计")
-    assert len(data) == (4 if code == "R22" else 5) and not template.numbered  # R22: houses of the registry
+    assert [r[:2] for r in data] == grid_keys(report_csv(code))  # the rows the truth tests above check
+    assert not template.numbered
+    assert code != "R22" or UNMATCHED_KEY not in [r[:2] for r in data]  # R22: houses of the registry
     at = {c.field: k for k, c in enumerate(template.columns)}
     for column in template.columns:
         k = at[column.field]
@@ -440,8 +438,9 @@ def test_r20_lists_members_of_a_household_in_household_order(report_csv):
     rows = report_csv("R20")
     rank = {"户主": 1, "配偶": 2, "子": 3, "女": 3, "儿媳": 4, "女婿": 4, "孙子": 5, "孙女": 5, "父亲": 6, "母亲": 6}
     runs: dict[tuple, list[int]] = {}
-    for key, relation in zip(rows.select("网格", "分离类型", "居住地址", "户号").iter_rows(), rows["与户主关系"]):
-        if key[3]:
+    households = rows.select("社区", "网格", "分离类型", "居住地址", "户号")
+    for key, relation in zip(households.iter_rows(), rows["与户主关系"]):
+        if key[4]:
             runs.setdefault(key, []).append(rank.get(relation, 9))
     assert any(len(r) > 1 for r in runs.values())
     assert all(r == sorted(r) for r in runs.values()), [r for r in runs.values() if r != sorted(r)][:5]
@@ -471,8 +470,10 @@ def test_every_id_and_phone_column_is_masked():
 
 
 @pytest.mark.parametrize("code", ["R13", "R15", "R19", "R20", "R23", "R24"])
-def test_grid_filter_keeps_only_that_grid(report_csv, code):
-    whole, one = report_csv(code), report_csv(code, grid="第二网格")
+def test_grid_filter_keeps_only_that_grid(report_csv, truth, code):
+    area = one_grid(truth)
+    key = (area["community"], area["grid"])
+    whole, one = report_csv(code), report_csv(code, **area)
     assert 0 < one.height < whole.height
-    assert set(one["网格"].drop_nulls()) == {"第二网格"}
-    assert one.height == whole.filter(pl.col("网格") == "第二网格").height
+    assert set(grid_keys(one)) == {key}
+    assert one.height == grid_keys(whole).count(key)

@@ -19,7 +19,8 @@ import openpyxl
 import polars as pl
 import pytest
 from conftest import SAMPLE_AS_OF, TRUTH, assert_same_people
-from test_reports_unmatched import UNMATCHED, unmatched_grids
+from test_reports_unmatched import (UNMATCHED, UNMATCHED_KEY, area_grids, grid_keys, in_grid, one_grid,
+                                    unmatched_grids)
 
 from rootdb.reports import run_reports, select_templates
 
@@ -35,19 +36,14 @@ BUSINESS_STATES = ["存续", "在业", "注销", "吊销"]
 
 # ------------------------------------------------------------------ helpers
 
-def grid_order(truth) -> list[str]:
-    """The grids in registry order, then the row 地址未匹配."""
-    houses = truth.houses.filter(pl.col("grid").is_not_null() & pl.col("address_code").is_not_null())
-    return [*houses.sort("address_code")["grid"].unique(maintain_order=True).to_list(), UNMATCHED]
-
-
 def residents(truth, as_of: dt.date = SAMPLE_AS_OF) -> pl.DataFrame:
-    """Truth residents (living, not moved out, in a house of the area). The contract takes
-    grids from the standard address registry, so the few households in houses missing
-    from registry_addresses (a planted gap) have the grid 地址未匹配."""
-    people = unmatched_grids(truth, truth.people_at(as_of).filter(pl.col("resident")))
+    """Truth residents (living, not moved out, in a house of the area, placed there by a
+    delivered row). The contract takes grids from the standard address registry, so the
+    few households in houses missing from registry_addresses (a planted gap) have the grid
+    地址未匹配."""
+    people = unmatched_grids(truth, truth.people_at(as_of)).filter(pl.col("resident"))
     print(f"\ntruth residents {people.height}, of them in houses missing from the address registry "
-          f"{people.filter(pl.col('grid') == UNMATCHED).height}")
+          f"{people.filter(in_grid(UNMATCHED_KEY)).height}")
     return people
 
 
@@ -55,21 +51,21 @@ def uids_of(frame: pl.DataFrame, column: str = "person_uid") -> set:
     return set(frame.get_column(column).drop_nulls())
 
 
-def compare_grids(label: str, rows: pl.DataFrame, expected: dict[str, dict[str, int]],
+def compare_grids(label: str, rows: pl.DataFrame, expected: dict[tuple[str, str], dict[str, int]],
                   tolerance: int = 1) -> None:
-    """rows: the report CSV (a 网格 column, figures as text); expected: grid -> column ->
-    figure (the row 地址未匹配 is left out when it counts nobody). Prints every difference;
-    fails when one is larger than the tolerance."""
-    if not any(expected.get(UNMATCHED, {}).values()):
-        expected = {g: e for g, e in expected.items() if g != UNMATCHED}
-    got_grids = rows["网格"].to_list()
+    """rows: the report CSV (社区 and 网格 columns, figures as text); expected: (community,
+    grid) -> column -> figure, in area_grids order (the row 地址未匹配 is left out when it
+    counts nobody). Prints every difference; fails when one is larger than the tolerance."""
+    if not any(expected.get(UNMATCHED_KEY, {}).values()):
+        expected = {k: e for k, e in expected.items() if k != UNMATCHED_KEY}
+    got_grids = grid_keys(rows)
     assert got_grids == list(expected), (label, got_grids, list(expected))
     worst, diffs = 0, []
-    for row in rows.iter_rows(named=True):
-        for column, want in expected[row["网格"]].items():
+    for key, row in zip(got_grids, rows.iter_rows(named=True)):
+        for column, want in expected[key].items():
             got = int(row[column])
             if got != want:
-                diffs.append(f"{row['网格']} {column}: got {got}, expected {want}")
+                diffs.append(f"{'/'.join(key)} {column}: got {got}, expected {want}")
                 worst = max(worst, abs(got - want))
     total = {c: sum(e[c] for e in expected.values()) for c in next(iter(expected.values()))}
     got_total = {c: sum(int(v) for v in rows[c]) for c in total}
@@ -132,10 +128,10 @@ def test_r26_counts_working_age_residents_by_registration(report_csv, truth):
     latest = latest_jiuye(truth).select("person_uid", "registration_type", "hard_to_employ")
     people = people.join(latest, on="person_uid", how="left")
     expected = {}
-    for grid in grid_order(truth):
-        here = people.filter(pl.col("grid") == grid)
+    for key in area_grids(truth):
+        here = people.filter(in_grid(key))
         kind = here["registration_type"]
-        expected[grid] = {
+        expected[key] = {
             "劳动年龄人口/合计": here.height,
             "劳动年龄人口/男": here.filter(pl.col("sex") == "男").height,
             "劳动年龄人口/女": here.filter(pl.col("sex") == "女").height,
@@ -220,13 +216,13 @@ def test_r30_counts_resident_veterans_per_grid_by_category_and_age(report_csv, t
     tuiyi = truth.feed_rows("tuiyi", "person").select("person_uid", "person_category").unique("person_uid")
     people = residents(truth).join(tuiyi, on="person_uid")
     expected = {}
-    for grid in grid_order(truth):
-        here = people.filter(pl.col("grid") == grid)
+    for key in area_grids(truth):
+        here = people.filter(in_grid(key))
         figures = {"总人数": here.height, "其中：女": here.filter(pl.col("sex") == "女").height}
         figures |= {f"人员类别/{c}": here.filter(pl.col("person_category") == c).height for c in TUIYI_CATEGORIES}
         figures |= {f"年龄段/{label}": here.filter(pl.col("age").is_between(lo, hi)).height
                     for label, lo, hi in TUIYI_BANDS}
-        expected[grid] = figures
+        expected[key] = figures
     compare_grids("R30", rows, expected, tolerance=0)  # a few dozen people: every one counts
     for row in rows.iter_rows(named=True):
         assert int(row["总人数"]) == sum(int(row[f"人员类别/{c}"]) for c in TUIYI_CATEGORIES)
@@ -278,13 +274,13 @@ def test_r32_counts_resident_students_per_grid_by_grade(report_csv, truth):
     xueji = truth.feed_rows("xueji", "student").select("person_uid", "grade").unique("person_uid")
     people = residents(truth).join(xueji, on="person_uid")
     expected = {}
-    for grid in grid_order(truth):
-        here = people.filter(pl.col("grid") == grid)
+    for key in area_grids(truth):
+        here = people.filter(in_grid(key))
         figures = {f"{'小学' if n < 6 else '初中'}/{g}": here.filter(pl.col("grade") == g).height
                    for n, g in enumerate(GRADES)}
         figures["在校学生/合计"] = here.height
         figures["在校学生/其中：女"] = here.filter(pl.col("sex") == "女").height
-        expected[grid] = figures
+        expected[key] = figures
     compare_grids("R32", rows, expected)
     for row in rows.iter_rows(named=True):
         primary = sum(int(row[f"小学/{g}"]) for g in GRADES[:6])
@@ -296,15 +292,22 @@ def test_r32_counts_resident_students_per_grid_by_grade(report_csv, truth):
 # ------------------------------------------------------------------ R33 市场主体台账
 
 def test_r33_lists_every_business_with_premises_and_legal_representative(report_csv, truth):
-    rows = report_csv("R33")
+    # A credit code delivered with a wrong check digit, for a business the registry of places
+    # lacks, is shown as delivered (R36 lists it): the report's code names that business.
+    delivered = truth.feed_rows("shichang", "place").join(
+        truth.places.select(pl.col("place_uid"), pl.col("uscc").alias("true_uscc")), on="place_uid")
+    true_uscc = dict(delivered.select("uscc", "true_uscc").iter_rows())
+    rows = report_csv("R33").with_columns(pl.col("统一社会信用代码").replace(true_uscc))
     businesses = truth.places.filter(pl.col("status").is_not_null() & (pl.col("status") != ""))
     persons = dict(zip(truth.persons["person_uid"], truth.persons["id_number"]))
     coded = truth.houses.filter(pl.col("address_code").is_not_null())
-    grids = dict(zip(coded["house_uid"], coded["grid"]))  # premises the registry lacks: 地址未匹配
-    want = {u: (k, s, persons.get(r), grids.get(h, UNMATCHED)) for u, k, s, r, h in businesses.select(
-        "uscc", "kind", "status", "legal_rep_uid", "house_uid").iter_rows()}
-    got = {r[0]: r[1:] for r in rows.select("统一社会信用代码", "主体类型", "登记状态", "法定代表人（经营者）/身份证号",
-                                            "经营场所/网格").iter_rows()}
+    grids = {h: (c, g) for h, c, g in coded.select("house_uid", "community", "grid").iter_rows()}
+    businesses = businesses.select("uscc", "kind", "status", "legal_rep_uid", "house_uid")
+    want = {u: (k, s, persons.get(r), grids.get(h, UNMATCHED_KEY))  # premises the registry lacks: 地址未匹配
+            for u, k, s, r, h in businesses.iter_rows()}
+    shown = rows.select("统一社会信用代码", "主体类型", "登记状态", "法定代表人（经营者）/身份证号", "经营场所/社区",
+                        "经营场所/网格")
+    got = {u: (k, s, r, (c, g)) for u, k, s, r, c, g in shown.iter_rows()}
     missing, extra = set(want) - set(got), set(got) - set(want)
     wrong = {u: (got[u], want[u]) for u in set(got) & set(want) if got[u] != want[u]}
     print(f"\nR33: expected {len(want)} businesses, got {rows.height} rows; missing {len(missing)}, "
@@ -318,25 +321,26 @@ def test_r33_lists_every_business_with_premises_and_legal_representative(report_
 def test_r34_counts_businesses_per_grid_by_type_and_status(report_csv, truth):
     rows = report_csv("R34")
     businesses = (truth.places.filter(pl.col("status").is_not_null() & (pl.col("status") != ""))
-                  .join(truth.houses.select("house_uid", "grid", "address_code"), on="house_uid", how="left")
+                  .join(truth.houses.select("house_uid", "community", "grid", "address_code"), on="house_uid",
+                        how="left")
                   .with_columns(pl.when(pl.col("address_code").is_null()).then(pl.lit(UNMATCHED))
-                                .otherwise(pl.col("grid")).alias("grid")))
+                                .otherwise(pl.col(c)).alias(c) for c in ("community", "grid")))
     expected = {}
-    for grid in grid_order(truth):
-        here = businesses.filter(pl.col("grid") == grid)
+    for key in area_grids(truth):
+        here = businesses.filter(in_grid(key))
         figures = {"市场主体合计": here.height}
         figures |= {f"按主体类型/{k}": here.filter(pl.col("kind") == k).height for k in BUSINESS_KINDS}
         figures |= {f"按登记状态/{s}": here.filter(pl.col("status") == s).height for s in BUSINESS_STATES}
         individual = here.filter(pl.col("kind") == "个体工商户")
         figures |= {f"其中：个体工商户登记状态/{s}": individual.filter(pl.col("status") == s).height
                     for s in BUSINESS_STATES}
-        expected[grid] = figures
+        expected[key] = figures
     compare_grids("R34", rows, expected, tolerance=0)  # places link by credit code: exact
 
 
 # ------------------------------------------------------------------ R35 社区人口综合统计表
 
-def r35_expected(truth) -> dict[str, dict[str, int]]:
+def r35_expected(truth) -> dict[tuple[str, str], dict[str, int]]:
     people = residents(truth)
     houses = people.group_by("residence_house_uid").agg((pl.col("age") < 60).sum().alias("under_60"))
     people = people.join(houses, on="residence_house_uid")
@@ -348,11 +352,11 @@ def r35_expected(truth) -> dict[str, dict[str, int]]:
     lost = people.filter(pl.col("registered") & ~pl.col("in_registry")).height
     print(f"R35: {lost} truth 户籍 residents are missing from the registry (counted as 流动人口)")
     expected = {}
-    for grid in grid_order(truth):
-        here = people.filter(pl.col("grid") == grid)
+    for key in area_grids(truth):
+        here = people.filter(in_grid(key))
         known = here.filter(pl.col("person_uid").is_in(list(told)))
         registered = pl.col("registered") & pl.col("in_registry")
-        expected[grid] = {
+        expected[key] = {
             "常住人口": here.height,
             "性别/男": here.filter(pl.col("sex") == "男").height,
             "性别/女": here.filter(pl.col("sex") == "女").height,
@@ -387,15 +391,15 @@ def masked_workbooks(sample_db, tmp_path_factory):
     return {r.code: r.file for r in result.reports}
 
 
-def test_r35_workbook_total_row_is_the_column_sums_and_prints_landscape(masked_workbooks):
+def test_r35_workbook_total_row_is_the_column_sums_and_prints_landscape(masked_workbooks, report_csv, truth):
     sheet = openpyxl.load_workbook(masked_workbooks["R35"]).active
     assert sheet["A1"].value == "社区人口综合统计表"
     assert sheet["C3"].value == "常住人口" and sheet["D3"].value == "性别"
     assert [sheet.cell(4, c).value for c in (4, 5)] == ["男", "女"]
-    data = [r for r in sheet.iter_rows(min_row=5, values_only=True)
-            if r[1] and (str(r[1]).endswith("网格") or r[1] == UNMATCHED)]
+    keys = area_grids(truth)
+    data = [r for r in sheet.iter_rows(min_row=5, values_only=True) if r[:2] in keys]
     total = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "合计")
-    assert len(data) == 5 and data[-1][1] == UNMATCHED
+    assert [r[:2] for r in data] == grid_keys(report_csv("R35"))  # the rows test_r35 checks
     width = len(data[0])
     for c in range(2, width):
         assert total[c] == sum(r[c] for r in data), c
@@ -534,8 +538,10 @@ def test_landlines_keep_their_area_code_when_masked(masked_workbooks):
     assert all(re.fullmatch(r"1\d{2}\*{4}\d{4}", v) for v in phones if v.startswith("1"))
 
 
-def test_the_area_filter_limits_businesses_and_corrections(report_csv):
-    whole, one = report_csv("R33"), report_csv("R33", grid="第二网格")
-    assert set(one["经营场所/网格"]) == {"第二网格"} and 0 < one.height < whole.height
-    corrections = report_csv("R36", grid="第二网格")
+def test_the_area_filter_limits_businesses_and_corrections(report_csv, truth):
+    area = one_grid(truth)
+    whole, one = report_csv("R33"), report_csv("R33", **area)
+    assert set(grid_keys(one, "经营场所/社区", "经营场所/网格")) == {(area["community"], area["grid"])}
+    assert 0 < one.height < whole.height
+    corrections = report_csv("R36", **area)
     assert 0 < corrections.height < report_csv("R36").height
