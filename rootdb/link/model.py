@@ -14,7 +14,8 @@ and rootdb's levels are methods of a `PersonDialect`, one class per dialect. The
 workspace's model file is in the DuckDB dialect whichever engine trained it;
 `for_dialect` gives it to another engine with the same levels, order and parameters.
 
-Reads and writes no table: `rootdb.link.people` gives it records and stores its results.
+Reads and writes no workspace table: `rootdb.link.people` gives it records and stores
+what it finds.
 """
 
 from __future__ import annotations

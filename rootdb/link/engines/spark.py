@@ -185,33 +185,36 @@ def _to_spark(spark, frame: pl.DataFrame):
 Register = Callable[[pl.DataFrame, str], object]
 
 
+def _temp_views(spark) -> set[str]:
+    return {table.name for table in spark.catalog.listTables() if table.isTemporary}
+
+
 @contextlib.contextmanager
 def _linker(registry: pl.DataFrame, feed: pl.DataFrame, model) -> Iterator[tuple[object, Register]]:
     """A Spark linker on the registry and feed records (`model`: settings or a model in
-    the Spark dialect), and a function registering more frames; the views it made and
-    the tables splink made are dropped afterwards."""
+    the Spark dialect), and a function registering more frames. Every temporary view
+    that appears meanwhile is dropped afterwards: the frames registered here and the
+    tables splink made (its own `delete_tables_created_by_splink_from_db` misses some,
+    such as the blocked pairs), and so are the parquet files behind them."""
     from splink import Linker
     from splink.backends.spark import SparkAPI
 
     spark = session()
+    before = _temp_views(spark)
     # The model has no Jaro / Jaccard levels: splink's similarity jar is not needed.
     api = SparkAPI(spark_session=spark, break_lineage_method="parquet", register_udfs_automatically=False)
     run = uuid.uuid4().hex[:8]
-    views: list[str] = []
 
     def register(frame: pl.DataFrame, name: str, dataset: bool = False):
         view = f"rootdb_{name}_{run}"
         _to_spark(spark, frame).createOrReplaceTempView(view)
-        views.append(view)
         return api.register(view, **{"dataset_display_name" if dataset else "table_name": name})
 
-    tables = [register(registry, "registry", dataset=True), register(feed, "feed", dataset=True)]
-    linker = Linker(tables, model, log_level=logging.WARNING)
     try:
-        yield linker, register
+        tables = [register(registry, "registry", dataset=True), register(feed, "feed", dataset=True)]
+        yield Linker(tables, model, log_level=logging.WARNING), register
     finally:
-        linker.table_management.delete_tables_created_by_splink_from_db()
-        for view in views:
+        for view in _temp_views(spark) - before:
             spark.catalog.dropTempView(view)
         _clear_checkpoints(spark)
 
