@@ -76,9 +76,9 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 # ---------------------------------------------------------------- the linked sample area
 
 # Test tiers: a test that uses the linked sample (these fixtures, or any fixture built on
-# them) or ingests the whole sample itself (marked by hand) is marked `sample`;
-# `pytest -m "not sample"` runs the rest in under a minute. `slow` tests run only when
-# the -m expression names them (`pytest -m slow`).
+# them) is marked `sample` here, one that ingests and links the sample's files itself by
+# hand; `pytest -m "not sample"` runs the rest in under a minute. `slow` tests run only
+# when the -m expression names them (`pytest -m slow`).
 SAMPLE_FIXTURES = {"sample_db", "truth", "report_csv"}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, copy_sample
 
 ROOTDB = [sys.executable, "-m", "rootdb"]
 
@@ -53,10 +53,10 @@ def _state(db: Path) -> dict:
 
 @pytest.fixture()
 def workspace(sample_db, tmp_path) -> Path:
-    """A copy of the linked sample as a workspace of its own."""
+    """A copy of the linked sample (with its model) as a workspace of its own."""
     (tmp_path / "rootdb.toml").write_text('[workspace]\ndatabase = "rootdb.duckdb"\ninbox = "inbox"\n',
                                           encoding="utf-8")
-    shutil.copy(sample_db, tmp_path / "rootdb.duckdb")
+    copy_sample(sample_db, tmp_path)
     return tmp_path
 
 

@@ -300,6 +300,7 @@ def _manbing_rows() -> tuple[list, list]:
     return rows[header_at], data
 
 
+@pytest.mark.sample  # the sample's files ingested, linked and reported by nightly
 def test_nightly_with_one_part_delivered_reports_no_one_leaving_from_the_others(tmp_path):
     from rootdb.nightly import run_nightly
     from rootdb.workspace import init_workspace

@@ -19,6 +19,7 @@ from rootdb.ingest import ingest
 from rootdb.nightly import EXIT_BUSY, EXIT_DONE, EXIT_REJECTED, LOCK_NAME, _run_lock, recent_runs, run_nightly
 from rootdb.workspace import init_workspace
 
+pytestmark = pytest.mark.sample  # every night ingests, links and reports the sample's files itself
 
 UNKNOWN_LIST, UNKNOWN_LIST_TEXT = "新增名单_2026-11-03.csv", "序号,姓名,备注\n1,张三,新搬来\n"
 

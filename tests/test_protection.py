@@ -71,6 +71,7 @@ def test_writing_without_openssl_asks_before_using_the_builtin_crypto(tmp_path, 
     assert BUILTIN_CRYPTO_ENV in str(info.value)
 
 
+@pytest.mark.sample  # the whole sample ingested and linked with a key
 def test_a_link_with_a_key_leaves_no_plain_text_anywhere(tmp_path, monkeypatch):
     """The whole sample ingested and linked with a key and small memory limits: every
     file written meanwhile, inside the workspace and in the system temp folder, is read
@@ -133,6 +134,7 @@ def test_a_link_with_a_key_leaves_no_plain_text_anywhere(tmp_path, monkeypatch):
     assert not list(Path(f"{ws.db_path}.tmp").glob("side-*"))
 
 
+@pytest.mark.sample  # the whole sample ingested and linked with a key
 def test_workbooks_written_with_a_key_put_nothing_in_the_system_temp_folder(tmp_path, monkeypatch):
     """xlsxwriter writes every part of a workbook as a plain temporary file in the system
     temp folder unless told otherwise: with a key, the reports (masked and unmasked, xlsx
