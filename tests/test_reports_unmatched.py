@@ -13,7 +13,7 @@ from __future__ import annotations
 import openpyxl
 import polars as pl
 import pytest
-from conftest import AREA, SAMPLE, SAMPLE_AS_OF
+from conftest import AREA, SAMPLE, SAMPLE_AS_OF, TRUTH
 
 from rootdb.reports import load_templates, run_reports, select_templates
 from rootdb.reports.engine import UNMATCHED
@@ -62,16 +62,30 @@ def unmatched_grids(truth, people: pl.DataFrame) -> pl.DataFrame:
     """Truth people (from truth.people_at, not yet filtered on `resident`) as reports can
     see them. Only someone a delivered row places in a house (a row that names them and
     their residence) can be `resident`: nobody can count a resident whom no file delivers,
-    or only files without an address (a generated area has a few). 社区 / 网格 are
-    地址未匹配 for those living in an area house the standard address registry lacks, and
-    for those no row places anywhere (a roster of, say, pensioners lists them so)."""
+    or only files without an address (a generated area has a few); and someone whose
+    death no file tells (neither the registry nor 殡葬) is still a resident for anyone.
+    社区 / 网格 are 地址未匹配 for those living in an area house the standard address
+    registry lacks, and for those no row places anywhere (a roster of, say, pensioners
+    lists them so)."""
     missing = truth.houses.filter(pl.col("address_code").is_null() & pl.col("grid").is_not_null())
     placed = pl.col("person_uid").is_in(_placed(truth))
     lacking = pl.col("residence_house_uid").is_in(missing["house_uid"].to_list()) | ~placed
+    death_untold = ~pl.col("living") & ~pl.col("person_uid").is_in(_deaths_told(truth))
+    in_area = (pl.col("status") != "迁出") & pl.col("grid").is_not_null() & (pl.col("grid") != "")
     return people.with_columns(
         pl.when(lacking).then(pl.lit(UNMATCHED)).otherwise(pl.col("grid")).alias("grid"),
         pl.when(lacking).then(pl.lit(UNMATCHED)).otherwise(pl.col("community")).alias("community"),
-        pl.col("resident") & placed)
+        ((pl.col("resident") | (death_untold & in_area)) & placed).alias("resident"))
+
+
+def _deaths_told(truth) -> list[str]:
+    """Truth persons whose death a delivered file tells: the registry's 人员状态, or a row
+    of 殡葬 (binzang)."""
+    feeds = pl.read_csv(TRUTH / "files.csv", infer_schema=False).select("file", "feed")
+    buried = truth.records.join(feeds, on="file").filter((pl.col("feed") == "binzang")
+                                                          & (pl.col("entity_type") == "person"))
+    registry = truth.persons.filter(pl.col("in_registry") & (pl.col("registry_status") == "死亡"))
+    return [*buried["entity_uid"].unique().to_list(), *registry["person_uid"].to_list()]
 
 
 def _placed(truth) -> list[str]:
