@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from conftest import SAMPLE
 from samplegen.feeds import CONTRACT, FEED_ORDER, file_name
 from samplegen.generate import generate
 
@@ -219,7 +220,7 @@ def test_ids_in_feeds_match_truth_or_are_flagged(runs):
 
 
 def test_committed_sample_is_current(tmp_path):
-    committed = ROOT / "sample_data"
+    committed = SAMPLE
     if not (committed / "_truth" / "files.csv").exists():
         pytest.skip("sample_data not generated yet")
     generate(tmp_path, 3000, 20261101)
@@ -257,8 +258,8 @@ def test_independent_area_has_other_names_and_doorplates(independent):
     assert summary["communities"] >= 3
     assert not any("东胜区" in h["standard_address"] or "鄂尔多斯" in h["standard_address"]
                for h in houses if h["community"])   # (floating people's hometowns are elsewhere)
-    committed = {h["compound"] for h in _truth(ROOT / "sample_data", "houses.csv")} \
-        if (ROOT / "sample_data" / "_truth").exists() else set()
+    committed = {h["compound"] for h in _truth(SAMPLE, "houses.csv")} \
+        if (SAMPLE / "_truth").exists() else set()
     compounds = {h["compound"] for h in houses if h["compound"]}
     assert compounds and not compounds & committed
     for h in houses:
