@@ -20,20 +20,29 @@ them, each its own process, and prints:
   the right registry key: ID number, 地址编码, 场所编码) and registry precision (the share
   of registry keys assigned that are right), as tests/test_link.py and
   tests/test_link_houses_places.py score them;
-- house registry recall by the way the address was written (defects.csv codes).
+- house registry recall by the way the address was written (defects.csv codes);
+- the truth-checked report tests (tests/test_reports*.py, REPORT_TESTS) run on this area
+  and the database just built (a copy: unmasked reports write the audit log): passed /
+  failed per report, and what the tests print for R04, R10, R20 and R36 (the reports
+  issue 11 found wrong on an unseen street).
 
-Writes bench/out/accuracy_<N>_<seed>.json.
+Writes bench/out/accuracy_<N>_<seed>.json; the report tests' output goes to
+bench/out/accuracy_<N>_<seed>/report_tests.txt.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from common import OUT, ensure_area
@@ -41,6 +50,11 @@ from common import OUT, ensure_area
 DEFAULT_PERSONS = 20_000
 DEFAULT_SEED = 20270415            # not the bundled sample's 20261101
 KEYS = ["file", "source_row", "role"]
+REPO = Path(__file__).resolve().parent.parent
+# The tests that check reports against an area's truth (tests/conftest.py: ROOTDB_TEST_AREA).
+REPORT_TESTS = ["tests/test_reports_civil_health.py", "tests/test_reports_family_housing.py",
+                "tests/test_reports_work_people.py", "tests/test_reports.py"]
+WATCHED_REPORTS = ("R04", "R10", "R20", "R36")  # wrong on the independent street of issue 11
 TRUE_KEY = {  # entity -> (truth file, uid column, registry key column, "in registry" filter column)
     "person": ("persons.csv", "person_uid", "id_number", "in_registry"),
     "house": ("houses.csv", "house_uid", "address_code", None),
@@ -134,6 +148,52 @@ def _house_recall_by_style(keyed, truth_dir: Path) -> dict:
             for r in table.sort("registry_recall").iter_rows(named=True)}
 
 
+def check_reports(data: Path, db: Path, log: Path) -> dict:
+    """REPORT_TESTS in a child pytest on the area `data` and a copy of `db` (the tests'
+    unmasked reports write audit rows). The output each test prints ("R04: expected 81,
+    got 81 rows; missing 0, extra 0, unidentified 0") is kept per test in a JUnit file;
+    all of it goes to `log`. Returns the counts, passed / failed per report (the code in
+    the test's name; "other" for the engine's tests) and the failed tests."""
+    with tempfile.TemporaryDirectory(dir=db.parent) as scratch:
+        copy, junit = Path(scratch) / db.name, Path(scratch) / "report_tests.xml"
+        shutil.copy(db, copy)
+        env = {**os.environ, "ROOTDB_TEST_AREA": str(data), "ROOTDB_TEST_DB": str(copy)}
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE",
+                               f"--junitxml={junit}", "-o", "junit_logging=system-out", *REPORT_TESTS],
+                              cwd=REPO, env=env, capture_output=True, text=True)
+        if not junit.exists():
+            raise SystemExit(f"the report tests did not run ({proc.returncode}):\n{proc.stdout[-3000:]}"
+                             f"\n{proc.stderr[-3000:]}")
+        cases = ET.parse(junit).getroot().iter("testcase")
+        tests = [_test_outcome(case) for case in cases]
+    log.write_text(proc.stdout + proc.stderr + "".join(f"\n--- {t['test']} ({t['outcome']})\n{t['output']}"
+                                                       for t in tests if t["output"]))
+    by_report: dict[str, dict[str, int]] = {}
+    for t in tests:
+        for code in [f"R{n}" for n in re.findall(r"(?i)(?<![a-z0-9])r(\d\d)(?=[_\]])", t["test"])] or ["other"]:
+            counts = by_report.setdefault(code, {"passed": 0, "failed": 0, "skipped": 0})
+            counts[t["outcome"]] += 1
+    lines = {code: [line for t in tests for line in t["output"].splitlines() if line.startswith(code)]
+             for code in WATCHED_REPORTS}
+    return {
+        **{k: sum(t["outcome"] == k for t in tests) for k in ("passed", "failed", "skipped")},
+        "by_report": dict(sorted(by_report.items())),
+        "failed_tests": [{"test": t["test"], "message": t["message"]} for t in tests if t["outcome"] == "failed"],
+        "watched": lines,
+    }
+
+
+def _test_outcome(case: ET.Element) -> dict:
+    """One JUnit testcase: its name (file::test[param]), outcome, first line of the
+    failure and what it printed."""
+    failed = case.find("failure") if case.find("failure") is not None else case.find("error")
+    outcome = "failed" if failed is not None else "skipped" if case.find("skipped") is not None else "passed"
+    message = (failed.get("message") or "").splitlines()[0][:300] if failed is not None else None
+    module = case.get("classname", "").rsplit(".", 1)[-1]
+    return {"test": f"{module}::{case.get('name')}", "outcome": outcome, "message": message,
+            "output": "".join(node.text or "" for node in case.iter("system-out"))}
+
+
 def _ingest_summary(ingest: dict, truth_dir: Path) -> dict:
     import csv
 
@@ -168,6 +228,12 @@ def main() -> None:
     if args.step == "score":   # the crosswalk of an existing database, scored again
         print(json.dumps(score(args.db, truth_dir), indent=2))
         return
+    if args.step == "reports":  # the report tests on an existing database of this area
+        started = time.perf_counter()
+        reports = check_reports(data, args.db, args.db.parent / "report_tests.txt")
+        reports["seconds"] = round(time.perf_counter() - started, 1)
+        _print_report_tests(reports, args.db.parent / "report_tests.txt")
+        return
     work = OUT / f"accuracy_{args.persons}_{args.seed}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -185,8 +251,11 @@ def main() -> None:
         raise SystemExit(f"rootdb link failed ({steps['link']['exit_code']}):\n{(work / 'link.txt').read_text()[-3000:]}")
     summary = _ingest_summary(ingest, truth_dir)
     scores = score(db, truth_dir)
+    started = time.perf_counter()
+    reports = check_reports(data, db, work / "report_tests.txt")
+    reports["seconds"] = round(time.perf_counter() - started, 1)
     report = {"persons": args.persons, "seed": args.seed, "area": str(data), "steps": steps, "ingest": summary,
-              "scores": scores}
+              "scores": scores, "report_tests": reports}
     (OUT / f"accuracy_{args.persons}_{args.seed}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
     print(f"area: {data.name} ({args.persons:,} residents, seed {args.seed}); "
@@ -213,6 +282,21 @@ def main() -> None:
     print("\nhouse registry recall by how the address was written (a row may count under several):")
     for style, s in scores["house_by_style"].items():
         print(f"  {style:<28}{s['records']:>8,}{s['registry_recall']:>9.4f}")
+    _print_report_tests(reports, work / "report_tests.txt")
+
+
+def _print_report_tests(reports: dict, log: Path) -> None:
+    print(f"\nreport tests on this area ({reports['seconds']} s; output in {log}): {reports['passed']} passed, "
+          f"{reports['failed']} failed, {reports['skipped']} skipped")
+    failing = {code: n for code, n in reports["by_report"].items() if n["failed"]}
+    print("  reports with a failing test: " + (", ".join(f"{code} ({n['failed']} of {n['passed'] + n['failed']})"
+                                                          for code, n in failing.items()) or "none"))
+    for code in WATCHED_REPORTS:
+        n = reports["by_report"].get(code, {"passed": 0, "failed": 0})
+        print(f"  {code}: {n['passed']} passed, {n['failed']} failed" + "".join(
+            f"\n    {line}" for line in reports["watched"][code]))
+    for t in reports["failed_tests"]:
+        print(f"  FAILED {t['test']}: {t['message']}")
 
 
 if __name__ == "__main__":
