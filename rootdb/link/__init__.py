@@ -135,8 +135,8 @@ def link(
             result.people = {"deterministic": people.deterministic(con)}
             lap("people_deterministic")
             outcome = people.probabilistic(
-                con, model_path, retrain, threshold, review_from, charts_dir=Path(charts) if charts else None,
-                engine=person_engine,
+                con, person_engine, model_path, retrain, threshold, review_from,
+                charts_dir=Path(charts) if charts else None,
             )
             result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
             lap("people_probabilistic")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from rootdb.link import engines
 from rootdb.link.engines import Engine
 from rootdb.store import fetch_frame, frame_to_table
 
@@ -333,17 +332,16 @@ def _training_records(con: duckdb.DuckDBPyConnection, training_sample: int) -> N
 
 
 def probabilistic(
-    con: duckdb.DuckDBPyConnection, model_path, retrain: bool, threshold: float, review_from: float,
-    charts_dir=None, engine: Engine | None = None,
+    con: duckdb.DuckDBPyConnection, engine: Engine, model_path, retrain: bool, threshold: float, review_from: float,
+    charts_dir=None,
 ) -> dict:
     """Cluster the unresolved records with the registry; `link_person_clusters` and
     `link_person_review` (pairs between `review_from` and `threshold`). `engine`: where
-    splink trains, predicts and clusters (`rootdb.link.engines`; DuckDB unless given);
-    everything else stays here."""
+    splink trains, predicts and clusters (`rootdb.link.engines`); everything else stays
+    here."""
     from rootdb.link import model as splink_model  # splink: imported when the model runs
     from rootdb.link.review import current_decisions
 
-    engine = engine or engines.engine("duckdb")
     _splink_inputs(con)
     registry = fetch_frame(con, "SELECT * FROM link_splink_registry")
     stored = None if retrain else splink_model.load_model(model_path)
