@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
+from conftest import AREA, SAMPLE
 
 from rootdb.link import link
 from rootdb.link.engines import Engine
@@ -43,6 +45,7 @@ def _people(db: Path):
         return con.sql("SELECT * FROM crosswalk WHERE entity_type = 'person' ORDER BY ALL").pl()
 
 
+@pytest.mark.skipif(AREA != SAMPLE, reason="the saved model was trained on the bundled sample")
 def test_a_model_saved_before_the_engines_still_links(sample_db, tmp_path):
     db = tmp_path / "rootdb.duckdb"
     shutil.copy(sample_db, db)
