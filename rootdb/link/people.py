@@ -30,6 +30,7 @@ import polars as pl
 
 from rootdb.link.engines import Engine
 from rootdb.store import fetch_frame, frame_to_table
+from rootdb.store.sql import scalar
 
 REGISTRY_FEED = "registry_persons"
 
@@ -122,7 +123,7 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     _name_house(con)
     _family(con)  # a relative found by name and house names the rest of the row
     counts = dict(con.execute("SELECT match_method, count(*) FROM link_person_exact GROUP BY 1").fetchall())
-    conflicts = con.execute("SELECT count(*) FROM link_person_conflicts").fetchall()[0][0]
+    conflicts = scalar(con, "SELECT count(*) FROM link_person_conflicts")
     return {**{m: counts.get(m, 0) for m in ("exact_id", "household", "excel_id", "family", "name_house")},
             "id_conflicts": conflicts}
 
@@ -347,7 +348,7 @@ def probabilistic(
     stored = None if retrain else splink_model.load_model(model_path)
     trained = stored is None
     if trained:
-        exact = con.execute("SELECT count(*) FROM link_person_exact").fetchall()[0][0]
+        exact = scalar(con, "SELECT count(*) FROM link_person_exact")
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
         stored = engine.train(con, registry, fetch_frame(con, "SELECT * FROM link_splink_training"))
