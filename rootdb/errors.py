@@ -13,6 +13,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # failed, nothing changed (or: some files failed, the rest loaded)
     USAGE = 2  # bad usage
+    REJECTED = 3  # nightly: done, but some delivered files were rejected (set aside with a note)
+    BUSY = 4  # nightly: another run holds the workspace; nothing done
 
 
 class RootdbError(Exception):

@@ -37,14 +37,13 @@ from pathlib import Path
 
 import polars as pl
 
-from rootdb.errors import RootdbError
+from rootdb.errors import ExitCode, RootdbError
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 from rootdb.privacy import mask_text
 
 LOCK_NAME = ".rootdb-nightly.lock"
 SETTLE_ENV, SETTLE_DEFAULT = "ROOTDB_INBOX_SETTLE", 60.0
-EXIT_DONE, EXIT_FAILED, EXIT_REJECTED, EXIT_BUSY = 0, 1, 3, 4
 # How the log and the terminal name files' outcomes and the steps.
 FILE_STATUS_WORDS = {"loaded": "已导入", "unchanged": "未变化", "failed": "退回"}
 STEP_WORDS = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
@@ -75,7 +74,7 @@ class NightlyRun:
     started: str
     as_of: str
     status: str = "running"  # done / done_with_rejected / failed / busy
-    exit_code: int = EXIT_DONE
+    exit_code: int = ExitCode.OK
     message: str = ""
     steps: list[NightlyStep] = field(default_factory=list)
     files: list[dict] = field(default_factory=list)
@@ -122,10 +121,10 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
             settle = float(os.environ.get(SETTLE_ENV, SETTLE_DEFAULT)) if settle_seconds is None else settle_seconds
             _run_steps(ws, run, log, settle)
     except _Busy as exc:
-        run.status, run.exit_code, run.message = "busy", EXIT_BUSY, str(exc)
+        run.status, run.exit_code, run.message = "busy", ExitCode.BUSY, str(exc)
         log.warning(str(exc))
     except Exception as exc:  # any failure: record it; reports and inbox stay as they were
-        run.status, run.exit_code = "failed", EXIT_FAILED
+        run.status, run.exit_code = "failed", ExitCode.FAILED
         run.message = mask_text(str(exc) if isinstance(exc, RootdbError) else f"{type(exc).__name__}: {exc}")
         log.error("失败：%s\n%s", run.message, traceback.format_exc())
     run.warnings = [mask_text(w) for w in run.warnings]
@@ -215,7 +214,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
             entry["moved_to"] = _move(Path(entry["path"]), archive)
     rejected = any(f["status"] == "failed" for f in run.files)
     run.status = "done_with_rejected" if rejected else "done"
-    run.exit_code = EXIT_REJECTED if rejected else EXIT_DONE
+    run.exit_code = ExitCode.REJECTED if rejected else ExitCode.OK
 
 
 def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.date) -> None:

@@ -16,7 +16,8 @@ import pytest
 from conftest import SAMPLE
 
 from rootdb.ingest import ingest
-from rootdb.nightly import EXIT_BUSY, EXIT_DONE, EXIT_REJECTED, LOCK_NAME, _run_lock, recent_runs, run_nightly
+from rootdb.errors import ExitCode
+from rootdb.nightly import LOCK_NAME, _run_lock, recent_runs, run_nightly
 from rootdb.workspace import init_workspace
 
 pytestmark = pytest.mark.sample  # every night ingests, links and reports the sample's files itself
@@ -101,7 +102,7 @@ def week(tmp_path_factory):
 def test_night_one_loads_everything_and_files_it_away(week):
     ws, mornings, _, _ = week
     run = mornings[1][0]
-    assert run.exit_code == EXIT_DONE and run.status == "done", run.message
+    assert run.exit_code == ExitCode.OK and run.status == "done", run.message
     assert [s.name for s in run.steps] == ["ingest", "link", "reports", "changes"]
     assert all(s.status == "done" for s in run.steps)
     assert len(run.files) == 22 and all(f["status"] == "loaded" for f in run.files)
@@ -118,7 +119,7 @@ def test_night_one_loads_everything_and_files_it_away(week):
 def test_night_two_a_death_stops_the_allowance_and_is_listed(week):
     ws, mornings, dies, _ = week
     run, r03, r07, changes = mornings[2]
-    assert run.exit_code == EXIT_DONE, run.message
+    assert run.exit_code == ExitCode.OK, run.message
     masked = dies["id_number"][:6] + "********" + dies["id_number"][14:]
     assert masked not in r03["身份证号"].to_list()  # no longer a living recipient
     assert masked in r07["身份证号"].to_list()  # dead, still paid: to be stopped
@@ -129,7 +130,7 @@ def test_night_two_a_death_stops_the_allowance_and_is_listed(week):
 def test_night_three_rejects_junk_with_a_note_and_takes_the_rest(week):
     ws, mornings, _, stopped = week
     run, r09 = mornings[3]
-    assert run.exit_code == EXIT_REJECTED and run.status == "done_with_rejected"
+    assert run.exit_code == ExitCode.REJECTED and run.status == "done_with_rejected"
     rejected = ws.root / "rejected" / "yibao_2026-11-03_损坏.csv"
     assert rejected.exists()
     note = Path(str(rejected) + ".原因.txt").read_text(encoding="utf-8")
@@ -163,14 +164,14 @@ def test_a_file_of_no_known_feed_is_rejected_with_what_to_do_in_the_inbox(week, 
 def test_night_four_with_nothing_new_skips_the_link(week):
     _, mornings, _, _ = week
     run = mornings[4][0]
-    assert run.exit_code == EXIT_DONE and {s.name: s.status for s in run.steps}["link"] == "skipped"
+    assert run.exit_code == ExitCode.OK and {s.name: s.status for s in run.steps}["link"] == "skipped"
     assert not run.changes
 
 
 def test_night_five_a_newborn_is_newly_registered(week):
     ws, mornings, _, _ = week
     run = mornings[5][0]
-    assert run.exit_code == EXIT_DONE, run.message
+    assert run.exit_code == ExitCode.OK, run.message
     assert run.changes.get("新登记") == 1
     runs = recent_runs(ws.root)
     assert len(runs) == 5 and runs[0]["status"] == "done" and runs[2]["status"] == "done_with_rejected"
@@ -194,7 +195,7 @@ def test_a_second_run_at_once_gives_up_without_changing_anything(week, tmp_path)
     finally:
         release.set()
         holder.join()
-    assert run.exit_code == EXIT_BUSY and "另一次" in run.message
+    assert run.exit_code == ExitCode.BUSY and "另一次" in run.message
     assert sorted(p.name for p in (ws.root / "reports").iterdir()) == before
 
 
@@ -205,7 +206,7 @@ def test_before_the_registry_arrives_files_are_loaded_and_linking_waits(tmp_path
     ws = init_workspace(tmp_path / "街道")
     shutil.copy(SAMPLE / "yibao_2026-11.csv", ws.root / "inbox")
     first = _night(ws, 2)
-    assert first.exit_code == EXIT_DONE, first.message
+    assert first.exit_code == ExitCode.OK, first.message
     steps = {s.name: s for s in first.steps}
     assert steps["ingest"].status == "done" and first.files[0]["status"] == "loaded"
     assert all(steps[n].status == "skipped" and steps[n].detail["headline"] == "等待公安实有人口库"
@@ -217,7 +218,7 @@ def test_before_the_registry_arrives_files_are_loaded_and_linking_waits(tmp_path
 
     shutil.copy(SAMPLE / "registry_persons_2026-11.csv", ws.root / "inbox")
     second = _night(ws, 3)
-    assert second.exit_code == EXIT_DONE, second.message
+    assert second.exit_code == ExitCode.OK, second.message
     assert {s.name: s.status for s in second.steps} == {
         "ingest": "done", "link": "done", "reports": "done", "changes": "done"}
     assert len(list((ws.root / "reports").glob("R*.xlsx"))) == 36
