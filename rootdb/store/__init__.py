@@ -101,6 +101,16 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(rows)
 
 
+def require_linked(con: duckdb.DuckDBPyConnection, *tables: str, then: str = "") -> None:
+    """The one "link first" check: a usage error naming what is missing when any of
+    `tables` (written by `rootdb link`) is not there; `then` says what to do after."""
+    from rootdb.errors import UsageError
+
+    missing = [t for t in tables if not table_exists(con, t)]
+    if missing:
+        raise UsageError(f"还没有比对结果（缺少 {'、'.join(missing)}）：请先运行 rootdb link{then}")
+
+
 def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Insert a polars frame by column name, creating the table or adding new columns.
 
