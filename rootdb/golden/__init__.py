@@ -24,7 +24,7 @@ from rootdb.golden import corrections as _corrections
 from rootdb.golden import entities as _entities
 from rootdb.golden.relations import build_relations
 from rootdb.specs import FeedSpec, load_specs
-from rootdb.store import table_exists
+from rootdb.store import require_linked
 
 GOLDEN_TABLES = ("golden_persons", "golden_houses", "golden_places", "rel_person_house", "rel_household",
                  "rel_place_person", "corrections")
@@ -35,11 +35,7 @@ _REQUIRED = ("link_person_records", "link_person_matches", "link_person_conflict
 def build_golden(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> dict:
     """(Re)build the golden tables from the link tables; row counts per table."""
     started = time.perf_counter()
-    missing = [t for t in _REQUIRED if not table_exists(con, t)]
-    if missing:
-        from rootdb.errors import UsageError
-
-        raise UsageError(f"还没有比对结果（缺少 {', '.join(missing)}）：请先运行 rootdb link")
+    require_linked(con, *_REQUIRED)
     specs = load_specs() if specs is None else specs
     counts: dict = {
         "golden_persons": _entities.build_golden_persons(con),
