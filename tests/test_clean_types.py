@@ -92,3 +92,7 @@ def test_every_issue_code_is_written_once_in_the_package():
     for issue in ROW_ISSUES:
         quoted = re.compile(rf"[\"']{issue.code}[\"']")
         assert sum(len(quoted.findall(text)) for text in sources) == 1, issue.code
+
+
+def test_ids_and_phones_are_masked_as_what_they_are():
+    assert {name: t.masked_as for name, t in FIELD_TYPES.items() if t.masked_as} == {"id18": "id", "phone": "phone"}

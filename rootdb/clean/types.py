@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import polars as pl
 
@@ -93,6 +93,9 @@ class FieldType:
     # Quarantine reason for a required cell delivered but unreadable ({header}, {value}:
     # the cell); None: such a cell counts as missing.
     unreadable: str | None = None
+    # How a value of this type is masked where it is shown (rootdb.privacy's mask_id,
+    # mask_phone); None: like any text, by what it holds.
+    masked_as: Literal["id", "phone"] | None = None
 
     def column(self, field: str, part: str) -> str:
         """The name of the column derived beside `field`."""
@@ -208,13 +211,13 @@ FIELD_TYPES = {
         FieldType("text", _clean_text),
         FieldType("name", _clean_name, derived=("pinyin",)),
         FieldType("id18", _clean_id18, derived=("valid", "check", "birth", "sex"),
-                  issues=tuple(ID_CHECKS.values())),
+                  issues=tuple(ID_CHECKS.values()), masked_as="id"),
         FieldType("uscc", _clean_uscc, derived=("valid",), issues=(USCC_INVALID,)),
         _parsed("date", parse_dates, DATE_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("yearmonth", parse_yearmonths, YEARMONTH_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("money", parse_money, MONEY_INVALID),
         _parsed("int", parse_ints, INT_INVALID),
-        FieldType("phone", _clean_phone, derived=("all",), issues=(PHONE_INVALID,)),
+        FieldType("phone", _clean_phone, derived=("all",), issues=(PHONE_INVALID,), masked_as="phone"),
         FieldType("address", _clean_address, derived=ADDRESS_PARTS),
         FieldType("enum", _clean_enum, issues=(ENUM_UNKNOWN,)),
     )
