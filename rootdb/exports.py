@@ -17,7 +17,7 @@ from rootdb.csvfile import write_csv
 from rootdb.errors import UsageError
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, record_audit
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked
 from rootdb.workspace import open_existing
 
 CROSSWALK_COLUMNS = [
@@ -39,8 +39,7 @@ class ExportResult:
 def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -> ExportResult:
     out = output_file(out, "对照表.csv")
     with open_existing(db, read_only=not unmasked) as con:
-        if not table_exists(con, "crosswalk"):
-            raise UsageError("还没有比对结果：请先运行 rootdb link")
+        require_linked(con, "crosswalk")
         frame = fetch_frame(
             con, f"SELECT {', '.join(CROSSWALK_COLUMNS)} FROM crosswalk ORDER BY feed, source_file, source_row, role"
         )

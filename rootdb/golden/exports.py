@@ -27,7 +27,7 @@ from rootdb.exports import ExportResult, write_table
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked
 from rootdb.workspace import open_existing
 from rootdb.xlsx import new_workbook, write_frame
 
@@ -47,15 +47,10 @@ def _open(con_or_db, writable: bool):
         yield con
 
 
-def _require(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    if not table_exists(con, table):
-        raise UsageError("还没有比对结果（标准档案未生成）：请先运行 rootdb link")
-
-
 def export_persons(con_or_db, out: Path, unmasked: bool = False) -> ExportResult:
     out = output_file(out, "人员.csv")
     with _open(con_or_db, writable=unmasked) as con:
-        _require(con, "golden_persons")
+        require_linked(con, "golden_persons")
         frame = fetch_frame(con, """
             SELECT p.entity_id, p.registry_key, p.name AS "姓名", p.id_number AS "身份证号", p.sex AS "性别",
                    p.ethnicity AS "民族", strftime(p.birth_date, '%Y-%m-%d') AS "出生日期", p.phone AS "联系电话",
@@ -92,7 +87,7 @@ def export_corrections(con_or_db, out: Path, department: str | None = None, unma
         raise UsageError(f"不认识的部门“{department}”；可选：{'、'.join(departments)}")
     specs = load_specs()
     with _open(con_or_db, writable=unmasked) as con:
-        _require(con, "corrections")
+        require_linked(con, "corrections")
         where, params = ("WHERE department = ?", [department]) if department is not None else ("", [])
         frame = fetch_frame(con, f"""
             SELECT feed, department, source_file, source_row, person_name, field, delivered_value, registry_value,

@@ -30,7 +30,7 @@ from rootdb.exports import write_table
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, record_audit
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked, table_exists
 from rootdb.workspace import open_existing
 
 REASONS = {
@@ -159,8 +159,7 @@ def unmatched_frame(con, unmasked: bool = False) -> pl.DataFrame:
 def export_unmatched_addresses(out: Path, db: str | None = None, unmasked: bool = False) -> AddressExport:
     out = output_file(out, "未匹配地址.xlsx")
     with open_existing(db, read_only=not unmasked) as con:
-        if not table_exists(con, "link_house_matches"):
-            raise UsageError("还没有比对结果：请先运行 rootdb link")
+        require_linked(con, "link_house_matches")
         if not table_exists(con, "link_house_unresolved"):
             raise UsageError("比对结果是旧版本生成的，缺少未匹配原因：请先重新运行 rootdb link")
         frame = unmatched_frame(con, unmasked=unmasked)

@@ -27,7 +27,7 @@ from rootdb.link import house_review
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked, table_exists
 from rootdb.store.sql import registered
 from rootdb.workspace import open_existing
 from rootdb.xlsx import new_workbook, write_frame
@@ -102,8 +102,7 @@ def current_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> ReviewExport:
     out = output_file(out, "复核.xlsx")
     with open_existing(db, read_only=not unmasked) as con:
-        if not table_exists(con, "link_person_review"):
-            raise UsageError("还没有比对结果：请先运行 rootdb link")
+        require_linked(con, "link_person_review")
         sides = ", ".join(f"{side}.{c} AS {c}_{tag}" for side, tag in (("a", "a"), ("b", "b")) for c in _SIDE_COLUMNS)
         pairs = fetch_frame(
             con,
