@@ -226,6 +226,40 @@ def _splice_rows(path: Path, pending: list[_Rows]) -> None:
     os.replace(temp, path)
 
 
+def date_words(day: dt.date) -> str:
+    """2026年11月2日, as a heading writes a date."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def write_heading(workbook: Workbook, sheet: Worksheet, columns: int, title: str, detail: str,
+                  unit: str | None = None) -> int:
+    """The one way a sheet for people begins: its title, centred over its `columns`, then
+    one line saying what it holds (the date, the conditions, the counts). With `unit` (a
+    report's 填报单位) that line is split as a department's report has it: the unit over
+    the left half, `detail` right-aligned over the right half. Returns the row (0-based)
+    the table starts on."""
+    base = {"font_name": "宋体", "font_size": 10, "valign": "vcenter"}
+    sheet.set_row(0, 30)
+    _merged(sheet, 0, 0, columns - 1, title,
+            workbook.add_format({**base, "bold": True, "font_size": 16, "align": "center"}))
+    left = workbook.add_format({**base, "align": "left"})
+    if unit is None:
+        # Not merged: a long line runs on over the empty cells beside it instead of being cut.
+        sheet.write_string(1, 0, detail, left)
+    else:
+        half = max(1, columns // 2)
+        _merged(sheet, 1, 0, half - 1, f"填报单位：{unit}", left)
+        _merged(sheet, 1, half, columns - 1, detail, workbook.add_format({**base, "align": "right"}))
+    return 2
+
+
+def _merged(sheet: Worksheet, row: int, first: int, last: int, text: str, style) -> None:
+    if last > first:
+        sheet.merge_range(row, first, row, last, text, style)
+    else:
+        sheet.write_string(row, first, text, style)
+
+
 def write_frame(workbook: Workbook, sheet: Worksheet, frame: pl.DataFrame, first_row: int = 0) -> None:
     """A header row and the frame's rows, text as text, dates as dates."""
     header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
