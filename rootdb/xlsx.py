@@ -231,6 +231,11 @@ def date_words(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+def masking_words(masked: bool) -> str:
+    """What a heading says of the IDs and phones a sheet shows."""
+    return "身份证号、联系电话已脱敏" if masked else "含完整身份证号和电话，请妥善保管"
+
+
 def write_heading(workbook: Workbook, sheet: Worksheet, columns: int, title: str, detail: str,
                   unit: str | None = None) -> int:
     """The one way a sheet for people begins: its title, centred over its `columns`, then
@@ -251,6 +256,14 @@ def write_heading(workbook: Workbook, sheet: Worksheet, columns: int, title: str
         _merged(sheet, 1, 0, half - 1, f"填报单位：{unit}", left)
         _merged(sheet, 1, half, columns - 1, detail, workbook.add_format({**base, "align": "right"}))
     return 2
+
+
+def write_sheet(workbook: Workbook, name: str, frame: pl.DataFrame, title: str, *detail: str) -> Worksheet:
+    """A sheet named `name`: the heading (`detail`'s parts on one line), then the frame."""
+    sheet = workbook.add_worksheet(name)
+    first_row = write_heading(workbook, sheet, frame.width, title, "　　".join(detail))
+    write_frame(workbook, sheet, frame, first_row=first_row)
+    return sheet
 
 
 def _merged(sheet: Worksheet, row: int, first: int, last: int, text: str, style) -> None:
