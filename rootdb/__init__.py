@@ -27,7 +27,7 @@ _LAZY = {
     "WorkspaceError": ("rootdb.errors", "WorkspaceError"),
     "IngestResult": ("rootdb.ingest", "IngestResult"),
     "ingest": ("rootdb.ingest", "ingest"),
-    "status": ("rootdb.status", "status"),
+    "status": ("rootdb.commands.status", "status"),
     "init": ("rootdb.workspace", "init_workspace"),
 }
 
@@ -36,7 +36,7 @@ __all__ = sorted(_LAZY)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below does this
     from rootdb.errors import ExitCode, InputFileError, RootdbError, SchemaError, UsageError, WorkspaceError
     from rootdb.ingest import IngestResult, ingest
-    from rootdb.status import status
+    from rootdb.commands.status import status
     from rootdb.workspace import init_workspace as init
 
 
@@ -55,9 +55,9 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """`rootdb.ingest` and `rootdb.status` are functions, named like the submodules that
-    hold them. Importing a submodule binds it on its parent package; here the function
-    keeps the name, as it did when this file imported them eagerly."""
+    """`rootdb.ingest` is a function, named like the subpackage that holds it. Importing
+    a submodule binds it on its parent package; here the function keeps the name, as it
+    did when this file imported it eagerly."""
 
     def __setattr__(self, name: str, value) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):

@@ -101,7 +101,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 # (bench/accuracy.py runs the report checks this way on an area the tests never use).
 AREA = Path(os.environ.get("ROOTDB_TEST_AREA") or SAMPLE)
 TRUTH = AREA / "_truth"
-from rootdb.demo import SAMPLE_AS_OF  # noqa: E402  (the sample's reference date)
+from rootdb.commands.demo import SAMPLE_AS_OF  # noqa: E402  (the sample's reference date)
 
 
 @pytest.fixture(scope="session")

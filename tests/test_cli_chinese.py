@@ -55,7 +55,7 @@ def test_help_and_version_do_not_import_the_ingest_stack():
 
 
 def test_public_names_of_the_package_still_resolve():
-    probe = ("import rootdb.ingest.results, rootdb.status, rootdb; from rootdb import ingest, status, init, "
+    probe = ("import rootdb.ingest.results, rootdb.commands.status, rootdb; from rootdb import ingest, status, init, "
              "ExitCode, IngestResult; print(callable(ingest), callable(status), callable(init), "
              "callable(rootdb.ingest), ExitCode.USAGE == 2, IngestResult.__name__, sorted(rootdb.__all__)[:2])")
     done = _python("-c", probe)

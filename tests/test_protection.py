@@ -148,7 +148,7 @@ def test_workbooks_written_with_a_key_put_nothing_in_the_system_temp_folder(tmp_
     from typer.testing import CliRunner
 
     from rootdb.cli.main import app
-    from rootdb.demo import SAMPLE_AS_OF
+    from rootdb.commands.demo import SAMPLE_AS_OF
     from rootdb.link import link
 
     monkeypatch.setenv(KEY_ENV, "社区-2026-secret")
