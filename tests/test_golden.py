@@ -257,11 +257,15 @@ def test_export_corrections_by_department(db, tmp_path):
     book = openpyxl.load_workbook(tmp_path / "minzheng.xlsx")
     assert book.sheetnames[0] == "汇总"
     feeds = set()
+    summary = book["汇总"]
+    assert summary["A1"].value == "数据比对纠错清单" and f"共 {civil.rows:,} 条" in summary["A2"].value
+    assert "部门：民政" in summary["A2"].value and "已脱敏" in summary["A2"].value
     for name in book.sheetnames[1:]:
         sheet = book[name]
-        assert [c.value for c in sheet[1]] == CORRECTION_HEADERS
-        feeds.add(sheet.cell(2, 1).value)
-        for row in sheet.iter_rows(min_row=2, values_only=True):
+        assert sheet["A1"].value.endswith("：纠错清单") and "报送部门：民政" in sheet["A2"].value
+        assert [c.value for c in sheet[3]] == CORRECTION_HEADERS  # below the heading
+        feeds.add(sheet.cell(4, 1).value)
+        for row in sheet.iter_rows(min_row=4, values_only=True):
             value = row[5] or ""
             if row[4] and "身份证" in row[4] and len(value) == 18:
                 assert value[6:14] == "********"
@@ -283,7 +287,7 @@ def test_export_corrections_writes_formula_looking_text_as_text(db, tmp_path):
         con.rollback()
     book = openpyxl.load_workbook(out)
     sheet = book["城乡最低生活保障对象花名册"]
-    cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
+    cells = [c for row in sheet.iter_rows(min_row=4) for c in row]
     formula = [c for c in cells if isinstance(c.value, str) and c.value.startswith("=HYPERLINK")]
     assert formula and all(c.data_type == "s" for c in formula)
     assert any(c.value == "+1-2" and c.data_type == "s" for c in cells)
