@@ -264,6 +264,71 @@ def test_another_areas_prefix_in_every_style(drawn):
     _check(OTHER_REGISTRY, OTHER_HOUSES, drawn)
 
 
+# ---------------------------------------------------------------- the parser alone: delivery habits
+
+# Words people write after the room on a delivery address or a department's form: the
+# issue's (电联, 主卧, 西户, 送货上门, a remark in brackets, a road name) and others of
+# the same kind. None holds a digit or a house word of its own.
+DELIVERY_TAILS = ["电联", "请电联", "先电联", "电联13812345678", "电话：13912345678", "手机0477-8512345",
+                  "主卧", "次卧", "北卧", "西户", "东户", "送货上门", "请送货上门", "放门口", "快递柜", "代收",
+                  "门卫代收", "家里有人", "工作日送货", "到了打电话", "(租住)", "（自住）", "【已核实】", "[老人独居]",
+                  "(建设路方向)", "建设路", "滨河大道", "康宁路口"]
+TAIL_SEPARATORS = ["", "", " ", "，", ",", "\u3000"]
+
+
+@st.composite
+def delivery_renderings(draw, houses: list[House]):
+    """(text, (building, unit, room) expected): a standard address of the registry with
+    its prefix whole, cut or gone; building, unit and room in digits, full-width digits or
+    Chinese numerals, as 号楼 / 栋 / 幢 / 座 / # / #楼 / 号 or dashes, a letter before the
+    building (e5号楼, b7), a dash after a marker (23栋-12单元), a floor and a side before
+    the room (5楼东501), the room with 室 / 号 / 房 / 号房 / 户 or nothing; and up to
+    three remarks after it."""
+    house = draw(st.sampled_from(houses))
+    province, city, district, street = house.admin
+    full = province + city + district + street + house.community
+    prefix = draw(st.sampled_from(["", full, street + house.community, house.community, district]))
+    numbers = draw(st.sampled_from(["digits", "full", "chinese"]))
+    b, u, r = house.building, house.unit, house.room
+    if numbers == "chinese":
+        sb, su = cn2an.an2cn(b), cn2an.an2cn(u)
+        sr = draw(st.sampled_from([_cn_digits(r), _cn_digits(r, "零"), cn2an.an2cn(r)]))
+        letter = ""
+    else:
+        sb, su, sr = str(b), str(u), str(r)
+        letter = draw(st.sampled_from(["", "", "", "e", "B"]))
+    if draw(st.booleans()):
+        body = f"{letter}{sb}-{su}-{sr}"
+    else:
+        bmark = draw(st.sampled_from(["号楼", "栋", "幢", "座", "#", "#楼", "号"]))
+        umark = draw(st.sampled_from(["单元", "-"]))
+        dash = draw(st.sampled_from(["", "-"])) if umark == "单元" else ""
+        floor = ""
+        if draw(st.integers(0, 3)) == 0:
+            f = r // 100
+            floor = draw(st.sampled_from([f"{f}楼", f"{f}层", f"{cn2an.an2cn(f)}楼", f"{cn2an.an2cn(f)}层"]))
+        side = draw(st.sampled_from(["", "", "东", "西"])) if numbers != "chinese" else ""
+        body = f"{letter}{sb}{bmark}{dash}{su}{umark}{floor}{side}{sr}"
+    body += draw(st.sampled_from(["", "室", "号", "房", "号房", "号室", "户"]))
+    tails = draw(st.lists(st.tuples(st.sampled_from(TAIL_SEPARATORS), st.sampled_from(DELIVERY_TAILS)), max_size=3))
+    text = prefix + house.name + body + "".join(sep + tail for sep, tail in tails)
+    if numbers == "full":
+        text = text.translate(_FULL)
+    return text, (letter.upper() + str(b), str(u), str(r))
+
+
+@settings(max_examples=400, deadline=None)
+@given(delivery_renderings(SAMPLE_HOUSES))
+def test_delivery_habits_never_change_building_unit_and_room(drawn):
+    """The issue's measure: building, unit and room right whatever follows the room.
+    The parser alone, on the sample's standard addresses (no workspace)."""
+    from rootdb.clean.addresses import parse_address
+
+    text, expected = drawn
+    got = parse_address(text)
+    assert (got["building"], got["unit"], got["room"]) == expected, text
+
+
 # ---------------------------------------------------------------- examples on the synthetic registry
 
 def _code(community: str, name: str, b: int, u: int, r: int) -> str:

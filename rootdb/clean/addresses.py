@@ -9,10 +9,12 @@ prefix (province … community), "3栋2-501", "3-2-501", "三号楼二单元五�
 full-width digits, spaces, a floor ("5楼") before the room, no unit, or a street-front
 house ("建设路12号", where the road stands in for the compound and 12 is the building).
 Buildings may carry letters (e5号楼, b7, A座); a dash may follow a marker (23栋-12单元);
-the room may follow a side (东801) and end in 室, 号, 房, 户 or nothing. What follows
-the room is dropped when it cannot name another house: a remark in brackets, phone
-numbers, 东户/西户, 主卧, 送货上门, and after a room written with its marker any words
-without a digit or a house word (a road name); a second room ("501室、502室") is not.
+the room may follow a floor and a side (5楼东801) and end in 室, 号, 房, 户 or nothing.
+What follows the room is dropped when it cannot name another house: a remark in
+brackets, phone numbers, 东户/西户, 主卧, 送货上门, and after a room written after a
+building or unit any words without a digit or a house word (a road name, 家里有人); a
+second room ("501室、502室") and 对面 / 隔壁 are not. A floor at the end is no part of
+the house: 康宁路二号一楼 is the doorplate 康宁路2号, 3号楼三层 building 3, B1层 nothing.
 A doorplate written before the compound ("康宁路83号康城雅苑") stays in the compound:
 the registry's vocabulary (`rootdb.link.address_vocab`) reads it.
 
@@ -131,7 +133,7 @@ _HOUSE = re.compile(
     (?:(?:(?P<b>{_N})(?:号楼|号院|号|栋|幢|座|\#楼|\#|楼|-)
          |(?P<bl>(?<![A-Za-z])[A-Za-z])(?:号楼|座|栋|幢|\#楼|\#))-?)?
     (?:(?P<u>{_N})(?:单元|门|-)-?)?
-    (?:{_N}(?:楼|层)(?!$))?
+    (?:(?:地下|负)?{_N}(?:楼|层)(?!$))?
     (?:(?<=[元楼栋幢座层门\-\#])[东西南北](?=\d))?
     (?:(?P<r>{_N})(?:号?室|号?房|号|户)?)?
     $""",
@@ -153,28 +155,42 @@ _TRAILING_REMARK = re.compile(r"\([^()]*\)$|\[[^\[\]]*\]$|【[^【】]*】$")
 # note for the courier or the tenancy. "附近", "对面", "旁边" are not among them:
 # they name another place.
 _PHONE = r"(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})"
-_PHONE_TAIL = re.compile(
-    rf"(?<!\d)(?:联系电话|联系方式|联系人|电话|电联|手机|联系|tel|TEL|Tel)?:?{_PHONE}(?:[/、,，]{_PHONE})*$")
+_PHONES = rf"(?<!\d)(?:联系电话|联系方式|联系人|电话|电联|手机|联系|tel|TEL|Tel)?:?{_PHONE}(?:[/、,，]{_PHONE})*"
+_PHONE_TAIL = re.compile(rf"{_PHONES}$")
+_PHONE_INSIDE = re.compile(rf"{_PHONES}(?!\d)")
 _NOISE_WORDS = (
     "[东西南北中](?:户|侧|边|间)|主卧室?|次卧室?|客卧|[南北]卧|电话联系|电联|电话|联系|送货上门|送上门|"
     "放门口|门口|快递柜|代收|租住|自住|出租|租户|本人|家"
 )
-# A shop written by its doorplate and the floor it is on: 建设路12号底商, 交通街8号一楼
-_SHOP_TAIL = re.compile(r"(?<=\d号)(?:底商|商铺|门面|门市|门店|一楼|1楼|一层|1层)$")
+_NOISE_WORD = re.compile(_NOISE_WORDS)
 _NOISE_TAIL = re.compile(rf"(?<=[\dA-Za-z室房户号:)\]】{_CN}])(?:{_NOISE_WORDS}|[,，;；:])+$")
-# After a room written with its marker (…2单元501室, 3-2-501房) any words that hold no
-# digit, no house word and no list separator are a remark (主卧, 送货上门, a road name).
-_ROOM_TAIL = re.compile(
-    rf"^(?P<head>.*?(?:单元|-|号楼|栋|幢|座)[东西南北]?(?:\d+|[{_CN}]+)(?:号?室|号?房|户))"
-    r"(?P<tail>[^\d、,，;；/]+)$"
+# A shop written by its doorplate: 建设路12号底商
+_SHOP_TAIL = re.compile(rf"(?<=[\d{_CN}]号)(?:底商|商铺|门面|门市|门店)$")
+# A floor at the end is no part of the house: after a building, a unit or a doorplate
+# (3号楼5楼, 2单元三层, 康宁路二号一楼: a shop on the ground floor of 康宁路2号), and
+# written with 层 or below ground anywhere (万达广场3层, B1层, 负一楼). A bare "幸福小区5楼"
+# stays building 5: that is how a building is written here.
+_FLOOR = rf"(?:地下|负|[Bb])?(?:\d+|[{_CN}]+)(?:楼|层)"
+_FLOOR_TAIL = re.compile(
+    rf"(?:(?<=号楼)|(?<=[栋幢座元\#])|(?<=[\d{_CN}]号)){_FLOOR}$"
+    rf"|(?:地下|负|[Bb])(?:\d+|[{_CN}]+)(?:楼|层)$|(?<![\dA-Za-z{_CN}])(?:\d+|[{_CN}]+)层$"
 )
-_HOUSE_WORD = re.compile(r"室|号|单元|栋|幢|座|层|楼|房|户|[" + "零〇○一二两三四五六七八九十百千" + r"]")
+# After a room written after a building or unit (…2单元501室, 3-2-501, 23栋东801号, …5楼501)
+# whatever holds no digit, no house word and no list separator, once the remark words
+# are out, is a remark: 主卧, 送货上门, 家里有人, a road name; unless it points
+# elsewhere (501对面, 501隔壁).
+_ROOM_TAIL = re.compile(
+    rf"^(?P<head>.*?(?:单元|-|号楼|栋|幢|座|\#|楼|层)[东西南北]?(?:\d+[A-Za-z]?|[{_CN}]+)(?:号?室|号?房|户|号)?)"
+    rf"(?P<tail>[^\d{_CN}、/]+)$"
+)
+_HOUSE_WORD = re.compile(rf"室|号|单元|栋|幢|座|层|楼|房|户|[{_CN}]")
+_ELSEWHERE = re.compile("对面|对门|旁边|隔壁|附近|斜对")
 _TAIL_END = set("0123456789室号")
 
 
 def _strip_tail(text: str) -> str:
     """The text without what follows the house: remarks in brackets, phone numbers,
-    remark words. Text that ends in a digit or 室 (almost all) is returned at once."""
+    remark words, a floor. Text that ends in a digit or 室 (almost all) is returned at once."""
     while text:
         last = text[-1]
         if last in ")]】":
@@ -184,17 +200,24 @@ def _strip_tail(text: str) -> str:
                 return text
             new = _PHONE_TAIL.sub("", text)
         else:
-            new = _NOISE_TAIL.sub("", text)
+            new = _PHONE_INSIDE.sub("", text)
+            if new == text:
+                new = _NOISE_TAIL.sub("", text)
             if new == text:
                 new = _SHOP_TAIL.sub("", text)
             if new == text:
+                new = _FLOOR_TAIL.sub("", text)
+            if new == text:
                 m = _ROOM_TAIL.match(text)
-                if m and not _HOUSE_WORD.search(m.group("tail")):
+                tail = m.group("tail") if m else ""
+                if m and not _HOUSE_WORD.search(_NOISE_WORD.sub("", tail)) and not _ELSEWHERE.search(tail):
                     new = m.group("head")
         if new == text or not new:
             return text
         text = new
     return text
+
+
 _EDGE_PUNCT = "-,.，。、;；:：/\\()（）[]【】#"
 _HAS_LETTER = re.compile(r"[^\d\W]")
 _HAS_DIGIT = re.compile(r"\d")
