@@ -63,9 +63,12 @@ _SPREADSHEET_SUFFIXES = {".xls", ".xlsm", ".xlsb", ".ods", ".et"}
 EXCEL_MAX_ROWS = 1_048_576
 
 
-def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True) -> None:
+def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True,
+                heading: tuple[str, ...] = ()) -> None:
     """`frame` to `out`: a workbook of one sheet when it is named .xlsx, else CSV (UTF-8,
-    with a BOM unless `bom` is False, formula-like cells neutralised)."""
+    with a BOM unless `bom` is False, formula-like cells neutralised). A list for people
+    gives a `heading` (title, then the parts of the line under it) to begin its sheet
+    with; data a script reads back (crosswalk, persons) is a bare table, as in its CSV."""
     out = Path(out)
     output_file(out, f"导出{out.suffix or '.csv'}")  # not an existing folder
     suffix = out.suffix.lower()
@@ -76,10 +79,13 @@ def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True) ->
                          f"（{EXCEL_MAX_ROWS - 1:,} 行数据），请导出为 .csv 文件")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".xlsx":
-        from rootdb.xlsx import new_workbook, write_frame
+        from rootdb.xlsx import new_workbook, write_frame, write_sheet
 
         workbook = new_workbook(out)
-        write_frame(workbook, workbook.add_worksheet(sheet), frame)
+        if heading:
+            write_sheet(workbook, sheet, frame, *heading)
+        else:
+            write_frame(workbook, workbook.add_worksheet(sheet), frame)
         workbook.close()
     else:
         write_csv(frame, out, bom=bom)
