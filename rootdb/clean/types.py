@@ -6,7 +6,7 @@ becomes for the department.
 `rootdb.clean.frame` runs the cleaners, `rootdb.specs` checks that no field is named
 like a derived column, `rootdb.link.records` reads the derived columns, and
 `rootdb.golden.corrections` turns the issues into corrections. A new type is one
-entry in `FIELD_TYPES` (and its name in the schema model's `FieldType`). Pure data and
+entry in `FIELD_TYPES` (the schema model's `FieldType` lists its names). Pure data and
 functions on polars frames: reads and writes no table.
 """
 
@@ -106,6 +106,12 @@ class FieldType:
     def derived_columns(self, field: str) -> list[str]:
         return [self.column(field, part) for part in self.derived]
 
+    @property
+    def checks_validity(self) -> bool:
+        """Whether cleaning says if a value is valid (the derived `valid`): a valid one
+        names its entity on its own."""
+        return "valid" in self.derived
+
 
 # ---------------------------------------------------------------- resident IDs
 
@@ -204,14 +210,16 @@ def _parsed(name: str, parse: Callable[[pl.Expr], pl.Expr], issue: Issue,
 
 _UNREADABLE_DATE = "{header}“{value}”无法识别为日期"
 
-# In the order of the schema's `FieldType`.
+# By name, in the order a schema error lists them.
 FIELD_TYPES = {
     t.name: t
     for t in (
-        FieldType("text", _clean_text),
-        FieldType("name", _clean_name, derived=("pinyin",)),
+        FieldType("text", _clean_text),  # trimmed free text
+        FieldType("name", _clean_name, derived=("pinyin",)),  # a person's name, pinyin kept beside it
+        # resident ID (GB 11643)
         FieldType("id18", _clean_id18, derived=("valid", "check", "birth", "sex"),
                   issues=tuple(ID_CHECKS.values()), masked_as="id"),
+        # unified social credit code (GB 32100)
         FieldType("uscc", _clean_uscc, derived=("valid",), issues=(USCC_INVALID,)),
         _parsed("date", parse_dates, DATE_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("yearmonth", parse_yearmonths, YEARMONTH_INVALID, unreadable=_UNREADABLE_DATE),
