@@ -13,7 +13,8 @@ import pytest
 
 from conftest import TRUTH, copy_sample
 from rootdb.errors import UsageError
-from rootdb.golden import build_golden
+from rootdb.golden import build_golden, stages
+from rootdb.specs import load_specs
 from rootdb.golden.exports import CORRECTION_HEADERS, PERSON_HEADERS, export_corrections, export_persons
 
 REFERENCE_FEEDS = ("registry_persons", "registry_addresses", "registry_places")
@@ -219,6 +220,17 @@ def test_build_golden_runs_inside_the_callers_transaction(db, tmp_path):
         con.execute("DELETE FROM corrections")
         con.rollback()  # build_golden did not commit: the delete is undone with it
         assert con.execute("SELECT count(*) FROM corrections").fetchall()[0][0] == before == counts["corrections"]
+
+
+def test_build_golden_times_its_stages_and_leaves_no_working_table(db):
+    seconds: dict[str, float] = {}
+    with duckdb.connect(str(db)) as con:
+        con.begin()
+        build_golden(con, seconds=seconds)
+        left = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+        con.rollback()
+    assert left == []
+    assert list(seconds) == [f"golden_{stage.name}" for stage in stages(load_specs())]
 
 
 # ------------------------------------------------------------------ exports
