@@ -155,15 +155,15 @@ def test_as_of_takes_the_dates_offices_write(monkeypatch):
     """`--as-of 20261101` was accepted but 2026/11/01 and 2026年11月1日 were not."""
     import datetime as dt
 
-    from rootdb.cli import main
+    from rootdb.commands import parse_date
     from rootdb.errors import UsageError
 
     for text in ("2026-11-01", "2026/11/01", "2026/11/1", "2026.11.01", "20261101", "2026年11月1日",
                  "2026年11月01日", "２０２６年１１月１日", " 2026-11-1 "):
-        assert main._as_of(text) == dt.date(2026, 11, 1), text
+        assert parse_date(text) == dt.date(2026, 11, 1), text
     for text in ("2026-13-01", "2026/02/30", "11/01/2026", "明天", "2026-11/01"):
         try:
-            main._as_of(text)
+            parse_date(text)
         except UsageError as exc:
             assert "--as-of" in str(exc)
         else:

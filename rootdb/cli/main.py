@@ -12,8 +12,6 @@ commands and the renderer (`rootdb.cli.render`) are imported when a command runs
 that `rootdb --help` stays quick.
 """
 
-from __future__ import annotations
-
 import functools
 import inspect
 import os
@@ -92,11 +90,18 @@ def command(group: typer.Typer, name: str | None = None, *, db: bool = True, jso
         own = [p for p in signature.parameters.values() if p.name != "opts"]
         shared = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=GLOBAL_OPTIONS[n][1],
                                     annotation=GLOBAL_OPTIONS[n][0]) for n in taken]
-        wrapper.__signature__ = signature.replace(parameters=own + shared)
+        _set_signature(wrapper, signature.replace(parameters=own + shared))
         group.command(name, **settings)(wrapper)
         return func
 
     return register
+
+
+def _set_signature(wrapper: Callable, signature: inspect.Signature) -> None:
+    """The parameters typer reads; the annotations as objects, so that typer does not
+    evaluate the strings again (most of the time `rootdb --help` spends in rootdb)."""
+    wrapper.__signature__ = signature
+    wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
 
 
 def _run(func: Callable, kwargs: dict, debug: bool):
@@ -341,7 +346,7 @@ def person_conditions(func: Callable) -> Callable:
                                          annotation=annotation) for name, (annotation, default) in PERSON_OPTIONS.items()]
         else:
             params.append(param)
-    wrapper.__signature__ = signature.replace(parameters=params)
+    _set_signature(wrapper, signature.replace(parameters=params))
     return wrapper
 
 
