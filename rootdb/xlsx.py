@@ -1,5 +1,7 @@
 """Writing workbooks safely: every text cell is written as text (a value starting
-with = + - @ never becomes a formula), widths fit Chinese text, header frozen."""
+with = + - @ never becomes a formula), widths fit Chinese text, header frozen. Every
+sheet meant for people begins with one heading (`write_heading`: the title, then a line
+of what it holds); `read_table` reads such a sheet's table back, heading or not."""
 
 from __future__ import annotations
 
@@ -226,6 +228,9 @@ def _splice_rows(path: Path, pending: list[_Rows]) -> None:
     os.replace(temp, path)
 
 
+HEADING_ROWS = 2  # the heading's rows: a table under it starts on this row (0-based)
+
+
 def date_words(day: dt.date) -> str:
     """2026年11月2日, as a heading writes a date."""
     return f"{day.year}年{day.month}月{day.day}日"
@@ -255,7 +260,7 @@ def write_heading(workbook: Workbook, sheet: Worksheet, columns: int, title: str
         half = max(1, columns // 2)
         _merged(sheet, 1, 0, half - 1, f"填报单位：{unit}", left)
         _merged(sheet, 1, half, columns - 1, detail, workbook.add_format({**base, "align": "right"}))
-    return 2
+    return HEADING_ROWS
 
 
 def write_sheet(workbook: Workbook, name: str, frame: pl.DataFrame, title: str, *detail: str) -> Worksheet:
@@ -264,6 +269,19 @@ def write_sheet(workbook: Workbook, name: str, frame: pl.DataFrame, title: str, 
     first_row = write_heading(workbook, sheet, frame.width, title, "　　".join(detail))
     write_frame(workbook, sheet, frame, first_row=first_row)
     return sheet
+
+
+def read_table(path, name: str, first_header: str) -> pl.DataFrame:
+    """The table of sheet `name`, every cell as text: its header is the row (among the
+    first few) whose first cell is `first_header`, so a sheet under a heading and a bare
+    one (written before the heading) read alike; the first row when none is."""
+    import fastexcel
+
+    reader = fastexcel.read_excel(path)
+    top = reader.load_sheet(name, header_row=None, n_rows=5, dtypes="string").to_polars()
+    firsts = top.get_column(top.columns[0]).to_list() if top.width else []
+    header_row = firsts.index(first_header) if first_header in firsts else 0
+    return reader.load_sheet(name, header_row=header_row, dtypes="string").to_polars()
 
 
 def _merged(sheet: Worksheet, row: int, first: int, last: int, text: str, style) -> None:
