@@ -303,3 +303,12 @@ def test_export_corrections_writes_formula_looking_text_as_text(db, tmp_path):
     formula = [c for c in cells if isinstance(c.value, str) and c.value.startswith("=HYPERLINK")]
     assert formula and all(c.data_type == "s" for c in formula)
     assert any(c.value == "+1-2" and c.data_type == "s" for c in cells)
+
+
+def test_before_link_they_say_so_in_one_wording(tmp_path):
+    con = duckdb.connect()  # nothing linked
+    for call, missing in ((lambda: build_golden(con), "link_person_records"),
+                          (lambda: export_persons(con, tmp_path / "p.csv"), "golden_persons"),
+                          (lambda: export_corrections(con, tmp_path / "c.xlsx"), "corrections")):
+        with pytest.raises(UsageError, match=f"还没有比对结果（缺少 {missing}.*）：请先运行 rootdb link$"):
+            call()
