@@ -355,3 +355,31 @@ def test_every_full_prefix_comes_off_the_compound(area, present, compound, body)
 ])
 def test_districts_ending_in_cheng_qu(text, compound):
     assert parse_address(text)["compound"] == compound
+
+
+def test_a_cell_longer_than_any_address_is_kept_unparsed_and_flagged():
+    """A 2-million-character cell is no address: kept as delivered, no parts, an issue
+    naming the column, and no regular expression ever runs over it (milliseconds, not
+    the minutes and gigabytes the parser's expressions would take)."""
+    import time
+
+    from rootdb.clean.addresses import MAX_ADDRESS_CHARS
+    from rootdb.clean.frame import clean_frame
+    from rootdb.specs import ColumnSpec, FeedSpec
+
+    long = "幸" * 2_000_000
+    at_cap = "幸福小区3-2-501" + "送" * (MAX_ADDRESS_CHARS - 11)  # a long remark: still read
+    started = time.perf_counter()
+    out = parse_addresses(pl.Series([long, "幸福小区3-2-501", None, at_cap, at_cap + "送"]))
+    assert time.perf_counter() - started < 2
+    assert out["address"].to_list()[:3] == [long, "幸福小区3-2-501", None]
+    assert out["house_key"].to_list() == [None, "幸福小区|3|2|501", None, "幸福小区|3|2|501", None]
+    assert parse_address(long)["house_key"] is None and parse_address(long)["address"] == long
+
+    spec = FeedSpec(code="t", department="测试", title="测试", file_patterns=["*.csv"],
+                    columns=[ColumnSpec(field="address", header="家庭住址", type="address")], roles=[])
+    result = clean_frame(spec, pl.DataFrame({"source_row": [2, 3], "address": [long, "幸福小区3-2-501"]}))
+    assert result.records["address"].to_list() == [long, "幸福小区3-2-501"]
+    assert result.issues.select("source_row", "field", "code", "message").rows() == [
+        (2, "address", "address_too_long",
+         f"家庭住址：超过{MAX_ADDRESS_CHARS}个字，不是一个地址，未作解析；原值已保留，请核对原始数据")]

@@ -237,16 +237,29 @@ def _community(name: str, kind: str) -> str:
     return name + "嘎查"
 
 
+# No address is longer: a longer cell (a pasted document, a broken export) is kept as
+# text but not parsed, and not cached (the regular expressions would take minutes and
+# gigabytes on a 35-million-character cell). `rootdb.clean.types` flags it.
+MAX_ADDRESS_CHARS = 300
+
+
 def parse_address(s: str | None) -> dict:
     """Parse one address. Returns a dict with the keys of `COLUMNS`; parts it cannot
     find are None, and so is everything when the text is empty or a blank marker.
     The work is lru_cached (in `_parse_normalized`); the dict is a fresh copy."""
     if s is None:
         return dict.fromkeys(COLUMNS)
-    return dict(zip(COLUMNS, _parse_normalized(normalize_address_text(s))))
+    return dict(zip(COLUMNS, _parse_capped(normalize_address_text(s))))
 
 
 _NOTHING = (None,) * len(COLUMNS)
+
+
+def _parse_capped(text: str) -> tuple:
+    """`_parse_normalized`, but a text longer than `MAX_ADDRESS_CHARS` is only the address."""
+    if len(text) > MAX_ADDRESS_CHARS:
+        return (text,) + (None,) * len(PARTS)
+    return _parse_normalized(text)
 
 
 @functools.lru_cache(maxsize=1 << 18)
@@ -303,12 +316,16 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
 def parse_addresses(raw: pl.Series) -> pl.DataFrame:
     """Row-aligned columns address, community, compound, building, unit, room,
     house_key (all String). Distinct raw values are normalised in polars; the parser
-    runs once per distinct normalised text; the parts are joined back."""
-    text = raw.cast(pl.String).rename("_raw")
-    keys = text.unique().drop_nulls().to_frame().with_columns(_text=_normalize_expr(pl.col("_raw")))
+    runs once per distinct normalised text; the parts are joined back. A value longer
+    than `MAX_ADDRESS_CHARS` is its own address, as delivered, with no parts (and is
+    never hashed, normalised or joined on: a long string costs seconds in each)."""
+    text = raw.cast(pl.String)
+    fits = (text.str.len_chars() <= MAX_ADDRESS_CHARS).fill_null(True)
+    frame = pl.DataFrame({"_raw": text.zip_with(fits, pl.Series([None], dtype=pl.String)), "_fits": fits})
+    keys = frame.select("_raw").unique().drop_nulls().with_columns(_text=_normalize_expr(pl.col("_raw")))
     distinct = keys["_text"].unique()
-    rows = [_parse_normalized(v) for v in distinct.to_list()]
+    rows = [_parse_capped(v) for v in distinct.to_list()]
     parsed = pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS}, orient="row")
     lookup = keys.join(parsed.with_columns(distinct.alias("_text")), on="_text", how="left").drop("_text")
-    out = text.to_frame().join(lookup, on="_raw", how="left", maintain_order="left")
-    return out.select(COLUMNS)
+    out = frame.join(lookup, on="_raw", how="left", maintain_order="left")
+    return out.with_columns(address=pl.when(pl.col("_fits")).then(pl.col("address")).otherwise(text)).select(COLUMNS)

@@ -19,7 +19,7 @@ from typing import Literal, Protocol
 import polars as pl
 
 from rootdb.clean.addresses import PARTS as ADDRESS_PARTS
-from rootdb.clean.addresses import parse_addresses
+from rootdb.clean.addresses import MAX_ADDRESS_CHARS, parse_addresses
 from rootdb.clean.ids import clean_ids
 from rootdb.clean.names import clean_names
 from rootdb.clean.values import (
@@ -165,8 +165,15 @@ def _clean_name(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
     return clean_names(cells["text"]).select(pl.col("name").alias("value"), "pinyin")
 
 
+ADDRESS_TOO_LONG = _own_correction(
+    "address_too_long", f"{{header}}：超过{MAX_ADDRESS_CHARS}个字，不是一个地址，未作解析；原值已保留，请核对原始数据",
+    "地址过长，无法识别")
+
+
 def _clean_address(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
-    return parse_addresses(cells["text"]).rename({"address": "value"})
+    parsed = parse_addresses(cells["text"]).rename({"address": "value"})
+    return parsed.with_columns(
+        (pl.col("value").str.len_chars() > MAX_ADDRESS_CHARS).fill_null(False).alias(ADDRESS_TOO_LONG.code))
 
 
 def _clean_uscc(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
@@ -226,7 +233,7 @@ FIELD_TYPES = {
         _parsed("money", parse_money, MONEY_INVALID),
         _parsed("int", parse_ints, INT_INVALID),
         FieldType("phone", _clean_phone, derived=("all",), issues=(PHONE_INVALID,), masked_as="phone"),
-        FieldType("address", _clean_address, derived=ADDRESS_PARTS),
+        FieldType("address", _clean_address, derived=ADDRESS_PARTS, issues=(ADDRESS_TOO_LONG,)),
         FieldType("enum", _clean_enum, issues=(ENUM_UNKNOWN,)),
     )
 }
