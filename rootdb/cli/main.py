@@ -465,14 +465,11 @@ def review_import(
     有看不懂的行时，其余判定照常保存并列出这些行（退出码 0）；一条判定也没能保存才算失败（退出码 1）。
     """
     from rootdb.cli import render
-    from rootdb.commands.review import import_exit_code
     from rootdb.commands.review import review_import as run
 
     result = run(path, db=opts.db)
     opts.emit(result, lambda: render.review_import_summary(result))
-    code = import_exit_code(result)
-    if code:
-        raise typer.Exit(int(code))
+    raise typer.Exit(int(result.exit_code))
 
 
 export_app = ZhTyper(help="导出数据", no_args_is_help=True)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rootdb.errors import ExitCode
 from rootdb.link.review import ReviewExport, ReviewImport, export_review, import_review
 
-__all__ = ["ReviewExport", "ReviewImport", "import_exit_code", "review_export", "review_import"]
+__all__ = ["ReviewExport", "ReviewImport", "review_export", "review_import"]
 
 
 def review_export(out: Path, unmasked: bool = False, db: str | Path | None = None) -> ReviewExport:
@@ -18,11 +17,7 @@ def review_export(out: Path, unmasked: bool = False, db: str | Path | None = Non
 
 
 def review_import(path: Path, db: str | Path | None = None) -> ReviewImport:
+    """The decisions of the filled-in workbook `path`; its `exit_code` is 1 only when not
+    one decision could be saved."""
     return import_review(path, db=db)
 
-
-def import_exit_code(result: ReviewImport) -> ExitCode:
-    """A partial import is done (the readable decisions are saved, the others listed);
-    it failed only when rows could not be read and not one decision was saved."""
-    saved = result.decided + (result.addresses or {}).get("decided", 0)
-    return ExitCode.FAILED if result.problems and not saved else ExitCode.OK

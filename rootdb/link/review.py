@@ -26,7 +26,7 @@ import duckdb
 import fastexcel
 import polars as pl
 
-from rootdb.errors import UsageError
+from rootdb.errors import ExitCode, UsageError
 from rootdb.link import house_review
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
@@ -82,6 +82,13 @@ class ReviewImport:
     blank: int = 0
     problems: list[str] = field(default_factory=list)
     addresses: dict = field(default_factory=dict)  # house_review.HouseImport, as a dict
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """A partial import is done (the readable decisions are saved, the others listed);
+        it failed only when rows could not be read and not one decision was saved."""
+        saved = self.decided + (self.addresses or {}).get("decided", 0)
+        return ExitCode.FAILED if self.problems and not saved else ExitCode.OK
 
     def to_dict(self) -> dict:
         return asdict(self)
