@@ -100,6 +100,7 @@ EXAMPLES = [
     ("幸福小区3号楼2单元501号，工作日送货(北门进)", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
     ("幸福小区3号楼2单元501对面", (None, None, None, None, None, None)),  # another house
     ("幸福小区3号楼2单元501室隔壁", (None, None, None, None, None, None)),
+    ("建设社区0-6岁儿童", ("建设社区", None, None, None, None, None)),  # a lone dash: an age, not 0号楼6室
     # floors are neither buildings nor rooms: after a doorplate (a shop), a building or a
     # unit, with 层, below ground
     ("康宁路二号一楼", (None, "康宁路", "2", None, None, "康宁路|2||")),

@@ -179,10 +179,12 @@ _FLOOR_TAIL = re.compile(
 # whatever holds no digit, no house word and no list separator, once the remark words
 # are out, is a remark: 主卧, 送货上门, 家里有人, a road name; unless it points
 # elsewhere (501对面, 501隔壁).
+_NUM = rf"(?:\d+[A-Za-z]?|[{_CN}]+)"
+# what a room follows: a building, unit or floor word, or a unit after a dash (3-2-, 3栋2-;
+# never a lone dash: 0-6岁 is an age)
+_BEFORE_ROOM = rf"(?:单元|号楼|栋|幢|座|\#|楼|层|(?:[栋幢座楼\#\-]|单元|号){_NUM}-)"
 _ROOM_TAIL = re.compile(
-    rf"^(?P<head>.*?(?:单元|-|号楼|栋|幢|座|\#|楼|层)[东西南北]?(?:\d+[A-Za-z]?|[{_CN}]+)(?:号?室|号?房|户|号)?)"
-    rf"(?P<tail>[^\d{_CN}、/]+)$"
-)
+    rf"^(?P<head>.*?{_BEFORE_ROOM}[东西南北]?{_NUM}(?:号?室|号?房|户|号)?)(?P<tail>[^\d{_CN}、/]+)$")
 _HOUSE_WORD = re.compile(rf"室|号|单元|栋|幢|座|层|楼|房|户|[{_CN}]")
 _ELSEWHERE = re.compile("对面|对门|旁边|隔壁|附近|斜对")
 _TAIL_END = set("0123456789室号")
