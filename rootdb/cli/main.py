@@ -5,7 +5,7 @@ The global options (--db, --json, the hidden --debug) are declared once, in
 errors to exit codes in one place: 0 done, 1 failed with nothing changed (or some
 files failed while the rest loaded), 2 bad usage; nightly's 3 and 4 come from its result.
 The conditions on people that `query` and `notify` share are declared once too
-(`person_options`).
+(`PERSON_OPTIONS`, added by `person_conditions`).
 
 Importing this module loads typer and the Chinese help (`rootdb.cli.zh`) only: the
 commands and the renderer (`rootdb.cli.render`) are imported when a command runs, so
@@ -13,6 +13,7 @@ that `rootdb --help` stays quick.
 """
 
 import functools
+import importlib
 import inspect
 import os
 from collections.abc import Callable
@@ -26,6 +27,20 @@ from rootdb import __version__
 from rootdb.cli.zh import ZhTyper
 from rootdb.errors import ExitCode, RootdbError, UsageError
 from rootdb.resources import bundled_dir
+
+
+class _OnFirstUse:
+    """A module imported when one of its names is first used: the renderer (rich's
+    tables and progress bars) is loaded by the command that prints, not by --help."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+render = _OnFirstUse("rootdb.cli.render")
 
 # The help counts the report templates rootdb ships (a glob, not a load: help stays fast).
 SHIPPED_REPORTS = len(list(bundled_dir("report_templates").glob("R*.yaml")))
@@ -63,8 +78,6 @@ class Options:
     def emit(self, result, show: Callable[[], None]) -> None:
         """The result as one JSON object (--json), or as the human view `show` prints."""
         if self.as_json:
-            from rootdb.cli import render
-
             render.print_json(result.to_dict())
         else:
             show()
@@ -113,13 +126,9 @@ def _run(func: Callable, kwargs: dict, debug: bool):
     except RootdbError as exc:
         if debug:
             raise
-        from rootdb.cli import render
-
         render.error_panel(str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
-        from rootdb.cli import render
-
         render.err.print("[red]已中断；正在进行的文件未写入。[/]")
         raise typer.Exit(int(ExitCode.FAILED)) from None
 
@@ -161,7 +170,6 @@ def init(
     directory: Annotated[Path, typer.Argument(help="工作区目录", metavar="目录")] = Path("."),
 ) -> None:
     """创建工作区：配置和数据库文件"""
-    from rootdb.cli import render
     from rootdb.commands.init import init as run
 
     result = run(directory)
@@ -186,7 +194,6 @@ def ingest(
     """导入数据文件：识别、清洗、入库，坏行隔离"""
     import sys
 
-    from rootdb.cli import render
     from rootdb.commands.ingest import ingest as run
 
     with render.IngestProgressBar(enabled=not opts.as_json and sys.stderr.isatty()) as bar:
@@ -198,7 +205,6 @@ def ingest(
 @command(app)
 def status(opts: Options = Options()) -> None:
     """查看已导入的数据和最近的运行"""
-    from rootdb.cli import render
     from rootdb.commands.status import status as run
 
     result = run(db=opts.db)
@@ -246,7 +252,6 @@ def link(
     opts: Options = Options(),
 ) -> None:
     """与公安库比对：人、房、单位各归一"""
-    from rootdb.cli import render
     from rootdb.commands.link import link as run
 
     with render.err.status("比对中：人员、房屋、单位…"):
@@ -278,7 +283,6 @@ def report(
 ) -> None:
     import sys
 
-    from rootdb.cli import render
     from rootdb.commands import Scope, parse_date
     from rootdb.commands.report import report as run
     from rootdb.commands.report import report_list
@@ -373,7 +377,6 @@ def query(
     opts: Options = Options(),
 ) -> None:
     """按条件查找人员，如 0-3 岁且家里要托育的儿童"""
-    from rootdb.cli import render
     from rootdb.commands.query import query as run
 
     people, scope = _person_query(conditions)
@@ -396,7 +399,6 @@ def notify(
     opts: Options = Options(),
 ) -> None:
     """按条件给人员（儿童则给监护人）生成群发短信"""
-    from rootdb.cli import render
     from rootdb.commands.notify import notify as run
 
     people, scope = _person_query(conditions)
@@ -414,7 +416,6 @@ def nightly(as_of: AsOfOption = None, opts: Options = Options()) -> None:
 
     退出码：0 完成；1 失败，报表和收件箱未变；3 完成，但有文件被退回；4 另一次运行未结束，本次什么也没做。
     """
-    from rootdb.cli import render
     from rootdb.commands import parse_date
     from rootdb.commands.nightly import nightly as run
 
@@ -429,7 +430,6 @@ def audit(
     opts: Options = Options(),
 ) -> None:
     """审计日志：未脱敏的导出、查询和短信"""
-    from rootdb.cli import render
     from rootdb.commands.audit import audit as run
 
     result = run(limit, db=opts.db)
@@ -448,7 +448,6 @@ def review_export(
     opts: Options = Options(),
 ) -> None:
     """导出待复核的配对（两条记录并排）和待复核地址（候选标准地址并排）"""
-    from rootdb.cli import render
     from rootdb.commands.review import review_export as run
 
     result = run(out, unmasked=unmasked, db=opts.db)
@@ -464,7 +463,6 @@ def review_import(
 
     有看不懂的行时，其余判定照常保存并列出这些行（退出码 0）；一条判定也没能保存才算失败（退出码 1）。
     """
-    from rootdb.cli import render
     from rootdb.commands.review import review_import as run
 
     result = run(path, db=opts.db)
@@ -519,7 +517,6 @@ def export_addresses(
     opts: Options = Options(),
 ) -> None:
     """导出没有对上标准地址的报送地址：记录数、原因、最近的候选"""
-    from rootdb.cli import render
     from rootdb.commands import export
 
     result = export.addresses(out, unmatched=unmatched, unmasked=unmasked, db=opts.db)
@@ -527,8 +524,6 @@ def export_addresses(
 
 
 def _export_done(result, opts: Options, what: str) -> None:
-    from rootdb.cli import render
-
     masked = "（已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
     opts.emit(result, lambda: render.out.print(
         f"已导出 {result.rows:,} 行{what}数据到 {result.file}{masked}", soft_wrap=True
@@ -538,7 +533,6 @@ def _export_done(result, opts: Options, what: str) -> None:
 @command(app, db=False)
 def feeds(opts: Options = Options()) -> None:
     """列出可识别的数据源和文件名规则"""
-    from rootdb.cli import render
     from rootdb.commands.feeds import feeds as run
 
     result = run()
@@ -555,7 +549,6 @@ def demo(
     import shutil
     import sys
 
-    from rootdb.cli import render
     from rootdb.commands.demo import SAMPLE_AS_OF
     from rootdb.commands.demo import demo as run
 
