@@ -12,9 +12,11 @@ Buildings may carry letters (e5号楼, b7, A座); a dash may follow a marker (23
 the room may follow a floor and a side (5楼东801) and end in 室, 号, 房, 户 or nothing.
 What follows the room is dropped when it cannot name another house: a remark in
 brackets, phone numbers, 东户/西户, 主卧, 送货上门, and after a room written after a
-building or unit any words without a digit or a house word (a road name, 家里有人); a
-second room ("501室、502室") and 对面 / 隔壁 are not. A floor at the end is no part of
-the house: 康宁路二号一楼 is the doorplate 康宁路2号, 3号楼三层 building 3, B1层 nothing.
+building or unit any words without a digit (but in a time: 9点后, 18:00) or a house
+word (a road name, 家里有人); a second room ("501室、502室") and 对面 / 隔壁 are not.
+A floor at the end is no part of the house: 康宁路二号一楼 is the doorplate 康宁路2号,
+3号楼三层 building 3, B1层 nothing. An address longer than `MAX_ADDRESS_CHARS` is
+kept as text, not parsed.
 A doorplate written before the compound ("康宁路83号康城雅苑") stays in the compound:
 the registry's vocabulary (`rootdb.link.address_vocab`) reads it.
 
@@ -177,14 +179,16 @@ _FLOOR_TAIL = re.compile(
 )
 # After a room written after a building or unit (…2单元501室, 3-2-501, 23栋东801号, …5楼501)
 # whatever holds no digit, no house word and no list separator, once the remark words
-# are out, is a remark: 主卧, 送货上门, 家里有人, a road name; unless it points
-# elsewhere (501对面, 501隔壁).
+# and times (9点后, 周一至周五, 18:00) are out, is a remark: 主卧, 送货上门, 家里有人,
+# a road name; unless it points elsewhere (501对面, 501隔壁).
+_TIME = rf"(?:(?<!\d)\d{{1,2}}(?:[:：]\d{{2}}|点半?|小时)|[{_CN}]{{1,3}}点半?|(?:周|星期)[一二三四五六日天])"
+_TIME_WORD = re.compile(_TIME)
 _NUM = rf"(?:\d+[A-Za-z]?|[{_CN}]+)"
 # what a room follows: a building, unit or floor word, or a unit after a dash (3-2-, 3栋2-;
 # never a lone dash: 0-6岁 is an age)
 _BEFORE_ROOM = rf"(?:单元|号楼|栋|幢|座|\#|楼|层|(?:[栋幢座楼\#\-]|单元|号){_NUM}-)"
 _ROOM_TAIL = re.compile(
-    rf"^(?P<head>.*?{_BEFORE_ROOM}[东西南北]?{_NUM}(?:号?室|号?房|户|号)?)(?P<tail>[^\d{_CN}、/]+)$")
+    rf"^(?P<head>.*?{_BEFORE_ROOM}[东西南北]?{_NUM}(?:号?室|号?房|户|号)?)(?P<tail>(?:{_TIME}|[^\d{_CN}、/])+)$")
 _HOUSE_WORD = re.compile(rf"室|号|单元|栋|幢|座|层|楼|房|户|[{_CN}]")
 _ELSEWHERE = re.compile("对面|对门|旁边|隔壁|附近|斜对")
 _TAIL_END = set("0123456789室号")
@@ -211,8 +215,8 @@ def _strip_tail(text: str) -> str:
                 new = _FLOOR_TAIL.sub("", text)
             if new == text:
                 m = _ROOM_TAIL.match(text)
-                tail = m.group("tail") if m else ""
-                if m and not _HOUSE_WORD.search(_NOISE_WORD.sub("", tail)) and not _ELSEWHERE.search(tail):
+                tail = _NOISE_WORD.sub("", _TIME_WORD.sub("", m.group("tail"))) if m else ""
+                if m and not _HOUSE_WORD.search(tail) and not _ELSEWHERE.search(tail):
                     new = m.group("head")
         if new == text or not new:
             return text
