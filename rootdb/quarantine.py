@@ -2,9 +2,11 @@
 
 One summary sheet, then one sheet per feed with the row's original columns (as the
 department delivered them) and the reason; each begins with the workbook heading
-(`rootdb.xlsx.write_heading`: what it holds, the export date, the count, the masking). ID numbers and phones are masked unless
-asked — in the feed's ID and phone columns, and by content in every other cell (a row that
-could not be split quotes them anywhere); an unmasked export is written to the audit log.
+(`rootdb.xlsx.write_heading`: what it holds, the export date, the count, the masking).
+ID numbers and phones are masked unless asked — in the columns whose field type is
+masked (`FieldType.masked_as`: ID, phone), and by content in every other cell (a row
+that could not be split quotes them anywhere); an unmasked export is written to the
+audit log.
 
 Without a file (`rootdb quarantine --json`), `quarantine_summary` tells what there is to
 send back: the rows per feed and per file, and how many rows each reason holds (reasons
