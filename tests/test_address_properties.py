@@ -4,12 +4,12 @@ writes the same house resolves to that house, or honestly to none; never to anot
 Each house of a registry (the sample's, and a synthetic one whose standard addresses
 carry doorplates, several per compound, with names and short forms shared across
 communities) is rewritten by hypothesis: the compound by its name, a unique short form,
-a doorplate, doorplate + name or short form; with the whole prefix, none, a partial
-one, a district without its street, with or without the community; building, unit and
-room in digits, Chinese numerals or full-width digits, as 号楼 / 栋 / 幢 / # / 号 or
-dashes, the room with 室 / 号 / 房 or nothing, after a direction (东801); remarks,
-phones, 西户 and the like after it; spaces anywhere; optionally a one-character typo in
-the compound's name. Expected: the same 地址编码, or none; and exactly that 地址编码
+a doorplate (in digits or Chinese numerals), doorplate + name or short form; with the
+whole prefix, none, a partial one, a district without its street, with or without the
+community; building, unit and room in digits, Chinese numerals or full-width digits, as
+号楼 / 栋 / 幢 / # / 号 or dashes, the room with 室 / 号 / 房 or nothing, after a
+direction (东801); remarks, phones, 西户 and the like after it; spaces anywhere;
+optionally a one-character typo in the compound's name. Expected: the same 地址编码, or none; and exactly that 地址编码
 whenever the form picks out one compound and nothing is misspelt.
 
 The resolution runs on an in-memory workspace (parse + `link_houses`) per example;
@@ -193,7 +193,12 @@ def renderings(draw, houses: list[House]):
         body = f"{sb}{bmark}{su}{umark}{direction}{sr}{room_mark}"
         if style == "mixed" and bmark == "栋" and draw(st.booleans()):
             body = f"{sb}栋-{su}单元{direction}{sr}{room_mark}"   # 23栋-12单元
-    text = prefix + compound + body + (draw(st.sampled_from(REMARKS)) if room_mark != "房" else "")
+    written = compound
+    door = next((d for d in house.doorplates if compound.startswith(d)), None) if kind.startswith("door") else None
+    if door and numbers == "chinese" and draw(st.booleans()):  # 文化路二十五号, 康宁路八十三号
+        number = int(re.sub(r"\D", "", door))
+        written = door.replace(f"{number}号", f"{cn2an.an2cn(number)}号") + compound[len(door):]
+    text = prefix + written + body + (draw(st.sampled_from(REMARKS)) if room_mark != "房" else "")
     if numbers == "full":
         text = text.translate(_FULL)
     for _ in range(draw(st.integers(0, 3))):
