@@ -42,7 +42,8 @@ class Scope:
 
     def apply(self, query: PersonQuery) -> PersonQuery:
         """`query` limited to the scope: the community and grid the scope sets replace
-        the query's own."""
+        the query's own (both are conditions that must hold), so that no query reaches
+        outside its scope."""
         return replace(query, community=self.community or query.community, grid=self.grid or query.grid)
 
     def resolved(self, db: str | Path | None) -> Scope:
