@@ -188,8 +188,10 @@ _NUM = rf"(?:\d+[A-Za-z]?|[{_CN}]+)"
 # never a lone dash: 0-6岁 is an age)
 _BEFORE_ROOM = rf"(?:单元|号楼|栋|幢|座|\#|楼|层|(?:[栋幢座楼\#\-]|单元|号){_NUM}-)"
 _ROOM_TAIL = re.compile(
-    rf"^(?P<head>.*?{_BEFORE_ROOM}[东西南北]?{_NUM}(?:号?室|号?房|户|号)?)(?P<tail>(?:{_TIME}|[^\d{_CN}、/])+)$")
-_HOUSE_WORD = re.compile(rf"室|号|单元|栋|幢|座|层|楼|房|户|[{_CN}]")
+    rf"^(?P<head>.*?{_BEFORE_ROOM}[东西南北]?{_NUM}(?:号?室|号?房|户|号)?)"
+    rf"(?P<tail>(?:{_TIME}|[^\d{_CN}、/]|(?<![{_CN}])[{_CN}](?![{_CN}]))+)$")
+# a numeral alone is a word's (张三收, 十字路口); two or more are a number (五〇二)
+_HOUSE_WORD = re.compile(rf"室|号|单元|栋|幢|座|层|楼|房|户|[{_CN}]{{2,}}")
 _ELSEWHERE = re.compile("对面|对门|旁边|隔壁|附近|斜对")
 _TAIL_END = set("0123456789室号")
 
