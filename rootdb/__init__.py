@@ -2,7 +2,8 @@
 
 Departments' files are read, cleaned and loaded into one DuckDB file; people,
 houses and places are linked against the registry; recurring reports are written.
-The CLI (`rootdb ...`) is a thin layer over these functions.
+The CLI (`rootdb ...`) is a thin layer over `rootdb.commands` (one module per
+command, returning result objects), which calls these functions.
 
 The public names below are imported on first use (PEP 562), so that `import rootdb`
 (and with it `rootdb --help`) does not load polars, DuckDB or the Excel readers.
