@@ -20,4 +20,3 @@ def review_import(path: Path, db: str | Path | None = None) -> ReviewImport:
     """The decisions of the filled-in workbook `path`; its `exit_code` is 1 only when not
     one decision could be saved."""
     return import_review(path, db=db)
-
