@@ -303,7 +303,8 @@ PERSON_OPTIONS = {
     "age": (Annotated[Optional[str], typer.Option(
         "--age", help="年龄段，按统计日期的周岁：0-3、60-（60岁及以上）、80+、5", show_default=False,
         metavar="年龄段")], None),
-    "sex": (Annotated[Optional[str], typer.Option("--sex", help="男 或 女", show_default=False, metavar="性别")], None),
+    "sex": (Annotated[Optional[str], typer.Option(
+        "--sex", help="男 或 女", show_default=False, metavar="性别")], None),
     "ethnicity": (Annotated[Optional[str], typer.Option(
         "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外", show_default=False, metavar="民族")], None),
     "community": (CommunityOption, None),
@@ -347,7 +348,8 @@ def person_conditions(func: Callable) -> Callable:
     for param in signature.parameters.values():
         if param.name == "conditions":
             params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
-                                         annotation=annotation) for name, (annotation, default) in PERSON_OPTIONS.items()]
+                                         annotation=annotation)
+                       for name, (annotation, default) in PERSON_OPTIONS.items()]
         else:
             params.append(param)
     _set_signature(wrapper, signature.replace(parameters=params))
@@ -477,7 +479,8 @@ ExportOutOption = Annotated[Path, typer.Option("--out", help="导出的 .csv 或
 
 
 @command(export_app, "crosswalk")
-def export_crosswalk(out: ExportOutOption, unmasked: UnmaskedOption = False, opts: Options = Options()) -> None:
+def export_crosswalk(out: ExportOutOption, unmasked: UnmaskedOption = False,
+                     opts: Options = Options()) -> None:
     """导出对照表：每条记录对应哪个人、房、单位"""
     from rootdb.commands import export
 
@@ -485,7 +488,8 @@ def export_crosswalk(out: ExportOutOption, unmasked: UnmaskedOption = False, opt
 
 
 @command(export_app, "persons")
-def export_persons(out: ExportOutOption, unmasked: UnmaskedOption = False, opts: Options = Options()) -> None:
+def export_persons(out: ExportOutOption, unmasked: UnmaskedOption = False,
+                   opts: Options = Options()) -> None:
     """导出人员总表：每人一行，取最可信的值"""
     from rootdb.commands import export
 

@@ -16,4 +16,5 @@ def ingest(paths: Sequence[Path], feed: str | None = None, strict: bool = False,
            progress: IngestProgress | None = None) -> IngestResult:
     """Ingest the files and folders of `paths`; `feed` forces one feed (its code, title or
     Chinese name: dibao, 低保); `strict` refuses a file with any unreadable row."""
-    return ingest_files(list(paths), db=db, feed=resolve_feed(feed, "--feed"), strict=strict, progress=progress)
+    return ingest_files(list(paths), db=db, feed=resolve_feed(feed, "--feed"), strict=strict,
+                        progress=progress)

@@ -24,4 +24,5 @@ def init(directory: Path) -> InitResult:
 
     existed = workspace_exists(directory)
     ws = init_workspace(directory)
-    return InitResult(root=str(ws.root), config=str(ws.config_path), database=str(ws.db_path), existed=existed)
+    return InitResult(root=str(ws.root), config=str(ws.config_path), database=str(ws.db_path),
+                      existed=existed)

@@ -12,8 +12,8 @@ from rootdb.reports.query import PersonQuery, QueryResult, find_people
 __all__ = ["PersonQuery", "QueryResult", "query"]
 
 
-def query(conditions: PersonQuery, scope: Scope | None = None, out: Path | None = None, unmasked: bool = False,
-          db: str | Path | None = None) -> QueryResult:
+def query(conditions: PersonQuery, scope: Scope | None = None, out: Path | None = None,
+          unmasked: bool = False, db: str | Path | None = None) -> QueryResult:
     """The people of `conditions` in `scope`; written to `out` (.xlsx or .csv) when given,
     IDs and phones masked unless `unmasked`."""
     return find_people((scope or Scope()).apply(conditions), out=out, unmasked=unmasked, db=db)

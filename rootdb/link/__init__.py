@@ -94,7 +94,8 @@ class _LinkRun:
         self.result = result
         self.person_engine = person_engine
         self.model_path = model_path
-        self.incremental = incremental  # a nightly run reads only the files delivered since; training reads all
+        # A nightly run reads only the files delivered since; training reads all.
+        self.incremental = incremental
         self.retrain = retrain
         self.threshold = threshold
         self.review_from = review_from
@@ -128,7 +129,8 @@ class _LinkRun:
 
         outcome = people.probabilistic(con, self.person_engine, self.model_path, self.retrain, self.threshold,
                                        self.review_from, charts_dir=self.charts)
-        self.result.model_trained, self.result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
+        self.result.model_trained = outcome["model_trained"]
+        self.result.review_pairs = outcome["review_pairs"]
 
     def people_entities(self, con) -> None:
         from rootdb.link import people
@@ -138,7 +140,8 @@ class _LinkRun:
     def crosswalk(self, con) -> None:
         _crosswalk(con)
         for entity, n_entities, n_registry in con.execute(
-            "SELECT entity_type, count(DISTINCT entity_id), count(DISTINCT registry_key) FROM crosswalk GROUP BY 1"
+            "SELECT entity_type, count(DISTINCT entity_id), count(DISTINCT registry_key) "
+            "FROM crosswalk GROUP BY 1"
         ).fetchall():
             self.result.entities[entity] = n_entities
             self.result.matched_registry[entity] = n_registry
