@@ -126,6 +126,7 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
                             THEN coalesce(g.name, '') || '（' || CASE m.match_method
                                  WHEN 'exact_id' THEN '身份证号' WHEN 'excel_id' THEN '身份证号（Excel截断）'
                                  WHEN 'name_house' THEN '姓名+住址' WHEN 'household' THEN '同户' WHEN 'family' THEN '亲属'
+                                 WHEN 'place_role' THEN '同一单位'
                                  WHEN 'manual' THEN '人工' ELSE '模型' END || '）' ELSE '否' END AS current
                 FROM link_person_records r
                 LEFT JOIN link_person_matches m USING (record_id)
