@@ -77,8 +77,9 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 # Test tiers: a test that uses the linked sample (these fixtures, or any fixture built on
 # them) is marked `sample` here, one that ingests and links the sample's files itself by
-# hand; `pytest -m "not sample"` runs the rest (about 2 minutes on 2 cores, against 8 for
-# everything). `slow` tests run only when the -m expression names them (`pytest -m slow`).
+# hand; `pytest -m "not sample"` runs the rest (about 2 minutes in one process, against 8
+# for everything; `-n 2` takes about half of either on 2 cores). `slow` tests run only when
+# the -m expression names them (`pytest -m slow`).
 SAMPLE_FIXTURES = {"sample_db", "truth", "report_csv"}
 
 
