@@ -8,11 +8,13 @@ import ast
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from rootdb.cli.main import GLOBAL_OPTIONS, PERSON_OPTIONS, app
 from rootdb.commands import Scope
+from rootdb.errors import UsageError
 from rootdb.reports.query import PersonQuery
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rootdb"
@@ -85,6 +87,16 @@ def test_a_scope_replaces_the_area_of_a_query():
     assert not Scope() and Scope(grid="第三网格")
     limited = Scope(community="建设社区").apply(query)
     assert (limited.community, limited.grid, limited.age) == ("建设社区", "第一网格", "0-3")
+
+
+@pytest.mark.parametrize("args", [["query", "--age", "0-3", "--grid", ""], ["report", "R01", "--community", " "],
+                                  ["notify", "--template", "托育服务通知", "--age", "0-3", "--grid", ""]])
+def test_an_empty_area_is_refused_not_read_as_the_whole_area(args, tmp_path):
+    """A script whose $GRID is unset must not get the whole area's list."""
+    result = runner.invoke(app, [*args, "--db", str(tmp_path / "none.duckdb")])
+    assert result.exit_code == 2 and "不能为空" in result.output
+    with pytest.raises(UsageError):
+        Scope(grid="")
 
 
 def test_feeds_counts_each_kind_from_the_schemas():

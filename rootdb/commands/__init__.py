@@ -37,6 +37,12 @@ class Scope:
     community: str | None = None
     grid: str | None = None
 
+    def __post_init__(self) -> None:
+        # An empty name (a script's unset $GRID) must not widen the scope to the whole area.
+        for option, value in (("--community", self.community), ("--grid", self.grid)):
+            if value is not None and not value.strip():
+                raise UsageError(f"{option} 不能为空：不限范围请不给此选项")
+
     def __bool__(self) -> bool:
         return bool(self.community or self.grid)
 
