@@ -467,14 +467,19 @@ def _last_run_status(runs_dir: Path, this_run: Path) -> str | None:
 
 
 def recent_runs(root: Path, limit: int = 10) -> list[dict]:
-    """The latest run records of a workspace, newest first (for `rootdb status`)."""
+    """The latest run records of a workspace, newest first (for `rootdb status`). A
+    record still "running" when no run holds the lock was killed: "interrupted"."""
     out = []
+    running = _lock_held(root / LOCK_NAME)
     for record in sorted((root / "runs").glob("nightly_*.json"), reverse=True)[:limit]:
         try:
             data = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        out.append({"run_id": data.get("run_id"), "started": data.get("started"), "status": data.get("status"),
+        status = data.get("status")
+        if status == "running" and not running:
+            status = "interrupted"
+        out.append({"run_id": data.get("run_id"), "started": data.get("started"), "status": status,
                     "exit_code": data.get("exit_code"), "seconds": data.get("seconds"),
                     "message": data.get("message"), "files": len(data.get("files", [])),
                     "changes": data.get("changes", {}), "record_file": str(record)})
@@ -485,6 +490,19 @@ def recent_runs(root: Path, limit: int = 10) -> list[dict]:
 
 class _Busy(Exception):
     pass
+
+
+def _lock_held(path: Path) -> bool:
+    """Whether a nightly run holds the workspace's lock now."""
+    if not path.exists():
+        return False
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 @contextmanager

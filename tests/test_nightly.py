@@ -222,3 +222,14 @@ def test_before_the_registry_arrives_files_are_loaded_and_linking_waits(tmp_path
     assert {s.name: s.status for s in second.steps} == {
         "ingest": "done", "link": "done", "reports": "done", "changes": "done"}
     assert len(list((ws.root / "reports").glob("R*.xlsx"))) == 36
+
+
+def test_a_killed_run_shows_as_interrupted_a_live_one_as_running(tmp_path):
+    """A run record left "running" by a killed run reads 中断 once no run holds the lock."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "nightly_20261101_010000.json").write_text(
+        json.dumps({"run_id": "20261101_010000", "status": "running"}), encoding="utf-8")
+    assert recent_runs(tmp_path)[0]["status"] == "interrupted"
+    with _run_lock(tmp_path / LOCK_NAME, 0):
+        assert recent_runs(tmp_path)[0]["status"] == "running"
+    assert recent_runs(tmp_path)[0]["status"] == "interrupted"

@@ -365,7 +365,7 @@ def _parts_table(result: StatusResult) -> None:
 
 
 _NIGHTLY_STATUS = {"done": "[green]完成[/]", "done_with_rejected": "[yellow]完成，有退回[/]", "failed": "[red]失败[/]",
-                   "busy": "[yellow]未运行[/]"}
+                   "busy": "[yellow]未运行[/]", "running": "[yellow]运行中[/]", "interrupted": "[red]中断[/]"}
 
 
 def nightly_table(runs: list[dict], title: str) -> None:
