@@ -287,6 +287,16 @@ def _place_role(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# Roles a newborn can be written in (a parent, guardian, household head, owner, tenant or
+# legal representative cannot be one), and the relations to a household's head that a
+# newborn can have (户主, 配偶, 父亲, 儿媳… cannot).
+_CHILD_ROLES = "'person', 'child', 'member'"
+_CHILD_RELATIONS = ", ".join(f"'{r}'" for r in (
+    "子", "女", "儿子", "女儿", "子女", "长子", "长女", "次子", "次女", "独生子", "独生女", "养子", "养女", "继子",
+    "继女", "孙子", "孙女", "孙子女", "外孙", "外孙子", "外孙女", "外孙子女", "曾孙子", "曾孙女", "侄子", "侄女",
+    "外甥", "外甥女", "弟", "妹", "弟弟", "妹妹", "兄弟姐妹", "其他"))
+
+
 def _newborn_names(con: duckdb.DuckDBPyConnection) -> None:
     """`_newborn_named(record_id, newborn_id)`: a newborn the registry does not know yet
     is written without a name (出生医学证明: empty, or a placeholder such as 张某某之子)
@@ -296,12 +306,16 @@ def _newborn_names(con: duckdb.DuckDBPyConnection) -> None:
     record of the name there gives another birth date, or a valid ID of another birth),
     and it fits exactly one newborn there: a newborn that a record at the house already
     names by its birth date fits only a name that agrees with that one (one character
-    off in a name of three); twins fit alike and are left to the model. One name per
-    newborn."""
+    off in a name of three); twins fit alike and are left to the model. The naming
+    record must say nothing against a newborn: a sex it gives is the newborn's, its role
+    is one a child holds (not a parent, guardian, head, owner, tenant or legal
+    representative), and a relation to a household's head it gives is a child's. One
+    name per newborn."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _at_house AS
-        SELECT r.record_id, r.file_id, r.source_row, r.name, r.name_pinyin, r.birth_date, r.sex, h.house_id,
+        SELECT r.record_id, r.file_id, r.source_row, r.name, r.name_pinyin, r.birth_date, r.sex, r.role,
+               nullif(trim(r.relation), '') AS relation, h.house_id,
                coalesce(r.id_valid, false) AND c.record_id IS NULL AS trusted_id,
                CASE WHEN coalesce(r.id_valid, false) AND c.record_id IS NULL THEN r.id_birth END AS id_birth,
                r.record_id IN (SELECT record_id FROM link_person_exact) AS resolved
@@ -310,7 +324,7 @@ def _newborn_names(con: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN link_person_conflicts c ON c.record_id = r.record_id;
 
         CREATE OR REPLACE TEMP TABLE _newborns AS
-        SELECT house_id, birth_date, sex, min(record_id) AS newborn_id
+        SELECT house_id, birth_date, sex, min(record_id) AS newborn_id, count(*) AS born
         FROM _at_house
         WHERE name IS NULL AND birth_date IS NOT NULL AND NOT trusted_id AND NOT resolved
         GROUP BY house_id, birth_date, sex;
@@ -321,6 +335,13 @@ def _newborn_names(con: duckdb.DuckDBPyConnection) -> None:
             FROM _at_house c JOIN _newborns n USING (house_id)
             JOIN link_person_records nb ON nb.record_id = n.newborn_id
             WHERE c.name IS NOT NULL AND c.birth_date IS NULL AND NOT c.trusted_id AND NOT c.resolved
+              -- same-sex twins: which one the name is, only the model may tell
+              AND n.born = 1
+              -- nothing the naming record says contradicts a newborn: its sex, if given, is
+              -- the newborn's; its role is one a child holds; its relation, if given, a child's
+              AND (c.sex IS NULL OR n.sex IS NULL OR c.sex = n.sex)
+              AND c.role IN ({_CHILD_ROLES})
+              AND (c.relation IS NULL OR c.relation IN ({_CHILD_RELATIONS}))
               AND NOT EXISTS (SELECT 1 FROM link_person_records p
                               WHERE p.file_id = nb.file_id AND p.source_row = nb.source_row
                                 AND (p.name = c.name OR p.name_pinyin = c.name_pinyin))
@@ -385,8 +406,11 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
         CREATE OR REPLACE TABLE link_splink_members AS
         WITH alike AS (
             SELECT unique_id AS record_id,
-                   min(unique_id) OVER (PARTITION BY name, name_pinyin, id_number, birth_date, sex, phone, house_key)
-                       AS unique_id
+                   -- a record with no name and no ID says too little to be another's
+                   -- (two unnamed newborns of one mother, one day, one sex: twins)
+                   CASE WHEN name IS NULL AND id_number IS NULL THEN unique_id
+                        ELSE min(unique_id) OVER (PARTITION BY name, name_pinyin, id_number, birth_date, sex, phone,
+                                                               house_key) END AS unique_id
             FROM (SELECT {cols}
                   FROM {_FROM}
                   WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact))
