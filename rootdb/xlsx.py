@@ -271,17 +271,60 @@ def write_sheet(workbook: Workbook, name: str, frame: pl.DataFrame, title: str, 
     return sheet
 
 
-def read_table(path, name: str, first_header: str) -> pl.DataFrame:
+def read_table(path, name: str, first_header: str, row_numbers: str | None = None) -> pl.DataFrame:
     """The table of sheet `name`, every cell as text: its header is the row (among the
-    first few) whose first cell is `first_header`, so a sheet under a heading and a bare
-    one (written before the heading) read alike; the first row when none is."""
+    first HEADER_SEARCH_ROWS) whose first cell is `first_header`, so a sheet under a
+    heading, a bare one (written before the heading) and one with an officer's notes added
+    above the header read alike; the first row when none is.
+
+    With `row_numbers`, a column of that name holds each row's number as Excel shows it
+    (so that a message can name the row an officer is to look at)."""
     import fastexcel
 
     reader = fastexcel.read_excel(path)
-    top = reader.load_sheet(name, header_row=None, n_rows=5, dtypes="string").to_polars()
-    firsts = top.get_column(top.columns[0]).to_list() if top.width else []
-    header_row = firsts.index(first_header) if first_header in firsts else 0
-    return reader.load_sheet(name, header_row=header_row, dtypes="string").to_polars()
+    top = reader.load_sheet(name, header_row=None, n_rows=HEADER_SEARCH_ROWS, dtypes="string").to_polars()
+    firsts = [str(v).strip() if v is not None else None for v in top.get_column(top.columns[0]).to_list()] \
+        if top.width else []
+    # Read without a header, the rows count from the sheet's first used row; fastexcel's
+    # header_row counts from row 1 (the sheet's top).
+    header_row = _first_used_row(path, name) + (firsts.index(first_header) if first_header in firsts else 0)
+    table = reader.load_sheet(name, header_row=header_row, dtypes="string").to_polars()
+    if row_numbers is not None:
+        first = header_row + 2
+        table = table.with_columns(pl.int_range(first, first + table.height, dtype=pl.Int64).alias(row_numbers))
+    return table
+
+
+HEADER_SEARCH_ROWS = 30
+
+
+def _first_used_row(path, name: str) -> int:
+    """How many rows above sheet `name`'s first row with a value (0 when it is row 1): the
+    table fastexcel reads starts there. Read from the workbook's XML, streamed and stopped
+    at that row; 0 when the file does not say (only the row numbers in messages depend on it)."""
+    import posixpath
+    import zipfile
+    from xml.etree import ElementTree
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    try:
+        with zipfile.ZipFile(path) as book:
+            sheets = ElementTree.fromstring(book.read("xl/workbook.xml")).iter(f"{main}sheet")
+            rid = next(s.get(rel) for s in sheets if s.get("name") == name)
+            rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+            target = next(r.get("Target") for r in rels if r.get("Id") == rid)
+            member = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+            with book.open(member) as xml:
+                for _, element in ElementTree.iterparse(xml):
+                    if element.tag == f"{main}row":
+                        if any(c.find(f"{main}v") is not None or c.find(f"{main}is") is not None
+                               for c in element.iter(f"{main}c")):
+                            return int(element.get("r")) - 1
+                        element.clear()
+    except Exception:  # noqa: BLE001
+        return 0
+    return 0
 
 
 def _merged(sheet: Worksheet, row: int, first: int, last: int, text: str, style) -> None:

@@ -162,3 +162,91 @@ def test_decisions_survive_in_the_database(workspace):
     rows = con.execute("SELECT decision, os_user FROM link_review_decisions").fetchall()
     con.close()
     assert rows and all(user for _, user in rows)
+
+
+@pytest.fixture(scope="module")
+def unlinked(sample_db, tmp_path_factory):
+    """A copy of the linked sample never linked again: its review pairs are all still asked."""
+    return copy_sample(sample_db, tmp_path_factory.mktemp("review_unlinked"))
+
+
+def _exported(workspace: Path, tmp_path: Path) -> tuple[Path, openpyxl.Workbook, dict[str, int]]:
+    out = tmp_path / "review.xlsx"
+    assert export_review(out, db=workspace).pairs >= 2
+    book = openpyxl.load_workbook(out)
+    col = {c.value: c.column for c in book[SHEET][3]}
+    return out, book, col
+
+
+def _saved(workspace: Path) -> set[tuple[str, str]]:
+    return {tuple(sorted(pair)) for pair in query(workspace, "SELECT fingerprint_a, fingerprint_b FROM link_review_decisions")}
+
+
+def test_a_pair_made_up_in_the_workbook_is_not_saved(unlinked, tmp_path):
+    """Pair 1's A 指纹 with pair 2's B 指纹 (判定 是) would merge two people nobody was asked
+    about: the row is named in Chinese and not saved; the other rows are."""
+    workspace = unlinked
+    out, book, col = _exported(workspace, tmp_path)
+    sheet = book[SHEET]
+    crossed = tuple(sorted((sheet.cell(4, col["A 指纹"]).value, sheet.cell(5, col["B 指纹"]).value)))
+    sheet.cell(4, col["B 指纹"]).value = sheet.cell(5, col["B 指纹"]).value
+    sheet.cell(4, col["判定（是/否）"]).value = "是"
+    sheet.cell(5, col["判定（是/否）"]).value = "否"
+    book.save(out)
+    result = import_review(out, db=workspace)
+    assert (result.decided, result.yes, result.no) == (1, 0, 1)
+    (problem,) = result.problems
+    assert problem.startswith("第4行（第1对）") and "不是 rootdb 导出待复核的一对" in problem
+    assert crossed not in _saved(workspace)
+
+
+def test_yes_and_no_for_one_pair_in_one_file_saves_neither(unlinked, tmp_path):
+    workspace = unlinked
+    out, book, col = _exported(workspace, tmp_path)
+    sheet = book[SHEET]
+    last = sheet.max_row + 1
+    for c in range(1, sheet.max_column + 1):  # pair 1 again below the table, said 否 there
+        sheet.cell(last, c).value = sheet.cell(4, c).value
+        sheet.cell(last + 1, c).value = sheet.cell(5, c).value  # pair 2 twice, 是 both times
+    sheet.cell(4, col["判定（是/否）"]).value = "是"
+    sheet.cell(last, col["判定（是/否）"]).value = "否"
+    sheet.cell(5, col["判定（是/否）"]).value = "是"
+    sheet.cell(last + 1, col["判定（是/否）"]).value = "是"
+    pair_1 = tuple(sorted((sheet.cell(4, col["A 指纹"]).value, sheet.cell(4, col["B 指纹"]).value)))
+    book.save(out)
+    before = pair_1 in _saved(workspace)
+    result = import_review(out, db=workspace)
+    assert (result.decided, result.yes) == (1, 1)  # pair 2 once
+    (problem,) = result.problems
+    assert "矛盾" in problem and "第4行（第1对）填“是”" in problem and f"第{last}行（第1对）填“否”" in problem
+    assert (pair_1 in _saved(workspace)) == before
+
+
+def test_a_cleared_fingerprint_skips_its_row_and_keeps_the_others(unlinked, tmp_path):
+    workspace = unlinked
+    out, book, col = _exported(workspace, tmp_path)
+    sheet = book[SHEET]
+    sheet.cell(4, col["判定（是/否）"]).value = "否"
+    sheet.cell(5, col["判定（是/否）"]).value = "否"
+    sheet.cell(5, col["A 指纹"]).value = None
+    sheet.cell(5, col["B 指纹"]).value = None
+    book.save(out)
+    result = import_review(out, db=workspace)
+    assert (result.decided, result.no) == (1, 1)
+    (problem,) = result.problems
+    assert problem.startswith("第5行（第2对）") and "指纹" in problem and "未导入" in problem
+
+
+def test_notes_added_above_the_header_do_not_hide_it(unlinked, tmp_path):
+    workspace = unlinked
+    out, book, col = _exported(workspace, tmp_path)
+    sheet = book[SHEET]
+    for merged in list(sheet.merged_cells.ranges):
+        sheet.unmerge_cells(str(merged))
+    sheet.cell(4, col["判定（是/否）"]).value = "否"
+    sheet.insert_rows(3, 3)
+    for row, text in ((3, "复核人：王科长"), (4, "复核日期：2026-12-04"), (5, "备注：第2对需再核实")):
+        sheet.cell(row, 1).value = text
+    book.save(out)
+    result = import_review(out, db=workspace)
+    assert (result.decided, result.no, result.problems) == (1, 1, [])

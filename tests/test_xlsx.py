@@ -163,3 +163,17 @@ def test_a_bare_table_reads_back_from_its_first_row(tmp_path):
     write_frame(workbook, workbook.add_worksheet("s"), pl.DataFrame({"编号": [7], "判定": ["是"]}))
     workbook.close()
     assert read_table(path, "s", "编号").rows() == [("7", "是")]
+
+
+def test_a_header_below_notes_is_found_and_rows_are_numbered_as_excel_shows_them(tmp_path):
+    """Notes an officer added above the header (8 rows, some blank) do not hide it; the row
+    numbers count from row 1, blank rows on top included."""
+    path = tmp_path / "notes.xlsx"
+    workbook = new_workbook(path)
+    sheet = workbook.add_worksheet("s")
+    for row in (2, 4, 5, 6, 7):
+        sheet.write_string(row, 0, f"备注{row}")
+    write_frame(workbook, sheet, pl.DataFrame({"编号": [7, 8], "判定": ["是", "否"]}), first_row=9)
+    workbook.close()
+    assert read_table(path, "s", "编号").rows() == [("7", "是"), ("8", "否")]
+    assert read_table(path, "s", "编号", row_numbers="行").rows() == [("7", "是", 11), ("8", "否", 12)]

@@ -210,9 +210,10 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
     try:
         houses = house_review.load_sheet(path)
         if SHEET in names:
-            sheet = read_table(path, SHEET, "编号")
+            sheet = read_table(path, SHEET, "编号", row_numbers=_ROW)
         else:
-            sheet = pl.DataFrame(schema={c: pl.String for c in ("编号", "判定（是/否）", "A 指纹", "B 指纹")})
+            sheet = pl.DataFrame(schema={c: pl.String for c in ("编号", "判定（是/否）", "A 指纹", "B 指纹")}
+                                 | {_ROW: pl.Int64})
     except Exception as exc:  # the workbook opens but a sheet is damaged
         raise UsageError(f"{path.name}：“{SHEET}”工作表读不出来（文件可能已损坏）。{again}") from exc
     needed = {"编号", "判定（是/否）", "A 指纹", "B 指纹"}
@@ -228,14 +229,7 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
     ).iter_rows():
         # the cell quoted as written, but never an ID or a mobile someone typed into it
         result.problems.append(mask_text(f"第{number}对：看不懂“{text}”，请填 是 或 否"))
-    decided = marked.filter(pl.col("decision").is_not_null()).select(
-        pl.min_horizontal("A 指纹", "B 指纹").alias("fingerprint_a"),
-        pl.max_horizontal("A 指纹", "B 指纹").alias("fingerprint_b"),
-        "decision",
-        pl.lit(dt.datetime.now()).alias("decided_at"),
-        pl.lit(os_user()).alias("os_user"),
-        pl.lit(path.name).alias("source_file"),
-    )
+    decided = _checked(marked.filter(pl.col("decision").is_not_null()), result.problems)
     house_decided = None
     if houses is not None:
         needed = {"编号", house_review.DECISION, house_review.KEY}
@@ -247,6 +241,12 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
         result.problems.extend(mask_text(problem) for problem in house_result.problems)
     with open_existing(db, read_only=False) as con:
         con.execute(_DDL)
+        decided = _offered_only(con, decided, result.problems).select(
+            "fingerprint_a", "fingerprint_b", "decision",
+            pl.lit(dt.datetime.now()).alias("decided_at"),
+            pl.lit(os_user()).alias("os_user"),
+            pl.lit(path.name).alias("source_file"),
+        )
         with registered(con, "_decided", decided):
             con.execute("INSERT OR REPLACE INTO link_review_decisions SELECT * FROM _decided")
         if house_decided is not None and house_decided.height:
@@ -255,3 +255,69 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
     result.yes = decided.filter(pl.col("decision")).height
     result.no = result.decided - result.yes
     return result
+
+
+_ROW = "__row__"  # the row's number as Excel shows it (read_table's row_numbers)
+
+
+def _where(row: int, number: str | None) -> str:
+    return f"第{row}行（第{number}对）" if number not in (None, "") else f"第{row}行"
+
+
+def _checked(marked: pl.DataFrame, problems: list[str]) -> pl.DataFrame:
+    """The rows with a 是 or 否 that can be saved, as (fingerprint_a, fingerprint_b,
+    decision, row, number), the pair in one order. A row whose A 指纹 or B 指纹 was cleared
+    is skipped, and so is every row of a pair said 是 in one row and 否 in another; each
+    is named in `problems`, the other rows go on."""
+    rows = marked.select(
+        pl.col("A 指纹").str.strip_chars().alias("a"),
+        pl.col("B 指纹").str.strip_chars().alias("b"),
+        "decision", pl.col(_ROW).alias("row"), pl.col("编号").alias("number"),
+    )
+    blank = pl.col("a").is_null() | (pl.col("a") == "") | pl.col("b").is_null() | (pl.col("b") == "")
+    for row, number in rows.filter(blank).select("row", "number").iter_rows():
+        problems.append(mask_text(f"{_where(row, number)}：“A 指纹”或“B 指纹”是空的（被清除了），"
+                                  "无法知道是哪两条记录，这一行未导入；请重新导出后再填"))
+    rows = rows.filter(~blank).select(
+        pl.min_horizontal("a", "b").alias("fingerprint_a"),
+        pl.max_horizontal("a", "b").alias("fingerprint_b"),
+        "decision", "row", "number",
+    )
+    pair = ["fingerprint_a", "fingerprint_b"]
+    conflicted = rows.group_by(pair).agg(pl.col("decision").n_unique().alias("answers")).filter(pl.col("answers") > 1)
+    for key in conflicted.select(pair).iter_rows():
+        clash = rows.filter((pl.col("fingerprint_a") == key[0]) & (pl.col("fingerprint_b") == key[1])).sort("row")
+        said = "、".join(f"{_where(row, number)}填“{'是' if decision else '否'}”"
+                        for row, number, decision in clash.select("row", "number", "decision").iter_rows())
+        problems.append(mask_text(f"同一对记录的判定互相矛盾：{said}；这对记录一条也未导入，请改成一致后再导入"))
+    rows = rows.join(conflicted.select(pair), on=pair, how="anti")
+    # the same pair said alike twice (a row copied): saved once
+    return rows.sort("row").unique(pair, keep="first", maintain_order=True)
+
+
+def _offered_only(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, problems: list[str]) -> pl.DataFrame:
+    """The rows whose pair rootdb offered for review: a pair of today's review table
+    (`link_person_review`, by the records' fingerprints as the export writes them), or one
+    already decided (a workbook imported again after a link, its pairs no longer asked).
+    A pair made up in the workbook (one pair's A with another's B) is named and not saved."""
+    if not rows.height:
+        return rows
+    offered = [
+        f"""SELECT least(a.fp, b.fp) AS fingerprint_a, greatest(a.fp, b.fp) AS fingerprint_b
+            FROM link_person_review p
+            JOIN (SELECT r.record_id, {FINGERPRINT} AS fp FROM link_person_records r) a ON a.record_id = p.unique_id_l
+            JOIN (SELECT r.record_id, {FINGERPRINT} AS fp FROM link_person_records r) b ON b.record_id = p.unique_id_r"""
+    ] if table_exists(con, "link_person_review") and table_exists(con, "link_person_records") else []
+    offered.append("SELECT fingerprint_a, fingerprint_b FROM link_review_decisions")
+    with registered(con, "_asked", rows.select("fingerprint_a", "fingerprint_b")):
+        known = fetch_frame(
+            con,
+            f"""SELECT DISTINCT q.fingerprint_a, q.fingerprint_b FROM _asked q
+                JOIN ({' UNION '.join(offered)}) o USING (fingerprint_a, fingerprint_b)""",
+        )
+    pair = ["fingerprint_a", "fingerprint_b"]
+    known = known.with_columns(pl.col(pair).cast(pl.String))
+    for row, number in rows.join(known, on=pair, how="anti").sort("row").select("row", "number").iter_rows():
+        problems.append(mask_text(f"{_where(row, number)}：这两条记录不是 rootdb 导出待复核的一对"
+                                  "（“A 指纹”与“B 指纹”对不上导出时的配对，可能被改动或拼接），这一行未导入"))
+    return rows.join(known, on=pair, how="semi")
