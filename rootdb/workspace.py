@@ -173,6 +173,7 @@ def side_connection(workspace_con: duckdb.DuckDBPyConnection, memory_limit: str)
     an encrypted database does not protect what other connections write)."""
     base = Path(scalar(workspace_con, "SELECT current_setting('temp_directory')") or ".tmp")
     base_existed = base.exists()
+    _remove_dead_side_folders(base)
     folder = base / f"side-{os.getpid()}-{time.monotonic_ns()}"
     encrypted = bool(os.environ.get(KEY_ENV))
     folder.mkdir(parents=True, exist_ok=True)
@@ -190,6 +191,26 @@ def side_connection(workspace_con: duckdb.DuckDBPyConnection, memory_limit: str)
                 base.rmdir()
             except OSError:
                 pass  # DuckDB spills into it meanwhile, or another side connection does
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (the owner of a staging or spill folder)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_dead_side_folders(base: Path) -> None:
+    """The spill folders of side connections whose process was killed (kill -9 skips
+    the clean-up above): removed, so they do not pile up in the workspace."""
+    for folder in base.glob("side-*-*") if base.is_dir() else ():
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _key_text(key: str) -> str:

@@ -238,3 +238,24 @@ def test_a_side_connection_spills_encrypted_inside_the_workspace(tmp_path, monke
     assert all(str(folder) in path for path in seen)
     assert not any(seen.values())
     assert not folder.exists()
+
+
+def test_a_killed_runs_side_folder_is_removed_by_the_next_side_connection(tmp_path):
+    """kill -9 skips a side connection's clean-up; the next one removes the folder of a
+    process that no longer runs, and leaves a live process's folder alone."""
+    import os
+    import subprocess
+
+    from rootdb.workspace import side_connection
+
+    ws = init_workspace(tmp_path / "ws")
+    tmp = Path(f"{ws.db_path}.tmp")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed, live = tmp / f"side-{dead.pid}-1", tmp / f"side-{os.getppid()}-1"
+    for folder in (killed, live):
+        folder.mkdir(parents=True)
+        (folder / "duckdb_temp_block-1.block").write_bytes(b"spilled")
+    with connect(ws.db_path) as workspace_con, side_connection(workspace_con, "20MB"):
+        pass
+    assert not killed.exists() and live.exists()

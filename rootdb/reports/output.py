@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from rootdb.workspace import Workspace
+from rootdb.workspace import Workspace, process_alive
 
 PRIVATE_STAGING = ".rootdb-staging"
 # A report run by hand goes to 报表/<统计日期>/ of the workspace: never into reports/,
@@ -37,16 +37,6 @@ def safe_name(text: str) -> str:
 
 def hand_run_folder(ws: Workspace, as_of) -> Path:
     return ws.root / HAND_RUN_FOLDER / as_of.isoformat()
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_staging(ws: Workspace) -> None:
