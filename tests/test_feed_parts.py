@@ -193,14 +193,48 @@ def test_a_part_by_its_content_a_grid_column_or_the_addresses(area, db_path):
     assert f.part is None and _current(db_path) == [(None, few.name)]
 
 
-def test_a_pinyin_or_unknown_word_names_a_part(tmp_path, db_path):
-    # Without the registry loaded a word still names a part; 康城 and kangcheng are one.
+def test_a_word_the_registry_does_not_know_names_no_part(tmp_path, db_path):
+    # Without the registry loaded no word is a known part: each file is a whole delivery
+    # replacing the one before, as before parts existed.
     a = _roster(tmp_path / "community_residents_康城_2025-06.xlsx", "康城社区", KANGCHENG)
-    b = _roster(tmp_path / "community_residents_xinhe_2025-06.xlsx", "兰溪社区", LANXI)
-    c = _roster(tmp_path / "community_residents_KangCheng_2025-07.xlsx", "康城社区", range(0, 3))
-    result = ingest([a, b, c], db=db_path)
-    assert [f.part for f in result.files] == ["康城", "xinhe", "KangCheng"]
-    assert sorted(name for _, name in _current(db_path)) == sorted([b.name, c.name])
+    b = _roster(tmp_path / "community_residents_xinhe_2025-07.xlsx", "兰溪社区", LANXI)
+    result = ingest([a, b], db=db_path)
+    assert [f.part for f in result.files] == [None, None]
+    assert _current(db_path) == [(None, b.name)]
+
+
+@pytest.mark.parametrize(("feed", "name"), [
+    ("gaoling", "高龄津贴名单_2026-12.csv"), ("gaoling", "高龄津贴_2026-12.csv"), ("manbing", "慢病患者_2026-12.csv"),
+    ("jiuye", "就业登记_2026-12.csv"), ("gaoling", "交通街道高龄津贴发放名册2026年12月.csv"),
+    ("gaoling", "高龄津贴_修改版_2026-12.csv"), ("gaoling", "gaoling_2026-12(1).csv"),
+    ("gaoling", "gaoling_张三150602198503021234电话13912345678_2026-12.csv"),
+    ("community_residents", "community_residents_xinhe_2025-06.xlsx"),
+    ("community_residents", "交通街道社区居民花名册_2025-06.xlsx"),
+])
+def test_ordinary_file_names_name_no_part(feed, name):
+    from rootdb.ingest.parts import part_from_name
+
+    vocab = Vocabulary(communities={part_key(c): c for c in AREA},
+                       grids={part_key(g): g for gs, _ in AREA.values() for g in gs},
+                       grid_communities={g: {c} for c, (gs, _) in AREA.items() for g in gs})
+    assert part_from_name(name, load_specs()[feed], vocab) is None
+
+
+@pytest.mark.parametrize(("name", "part"), [
+    ("community_residents_康城社区_2025-06.xlsx", "康城社区"), ("community_residents_lanxi_2025-06.xlsx", "兰溪社区"),
+    ("community_residents_富安_2025-06.xlsx", "富安社区"), ("community_residents_KangCheng_shequ_2025-06.xlsx", "康城社区"),
+    ("交通街道兰溪社区社区居民花名册_2025-06.xlsx", "兰溪社区"), ("community_residents_康城第一网格_2025-07.xlsx", "康城第一网格"),
+    ("高龄津贴_康城社区_2026-12.csv", "康城社区"), ("gaoling_fuan_2026-12.csv", "富安社区"),
+])
+def test_a_known_community_or_grid_in_the_name_is_a_part(name, part):
+    from rootdb.ingest.parts import part_from_name
+
+    vocab = Vocabulary(communities={part_key(c): c for c in AREA},
+                       grids={part_key(g): g for gs, _ in AREA.values() for g in gs},
+                       grid_communities={g: {c} for c, (gs, _) in AREA.items() for g in gs})
+    feed = "gaoling" if "aoling" in name or "高龄" in name else "community_residents"
+    found = part_from_name(name, load_specs()[feed], vocab)
+    assert found is not None and found.name == part
 
 
 @pytest.mark.parametrize(("name", "word"), [
@@ -254,15 +288,18 @@ def test_status_lists_each_feed_s_parts_with_their_dates(area, db_path):
     assert {p["part"] for p in roster["parts"]} == {"康城社区", "兰溪社区", "富安社区"}
 
 
-def test_a_database_from_before_parts_gets_the_column_on_open(tmp_path, db_path):
+def test_a_database_from_before_parts_gets_the_column_on_open(area, db_path):
+    tmp_path = area
     ingest([_roster(tmp_path / "community_residents_2025-05.xlsx", "康城社区", KANGCHENG)], db=db_path)
     with duckdb.connect(str(db_path)) as con:  # as a database written before parts existed
         con.execute("ALTER TABLE files DROP COLUMN part_basis")
         con.execute("ALTER TABLE files DROP COLUMN part")
-    (feed,) = status(str(db_path)).feeds  # read-only: no column, no parts
+    (feed,) = [f for f in status(str(db_path)).feeds  # read-only: no column, no parts
+               if f.feed == "community_residents"]
     assert feed.parts == [] and feed.rows_loaded == 30
     ingest([_roster(tmp_path / "community_residents_康城_2025-06.xlsx", "康城社区", range(0, 29))], db=db_path)
-    assert query(db_path, "SELECT part, is_current FROM files ORDER BY file_id") == [(None, False), ("康城", True)]
+    assert query(db_path, "SELECT part, is_current FROM files WHERE feed = 'community_residents' ORDER BY file_id") == [
+        (None, False), ("康城社区", True)]
 
 
 def test_link_records_built_incrementally_follow_the_parts(area, db_path):
@@ -310,6 +347,9 @@ def test_nightly_with_one_part_delivered_reports_no_one_leaving_from_the_others(
     for source in SAMPLE.iterdir():
         if source.is_file() and not source.name.startswith("manbing"):
             shutil.copy(source, inbox / source.name)
+    # The parts are the registry's grids: the standard addresses are loaded before
+    # (a batch reads its files in name order, manbing_ before registry_).
+    ingest([SAMPLE / "registry_addresses_2026-11.csv"], db=ws.db_path)
     header, data = _manbing_rows()
     first, second = data[: len(data) // 2], data[len(data) // 2:]
     # 慢病 is delivered by the two halves of the area, one file each (the sample's grids).
@@ -336,3 +376,18 @@ def test_nightly_with_one_part_delivered_reports_no_one_leaving_from_the_others(
     # The one patient 第一网格 left out is listed; no one of 第二网格, which did not deliver.
     assert left["姓名"].to_list() == [dropped[1]]
     assert night.changes.get("移出名单", 0) == 1
+
+
+def test_status_masks_a_part_s_id_numbers_and_phones(area, db_path):
+    from typer.testing import CliRunner
+
+    from rootdb.cli.main import app
+
+    _three_parts(area, db_path)
+    with duckdb.connect(str(db_path)) as con:  # a part stored before parts had to be known ones
+        con.execute("UPDATE files SET part = '张三150602198503021234电话13912345678' WHERE part = '兰溪社区'")
+    (feed,) = [f for f in status(str(db_path)).feeds if f.feed == "community_residents"]
+    assert "150602198503021234" not in str(feed.parts) and "13912345678" not in str(feed.parts)
+    for args in (["status", "--db", str(db_path)], ["status", "--db", str(db_path), "--json"]):
+        out = CliRunner().invoke(app, args, catch_exceptions=False, terminal_width=200).stdout
+        assert "150602198503021234" not in out and "13912345678" not in out and "张三" in out

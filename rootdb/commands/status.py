@@ -143,7 +143,7 @@ def _parts(con) -> dict[str, list[FeedPart]]:
     ).fetchall()
     out: dict[str, list[FeedPart]] = {}
     for feed, part, basis, name, delivered, delivered_basis, loaded_at, loaded in rows:
-        out.setdefault(feed, []).append(FeedPart(part=part, part_basis=basis, file_name=mask_text(name),
+        out.setdefault(feed, []).append(FeedPart(part=mask_text(part) if part else part, part_basis=basis, file_name=mask_text(name),
                                                  delivery_date=delivered,
                                                  delivery_basis=delivered_basis, loaded_at=loaded_at,
                                                  rows_loaded=int(loaded or 0)))

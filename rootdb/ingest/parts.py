@@ -8,8 +8,10 @@ this order:
 1. the word its file name writes between the feed's name (or file pattern) and its
    date: matched against the area's community and grid names (from the standard
    address registry, when loaded), as written, by pinyin, with or without the
-   社区 / 网格 suffix; a word the registry does not know still names a part (its
-   pinyin identifies it). Generic words (名册, 更正, 汇总, a street's name, …) name none;
+   社区 / 网格 suffix (or a registry name written inside a longer word). A word the
+   registry does not know names no part (津贴, 修改版, a street's name, …: the file is a
+   whole-feed delivery, as before parts existed); generic words (名册, 更正, 汇总, …) are
+   left out first;
 2. its content, when the registry knows more than one community (grid) of the area and
    the file holds at least `MIN_CONTENT_ROWS` records: every record's 社区 or 网格 column
    (or, for the community, every parsed address that names one) holds one known value.
@@ -164,6 +166,11 @@ def _names_something(token: str) -> bool:
 def name_word(file_name: str, spec: FeedSpec) -> str | None:
     """The word a file name writes between the feed's name and its date, without
     generic words; None when there is none."""
+    return "".join(name_tokens(file_name, spec)) or None
+
+
+def name_tokens(file_name: str, spec: FeedSpec) -> list[str]:
+    """The tokens of `name_word`, in the file name's order."""
     stem = unicodedata.normalize("NFKC", Path(file_name).stem)
     span = date_span(stem)
     head = stem[: span[0]] if span else stem
@@ -190,14 +197,35 @@ def name_word(file_name: str, spec: FeedSpec) -> str | None:
             continue
         if _names_something(token):
             tokens.append(token)
-    return "".join(tokens) or None
+    return tokens
+
+
+def _known_in(token: str, vocab: Vocabulary) -> tuple[str, str] | None:
+    """(name, level) of the registry's community or grid a token names: the whole token
+    (full or short form, Chinese or pinyin), else one registry name written in full
+    inside it ('康城社区低保' → 康城社区); None when it names none, or several."""
+    name, level = vocab.match(token)
+    if level is not None:
+        return name, level
+    found = {(n, lv) for names, lv in ((vocab.communities, "community"), (vocab.grids, "grid"))
+             for n in names.values() if len(n) >= 3 and n in token}
+    # A grid named inside a community's name (第一网格 in 康城第一网格) is that name's.
+    found = {f for f in found if not any(f[0] != o[0] and f[0] in o[0] for o in found)}
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def part_from_name(file_name: str, spec: FeedSpec, vocab: Vocabulary) -> Part | None:
-    word = name_word(file_name, spec)
-    if word is None or not part_key(word):
+    """The registry's community or grid the file name names between the feed's name
+    and its date. Words the registry does not know name no part: `高龄津贴名单_2026-12`
+    or `交通街道高龄津贴发放名册2026年12月` are whole deliveries."""
+    tokens = name_tokens(file_name, spec)
+    if not tokens:
         return None
-    name, level = vocab.match(word)
+    candidates = ["".join(tokens), *tokens] if len(tokens) > 1 else tokens
+    matches = {m for m in (_known_in(t, vocab) for t in candidates if part_key(t)) if m is not None}
+    if len(matches) != 1:
+        return None  # no known part, or several (a file naming two parts is no one part)
+    name, level = next(iter(matches))
     if level == "community" and len(vocab.communities) == 1:
         return None  # the area's only community: the whole feed
     return Part(name=name, key=part_key(name), basis=BASIS_NAME, level=level)
