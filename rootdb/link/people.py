@@ -478,8 +478,13 @@ def probabilistic(
             members.rename({"record_id": f"unique_id_{side}", "unique_id": f"_{side}"}), on=f"unique_id_{side}", how="left"
         ).with_columns(pl.coalesce(f"_{side}", f"unique_id_{side}").alias(f"unique_id_{side}")).drop(f"_{side}")
     feed = fetch_frame(con, "SELECT * FROM link_splink_unresolved")
-    pairs = splink_model.decided_pairs(engine.predict(con, registry, feed, stored, review_from), decisions,
-                                       registry["unique_id"])
+    # Two records with neither name nor ID (unnamed newborns: twins of one mother, one
+    # day, one sex) say too little to be one person: the model never joins them.
+    mute = feed.filter(pl.col("name").is_null() & pl.col("id_number").is_null())["unique_id"].cast(pl.Int64).implode()
+    predicted = engine.predict(con, registry, feed, stored, review_from)
+    predicted = predicted.filter(~(pl.col("unique_id_l").cast(pl.Int64).is_in(mute)
+                                   & pl.col("unique_id_r").cast(pl.Int64).is_in(mute)))
+    pairs = splink_model.decided_pairs(predicted, decisions, registry["unique_id"])
     clustered = _single_best_links(engine, con, registry, feed, stored, pairs, threshold)
     clustered, alone = splink_model.split_two_ids(clustered, pairs, feed, threshold)
     if charts_dir is not None:
