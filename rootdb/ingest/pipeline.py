@@ -31,7 +31,7 @@ from rootdb.errors import InputFileError, UsageError
 from rootdb.faults import pause_point
 from rootdb.ingest.checks import check_rows
 from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stored_date, title_text
-from rootdb.ingest.detect import Layout, data_rows, dup_column, recognise
+from rootdb.ingest.detect import Layout, data_rows, dup_column, name_matches, recognise
 from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
 from rootdb.ingest.results import FileResult, IngestResult
@@ -96,7 +96,7 @@ def ingest(
     specs = load_specs()
     if feed is not None and feed not in specs:
         raise UsageError(f"未知的数据源代码 '{feed}'；可用：{', '.join(sorted(specs))}")
-    files = expand_paths(paths)
+    files = _reference_first(expand_paths(paths), specs)
     ws = locate(db)
     batch_started = dt.datetime.now()
     results: list[FileResult] = []
@@ -113,6 +113,14 @@ def ingest(
         outcome.seconds = time.perf_counter() - started
         _record_batch(con, outcome)
     return outcome
+
+
+def _reference_first(files: list[Path], specs: dict[str, FeedSpec]) -> list[Path]:
+    """The files named as reference registries first, the rest in their order: a feed
+    delivered in parts knows its parts by the communities and grids of the standard
+    address registry, so a first batch holding both must load the registry first."""
+    references = [s for s in specs.values() if s.kind == "reference"]
+    return sorted(files, key=lambda path: not any(name_matches(s, path.name) for s in references))
 
 
 def _record_batch(con, outcome: IngestResult) -> None:
