@@ -37,7 +37,7 @@ class ExportResult:
 
 
 def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -> ExportResult:
-    out = output_file(out, "对照表.csv")
+    out = table_file(out, "对照表.csv")
     with open_existing(db, read_only=not unmasked) as con:
         require_linked(con, "crosswalk")
         frame = fetch_frame(
@@ -59,8 +59,16 @@ def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -
     return ExportResult(file=str(out), rows=frame.height, masked=not unmasked)
 
 
-_SPREADSHEET_SUFFIXES = {".xls", ".xlsm", ".xlsb", ".ods", ".et"}
 EXCEL_MAX_ROWS = 1_048_576
+
+
+def table_file(out: Path | str, example: str) -> Path:
+    """`out` as a table's file: .csv or .xlsx, not an existing folder (a usage error,
+    checked before any database is opened)."""
+    out = output_file(out, example)
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"{out.name}：只能导出为 .csv 或 .xlsx 文件，请换用其中一种后缀")
+    return out
 
 
 def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True,
@@ -69,11 +77,8 @@ def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True,
     with a BOM unless `bom` is False, formula-like cells neutralised). A list for people
     gives a `heading` (title, then the parts of the line under it) to begin its sheet
     with; data a script reads back (crosswalk, persons) is a bare table, as in its CSV."""
-    out = Path(out)
-    output_file(out, f"导出{out.suffix or '.csv'}")  # not an existing folder
+    out = table_file(out, f"导出{Path(out).suffix or '.csv'}")
     suffix = out.suffix.lower()
-    if suffix in _SPREADSHEET_SUFFIXES:
-        raise UsageError(f"{out.name}：只能导出为 .csv 或 .xlsx 文件，请换用其中一种后缀")
     if suffix == ".xlsx" and frame.height >= EXCEL_MAX_ROWS:
         raise UsageError(f"{out.name}：共 {frame.height:,} 行，超过 Excel 一个工作表的上限"
                          f"（{EXCEL_MAX_ROWS - 1:,} 行数据），请导出为 .csv 文件")

@@ -212,3 +212,12 @@ def test_sample_csv_reports_have_no_raw_floats(report_csv):
     amounts = [v for v in r01["月保障金（元）"] if v]
     assert amounts and all(re.fullmatch(r"\d+\.\d\d", v) for v in amounts), amounts[:5]
     assert all(re.fullmatch(r"\d+", v) for v in r01["保障人数"] if v)
+
+
+@pytest.mark.parametrize("command", [["export", "persons"], ["export", "crosswalk"],
+                                     ["export", "addresses", "--unmatched"]])
+def test_an_export_refuses_a_suffix_it_does_not_write(command, tmp_path):
+    """A CSV written under .txt or .json would mislead whoever opens it: only .csv or .xlsx."""
+    result = invoke(*command, "--out", tmp_path / "导出.json", "--db", tmp_path / "none.duckdb")
+    assert result.exit_code == 2 and ".csv 或 .xlsx" in result.output
+    assert not (tmp_path / "导出.json").exists()

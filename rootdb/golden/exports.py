@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from rootdb.errors import UsageError
-from rootdb.exports import ExportResult, write_table
+from rootdb.exports import ExportResult, table_file, write_table
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
@@ -50,7 +50,7 @@ def _open(con_or_db, writable: bool):
 
 
 def export_persons(con_or_db, out: Path, unmasked: bool = False) -> ExportResult:
-    out = output_file(out, "人员.csv")
+    out = table_file(out, "人员.csv")
     with _open(con_or_db, writable=unmasked) as con:
         require_linked(con, "golden_persons")
         frame = fetch_frame(con, """

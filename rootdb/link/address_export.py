@@ -29,8 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from rootdb.errors import UsageError
-from rootdb.exports import write_table
-from rootdb.outpaths import output_file
+from rootdb.exports import table_file, write_table
 from rootdb.privacy import mask_frame, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, require_linked, table_exists
@@ -161,7 +160,7 @@ def unmatched_frame(con, unmasked: bool = False) -> pl.DataFrame:
 
 
 def export_unmatched_addresses(out: Path, db: str | None = None, unmasked: bool = False) -> AddressExport:
-    out = output_file(out, "未匹配地址.xlsx")
+    out = table_file(out, "未匹配地址.xlsx")
     with open_existing(db, read_only=not unmasked) as con:
         require_linked(con, "link_house_matches")
         if not table_exists(con, "link_house_unresolved"):
