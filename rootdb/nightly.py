@@ -47,6 +47,8 @@ SETTLE_ENV, SETTLE_DEFAULT = "ROOTDB_INBOX_SETTLE", 60.0
 # How the log and the terminal name files' outcomes and the steps.
 FILE_STATUS_WORDS = {"loaded": "已导入", "unchanged": "未变化", "failed": "退回"}
 STEP_WORDS = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
+DETAIL_WORDS = {"files": "文件", "loaded": "新导入", "unchanged": "未变化", "failed": "退回", "reports": "报表",
+               "rows": "行"}
 STEP_STATUS_WORDS = {"done": "完成", "skipped": "跳过", "failed": "失败", "running": "中断"}
 REGISTRY_FILE_EXAMPLE = "registry_persons_YYYY-MM.csv"
 # Ingest's message for a file whose feed it cannot tell ends with "或用 --feed 指定数据源"
@@ -128,6 +130,8 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
         run.message = mask_text(str(exc) if isinstance(exc, RootdbError) else f"{type(exc).__name__}: {exc}")
         log.error("失败：%s\n%s", run.message, traceback.format_exc())
     run.warnings = [mask_text(w) for w in run.warnings]
+    for warning in run.warnings:
+        log.warning("提示：%s", warning)
     run.seconds = round(time.perf_counter() - started, 2)
     run.finished = dt.datetime.now().isoformat(timespec="seconds")
     log.info("结束：%s（%.1f 秒）", run.headline(), run.seconds)
@@ -540,9 +544,16 @@ def _step(run: NightlyRun, name: str, log: logging.Logger, skip: str | None = No
         step.seconds = round(time.perf_counter() - started, 2)
     if not skip:
         step.status = "done"
-    detail = step.detail.get("headline") or (json.dumps(step.detail, ensure_ascii=False) if step.detail else "")
+    detail = step_detail(step.detail)
     log.info("步骤 %s：%s（%.1f 秒）%s", STEP_WORDS.get(name, name), STEP_STATUS_WORDS.get(step.status, step.status),
              step.seconds, detail)
+
+
+def step_detail(detail: dict) -> str:
+    """A step's detail in words: its headline, else its counts (文件 2，新导入 1 …)."""
+    return detail.get("headline") or "，".join(
+        f"{DETAIL_WORDS.get(k, k)} {v:,}" if isinstance(v, int) else f"{DETAIL_WORDS.get(k, k)} {v}"
+        for k, v in detail.items())
 
 
 def _logger(path: Path) -> logging.Logger:

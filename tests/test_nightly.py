@@ -113,7 +113,9 @@ def test_night_one_loads_everything_and_files_it_away(week):
     record = json.loads(Path(run.record_file).read_text(encoding="utf-8"))
     assert record["status"] == "done" and record["steps"][0]["detail"]["loaded"] == 22
     assert "首次运行" in " ".join(run.warnings)
-    assert Path(run.log_file).read_text(encoding="utf-8").count("步骤") == 4
+    log = Path(run.log_file).read_text(encoding="utf-8")
+    assert log.count("步骤") == 4
+    assert "提示：首次运行" in log and '"files"' not in log  # warnings in the log too; counts in words
 
 
 def test_night_two_a_death_stops_the_allowance_and_is_listed(week):

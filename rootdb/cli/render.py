@@ -381,8 +381,6 @@ def nightly_table(runs: list[dict], title: str) -> None:
     _stdout().print(table)
 
 
-_STEP_WORDS = {"files": "文件", "loaded": "新导入", "unchanged": "未变化", "failed": "退回", "reports": "报表",
-               "rows": "行"}
 
 
 def nightly_summary(run) -> None:
@@ -399,13 +397,11 @@ def nightly_summary(run) -> None:
     for name in ("步骤", "结果", "用时"):
         steps.add_column(name, no_wrap=True)
     steps.add_column("说明", overflow="fold")
-    from rootdb.nightly import STEP_STATUS_WORDS, STEP_WORDS
+    from rootdb.nightly import STEP_STATUS_WORDS, STEP_WORDS, step_detail
     from rootdb.privacy import mask_text  # file names in messages may hold an ID or a mobile
 
     for step in run.steps:
-        detail = step.detail.get("headline") if isinstance(step.detail, dict) else None
-        detail = detail or "，".join(f"{_STEP_WORDS.get(k, k)} {v:,}" if isinstance(v, int) else f"{k} {v}"
-                                     for k, v in step.detail.items())
+        detail = step_detail(step.detail)
         state = STEP_STATUS_WORDS.get(step.status, step.status)
         steps.add_row(STEP_WORDS.get(step.name, step.name), f"[red]{state}[/]" if step.status in ("failed", "running")
                       else state, f"{step.seconds:.1f} 秒",
