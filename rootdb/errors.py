@@ -27,7 +27,7 @@ class RootdbError(Exception):
     exit_code: ExitCode = ExitCode.FAILED
 
     def __init__(self, message: str):
-        from rootdb.privacy import mask_text
+        from rootdb.masking import mask_text
 
         message = mask_text(message)
         super().__init__(message)
@@ -81,6 +81,6 @@ class InputFileError(RootdbError):
         if column:
             where += f" “{column}”列"
         super().__init__(f"{where}：{message}")
-        from rootdb.privacy import mask_text
+        from rootdb.masking import mask_text
 
         self.detail = mask_text(message)

@@ -20,6 +20,17 @@ import polars as pl
 from rootdb.errors import InputFileError
 from rootdb.specs import FeedSpec
 
+
+def column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA: the column name a spreadsheet program shows."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
 HEADER_SEARCH_ROWS = 30
 # No header is longer: a longer cell in the rows searched is data (or junk), never
 # normalised and looked up (once per schema, it would cost seconds per megabyte).
@@ -150,8 +161,6 @@ def recognise(
     letters = letters or {}
 
     def letter(pos: int) -> str:
-        from rootdb.ingest.readers import column_letter
-
         return letters.get(grid_cols[pos]) or column_letter(pos)
 
     duplicates = {fld: [grid_cols[p] for p in ps] for fld, ps in every.items() if len(ps) > 1}

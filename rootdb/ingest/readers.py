@@ -22,6 +22,7 @@ import polars as pl
 
 from rootdb.clean.ids import looks_like_excel_number
 from rootdb.errors import InputFileError
+from rootdb.ingest.detect import column_letter, recognise
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_SUFFIXES = {".csv"}
@@ -55,16 +56,6 @@ class Grid:
 
 def _columns(n: int) -> list[str]:
     return [f"c{i}" for i in range(n)]
-
-
-def column_letter(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA: the column name a spreadsheet program shows."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -187,7 +178,6 @@ def _text_kind(path: Path) -> str:
 def _has_known_header(grid: Grid) -> bool:
     """Whether any feed's header is in the grid (a CSV named .xlsx is read as CSV only
     then: otherwise it is a text file that is no table at all)."""
-    from rootdb.ingest.detect import recognise
     from rootdb.specs import load_specs
 
     specs = load_specs()

@@ -157,13 +157,59 @@ def _agree(cids: set[str], vocab: Vocabulary, door: str | None, door_cids: set[s
     return {c for c in cids if not vocab.cid_doorplates.get(c)}
 
 
+def _pinyin(names: list[str]) -> dict[str, str]:
+    from pypinyin import Style, lazy_pinyin  # slow to import
+
+    return {n: " ".join(lazy_pinyin(n, style=Style.NORMAL)) for n in names}
+
+
+def similar_compounds(unknown: list[str], known: list[str]) -> list[tuple[str, str, str]]:
+    """(unknown name, registry name, kind) for every close pair; kind is the best of
+    pinyin / suffix / one_char. Blocked lookups per distinct name, no full cross join."""
+    if not unknown or not known:
+        return []
+    py = _pinyin(sorted(set(unknown) | set(known)))
+    by_pinyin: dict[str, list[str]] = {}
+    by_core: dict[str, list[str]] = {}
+    by_mask: dict[str, list[str]] = {}
+    for k in known:
+        by_pinyin.setdefault(py[k], []).append(k)
+        core = strip_generic(k)
+        if len(core) >= 2:
+            by_core.setdefault(core, []).append(k)
+        if len(k) >= 3:
+            for i in range(len(k)):
+                by_mask.setdefault(k[:i] + "\0" + k[i + 1:], []).append(k)
+    rank = {"pinyin": 0, "suffix": 1, "one_char": 2}
+    phase = {n: (m.group(0) if (m := _PHASE.search(n)) else "") for n in py}
+    out: dict[tuple[str, str], str] = {}
+
+    def add(u: str, k: str, kind: str) -> None:
+        if u == k or (phase[u] and phase[k] and phase[u] != phase[k]):  # 二期 is not 三期
+            return
+        old = out.get((u, k))
+        if old is None or rank[kind] < rank[old]:
+            out[(u, k)] = kind
+
+    for u in unknown:
+        for k in by_pinyin.get(py[u], ()):
+            add(u, k, "pinyin")
+        core = strip_generic(u)
+        if len(core) >= 2:
+            for k in by_core.get(core, ()):
+                add(u, k, "suffix")
+        if len(u) >= 3:
+            for i in range(len(u)):
+                for k in by_mask.get(u[:i] + "\0" + u[i + 1:], ()):
+                    add(u, k, "one_char")
+    return [(u, k, kind) for (u, k), kind in sorted(out.items())]
+
+
 def resolve_compounds(written: list[str], vocab: Vocabulary) -> list[tuple[str, str, str, float]]:
     """(written compound, cid, method, probability) for every candidate compound of
     every written compound; method is "alias" or a fuzzy kind (pinyin / suffix /
     one_char). A written compound with no candidate has no row; one whose parts
     contradict each other (a doorplate of one compound, the name of another) neither."""
-    from rootdb.link.houses import similar_compounds
-
     out: list[tuple[str, str, str, float]] = []
     fuzzy_wanted: dict[str, tuple[str | None, set[str] | None, str]] = {}
     for w in written:

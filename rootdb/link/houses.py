@@ -62,14 +62,13 @@ import polars as pl
 
 from rootdb.clean.addresses import COLUMNS, _parse_normalized, normalize_address_text
 from rootdb.link import house_review
+from rootdb.link.address_vocab import learn, resolve_compounds, similar_compounds, strip_generic
 from rootdb.link.records import publish_matches
 from rootdb.store import frame_to_table, table_exists
 from rootdb.store.sql import Stage, registered, run_stages, scalar, scratch, sql_stage
 
 FUZZY_PROBABILITY = {"pinyin": 0.95, "suffix": 0.9, "one_char": 0.85}
 
-# Compound-name suffixes and 期 parts a department may add or drop.
-_PHASE = re.compile(r"(?:[一二三四五六七八九十]+|\d+)期$")
 _PROVINCE_HEAD = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}省|[\u4e00-\u9fff]{2,8}?自治区|北京市|天津市|上海市|重庆市)")
 
 
@@ -166,57 +165,7 @@ def prefix_compatible(prefix: str, standard: str) -> bool:
 
 def compound_core(name: str) -> str:
     """The name without its 期 part and one generic suffix (康城雅苑 → 康城)."""
-    from rootdb.link.address_vocab import strip_generic
-
     return strip_generic(name)
-
-
-def _pinyin(names: list[str]) -> dict[str, str]:
-    from pypinyin import Style, lazy_pinyin  # slow to import
-
-    return {n: " ".join(lazy_pinyin(n, style=Style.NORMAL)) for n in names}
-
-
-def similar_compounds(unknown: list[str], known: list[str]) -> list[tuple[str, str, str]]:
-    """(unknown name, registry name, kind) for every close pair; kind is the best of
-    pinyin / suffix / one_char. Blocked lookups per distinct name, no full cross join."""
-    if not unknown or not known:
-        return []
-    py = _pinyin(sorted(set(unknown) | set(known)))
-    by_pinyin: dict[str, list[str]] = {}
-    by_core: dict[str, list[str]] = {}
-    by_mask: dict[str, list[str]] = {}
-    for k in known:
-        by_pinyin.setdefault(py[k], []).append(k)
-        core = compound_core(k)
-        if len(core) >= 2:
-            by_core.setdefault(core, []).append(k)
-        if len(k) >= 3:
-            for i in range(len(k)):
-                by_mask.setdefault(k[:i] + "\0" + k[i + 1:], []).append(k)
-    rank = {"pinyin": 0, "suffix": 1, "one_char": 2}
-    phase = {n: (m.group(0) if (m := _PHASE.search(n)) else "") for n in py}
-    out: dict[tuple[str, str], str] = {}
-
-    def add(u: str, k: str, kind: str) -> None:
-        if u == k or (phase[u] and phase[k] and phase[u] != phase[k]):  # 二期 is not 三期
-            return
-        old = out.get((u, k))
-        if old is None or rank[kind] < rank[old]:
-            out[(u, k)] = kind
-
-    for u in unknown:
-        for k in by_pinyin.get(py[u], ()):
-            add(u, k, "pinyin")
-        core = compound_core(u)
-        if len(core) >= 2:
-            for k in by_core.get(core, ()):
-                add(u, k, "suffix")
-        if len(u) >= 3:
-            for i in range(len(u)):
-                for k in by_mask.get(u[:i] + "\0" + u[i + 1:], ()):
-                    add(u, k, "one_char")
-    return [(u, k, kind) for (u, k), kind in sorted(out.items())]
 
 
 def split_admin_head(text: str, admin: dict[str, list[str]], known, alias_only) -> tuple | None:
@@ -321,8 +270,6 @@ def _registry_houses(con: duckdb.DuckDBPyConnection) -> None:
 def _registry_vocabulary(con: duckdb.DuckDBPyConnection):
     """The area's vocabulary, learnt from the registry houses' compounds (_lh_reg):
     `address_vocab.learn`'s (vocabulary, compound id of each registry compound)."""
-    from rootdb.link.address_vocab import learn
-
     rows = con.execute("""
         SELECT DISTINCT community, compound, reg_compound FROM _lh_reg
         WHERE compound IS NOT NULL OR reg_compound IS NOT NULL ORDER BY ALL""").fetchall()
@@ -333,8 +280,6 @@ def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
     """Records whose compound the area does not know, but would once the area's own
     prefix written another way (short names, units left out) is taken off its head:
     their parts and prefix re-read (`split_admin_head`), per distinct address."""
-    from rootdb.link.address_vocab import resolve_compounds
-
     vocab, _ = _registry_vocabulary(con)
     admin: dict[str, list[str]] = {}
     for prefix, community in con.execute(
@@ -465,8 +410,6 @@ def _compound_candidates(con: duckdb.DuckDBPyConnection) -> None:
     """The compounds each open record can mean (`resolve_compounds` on what it writes),
     once its community and street are checked: _lh_cand_all, one row per record and
     compound (house_review reads it), and _lh_cand, one row per record (n: how many)."""
-    from rootdb.link.address_vocab import resolve_compounds
-
     vocab, _ = _registry_vocabulary(con)
     written = [w for (w,) in con.execute("SELECT DISTINCT compound FROM _lh_open ORDER BY 1").fetchall()]
     alias = pl.DataFrame(resolve_compounds(written, vocab),
