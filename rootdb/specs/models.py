@@ -27,6 +27,7 @@ FieldType = Literal[
     "id18",  # resident ID (GB 11643)
     "uscc",  # unified social credit code (GB 32100)
     "date",
+    "datetime",  # a date with or without a time of day (上报时间 2025-06-03 14:22)
     "yearmonth",
     "money",
     "int",
