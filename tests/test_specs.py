@@ -1,4 +1,4 @@
-"""Feed schemas: the bundled 22 load and honour the delivery contract; a broken schema
+"""Feed schemas: the bundled 24 load and honour the delivery contract; a broken schema
 says which file and which field; a new feed is one YAML file and no Python."""
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ CONTRACT = {
     "canji": ("feed", ["残疾人证号", "姓名"], ["person", "residence"]),
     "tuiyi": ("feed", ["姓名", "身份证号"], ["person", "residence"]),
     "xueji": ("feed", ["学籍号", "姓名"], ["student", "guardian", "residence"]),
+    "shijian": ("feed", ["事件编号", "上报时间"], ["person", "location", "location"]),  # a house or a place
+    "zoufang": ("feed", ["走访编号", "走访日期", "走访地址"], ["person", "residence"]),
 }
 
 NEW_FEED = """\
