@@ -2,7 +2,8 @@
 
 Departments' files are read, cleaned and loaded into one DuckDB file; people,
 houses and places are linked against the registry; recurring reports are written.
-The CLI (`rootdb ...`) is a thin layer over these functions.
+The CLI (`rootdb ...`) is a thin layer over `rootdb.commands` (one module per
+command, returning result objects), which calls these functions.
 
 The public names below are imported on first use (PEP 562), so that `import rootdb`
 (and with it `rootdb --help`) does not load polars, DuckDB or the Excel readers.
@@ -27,7 +28,7 @@ _LAZY = {
     "WorkspaceError": ("rootdb.errors", "WorkspaceError"),
     "IngestResult": ("rootdb.ingest", "IngestResult"),
     "ingest": ("rootdb.ingest", "ingest"),
-    "status": ("rootdb.status", "status"),
+    "status": ("rootdb.commands.status", "status"),
     "init": ("rootdb.workspace", "init_workspace"),
 }
 
@@ -36,7 +37,7 @@ __all__ = sorted(_LAZY)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below does this
     from rootdb.errors import ExitCode, InputFileError, RootdbError, SchemaError, UsageError, WorkspaceError
     from rootdb.ingest import IngestResult, ingest
-    from rootdb.status import status
+    from rootdb.commands.status import status
     from rootdb.workspace import init_workspace as init
 
 
@@ -55,9 +56,9 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """`rootdb.ingest` and `rootdb.status` are functions, named like the submodules that
-    hold them. Importing a submodule binds it on its parent package; here the function
-    keeps the name, as it did when this file imported them eagerly."""
+    """`rootdb.ingest` is a function, named like the subpackage that holds it. Importing
+    a submodule binds it on its parent package; here the function keeps the name, as it
+    did when this file imported it eagerly."""
 
     def __setattr__(self, name: str, value) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):

@@ -17,7 +17,7 @@ from rootdb.csvfile import write_csv
 from rootdb.errors import UsageError
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, record_audit
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked
 from rootdb.workspace import open_existing
 
 CROSSWALK_COLUMNS = [
@@ -39,8 +39,7 @@ class ExportResult:
 def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -> ExportResult:
     out = output_file(out, "对照表.csv")
     with open_existing(db, read_only=not unmasked) as con:
-        if not table_exists(con, "crosswalk"):
-            raise UsageError("还没有比对结果：请先运行 rootdb link")
+        require_linked(con, "crosswalk")
         frame = fetch_frame(
             con, f"SELECT {', '.join(CROSSWALK_COLUMNS)} FROM crosswalk ORDER BY feed, source_file, source_row, role"
         )
@@ -64,9 +63,12 @@ _SPREADSHEET_SUFFIXES = {".xls", ".xlsm", ".xlsb", ".ods", ".et"}
 EXCEL_MAX_ROWS = 1_048_576
 
 
-def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True) -> None:
+def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True,
+                heading: tuple[str, ...] = ()) -> None:
     """`frame` to `out`: a workbook of one sheet when it is named .xlsx, else CSV (UTF-8,
-    with a BOM unless `bom` is False, formula-like cells neutralised)."""
+    with a BOM unless `bom` is False, formula-like cells neutralised). A list for people
+    gives a `heading` (title, then the parts of the line under it) to begin its sheet
+    with; data a script reads back (crosswalk, persons) is a bare table, as in its CSV."""
     out = Path(out)
     output_file(out, f"导出{out.suffix or '.csv'}")  # not an existing folder
     suffix = out.suffix.lower()
@@ -77,10 +79,13 @@ def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True) ->
                          f"（{EXCEL_MAX_ROWS - 1:,} 行数据），请导出为 .csv 文件")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".xlsx":
-        from rootdb.xlsx import new_workbook, write_frame
+        from rootdb.xlsx import new_workbook, write_frame, write_sheet
 
         workbook = new_workbook(out)
-        write_frame(workbook, workbook.add_worksheet(sheet), frame)
+        if heading:
+            write_sheet(workbook, sheet, frame, *heading)
+        else:
+            write_frame(workbook, workbook.add_worksheet(sheet), frame)
         workbook.close()
     else:
         write_csv(frame, out, bom=bom)

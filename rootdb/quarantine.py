@@ -1,9 +1,12 @@
 """Export the quarantined rows of the current snapshots, to send back to departments.
 
 One summary sheet, then one sheet per feed with the row's original columns (as the
-department delivered them) and the reason. ID numbers and phones are masked unless
-asked — in the feed's ID and phone columns, and by content in every other cell (a row that
-could not be split quotes them anywhere); an unmasked export is written to the audit log.
+department delivered them) and the reason; each begins with the workbook heading
+(`rootdb.xlsx.write_heading`: what it holds, the export date, the count, the masking).
+ID numbers and phones are masked unless asked — in the columns whose field type is
+masked (`FieldType.masked_as`: ID, phone), and by content in every other cell (a row
+that could not be split quotes them anywhere); an unmasked export is written to the
+audit log.
 
 Without a file (`rootdb quarantine --json`), `quarantine_summary` tells what there is to
 send back: the rows per feed and per file, and how many rows each reason holds (reasons
@@ -12,12 +15,14 @@ masked; the rows' values are not shown).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from rootdb.clean.types import FIELD_TYPES
 from rootdb.exports import ExportResult
 from rootdb.ingest.detect import header_keys
 from rootdb.outpaths import output_file
@@ -25,7 +30,7 @@ from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, record_au
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
 from rootdb.workspace import open_existing
-from rootdb.xlsx import new_workbook, write_frame
+from rootdb.xlsx import date_words, masking_words, new_workbook, write_sheet
 
 
 def _masking_for(spec, headers: list[str]) -> dict[str, str]:
@@ -34,10 +39,11 @@ def _masking_for(spec, headers: list[str]) -> dict[str, str]:
         return {}
     kinds = {}
     for col in spec.columns:
-        if col.type in ("id18", "phone"):
+        masked_as = FIELD_TYPES[col.type].masked_as
+        if masked_as:
             for h in col.headers:
                 for key in header_keys(h):
-                    kinds[key] = "id" if col.type == "id18" else "phone"
+                    kinds[key] = masked_as
     return {h: kinds[k] for h in headers for k in header_keys(h) if k in kinds}
 
 
@@ -125,7 +131,10 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
         )
         if not unmasked:
             summary = mask_frame(summary)
-        write_frame(workbook, workbook.add_worksheet("汇总"), summary)
+        exported = f"导出日期：{date_words(dt.date.today())}"
+        asked = f"数据：{titles.get(feed, feed)}" if feed else "数据：全部"
+        write_sheet(workbook, "汇总", summary, "退回部门的隔离数据",
+                    exported, asked, f"共 {rows.height:,} 行", masking_words(not unmasked))
         for (code,), part in rows.group_by("feed", maintain_order=True):
             originals = part["original"].str.json_decode()
             values = originals.struct.unnest() if originals.dtype.base_type() == pl.Struct else pl.DataFrame()
@@ -142,7 +151,10 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
             )
             if not unmasked:
                 sheet_frame = mask_frame(sheet_frame)
-            write_frame(workbook, workbook.add_worksheet(sheet_name(titles.get(code, code))), sheet_frame)
+            title = titles.get(code, code)
+            department = specs[code].department if code in specs else "未知"
+            write_sheet(workbook, sheet_name(title), sheet_frame, f"{title}：隔离数据", exported,
+                        f"报送部门：{department}", f"共 {part.height:,} 行", masking_words(not unmasked))
         workbook.close()
         if unmasked:
             record_audit(con, "quarantine --unmasked", f"feed={feed or '全部'}", rows.height, str(out.resolve()))

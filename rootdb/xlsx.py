@@ -1,5 +1,7 @@
 """Writing workbooks safely: every text cell is written as text (a value starting
-with = + - @ never becomes a formula), widths fit Chinese text, header frozen."""
+with = + - @ never becomes a formula), widths fit Chinese text, header frozen. Every
+sheet meant for people begins with one heading (`write_heading`: the title, then a line
+of what it holds); `read_table` reads such a sheet's table back, heading or not."""
 
 from __future__ import annotations
 
@@ -224,6 +226,69 @@ def _splice_rows(path: Path, pending: list[_Rows]) -> None:
                     position = end
                 out.write(xml[position:].encode("utf-8"))
     os.replace(temp, path)
+
+
+HEADING_ROWS = 2  # the heading's rows: a table under it starts on this row (0-based)
+
+
+def date_words(day: dt.date) -> str:
+    """2026年11月2日, as a heading writes a date."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def masking_words(masked: bool) -> str:
+    """What a heading says of the IDs and phones a sheet shows."""
+    return "身份证号、联系电话已脱敏" if masked else "含完整身份证号和电话，请妥善保管"
+
+
+def write_heading(workbook: Workbook, sheet: Worksheet, columns: int, title: str, detail: str,
+                  unit: str | None = None) -> int:
+    """The one way a sheet for people begins: its title, centred over its `columns`, then
+    one line saying what it holds (the date, the conditions, the counts). With `unit` (a
+    report's 填报单位) that line is split as a department's report has it: the unit over
+    the left half, `detail` right-aligned over the right half. Returns the row (0-based)
+    the table starts on."""
+    base = {"font_name": "宋体", "font_size": 10, "valign": "vcenter"}
+    sheet.set_row(0, 30)
+    _merged(sheet, 0, 0, columns - 1, title,
+            workbook.add_format({**base, "bold": True, "font_size": 16, "align": "center"}))
+    left = workbook.add_format({**base, "align": "left"})
+    if unit is None:
+        # Not merged: a long line runs on over the empty cells beside it instead of being cut.
+        sheet.write_string(1, 0, detail, left)
+    else:
+        half = max(1, columns // 2)
+        _merged(sheet, 1, 0, half - 1, f"填报单位：{unit}", left)
+        _merged(sheet, 1, half, columns - 1, detail, workbook.add_format({**base, "align": "right"}))
+    return HEADING_ROWS
+
+
+def write_sheet(workbook: Workbook, name: str, frame: pl.DataFrame, title: str, *detail: str) -> Worksheet:
+    """A sheet named `name`: the heading (`detail`'s parts on one line), then the frame."""
+    sheet = workbook.add_worksheet(name)
+    first_row = write_heading(workbook, sheet, frame.width, title, "　　".join(detail))
+    write_frame(workbook, sheet, frame, first_row=first_row)
+    return sheet
+
+
+def read_table(path, name: str, first_header: str) -> pl.DataFrame:
+    """The table of sheet `name`, every cell as text: its header is the row (among the
+    first few) whose first cell is `first_header`, so a sheet under a heading and a bare
+    one (written before the heading) read alike; the first row when none is."""
+    import fastexcel
+
+    reader = fastexcel.read_excel(path)
+    top = reader.load_sheet(name, header_row=None, n_rows=5, dtypes="string").to_polars()
+    firsts = top.get_column(top.columns[0]).to_list() if top.width else []
+    header_row = firsts.index(first_header) if first_header in firsts else 0
+    return reader.load_sheet(name, header_row=header_row, dtypes="string").to_polars()
+
+
+def _merged(sheet: Worksheet, row: int, first: int, last: int, text: str, style) -> None:
+    if last > first:
+        sheet.merge_range(row, first, row, last, text, style)
+    else:
+        sheet.write_string(row, first, text, style)
 
 
 def write_frame(workbook: Workbook, sheet: Worksheet, frame: pl.DataFrame, first_row: int = 0) -> None:

@@ -77,8 +77,9 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 # Test tiers: a test that uses the linked sample (these fixtures, or any fixture built on
 # them) is marked `sample` here, one that ingests and links the sample's files itself by
-# hand; `pytest -m "not sample"` runs the rest (about 2 minutes on 2 cores, against 8 for
-# everything). `slow` tests run only when the -m expression names them (`pytest -m slow`).
+# hand; `pytest -m "not sample"` runs the rest (about 2 minutes in one process, against 8
+# for everything; `-n 2` takes about half of either on 2 cores). `slow` tests run only when
+# the -m expression names them (`pytest -m slow`).
 SAMPLE_FIXTURES = {"sample_db", "truth", "report_csv"}
 
 
@@ -101,22 +102,43 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 # (bench/accuracy.py runs the report checks this way on an area the tests never use).
 AREA = Path(os.environ.get("ROOTDB_TEST_AREA") or SAMPLE)
 TRUTH = AREA / "_truth"
-from rootdb.demo import SAMPLE_AS_OF  # noqa: E402  (the sample's reference date)
+from rootdb.commands.demo import SAMPLE_AS_OF  # noqa: E402  (the sample's reference date)
 
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory) -> Path:
-    """The sample area (or ROOTDB_TEST_AREA) ingested and linked, once per test session.
-    Read it only: a test that changes it works on `copy_sample` of it."""
+    """The sample area (or ROOTDB_TEST_AREA) ingested and linked once per test run, and
+    this session's own copy of it: each pytest-xdist worker gets one, and so does a
+    database given as ROOTDB_TEST_DB, which the tests never change (unmasked reports
+    write audit rows into the database they run on). Read it only: a test that changes
+    it works on `copy_sample` of it."""
+    given = os.environ.get("ROOTDB_TEST_DB")
+    built = Path(given) if given else _linked_sample(tmp_path_factory)
+    return copy_sample(built, tmp_path_factory.mktemp("sample"))
+
+
+def _linked_sample(tmp_path_factory) -> Path:
+    """The area ingested and linked into the run's temp folder by the first session that
+    asks; under pytest-xdist the workers share it, the others waiting on a file lock
+    (the pattern pytest-xdist documents)."""
+    import fcntl
+
     from rootdb import ingest
     from rootdb.link import link
 
-    if os.environ.get("ROOTDB_TEST_DB"):
-        return Path(os.environ["ROOTDB_TEST_DB"])
-    path = tmp_path_factory.mktemp("sample") / "rootdb.duckdb"
-    ingest([AREA], db=path)
-    link(db=path)
-    return path
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    db = root / "linked-sample" / "rootdb.duckdb"
+    done = db.parent / "linked"
+    with open(root / "linked-sample.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(db.parent, ignore_errors=True)  # what a failed build left
+            ingest([AREA], db=db)
+            link(db=db)
+            done.touch()
+    return db
 
 
 def copy_sample(sample_db: Path, folder: Path) -> Path:
@@ -210,19 +232,21 @@ def truth(sample_db) -> Truth:
 @pytest.fixture(scope="session")
 def report_csv(sample_db, tmp_path_factory):
     """`report_csv("R05")`: the report run unmasked as CSV on the linked sample as of
-    SAMPLE_AS_OF, read back with every column as text (cached per code)."""
+    SAMPLE_AS_OF, read back with every column as text (cached per code). The reports run
+    on a copy of the sample: their audit rows and staging folders stay out of it."""
     import polars as pl
 
     from rootdb.reports import run_reports, select_templates
 
     out = tmp_path_factory.mktemp("reports")
+    db = copy_sample(sample_db, tmp_path_factory.mktemp("report_csv"))
     cache: dict[str, pl.DataFrame] = {}
 
     def run(code: str, **options) -> pl.DataFrame:
         key = code + repr(sorted(options.items()))
         if key not in cache:
             result = run_reports(select_templates([code], False), as_of=SAMPLE_AS_OF, out=out, fmt="csv",
-                                 unmasked=True, db=str(sample_db), **options)
+                                 unmasked=True, db=str(db), **options)
             cache[key] = pl.read_csv(result.reports[0].file, infer_schema=False)
         return cache[key]
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import SAMPLE
 from rootdb.clean.addresses import COLUMNS, normalize_address_text, parse_address, parse_addresses
 
 FULL = "内蒙古自治区鄂尔多斯市东胜区交通街道建设社区幸福小区3号楼2单元501室"
@@ -91,6 +92,32 @@ EXAMPLES = [
     ("幸福小区3号楼2单元501室502", (None, None, None, None, None, None)),
     ("幸福小区3号楼2单元501室、五〇二室", (None, None, None, None, None, None)),
     ("幸福小区3号楼2单元东户", (None, None, None, None, None, None)),  # 东户 is the room here
+    # any words after a room written after a building or unit, phones inside the tail
+    ("阳光花园e2#楼2-东402号室,电联13812345678请电联", (None, "阳光花园", "E2", "2", "402", "阳光花园|E2|2|402")),
+    ("锦绣家园8栋-3单元二楼201房 放丰巢", (None, "锦绣家园", "8", "3", "201", "锦绣家园|8|3|201")),
+    ("幸福小区3-2-501 滨河大道", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区三-二-一〇一号家里有人", (None, "幸福小区", "3", "2", "101", "幸福小区|3|2|101")),
+    ("幸福小区3号楼2单元501号，工作日送货(北门进)", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3号楼2单元501室 工作日18:00后送", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区3-2-501周一至周五不在家", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),
+    ("幸福小区三号楼二单元五〇一室李四收", (None, "幸福小区", "3", "2", "501", "幸福小区|3|2|501")),  # 四 in a name
+    ("幸福小区3号楼2单元501 18:00后送", (None, None, None, None, None, None)),  # 50118 once spaces are out
+    ("幸福小区3号楼2单元501对面", (None, None, None, None, None, None)),  # another house
+    ("幸福小区3号楼2单元501室隔壁", (None, None, None, None, None, None)),
+    ("建设社区0-6岁儿童", ("建设社区", None, None, None, None, None)),  # a lone dash: an age, not 0号楼6室
+    # floors are neither buildings nor rooms: after a doorplate (a shop), a building or a
+    # unit, with 层, below ground
+    ("康宁路二号一楼", (None, "康宁路", "2", None, None, "康宁路|2||")),
+    ("康宁路十五号二层", (None, "康宁路", "15", None, None, "康宁路|15||")),
+    ("康宁路一百零八号B1层", (None, "康宁路", "108", None, None, "康宁路|108||")),
+    ("建设路12号3楼", (None, "建设路", "12", None, None, "建设路|12||")),
+    ("幸福小区3号楼三层", (None, "幸福小区", "3", None, None, "幸福小区|3||")),
+    ("幸福小区3号楼2单元5楼", (None, "幸福小区", "3", "2", None, "幸福小区|3|2|")),
+    ("幸福小区3号楼2单元三层301室送货上门", (None, "幸福小区", "3", "2", "301", "幸福小区|3|2|301")),
+    ("万达广场B1层", (None, "万达广场", None, None, None, "万达广场|||")),
+    ("万达广场3层", (None, "万达广场", None, None, None, "万达广场|||")),
+    ("万达广场负一层101", (None, "万达广场", None, None, "101", "万达广场|||101")),
+    ("幸福小区5楼", (None, "幸福小区", "5", None, None, "幸福小区|5||")),  # N楼 after a name: a building
     # a doorplate before the name stays in the compound (the vocabulary reads it)
     ("康宁路83号康城雅苑1号楼1单元101室", (None, "康宁路83号康城雅苑", "1", "1", "101", "康宁路83号康城雅苑|1|1|101")),
     ("文化路25号1号楼1单元201室", (None, "文化路25号", "1", "1", "201", "文化路25号|1|1|201")),
@@ -243,13 +270,11 @@ def test_fast_path_gives_what_the_full_parser_gives_on_every_sample_address():
     """The fast path for the common shape must never change a result: compare it with
     the full parser on every distinct address the sample area delivers, and on
     variants that come close to its edges."""
-    from pathlib import Path
-
     from rootdb.clean.addresses import _parse
     from rootdb.ingest.readers import read_grid
 
     texts = set()
-    for path in (Path(__file__).parent.parent / "sample_data").glob("*_2026*"):
+    for path in SAMPLE.glob("*_2026*"):
         cells = read_grid(path).cells
         for column in cells.columns[1:]:
             values = cells[column].drop_nulls()
@@ -335,3 +360,31 @@ def test_every_full_prefix_comes_off_the_compound(area, present, compound, body)
 ])
 def test_districts_ending_in_cheng_qu(text, compound):
     assert parse_address(text)["compound"] == compound
+
+
+def test_a_cell_longer_than_any_address_is_kept_unparsed_and_flagged():
+    """A 2-million-character cell is no address: kept as delivered, no parts, an issue
+    naming the column, and no regular expression ever runs over it (milliseconds, not
+    the minutes and gigabytes the parser's expressions would take)."""
+    import time
+
+    from rootdb.clean.addresses import MAX_ADDRESS_CHARS
+    from rootdb.clean.frame import clean_frame
+    from rootdb.specs import ColumnSpec, FeedSpec
+
+    long = "幸" * 2_000_000
+    at_cap = "幸福小区3-2-501" + "送" * (MAX_ADDRESS_CHARS - 11)  # a long remark: still read
+    started = time.perf_counter()
+    out = parse_addresses(pl.Series([long, "幸福小区3-2-501", None, at_cap, at_cap + "送"]))
+    assert time.perf_counter() - started < 2
+    assert out["address"].to_list()[:3] == [long, "幸福小区3-2-501", None]
+    assert out["house_key"].to_list() == [None, "幸福小区|3|2|501", None, "幸福小区|3|2|501", None]
+    assert parse_address(long)["house_key"] is None and parse_address(long)["address"] == long
+
+    spec = FeedSpec(code="t", department="测试", title="测试", file_patterns=["*.csv"],
+                    columns=[ColumnSpec(field="address", header="家庭住址", type="address")], roles=[])
+    result = clean_frame(spec, pl.DataFrame({"source_row": [2, 3], "address": [long, "幸福小区3-2-501"]}))
+    assert result.records["address"].to_list() == [long, "幸福小区3-2-501"]
+    assert result.issues.select("source_row", "field", "code", "message").rows() == [
+        (2, "address", "address_too_long",
+         f"家庭住址：超过{MAX_ADDRESS_CHARS}个字，不是一个地址，未作解析；原值已保留，请核对原始数据")]

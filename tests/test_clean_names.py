@@ -36,6 +36,7 @@ EXAMPLES = [
     ("李某之女", None, None, True),
     ("之子", None, None, True),
     ("王之女2", None, None, True),
+    ("斯日古楞之子", None, None, True),
     ("张某某", None, None, True),
     ("新生儿", None, None, True),
     ("", None, None, False),

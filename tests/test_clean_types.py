@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 import rootdb
 from rootdb.clean.frame import clean_frame
@@ -30,8 +31,11 @@ def _clean(spec: FeedSpec, **cells: list[str | None]):
     return clean_frame(spec, pl.DataFrame({"source_row": list(range(2, rows + 2)), **text}))
 
 
-def test_the_registry_has_every_type_a_schema_may_name():
-    assert list(FIELD_TYPES) == list(typing.get_args(FieldType))
+def test_a_schema_may_name_the_types_of_the_registry_and_no_other():
+    assert list(typing.get_args(FieldType)) == list(FIELD_TYPES)
+    with pytest.raises(ValidationError) as caught:
+        ColumnSpec(field="f", header="字段", type="idcard")
+    assert all(repr(name) in str(caught.value) for name in FIELD_TYPES)
 
 
 @pytest.mark.parametrize("type_name", list(FIELD_TYPES))
@@ -93,3 +97,7 @@ def test_every_issue_code_is_written_once_in_the_package():
     for issue in ROW_ISSUES:
         quoted = re.compile(rf"[\"']{issue.code}[\"']")
         assert sum(len(quoted.findall(text)) for text in sources) == 1, issue.code
+
+
+def test_ids_and_phones_are_masked_as_what_they_are():
+    assert {name: t.masked_as for name, t in FIELD_TYPES.items() if t.masked_as} == {"id18": "id", "phone": "phone"}

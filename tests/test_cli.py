@@ -198,11 +198,12 @@ def test_quarantine_export_masks_ids_and_writes_formulas_as_text(tmp_path, unmas
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["汇总", "城乡最低生活保障对象花名册"]
     sheet = book["城乡最低生活保障对象花名册"]
-    header = [c.value for c in sheet[1]]
-    row = dict(zip(header, [c.value for c in sheet[2]]))
+    assert sheet["A1"].value == "城乡最低生活保障对象花名册：隔离数据" and "共 2 行" in sheet["A2"].value
+    header = [c.value for c in sheet[3]]  # below the heading
+    row = dict(zip(header, [c.value for c in sheet[4]]))
     assert row["隔离原因"] == "缺少低保证号" and row["行号"] == 2
-    assert row["户主姓名"] == "=1+1" and sheet.cell(2, header.index("户主姓名") + 1).data_type == "s"
-    assert dict(zip(header, [c.value for c in sheet[3]]))["联系电话"] == "无"
+    assert row["户主姓名"] == "=1+1" and sheet.cell(4, header.index("户主姓名") + 1).data_type == "s"
+    assert dict(zip(header, [c.value for c in sheet[5]]))["联系电话"] == "无"
     if unmasked:
         assert row["成员身份证号"] == "11010519491231002X" and row["联系电话"] == "13812345678"
         from conftest import query

@@ -54,8 +54,28 @@ def test_help_and_version_do_not_import_the_ingest_stack():
     assert _python("-c", probe).stdout.strip() == "[]"
 
 
+def test_no_help_page_loads_polars_duckdb_or_splink():
+    """Every help page — rootdb's and each command's — is drawn from the declarations
+    alone: the commands and what they call are imported only when a command runs."""
+    probe = (
+        "import contextlib, io, sys, typer\n"
+        "from rootdb.cli.main import app\n"
+        "group = typer.main.get_command(app)\n"
+        "paths = [[]] + [[n] for n in group.commands]\n"
+        "paths += [[n, s] for n, c in group.commands.items() for s in getattr(c, 'commands', {})]\n"
+        "for path in paths:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        app([*path, '--help'], prog_name='rootdb')\n"
+        "print(len(paths), sorted({m.split('.')[0] for m in sys.modules} & {'polars', 'duckdb', 'splink'}))"
+    )
+    done = _python("-c", probe)
+    assert done.returncode == 0, done.stderr
+    pages, loaded = done.stdout.split(maxsplit=1)
+    assert int(pages) > 20 and loaded.strip() == "[]", done.stdout
+
+
 def test_public_names_of_the_package_still_resolve():
-    probe = ("import rootdb.ingest.results, rootdb.status, rootdb; from rootdb import ingest, status, init, "
+    probe = ("import rootdb.ingest.results, rootdb.commands.status, rootdb; from rootdb import ingest, status, init, "
              "ExitCode, IngestResult; print(callable(ingest), callable(status), callable(init), "
              "callable(rootdb.ingest), ExitCode.USAGE == 2, IngestResult.__name__, sorted(rootdb.__all__)[:2])")
     done = _python("-c", probe)

@@ -155,21 +155,21 @@ def test_as_of_takes_the_dates_offices_write(monkeypatch):
     """`--as-of 20261101` was accepted but 2026/11/01 and 2026年11月1日 were not."""
     import datetime as dt
 
-    from rootdb.cli import main
+    from rootdb.commands import parse_date
     from rootdb.errors import UsageError
 
     for text in ("2026-11-01", "2026/11/01", "2026/11/1", "2026.11.01", "20261101", "2026年11月1日",
                  "2026年11月01日", "２０２６年１１月１日", " 2026-11-1 "):
-        assert main._as_of(text) == dt.date(2026, 11, 1), text
+        assert parse_date(text) == dt.date(2026, 11, 1), text
     for text in ("2026-13-01", "2026/02/30", "11/01/2026", "明天", "2026-11/01"):
         try:
-            main._as_of(text)
+            parse_date(text)
         except UsageError as exc:
             assert "--as-of" in str(exc)
         else:
             raise AssertionError(text)
     seen = []
-    monkeypatch.setattr("rootdb.reports.query.find_people", lambda q, **kw: seen.append(q.as_of) or 1 / 0)
+    monkeypatch.setattr("rootdb.commands.query.find_people", lambda q, **kw: seen.append(q.as_of) or 1 / 0)
     for text in ("2026/11/01", "2026年11月1日"):
         try:
             runner.invoke(app, ["query", "--as-of", text], catch_exceptions=True)
@@ -196,7 +196,7 @@ def test_an_option_that_takes_one_value_given_twice_is_refused(tmp_path):
 def test_review_import_with_one_bad_cell_saves_the_rest_and_exits_0(monkeypatch, tmp_path):
     """One bad cell among 8 decisions: they are saved and the bad one listed, so the
     import is done (0); only an import that saved nothing failed (1)."""
-    from rootdb.link import review
+    from rootdb.commands import review
 
     sheet = tmp_path / "复核.xlsx"
     sheet.write_bytes(b"")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import openpyxl
 import polars as pl
 import pytest
 
@@ -20,8 +21,8 @@ def area(tmp_path_factory, sample_db):
 
 
 def _read(path) -> pl.DataFrame:
-    if path.suffix == ".xlsx":
-        return pl.read_excel(path, infer_schema_length=0)
+    if path.suffix == ".xlsx":  # the table below the title and the line of what it holds
+        return pl.read_excel(path, infer_schema_length=0, read_options={"header_row": 2})
     return pl.read_csv(path, infer_schema=False)
 
 
@@ -40,6 +41,10 @@ def test_lists_exactly_the_unresolved_addresses(area, tmp_path, suffix):
     result = export_unmatched_addresses(tmp_path / f"未匹配地址{suffix}", db=area)
     frame = _read(tmp_path / f"未匹配地址{suffix}")
     assert result.rows == frame.height == len(EXPECTED)
+    if suffix == ".xlsx":
+        sheet = openpyxl.load_workbook(tmp_path / "未匹配地址.xlsx")["未匹配地址"]
+        assert sheet["A1"].value == "未匹配标准地址的报送地址"
+        assert f"共 {result.rows:,} 个地址、{result.records:,} 条记录" in sheet["A2"].value
     assert set(frame["报送地址"]) == set(EXPECTED)
     rows = {r["报送地址"]: r for r in frame.iter_rows(named=True)}
     for address, reason in EXPECTED.items():

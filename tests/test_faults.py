@@ -71,7 +71,7 @@ def test_killed_ingest_leaves_the_database_as_it_was(workspace, tmp_path):
     # The killed run is recorded (as running when it began): status lists it as unfinished.
     assert {k: v for k, v in after.items() if k != "batches"} == {k: v for k, v in before.items() if k != "batches"}
     assert after["batches"][0] == before["batches"][0] + 1
-    from rootdb.status import status
+    from rootdb.commands.status import status
 
     assert status(db=str(db)).batches[0]["status"] == "interrupted"
     _run(["ingest", str(big), "--db", str(db)])

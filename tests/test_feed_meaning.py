@@ -138,11 +138,5 @@ def test_no_department_feed_is_named_in_the_code():
     named = [f"{path.relative_to(package.parent)}:{number}: {line.strip()}"
              for path in sorted(package.rglob("*.py"))
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if quoted.search(line) and not any(allowed in line for allowed in PENDING)]
+             if quoted.search(line)]
     assert not named, "a feed's meaning belongs in its schema file:\n" + "\n".join(named)
-
-
-# Waiting for a change outside this work: corrections._from_comparisons lists a death the
-# registry has not recorded for the binzang feed by name; it should take the feeds whose
-# schema `owns` death_date (rootdb.specs.meaning.owned_rows_sql).
-PENDING = ("c.feed = 'binzang' AND c.linked",)

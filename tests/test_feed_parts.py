@@ -20,7 +20,7 @@ from conftest import SAMPLE, query, write_csv, write_xlsx
 from rootdb import ingest
 from rootdb.ingest.parts import Vocabulary, name_word, part_key
 from rootdb.specs import load_specs
-from rootdb.status import status
+from rootdb.commands.status import status
 
 ROSTER_HEADER = ["网格", "姓名", "身份证号", "性别", "民族", "出生日期", "联系电话", "现住址", "人员类型", "工作单位", "标签",
                  "备注"]

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import TRUTH, copy_sample
 from rootdb.errors import UsageError
-from rootdb.golden import build_golden
+from rootdb.golden import build_golden, stages
+from rootdb.specs import load_specs
 from rootdb.golden.exports import CORRECTION_HEADERS, PERSON_HEADERS, export_corrections, export_persons
 
 REFERENCE_FEEDS = ("registry_persons", "registry_addresses", "registry_places")
@@ -221,6 +222,17 @@ def test_build_golden_runs_inside_the_callers_transaction(db, tmp_path):
         assert con.execute("SELECT count(*) FROM corrections").fetchall()[0][0] == before == counts["corrections"]
 
 
+def test_build_golden_times_its_stages_and_leaves_no_working_table(db):
+    seconds: dict[str, float] = {}
+    with duckdb.connect(str(db)) as con:
+        con.begin()
+        build_golden(con, seconds=seconds)
+        left = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+        con.rollback()
+    assert left == []
+    assert list(seconds) == [f"golden_{stage.name}" for stage in stages(load_specs())]
+
+
 # ------------------------------------------------------------------ exports
 
 def _read_csv(path: Path) -> list[dict]:
@@ -257,11 +269,15 @@ def test_export_corrections_by_department(db, tmp_path):
     book = openpyxl.load_workbook(tmp_path / "minzheng.xlsx")
     assert book.sheetnames[0] == "汇总"
     feeds = set()
+    summary = book["汇总"]
+    assert summary["A1"].value == "数据比对纠错清单" and f"共 {civil.rows:,} 条" in summary["A2"].value
+    assert "部门：民政" in summary["A2"].value and "已脱敏" in summary["A2"].value
     for name in book.sheetnames[1:]:
         sheet = book[name]
-        assert [c.value for c in sheet[1]] == CORRECTION_HEADERS
-        feeds.add(sheet.cell(2, 1).value)
-        for row in sheet.iter_rows(min_row=2, values_only=True):
+        assert sheet["A1"].value.endswith("：纠错清单") and "报送部门：民政" in sheet["A2"].value
+        assert [c.value for c in sheet[3]] == CORRECTION_HEADERS  # below the heading
+        feeds.add(sheet.cell(4, 1).value)
+        for row in sheet.iter_rows(min_row=4, values_only=True):
             value = row[5] or ""
             if row[4] and "身份证" in row[4] and len(value) == 18:
                 assert value[6:14] == "********"
@@ -283,7 +299,16 @@ def test_export_corrections_writes_formula_looking_text_as_text(db, tmp_path):
         con.rollback()
     book = openpyxl.load_workbook(out)
     sheet = book["城乡最低生活保障对象花名册"]
-    cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
+    cells = [c for row in sheet.iter_rows(min_row=4) for c in row]
     formula = [c for c in cells if isinstance(c.value, str) and c.value.startswith("=HYPERLINK")]
     assert formula and all(c.data_type == "s" for c in formula)
     assert any(c.value == "+1-2" and c.data_type == "s" for c in cells)
+
+
+def test_before_link_they_say_so_in_one_wording(tmp_path):
+    con = duckdb.connect()  # nothing linked
+    for call, missing in ((lambda: build_golden(con), "link_person_records"),
+                          (lambda: export_persons(con, tmp_path / "p.csv"), "golden_persons"),
+                          (lambda: export_corrections(con, tmp_path / "c.xlsx"), "corrections")):
+        with pytest.raises(UsageError, match=f"还没有比对结果（缺少 {missing}.*）：请先运行 rootdb link$"):
+            call()

@@ -112,8 +112,9 @@ def area(tmp_path_factory, sample_db) -> Path:
 def _sheet(path: Path):
     book = openpyxl.load_workbook(path)
     sheet = book[SHEET]
-    header = [c.value for c in sheet[1]]
-    rows = [dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=2)]
+    assert sheet["A1"].value == "没能唯一对上标准地址的报送地址"
+    header = [c.value for c in sheet[3]]  # below the heading
+    rows = [dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=4)]
     return book, sheet, header, rows
 
 
@@ -151,7 +152,7 @@ def test_a_decision_resolves_the_address_on_every_later_link(tmp_path, sample_db
     book, sheet, header, rows = _sheet(out)
     col = {name: i + 1 for i, name in enumerate(header)}
     chosen = code_of("幸福家园", 1, 1, 101)
-    for i, row in enumerate(rows, start=2):
+    for i, row in enumerate(rows, start=4):
         if row["报送地址"] == "幸福1号楼1单元101":  # the officer picks 幸福家园
             pick = 1 if row["候选1 地址编码"] == chosen else 2
             sheet.cell(i, col[DECISION]).value = pick  # a number cell, as Excel keeps a typed 1
@@ -187,7 +188,7 @@ def test_import_names_what_it_cannot_read(area, tmp_path):
     export_review(out, db=area)
     book, sheet, header, rows = _sheet(out)
     col = {name: i + 1 for i, name in enumerate(header)}
-    for i, row in enumerate(rows, start=2):
+    for i, row in enumerate(rows, start=4):
         sheet.cell(i, col[DECISION]).value = "是" if row["候选数"] == 2 else "7"
     book.save(out)
     result = import_review(out, db=area)

@@ -208,7 +208,7 @@ def test_every_sheet_whose_header_fits_is_read(tmp_path, db_path):
     assert query(db_path, "SELECT sheet, min(source_row) FROM dibao JOIN files USING (file_id) GROUP BY 1 ORDER BY 1") \
         == [("一组", 2), ("二组", 3)]
     # One delivery: status counts it once.
-    from rootdb.status import status
+    from rootdb.commands.status import status
 
     (feed,) = status(db=str(db_path)).feeds
     assert (feed.snapshots, feed.rows_loaded) == (1, 55)
@@ -418,7 +418,7 @@ def test_a_killed_ingest_is_listed_as_unfinished(tmp_path, db_path):
     finally:
         proc.kill()
         proc.wait()
-    from rootdb.status import status
+    from rootdb.commands.status import status
 
     (run,) = status(db=str(db_path)).batches
     assert run["status"] == "interrupted" and "未完成" in run["headline"]

@@ -319,6 +319,39 @@ def test_places_and_employers():
     assert len(rows) == 4
 
 
+def test_a_shop_on_a_floor_of_a_doorplate_written_in_chinese_numerals():
+    """康宁路二号一楼 is the ground floor of 康宁路2号, not building 1 of a compound
+    康宁路二号: its house is the registry's 康宁路2号, and so the place there is the
+    registry's place."""
+    registry = [
+        _registry_house("F1", "交通街道", "康城社区", "康宁路2号", usage="商业"),
+        _registry_house("F2", "交通街道", "康城社区", "康宁路108号", usage="商业"),
+        _registry_house("F3", "交通街道", "康城社区", "康宁路83号康城雅苑1号楼1单元101室"),
+    ]
+    records = [
+        ("registry_places", "premises", f"{PRE}交通街道康城社区康宁路2号", "F1"),  # row 2
+        ("shichang", "premises", "康宁路二号一楼"),                                # row 3
+        ("shichang", "premises", "交通街道康宁路一百零八号B1层"),                  # row 4
+        ("fangwu", "property", "康宁路2号3层"),
+        ("fangwu", "property", "康宁路二号底商"),
+        ("fangwu", "property", "康宁路八十三号康城雅苑1号楼1单元101室 东户"),
+    ]
+    places = [
+        _place(1, "registry_places", 2, "place", "东胜区康宁便利店", None, None, "CS3", "个体工商户"),
+        _place(2, "shichang", 3, "place", "东胜区康宁便利店", "92150602MA0RD4E10D", True, kind="个体工商户"),
+    ]
+    con = _workspace(registry, records, places)
+    link_houses(con)
+    m = _matches(con)
+    for text in ("康宁路二号一楼", "康宁路2号3层", "康宁路二号底商"):
+        assert m[text][:3] == ("HF1", "F1", "exact_address"), text
+    assert m["交通街道康宁路一百零八号B1层"][:2] == ("HF2", "F2")
+    assert m["康宁路八十三号康城雅苑1号楼1单元101室 东户"][:2] == ("HF3", "F3")
+    link_places(con)
+    got = dict(con.execute("SELECT record_id, registry_key FROM link_place_matches").fetchall())
+    assert got == {1: "CS3", 2: "CS3"}
+
+
 def test_helpers():
     assert compound_core("幸福小区二期") == "幸福" == compound_core("幸福花园")
     assert ("兴福小区", "幸福小区", "pinyin") in similar_compounds(["兴福小区"], ["幸福小区", "阳光花园"])

@@ -23,8 +23,10 @@ class Area:
         self.con = duckdb.connect()
         _create_empty(self.con, "link_person_records", "person")
         _create_empty(self.con, "link_house_records", "house")
-        self.con.execute("CREATE TABLE link_house_matches (record_id BIGINT, entity_id VARCHAR, registry_key VARCHAR, "
-                         "match_method VARCHAR, match_probability DOUBLE)")
+        _create_empty(self.con, "link_place_records", "place")
+        for entity in ("house", "place"):
+            self.con.execute(f"CREATE TABLE link_{entity}_matches (record_id BIGINT, entity_id VARCHAR, "
+                             "registry_key VARCHAR, match_method VARCHAR, match_probability DOUBLE)")
         self.con.execute(f"CREATE TABLE {REG} (file_id BIGINT, source_row BIGINT, household_no VARCHAR)")
         self.files: dict[str, int] = {}
         self.rows: dict[str, int] = {}
@@ -37,14 +39,14 @@ class Area:
     def person(self, feed: str, name: str | None, *, id_number: str | None = None, id_check: str | None = None,
                birth: str | None = None, sex: str | None = None, address: str | None = None,
                house: str | None = None, row_house: str | None = None, registered: str | None = None,
-               household: str = "1", role: str = "person") -> int:
+               household: str = "1", role: str = "person", beside: int | None = None) -> int:
         """A person record (and the house records of its row, resolved to the entity ids
         `house` for its address, `registered`, and `row_house` for a property); its
-        record_id."""
+        record_id. `beside`: another role of that record's row (a newborn's mother)."""
         from rootdb.clean.names import pinyin_of
 
-        file_id, row = self._row(feed)
-        record_id = (file_id << 40) + (row << 4)
+        file_id, row = self._row(feed) if beside is None else (beside >> 40, (beside >> 4) & (2**36 - 1))
+        record_id = (file_id << 40) + (row << 4) + (0 if beside is None else 8)
         if id_number is not None and id_check is None:
             id_check = "ok"
         pinyin = pinyin_of(pl.Series([name], dtype=pl.String))[0]
@@ -68,6 +70,15 @@ class Area:
         if feed == REG:
             self.con.execute(f"INSERT INTO {REG} VALUES (?, ?, ?)", [file_id, row, household])
         return record_id
+
+    def place(self, beside: int, entity: str) -> None:
+        """The place its row names (`beside`: a person record of that row), resolved to `entity`."""
+        file_id, row = beside >> 40, (beside >> 4) & (2**36 - 1)
+        record_id = (file_id << 40) + (row << 4) + 15
+        self.con.execute("INSERT INTO link_place_records (record_id, feed, file_id, source_row, role) "
+                         "SELECT ?, feed, file_id, source_row, 'place' FROM link_person_records WHERE record_id = ?",
+                         [record_id, beside])
+        self.con.execute("INSERT INTO link_place_matches VALUES (?, ?, ?, 'exact_uscc', 1.0)", [record_id, entity, entity])
 
     def resolve(self) -> dict[int, tuple[str, str]]:
         """record_id -> (registry_key, match_method) after the deterministic pass."""
@@ -182,3 +193,98 @@ def test_the_model_compares_houses_as_resolved(area):
         "SELECT unique_id, house_key FROM link_splink_unresolved").fetchall())
     assert keys[reg] == keys[feed] == "H7"
     assert keys[unresolved] == "不知何处|key"
+
+
+def test_a_legal_representative_named_only_is_the_one_the_place_registry_names(area):
+    holder = area.person(REG, "张春悦", id_number="130602198403281023", birth="1984-03-28")
+    listed = area.person("registry_places", "张春悦", id_number="130602198403281023", role="legal_rep")
+    area.place(listed, "PL1")
+    named = area.person("shichang", "张春悦", role="legal_rep")
+    area.place(named, "PL1")
+    other = area.person("shichang", "李德明", role="legal_rep")  # another name for the same place
+    area.place(other, "PL1")
+    elsewhere = area.person("shichang", "张春悦", role="legal_rep")  # the same name at another place
+    area.place(elsewhere, "PL2")
+    resolved = area.resolve()
+    assert resolved[named] == ("130602198403281023", "place_role")
+    assert other not in resolved and elsewhere not in resolved
+    assert resolved[holder][1] == "exact_id"
+
+
+def _newborn(area: Area, house: str, birth: str = "2026-08-10", sex: str = "男") -> int:
+    """A 出生医学证明 row: the newborn with no name, its mother and father beside it."""
+    newborn = area.person("chusheng", None, birth=birth, sex=sex, role="newborn", address=house, house=house)
+    area.person("chusheng", "张雨静", role="mother", beside=newborn)
+    return newborn
+
+
+def _named(area: Area) -> dict[int, int]:
+    return dict(area.con.execute("SELECT record_id, newborn_id FROM _newborn_named").fetchall())
+
+
+def test_a_newborn_without_a_name_takes_the_one_name_written_at_its_house(area):
+    newborn = _newborn(area, "H1")
+    signed = area.person("qianyue", "贾建峰", address="H1", house="H1")     # no ID, no birth date
+    helped = area.person("jiuzhu", "贾建峰", address="H1", house="H1")
+    area.resolve()
+    assert _named(area) == {signed: newborn, helped: newborn}
+    people._splink_inputs(area.con)
+    members = dict(area.con.execute("SELECT record_id, unique_id FROM link_splink_members").fetchall())
+    assert members[signed] == members[helped] == members[newborn]  # compared, and clustered, as one
+
+
+def test_a_name_at_a_newborns_house_that_may_be_someone_else_is_not_its_name(area):
+    _newborn(area, "H1")
+    mother = area.person("qianyue", "张雨静", address="H1", house="H1")      # named in the newborn's row
+    _newborn(area, "H2")
+    adult = area.person("qianyue", "李强", address="H2", house="H2")
+    area.person("yibao", "李强", birth="1980-01-01", address="H2", house="H2")  # a 李强 born long before
+    _newborn(area, "H3")
+    two = [area.person("qianyue", "王一", address="H3", house="H3"), area.person("jiuzhu", "王二", address="H3", house="H3")]
+    _newborn(area, "H4", birth="2026-05-26")
+    area.person("ertong", "赵敏艳", birth="2026-05-26", role="child", address="H4", house="H4")  # its name elsewhere
+    another = area.person("qianyue", "孙丽", address="H4", house="H4")
+    _newborn(area, "H5", sex="男")
+    _newborn(area, "H5", sex="女")                                          # twins: which one?
+    twin = area.person("qianyue", "周一", address="H5", house="H5")
+    elsewhere = area.person("qianyue", "吴二", address="H6", house="H6")     # no newborn at that house
+    area.resolve()
+    assert not set(_named(area)) & {mother, adult, *two, another, twin, elsewhere}
+
+
+def test_a_newborns_name_written_one_character_off_still_agrees(area):
+    newborn = _newborn(area, "H4", birth="2026-05-26")
+    area.person("ertong", "赵敏艳", birth="2026-05-26", role="child", address="H4", house="H4")
+    typo = area.person("qianyue", "赵秀艳", address="H4", house="H4")
+    area.resolve()
+    assert _named(area) == {typo: newborn}
+
+
+def test_two_valid_ids_joined_through_a_name_at_a_house_are_two_people():
+    """A father and son of one name at one house, not in the registry: the tenant named
+    only (no ID, no birth date) links to both alike and is left for review; the
+    guardian with the son's phone joins the son."""
+    from rootdb.link.model import split_two_ids
+
+    feed = pl.DataFrame({"unique_id": [1, 2, 3, 4, 5, 6], "id_number": ["F", "F", "S", "S", None, None],
+                         "birth_date": ["1956-09-26", None, "1981-05-07", None, None, None]})
+    clustered = pl.DataFrame({"unique_id": [1, 2, 3, 4, 5, 6], "source_dataset": ["feed"] * 6,
+                              "cluster_id": ["c"] * 6})
+    pairs = pl.DataFrame({"unique_id_l": [1, 3, 5, 5, 6, 6], "unique_id_r": [2, 4, 1, 3, 3, 1],
+                          "match_probability": [1.0, 1.0, 0.99, 0.99, 0.99999, 0.99],
+                          "match_weight": [30.0, 30.0, 8.0, 8.0, 20.0, 8.0]})
+    cut, alone = split_two_ids(clustered, pairs, feed, threshold=0.9)
+    parts = dict(cut.select("unique_id", "cluster_id").iter_rows())
+    assert parts[1] == parts[2] != parts[3] == parts[4] == parts[6]
+    assert alone == {5} and parts[5] not in (parts[1], parts[3])
+    untouched, none = split_two_ids(clustered.filter(pl.col("unique_id") <= 2), pairs, feed, threshold=0.9)
+    assert untouched.equals(clustered.filter(pl.col("unique_id") <= 2)) and none == set()
+
+
+def test_a_name_fits_the_one_newborn_of_the_house_that_no_record_names_yet(area):
+    named_elsewhere = _newborn(area, "H1", birth="2026-08-03", sex="女")
+    area.person("ertong", "陈华欣", birth="2026-08-03", sex="女", role="child", address="H1", house="H1")
+    unnamed = _newborn(area, "H1", birth="2026-09-08", sex="女")
+    signed = area.person("qianyue", "陈霞薇", address="H1", house="H1")
+    area.resolve()
+    assert _named(area) == {signed: unnamed} and named_elsewhere != unnamed

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from conftest import SAMPLE
 from rootdb.cli.main import app
-from rootdb.demo import SAMPLE_AS_OF
+from rootdb.commands.demo import SAMPLE_AS_OF
 from rootdb.workspace import init_workspace
 
 runner = CliRunner()

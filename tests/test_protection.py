@@ -148,7 +148,7 @@ def test_workbooks_written_with_a_key_put_nothing_in_the_system_temp_folder(tmp_
     from typer.testing import CliRunner
 
     from rootdb.cli.main import app
-    from rootdb.demo import SAMPLE_AS_OF
+    from rootdb.commands.demo import SAMPLE_AS_OF
     from rootdb.link import link
 
     monkeypatch.setenv(KEY_ENV, "社区-2026-secret")
@@ -221,19 +221,19 @@ def test_a_side_connection_spills_encrypted_inside_the_workspace(tmp_path, monke
                     seen[str(path)] = seen.get(str(path), False) or b"SECRET-150602" in data
             stop.wait(0.02)
 
-    with connect(ws.db_path) as workspace_con, side_connection(workspace_con, "40MB") as con:
+    with connect(ws.db_path) as workspace_con, side_connection(workspace_con, "20MB") as con:
         con.execute("SET threads = 1")
         watcher = threading.Thread(target=watch)
         watcher.start()
         try:
             con.execute("CREATE TABLE big AS SELECT 'SECRET-150602' || i::VARCHAR || repeat('x', 40) AS s "
-                        "FROM range(1500000) t(i)")  # ~90 MB in a 40 MB connection: it must spill
+                        "FROM range(700000) t(i)")  # ~40 MB in a 20 MB connection: it must spill
             rows = con.execute("SELECT count(DISTINCT s) FROM big").fetchall()
         finally:
             stop.set()
             watcher.join()
         folder = next(tmp.glob("side-*"))
-    assert rows == [(1_500_000,)]
+    assert rows == [(700_000,)]
     assert seen, "the sort did not spill: the test would mean nothing"
     assert all(str(folder) in path for path in seen)
     assert not any(seen.values())

@@ -235,8 +235,30 @@ def test_unknown_output_suffix_is_a_usage_error(tmp_path):
         write_people(pl.DataFrame({"姓名": ["王芳"]}), tmp_path / "名单.txt", PersonQuery(), SAMPLE_AS_OF)
 
 
-def test_an_unnamed_newborn_is_listed_by_its_mother(sample_db):
+@pytest.fixture(scope="module")
+def unnamed_db(work_db, tmp_path_factory):
+    """A copy of the linked sample as it was before the 家庭医生签约 rows named two of its
+    newborns (the link names them from those rows at their houses): the golden name of
+    a newborn with no name on its 出生医学证明 and none written with its birth date is
+    empty."""
+    path = tmp_path_factory.mktemp("unnamed") / "rootdb.duckdb"
+    shutil.copy(work_db, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("""
+            UPDATE golden_persons SET name = NULL WHERE entity_id IN (
+                SELECT c.entity_id FROM crosswalk c JOIN files f ON f.file_name = c.source_file AND f.is_current
+                JOIN chusheng b ON b.file_id = f.file_id AND b.source_row = c.source_row
+                WHERE c.feed = 'chusheng' AND c.role = 'newborn' AND b.newborn_name IS NULL
+                EXCEPT  -- a newborn some department names with its birth date keeps that name
+                SELECT c.entity_id FROM crosswalk c JOIN link_person_records r
+                    ON r.source_file = c.source_file AND r.source_row = c.source_row AND r.role = c.role
+                WHERE c.entity_type = 'person' AND r.name IS NOT NULL AND r.birth_date IS NOT NULL)""")
+    return path
+
+
+def test_an_unnamed_newborn_is_listed_by_its_mother(unnamed_db):
     """A newborn whose 出生医学证明 has no name yet: 王芳之女（未取名）, not an empty cell."""
+    sample_db = unnamed_db
     with duckdb.connect(str(sample_db), read_only=True) as con:
         unnamed = con.execute("""
             SELECT g.entity_id, b.mother_name, g.sex FROM golden_persons g
@@ -395,7 +417,8 @@ def test_cli_query_table_and_json_agree_with_the_library(work_db):
     assert all("*" in p["身份证号"] for p in cli["people"] if p["身份证号"])
 
 
-def test_cli_query_names_an_unnamed_newborn(work_db):
+def test_cli_query_names_an_unnamed_newborn(unnamed_db):
+    work_db = unnamed_db
     shown = invoke("query", "--age", "0", "--limit", 500, "--as-of", "2026-11-01", "--db", work_db).stdout
     people = find_people(PersonQuery(as_of=SAMPLE_AS_OF, age="0"), db=work_db).people
     newborns = people.filter(pl.col("姓名").str.ends_with("（未取名）"))["姓名"].to_list()

@@ -424,7 +424,6 @@ def test_r35_workbook_total_row_is_the_column_sums_and_prints_landscape(masked_w
     figures = dict(zip(header, total))
     print(f"R35 合计: 常住人口 {figures['常住人口']} = 男 {figures['性别/男']} + 女 {figures['性别/女']} "
           f"+ 不详 {figures['性别/不详']}")
-    assert figures["性别/不详"] > 0 and figures["年龄段/不详"] > 0  # the sample has such residents
     assert sheet.page_setup.orientation == "landscape" and sheet.sheet_properties.pageSetUpPr.fitToPage
 
 

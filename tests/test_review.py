@@ -34,20 +34,23 @@ def test_review_round_trip(workspace, tmp_path):
     assert exported.pairs > 0
     book = openpyxl.load_workbook(out)
     sheet = book[SHEET]
-    header = [c.value for c in sheet[1]]
+    assert sheet["A1"].value == "待复核的人员配对" and f"共 {exported.pairs:,} 对" in sheet["A2"].value
+    header = [c.value for c in sheet[3]]  # below the heading
     col = {name: i + 1 for i, name in enumerate(header)}
     assert "A 姓名" in col and "B 姓名" in col and "判定（是/否）" in col
-    assert all("*" in (sheet.cell(r, col["A 身份证号"]).value or "*") for r in range(2, sheet.max_row + 1))
+    assert all("*" in (sheet.cell(r, col["A 身份证号"]).value or "*") for r in range(4, sheet.max_row + 1))
+    (choices,) = sheet.data_validations.dataValidation
+    assert str(choices.sqref) == f"C4:C{3 + exported.pairs}"
 
     def side(row: int, tag: str) -> tuple[str, int, str]:
         return (sheet.cell(row, col[f"{tag} 文件"]).value, int(sheet.cell(row, col[f"{tag} 行号"]).value))
 
     # The officer says 是 to the first pair and 否 to the second.
-    sheet.cell(2, col["判定（是/否）"]).value = "是"
-    if sheet.max_row >= 3:
-        sheet.cell(3, col["判定（是/否）"]).value = "否"
+    sheet.cell(4, col["判定（是/否）"]).value = "是"
+    if sheet.max_row >= 5:
+        sheet.cell(5, col["判定（是/否）"]).value = "否"
     book.save(out)
-    yes_a, yes_b = side(2, "A"), side(2, "B")
+    yes_a, yes_b = side(4, "A"), side(4, "B")
     result = import_review(out, db=workspace)
     assert result.yes == 1 and result.problems == []
 
@@ -68,7 +71,7 @@ def test_import_names_what_it_cannot_read(workspace, tmp_path):
     out = tmp_path / "review.xlsx"
     export_review(out, db=workspace)
     book = openpyxl.load_workbook(out)
-    book[SHEET].cell(2, 3).value = "大概吧"
+    book[SHEET].cell(4, 3).value = "大概吧"
     book.save(out)
     result = import_review(out, db=workspace)
     assert result.problems and "大概吧" in result.problems[0]
@@ -82,13 +85,29 @@ def test_import_masks_an_id_or_a_mobile_typed_into_the_decision(workspace, tmp_p
     out = tmp_path / "review.xlsx"
     export_review(out, db=workspace)
     book = openpyxl.load_workbook(out)
-    header = [c.value for c in book[SHEET][1]]
-    book[SHEET].cell(2, header.index("判定（是/否）") + 1).value = "是150602198503021234，电话13912345678"
+    header = [c.value for c in book[SHEET][3]]
+    book[SHEET].cell(4, header.index("判定（是/否）") + 1).value = "是150602198503021234，电话13912345678"
     book.save(out)
     result = import_review(out, db=workspace)
     said = " ".join(result.problems)
     assert "看不懂" in said and "150602********1234" in said and "139****5678" in said
     assert "150602198503021234" not in said and "13912345678" not in said
+
+
+def test_a_workbook_exported_before_the_heading_still_imports(sample_db, tmp_path):
+    workspace = copy_sample(sample_db, tmp_path / "ws")  # pairs not yet decided by the tests above
+    out = tmp_path / "review.xlsx"
+    export_review(out, db=workspace)
+    book = openpyxl.load_workbook(out)
+    sheet = book[SHEET]
+    for merged in list(sheet.merged_cells.ranges):
+        sheet.unmerge_cells(str(merged))
+    sheet.delete_rows(1, 2)  # as the sheet was: the header on row 1
+    header = [c.value for c in sheet[1]]
+    sheet.cell(2, header.index("判定（是/否）") + 1).value = "否"
+    book.save(out)
+    result = import_review(out, db=workspace)
+    assert (result.decided, result.no, result.problems) == (1, 1, [])
 
 
 def _not_a_workbook(tmp_path: Path, db: Path) -> Path:

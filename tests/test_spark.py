@@ -20,12 +20,12 @@ import duckdb
 import polars as pl
 import pytest
 
+from conftest import TRUTH, copy_sample
 from rootdb.errors import UsageError
 from rootdb.link import link
 from rootdb.link.evaluate import pairwise_scores
 from rootdb.link.model import for_dialect, settings
 
-TRUTH = Path(__file__).resolve().parent.parent / "sample_data" / "_truth"
 KEYS = ["source_file", "source_row", "role"]
 
 
@@ -202,11 +202,10 @@ def _review(db: Path) -> pl.DataFrame:
 
 
 def _copy(sample_db: Path, to: Path, model: bool = True) -> Path:
-    to.mkdir()
-    shutil.copy(sample_db, to / "rootdb.duckdb")
-    if model:
-        shutil.copytree(sample_db.parent / "models", to / "models")
-    return to / "rootdb.duckdb"
+    db = copy_sample(sample_db, to)
+    if not model:
+        shutil.rmtree(to / "models")
+    return db
 
 
 @needs_spark

@@ -165,6 +165,7 @@ def test_unknown_key_is_reported(tmp_path):
 def test_required_unless_valid_must_name_an_id(tmp_path):
     error = _error_for(tmp_path, "required_unless_valid: id_number", "required_unless_valid: amount")
     assert (error.field, error.line) == ("columns[0].required_unless_valid", 8)
+    assert "（类型 id18、uscc）" in error.message
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):

@@ -9,7 +9,8 @@ import openpyxl
 import polars as pl
 import pytest
 
-from rootdb.xlsx import excel_cells, max_display_width, new_workbook, write_frame
+from rootdb.xlsx import (date_words, excel_cells, max_display_width, new_workbook, read_table, write_frame,
+                         write_heading, write_sheet)
 
 TRICKY = [
     "=1+1",  # a formula to a naive writer
@@ -124,3 +125,41 @@ def test_text_longer_than_excel_allows_is_cut_at_its_limit(tmp_path):
     write_frame(workbook, workbook.add_worksheet("s"), pl.DataFrame({"t": ["长" * 40_000]}))
     workbook.close()
     assert len(_read_openpyxl(path, 2)[0][0]) == 32_767
+
+
+def test_a_sheet_begins_with_the_heading_and_its_table_below(tmp_path):
+    path = tmp_path / "h.xlsx"
+    frame = pl.DataFrame({"序号": [1, 2], "姓名": ["张三", "李四"], "住址": ["幸福小区1号楼1单元101室", None]})
+    workbook = new_workbook(path)
+    write_sheet(workbook, "名单", frame, "人员名单", f"统计日期：{date_words(dt.date(2026, 11, 2))}", "共 2 人")
+    workbook.close()
+    sheet = openpyxl.load_workbook(path)["名单"]
+    assert [str(r) for r in sheet.merged_cells.ranges] == ["A1:C1"]  # the title over the table's columns
+    assert sheet["A1"].value == "人员名单" and sheet["A1"].alignment.horizontal == "center"
+    assert sheet["A2"].value == "统计日期：2026年11月2日　　共 2 人" and sheet["B2"].value is None
+    assert [c.value for c in sheet[3]] == ["序号", "姓名", "住址"]  # the header on row 3
+    assert [c.value for c in sheet[4]] == [1, "张三", "幸福小区1号楼1单元101室"]
+    assert sheet.freeze_panes == "A4" and sheet.print_title_rows == "$3:$3"
+    # widths fit the table's columns, not the long line above it
+    assert sheet.column_dimensions["A"].width < 10 < sheet.column_dimensions["C"].width
+    assert read_table(path, "名单", "序号").rows() == [("1", "张三", "幸福小区1号楼1单元101室"), ("2", "李四", None)]
+
+
+def test_a_reports_heading_splits_its_line_between_the_unit_and_the_date(tmp_path):
+    path = tmp_path / "r.xlsx"
+    workbook = new_workbook(path)
+    sheet = workbook.add_worksheet("R01")
+    assert write_heading(workbook, sheet, 5, "低保对象花名册", "统计日期：2026年11月1日", unit="交通街道") == 2
+    workbook.close()
+    sheet = openpyxl.load_workbook(path)["R01"]
+    assert sorted(str(r) for r in sheet.merged_cells.ranges) == ["A1:E1", "A2:B2", "C2:E2"]
+    assert (sheet["A2"].value, sheet["C2"].value) == ("填报单位：交通街道", "统计日期：2026年11月1日")
+    assert sheet["C2"].alignment.horizontal == "right"
+
+
+def test_a_bare_table_reads_back_from_its_first_row(tmp_path):
+    path = tmp_path / "bare.xlsx"
+    workbook = new_workbook(path)
+    write_frame(workbook, workbook.add_worksheet("s"), pl.DataFrame({"编号": [7], "判定": ["是"]}))
+    workbook.close()
+    assert read_table(path, "s", "编号").rows() == [("7", "是")]

@@ -9,10 +9,14 @@ prefix (province … community), "3栋2-501", "3-2-501", "三号楼二单元五�
 full-width digits, spaces, a floor ("5楼") before the room, no unit, or a street-front
 house ("建设路12号", where the road stands in for the compound and 12 is the building).
 Buildings may carry letters (e5号楼, b7, A座); a dash may follow a marker (23栋-12单元);
-the room may follow a side (东801) and end in 室, 号, 房, 户 or nothing. What follows
-the room is dropped when it cannot name another house: a remark in brackets, phone
-numbers, 东户/西户, 主卧, 送货上门, and after a room written with its marker any words
-without a digit or a house word (a road name); a second room ("501室、502室") is not.
+the room may follow a floor and a side (5楼东801) and end in 室, 号, 房, 户 or nothing.
+What follows the room is dropped when it cannot name another house: a remark in
+brackets, phone numbers, 东户/西户, 主卧, 送货上门, and after a room written after a
+building or unit any words without a digit (but in a time: 9点后, 18:00) or a house
+word (a road name, 家里有人); a second room ("501室、502室") and 对面 / 隔壁 are not.
+A floor at the end is no part of the house: 康宁路二号一楼 is the doorplate 康宁路2号,
+3号楼三层 building 3, B1层 nothing. An address longer than `MAX_ADDRESS_CHARS` is
+kept as text, not parsed.
 A doorplate written before the compound ("康宁路83号康城雅苑") stays in the compound:
 the registry's vocabulary (`rootdb.link.address_vocab`) reads it.
 
@@ -131,7 +135,7 @@ _HOUSE = re.compile(
     (?:(?:(?P<b>{_N})(?:号楼|号院|号|栋|幢|座|\#楼|\#|楼|-)
          |(?P<bl>(?<![A-Za-z])[A-Za-z])(?:号楼|座|栋|幢|\#楼|\#))-?)?
     (?:(?P<u>{_N})(?:单元|门|-)-?)?
-    (?:{_N}(?:楼|层)(?!$))?
+    (?:(?:地下|负)?{_N}(?:楼|层)(?!$))?
     (?:(?<=[元楼栋幢座层门\-\#])[东西南北](?=\d))?
     (?:(?P<r>{_N})(?:号?室|号?房|号|户)?)?
     $""",
@@ -153,28 +157,48 @@ _TRAILING_REMARK = re.compile(r"\([^()]*\)$|\[[^\[\]]*\]$|【[^【】]*】$")
 # note for the courier or the tenancy. "附近", "对面", "旁边" are not among them:
 # they name another place.
 _PHONE = r"(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})"
-_PHONE_TAIL = re.compile(
-    rf"(?<!\d)(?:联系电话|联系方式|联系人|电话|电联|手机|联系|tel|TEL|Tel)?:?{_PHONE}(?:[/、,，]{_PHONE})*$")
+_PHONES = rf"(?<!\d)(?:联系电话|联系方式|联系人|电话|电联|手机|联系|tel|TEL|Tel)?:?{_PHONE}(?:[/、,，]{_PHONE})*"
+_PHONE_TAIL = re.compile(rf"{_PHONES}$")
+_PHONE_INSIDE = re.compile(rf"{_PHONES}(?!\d)")
 _NOISE_WORDS = (
     "[东西南北中](?:户|侧|边|间)|主卧室?|次卧室?|客卧|[南北]卧|电话联系|电联|电话|联系|送货上门|送上门|"
     "放门口|门口|快递柜|代收|租住|自住|出租|租户|本人|家"
 )
-# A shop written by its doorplate and the floor it is on: 建设路12号底商, 交通街8号一楼
-_SHOP_TAIL = re.compile(r"(?<=\d号)(?:底商|商铺|门面|门市|门店|一楼|1楼|一层|1层)$")
+_NOISE_WORD = re.compile(_NOISE_WORDS)
 _NOISE_TAIL = re.compile(rf"(?<=[\dA-Za-z室房户号:)\]】{_CN}])(?:{_NOISE_WORDS}|[,，;；:])+$")
-# After a room written with its marker (…2单元501室, 3-2-501房) any words that hold no
-# digit, no house word and no list separator are a remark (主卧, 送货上门, a road name).
-_ROOM_TAIL = re.compile(
-    rf"^(?P<head>.*?(?:单元|-|号楼|栋|幢|座)[东西南北]?(?:\d+|[{_CN}]+)(?:号?室|号?房|户))"
-    r"(?P<tail>[^\d、,，;；/]+)$"
+# A shop written by its doorplate: 建设路12号底商
+_SHOP_TAIL = re.compile(rf"(?<=[\d{_CN}]号)(?:底商|商铺|门面|门市|门店)$")
+# A floor at the end is no part of the house: after a building, a unit or a doorplate
+# (3号楼5楼, 2单元三层, 康宁路二号一楼: a shop on the ground floor of 康宁路2号), and
+# written with 层 or below ground anywhere (万达广场3层, B1层, 负一楼). A bare "幸福小区5楼"
+# stays building 5: that is how a building is written here.
+_FLOOR = rf"(?:地下|负|[Bb])?(?:\d+|[{_CN}]+)(?:楼|层)"
+_FLOOR_TAIL = re.compile(
+    rf"(?:(?<=号楼)|(?<=[栋幢座元\#])|(?<=[\d{_CN}]号)){_FLOOR}$"
+    rf"|(?:地下|负|[Bb])(?:\d+|[{_CN}]+)(?:楼|层)$|(?<![\dA-Za-z{_CN}])(?:\d+|[{_CN}]+)层$"
 )
-_HOUSE_WORD = re.compile(r"室|号|单元|栋|幢|座|层|楼|房|户|[" + "零〇○一二两三四五六七八九十百千" + r"]")
+# After a room written after a building or unit (…2单元501室, 3-2-501, 23栋东801号, …5楼501)
+# whatever holds no digit, no house word and no list separator, once the remark words
+# and times (9点后, 周一至周五, 18:00) are out, is a remark: 主卧, 送货上门, 家里有人,
+# a road name; unless it points elsewhere (501对面, 501隔壁).
+_TIME = rf"(?:(?<!\d)\d{{1,2}}(?:[:：]\d{{2}}|点半?|小时)|[{_CN}]{{1,3}}点半?|(?:周|星期)[一二三四五六日天])"
+_TIME_WORD = re.compile(_TIME)
+_NUM = rf"(?:\d+[A-Za-z]?|[{_CN}]+)"
+# what a room follows: a building, unit or floor word, or a unit after a dash (3-2-, 3栋2-;
+# never a lone dash: 0-6岁 is an age)
+_BEFORE_ROOM = rf"(?:单元|号楼|栋|幢|座|\#|楼|层|(?:[栋幢座楼\#\-]|单元|号){_NUM}-)"
+_ROOM_TAIL = re.compile(
+    rf"^(?P<head>.*?{_BEFORE_ROOM}[东西南北]?{_NUM}(?:号?室|号?房|户|号)?)"
+    rf"(?P<tail>(?:{_TIME}|[^\d{_CN}、/]|(?<![{_CN}])[{_CN}](?![{_CN}]))+)$")
+# a numeral alone is a word's (张三收, 十字路口); two or more are a number (五〇二)
+_HOUSE_WORD = re.compile(rf"室|号|单元|栋|幢|座|层|楼|房|户|[{_CN}]{{2,}}")
+_ELSEWHERE = re.compile("对面|对门|旁边|隔壁|附近|斜对")
 _TAIL_END = set("0123456789室号")
 
 
 def _strip_tail(text: str) -> str:
     """The text without what follows the house: remarks in brackets, phone numbers,
-    remark words. Text that ends in a digit or 室 (almost all) is returned at once."""
+    remark words, a floor. Text that ends in a digit or 室 (almost all) is returned at once."""
     while text:
         last = text[-1]
         if last in ")]】":
@@ -184,17 +208,24 @@ def _strip_tail(text: str) -> str:
                 return text
             new = _PHONE_TAIL.sub("", text)
         else:
-            new = _NOISE_TAIL.sub("", text)
+            new = _PHONE_INSIDE.sub("", text)
+            if new == text:
+                new = _NOISE_TAIL.sub("", text)
             if new == text:
                 new = _SHOP_TAIL.sub("", text)
             if new == text:
+                new = _FLOOR_TAIL.sub("", text)
+            if new == text:
                 m = _ROOM_TAIL.match(text)
-                if m and not _HOUSE_WORD.search(m.group("tail")):
+                tail = _NOISE_WORD.sub("", _TIME_WORD.sub("", m.group("tail"))) if m else ""
+                if m and not _HOUSE_WORD.search(tail) and not _ELSEWHERE.search(tail):
                     new = m.group("head")
         if new == text or not new:
             return text
         text = new
     return text
+
+
 _EDGE_PUNCT = "-,.，。、;；:：/\\()（）[]【】#"
 _HAS_LETTER = re.compile(r"[^\d\W]")
 _HAS_DIGIT = re.compile(r"\d")
@@ -214,16 +245,29 @@ def _community(name: str, kind: str) -> str:
     return name + "嘎查"
 
 
+# No address is longer: a longer cell (a pasted document, a broken export) is kept as
+# text but not parsed, and not cached (the regular expressions would take minutes and
+# gigabytes on a 35-million-character cell). `rootdb.clean.types` flags it.
+MAX_ADDRESS_CHARS = 300
+
+
 def parse_address(s: str | None) -> dict:
     """Parse one address. Returns a dict with the keys of `COLUMNS`; parts it cannot
     find are None, and so is everything when the text is empty or a blank marker.
     The work is lru_cached (in `_parse_normalized`); the dict is a fresh copy."""
     if s is None:
         return dict.fromkeys(COLUMNS)
-    return dict(zip(COLUMNS, _parse_normalized(normalize_address_text(s))))
+    return dict(zip(COLUMNS, _parse_capped(normalize_address_text(s))))
 
 
 _NOTHING = (None,) * len(COLUMNS)
+
+
+def _parse_capped(text: str) -> tuple:
+    """`_parse_normalized`, but a text longer than `MAX_ADDRESS_CHARS` is only the address."""
+    if len(text) > MAX_ADDRESS_CHARS:
+        return (text,) + (None,) * len(PARTS)
+    return _parse_normalized(text)
 
 
 @functools.lru_cache(maxsize=1 << 18)
@@ -280,12 +324,16 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
 def parse_addresses(raw: pl.Series) -> pl.DataFrame:
     """Row-aligned columns address, community, compound, building, unit, room,
     house_key (all String). Distinct raw values are normalised in polars; the parser
-    runs once per distinct normalised text; the parts are joined back."""
-    text = raw.cast(pl.String).rename("_raw")
-    keys = text.unique().drop_nulls().to_frame().with_columns(_text=_normalize_expr(pl.col("_raw")))
+    runs once per distinct normalised text; the parts are joined back. A value longer
+    than `MAX_ADDRESS_CHARS` is its own address, as delivered, with no parts (and is
+    never hashed, normalised or joined on: a long string costs seconds in each)."""
+    text = raw.cast(pl.String)
+    fits = (text.str.len_chars() <= MAX_ADDRESS_CHARS).fill_null(True)
+    frame = pl.DataFrame({"_raw": text.zip_with(fits, pl.Series([None], dtype=pl.String)), "_fits": fits})
+    keys = frame.select("_raw").unique().drop_nulls().with_columns(_text=_normalize_expr(pl.col("_raw")))
     distinct = keys["_text"].unique()
-    rows = [_parse_normalized(v) for v in distinct.to_list()]
+    rows = [_parse_capped(v) for v in distinct.to_list()]
     parsed = pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS}, orient="row")
     lookup = keys.join(parsed.with_columns(distinct.alias("_text")), on="_text", how="left").drop("_text")
-    out = text.to_frame().join(lookup, on="_raw", how="left", maintain_order="left")
-    return out.select(COLUMNS)
+    out = frame.join(lookup, on="_raw", how="left", maintain_order="left")
+    return out.with_columns(address=pl.when(pl.col("_fits")).then(pl.col("address")).otherwise(text)).select(COLUMNS)

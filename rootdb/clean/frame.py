@@ -119,7 +119,8 @@ def _quarantine_reasons(records: pl.DataFrame, spec: FeedSpec, present: set[str]
             text = pl.lit(f"缺少{col.header}")
         if col.required_unless_valid:
             other = spec.column(col.required_unless_valid)
-            missing = missing & ~pl.col(ID18.column(other.field, "valid")).fill_null(False)
+            valid = FIELD_TYPES[other.type].column(other.field, "valid")
+            missing = missing & ~pl.col(valid).fill_null(False)
             text = pl.lit(f"缺少{col.header}，且{other.header}为空或无效，无法识别是谁")
         reasons.append(pl.when(missing).then(text))
     if not reasons:

@@ -21,8 +21,10 @@ _WS_RE = re.compile(_WS)
 _HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Separators written between the parts of a transliterated name (after NFKC).
 _SEP_RE = re.compile(r"[\u00b7\u0387\u2022\u2027\u2219\u22c5\u30fb\uff65\u16eb\u2e31.。,，\-_=]+")
+# A newborn's placeholder names a parent: 张某某之子, or a transliterated name of up
+# to eight characters (斯日古楞之子, 阿依古丽·买买提之女).
 _PLACEHOLDER_RE = re.compile(
-    r"^(?:.{0,3}之[子女]\d*|.{0,2}某+|(?:新生|男|女)?(?:婴儿|新生儿|男婴|女婴)\d*|[?？*＊xX×]+)$"
+    r"^(?:.{0,8}之[子女]\d*|.{0,2}某+|(?:新生|男|女)?(?:婴儿|新生儿|男婴|女婴)\d*|[?？*＊xX×]+)$"
 )
 
 # Readings of characters when they are a surname, where the common reading differs

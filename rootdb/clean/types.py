@@ -6,7 +6,7 @@ becomes for the department.
 `rootdb.clean.frame` runs the cleaners, `rootdb.specs` checks that no field is named
 like a derived column, `rootdb.link.records` reads the derived columns, and
 `rootdb.golden.corrections` turns the issues into corrections. A new type is one
-entry in `FIELD_TYPES` (and its name in the schema model's `FieldType`). Pure data and
+entry in `FIELD_TYPES` (the schema model's `FieldType` lists its names). Pure data and
 functions on polars frames: reads and writes no table.
 """
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import polars as pl
 
 from rootdb.clean.addresses import PARTS as ADDRESS_PARTS
-from rootdb.clean.addresses import parse_addresses
+from rootdb.clean.addresses import MAX_ADDRESS_CHARS, parse_addresses
 from rootdb.clean.ids import clean_ids
 from rootdb.clean.names import clean_names
 from rootdb.clean.values import (
@@ -94,6 +94,9 @@ class FieldType:
     # Quarantine reason for a required cell delivered but unreadable ({header}, {value}:
     # the cell); None: such a cell counts as missing.
     unreadable: str | None = None
+    # How a value of this type is masked where it is shown (rootdb.privacy's mask_id,
+    # mask_phone); None: like any text, by what it holds.
+    masked_as: Literal["id", "phone"] | None = None
 
     def column(self, field: str, part: str) -> str:
         """The name of the column derived beside `field`."""
@@ -103,6 +106,12 @@ class FieldType:
 
     def derived_columns(self, field: str) -> list[str]:
         return [self.column(field, part) for part in self.derived]
+
+    @property
+    def checks_validity(self) -> bool:
+        """Whether cleaning says if a value is valid (the derived `valid`): a valid one
+        names its entity on its own."""
+        return "valid" in self.derived
 
 
 # ---------------------------------------------------------------- resident IDs
@@ -158,8 +167,15 @@ def _clean_name(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
     return clean_names(cells["text"]).select(pl.col("name").alias("value"), "pinyin")
 
 
+ADDRESS_TOO_LONG = _own_correction(
+    "address_too_long", f"{{header}}：超过{MAX_ADDRESS_CHARS}个字，不是一个地址，未作解析；原值已保留，请核对原始数据",
+    "地址过长，无法识别")
+
+
 def _clean_address(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
-    return parse_addresses(cells["text"]).rename({"address": "value"})
+    parsed = parse_addresses(cells["text"]).rename({"address": "value"})
+    return parsed.with_columns(
+        (pl.col("value").str.len_chars() > MAX_ADDRESS_CHARS).fill_null(False).alias(ADDRESS_TOO_LONG.code))
 
 
 def _clean_uscc(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
@@ -203,22 +219,24 @@ def _parsed(name: str, parse: Callable[[pl.Expr], pl.Expr], issue: Issue,
 
 _UNREADABLE_DATE = "{header}“{value}”无法识别为日期"
 
-# In the order of the schema's `FieldType`.
+# By name, in the order a schema error lists them.
 FIELD_TYPES = {
     t.name: t
     for t in (
-        FieldType("text", _clean_text),
-        FieldType("name", _clean_name, derived=("pinyin",)),
+        FieldType("text", _clean_text),  # trimmed free text
+        FieldType("name", _clean_name, derived=("pinyin",)),  # a person's name, pinyin kept beside it
+        # resident ID (GB 11643)
         FieldType("id18", _clean_id18, derived=("valid", "check", "birth", "sex"),
-                  issues=tuple(ID_CHECKS.values())),
+                  issues=tuple(ID_CHECKS.values()), masked_as="id"),
+        # unified social credit code (GB 32100)
         FieldType("uscc", _clean_uscc, derived=("valid",), issues=(USCC_INVALID,)),
         _parsed("date", parse_dates, DATE_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("datetime", parse_datetimes, DATETIME_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("yearmonth", parse_yearmonths, YEARMONTH_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("money", parse_money, MONEY_INVALID),
         _parsed("int", parse_ints, INT_INVALID),
-        FieldType("phone", _clean_phone, derived=("all",), issues=(PHONE_INVALID,)),
-        FieldType("address", _clean_address, derived=ADDRESS_PARTS),
+        FieldType("phone", _clean_phone, derived=("all",), issues=(PHONE_INVALID,), masked_as="phone"),
+        FieldType("address", _clean_address, derived=ADDRESS_PARTS, issues=(ADDRESS_TOO_LONG,)),
         FieldType("enum", _clean_enum, issues=(ENUM_UNKNOWN,)),
     )
 }

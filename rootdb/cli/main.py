@@ -1,26 +1,46 @@
-"""The `rootdb` command. Thin: parse options, call the library, render the result.
+"""The `rootdb` command. Thin: parse options, call `rootdb.commands`, render the result.
 
-Errors are mapped to exit codes in one place (`_run`): 0 done, 1 failed with nothing
-changed (or some files failed while the rest loaded), 2 bad usage.
+The global options (--db, --json, the hidden --debug) are declared once, in
+`GLOBAL_OPTIONS`; `command` registers a command with those it takes, and maps library
+errors to exit codes in one place: 0 done, 1 failed with nothing changed (or some
+files failed while the rest loaded), 2 bad usage; nightly's 3 and 4 come from its result.
+The conditions on people that `query` and `notify` share are declared once too
+(`PERSON_OPTIONS`, added by `person_conditions`).
+
+Importing this module loads typer and the Chinese help (`rootdb.cli.zh`) only: the
+commands and the renderer (`rootdb.cli.render`) are imported when a command runs, so
+that `rootdb --help` stays quick.
 """
 
-from __future__ import annotations
-
 import functools
+import importlib
+import inspect
 import os
-import shutil
-import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from rootdb import __version__
-from rootdb.cli import render
 from rootdb.cli.zh import ZhTyper
-from rootdb.errors import ExitCode, RootdbError
+from rootdb.errors import ExitCode, RootdbError, UsageError
 from rootdb.resources import bundled_dir
+
+
+class _OnFirstUse:
+    """A module imported when one of its names is first used: the renderer (rich's
+    tables and progress bars) is loaded by the command that prints, not by --help."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+render = _OnFirstUse("rootdb.cli.render")
 
 # The help counts the report templates rootdb ships (a glob, not a load: help stays fast).
 SHIPPED_REPORTS = len(list(bundled_dir("report_templates").glob("R*.yaml")))
@@ -37,46 +57,80 @@ app = ZhTyper(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-DbOption = Annotated[
-    Optional[str],
-    typer.Option("--db", help="数据库文件；不给则依次取环境变量 ROOTDB_DB、rootdb.toml、./rootdb.duckdb",
-                 show_default=False, metavar="文件"),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象", metavar="")]
-DebugOption = Annotated[bool, typer.Option("--debug", help="出错时显示完整的 traceback", hidden=True)]
-UnmaskedOption = Annotated[
-    bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）", metavar="")
-]
+# name -> (declaration, default); a command gets the ones `command` says it takes.
+GLOBAL_OPTIONS = {
+    "db": (Annotated[Optional[str], typer.Option(
+        "--db", help="数据库文件；不给则依次取环境变量 ROOTDB_DB、rootdb.toml、./rootdb.duckdb",
+        show_default=False, metavar="文件")], None),
+    "as_json": (Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象", metavar="")], False),
+    "debug": (Annotated[bool, typer.Option("--debug", help="出错时显示完整的 traceback", hidden=True)], False),
+}
 
 
-def _run(func: Callable) -> Callable:
+@dataclass(frozen=True)
+class Options:
+    """The global options as one command was given them."""
+
+    db: str | None = None
+    as_json: bool = False
+    debug: bool = False
+
+    def emit(self, result, show: Callable[[], None]) -> None:
+        """The result as one JSON object (--json), or as the human view `show` prints."""
+        if self.as_json:
+            render.print_json(result.to_dict())
+        else:
+            show()
+
+
+def command(group: typer.Typer, name: str | None = None, *, db: bool = True, json: bool = True, **settings):
+    """Register the decorated function as a command of `group`, with --db (unless
+    `db=False`), --json (unless `json=False`) and --debug after its own options. The
+    function gets them as its `opts` parameter (an `Options`), when it has one."""
+
+    def register(func: Callable) -> Callable:
+        taken = [n for n, on in (("db", db), ("as_json", json), ("debug", True)) if on]
+        signature = inspect.signature(func, eval_str=True)
+        wants_opts = "opts" in signature.parameters
+
+        @functools.wraps(func)
+        def wrapper(**kwargs):
+            opts = Options(**{n: kwargs.pop(n) for n in taken})
+            if wants_opts:
+                kwargs["opts"] = opts
+            return _run(func, kwargs, opts.debug or os.environ.get("ROOTDB_DEBUG") == "1")
+
+        own = [p for p in signature.parameters.values() if p.name != "opts"]
+        shared = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=GLOBAL_OPTIONS[n][1],
+                                    annotation=GLOBAL_OPTIONS[n][0]) for n in taken]
+        _set_signature(wrapper, signature.replace(parameters=own + shared))
+        group.command(name, **settings)(wrapper)
+        return func
+
+    return register
+
+
+def _set_signature(wrapper: Callable, signature: inspect.Signature) -> None:
+    """The parameters typer reads; the annotations as objects, so that typer does not
+    evaluate the strings again (most of the time `rootdb --help` spends in rootdb)."""
+    wrapper.__signature__ = signature
+    wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+
+
+def _run(func: Callable, kwargs: dict, debug: bool):
     """Map library errors to a red panel and an exit code; tracebacks only with --debug."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        debug = kwargs.get("debug", False) or os.environ.get("ROOTDB_DEBUG") == "1"
-        try:
-            return func(*args, **kwargs)
-        except typer.Exit:
+    try:
+        return func(**kwargs)
+    except typer.Exit:
+        raise
+    except RootdbError as exc:
+        if debug:
             raise
-        except RootdbError as exc:
-            if debug:
-                raise
-            render.error_panel(str(exc))
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            render.err.print("[red]已中断；正在进行的文件未写入。[/]")
-            raise typer.Exit(int(ExitCode.FAILED)) from None
-
-    return wrapper
-
-
-def _emit(result, as_json: bool, show: Callable[[], None]) -> None:
-    """The result as one JSON object, or as the human view `show` prints."""
-    if as_json:
-        render.print_json(result.to_dict())
-    else:
-        show()
+        render.error_panel(str(exc))
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        render.err.print("[red]已中断；正在进行的文件未写入。[/]")
+        raise typer.Exit(int(ExitCode.FAILED)) from None
 
 
 def _version(value: bool) -> None:
@@ -94,23 +148,36 @@ def main(
     """根数据库 rootdb."""
 
 
-@app.command()
-@_run
+UnmaskedOption = Annotated[
+    bool, typer.Option("--unmasked", help="不隐藏身份证号和电话（会记入审计日志）", metavar="")
+]
+AsOfOption = Annotated[
+    Optional[str],
+    typer.Option("--as-of", help="统计日期，如 2026-11-01 或 2026年11月1日，年龄、本月等按此计算；默认今天",
+                 show_default=False, metavar="日期"),
+]
+CommunityOption = Annotated[
+    Optional[str], typer.Option("--community", help="只统计一个社区，如 建设社区 或 建设", show_default=False,
+                                    metavar="社区")
+]
+GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格，如 第三网格 或 第三", show_default=False,
+                                                         metavar="网格")]
+LimitOption = Annotated[int, typer.Option("--limit", help="终端里最多显示几行", min=0, metavar="数目")]
+
+
+@command(app, db=False, json=False)
 def init(
     directory: Annotated[Path, typer.Argument(help="工作区目录", metavar="目录")] = Path("."),
-    debug: DebugOption = False,
 ) -> None:
     """创建工作区：配置和数据库文件"""
-    from rootdb.workspace import init_workspace, workspace_exists
+    from rootdb.commands.init import init as run
 
-    existed = workspace_exists(directory)
-    ws = init_workspace(directory)
-    done = "工作区已存在，未改动（数据保留）：" if existed else "已创建工作区 "
-    render.out.print(f"{done}{ws.root}\n  配置：{ws.config_path}\n  数据库：{ws.db_path}")
+    result = run(directory)
+    done = "工作区已存在，未改动（数据保留）：" if result.existed else "已创建工作区 "
+    render.out.print(f"{done}{result.root}\n  配置：{result.config}\n  数据库：{result.database}")
 
 
-@app.command()
-@_run
+@command(app)
 def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="要导入的文件或文件夹", metavar="路径...", show_default=False)
@@ -122,33 +189,29 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="文件中有无法识别的行则整个文件不导入", metavar="")
     ] = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """导入数据文件：识别、清洗、入库，坏行隔离"""
-    from rootdb.ingest import ingest as run_ingest
-    from rootdb.specs.names import resolve_feed
+    import sys
 
-    feed = resolve_feed(feed, "--feed")
-    with render.IngestProgressBar(enabled=not as_json and sys.stderr.isatty()) as bar:
-        result = run_ingest(paths, db=db, feed=feed, strict=strict, progress=bar)
-    _emit(result, as_json, lambda: render.ingest_summary(result))
+    from rootdb.commands.ingest import ingest as run
+
+    with render.IngestProgressBar(enabled=not opts.as_json and sys.stderr.isatty()) as bar:
+        result = run(paths, feed=feed, strict=strict, db=opts.db, progress=bar)
+    opts.emit(result, lambda: render.ingest_summary(result))
     raise typer.Exit(int(result.exit_code))
 
 
-@app.command()
-@_run
-def status(db: DbOption = None, as_json: JsonOption = False, debug: DebugOption = False) -> None:
+@command(app)
+def status(opts: Options = Options()) -> None:
     """查看已导入的数据和最近的运行"""
-    from rootdb.status import status as run_status
+    from rootdb.commands.status import status as run
 
-    result = run_status(db=db)
-    _emit(result, as_json, lambda: render.status_tables(result))
+    result = run(db=opts.db)
+    opts.emit(result, lambda: render.status_tables(result))
 
 
-@app.command()
-@_run
+@command(app)
 def quarantine(
     out: Annotated[
         Optional[Path],
@@ -158,27 +221,18 @@ def quarantine(
     feed: Annotated[Optional[str], typer.Option("--feed", help="只导出一个数据源：代码或名称，如 dibao 或 低保",
                                                            show_default=False, metavar="数据源")] = None,
     unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """导出被隔离的行及原因，退回部门"""
-    from rootdb.errors import UsageError
-    from rootdb.quarantine import export_quarantine, quarantine_summary
+    from rootdb.commands.quarantine import quarantine as run
 
-    if out is None:
-        if not as_json:
-            raise UsageError("请用 --out 指定导出的 Excel 文件（如 --out 隔离数据.xlsx）；"
-                             "只看各数据源的隔离行数和原因请用 --json")
-        if unmasked:
-            raise UsageError("--unmasked 只用于导出文件：请同时用 --out 指定 Excel 文件")
-        render.print_json(quarantine_summary(db=db, feed=feed).to_dict())
-        return
-    _export_done(export_quarantine(out, db=db, feed=feed, unmasked=unmasked), as_json, "隔离")
+    if out is None and not opts.as_json:
+        raise UsageError("请用 --out 指定导出的 Excel 文件（如 --out 隔离数据.xlsx）；"
+                         "只看各数据源的隔离行数和原因请用 --json")
+    _export_done(run(out, feed=feed, unmasked=unmasked, db=opts.db), opts, "隔离")
 
 
-@app.command()
-@_run
+@command(app)
 def link(
     retrain: Annotated[bool, typer.Option("--retrain", help="重新训练比对模型", metavar="")] = False,
     threshold: Annotated[
@@ -195,74 +249,18 @@ def link(
         str, typer.Option("--engine", help="概率比对用 duckdb（默认）或 spark（pip install \"rootdb\\[spark]\"，Java 17）",
                           metavar="引擎")
     ] = "duckdb",
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """与公安库比对：人、房、单位各归一"""
-    from rootdb.link import link as run_link
+    from rootdb.commands.link import link as run
 
     with render.err.status("比对中：人员、房屋、单位…"):
-        result = run_link(db=db, retrain=retrain, threshold=threshold, review_from=review_from, charts=charts,
-                          engine=engine)
-    _emit(result, as_json, lambda: render.link_summary(result))
+        result = run(db=opts.db, retrain=retrain, threshold=threshold, review_from=review_from, charts=charts,
+                     engine=engine)
+    opts.emit(result, lambda: render.link_summary(result))
 
 
-_DATE_FORMS = "2026-11-01、2026/11/01、2026.11.01、20261101 或 2026年11月1日"
-
-
-def _as_of(value: Optional[str], option: str = "--as-of"):
-    """A date as offices write it: 2026-11-01, 2026/11/1, 2026.11.01, 20261101,
-    2026年11月1日 (full-width digits too)."""
-    import datetime as dt
-    import re
-    import unicodedata
-
-    from rootdb.errors import UsageError
-
-    if value is None:
-        return None
-    text = unicodedata.normalize("NFKC", value).strip()
-    found = (re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
-             or re.fullmatch(r"(\d{4})\s*([-/.])\s*(\d{1,2})\s*\2\s*(\d{1,2})", text)
-             or re.fullmatch(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?", text))
-    if found:
-        year, month, day = (int(g) for g in found.groups() if g.isdigit())
-        try:
-            return dt.date(year, month, day)
-        except ValueError:
-            raise UsageError(f"{option}：没有 {value} 这一天") from None
-    raise UsageError(f"{option} 应为日期，如 {_DATE_FORMS}，而不是 {value!r}")
-
-
-def _area(db: str | None, community: str | None, grid: str | None) -> tuple[str | None, str | None]:
-    """--community / --grid as the standard address registry names them (建设 → 建设社区)."""
-    if not (community or grid):
-        return community, grid
-    from rootdb.reports.query import resolve_area
-    from rootdb.workspace import locate, open_existing
-
-    if not locate(db).db_path.exists():
-        return community, grid  # the command itself says there is no database
-    with open_existing(db, read_only=True) as con:
-        return resolve_area(con, community, grid)
-
-
-AsOfOption = Annotated[
-    Optional[str],
-    typer.Option("--as-of", help="统计日期，如 2026-11-01 或 2026年11月1日，年龄、本月等按此计算；默认今天",
-                 show_default=False, metavar="日期"),
-]
-CommunityOption = Annotated[
-    Optional[str], typer.Option("--community", help="只统计一个社区，如 建设社区 或 建设", show_default=False,
-                                    metavar="社区")
-]
-GridOption = Annotated[Optional[str], typer.Option("--grid", help="只统计一个网格，如 第三网格 或 第三", show_default=False,
-                                                         metavar="网格")]
-
-
-@app.command(help=f"生成报表：{SHIPPED_REPORTS} 张固定报表，按统计日期")
-@_run
+@command(app, help=f"生成报表：{SHIPPED_REPORTS} 张固定报表，按统计日期")
 def report(
     codes: Annotated[
         Optional[list[str]],
@@ -281,149 +279,137 @@ def report(
     grid: GridOption = None,
     list_reports: Annotated[bool, typer.Option("--list", help="列出全部报表", metavar="")] = False,
     unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
-    from rootdb.reports import load_templates, run_reports, select_templates
+    import sys
+
+    from rootdb.commands import Scope, parse_date
+    from rootdb.commands.report import report as run
+    from rootdb.commands.report import report_list
 
     if list_reports:
-        templates = load_templates()
-        if as_json:
-            render.print_json({c: {"title": t.title, "department": t.department} for c, t in templates.items()})
-        else:
-            render.report_list(templates)
+        listed = report_list()
+        opts.emit(listed, lambda: render.report_list(listed.templates))
         return
-    templates = select_templates(codes or [], all_reports)
-    community, grid = _area(db, community, grid)
-    with render.ReportProgressBar(len(templates), enabled=sys.stderr.isatty() and not as_json) as bar:
-        result = run_reports(templates, as_of=_as_of(as_of), out=out, fmt=fmt, community=community, grid=grid,
-                             unmasked=unmasked, db=db, progress=bar.report_started)
-    _emit(result, as_json, lambda: render.report_summary(result))
+    with render.ReportProgressBar(enabled=sys.stderr.isatty() and not opts.as_json) as bar:
+        result = run(codes or [], all_reports, as_of=parse_date(as_of), out=out, fmt=fmt,
+                     scope=Scope(community, grid), unmasked=unmasked, db=opts.db, progress=bar)
+    opts.emit(result, lambda: render.report_summary(result))
 
 
-# Conditions on people, shared by `query` and `notify`; the parameter names are
-# PersonQuery's fields, so one function builds the query from either command.
-AgeOption = Annotated[Optional[str], typer.Option(
-    "--age", help="年龄段，按统计日期的周岁：0-3、60-（60岁及以上）、80+、5", show_default=False,
-    metavar="年龄段")]
-SexOption = Annotated[Optional[str], typer.Option("--sex", help="男 或 女", show_default=False, metavar="性别")]
-EthnicityOption = Annotated[Optional[str], typer.Option(
-    "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外", show_default=False, metavar="民族")]
-CompoundOption = Annotated[Optional[str], typer.Option(
-    "--compound", help="小区，如 幸福小区", show_default=False, metavar="小区")]
-BuildingOption = Annotated[Optional[str], typer.Option(
-    "--building", help="楼号，如 3 或 3号楼", show_default=False, metavar="楼号")]
-TagOption = Annotated[Optional[list[str]], typer.Option(
-    "--tag", help="本人在社区花名册上的标签，如 党员；可重复，须都有", show_default=False,
-    metavar="标签")]
-FamilyTagOption = Annotated[Optional[list[str]], typer.Option(
-    "--family-tag", help="家里（同户号或同一房屋）有人带此标签，如 托幼服务需求",
-    show_default=False, metavar="标签")]
-InFeedOption = Annotated[Optional[list[str]], typer.Option(
-    "--in", help="在此数据源的现有名单中（任一角色），如 dibao 或 低保；名单中出现即算，含停保等状态；"
-    "按正在享受的待遇筛选请用 --group；可重复", show_default=False, metavar="数据源")]
-NotInFeedOption = Annotated[Optional[list[str]], typer.Option(
-    "--not-in", help="不在此数据源中，如 yibao；可重复", show_default=False, metavar="数据源")]
-GroupOption = Annotated[Optional[list[str]], typer.Option(
-    "--group", help="特殊群体，如 低保、高龄津贴、医保参保、独居、空巢：各数据源的模式文件声明的待遇或群体，"
-    "及独居、空巢；写错时列出全部",
-    show_default=False, metavar="群体")]
-MovedOutOption = Annotated[bool, typer.Option("--moved-out", help="也列出已迁出的人；去世的人从不列出", metavar="")]
-LimitOption = Annotated[int, typer.Option("--limit", help="终端里最多显示几行", min=0, metavar="数目")]
+# Conditions on people, shared by `query` and `notify` (`person_conditions`): the names
+# are PersonQuery's fields; --community and --grid become the command's Scope.
+PERSON_OPTIONS = {
+    "age": (Annotated[Optional[str], typer.Option(
+        "--age", help="年龄段，按统计日期的周岁：0-3、60-（60岁及以上）、80+、5", show_default=False,
+        metavar="年龄段")], None),
+    "sex": (Annotated[Optional[str], typer.Option(
+        "--sex", help="男 或 女", show_default=False, metavar="性别")], None),
+    "ethnicity": (Annotated[Optional[str], typer.Option(
+        "--ethnicity", help="民族，如 蒙古族；少数民族 = 汉族以外", show_default=False, metavar="民族")], None),
+    "community": (CommunityOption, None),
+    "grid": (GridOption, None),
+    "compound": (Annotated[Optional[str], typer.Option(
+        "--compound", help="小区，如 幸福小区", show_default=False, metavar="小区")], None),
+    "building": (Annotated[Optional[str], typer.Option(
+        "--building", help="楼号，如 3 或 3号楼", show_default=False, metavar="楼号")], None),
+    "tags": (Annotated[Optional[list[str]], typer.Option(
+        "--tag", help="本人在社区花名册上的标签，如 党员；可重复，须都有", show_default=False,
+        metavar="标签")], None),
+    "family_tags": (Annotated[Optional[list[str]], typer.Option(
+        "--family-tag", help="家里（同户号或同一房屋）有人带此标签，如 托幼服务需求",
+        show_default=False, metavar="标签")], None),
+    "in_feeds": (Annotated[Optional[list[str]], typer.Option(
+        "--in", help="在此数据源的现有名单中（任一角色），如 dibao 或 低保；名单中出现即算，含停保等状态；"
+        "按正在享受的待遇筛选请用 --group；可重复", show_default=False, metavar="数据源")], None),
+    "not_in_feeds": (Annotated[Optional[list[str]], typer.Option(
+        "--not-in", help="不在此数据源中，如 yibao；可重复", show_default=False, metavar="数据源")], None),
+    "groups": (Annotated[Optional[list[str]], typer.Option(
+        "--group", help="特殊群体，如 低保、高龄津贴、医保参保、独居、空巢：各数据源的模式文件声明的待遇或群体，"
+        "及独居、空巢；写错时列出全部",
+        show_default=False, metavar="群体")], None),
+    "moved_out": (Annotated[bool, typer.Option(
+        "--moved-out", help="也列出已迁出的人；去世的人从不列出", metavar="")], False),
+    "as_of": (AsOfOption, None),
+}
 
 
-def _person_query(options: dict):
-    """The PersonQuery of a command's options (its `locals()`)."""
-    from dataclasses import fields
+def person_conditions(func: Callable) -> Callable:
+    """Give `func` the PERSON_OPTIONS in place of its `conditions` parameter, which gets
+    them as one dict by name (see `_person_query`)."""
+    signature = inspect.signature(func, eval_str=True)
 
-    from rootdb.reports.query import PersonQuery
+    @functools.wraps(func)
+    def wrapper(**kwargs):
+        kwargs["conditions"] = {name: kwargs.pop(name) for name in PERSON_OPTIONS}
+        return func(**kwargs)
 
-    values = {}
-    for f in fields(PersonQuery):
-        if f.name in options:
-            values[f.name] = list(options[f.name] or []) if f.default_factory is list else options[f.name]
-    values["as_of"] = _as_of(values.get("as_of"))
-    return PersonQuery(**values)
+    params = []
+    for param in signature.parameters.values():
+        if param.name == "conditions":
+            params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                                         annotation=annotation)
+                       for name, (annotation, default) in PERSON_OPTIONS.items()]
+        else:
+            params.append(param)
+    _set_signature(wrapper, signature.replace(parameters=params))
+    return wrapper
 
 
-@app.command()
-@_run
+def _person_query(conditions: dict):
+    """The PersonQuery and the Scope of a command's PERSON_OPTIONS."""
+    from rootdb.commands import Scope, parse_date
+    from rootdb.commands.query import PersonQuery
+
+    values = {name: value for name, value in conditions.items() if name not in ("community", "grid")}
+    for name in ("tags", "family_tags", "in_feeds", "not_in_feeds", "groups"):
+        values[name] = list(values[name] or [])
+    values["as_of"] = parse_date(values["as_of"])
+    return PersonQuery(**values), Scope(conditions["community"], conditions["grid"])
+
+
+@command(app)
+@person_conditions
 def query(
-    age: AgeOption = None,
-    sex: SexOption = None,
-    ethnicity: EthnicityOption = None,
-    community: CommunityOption = None,
-    grid: GridOption = None,
-    compound: CompoundOption = None,
-    building: BuildingOption = None,
-    tags: TagOption = None,
-    family_tags: FamilyTagOption = None,
-    in_feeds: InFeedOption = None,
-    not_in_feeds: NotInFeedOption = None,
-    groups: GroupOption = None,
-    moved_out: MovedOutOption = False,
-    as_of: AsOfOption = None,
+    conditions: dict,
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="把名单写成 .xlsx 或 .csv", show_default=False, metavar="文件")] = None,
     limit: LimitOption = 20,
     unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """按条件查找人员，如 0-3 岁且家里要托育的儿童"""
-    from rootdb.reports.query import find_people
+    from rootdb.commands.query import query as run
 
-    result = find_people(_person_query(locals()), out=out, unmasked=unmasked, db=db)
-    _emit(result, as_json, lambda: render.people_table(result, limit))
+    people, scope = _person_query(conditions)
+    result = run(people, scope, out=out, unmasked=unmasked, db=opts.db)
+    opts.emit(result, lambda: render.people_table(result, limit))
 
 
-@app.command()
-@_run
+@command(app)
+@person_conditions
 def notify(
     template: Annotated[Path, typer.Option(
         "--template", help="短信模板（jinja2），或自带模板的名称，如 托育服务通知",
         metavar="文件")],
-    age: AgeOption = None,
-    sex: SexOption = None,
-    ethnicity: EthnicityOption = None,
-    community: CommunityOption = None,
-    grid: GridOption = None,
-    compound: CompoundOption = None,
-    building: BuildingOption = None,
-    tags: TagOption = None,
-    family_tags: FamilyTagOption = None,
-    in_feeds: InFeedOption = None,
-    not_in_feeds: NotInFeedOption = None,
-    groups: GroupOption = None,
-    moved_out: MovedOutOption = False,
-    as_of: AsOfOption = None,
+    conditions: dict,
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="短信表 .xlsx：短信、无手机号两页；不给则只预览", show_default=False,
         metavar="文件")] = None,
     limit: LimitOption = 10,
     unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """按条件给人员（儿童则给监护人）生成群发短信"""
-    from rootdb.reports.notify import notify as run_notify
+    from rootdb.commands.notify import notify as run
 
-    community, grid = _area(db, community, grid)
-    result = run_notify(_person_query(locals()), template, out=out, unmasked=unmasked, db=db)
-    _emit(result, as_json, lambda: render.notify_summary(result, limit))
+    people, scope = _person_query(conditions)
+    result = run(people, template, scope, out=out, unmasked=unmasked, db=opts.db)
+    opts.emit(result, lambda: render.notify_summary(result, limit))
 
 
-@app.command()
-@_run
-def nightly(
-    as_of: AsOfOption = None,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+@command(app)
+def nightly(as_of: AsOfOption = None, opts: Options = Options()) -> None:
     """夜间自动运行：收件箱导入、比对、报表、归档
 
     收件箱 inbox/ 中 ROOTDB_INBOX_SETTLE 秒（默认 60）内没有改动的文件被导入；处理完的移到
@@ -432,184 +418,146 @@ def nightly(
 
     退出码：0 完成；1 失败，报表和收件箱未变；3 完成，但有文件被退回；4 另一次运行未结束，本次什么也没做。
     """
-    from rootdb.nightly import run_nightly
+    from rootdb.commands import parse_date
+    from rootdb.commands.nightly import nightly as run
 
-    result = run_nightly(db=db, as_of=_as_of(as_of))
-    _emit(result, as_json, lambda: render.nightly_summary(result))
-    raise typer.Exit(result.exit_code)
+    result = run(db=opts.db, as_of=parse_date(as_of))
+    opts.emit(result, lambda: render.nightly_summary(result))
+    raise typer.Exit(int(result.exit_code))
 
 
-@app.command()
-@_run
+@command(app)
 def audit(
     limit: Annotated[int, typer.Option("--limit", help="显示最近多少条；0 = 全部", min=0, metavar="数目")] = 50,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """审计日志：未脱敏的导出、查询和短信"""
-    from rootdb.privacy import audit_rows
-    from rootdb.workspace import open_existing
+    from rootdb.commands.audit import audit as run
 
-    with open_existing(db) as con:
-        rows = audit_rows(con, limit)
-    if as_json:
-        render.print_json({"entries": rows})
-    elif rows:
-        render.audit_table(rows)
-    else:
-        render.out.print("审计日志为空：还没有未脱敏的导出、查询或短信")
+    result = run(limit, db=opts.db)
+    opts.emit(result, lambda: render.audit_table(result.entries) if result.entries
+              else render.out.print("审计日志为空：还没有未脱敏的导出、查询或短信"))
 
 
 review_app = ZhTyper(help="人工复核拿不准的配对和地址", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
 
-@review_app.command("export")
-@_run
+@command(review_app, "export")
 def review_export(
     out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件", metavar="文件")],
     unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """导出待复核的配对（两条记录并排）和待复核地址（候选标准地址并排）"""
-    from rootdb.link.review import export_review
+    from rootdb.commands.review import review_export as run
 
-    result = export_review(out, db=db, unmasked=unmasked)
-    _emit(result, as_json, lambda: render.review_export_summary(result))
+    result = run(out, unmasked=unmasked, db=opts.db)
+    opts.emit(result, lambda: render.review_export_summary(result))
 
 
-@review_app.command("import")
-@_run
+@command(review_app, "import")
 def review_import(
     path: Annotated[Path, typer.Argument(help="填好判定的复核表", metavar="文件")],
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """导入复核判定，下次比对起生效
 
     有看不懂的行时，其余判定照常保存并列出这些行（退出码 0）；一条判定也没能保存才算失败（退出码 1）。
     """
-    from rootdb.link.review import import_review
+    from rootdb.commands.review import review_import as run
 
-    result = import_review(path, db=db)
-    _emit(result, as_json, lambda: render.review_import_summary(result))
-    # A partial import is done: the readable decisions are saved and the others listed.
-    saved = result.decided + (result.addresses or {}).get("decided", 0)
-    if result.problems and not saved:
-        raise typer.Exit(int(ExitCode.FAILED))
+    result = run(path, db=opts.db)
+    opts.emit(result, lambda: render.review_import_summary(result))
+    raise typer.Exit(int(result.exit_code))
 
 
 export_app = ZhTyper(help="导出数据", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
+ExportOutOption = Annotated[Path, typer.Option("--out", help="导出的 .csv 或 .xlsx 文件（按后缀）", metavar="文件")]
 
-@export_app.command("crosswalk")
-@_run
-def export_crosswalk(
-    out: Annotated[Path, typer.Option("--out", help="导出的 .csv 或 .xlsx 文件（按后缀）", metavar="文件")],
-    unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+
+@command(export_app, "crosswalk")
+def export_crosswalk(out: ExportOutOption, unmasked: UnmaskedOption = False,
+                     opts: Options = Options()) -> None:
     """导出对照表：每条记录对应哪个人、房、单位"""
-    from rootdb.exports import export_crosswalk as run_export
+    from rootdb.commands import export
 
-    _export_done(run_export(out, db=db, unmasked=unmasked), as_json, "对照表")
+    _export_done(export.crosswalk(out, unmasked=unmasked, db=opts.db), opts, "对照表")
 
 
-@export_app.command("persons")
-@_run
-def export_persons(
-    out: Annotated[Path, typer.Option("--out", help="导出的 .csv 或 .xlsx 文件（按后缀）", metavar="文件")],
-    unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+@command(export_app, "persons")
+def export_persons(out: ExportOutOption, unmasked: UnmaskedOption = False,
+                   opts: Options = Options()) -> None:
     """导出人员总表：每人一行，取最可信的值"""
-    from rootdb.golden.exports import export_persons as run_export
+    from rootdb.commands import export
 
-    _export_done(run_export(db, out, unmasked=unmasked), as_json, "人员")
+    _export_done(export.persons(out, unmasked=unmasked, db=opts.db), opts, "人员")
 
 
-@export_app.command("corrections")
-@_run
+@command(export_app, "corrections")
 def export_corrections(
     out: Annotated[Path, typer.Option("--out", help="导出的 Excel 文件", metavar="文件")],
     department: Annotated[
         Optional[str], typer.Option("--department", help="只导出一个部门，如 民政", show_default=False, metavar="部门")
     ] = None,
     unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """导出与公安库不一致之处，退回部门纠正"""
-    from rootdb.golden.exports import export_corrections as run_export
+    from rootdb.commands import export
 
-    _export_done(run_export(db, out, department=department, unmasked=unmasked), as_json, "纠错")
+    _export_done(export.corrections(out, department=department, unmasked=unmasked, db=opts.db), opts, "纠错")
 
 
-@export_app.command("addresses")
-@_run
+@command(export_app, "addresses")
 def export_addresses(
     out: Annotated[Path, typer.Option("--out", help="导出的 .xlsx 或 .csv 文件", metavar="文件")],
     unmatched: Annotated[
         bool, typer.Option("--unmatched", help="列出没有对上标准地址的报送地址、原因和最近的候选", metavar="")
     ] = False,
     unmasked: UnmaskedOption = False,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
+    opts: Options = Options(),
 ) -> None:
     """导出没有对上标准地址的报送地址：记录数、原因、最近的候选"""
-    from rootdb.errors import UsageError
-    from rootdb.link.address_export import export_unmatched_addresses
+    from rootdb.commands import export
 
-    if not unmatched:
-        raise UsageError("请加 --unmatched：目前只能导出没有对上标准地址的报送地址")
-    result = export_unmatched_addresses(out, db=db, unmasked=unmasked)
-    _emit(result, as_json, lambda: render.unmatched_addresses_summary(result))
+    result = export.addresses(out, unmatched=unmatched, unmasked=unmasked, db=opts.db)
+    opts.emit(result, lambda: render.unmatched_addresses_summary(result))
 
 
-def _export_done(result, as_json: bool, what: str) -> None:
+def _export_done(result, opts: Options, what: str) -> None:
     masked = "（已脱敏；要完整号码请加 --unmasked）" if result.masked else "（未脱敏，已记入审计日志）"
-    _emit(result, as_json, lambda: render.out.print(
+    opts.emit(result, lambda: render.out.print(
         f"已导出 {result.rows:,} 行{what}数据到 {result.file}{masked}", soft_wrap=True
     ))
 
 
-@app.command()
-@_run
-def feeds(as_json: JsonOption = False, debug: DebugOption = False) -> None:
+@command(app, db=False)
+def feeds(opts: Options = Options()) -> None:
     """列出可识别的数据源和文件名规则"""
-    from rootdb.specs import load_specs
+    from rootdb.commands.feeds import feeds as run
 
-    specs = load_specs()
-    if as_json:
-        render.print_json({code: s.model_dump() for code, s in sorted(specs.items())})
-        return
-    render.feeds_table(specs)
+    result = run()
+    opts.emit(result, lambda: render.feeds_table(result))
 
 
-@app.command()
-@_run
+@command(app, db=False, json=False)
 def demo(
     directory: Annotated[
         Path, typer.Argument(help="演示工作区目录", metavar="目录")
     ] = Path("rootdb-demo"),
-    debug: DebugOption = False,
 ) -> None:
     """用自带示例数据跑一遍：导入、比对、生成报表"""
-    from rootdb.demo import SAMPLE_AS_OF, run_demo
+    import shutil
+    import sys
+
+    from rootdb.commands.demo import SAMPLE_AS_OF
+    from rootdb.commands.demo import demo as run
 
     with render.IngestProgressBar(enabled=sys.stderr.isatty()) as bar:
-        outcome = run_demo(directory, progress=bar)
+        outcome = run(directory, progress=bar)
     render.out.print(f"演示工作区：{outcome.workspace.root}")
     render.ingest_summary(outcome.ingest)
     if outcome.link is not None:
@@ -626,7 +574,7 @@ def demo(
         f"  {exe} export crosswalk --out 对照表.csv",
         soft_wrap=True,
     )
-    raise typer.Exit(int(outcome.ingest.exit_code))
+    raise typer.Exit(int(outcome.exit_code))
 
 
 def run() -> None:  # console-script entry point; `python -m rootdb` too

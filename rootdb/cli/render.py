@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # importing these loads polars and DuckDB: only commands that
     from rich.table import Table
 
     from rootdb.ingest.results import FileResult, IngestResult
-    from rootdb.status import StatusResult
+    from rootdb.commands.feeds import FeedList
+    from rootdb.commands.status import StatusResult
 
 # Columns of a line when stdout (or stderr) is not a terminal and COLUMNS is not set.
 LOG_WIDTH = 200
@@ -445,15 +446,18 @@ def audit_table(rows: list[dict]) -> None:
     _stdout().print(table)
 
 
-def feeds_table(specs: dict) -> None:
-    table = _table(f"{len(specs)} 种数据文件：18 个部门数据源、社区花名册、3 个公安基准库")
+def feeds_table(result: FeedList) -> None:
+    specs, counts = result.specs, result.kinds()
+    rosters = {0: "", 1: "社区花名册"}.get(counts["community"], f"{counts['community']} 份社区花名册")
+    parts = [f"{counts['feed']} 个部门数据源", rosters, f"{counts['reference']} 个公安基准库"]
+    table = _table(f"{len(specs)} 种数据文件：{'、'.join(p for p in parts if p)}")
     table.add_column("代码", no_wrap=True)
     table.add_column("部门", overflow="fold")
     table.add_column("名称", overflow="fold")
     table.add_column("文件名规则", overflow="fold")
-    kinds = {"feed": "", "reference": "（基准库）", "community": "（社区）"}
+    labels = {"feed": "", "reference": "（基准库）", "community": "（社区）"}
     for code, s in sorted(specs.items(), key=lambda kv: (kv[1].kind != "reference", kv[0])):
-        table.add_row(code, s.department, s.title + kinds[s.kind], "\n".join(s.file_patterns))
+        table.add_row(code, s.department, s.title + labels[s.kind], "\n".join(s.file_patterns))
     _fit(table, "文件名规则", "名称", "部门")
     _stdout().print(table)
 
@@ -532,13 +536,13 @@ def unmatched_addresses_summary(result) -> None:
 class ReportProgressBar:
     """Rich progress across the reports of a run."""
 
-    def __init__(self, total: int, enabled: bool = True):
+    def __init__(self, enabled: bool = True):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                   MofNCompleteColumn(), TimeElapsedColumn(), console=_stderr(), transient=True,
                                   disable=not enabled)
-        self._task = self._progress.add_task("准备报表数据", total=total)
+        self._task = None
         self._started = False
 
     def __enter__(self):
@@ -547,6 +551,9 @@ class ReportProgressBar:
 
     def __exit__(self, *exc):
         return self._progress.__exit__(*exc)
+
+    def start(self, total: int) -> None:
+        self._task = self._progress.add_task("准备报表数据", total=total)
 
     def report_started(self, template) -> None:
         if self._started:

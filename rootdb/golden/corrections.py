@@ -13,11 +13,12 @@ produce a correction):
    another person: 身份证号属于他人.
 3. Each linked feed person record compared with its registry person: a valid ID the
    registry does not know, an ID missing, name, sex and birth date.
-4. A person dead in the registry or per binzang whose record is still active in a
-   feed (its schema's `subject` and `active` rule); a binzang death the registry has not recorded.
+4. A person dead in the registry or per a death registration (the feeds whose schema
+   `owns` death_date, e.g. binzang) whose record is still active in a feed (its
+   schema's `subject` and `active` rule); a registered death the registry has not recorded.
 5. Person records that reach no registry person and deliver no ID: 无法与公安库比对.
 
-Writes `corrections`.
+Writes `corrections` (working tables: temporary `_gc_…`, dropped by `rootdb.golden`'s scratch).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from rootdb.clean.types import ID_AGREEMENT, ROW_ISSUES, USCC_INVALID
+from rootdb.clean.types import FIELD_TYPES, ID_AGREEMENT, ROW_ISSUES, USCC_INVALID
 from rootdb.specs import FeedSpec
+from rootdb.specs.meaning import current_row, owners, shown_field, sql_name, sql_text
 from rootdb.store import frame_to_table, table_exists
 
 # row_issues.code -> correction code, from the field-type registry; issues without a
@@ -56,17 +58,23 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) ->
 
 
 def _spec_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
-    """_gc_feeds(feed, department, title, kind), _gc_columns(feed, field, header, type),
-    _gc_roles(feed, role, attr, field) for person roles."""
+    """_gc_feeds(feed, department, title, kind), _gc_columns(feed, field, header,
+    masked_as: how its type is masked), _gc_roles(feed, role, attr, field) for person roles,
+    _gc_death_owners(feed, role, field): the death registrations' date fields."""
     feeds, columns, roles = [], [], []
     for code, spec in sorted(specs.items()):
         feeds.append((code, spec.department, spec.title, spec.kind))
-        columns += [(code, c.field, c.header, c.type) for c in spec.columns]
+        columns += [(code, c.field, c.header, FIELD_TYPES[c.type].masked_as) for c in spec.columns]
         roles += [(code, r.role, attr, f) for r in spec.roles if r.entity == "person"
                   for attr, f in r.fields.items() if attr in PERSON_ATTRS]
     _register(con, "_gc_feeds", pl.DataFrame(feeds, schema=["feed", "department", "title", "kind"], orient="row"))
-    _register(con, "_gc_columns", pl.DataFrame(columns, schema=["feed", "field", "header", "type"], orient="row"))
+    _register(con, "_gc_columns", pl.DataFrame(columns, schema={"feed": pl.String, "field": pl.String,
+                                                                "header": pl.String, "masked_as": pl.String},
+                                               orient="row"))
     _register(con, "_gc_roles", pl.DataFrame(roles, schema=["feed", "role", "attr", "field"], orient="row"))
+    deaths = [(code, owned.role, owned.field) for code, owned in owners("death_date", specs)]
+    _register(con, "_gc_death_owners", pl.DataFrame(
+        deaths, schema={"feed": pl.String, "role": pl.String, "field": pl.String}, orient="row"))
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _gc_role_fields AS
         SELECT feed, role, any_value(field) FILTER (WHERE attr = 'name') AS name_field,
@@ -163,10 +171,11 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
                          AND day(birth_date) = month(reg_birth) THEN '日、月颠倒' END, NULL, entity_id
         FROM _gc_rec WHERE linked AND birth_date IS NOT NULL AND birth_date <> reg_birth
         UNION ALL
-        -- a death the registry has not recorded
-        SELECT c.record_id, c.feed, c.file_id, c.source_row, c.role, 'death_date', 'death_not_in_registry',
+        -- a registered death the registry has not recorded
+        SELECT c.record_id, c.feed, c.file_id, c.source_row, c.role, o.field, 'death_not_in_registry',
                c.reg_status, '殡葬登记死亡，公安库人员状态仍为' || c.reg_status, NULL, c.entity_id
-        FROM _gc_rec c WHERE c.feed = 'binzang' AND c.linked AND c.reg_status IS DISTINCT FROM '死亡'
+        FROM _gc_rec c JOIN _gc_death_owners o ON o.feed = c.feed AND o.role = c.role
+        WHERE c.linked AND c.reg_status IS DISTINCT FROM '死亡'
         UNION ALL
         -- nobody in the registry and no ID to say who it is
         SELECT record_id, feed, file_id, source_row, role, coalesce(id_field, name_field, birth_field), 'cannot_compare',
@@ -175,15 +184,11 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def _from_deaths(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> None:
+def _from_deaths(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
     """A dead person who is the subject of a current row (a feed's `subject` and
     `active` rule, rootdb.specs.meaning): the field shown is the rule's, else the
     subject's name. Feeds without a subject (deaths, births, property) are history or
     property, not a service the person still receives."""
-    from rootdb.specs import load_specs
-    from rootdb.specs.meaning import current_row, shown_field, sql_name, sql_text
-
-    specs = load_specs() if specs is None else specs
     for feed, spec in sorted(specs.items()):
         if spec.subject is None or not table_exists(con, feed):
             continue
@@ -227,13 +232,13 @@ def _fill_delivered(con: duckdb.DuckDBPyConnection) -> None:
         """)
 
 
-def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> int:
+def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
     """(Re)write `corrections`; needs `_g_rec`, `_g_reg`, `golden_persons`, `golden_places`."""
     _spec_tables(con, specs)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _gc_draft ({_DRAFT})")
     _from_row_issues(con)
     _from_comparisons(con)
-    _from_deaths(con)
+    _from_deaths(con, specs)
     _fill_delivered(con)
     kinds = pl.DataFrame(list(KINDS.items()), schema=["code", "kind"], orient="row")
     _register(con, "_gc_kinds", kinds)
@@ -245,7 +250,7 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
                d.delivered_value, d.registry_value, k.kind, d.detail, nm.name AS person_name, d.code, d.role,
                d.entity_id,
                p.registry_key,
-               CASE col.type WHEN 'id18' THEN 'id' WHEN 'phone' THEN 'phone' ELSE 'text' END AS value_type,
+               coalesce(col.masked_as, 'text') AS value_type,
                d.field_name, d.file_id
         FROM (
             SELECT *, row_number() OVER (
@@ -261,8 +266,3 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
         WHERE d.k = 1
         ORDER BY d.feed, f.file_name, d.source_row, field, d.code
     """)
-    return con.execute("SELECT count(*) FROM corrections").fetchall()[0][0]
-
-
-TEMP_TABLES = ("_gc_feeds", "_gc_columns", "_gc_roles", "_gc_role_fields", "_gc_draft", "_gc_issue_codes",
-               "_gc_rec", "_gc_kinds")

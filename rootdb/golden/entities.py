@@ -24,14 +24,15 @@ feeds that own it (shichang 登记状态).
 Reads `link_person_records` / `link_person_matches` / `link_person_conflicts`, the
 house and place link tables, the `registry_persons` view and the views of the feeds
 that own a golden field; writes `golden_persons`, `golden_houses`, `golden_places`
-(and `_g_relations`, the relation rules, for `relations`).
+(and `_g_rec`, `_g_reg`, `_g_relations` for `relations` and `corrections`; every
+working table is a temporary `_g…` table, dropped by `rootdb.golden`'s scratch).
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from rootdb.specs import FeedSpec, load_specs
+from rootdb.specs import FeedSpec
 from rootdb.specs.meaning import owned_rows_sql, relation_rules
 from rootdb.store import frame_to_table, table_exists
 
@@ -49,11 +50,9 @@ def _empty_view(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, st
     return f"(SELECT NULL::BIGINT AS file_id, NULL::BIGINT AS source_row, {cols} WHERE false)"
 
 
-def _owned(con: duckdb.DuckDBPyConnection, golden: str, value_type: str,
-           specs: dict[str, FeedSpec] | None) -> str:
+def _owned(con: duckdb.DuckDBPyConnection, golden: str, value_type: str, specs: dict[str, FeedSpec]) -> str:
     """(feed, role, file_id, source_row, v): the rows of the loaded feeds that own the
     golden field `golden`, or an empty relation of that shape."""
-    specs = load_specs() if specs is None else specs
     selects = owned_rows_sql(golden, specs, {code for code in specs if table_exists(con, code)})
     return " UNION ALL ".join(selects) or (
         f"SELECT NULL::VARCHAR AS feed, NULL::VARCHAR AS role, NULL::BIGINT AS file_id, "
@@ -80,7 +79,7 @@ def _pick(con: duckdb.DuckDBPyConnection, target: str, candidates: str) -> None:
     """)
 
 
-def build_person_base(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> None:
+def build_person_base(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
     """`_g_rec`: every person record with its entity and whether its ID can be trusted;
     `_g_reg`: the registry row of each registry entity; `_g_dead`: the deaths of the
     feeds that own death_date; `_g_relations`: the relations the feeds' rows give."""
@@ -131,8 +130,8 @@ def _row_houses(role_filter: str) -> str:
     """
 
 
-def build_golden_persons(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> int:
-    build_person_base(con, specs)
+def build_golden_persons(con: duckdb.DuckDBPyConnection) -> None:
+    """golden_persons from `build_person_base`'s tables, each field by `_pick`."""
     feeds = "NOT is_registry"
     _pick(con, "_gp_name", f"""
         SELECT entity_id, name AS v, 0 AS rank, NULL::TIMESTAMP AS recent FROM _g_reg
@@ -196,10 +195,9 @@ def build_golden_persons(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSp
         LEFT JOIN _g_dead d USING (entity_id)
         ORDER BY e.entity_id
     """)
-    return con.execute("SELECT count(*) FROM golden_persons").fetchall()[0][0]
 
 
-def build_golden_houses(con: duckdb.DuckDBPyConnection) -> int:
+def build_golden_houses(con: duckdb.DuckDBPyConnection) -> None:
     """link_houses + residents_count (living residents: status 正常) + owner_entity_id
     (the person of an `owner` relation to the house, e.g. fangwu 产权人: the most
     frequent, then the smallest entity_id)."""
@@ -219,10 +217,9 @@ def build_golden_houses(con: duckdb.DuckDBPyConnection) -> int:
         LEFT JOIN _gh_owner o ON o.entity_id = h.entity_id
         ORDER BY h.entity_id
     """)
-    return con.execute("SELECT count(*) FROM golden_houses").fetchall()[0][0]
 
 
-def build_golden_places(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec] | None = None) -> int:
+def build_golden_places(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
     """link_places (house_entity_id = the premises) + legal_rep_entity_id (the person of a
     `legal_rep` relation to the place: registry_places 负责人 first, then e.g. shichang 法定代表人) +
     registration_status (from the feeds that own it, e.g. shichang 登记状态)."""
@@ -249,8 +246,3 @@ def build_golden_places(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
         LEFT JOIN _gpl_status s USING (entity_id)
         ORDER BY p.entity_id
     """)
-    return con.execute("SELECT count(*) FROM golden_places").fetchall()[0][0]
-
-
-TEMP_TABLES = ("_g_relations", "_gp_name", "_gp_id", "_gp_sex", "_gp_birth_date", "_gp_ethnicity", "_gp_phone", "_gp_house",
-               "_gp_registered", "_gh_owner", "_gpl_rec", "_gpl_rep", "_gpl_status")

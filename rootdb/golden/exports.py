@@ -5,7 +5,8 @@
   住址 (the standard address of the person's house), 所在数据源 (feed codes, `;`).
 - `export_corrections`: the corrections workbook sent back to departments — a summary
   sheet, then one sheet per feed (数据源/文件/行号/姓名/字段/报送值/公安库值/问题/说明),
-  optionally for one department only.
+  each under the workbook heading (`rootdb.xlsx.write_heading`), optionally for one
+  department only.
 
 ID numbers and phones are masked unless `unmasked` is asked for, by column and in every
 other text by content (an address or a note may quote them: `rootdb.privacy.mask_frame`);
@@ -16,6 +17,7 @@ location (`--db` semantics, as `rootdb.exports`).
 
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,9 +29,9 @@ from rootdb.exports import ExportResult, write_table
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked
 from rootdb.workspace import open_existing
-from rootdb.xlsx import new_workbook, write_frame
+from rootdb.xlsx import date_words, masking_words, new_workbook, write_sheet
 
 PERSON_HEADERS = ["entity_id", "registry_key", "姓名", "身份证号", "性别", "民族", "出生日期", "联系电话", "住址",
                   "所在数据源"]
@@ -47,15 +49,10 @@ def _open(con_or_db, writable: bool):
         yield con
 
 
-def _require(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    if not table_exists(con, table):
-        raise UsageError("还没有比对结果（标准档案未生成）：请先运行 rootdb link")
-
-
 def export_persons(con_or_db, out: Path, unmasked: bool = False) -> ExportResult:
     out = output_file(out, "人员.csv")
     with _open(con_or_db, writable=unmasked) as con:
-        _require(con, "golden_persons")
+        require_linked(con, "golden_persons")
         frame = fetch_frame(con, """
             SELECT p.entity_id, p.registry_key, p.name AS "姓名", p.id_number AS "身份证号", p.sex AS "性别",
                    p.ethnicity AS "民族", strftime(p.birth_date, '%Y-%m-%d') AS "出生日期", p.phone AS "联系电话",
@@ -92,7 +89,7 @@ def export_corrections(con_or_db, out: Path, department: str | None = None, unma
         raise UsageError(f"不认识的部门“{department}”；可选：{'、'.join(departments)}")
     specs = load_specs()
     with _open(con_or_db, writable=unmasked) as con:
-        _require(con, "corrections")
+        require_linked(con, "corrections")
         where, params = ("WHERE department = ?", [department]) if department is not None else ("", [])
         frame = fetch_frame(con, f"""
             SELECT feed, department, source_file, source_row, person_name, field, delivered_value, registry_value,
@@ -115,20 +112,21 @@ def export_corrections(con_or_db, out: Path, department: str | None = None, unma
             pl.col("department").alias("部门"),
             pl.col("feed").replace_strict(titles, default=pl.col("feed")).alias("数据源"),
             pl.col("feed").alias("数据源代码"), pl.col("kind").alias("问题"), pl.col("条数"))
-        sheet = workbook.add_worksheet("汇总")
-        title = workbook.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
-        sheet.write_string(0, 0, f"数据比对纠错清单（{department or '全部部门'}，共 {frame.height} 条）", title)
-        write_frame(workbook, sheet, summary, first_row=1)
+        exported, masking = f"导出日期：{date_words(dt.date.today())}", masking_words(not unmasked)
+        write_sheet(workbook, "汇总", summary, "数据比对纠错清单", exported, f"部门：{department or '全部部门'}",
+                    f"共 {frame.height:,} 条", masking)
         used = {"汇总"}
         for feed in sorted(frame["feed"].unique().to_list()):
             part = frame.filter(pl.col("feed") == feed)
+            title = titles.get(feed, feed)
             rows = part.select(
-                pl.lit(titles.get(feed, feed)).alias("数据源"), pl.col("source_file").alias("文件"),
+                pl.lit(title).alias("数据源"), pl.col("source_file").alias("文件"),
                 pl.col("source_row").alias("行号"), pl.col("person_name").alias("姓名"),
                 pl.col("field").alias("字段"), pl.col("delivered_value").alias("报送值"),
                 pl.col("registry_value").alias("公安库值"), pl.col("kind").alias("问题"),
                 pl.col("detail").alias("说明"))
-            write_frame(workbook, workbook.add_worksheet(_sheet_name(titles.get(feed, feed), feed, used)), rows)
+            write_sheet(workbook, _sheet_name(title, feed, used), rows, f"{title}：纠错清单", exported,
+                        f"报送部门：{part['department'][0]}", f"共 {part.height:,} 条", masking)
         workbook.close()
         if unmasked:
             record_audit(con, "export corrections --unmasked", department or "", frame.height, str(out.resolve()))

@@ -27,7 +27,7 @@ _HOUSES = """
 """
 
 
-def build_relations(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def build_relations(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE rel_person_house AS
         SELECT DISTINCT * FROM (
@@ -68,5 +68,3 @@ def build_relations(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             JOIN _g_rec g ON g.file_id = pr.file_id AND g.source_row = pr.source_row AND g.role = r.person_role
         ) ORDER BY ALL
     """)
-    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-            for t in ("rel_person_house", "rel_household", "rel_place_person")}

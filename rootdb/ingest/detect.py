@@ -21,6 +21,9 @@ from rootdb.errors import InputFileError
 from rootdb.specs import FeedSpec
 
 HEADER_SEARCH_ROWS = 30
+# No header is longer: a longer cell in the rows searched is data (or junk), never
+# normalised and looked up (once per schema, it would cost seconds per megabyte).
+MAX_HEADER_CHARS = 200
 _UNIT_SUFFIX = re.compile(r"\([^()]*\)$")
 CLOSING_ROW = (
     r"^(合\s*计|总\s*计|小\s*计|共\s*计|填表人|填报人|制表人|审核人|审批人|单位负责人|"
@@ -73,7 +76,7 @@ def _match_all(cells: list[str | None], lookup: dict[str, str]) -> dict[str, lis
     """field -> positions of every cell in the row naming it."""
     found: dict[str, list[int]] = {}
     for pos, cell in enumerate(cells):
-        if not cell:
+        if not cell or len(cell) > MAX_HEADER_CHARS:
             continue
         for key in header_keys(str(cell)):
             fld = lookup.get(key)

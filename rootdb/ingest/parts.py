@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from rootdb.clean.types import FIELD_TYPES
 from rootdb.ingest.deliveries import date_span
 from rootdb.specs import FeedSpec
 from rootdb.store import table_exists
@@ -226,6 +227,13 @@ def _keyed(values: pl.DataFrame, mapping: dict[str, str | None]) -> pl.DataFrame
     return values.join(table, on="value", how="left").select("row", "key")
 
 
+def _address_communities(spec: FeedSpec) -> list[str]:
+    """The columns cleaning derives beside the feed's fields naming a community (the
+    parsed addresses' community)."""
+    return [FIELD_TYPES[c.type].column(c.field, "community") for c in spec.columns
+            if "community" in FIELD_TYPES[c.type].derived]
+
+
 def part_from_content(frames: list[pl.DataFrame], spec: FeedSpec, vocab: Vocabulary) -> Part | None:
     """The part a delivery's records show: one community (its 社区 column, the parsed
     addresses, the communities of its 网格 column: all agreeing, on at least half the
@@ -244,11 +252,10 @@ def part_from_content(frames: list[pl.DataFrame], spec: FeedSpec, vocab: Vocabul
         if "community" in fields:
             evidence.append(_keyed(_values(frames, "community"), community_of))
             basis = BASIS_COMMUNITY
-        for c in spec.columns:
-            if c.type == "address":
-                found = _keyed(_values(frames, f"{c.field}_community"), community_of)
-                basis = basis or (BASIS_ADDRESS if found.height else None)
-                evidence.append(found)
+        for column in _address_communities(spec):
+            found = _keyed(_values(frames, column), community_of)
+            basis = basis or (BASIS_ADDRESS if found.height else None)
+            evidence.append(found)
         if "grid" in fields:
             evidence.append(_keyed(_values(frames, "grid"), grid_to_community))
         if evidence:
@@ -274,8 +281,7 @@ def row_part_condition(con: duckdb.DuckDBPyConnection, spec: FeedSpec, part: Par
     `part` by its 社区 / 网格 column or its parsed address's community (values compared
     by `part_key`). None when no row could tell."""
     fields = {c.field: c for c in spec.columns}
-    community_cols = (["community"] if "community" in fields else []) + [
-        f"{c.field}_community" for c in spec.columns if c.type == "address"]
+    community_cols = (["community"] if "community" in fields else []) + _address_communities(spec)
     grid_cols = ["grid"] if "grid" in fields else []
     existing = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",

@@ -3,10 +3,11 @@ snapshots against the reference registry and each other.
 
 Reads the `<feed>` views; writes the `link_*` tables, `crosswalk` (one row per
 record and role, as contract/outputs.md defines it) and, through `rootdb.golden`, the
-golden records and corrections. Stages: `records` (entity records from the schemas'
-roles) → `houses` → `places` → `people` (deterministic, then the splink `model`, with
-the officers' `review` decisions) → the crosswalk → golden records. One transaction:
-a failed link leaves the previous results in place.
+golden records and corrections. The STAGES, in order: `records` (entity records from
+the schemas' roles) → `houses` → `places` → people (deterministic, then the splink
+`model`, with the officers' `review` decisions, then entities) → the crosswalk → golden
+records, each timed (`LinkResult.timings`). One transaction: a failed link leaves the
+previous results in place.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from rootdb.errors import UsageError, WorkspaceError
 from rootdb.faults import pause_point
-from rootdb.specs import load_specs
 from rootdb.privacy import os_user
+from rootdb.specs import load_specs
 from rootdb.store import record_run, table_exists
+from rootdb.store.sql import Stage, Stopwatch, run_stages, scalar
 from rootdb.workspace import connect, locate, require_existing
 
 MODEL_FILE = "person_model.json"
@@ -79,6 +81,77 @@ def _out_of_memory(exc: BaseException) -> bool:
     return False
 
 
+# The link's stages, in order: each is a method of `_LinkRun` and a key of LinkResult.timings.
+STAGES = ("records", "houses", "places", "people_deterministic", "people_probabilistic", "people_entities",
+          "crosswalk", "golden")
+
+
+class _LinkRun:
+    """One link's stages: each writes its tables and fills its part of `result`."""
+
+    def __init__(self, result: LinkResult, person_engine, model_path: Path, incremental: bool, retrain: bool,
+                 threshold: float, review_from: float, charts: str | Path | None) -> None:
+        self.result = result
+        self.person_engine = person_engine
+        self.model_path = model_path
+        # A nightly run reads only the files delivered since; training reads all.
+        self.incremental = incremental
+        self.retrain = retrain
+        self.threshold = threshold
+        self.review_from = review_from
+        self.charts = Path(charts) if charts else None
+
+    def stages(self) -> list[Stage]:
+        return [Stage(name, getattr(self, name)) for name in STAGES]
+
+    def records(self, con) -> None:
+        from rootdb.link.records import build_record_tables
+
+        self.result.records = build_record_tables(con, load_specs(), self.result.timings, self.incremental)
+
+    def houses(self, con) -> None:
+        from rootdb.link import houses
+
+        self.result.houses = houses.link_houses(con)
+
+    def places(self, con) -> None:
+        from rootdb.link import places
+
+        self.result.places = places.link_places(con)
+
+    def people_deterministic(self, con) -> None:
+        from rootdb.link import people
+
+        self.result.people = {"deterministic": people.deterministic(con)}
+
+    def people_probabilistic(self, con) -> None:
+        from rootdb.link import people
+
+        outcome = people.probabilistic(con, self.person_engine, self.model_path, self.retrain, self.threshold,
+                                       self.review_from, charts_dir=self.charts)
+        self.result.model_trained = outcome["model_trained"]
+        self.result.review_pairs = outcome["review_pairs"]
+
+    def people_entities(self, con) -> None:
+        from rootdb.link import people
+
+        self.result.people["by_method"] = people.assign_entities(con)
+
+    def crosswalk(self, con) -> None:
+        _crosswalk(con)
+        for entity, n_entities, n_registry in con.execute(
+            "SELECT entity_type, count(DISTINCT entity_id), count(DISTINCT registry_key) "
+            "FROM crosswalk GROUP BY 1"
+        ).fetchall():
+            self.result.entities[entity] = n_entities
+            self.result.matched_registry[entity] = n_registry
+
+    def golden(self, con) -> None:
+        from rootdb.golden import build_golden
+
+        self.result.golden = build_golden(con)
+
+
 def link(
     db: str | Path | None = None,
     retrain: bool = False,
@@ -87,12 +160,13 @@ def link(
     charts: str | Path | None = None,
     engine: str = "duckdb",
 ) -> LinkResult:
-    """Resolve people, houses and places; see `LinkResult`. `engine`: where the splink
-    person model runs (`rootdb.link.engines`) — "duckdb" (in process) or "spark" (local
-    mode, or the cluster ROOTDB_SPARK_MASTER names); the rest runs in DuckDB."""
-    from rootdb.golden import build_golden
-    from rootdb.link import engines, houses, people, places
-    from rootdb.link.records import build_record_tables
+    """Resolve people, houses and places by the STAGES, in one transaction; see
+    `LinkResult` (its `timings`: seconds per stage, the engine's start and `commit`).
+    `engine`: where the splink person model runs (`rootdb.link.engines`) — "duckdb" (in
+    process) or "spark" (local mode, or the cluster ROOTDB_SPARK_MASTER names); the rest
+    runs in DuckDB."""
+    from rootdb.link import engines
+    from rootdb.link.model import model_problem
 
     if not 0 < review_from <= threshold < 1:
         raise UsageError("阈值须满足 0 < --review-from ≤ --threshold < 1")
@@ -103,58 +177,26 @@ def link(
     person_engine = engines.engine(engine)  # started before the database is opened: no Spark, no run
     model_path = ws.db_path.parent / "models" / MODEL_FILE
     with connect(ws.db_path) as con:
-        if not table_exists(con, "files") or not con.execute(
-            "SELECT count(*) FROM files WHERE is_current AND feed = 'registry_persons'"
-        ).fetchall()[0][0]:
+        if not table_exists(con, "files") or not scalar(
+            con, "SELECT count(*) FROM files WHERE is_current AND feed = 'registry_persons'"
+        ):
             raise UsageError("还没有导入公安实有人口库（registry_persons），无法比对；请先 rootdb ingest 导入")
         run_started = dt.datetime.now()
         con.begin()
         try:
             result = LinkResult(records={}, model_path=str(model_path), timings=dict(person_engine.timings))
-            clock = time.perf_counter()
-
-            def lap(stage: str) -> None:
-                nonlocal clock
-                result.timings[stage] = round(time.perf_counter() - clock, 2)
-                clock = time.perf_counter()
-
-            from rootdb.link.model import model_problem
-
             problem = model_problem(model_path)
             if problem:
                 result.warnings.append(problem)
                 retrain = True
-            # A nightly run reads only the files delivered since; training reads all.
-            incremental = not retrain and model_path.exists()
-            result.records = build_record_tables(con, load_specs(), result.timings, incremental)
-            lap("records")
-            result.houses = houses.link_houses(con)
-            lap("houses")
-            result.places = places.link_places(con)
-            lap("places")
-            result.people = {"deterministic": people.deterministic(con)}
-            lap("people_deterministic")
-            outcome = people.probabilistic(
-                con, person_engine, model_path, retrain, threshold, review_from,
-                charts_dir=Path(charts) if charts else None,
-            )
-            result.model_trained, result.review_pairs = outcome["model_trained"], outcome["review_pairs"]
-            lap("people_probabilistic")
-            result.people["by_method"] = people.assign_entities(con)
-            lap("people_entities")
-            _crosswalk(con)
-            for entity, n_entities, n_registry in con.execute(
-                "SELECT entity_type, count(DISTINCT entity_id), count(DISTINCT registry_key) FROM crosswalk GROUP BY 1"
-            ).fetchall():
-                result.entities[entity] = n_entities
-                result.matched_registry[entity] = n_registry
-            lap("crosswalk")
-            result.golden = build_golden(con)
-            lap("golden")
+            run = _LinkRun(result, person_engine, model_path, not retrain and model_path.exists(), retrain,
+                           threshold, review_from, charts)
+            run_stages(con, run.stages(), result.timings)
+            watch = Stopwatch(result.timings)
             record_run(con, "link", os_user(), run_started, "ok", result.to_dict(), result.headline())
             pause_point("link.before_commit")
             con.commit()
-            lap("commit")
+            watch.lap("commit")
         except BaseException as exc:
             con.rollback()
             if _out_of_memory(exc):

@@ -15,11 +15,14 @@ use it, why it did not resolve (`link_house_unresolved`, written by
 A 户籍地址 outside the area (a floating resident's home elsewhere) is not a defect and is
 not listed; other addresses outside the area are, as 不在本辖区, without candidates.
 All in DuckDB, per distinct address; nothing per record in Python. Masked like every
-export: an address quoting an ID or a mobile is masked by content (`mask_frame`).
+export: an address quoting an ID or a mobile is masked by content (`mask_frame`). A
+workbook begins with the shared heading (`rootdb.xlsx.write_heading`: export date,
+counts, masking); a CSV is the table alone.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,8 +33,9 @@ from rootdb.exports import write_table
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, record_audit
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked, table_exists
 from rootdb.workspace import open_existing
+from rootdb.xlsx import date_words, masking_words
 
 REASONS = {
     "no_compound": "标准地址库中没有这个小区",
@@ -159,14 +163,16 @@ def unmatched_frame(con, unmasked: bool = False) -> pl.DataFrame:
 def export_unmatched_addresses(out: Path, db: str | None = None, unmasked: bool = False) -> AddressExport:
     out = output_file(out, "未匹配地址.xlsx")
     with open_existing(db, read_only=not unmasked) as con:
-        if not table_exists(con, "link_house_matches"):
-            raise UsageError("还没有比对结果：请先运行 rootdb link")
+        require_linked(con, "link_house_matches")
         if not table_exists(con, "link_house_unresolved"):
             raise UsageError("比对结果是旧版本生成的，缺少未匹配原因：请先重新运行 rootdb link")
         frame = unmatched_frame(con, unmasked=unmasked)
-        write_table(frame, out, "未匹配地址")
+        records = int(frame["记录数"].sum() or 0)
+        write_table(frame, out, "未匹配地址", heading=(
+            "未匹配标准地址的报送地址", f"导出日期：{date_words(dt.date.today())}",
+            f"共 {frame.height:,} 个地址、{records:,} 条记录", masking_words(not unmasked)))
         if unmasked:
             record_audit(con, "export addresses --unmatched --unmasked", "", frame.height, str(out.resolve()))
     reasons = dict(frame.group_by("未匹配原因").len().sort("len", descending=True).iter_rows())
-    return AddressExport(file=str(out), rows=frame.height, records=int(frame["记录数"].sum() or 0),
+    return AddressExport(file=str(out), rows=frame.height, records=records,
                          reasons=reasons, masked=not unmasked)

@@ -40,7 +40,7 @@ _ROAD_END = ("路", "街", "巷", "大道", "大街", "胡同", "弄", "道")
 # road + number + 号 at the start of a written compound: 康宁路83号, 文化路二十五号
 _DOORPLATE = re.compile(
     r"^(?P<road>[\u4e00-\u9fffA-Za-z]{1,12}?(?:大道|大街|路|街|巷|胡同|弄|道))"
-    r"(?P<num>\d+|[〇零一二两三四五六七八九十百]+)号(?!楼|院)(?P<rest>.*)$"
+    r"(?P<num>\d+|[〇○零一二两三四五六七八九十百千]+)号(?!楼|院)(?P<rest>.*)$"
 )
 MIN_SHORT = 2
 

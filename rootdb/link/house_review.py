@@ -225,17 +225,19 @@ def review_frame(con: duckdb.DuckDBPyConnection, unmasked: bool = False) -> pl.D
     return sheet
 
 
-def write_sheet(workbook, sheet: pl.DataFrame) -> None:
-    from rootdb.xlsx import write_frame
+def write_sheet(workbook, sheet: pl.DataFrame, exported: str) -> None:
+    """The 待复核地址 sheet under the workbook heading (`exported`: the export date)."""
+    from rootdb.xlsx import HEADING_ROWS
+    from rootdb.xlsx import write_sheet as write_titled
 
-    worksheet = workbook.add_worksheet(SHEET)
-    write_frame(workbook, worksheet, sheet)
+    worksheet = write_titled(workbook, SHEET, sheet, "没能唯一对上标准地址的报送地址", exported,
+                             f"共 {sheet.height:,} 个地址", f"请在“{DECISION}”列填写候选序号、是或否")
     worksheet.set_column(sheet.width - 1, sheet.width - 1, None, None, {"hidden": True})
     if sheet.height:
         width = (sheet.width - 8) // len(_CANDIDATE_FIELDS)
         choices = ["是", "否", *[str(i + 1) for i in range(max(width, 1))]]
-        worksheet.data_validation(1, 1, sheet.height, 1, {"validate": "list", "source": choices,
-                                                           "error_type": "warning"})
+        worksheet.data_validation(HEADING_ROWS + 1, 1, HEADING_ROWS + sheet.height, 1,
+                                  {"validate": "list", "source": choices, "error_type": "warning"})
 
 
 GUIDE = (
@@ -323,7 +325,8 @@ def load_sheet(path: Path) -> pl.DataFrame | None:
     """The filled 待复核地址 sheet of a workbook, or None when it has none."""
     import fastexcel
 
-    reader = fastexcel.read_excel(path)
-    if SHEET not in reader.sheet_names:
+    from rootdb.xlsx import read_table
+
+    if SHEET not in fastexcel.read_excel(path).sheet_names:
         return None
-    return reader.load_sheet(SHEET, dtypes="string").to_polars()
+    return read_table(path, SHEET, "编号")

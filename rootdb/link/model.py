@@ -247,16 +247,86 @@ def _apply_decisions(pairs: pl.DataFrame, decisions: pl.DataFrame, registry_ids:
     return pl.concat([pairs, added], how="diagonal_relaxed")
 
 
+# A record that may join one of two people only if it is more than this many times as
+# likely to be the one as the other (a match weight is log2 of a likelihood ratio).
+ATTACH_MARGIN_WEIGHT = 3.0
+
+
+def split_two_ids(
+    clustered: pl.DataFrame, pairs: pl.DataFrame, feed: pl.DataFrame, threshold: float
+) -> tuple[pl.DataFrame, set[int]]:
+    """A group of records the registry does not know that holds two valid ID numbers
+    (trusted: `feed.id_number`) is two people joined through a record that says too
+    little to tell them apart (a name at a house: a father and son of one name). Such
+    a group is cut into the records linked without those (one part per person), and each
+    record with neither ID nor birth date joins the part it is clearly closest to
+    (`ATTACH_MARGIN_WEIGHT`), or stays alone for an officer to review. Returns the
+    clusters and the records left alone."""
+    ids = feed.select(pl.col("unique_id").cast(pl.Int64), "id_number", "birth_date")
+    member = clustered.filter(pl.col("source_dataset") == "feed").join(ids, on="unique_id", how="left")
+    registry_clusters = clustered.filter(pl.col("source_dataset") == "registry")["cluster_id"].implode()
+    two_ids = member.filter(~pl.col("cluster_id").is_in(registry_clusters)).group_by("cluster_id").agg(
+        pl.col("id_number").drop_nulls().n_unique().alias("ids")).filter(pl.col("ids") >= 2)["cluster_id"]
+    if two_ids.is_empty():
+        return clustered, set()
+    strong = pairs.filter(pl.col("match_probability") >= threshold)
+    new_cluster: dict[int, str] = {}
+    alone: set[int] = set()
+    for cluster_id in two_ids.to_list():
+        records = member.filter(pl.col("cluster_id") == cluster_id)
+        weak = set(records.filter(pl.col("id_number").is_null() & pl.col("birth_date").is_null())["unique_id"])
+        inside = set(records["unique_id"])
+        links = strong.filter(pl.col("unique_id_l").is_in(list(inside)) & pl.col("unique_id_r").is_in(list(inside)))
+        part = _components(inside - weak, [(a, b) for a, b in links.select("unique_id_l", "unique_id_r").iter_rows()
+                                           if a not in weak and b not in weak])
+        for record in weak:
+            weights: dict[int, float] = {}
+            for a, b, w in links.select("unique_id_l", "unique_id_r", "match_weight").iter_rows():
+                other = b if a == record else a if b == record else None
+                if other in part:
+                    weights[part[other]] = max(weights.get(part[other], w), w)
+            ranked = sorted(weights.items(), key=lambda kv: -kv[1])
+            if ranked and (len(ranked) == 1 or ranked[0][1] - ranked[1][1] > ATTACH_MARGIN_WEIGHT):
+                part[record] = ranked[0][0]
+            else:
+                alone.add(record)
+                part[record] = record
+        new_cluster.update({record: f"{cluster_id}-{root}" for record, root in part.items()})
+    cut = pl.DataFrame({"unique_id": list(new_cluster), "_cut": list(new_cluster.values())},
+                       schema={"unique_id": pl.Int64, "_cut": pl.String})
+    clustered = clustered.join(cut, on="unique_id", how="left").with_columns(
+        pl.coalesce("_cut", "cluster_id").alias("cluster_id")).drop("_cut")
+    return clustered, alone
+
+
+def _components(nodes: set[int], edges: list[tuple[int, int]]) -> dict[int, int]:
+    """Each node's component, named by its smallest node."""
+    root = {n: n for n in nodes}
+
+    def find(n: int) -> int:
+        while root[n] != n:
+            root[n] = root[root[n]]
+            n = root[n]
+        return n
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        root[max(ra, rb)] = min(ra, rb)
+    return {n: find(n) for n in nodes}
+
+
 def clusters_and_review(
-    clustered: pl.DataFrame, pairs: pl.DataFrame, threshold: float
+    clustered: pl.DataFrame, pairs: pl.DataFrame, threshold: float, alone: set[int] = frozenset()
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(clusters: unique_id, source_dataset, cluster_id, manual, best match probability;
-    review pairs: probability below `threshold`, not yet decided) from the clustered
-    records and the decided pairs."""
+    review pairs: probability below `threshold` or touching a record left `alone` by
+    `split_two_ids`, not yet decided) from the clustered records and the decided pairs."""
     manual = pairs.filter(pl.col("decision").fill_null(False))
     manual_ids = pl.concat([manual["unique_id_l"], manual["unique_id_r"]]).unique()
     clustered = clustered.with_columns(pl.col("unique_id").is_in(manual_ids.implode()).alias("manual"))
-    review = pairs.filter((pl.col("match_probability") < threshold) & pl.col("decision").is_null()).select(
+    unsure = (pl.col("match_probability") < threshold) | pl.col("unique_id_l").is_in(list(alone)) \
+        | pl.col("unique_id_r").is_in(list(alone))
+    review = pairs.filter(unsure & pl.col("decision").is_null()).select(
         "unique_id_l", "source_dataset_l", "unique_id_r", "source_dataset_r", "match_probability", "match_weight"
     )
     best = pl.concat(

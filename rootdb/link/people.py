@@ -15,9 +15,14 @@ where the registry knows them.
    address, or for a person named with no address of their own — a house's owner or
    tenant, a household's head — the one house its row names) is where exactly one
    registry person of that name lives or is registered.
-4. Probabilistic (`probabilistic`): everything else, with splink (`rootdb.link.model`,
+4. Place and role (`place_role`): a business's 法定代表人 named with no usable ID is
+   the registry person another row names in the same role of the same place.
+5. Probabilistic (`probabilistic`): everything else, with splink (`rootdb.link.model`,
    run by an engine of `rootdb.link.engines`), which compares houses as the house link
-   resolved them (`link_person_houses`), not as each department wrote them.
+   resolved them (`link_person_houses`), not as each department wrote them. A newborn
+   written without a name is compared together with the one name written for it at
+   its house (`_newborn_names`); a group the registry does not know that holds two
+   valid IDs is cut in two (`model.split_two_ids`).
 
 Reads `link_person_records`, `link_house_records`, `link_house_matches`; writes
 `link_person_exact`, `link_person_conflicts`, `link_person_houses`.
@@ -122,10 +127,13 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     _person_houses(con)
     _name_house(con)
     _family(con)  # a relative found by name and house names the rest of the row
+    _place_role(con)
+    _newborn_names(con)
     counts = dict(con.execute("SELECT match_method, count(*) FROM link_person_exact GROUP BY 1").fetchall())
     conflicts = scalar(con, "SELECT count(*) FROM link_person_conflicts")
-    return {**{m: counts.get(m, 0) for m in ("exact_id", "household", "excel_id", "family", "name_house")},
-            "id_conflicts": conflicts}
+    return {**{m: counts.get(m, 0) for m in ("exact_id", "household", "excel_id", "family", "name_house",
+                                             "place_role")},
+            "id_conflicts": conflicts, "newborn_named": scalar(con, "SELECT count(*) FROM _newborn_named")}
 
 
 def _excel_ids(con: duckdb.DuckDBPyConnection) -> None:
@@ -254,6 +262,83 @@ def _family(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _place_role(con: duckdb.DuckDBPyConnection) -> None:
+    """A person with no usable ID named in a role of a place (a business's 法定代表人)
+    is the registry person named in the same role of the same place by another row
+    (the place registry's row, with an ID) — the same characters or pinyin, one
+    registry person only."""
+    con.execute(
+        """
+        INSERT INTO link_person_exact
+        SELECT r.record_id, any_value(ae.registry_key), 'place_role'
+        FROM link_person_records r
+        JOIN link_place_records rp ON rp.file_id = r.file_id AND rp.source_row = r.source_row
+        JOIN link_place_matches rm ON rm.record_id = rp.record_id
+        JOIN link_place_matches om ON om.entity_id = rm.entity_id AND om.record_id <> rm.record_id
+        JOIN link_place_records op ON op.record_id = om.record_id
+        JOIN link_person_records a ON a.file_id = op.file_id AND a.source_row = op.source_row AND a.role = r.role
+        JOIN link_person_exact ae ON ae.record_id = a.record_id
+        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+          AND (NOT coalesce(r.id_valid, false) OR r.record_id IN (SELECT record_id FROM link_person_conflicts))
+          AND (r.name = a.name OR r.name_pinyin = a.name_pinyin)
+        GROUP BY r.record_id
+        HAVING count(DISTINCT ae.registry_key) = 1
+        """
+    )
+
+
+def _newborn_names(con: duckdb.DuckDBPyConnection) -> None:
+    """`_newborn_named(record_id, newborn_id)`: a newborn the registry does not know yet
+    is written without a name (出生医学证明: empty, or a placeholder such as 张某某之子)
+    and named by another department at the same house with no ID and no birth date
+    (家庭医生签约, 救助). Such a name is the newborn's when it is none of the newborn's
+    row (its mother, its father), nobody else of that name is known at the house (no
+    record of the name there gives another birth date, or a valid ID of another birth),
+    and it fits exactly one newborn there: a newborn that a record at the house already
+    names by its birth date fits only a name that agrees with that one (one character
+    off in a name of three); twins fit alike and are left to the model. One name per
+    newborn."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _at_house AS
+        SELECT r.record_id, r.file_id, r.source_row, r.name, r.name_pinyin, r.birth_date, r.sex, h.house_id,
+               coalesce(r.id_valid, false) AND c.record_id IS NULL AS trusted_id,
+               CASE WHEN coalesce(r.id_valid, false) AND c.record_id IS NULL THEN r.id_birth END AS id_birth,
+               r.record_id IN (SELECT record_id FROM link_person_exact) AS resolved
+        FROM link_person_records r
+        JOIN link_person_houses h ON h.record_id = r.record_id AND h.kind <> 'row'
+        LEFT JOIN link_person_conflicts c ON c.record_id = r.record_id;
+
+        CREATE OR REPLACE TEMP TABLE _newborns AS
+        SELECT house_id, birth_date, sex, min(record_id) AS newborn_id
+        FROM _at_house
+        WHERE name IS NULL AND birth_date IS NOT NULL AND NOT trusted_id AND NOT resolved
+        GROUP BY house_id, birth_date, sex;
+
+        CREATE OR REPLACE TEMP TABLE _newborn_named AS
+        WITH fits AS (
+            SELECT c.record_id, c.name, n.newborn_id
+            FROM _at_house c JOIN _newborns n USING (house_id)
+            JOIN link_person_records nb ON nb.record_id = n.newborn_id
+            WHERE c.name IS NOT NULL AND c.birth_date IS NULL AND NOT c.trusted_id AND NOT c.resolved
+              AND NOT EXISTS (SELECT 1 FROM link_person_records p
+                              WHERE p.file_id = nb.file_id AND p.source_row = nb.source_row
+                                AND (p.name = c.name OR p.name_pinyin = c.name_pinyin))
+              AND NOT EXISTS (SELECT 1 FROM _at_house o
+                              WHERE o.house_id = c.house_id AND (o.name = c.name OR o.name_pinyin = c.name_pinyin)
+                                AND (o.birth_date <> n.birth_date OR o.id_birth <> n.birth_date))
+              AND NOT EXISTS (SELECT 1 FROM _at_house o
+                              WHERE o.house_id = c.house_id AND o.birth_date = n.birth_date AND o.name IS NOT NULL
+                                AND NOT names_agree(o.name, c.name, o.name_pinyin, c.name_pinyin, false, true))
+        ), one_newborn AS (
+            SELECT * FROM fits WHERE record_id IN (SELECT record_id FROM fits GROUP BY 1 HAVING count(*) = 1)
+        )
+        SELECT record_id, newborn_id FROM one_newborn
+        WHERE newborn_id IN (SELECT newborn_id FROM one_newborn GROUP BY 1 HAVING count(DISTINCT name) = 1)
+        """
+    )
+
+
 _SPLINK_COLUMNS = """
     record_id AS unique_id, name, name_pinyin,
     {id} AS id_number,
@@ -293,16 +378,25 @@ def _splink_inputs(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     # Records the model would see alike (a guardian named in two feeds with the same
-    # phone and house) are compared once, through the first of them.
+    # phone and house) are compared once, through the first of them; a newborn's name
+    # written elsewhere (`_newborn_names`), through the newborn.
     con.execute(
         f"""
         CREATE OR REPLACE TABLE link_splink_members AS
-        SELECT unique_id AS record_id,
-               min(unique_id) OVER (PARTITION BY name, name_pinyin, id_number, birth_date, sex, phone, house_key)
-                   AS unique_id
-        FROM (SELECT {cols}
-              FROM {_FROM}
-              WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact))
+        WITH alike AS (
+            SELECT unique_id AS record_id,
+                   min(unique_id) OVER (PARTITION BY name, name_pinyin, id_number, birth_date, sex, phone, house_key)
+                       AS unique_id
+            FROM (SELECT {cols}
+                  FROM {_FROM}
+                  WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact))
+        ), newborn AS (
+            SELECT a.unique_id, min(b.unique_id) AS newborn_uid
+            FROM _newborn_named x JOIN alike a USING (record_id) JOIN alike b ON b.record_id = x.newborn_id
+            GROUP BY a.unique_id
+        )
+        SELECT a.record_id, coalesce(n.newborn_uid, a.unique_id) AS unique_id
+        FROM alike a LEFT JOIN newborn n USING (unique_id)
         """
     )
     con.execute(
@@ -363,9 +457,10 @@ def probabilistic(
     pairs = splink_model.decided_pairs(engine.predict(con, registry, feed, stored, review_from), decisions,
                                        registry["unique_id"])
     clustered = _single_best_links(engine, con, registry, feed, stored, pairs, threshold)
+    clustered, alone = splink_model.split_two_ids(clustered, pairs, feed, threshold)
     if charts_dir is not None:
         engine.write_charts(con, registry, feed, stored, pairs, clustered, charts_dir)
-    clusters, review = splink_model.clusters_and_review(clustered, pairs, threshold)
+    clusters, review = splink_model.clusters_and_review(clustered, pairs, threshold, alone)
     con.register("_clusters", clusters)
     con.register("_members", members)
     con.execute(

@@ -15,6 +15,7 @@ import duckdb
 from rootdb.clean.types import ADDRESS, ID18, NAME, USCC, FieldType
 from rootdb.specs import FeedSpec, RoleSpec
 from rootdb.store import table_exists
+from rootdb.store.sql import scalar, scratch
 
 # Attribute -> (column in the record table, SQL type) per entity type.
 PERSON_COLUMNS = {
@@ -142,41 +143,46 @@ def build_record_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
     rebuilt whole, as is one holding records of files it has no note of. Otherwise
     every table is rebuilt from scratch."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {FILES_TABLE} (entity VARCHAR, file_id BIGINT, part_sql VARCHAR)")
-    counts = {}
-    for entity, table in TABLES.items():
-        started = time.perf_counter()
-        wanted = _file_parts(con, specs, entity)
-        columns = ["record_id", "feed", "file_id", "source_file", "source_row", "role", "record_key", *_COLUMNS[entity]]
-        have = dict(con.execute(f"SELECT file_id, part_sql FROM {FILES_TABLE} WHERE entity = ?", [entity]).fetchall())
-        # Incremental only on a table of this shape whose files are all on record (a
-        # table built before the bookkeeping existed is rebuilt).
-        if not (incremental and table_exists(con, table) and _column_names(con, table) == columns
-                and con.execute(f"SELECT count(*) FROM {table} WHERE file_id NOT IN "
-                                f"(SELECT file_id FROM {FILES_TABLE} WHERE entity = ?)", [entity]).fetchall()[0][0] == 0):
-            con.execute(f"DELETE FROM {FILES_TABLE} WHERE entity = ?", [entity])
-            _create_empty(con, table, entity)
-            have = {}
-        stale = [fid for fid, sql in have.items() if wanted.get(fid) != sql]
-        fresh = {fid: sql for fid, sql in wanted.items() if have.get(fid) != sql}
-        if stale:
-            con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [stale])
-            con.execute(f"DELETE FROM {FILES_TABLE} WHERE entity = ? AND file_id IN (SELECT unnest(?::BIGINT[]))",
-                        [entity, stale])
-        by_sql: dict[str, list[int]] = {}  # a feed's files share one SELECT: one INSERT for them all
-        for fid, sql in fresh.items():
-            by_sql.setdefault(sql, []).append(fid)
-        for sql, fids in by_sql.items():
-            con.execute("CREATE OR REPLACE TEMP TABLE _lr_files AS SELECT unnest(?::BIGINT[]) AS file_id", [fids])
-            # record_id from (file, row, role) without sorting the rows: unique, the
-            # same every run, and in file/row/role order (splink breaks ties by the lowest id).
-            con.execute(f"INSERT INTO {table} SELECT (file_id << 40) + (source_row << 4) + role_order AS record_id, "
-                        f"* EXCLUDE (role_order) FROM ({sql})")
-            con.executemany(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?)", [[entity, fid, sql] for fid in fids])
-        counts[entity] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-        if seconds is not None:
-            seconds[f"records_{entity}"] = round(time.perf_counter() - started, 2)
-    con.execute("DROP TABLE IF EXISTS _lr_files")
-    return counts
+    with scratch(con, "_lr_"):
+        return {entity: _build_records(con, specs, entity, seconds, incremental) for entity in TABLES}
+
+
+def _build_records(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec], entity: str,
+                   seconds: dict[str, float] | None, incremental: bool) -> int:
+    """Bring one entity's record table up to the current snapshots (`build_record_tables`);
+    its row count."""
+    table = TABLES[entity]
+    started = time.perf_counter()
+    wanted = _file_parts(con, specs, entity)
+    columns = ["record_id", "feed", "file_id", "source_file", "source_row", "role", "record_key", *_COLUMNS[entity]]
+    have = dict(con.execute(f"SELECT file_id, part_sql FROM {FILES_TABLE} WHERE entity = ?", [entity]).fetchall())
+    # Incremental only on a table of this shape whose files are all on record (a
+    # table built before the bookkeeping existed is rebuilt).
+    if not (incremental and table_exists(con, table) and _column_names(con, table) == columns
+            and scalar(con, f"SELECT count(*) FROM {table} WHERE file_id NOT IN "
+                            f"(SELECT file_id FROM {FILES_TABLE} WHERE entity = ?)", [entity]) == 0):
+        con.execute(f"DELETE FROM {FILES_TABLE} WHERE entity = ?", [entity])
+        _create_empty(con, table, entity)
+        have = {}
+    stale = [fid for fid, sql in have.items() if wanted.get(fid) != sql]
+    fresh = {fid: sql for fid, sql in wanted.items() if have.get(fid) != sql}
+    if stale:
+        con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [stale])
+        con.execute(f"DELETE FROM {FILES_TABLE} WHERE entity = ? AND file_id IN (SELECT unnest(?::BIGINT[]))",
+                    [entity, stale])
+    by_sql: dict[str, list[int]] = {}  # a feed's files share one SELECT: one INSERT for them all
+    for fid, sql in fresh.items():
+        by_sql.setdefault(sql, []).append(fid)
+    for sql, fids in by_sql.items():
+        con.execute("CREATE OR REPLACE TEMP TABLE _lr_files AS SELECT unnest(?::BIGINT[]) AS file_id", [fids])
+        # record_id from (file, row, role) without sorting the rows: unique, the
+        # same every run, and in file/row/role order (splink breaks ties by the lowest id).
+        con.execute(f"INSERT INTO {table} SELECT (file_id << 40) + (source_row << 4) + role_order AS record_id, "
+                    f"* EXCLUDE (role_order) FROM ({sql})")
+        con.executemany(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?)", [[entity, fid, sql] for fid in fids])
+    if seconds is not None:
+        seconds[f"records_{entity}"] = round(time.perf_counter() - started, 2)
+    return scalar(con, f"SELECT count(*) FROM {table}")
 
 
 def _column_names(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

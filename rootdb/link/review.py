@@ -10,6 +10,10 @@ Reads `link_person_review` (written by `people.probabilistic`) and
 The same workbook carries the houses' review (`rootdb.link.house_review`): a second
 sheet, 待复核地址, of the addresses no unique standard address was found for, the
 candidates side by side; its decisions go to `link_house_decisions`.
+
+Both sheets begin with the workbook heading (`rootdb.xlsx.write_heading`); the import
+finds each table by its 编号 header, so a workbook exported before the heading existed
+still reads.
 """
 
 from __future__ import annotations
@@ -22,15 +26,15 @@ import duckdb
 import fastexcel
 import polars as pl
 
-from rootdb.errors import UsageError
+from rootdb.errors import ExitCode, UsageError
 from rootdb.link import house_review
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import fetch_frame, require_linked, table_exists
 from rootdb.store.sql import registered
 from rootdb.workspace import open_existing
-from rootdb.xlsx import new_workbook, write_frame
+from rootdb.xlsx import HEADING_ROWS, date_words, masking_words, new_workbook, read_table, write_sheet
 
 FINGERPRINT = (
     "md5(concat_ws('|', r.feed, r.role, coalesce(r.name, ''), coalesce(r.id_number, ''), "
@@ -79,6 +83,13 @@ class ReviewImport:
     problems: list[str] = field(default_factory=list)
     addresses: dict = field(default_factory=dict)  # house_review.HouseImport, as a dict
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """A partial import is done (the readable decisions are saved, the others listed);
+        it failed only when rows could not be read and not one decision was saved."""
+        saved = self.decided + (self.addresses or {}).get("decided", 0)
+        return ExitCode.FAILED if self.problems and not saved else ExitCode.OK
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -102,8 +113,7 @@ def current_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> ReviewExport:
     out = output_file(out, "复核.xlsx")
     with open_existing(db, read_only=not unmasked) as con:
-        if not table_exists(con, "link_person_review"):
-            raise UsageError("还没有比对结果：请先运行 rootdb link")
+        require_linked(con, "link_person_review")
         sides = ", ".join(f"{side}.{c} AS {c}_{tag}" for side, tag in (("a", "a"), ("b", "b")) for c in _SIDE_COLUMNS)
         pairs = fetch_frame(
             con,
@@ -116,6 +126,7 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
                             THEN coalesce(g.name, '') || '（' || CASE m.match_method
                                  WHEN 'exact_id' THEN '身份证号' WHEN 'excel_id' THEN '身份证号（Excel截断）'
                                  WHEN 'name_house' THEN '姓名+住址' WHEN 'household' THEN '同户' WHEN 'family' THEN '亲属'
+                                 WHEN 'place_role' THEN '同一单位'
                                  WHEN 'manual' THEN '人工' ELSE '模型' END || '）' ELSE '否' END AS current
                 FROM link_person_records r
                 LEFT JOIN link_person_matches m USING (record_id)
@@ -157,11 +168,13 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
         houses = house_review.review_frame(con, unmasked=unmasked)
         out.parent.mkdir(parents=True, exist_ok=True)
         workbook = new_workbook(out)
-        worksheet = workbook.add_worksheet(SHEET)
-        write_frame(workbook, worksheet, sheet)
+        exported = f"导出日期：{date_words(dt.date.today())}"
+        worksheet = write_sheet(workbook, SHEET, sheet, "待复核的人员配对", exported, f"共 {sheet.height:,} 对",
+                                "请在“判定（是/否）”列填写 是 或 否", masking_words(not unmasked))
         worksheet.set_column(sheet.width - 2, sheet.width - 1, None, None, {"hidden": True})
         if sheet.height:
-            worksheet.data_validation(1, 2, sheet.height, 2, {"validate": "list", "source": ["是", "否"]})
+            worksheet.data_validation(HEADING_ROWS + 1, 2, HEADING_ROWS + sheet.height, 2,
+                                      {"validate": "list", "source": ["是", "否"]})
         guide = workbook.add_worksheet("说明")
         for row, text in enumerate((
             "每行是模型拿不准的一对记录（A 与 B）。",
@@ -172,7 +185,7 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
             guide.write_string(row, 0, text)
         for row, text in enumerate(house_review.GUIDE, start=5):
             guide.write_string(row, 0, text)
-        house_review.write_sheet(workbook, houses)
+        house_review.write_sheet(workbook, houses, exported)
         workbook.close()
         if unmasked:
             record_audit(con, "review export --unmasked", "", pairs.height + houses.height, str(out.resolve()))
@@ -197,7 +210,7 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
     try:
         houses = house_review.load_sheet(path)
         if SHEET in names:
-            sheet = fastexcel.read_excel(path).load_sheet(SHEET, dtypes="string").to_polars()
+            sheet = read_table(path, SHEET, "编号")
         else:
             sheet = pl.DataFrame(schema={c: pl.String for c in ("编号", "判定（是/否）", "A 指纹", "B 指纹")})
     except Exception as exc:  # the workbook opens but a sheet is damaged

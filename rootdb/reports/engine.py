@@ -40,7 +40,7 @@ from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate,
                                       statement_problem, template_dirs, used_parameters)
 from rootdb.reports.writer import ReportHeading, count_figures, write_csv, write_xlsx
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, frame_to_table, table_exists
+from rootdb.store import fetch_frame, frame_to_table, require_linked, table_exists
 from rootdb.workspace import locate, open_existing
 
 FORMATS = ("xlsx", "csv")
@@ -112,9 +112,7 @@ def _code(text: str) -> str:
 def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | None, grid: str | None) -> dict:
     """Build the shared report tables (TEMP, on this connection) and return the
     parameters every report binds."""
-    missing = [t for t in _NEEDED if not table_exists(con, t)]
-    if missing:
-        raise UsageError("还没有比对结果：请先运行 rootdb link，再生成报表")
+    require_linked(con, *_NEEDED, then="，再生成报表")
     _placeholder_feeds(con)
     _group_rows(con)
     lock_down(con)

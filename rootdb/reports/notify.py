@@ -51,7 +51,7 @@ from rootdb.errors import SchemaError, UsageError
 from rootdb.outpaths import output_file
 from rootdb.reports.engine import prepare
 from rootdb.reports.query import (PersonQuery, audited_output, list_detail, mask_people,
-                                  guardian_rows, select_people, where_clauses, write_heading)
+                                  guardian_rows, select_people, where_clauses)
 from rootdb.reports.sandbox import MESSAGE_LIMITS, limited_sandbox, security_message
 from rootdb.resources import bundled_dir
 from rootdb.store import fetch_frame
@@ -331,7 +331,7 @@ def build_messages(con: duckdb.DuckDBPyConnection, query: PersonQuery, template:
 
 def write_messages(result: NotifyResult, out: Path) -> Path:
     """The workbook: each sheet a title, the date, conditions and counts, then the table."""
-    from rootdb.xlsx import new_workbook, write_frame
+    from rootdb.xlsx import new_workbook, write_frame, write_heading
 
     out = Path(out)
     messages, no_phone = result.messages, result.no_phone

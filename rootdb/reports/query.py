@@ -433,24 +433,11 @@ def check_out_path(out: Path, formats: tuple[str, ...] = FORMATS) -> None:
 
 def list_detail(query: PersonQuery, as_of: dt.date | str, *counts: str) -> str:
     """The line under a list's title: 统计日期, the conditions in words, the counts."""
+    from rootdb.xlsx import date_words
+
     day = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(as_of)
-    return "　　".join([f"统计日期：{day.year}年{day.month}月{day.day}日",
+    return "　　".join([f"统计日期：{date_words(day)}",
                        f"查询条件：{query.describe(feed_titles=True)}", *counts])
-
-
-def write_heading(workbook, sheet, columns: int, title: str, detail: str) -> int:
-    """A list's title, centred over its `columns`, and the line saying what it holds,
-    as an office's lists begin; returns the row (0-based) its table starts on."""
-    base = {"font_name": "宋体", "valign": "vcenter"}
-    title_format = workbook.add_format({**base, "bold": True, "font_size": 16, "align": "center"})
-    sheet.set_row(0, 30)
-    if columns > 1:
-        sheet.merge_range(0, 0, 0, columns - 1, title, title_format)
-    else:
-        sheet.write_string(0, 0, title, title_format)
-    # Not merged: a long line runs on over the empty cells beside it instead of being cut.
-    sheet.write_string(1, 0, detail, workbook.add_format({**base, "font_size": 10, "align": "left"}))
-    return 2
 
 
 def write_people(frame: pl.DataFrame, out: Path, query: PersonQuery, as_of: dt.date | str,
@@ -458,7 +445,7 @@ def write_people(frame: pl.DataFrame, out: Path, query: PersonQuery, as_of: dt.d
     """The list as a workbook (one sheet 人员名单: a title, the date and conditions, then
     the table, text cells as text) or a CSV (the table alone, UTF-8 with BOM, so Excel
     reads the Chinese right); IDs and phones masked unless asked."""
-    from rootdb.xlsx import new_workbook, write_frame
+    from rootdb.xlsx import masking_words, new_workbook, write_sheet
 
     out = Path(out)
     check_out_path(out)
@@ -469,12 +456,9 @@ def write_people(frame: pl.DataFrame, out: Path, query: PersonQuery, as_of: dt.d
         write_csv(frame, out)  # formula-like cells (=…, +…) written as text
     else:
         table = frame.with_row_index("序号", offset=1)
-        masking = "身份证号、联系电话已脱敏" if not unmasked else "含完整身份证号和电话，请妥善保管"
         workbook = new_workbook(out)
-        sheet = workbook.add_worksheet("人员名单")
-        first_row = write_heading(workbook, sheet, table.width, "人员名单",
-                                  list_detail(query, as_of, f"共 {frame.height:,} 人", masking))
-        write_frame(workbook, sheet, table, first_row=first_row)
+        write_sheet(workbook, "人员名单", table, "人员名单",
+                    list_detail(query, as_of, f"共 {frame.height:,} 人", masking_words(not unmasked)))
         workbook.close()
     return out
 

@@ -1,11 +1,12 @@
 """Writing one report: a workbook laid out as a department expects it, or a plain CSV.
 
-Workbook, top to bottom: the title (merged across the table), the 填报单位 / 统计日期
-line, one or two header rows (a group header merged over its columns, a lone header
-merged down over both rows), the data rows, the 合计 row (column totals, and for a roster
-its counts: 合计：15 户 48 人), notes and the 填表人 / 审核人 / 填报日期 footer. Header
-frozen; printed on A4 (landscape when the table is wide), fitted to the page width, the
-header rows repeated on every page.
+Workbook, top to bottom: the heading every workbook shares (`rootdb.xlsx.write_heading`:
+the title merged across the table, then the 填报单位 / 统计日期 line), one or two header
+rows (a group header merged over its columns, a lone header merged down over both rows),
+the data rows, the 合计 row (column totals, and for a roster its counts: 合计：15 户 48
+人), notes and the 填表人 / 审核人 / 填报日期 footer. Header frozen; printed on A4
+(landscape when the table is wide), fitted to the page width, the header rows repeated
+on every page.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import polars as pl
 
 from rootdb.csvfile import write_csv as write_csv_file
 from rootdb.reports.templates import ReportColumn, ReportTemplate
-from rootdb.xlsx import display_width, excel_cells, max_display_width, new_workbook
+from rootdb.xlsx import date_words, display_width, excel_cells, max_display_width, new_workbook, write_heading
 
 FONT = "宋体"
 # int: counts (2,351); plain_int: numbers that take no thousands separator (序号, 行号, grams).
@@ -140,15 +141,10 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     sheet = workbook.add_worksheet(template.code)
     fmt = _Formats(workbook)
 
-    # Title and the 填报单位 / 统计日期 line.
-    sheet.set_row(0, 30)
-    _merge(sheet, 0, 0, 0, ncols - 1, template.title, fmt.title)
-    date_text = f"统计日期：{heading.as_of.year}年{heading.as_of.month}月{heading.as_of.day}日"
+    date_text = f"统计日期：{date_words(heading.as_of)}"
     if template.unit:
         date_text += f"　　单位：{template.unit}"
-    left = max(1, ncols // 2)
-    _merge(sheet, 1, 0, 1, left - 1, f"填报单位：{heading.unit_name}", fmt.info_left)
-    _merge(sheet, 1, left, 1, ncols - 1, date_text, fmt.info_right)
+    write_heading(workbook, sheet, ncols, template.title, date_text, unit=heading.unit_name)
 
     # Header rows: a group header over its columns, a lone header down over both rows.
     two_rows = any(c.group for c in columns)
@@ -268,10 +264,6 @@ class _Formats:
     def __init__(self, workbook):
         self._workbook = workbook
         base = {"font_name": FONT, "font_size": 10}
-        self.title = workbook.add_format({**base, "bold": True, "font_size": 16, "align": "center",
-                                          "valign": "vcenter"})
-        self.info_left = workbook.add_format({**base, "align": "left", "valign": "vcenter"})
-        self.info_right = workbook.add_format({**base, "align": "right", "valign": "vcenter"})
         self.header = workbook.add_format({**base, "bold": True, "border": 1, "align": "center", "valign": "vcenter",
                                            "text_wrap": True, "bg_color": "#DDEBF7"})
         self.total_label = workbook.add_format({**base, "bold": True, "border": 1, "align": "center",

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rootdb.errors import SchemaError
-from rootdb.specs.models import GOLDEN_ENTITIES, RELATION_TARGETS, FeedSpec
+from rootdb.specs.models import GOLDEN_ENTITIES, RELATION_TARGETS, VALIDATED_TYPES, FeedSpec
 
 SCHEMAS_ENV = "ROOTDB_SCHEMAS"
 SCHEMA_SUFFIXES = (".yaml", ".yml")
@@ -235,7 +235,7 @@ def _locate_reference_error(data: dict) -> Location | None:
     types = {c.get("field"): c.get("type") for c in columns}
     for i, column in enumerate(columns):
         ref = column.get("required_unless_valid")
-        if ref is not None and types.get(ref) != "id18":
+        if ref is not None and types.get(ref) not in VALIDATED_TYPES:
             return ("columns", i, "required_unless_valid")
     for i, role in enumerate(data.get("roles") or []):
         for attr, field in (role.get("fields") or {}).items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from rootdb.specs.loader import load_specs
-from rootdb.specs.models import FeedSpec, RelationSpec
+from rootdb.specs.models import FeedSpec, OwnedField, RelationSpec
 
 
 def sql_name(identifier: str) -> str:
@@ -69,6 +69,13 @@ def shown_field(spec: FeedSpec) -> str | None:
     return role.fields.get("name") if role else None
 
 
+def owners(golden: str, specs: dict[str, FeedSpec] | None = None) -> list[tuple[str, OwnedField]]:
+    """(feed, owned) of every feed that is the source of the golden field `golden`
+    (death_date: the death registrations), in the order of their codes."""
+    return [(code, owned) for code, spec in sorted(_specs(specs).items()) for owned in spec.owns
+            if owned.golden == golden]
+
+
 def owned_rows_sql(golden: str, specs: dict[str, FeedSpec] | None = None,
                    loaded: set[str] | None = None) -> list[str]:
     """One SELECT per feed that owns the golden field `golden`: (feed, role, file_id,
@@ -76,8 +83,7 @@ def owned_rows_sql(golden: str, specs: dict[str, FeedSpec] | None = None,
     return [
         f"SELECT {sql_text(code)} AS feed, {sql_text(owned.role)} AS role, f.file_id, f.source_row, "
         f"f.{sql_name(owned.field)} AS v FROM {sql_name(code)} f"
-        for code, spec in sorted(_specs(specs).items()) for owned in spec.owns
-        if owned.golden == golden and (loaded is None or code in loaded)
+        for code, owned in owners(golden, specs) if loaded is None or code in loaded
     ]
 
 

@@ -21,20 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rootdb.clean.types import FIELD_TYPES
 
-FieldType = Literal[
-    "text",  # trimmed free text
-    "name",  # a person's name: spaces out, pinyin kept beside it
-    "id18",  # resident ID (GB 11643)
-    "uscc",  # unified social credit code (GB 32100)
-    "date",
-    "datetime",  # a date with or without a time of day (上报时间 2025-06-03 14:22)
-    "yearmonth",
-    "money",
-    "int",
-    "phone",
-    "address",
-    "enum",
-]
+# The names of the field-type registry (rootdb.clean.types), in its order.
+FieldType = Literal[tuple(FIELD_TYPES)]  # type: ignore[valid-type]
+# The types whose values cleaning checks (a `required_unless_valid` field has one).
+VALIDATED_TYPES = tuple(name for name, t in FIELD_TYPES.items() if t.checks_validity)
 FeedKind = Literal["feed", "reference", "community"]
 EntityType = Literal["person", "house", "place"]
 
@@ -67,8 +57,8 @@ class ColumnSpec(_Strict):
     required: bool = False
     required_unless_valid: str | None = Field(
         default=None,
-        description="an id18 field: a row missing this column still identifies its "
-        "record when that ID is valid",
+        description="a field of a type that checks validity (an ID): a row missing this "
+        "column still identifies its record when that field is valid",
     )
     values: list[str] | None = Field(default=None, description="allowed values of an enum")
     synonyms: dict[str, str] = Field(
@@ -239,9 +229,10 @@ class FeedSpec(_Strict):
         by_field = {c.field: c for c in self.columns}
         for col in self.columns:
             ref = col.required_unless_valid
-            if ref is not None and (ref not in by_field or by_field[ref].type != "id18"):
+            if ref is not None and not (ref in by_field and FIELD_TYPES[by_field[ref].type].checks_validity):
                 raise ValueError(
-                    f"字段 '{col.field}' 的 required_unless_valid 必须指向本表的 id18 字段"
+                    f"字段 '{col.field}' 的 required_unless_valid 必须指向本表能校验有效性的字段"
+                    f"（类型 {'、'.join(VALIDATED_TYPES)}）"
                 )
         for role in self.roles:
             for attr, field in role.fields.items():

@@ -1,17 +1,19 @@
 """`rootdb demo`: the whole job on the bundled sample area, in a fresh workspace:
-ingest, link, and every report as of the sample's reference date."""
+ingest, link, and every report as of the sample's reference date. Writes what
+`init`, `ingest` and `link` write, and the workbooks under the workspace's reports/."""
 
 from __future__ import annotations
 
-import shutil
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from rootdb.errors import ExitCode
 from rootdb.ingest import IngestResult, ingest
-from rootdb.link import LinkResult, link
 from rootdb.ingest.pipeline import IngestProgress
 from rootdb.ingest.readers import READABLE_SUFFIXES
+from rootdb.link import LinkResult, link
 from rootdb.reports import ReportRun, run_reports, select_templates
 from rootdb.resources import bundled_dir
 from rootdb.workspace import Workspace, init_workspace
@@ -24,13 +26,22 @@ class DemoResult:
     link: LinkResult | None
     reports: ReportRun | None
 
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.ingest.exit_code
+
+    def to_dict(self) -> dict:
+        return {"workspace": str(self.workspace.root), "ingest": self.ingest.to_dict(),
+                "link": self.link.to_dict() if self.link else None,
+                "reports": self.reports.to_dict() if self.reports else None}
+
 
 # The day the sample area describes (sample_data/_truth/README.md): its reports are as of
 # then, so that they match the truth whatever today's date.
 SAMPLE_AS_OF = dt.date(2026, 11, 1)
 
 
-def run_demo(directory: Path, progress: IngestProgress | None = None) -> DemoResult:
+def demo(directory: Path, progress: IngestProgress | None = None) -> DemoResult:
     """Create (or reuse) a workspace in `directory`, copy the sample files into its
     inbox, ingest them, link people, houses and places, and write every report to the
     workspace's reports/ folder."""
