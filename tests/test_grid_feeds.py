@@ -96,3 +96,12 @@ def test_visits_link_to_the_house_visited(sample_db):
         by_house.setdefault(r["entity_uid"], set()).add(crosswalk[int(r["source_row"])])
     assert all(len(ids) == 1 for ids in by_house.values())
     assert len({i for ids in by_house.values() for i in ids}) == len(by_house)
+
+
+def test_a_visit_places_nobody(sample_db):
+    """A visit is no evidence of residence (zoufang's house role: `places_residents:
+    false`), nor is an event: a person only the grid feeds know lives nowhere."""
+    grid_only = query(sample_db, """
+        SELECT count(*), count(house_entity_id) FROM golden_persons
+        WHERE list_has_all(['shijian', 'zoufang'], feeds)""")
+    assert grid_only[0][0] > 0 and grid_only[0][1] == 0

@@ -156,6 +156,12 @@ def test_role_pointing_at_a_missing_field_is_located(tmp_path):
     assert "broken.yaml" in str(error) and "'nam'" in str(error)
 
 
+def test_places_residents_is_for_house_roles(tmp_path):
+    error = _error_for(tmp_path, "id: id_number}}", "id: id_number}, places_residents: false}")
+    assert (error.field, error.line) == ("roles[0]", 12)
+    assert "places_residents 只用于 house 角色" in error.message
+
+
 def test_unknown_key_is_reported(tmp_path):
     error = _error_for(tmp_path, "{field: amount,", "{feild: amount,")
     assert error.field == "columns[2]" or error.field.startswith("columns[2].")
