@@ -7,6 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment; rich
+# would then draw every command's output 80 wide. Tests that want a width set their own.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 import duckdb
 import pytest
 import xlsxwriter
@@ -151,6 +156,23 @@ def copy_sample(sample_db: Path, folder: Path) -> Path:
     if models.is_dir():
         shutil.copytree(models, folder / "models")
     return db
+
+
+def unname_newborns(db: Path) -> None:
+    """The linked database `db` as it was before the 家庭医生签约 rows named two of the
+    sample's newborns (the link names them from those rows at their houses): a newborn
+    with no name on its 出生医学证明 and none written with its birth date gets an empty
+    golden name."""
+    with duckdb.connect(str(db)) as con:
+        con.execute("""
+            UPDATE golden_persons SET name = NULL WHERE entity_id IN (
+                SELECT c.entity_id FROM crosswalk c JOIN files f ON f.file_name = c.source_file AND f.is_current
+                JOIN chusheng b ON b.file_id = f.file_id AND b.source_row = c.source_row
+                WHERE c.feed = 'chusheng' AND c.role = 'newborn' AND b.newborn_name IS NULL
+                EXCEPT  -- a newborn some department names with its birth date keeps that name
+                SELECT c.entity_id FROM crosswalk c JOIN link_person_records r
+                    ON r.source_file = c.source_file AND r.source_row = c.source_row AND r.role = c.role
+                WHERE c.entity_type = 'person' AND r.name IS NOT NULL AND r.birth_date IS NOT NULL)""")
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ import duckdb
 import openpyxl
 import polars as pl
 import pytest
-from conftest import SAMPLE_AS_OF, TRUTH, assert_same_people
+from conftest import SAMPLE_AS_OF, TRUTH, assert_same_people, unname_newborns
 from typer.testing import CliRunner
 
 from rootdb.cli.main import app
@@ -237,22 +237,10 @@ def test_unknown_output_suffix_is_a_usage_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def unnamed_db(work_db, tmp_path_factory):
-    """A copy of the linked sample as it was before the 家庭医生签约 rows named two of its
-    newborns (the link names them from those rows at their houses): the golden name of
-    a newborn with no name on its 出生医学证明 and none written with its birth date is
-    empty."""
+    """A copy of the linked sample with its newborns unnamed (conftest.unname_newborns)."""
     path = tmp_path_factory.mktemp("unnamed") / "rootdb.duckdb"
     shutil.copy(work_db, path)
-    with duckdb.connect(str(path)) as con:
-        con.execute("""
-            UPDATE golden_persons SET name = NULL WHERE entity_id IN (
-                SELECT c.entity_id FROM crosswalk c JOIN files f ON f.file_name = c.source_file AND f.is_current
-                JOIN chusheng b ON b.file_id = f.file_id AND b.source_row = c.source_row
-                WHERE c.feed = 'chusheng' AND c.role = 'newborn' AND b.newborn_name IS NULL
-                EXCEPT  -- a newborn some department names with its birth date keeps that name
-                SELECT c.entity_id FROM crosswalk c JOIN link_person_records r
-                    ON r.source_file = c.source_file AND r.source_row = c.source_row AND r.role = c.role
-                WHERE c.entity_type = 'person' AND r.name IS NOT NULL AND r.birth_date IS NOT NULL)""")
+    unname_newborns(path)
     return path
 
 

@@ -10,11 +10,10 @@ residents live in them."""
 
 from __future__ import annotations
 
-import duckdb
 import openpyxl
 import polars as pl
 import pytest
-from conftest import AREA, SAMPLE, SAMPLE_AS_OF, TRUTH, copy_sample
+from conftest import AREA, SAMPLE, SAMPLE_AS_OF, TRUTH, copy_sample, unname_newborns
 
 from rootdb.reports import load_templates, run_reports, select_templates
 from rootdb.reports.engine import UNMATCHED
@@ -257,20 +256,9 @@ def test_a_report_of_one_grid_says_they_are_not_in_it(sample_db, truth, tmp_path
 # ------------------------------------------------------------------ names
 
 def test_r13_names_the_unnamed_newborn_as_query_does(sample_db, tmp_path):
-    """As before the 家庭医生签约 rows named two of the sample's newborns (the link names
-    them from those rows at their houses): a newborn with no name on its 出生医学证明 and
-    none written with its birth date has an empty golden name."""
+    """On a copy with the newborns unnamed (conftest.unname_newborns)."""
     db = copy_sample(sample_db, tmp_path / "ws")
-    with duckdb.connect(str(db)) as con:
-        con.execute("""
-            UPDATE golden_persons SET name = NULL WHERE entity_id IN (
-                SELECT c.entity_id FROM crosswalk c JOIN files f ON f.file_name = c.source_file AND f.is_current
-                JOIN chusheng b ON b.file_id = f.file_id AND b.source_row = c.source_row
-                WHERE c.feed = 'chusheng' AND c.role = 'newborn' AND b.newborn_name IS NULL
-                EXCEPT  -- a newborn some department names with its birth date keeps that name
-                SELECT c.entity_id FROM crosswalk c JOIN link_person_records r
-                    ON r.source_file = c.source_file AND r.source_row = c.source_row AND r.role = c.role
-                WHERE c.entity_type = 'person' AND r.name IS NOT NULL AND r.birth_date IS NOT NULL)""")
+    unname_newborns(db)
     (report,) = run_reports(select_templates(["R13"], False), as_of=SAMPLE_AS_OF, out=tmp_path / "out", fmt="csv",
                             db=str(db)).reports
     rows = pl.read_csv(report.file, infer_schema=False)

@@ -306,7 +306,8 @@ _BATCH_STATUS = {"ok": "成功", "failed": "[red]有文件失败[/]", "running":
 
 
 def status_tables(result: StatusResult) -> None:
-    _stdout().print(f"数据库：{result.database}", soft_wrap=True)
+    # A long path clipped in its middle, so the line fits and the file name stays in view.
+    _stdout().print(f"数据库：{_clip_middle(str(result.database), max(_stdout().width - 8, 20))}", soft_wrap=True)
     if not result.feeds:
         _stdout().print("尚未导入任何数据：先运行 rootdb ingest 文件或文件夹")
     else:
