@@ -148,6 +148,17 @@ class XDate:
         return iso(self.d)
 
 
+class XDateTime:
+    """A real Excel date-time cell (a date with a time of day)."""
+    __slots__ = ("dt",)
+
+    def __init__(self, dt: datetime):
+        self.dt = dt
+
+    def text(self) -> str:
+        return f"{self.dt:%Y-%m-%d %H:%M:%S}"
+
+
 def cell_text(v) -> str:
     if isinstance(v, str):
         return v

@@ -1,4 +1,4 @@
-"""Rendering the world into the 22 delivered files, with the defects of real deliveries.
+"""Rendering the world into the 24 delivered files, with the defects of real deliveries.
 
 Every defect drawn is recorded in the truth (``_truth/defects.csv``); every role a row
 carries in ``_truth/records.csv``; every row that cannot identify anyone in
@@ -50,6 +50,10 @@ CONTRACT = {
     "canji": ["残疾人证号", "姓名", "身份证号", "性别", "残疾类别", "残疾等级", "住址", "联系电话", "两项补贴"],
     "tuiyi": ["姓名", "身份证号", "性别", "出生日期", "人员类别", "入伍时间", "退役时间", "优抚金（元/月）", "现住址", "联系电话"],
     "xueji": ["学籍号", "姓名", "身份证号", "性别", "出生日期", "学校", "年级", "家庭住址", "监护人姓名", "监护人电话"],
+    "shijian": ["事件编号", "上报时间", "事件来源", "事件大类", "事件小类", "事件描述", "事发地址", "当事人",
+                "当事人身份证号", "联系电话", "所属网格", "处置部门", "办理状态", "办理时限（天）", "办结时间", "满意度"],
+    "zoufang": ["走访编号", "走访日期", "网格", "网格员", "走访地址", "被访人姓名", "被访人身份证号", "走访类型",
+                "发现问题", "是否转为事件", "关联事件编号"],
 }
 
 # Header variants each department uses (canonical → as written, defect code).
@@ -68,6 +72,8 @@ HEADER_VARIANTS = {
     "gongzufang": {"月租金（元）": ("月租金（元） ", "header_spaces")},
     "fangwu": {"建筑面积（㎡）": ("建筑面积(㎡)", "header_halfwidth_brackets")},
     "chusheng": {"出生体重（克）": ("出生体重(克)", "header_halfwidth_brackets")},
+    "shijian": {"办理时限（天）": ("办理时限(天)", "header_halfwidth_brackets")},
+    "zoufang": {"被访人姓名": ("被访人", "header_alias")},
 }
 
 SHORT_TITLE = {
@@ -75,10 +81,12 @@ SHORT_TITLE = {
     "jiuzhu": "医疗救助对象名单", "manbing": "慢性病患者健康管理档案", "qianyue": "家庭医生签约服务名单",
     "ertong": "0-6岁儿童健康管理名册", "jiuye": "就业失业登记台账", "gongzufang": "公共租赁住房承租家庭名单",
     "canji": "持证残疾人花名册", "tuiyi": "退役军人及其他优抚对象信息", "community_residents": "社区居民花名册",
+    "shijian": "网格事件（诉求）办理台账", "zoufang": "网格员入户走访记录",
 }
 UNIT = {"dibao": "民政所", "tekun": "民政所", "gaoling": "民政所", "jiuzhu": "医疗保障服务站",
         "manbing": "社区卫生服务站", "qianyue": "社区卫生服务站", "ertong": "社区卫生服务站", "jiuye": "劳动保障所",
-        "gongzufang": "住房保障办", "canji": "残联", "tuiyi": "退役军人服务站", "community_residents": "社区居委会"}
+        "gongzufang": "住房保障办", "canji": "残联", "tuiyi": "退役军人服务站", "community_residents": "社区居委会",
+        "shijian": "网格化服务管理中心", "zoufang": "社区网格服务站"}
 
 # xlsx layouts: title rows, blank rows inside the data, closing rows, date style
 LAYOUT = {
@@ -94,6 +102,8 @@ LAYOUT = {
     "canji": dict(titles=2, blank_rate=0.01, closing=("sum", "signer"), dates="iso"),
     "tuiyi": dict(titles=1, blank_rate=0.0, closing=(), dates="excel_date"),
     "community_residents": dict(titles=1, blank_rate=0.004, closing=("sum",), dates="iso"),
+    "shijian": dict(titles=2, blank_rate=0.01, closing=("sum", "signer"), dates="iso", unit="件"),
+    "zoufang": dict(titles=1, blank_rate=0.0, closing=("sum",), dates="excel_date", unit="次"),
 }
 CSV_LAYOUT = {  # encoding, line end, date style
     "registry_persons": ("utf-8", "\n", "iso"), "registry_addresses": ("utf-8", "\n", "iso"),
@@ -123,16 +133,18 @@ QUARANTINE = {
     "manbing": (("姓名", "身份证号"), "no_name_no_id"),
     "qianyue": (("姓名", "身份证号"), "no_name_no_id"),
     "jiuye": (("姓名", "身份证号"), "no_name_no_id"),
+    "zoufang": (("走访地址",), "no_address"),
     "yibao": (("姓名", "身份证号"), "no_name_no_id"),
     "community_residents": (("姓名", "身份证号"), "no_name_no_id"),
 }
 # feeds whose ID column is the record key: never drop the ID there
 ID_KEY_FEEDS = {"gaoling", "yanglao", "tuiyi"}
 
-DATED = {f for f, cols in CONTRACT.items() if any(c.endswith("日期") for c in cols)}
+DATED = {f for f, cols in CONTRACT.items() if any(c.endswith("日期") for c in cols)} | {"shijian"}
 FEED_ORDER = ("registry_persons", "registry_addresses", "registry_places", "community_residents",
               "dibao", "tekun", "gaoling", "binzang", "yibao", "jiuzhu", "chusheng", "manbing", "qianyue",
-              "ertong", "shichang", "yanglao", "jiuye", "fangwu", "gongzufang", "canji", "tuiyi", "xueji")
+              "ertong", "shichang", "yanglao", "jiuye", "fangwu", "gongzufang", "canji", "tuiyi", "xueji",
+              "shijian", "zoufang")  # the grid feeds last, from their own streams (grid.py)
 
 
 def file_name(feed: str, part: str = "") -> str:
@@ -508,7 +520,7 @@ def _closing_rows(layout, n, rng, staff_phone):
     out = []
     for k in layout.get("closing", ()):
         if k == "sum":
-            out.append(f"合计：{n}人")
+            out.append(f"合计：{n}{layout.get('unit', '人')}")
         else:
             out.append(f"填表人：{rng.choice(('王芳', '李娜', '张秀英', '刘伟'))}    审核人："
                        f"{rng.choice(('赵建国', '陈志强', '杨丽华'))}    联系电话：{staff_phone}")
@@ -992,5 +1004,7 @@ def rows_xueji(ctx, w, prog):
         _residence(ctx, row, "家庭住址", p.res)
         yield row
 
+
+from .grid import rows_shijian, rows_zoufang  # noqa: E402  (they render with Ctx above)
 
 ROWS = {f: globals()[f"rows_{f}"] for f in FEED_ORDER}

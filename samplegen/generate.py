@@ -1,4 +1,4 @@
-"""Deterministic sample data for rootdb: the 22 delivered files plus ground truth.
+"""Deterministic sample data for rootdb: the 24 delivered files plus ground truth.
 
     python -m samplegen.generate --out sample_data --persons 3000 --seed 20261101
     python -m samplegen.generate --out /tmp/area --persons 20000 --seed 7 --styles all
@@ -27,6 +27,8 @@ from pathlib import Path
 
 from .common import REF, iso
 from .feeds import FEED_ORDER, file_name, write_all
+from .grid import TRUTH_README_GRID, select_grid
+from .grid import write_truth as write_grid_truth
 from .programmes import select_programmes
 from .world import build_world
 
@@ -58,9 +60,12 @@ def generate(out_dir: Path, persons: int = DEFAULT_PERSONS, seed: int = DEFAULT_
         shutil.rmtree(out_dir / "_truth")
     world = build_world(int(persons), int(seed), independent=styles == "all")
     prog = select_programmes(world, int(seed))
+    prog["grid"] = select_grid(world, prog, int(seed))
     counts = write_all(world, prog, out_dir, int(seed))
     _write_entities(world, out_dir / "_truth")
-    readme = TRUTH_README if styles == "default" else TRUTH_README + TRUTH_README_ALL
+    write_grid_truth(world, prog, out_dir / "_truth")
+    readme = TRUTH_README + TRUTH_README_GRID
+    readme = readme if styles == "default" else readme + TRUTH_README_ALL
     (out_dir / "_truth" / "README.md").write_text(readme, encoding="utf-8")
     return {
         "out_dir": str(out_dir),
@@ -160,7 +165,7 @@ numbers; cells written otherwise are listed in defects.csv).
 
 ## quarantine.csv
 file, source_row, why: `no_name_no_id` (neither name nor ID: nobody can be identified)
-or `no_key` (a dibao row without 低保证号). These rows are extra copies of real rows with
+or `no_key` (a dibao row without 低保证号) or `no_address` (a zoufang visit without 走访地址). These rows are extra copies of real rows with
 those cells cleared.
 
 ## defects.csv — where the deliberate defects are
@@ -183,6 +188,10 @@ the header's row number. Codes:
   address_partial_prefix (part of the province…community prefix). Full standard
   addresses and prefix-less ones ("幸福小区3号楼2单元501") are normal and not listed.
 - shichang: bad_uscc_checksum
+- shijian: excel_datetime (a real Excel date-time cell), datetime_no_time (the date alone),
+  date_format_slash / date_format_cn on 上报时间 and 办结时间 (the file writes 2026-10-12 14:22),
+  platform_grid_differs (所属网格 is not the grid of the house or place)
+- zoufang: visit_after_death
 - headers: header_alias (身份证号码, 联系方式, 成员身份证号码), header_spaces,
   header_halfwidth_brackets ("(元)")
 

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .common import CREATED, XDate, XMoney, XNum, cell_text
+from .common import CREATED, XDate, XDateTime, XMoney, XNum, cell_text
 
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's last row: a region's community list is longer
 
@@ -105,6 +105,12 @@ class FeedFile:
         for col, code in header_defects or []:
             self.dfw.writerow((fname, self.header_row, self.written[col], code))
 
+    def _datetime_format(self):
+        """Made on first use: a workbook without date-time cells stays as it was."""
+        if not hasattr(self, "f_datetime"):
+            self.f_datetime = self.wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        return self.f_datetime
+
     # ------------------------------------------------------------------ rows
     def add(self, row: Row):
         if self.fmt == "xlsx" and self.r + 2 > XLSX_MAX_ROWS:  # (+2: this row, and a blank one before it)
@@ -130,6 +136,8 @@ class FeedFile:
                     ws.write_number(r0, j, v.v, self.f_money if isinstance(v, XMoney) else None)
                 elif isinstance(v, XDate):
                     ws.write_datetime(r0, j, datetime(v.d.year, v.d.month, v.d.day), self.f_date)
+                elif isinstance(v, XDateTime):
+                    ws.write_datetime(r0, j, v.dt, self._datetime_format())
                 else:
                     ws.write_string(r0, j, str(v))
         fname = self.fname

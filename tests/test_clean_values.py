@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rootdb.clean.values import clean_uscc, parse_dates, parse_ints, parse_money, parse_phones, parse_yearmonths
+from rootdb.clean.values import clean_uscc, parse_dates, parse_datetimes, parse_ints, parse_money, parse_phones, parse_yearmonths
 
 FORMATS = [
     lambda d: f"{d:%Y-%m-%d}",
@@ -34,6 +34,15 @@ def test_every_contract_date_format_parses(date, fmt):
 
 def test_impossible_and_garbage_dates_are_null():
     assert apply(parse_dates, ["1985-02-30", "1985-13-01", "abc", "无", None, "", "0"]) == [None] * 7
+
+
+def test_dates_with_times_keep_the_time():
+    at = dt.datetime(2025, 6, 3, 14, 22)
+    cells = ["2025-06-03 14:22", "2025/6/3 14:22:00", "2025年6月3日14时22分", "2025年6月3日 14:22",
+             "2025-06-03T14:22", "45811.598611"]
+    assert apply(parse_datetimes, cells) == [at] * len(cells)
+    assert apply(parse_datetimes, ["2025-06-03", "20250603", "45811"]) == [dt.datetime(2025, 6, 3)] * 3
+    assert apply(parse_datetimes, ["2025-06-03 24:10", "2025-02-30 10:00", "2025-06-03 下午", "无", None]) == [None] * 5
 
 
 def test_year_months():

@@ -56,6 +56,7 @@ def test_a_model_saved_before_the_engines_still_links(sample_db, tmp_path):
     got, expected = _people(db), _people(sample_db)
     assert got.drop("match_probability").equals(expected.drop("match_probability"))
     # The session's model is trained today on the pairs today's deterministic rules leave
-    # (they name newborns and 法定代表人 since the fixture was saved), so its parameters
-    # differ a little from the saved ones; the links above are the same.
-    assert (got["match_probability"] - expected["match_probability"]).abs().max() <= 1e-3
+    # (they name newborns and 法定代表人 since the fixture was saved) and on the grid
+    # feeds' records, so its parameters differ a little from the saved ones; the links
+    # above are the same.
+    assert (got["match_probability"] - expected["match_probability"]).abs().max() <= 1e-2

@@ -105,13 +105,13 @@ def test_night_one_loads_everything_and_files_it_away(week):
     assert run.exit_code == ExitCode.OK and run.status == "done", run.message
     assert [s.name for s in run.steps] == ["ingest", "link", "reports", "changes"]
     assert all(s.status == "done" for s in run.steps)
-    assert len(run.files) == 22 and all(f["status"] == "loaded" for f in run.files)
+    assert len(run.files) == 24 and all(f["status"] == "loaded" for f in run.files)
     assert not [p for p in (ws.root / "inbox").iterdir() if p.is_file()]
     archived = [Path(f["moved_to"]) for f in run.files]
     assert all(p.parent.parent == ws.root / "archive" and p.exists() for p in archived)
     assert len(list((ws.root / "reports").glob("R*.xlsx"))) >= 2
     record = json.loads(Path(run.record_file).read_text(encoding="utf-8"))
-    assert record["status"] == "done" and record["steps"][0]["detail"]["loaded"] == 22
+    assert record["status"] == "done" and record["steps"][0]["detail"]["loaded"] == 24
     assert "首次运行" in " ".join(run.warnings)
     log = Path(run.log_file).read_text(encoding="utf-8")
     assert log.count("步骤") == 4

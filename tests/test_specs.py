@@ -1,4 +1,4 @@
-"""Feed schemas: the bundled 22 load and honour the delivery contract; a broken schema
+"""Feed schemas: the bundled 24 load and honour the delivery contract; a broken schema
 says which file and which field; a new feed is one YAML file and no Python."""
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ CONTRACT = {
     "canji": ("feed", ["残疾人证号", "姓名"], ["person", "residence"]),
     "tuiyi": ("feed", ["姓名", "身份证号"], ["person", "residence"]),
     "xueji": ("feed", ["学籍号", "姓名"], ["student", "guardian", "residence"]),
+    "shijian": ("feed", ["事件编号", "上报时间"], ["person", "location", "location"]),  # a house or a place
+    "zoufang": ("feed", ["走访编号", "走访日期", "走访地址"], ["person", "residence"]),
 }
 
 NEW_FEED = """\
@@ -152,6 +154,12 @@ def test_role_pointing_at_a_missing_field_is_located(tmp_path):
     error = _error_for(tmp_path, "fields: {name: name,", "fields: {name: nam,")
     assert (error.field, error.line) == ("roles[0].fields.name", 12)
     assert "broken.yaml" in str(error) and "'nam'" in str(error)
+
+
+def test_places_residents_is_for_house_roles(tmp_path):
+    error = _error_for(tmp_path, "id: id_number}}", "id: id_number}, places_residents: false}")
+    assert (error.field, error.line) == ("roles[0]", 12)
+    assert "places_residents 只用于 house 角色" in error.message
 
 
 def test_unknown_key_is_reported(tmp_path):

@@ -27,6 +27,7 @@ from rootdb.clean.values import (
     clean_text,
     clean_uscc,
     parse_dates,
+    parse_datetimes,
     parse_ints,
     parse_money,
     parse_phones,
@@ -153,6 +154,7 @@ USCC_INVALID = _own_correction("uscc_invalid", "{header}：统一社会信用代
 PHONE_INVALID = _own_correction("phone_invalid", "{header}：无法识别电话号码", "电话号码无法识别")
 ENUM_UNKNOWN = _own_correction("enum_unknown", "{header}：“{value}”不是规定的取值（{allowed}）", "取值不在规定范围")
 DATE_INVALID = _own_correction("date_invalid", "{header}：无法识别为日期，已置空", "日期无法识别")
+DATETIME_INVALID = Issue("datetime_invalid", "{header}：无法识别为日期时间，已置空", DATE_INVALID.correction)
 YEARMONTH_INVALID = Issue("yearmonth_invalid", "{header}：无法识别为年月，已置空", DATE_INVALID.correction)
 _NUMBER_INVALID = Correction("number_invalid", "数值无法识别")
 MONEY_INVALID = Issue("money_invalid", "{header}：无法识别为金额，已置空", _NUMBER_INVALID)
@@ -229,6 +231,7 @@ FIELD_TYPES = {
         # unified social credit code (GB 32100)
         FieldType("uscc", _clean_uscc, derived=("valid",), issues=(USCC_INVALID,)),
         _parsed("date", parse_dates, DATE_INVALID, unreadable=_UNREADABLE_DATE),
+        _parsed("datetime", parse_datetimes, DATETIME_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("yearmonth", parse_yearmonths, YEARMONTH_INVALID, unreadable=_UNREADABLE_DATE),
         _parsed("money", parse_money, MONEY_INVALID),
         _parsed("int", parse_ints, INT_INVALID),

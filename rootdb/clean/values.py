@@ -1,4 +1,4 @@
-"""Cleaners for plain values: text, dates, year-months, money, integers, phones,
+"""Cleaners for plain values: text, dates, dates with times, year-months, money, integers, phones,
 enums and unified social credit codes. All vectorised in polars; the credit-code
 check runs once per distinct value.
 """
@@ -50,6 +50,31 @@ def parse_dates(raw: pl.Expr) -> pl.Expr:
         _ymd(compact.struct[0], compact.struct[1], compact.struct[2]),
         from_serial,
     )
+
+
+_DAY = r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+_CLOCK = r"(?:\s*T?\s*(\d{1,2})\s*[:：时]\s*(\d{1,2})\s*(?:[:：分]\s*(\d{1,2})(?:\.\d+)?\s*秒?)?\s*分?)?"
+
+
+def parse_datetimes(raw: pl.Expr) -> pl.Expr:
+    """Dates with or without a time of day: '2025-06-03 14:22', '2025/6/3 14:22:05',
+    '2025年6月3日14时22分', '2025-06-03T14:22', an Excel date-time cell read back or its
+    serial number (45811.5986); a date alone (any form parse_dates reads but a stray
+    suffix) is its midnight. An impossible date or time (24:10) becomes null."""
+    text = clean_text(raw)
+    parts = text.str.extract_groups("^" + _DAY + _CLOCK + "$")
+    hour, minute, second = (parts.struct[i].cast(pl.Int64) for i in (3, 4, 5))
+    clock_ok = hour.is_null() | ((hour < 24) & (minute < 60) & (second.fill_null(0) < 60))
+    written = pl.when(clock_ok).then(
+        _ymd(parts.struct[0], parts.struct[1], parts.struct[2]).cast(pl.Datetime("us"))
+        + pl.duration(hours=hour.fill_null(0), minutes=minute.fill_null(0), seconds=second.fill_null(0))
+    )
+    serial = text.str.extract(r"^(\d{1,5}(?:\.\d+)?)$", 1).cast(pl.Float64, strict=False)
+    from_serial = pl.when((serial >= 1) & (serial < 80000)).then(
+        pl.datetime(1899, 12, 30) + pl.duration(seconds=(serial * 86_400).round(0).cast(pl.Int64))
+    )
+    compact = pl.when(text.str.contains(r"^\d{8}$")).then(parse_dates(raw).cast(pl.Datetime("us")))
+    return pl.coalesce(written, from_serial, compact)
 
 
 def parse_yearmonths(raw: pl.Expr) -> pl.Expr:

@@ -10,14 +10,15 @@ to the smallest value, so the result never depends on row order):
 | id_number | registry key; the most common valid, trusted ID (not one that belongs to someone else) |
 | sex, birth_date | registry; derived from a valid trusted ID; the most common delivered |
 | ethnicity, phone | registry; the most common delivered |
-| house_entity_id | registry 居住地址 house; the most frequent then most recent feed residence |
+| house_entity_id | registry 居住地址 house; the most frequent then most recent feed residence, no visit's |
 | registered_house_entity_id, household_no, relation_to_head | registry only |
 | person_type | registry 人员类别; 流动人口 for people not in the registry |
 | status | 死亡 when a record of a feed that owns death_date (binzang) links to the person, else registry 人员状态, else 正常 |
 | death_date | the 死亡日期 of the feeds that own death_date (earliest) |
 
-Which feed is the source of a golden field, and which relations its rows give, is in
-the feeds' schemas (`owns`, `relations`; rootdb.specs.meaning): a house's owner comes
+Which feed is the source of a golden field, which relations its rows give and which
+houses are no residence, is in the feeds' schemas (`owns`, `relations`,
+`places_residents`; rootdb.specs.meaning): a house's owner comes
 from the `owner` relations (fangwu 产权人), a place's registration_status from the
 feeds that own it (shichang 登记状态).
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 import duckdb
 
 from rootdb.specs import FeedSpec
-from rootdb.specs.meaning import owned_rows_sql, relation_rules
+from rootdb.specs.meaning import non_residence_roles, owned_rows_sql, relation_rules
 from rootdb.store import frame_to_table, table_exists
 
 REGISTRY = "registry_persons"
@@ -82,7 +83,8 @@ def _pick(con: duckdb.DuckDBPyConnection, target: str, candidates: str) -> None:
 def build_person_base(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
     """`_g_rec`: every person record with its entity and whether its ID can be trusted;
     `_g_reg`: the registry row of each registry entity; `_g_dead`: the deaths of the
-    feeds that own death_date; `_g_relations`: the relations the feeds' rows give."""
+    feeds that own death_date; `_g_relations`: the relations the feeds' rows give;
+    `_g_not_home`: the (feed, role) house roles that place nobody (a visit's house)."""
     registry = _empty_view(con, REGISTRY, {
         "name": "VARCHAR", "sex": "VARCHAR", "ethnicity": "VARCHAR", "birth_date": "DATE", "household_no": "VARCHAR",
         "relation": "VARCHAR", "person_category": "VARCHAR", "status": "VARCHAR", "phone": "VARCHAR",
@@ -119,6 +121,7 @@ def build_person_base(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
         GROUP BY g.entity_id
     """)
     frame_to_table(con, "_g_relations", relation_rules(specs), temp=True)
+    frame_to_table(con, "_g_not_home", non_residence_roles(specs), temp=True)
 
 
 def _row_houses(role_filter: str) -> str:
@@ -159,7 +162,9 @@ def build_golden_persons(con: duckdb.DuckDBPyConnection) -> None:
         SELECT g.entity_id, h.house_id AS v,
                CASE WHEN g.is_registry THEN 0 ELSE 1 END AS rank, g.loaded_at AS recent
         FROM _g_rec g JOIN ({_row_houses("'residence'")}) h ON h.file_id = g.file_id AND h.source_row = g.source_row
-        WHERE g.is_registry OR g.role IN ({roles})""")
+        WHERE (g.is_registry OR g.role IN ({roles}))
+          AND NOT EXISTS (SELECT 1 FROM _g_not_home x  -- a visit's house: no residence
+                          WHERE x.feed = g.feed AND x.role = h.house_role)""")
     _pick(con, "_gp_registered", f"""
         SELECT g.entity_id, h.house_id AS v, 0 AS rank, NULL::TIMESTAMP AS recent
         FROM _g_rec g JOIN ({_row_houses("'registered_residence'")}) h

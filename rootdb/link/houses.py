@@ -42,6 +42,10 @@ Rules, in order; a record takes the first that resolves it:
    house_key when they name exactly one (a compound the vocabulary names uniquely is
    keyed by its registry name and community); houses elsewhere (户籍地址 of floating people)
    by their prefix + community + house_key; unparsed addresses by their text.
+5. A `location` record (shijian's 事发地址: a house, a place, or a public spot such as
+   "康宁路与文化路交叉口") takes rules 1–3, but rule 4 only for a house another record
+   names too: a spot is never made a house, and a location no house record shares gets
+   no row (`rootdb.link.places` then tries it as a known place's name).
 
 entity_id is stable and deterministic: "H" + 地址编码 for registry houses, "HN" + the
 first 12 hex digits of sha1(key) for the others.
@@ -68,6 +72,9 @@ from rootdb.store import frame_to_table, table_exists
 from rootdb.store.sql import Stage, registered, run_stages, scalar, scratch, sql_stage
 
 FUZZY_PROBABILITY = {"pinyin": 0.95, "suffix": 0.9, "one_char": 0.85}
+# Roles that name a house only when it is known (rule 5).
+KNOWN_ONLY_ROLES = ("location",)
+_KNOWN_ONLY = ", ".join(f"'{role}'" for role in KNOWN_ONLY_ROLES)
 
 _PROVINCE_HEAD = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}省|[\u4e00-\u9fff]{2,8}?自治区|北京市|天津市|上海市|重庆市)")
 
@@ -501,6 +508,11 @@ _NEW_HOUSES = sql_stage("new", """
              ELSE 'X|' || s.prefix || '|' || coalesce(s.community, '') || '|' || s.house_key
            END AS new_key
     FROM step1 s LEFT JOIN key_comm kc ON s.local AND s.comm1 IS NULL AND kc.house_key = s.house_key
+""", f"""
+    DELETE FROM _lh_new  -- rule 5: a location makes no house of its own
+    WHERE record_id IN (SELECT record_id FROM _lh_rec WHERE role IN ({_KNOWN_ONLY}))
+      AND new_key NOT IN (SELECT n.new_key FROM _lh_new n JOIN _lh_rec r USING (record_id)
+                          WHERE r.role NOT IN ({_KNOWN_ONLY}))
 """, """
     INSERT INTO _lh_match
     SELECT record_id, 'HN' || sha1(new_key)[:12], NULL, 'new', 1.0 FROM _lh_new

@@ -4,7 +4,8 @@
 Reads `link_place_records` and `link_house_records` + `link_house_matches` (the house
 of each row's premises, so run `link_houses` first); writes `link_place_matches` (one
 row per resolved place record: entity_id, registry_key, match_method,
-match_probability) and `link_places` (one row per place entity).
+match_probability) and `link_places` (one row per place entity); takes out of
+`link_house_matches` the `location` records that are places (rule 6).
 
 Rules, in order; a record takes the first that resolves it:
 
@@ -24,6 +25,10 @@ Rules, in order; a record takes the first that resolves it:
    the name is written the same, `fuzzy_name` (0.9) when equal once normalised.
    Otherwise the record gets no row at all: an employer that is not a known place is
    not a place of ours.
+6. `location` records (shijian's 事发地址, its whole text taken as a name) match the
+   same way. A location that names a known place is that place: the house match the
+   same row's `location` may have (`rootdb.link.houses`, rule 5) is taken out of
+   `link_house_matches`, so the crosswalk has one row for it.
 
 entity_id: "S" + 场所编码 for registry places, "SN" + the first 12 hex digits of
 sha1(USCC or normalised name + premises) for the others.
@@ -180,8 +185,16 @@ _EMPLOYERS = sql_stage("employers", """
            CASE WHEN bool_or(k.plain = r.plain) THEN 'exact_name' ELSE 'fuzzy_name' END,
            CASE WHEN bool_or(k.plain = r.plain) THEN 1.0 ELSE 0.9 END
     FROM _lp_rec r JOIN _lp_known k ON k.norm = r.norm
-    WHERE r.role = 'employer'
+    WHERE r.role IN ('employer', 'location')
     GROUP BY r.record_id HAVING count(DISTINCT k.entity_id) = 1
+""")
+
+_LOCATIONS = sql_stage("locations", """
+    DELETE FROM link_house_matches  -- rule 6: a location that is a known place is no house
+    WHERE record_id IN (
+        SELECT hr.record_id FROM link_house_records hr
+        JOIN _lp_rec r ON r.file_id = hr.file_id AND r.source_row = hr.source_row AND r.role = hr.role
+        WHERE hr.role = 'location' AND r.record_id IN (SELECT record_id FROM _lp_match))
 """)
 
 
@@ -214,7 +227,8 @@ STAGES = (
     _EXACT_USCC,                    # rule 2
     _NAME_AND_PREMISES,             # rule 3 → _lp_cand
     _NEW_PLACES,                    # rule 4 → _lp_new
-    _EMPLOYERS,                     # rule 5 → _lp_known
+    _EMPLOYERS,                     # rules 5 and 6 → _lp_known
+    _LOCATIONS,                     # rule 6: link_house_matches loses a location that is a place
     Stage("publish", _publish),     # link_place_matches, link_places
 )
 

@@ -1,6 +1,7 @@
 """What the feeds mean, as their schemas say it (`subject`, `active`, `group`, `owns`,
-`relations` in schemas/*.yaml): the special groups, when a row is current, which feed
-is the source of a golden field, the relations and the guardians. Every module that
+`relations` in schemas/*.yaml, a house role's `places_residents`): the special groups,
+when a row is current, which feed is the source of a golden field, the relations and
+the guardians, the houses that are no evidence of residence. Every module that
 works with these meanings asks here, so no feed is named in the code and a new feed
 needs one YAML file.
 
@@ -85,6 +86,14 @@ def owned_rows_sql(golden: str, specs: dict[str, FeedSpec] | None = None,
         f"f.{sql_name(owned.field)} AS v FROM {sql_name(code)} f"
         for code, owned in owners(golden, specs) if loaded is None or code in loaded
     ]
+
+
+def non_residence_roles(specs: dict[str, FeedSpec] | None = None) -> pl.DataFrame:
+    """(feed, role) of every house role that does not place its row's persons there
+    (`places_residents: false`: a visit, an event): no evidence of residence."""
+    rows = [(code, r.role) for code, spec in sorted(_specs(specs).items()) for r in spec.roles
+            if r.entity == "house" and not r.places_residents]
+    return pl.DataFrame(rows, schema={"feed": pl.String, "role": pl.String}, orient="row")
 
 
 def relation_rules(specs: dict[str, FeedSpec] | None = None) -> pl.DataFrame:

@@ -101,11 +101,16 @@ class ColumnSpec(_Strict):
 
 
 class RoleSpec(_Strict):
-    """An entity a row names, e.g. the household head of a dibao row."""
+    """An entity a row names, e.g. the household head of a dibao row. A house role with
+    `places_residents: false` (a home visit's 走访地址) is where the row's persons were
+    seen, not where they live: the link still looks for them there, but no golden
+    residence comes from it."""
 
     role: str
     entity: EntityType
     fields: dict[str, str] = Field(description="role attribute -> field of this schema")
+    places_residents: bool = Field(
+        default=True, description="a house role: the row's persons live there (false: a visit, an event)")
 
     @model_validator(mode="after")
     def _attributes_known(self) -> RoleSpec:
@@ -117,6 +122,8 @@ class RoleSpec(_Strict):
             )
         if not self.fields:
             raise ValueError(f"角色 '{self.role}' 没有声明任何字段")
+        if not self.places_residents and self.entity != "house":
+            raise ValueError(f"角色 '{self.role}'（{self.entity}）：places_residents 只用于 house 角色")
         return self
 
 
