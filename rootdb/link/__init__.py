@@ -100,6 +100,7 @@ class _LinkRun:
         self.threshold = threshold
         self.review_from = review_from
         self.charts = Path(charts) if charts else None
+        self.specs = load_specs()  # the records' roles and the golden records' sources
 
     def stages(self) -> list[Stage]:
         return [Stage(name, getattr(self, name)) for name in STAGES]
@@ -107,7 +108,7 @@ class _LinkRun:
     def records(self, con) -> None:
         from rootdb.link.records import build_record_tables
 
-        self.result.records = build_record_tables(con, load_specs(), self.result.timings, self.incremental)
+        self.result.records = build_record_tables(con, self.specs, self.result.timings, self.incremental)
 
     def houses(self, con) -> None:
         from rootdb.link import houses
@@ -149,7 +150,7 @@ class _LinkRun:
     def golden(self, con) -> None:
         from rootdb.golden import build_golden
 
-        self.result.golden = build_golden(con)
+        self.result.golden = build_golden(con, self.specs)
 
 
 def link(
