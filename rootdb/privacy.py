@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
-from rootdb.masking import _MAYBE_PERSONAL, _NORMALISE, _SEPARATOR, mask_text  # noqa: F401 (re-exported)
+from rootdb.masking import _MAYBE_PERSONAL, _SEPARATOR, mask_text
 
 
 def _mask_middle(expr: pl.Expr, keep_start: int, keep_end: int) -> pl.Expr:

@@ -229,6 +229,7 @@ def _splice_rows(path: Path, pending: list[_Rows]) -> None:
 
 
 HEADING_ROWS = 2  # the heading's rows: a table under it starts on this row (0-based)
+HEADER_SEARCH_ROWS = 30  # read_table looks for a table's header among the first rows
 
 
 def date_words(day: dt.date) -> str:
@@ -293,9 +294,6 @@ def read_table(path, name: str, first_header: str, row_numbers: str | None = Non
         first = header_row + 2
         table = table.with_columns(pl.int_range(first, first + table.height, dtype=pl.Int64).alias(row_numbers))
     return table
-
-
-HEADER_SEARCH_ROWS = 30
 
 
 def _first_used_row(path, name: str) -> int:

@@ -230,7 +230,7 @@ def written(draw, number):
 
 def _digits(text: str) -> str:
     """The digits (and X) of a text once every separator is removed, as ASCII."""
-    from rootdb.privacy import _NORMALISE
+    from rootdb.masking import _NORMALISE
 
     return "".join(ch for ch in text.translate(_NORMALISE).upper() if ch != " ")
 
