@@ -8,7 +8,8 @@ feed and the registry becomes a row of `corrections` (report R36; see `correctio
 Reads the link tables (`link_*_records`, `link_*_matches`, `link_person_conflicts`,
 `link_houses`, `link_places`), `files`, `row_issues`, the `<feed>` views and
 `raw_<feed>`; writes `golden_persons`, `golden_houses`, `golden_places`,
-`rel_person_house`, `rel_household`, `rel_place_person`, `corrections`.
+`rel_person_house`, `rel_household`, `rel_place_person`, `golden_events`, `golden_visits`
+(the grid's events and home visits; see `grid`), `corrections`.
 
 The build is the list of named stages `stages(specs)`, on temporary `_g…` tables that
 `rootdb.store.sql.scratch` drops when it ends. `build_golden(con)` runs inside the
@@ -25,13 +26,14 @@ import duckdb
 
 from rootdb.golden import corrections as _corrections
 from rootdb.golden import entities as _entities
+from rootdb.golden import grid as _grid
 from rootdb.golden.relations import build_relations
 from rootdb.specs import FeedSpec, load_specs
 from rootdb.store import require_linked
 from rootdb.store.sql import Stage, run_stages, scalar, scratch
 
 GOLDEN_TABLES = ("golden_persons", "golden_houses", "golden_places", "rel_person_house", "rel_household",
-                 "rel_place_person", "corrections")
+                 "rel_place_person", "golden_events", "golden_visits", "corrections")
 _REQUIRED = ("link_person_records", "link_person_matches", "link_person_conflicts", "link_house_records",
              "link_house_matches", "link_houses", "link_place_records", "link_place_matches", "link_places")
 
@@ -45,6 +47,8 @@ def stages(specs: dict[str, FeedSpec]) -> tuple[Stage, ...]:
         Stage("houses", _entities.build_golden_houses),                          # golden_houses
         Stage("places", partial(_entities.build_golden_places, specs=specs)),    # golden_places
         Stage("relations", build_relations),  # rel_person_house, rel_household, rel_place_person
+        Stage("events", partial(_grid.build_golden_events, specs=specs)),        # golden_events
+        Stage("visits", partial(_grid.build_golden_visits, specs=specs)),        # golden_visits
         Stage("corrections", partial(_corrections.build_corrections, specs=specs)),  # corrections
     )
 

@@ -18,6 +18,9 @@ produce a correction):
    schema's `subject` and `active` rule); a registered death the registry has not recorded.
 5. Person records that reach no registry person and deliver no ID: 无法与公安库比对.
 
+A column the schema calls `optional` (a hotline caller's ID, a visit form's name) is
+normally empty: its absence is never asked for (3 and 5 skip it).
+
 Writes `corrections` (working tables: temporary `_gc_…`, dropped by `rootdb.golden`'s scratch).
 """
 
@@ -59,19 +62,22 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) ->
 
 def _spec_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
     """_gc_feeds(feed, department, title, kind), _gc_columns(feed, field, header,
-    masked_as: how its type is masked), _gc_roles(feed, role, attr, field) for person roles,
+    masked_as: how its type is masked), _gc_roles(feed, role, attr, field, optional) for person
+    roles (`optional`: an empty cell is normal there, nothing to ask the department for),
     _gc_death_owners(feed, role, field): the death registrations' date fields."""
     feeds, columns, roles = [], [], []
     for code, spec in sorted(specs.items()):
         feeds.append((code, spec.department, spec.title, spec.kind))
         columns += [(code, c.field, c.header, FIELD_TYPES[c.type].masked_as) for c in spec.columns]
-        roles += [(code, r.role, attr, f) for r in spec.roles if r.entity == "person"
+        roles += [(code, r.role, attr, f, spec.column(f).optional) for r in spec.roles if r.entity == "person"
                   for attr, f in r.fields.items() if attr in PERSON_ATTRS]
     _register(con, "_gc_feeds", pl.DataFrame(feeds, schema=["feed", "department", "title", "kind"], orient="row"))
     _register(con, "_gc_columns", pl.DataFrame(columns, schema={"feed": pl.String, "field": pl.String,
                                                                 "header": pl.String, "masked_as": pl.String},
                                                orient="row"))
-    _register(con, "_gc_roles", pl.DataFrame(roles, schema=["feed", "role", "attr", "field"], orient="row"))
+    _register(con, "_gc_roles", pl.DataFrame(roles, schema={"feed": pl.String, "role": pl.String, "attr": pl.String,
+                                                            "field": pl.String, "optional": pl.Boolean},
+                                             orient="row"))
     deaths = [(code, owned.role, owned.field) for code, owned in owners("death_date", specs)]
     _register(con, "_gc_death_owners", pl.DataFrame(
         deaths, schema={"feed": pl.String, "role": pl.String, "field": pl.String}, orient="row"))
@@ -80,7 +86,9 @@ def _spec_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> 
         SELECT feed, role, any_value(field) FILTER (WHERE attr = 'name') AS name_field,
                any_value(field) FILTER (WHERE attr = 'id') AS id_field,
                any_value(field) FILTER (WHERE attr = 'sex') AS sex_field,
-               any_value(field) FILTER (WHERE attr = 'birth_date') AS birth_field
+               any_value(field) FILTER (WHERE attr = 'birth_date') AS birth_field,
+               coalesce(bool_or(optional) FILTER (WHERE attr = 'name'), false) AS name_optional,
+               coalesce(bool_or(optional) FILTER (WHERE attr = 'id'), false) AS id_optional
         FROM _gc_roles GROUP BY feed, role
     """)
 
@@ -123,7 +131,7 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
     """IDs, names, sex, birth dates of each feed person record against its registry person."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _gc_rec AS
-        SELECT g.*, rf.name_field, rf.id_field, rf.sex_field, rf.birth_field,
+        SELECT g.*, rf.name_field, rf.id_field, rf.sex_field, rf.birth_field, rf.name_optional, rf.id_optional,
                reg.entity_id IS NOT NULL AS linked, reg.id_number AS reg_id, reg.name AS reg_name,
                reg.sex AS reg_sex, reg.birth_date AS reg_birth, reg.status AS reg_status,
                holder.name AS holder_name, holder.entity_id AS holder_entity
@@ -149,7 +157,8 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
         UNION ALL
         -- no ID where the feed has the column and the registry knows the person
         SELECT record_id, feed, file_id, source_row, role, id_field, 'id_missing', reg_id, NULL, NULL, entity_id
-        FROM _gc_rec WHERE id_field IS NOT NULL AND linked AND id_number IS NULL AND id_check IS NULL
+        FROM _gc_rec WHERE id_field IS NOT NULL AND NOT id_optional AND linked AND id_number IS NULL
+                           AND id_check IS NULL
         UNION ALL
         SELECT record_id, feed, file_id, source_row, role, name_field, 'name_differs', reg_name,
                CASE WHEN name_pinyin_same THEN '同音字' END, NULL, entity_id
@@ -160,7 +169,7 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
         WHERE linked AND name IS NOT NULL AND name <> reg_name
         UNION ALL
         SELECT record_id, feed, file_id, source_row, role, name_field, 'name_missing', reg_name, NULL, NULL, entity_id
-        FROM _gc_rec WHERE name_field IS NOT NULL AND linked AND name IS NULL
+        FROM _gc_rec WHERE name_field IS NOT NULL AND NOT name_optional AND linked AND name IS NULL
         UNION ALL
         SELECT record_id, feed, file_id, source_row, role, sex_field, 'sex_differs', reg_sex, NULL, NULL, entity_id
         FROM _gc_rec WHERE linked AND sex IS NOT NULL AND sex <> reg_sex
@@ -180,7 +189,7 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
         -- nobody in the registry and no ID to say who it is
         SELECT record_id, feed, file_id, source_row, role, coalesce(id_field, name_field, birth_field), 'cannot_compare',
                NULL, '未提供身份证号，按姓名等信息也未能对应到公安库人员', NULL, entity_id
-        FROM _gc_rec WHERE NOT linked AND id_number IS NULL AND id_check IS NULL
+        FROM _gc_rec WHERE NOT linked AND NOT id_optional AND id_number IS NULL AND id_check IS NULL
     """)
 
 

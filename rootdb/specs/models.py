@@ -64,6 +64,9 @@ class ColumnSpec(_Strict):
     synonyms: dict[str, str] = Field(
         default_factory=dict, description="delivered spelling -> allowed value (enum)"
     )
+    optional: bool = Field(
+        default=False, description="an empty cell is how the column is normally delivered (a hotline "
+        "caller gives no ID): no correction asks the department for it")
     note: str = ""
 
     @field_validator("field")
@@ -147,6 +150,19 @@ GoldenField = Literal["death_date", "registration_status"]
 # The entity each golden field belongs to.
 GOLDEN_ENTITIES: dict[str, str] = {"death_date": "person", "registration_status": "place"}
 
+# The golden tables a feed's rows can be kept in (`keeps`): the fields its schema must
+# then have (with the type the golden build relies on; None: any text) and its roles.
+KEPT_TABLES: dict[str, dict] = {
+    "events": {"fields": {"event_no": None, "reported_at": "datetime", "source": None, "category": None,
+                          "subcategory": None, "description": None, "incident_address": None,
+                          "platform_grid": None, "handling_dept": None, "status": None,
+                          "time_limit_days": "int", "closed_at": "datetime", "satisfaction": None},
+               "roles": ("person", "location")},
+    "visits": {"fields": {"visit_no": None, "visit_date": "date", "grid": None, "grid_worker": None,
+                          "visit_address": None, "visit_type": None, "problems": None, "event_no": None},
+               "roles": ("person", "residence")},
+}
+
 RelationKind = Literal["owner", "tenant", "household", "guardian", "legal_rep", "employee"]
 # The entity of `of` per relation kind (`person` is always a person role).
 RELATION_TARGETS: dict[str, str] = {"owner": "house", "tenant": "house", "household": "person",
@@ -205,6 +221,9 @@ class FeedSpec(_Strict):
                               "current row belongs to (r_persons.groups, query --group, nightly)")
     owns: list[OwnedField] = Field(default_factory=list)
     relations: list[RelationSpec] = Field(default_factory=list)
+    keeps: Literal["events", "visits"] | None = Field(
+        default=None, description="the golden table every row is also kept in, one row per record: "
+        "golden_events (a grid event, 诉求) or golden_visits (a grid worker's home visit)")
 
     @field_validator("code")
     @classmethod
@@ -278,6 +297,16 @@ class FeedSpec(_Strict):
         for rel in self.relations:
             need(rel.person, "person", f"relations（{rel.kind}）的 person")
             need(rel.of, RELATION_TARGETS[rel.kind], f"relations（{rel.kind}）的 of")
+        if self.keeps is not None:
+            kept = KEPT_TABLES[self.keeps]
+            types = {c.field: c.type for c in self.columns}
+            missing = [f for f, t in kept["fields"].items() if f not in types or t not in (None, types[f])]
+            if missing:
+                raise ValueError(f"keeps: {self.keeps} 需要字段 {missing}（类型：" + "，".join(
+                    f"{f} {kept['fields'][f] or 'text'}" for f in missing) + "）")
+            absent = [r for r in kept["roles"] if r not in entities]
+            if absent:
+                raise ValueError(f"keeps: {self.keeps} 需要角色 {absent}")
 
     def column(self, field: str) -> ColumnSpec:
         for col in self.columns:
