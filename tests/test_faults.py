@@ -4,6 +4,7 @@ before the killed run, and the next run completes."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -82,8 +83,12 @@ def test_killed_ingest_leaves_the_database_as_it_was(workspace, tmp_path):
 def test_killed_link_leaves_the_previous_link(workspace, tmp_path):
     db = workspace / "rootdb.duckdb"
     before = _state(db)
+    model = workspace / "models" / "person_model.json"
+    saved = json.dumps(json.loads(model.read_text(encoding="utf-8")), indent=1)  # bytes a retrain never writes
+    model.write_text(saved, encoding="utf-8")
     _kill_at("link.before_commit", ["link", "--retrain", "--db", str(db)], tmp_path)
     assert _state(db) == before
+    assert model.read_text(encoding="utf-8") == saved, "the retrained model replaced the one the database was linked with"
     _run(["link", "--db", str(db)])
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM crosswalk").fetchall()[0][0] == before["crosswalk"][0]

@@ -100,6 +100,7 @@ class _LinkRun:
         self.threshold = threshold
         self.review_from = review_from
         self.charts = Path(charts) if charts else None
+        self.trained_model: dict | None = None  # saved by `link` after its commit
         self.specs = load_specs()  # the records' roles and the golden records' sources
 
     def stages(self) -> list[Stage]:
@@ -132,6 +133,7 @@ class _LinkRun:
                                        self.review_from, charts_dir=self.charts)
         self.result.model_trained = outcome["model_trained"]
         self.result.review_pairs = outcome["review_pairs"]
+        self.trained_model = outcome["model"]
 
     def people_entities(self, con) -> None:
         from rootdb.link import people
@@ -167,7 +169,7 @@ def link(
     process) or "spark" (local mode, or the cluster ROOTDB_SPARK_MASTER names); the rest
     runs in DuckDB."""
     from rootdb.link import engines
-    from rootdb.link.model import model_problem
+    from rootdb.link.model import model_problem, save_model
 
     if not 0 < review_from <= threshold < 1:
         raise UsageError("阈值须满足 0 < --review-from ≤ --threshold < 1")
@@ -198,6 +200,8 @@ def link(
             pause_point("link.before_commit")
             con.commit()
             watch.lap("commit")
+            if run.trained_model is not None:  # only now: a killed run keeps the model that matches the database
+                save_model(run.trained_model, model_path)
         except BaseException as exc:
             con.rollback()
             if _out_of_memory(exc):

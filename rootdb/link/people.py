@@ -457,7 +457,8 @@ def probabilistic(
     """Cluster the unresolved records with the registry; `link_person_clusters` and
     `link_person_review` (pairs between `review_from` and `threshold`). `engine`: where
     splink trains, predicts and clusters (`rootdb.link.engines`); everything else stays
-    here."""
+    here. A model trained here is returned as `model`, for the caller to save once its
+    transaction has committed (a run killed before that leaves the saved model as it was)."""
     from rootdb.link import model as splink_model  # splink: imported when the model runs
     from rootdb.link.review import current_decisions
 
@@ -470,7 +471,6 @@ def probabilistic(
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
         stored = engine.train(con, registry, fetch_frame(con, "SELECT * FROM link_splink_training"))
-        splink_model.save_model(stored, model_path)
     members = fetch_frame(con, "SELECT * FROM link_splink_members")
     decisions = current_decisions(con)
     for side in ("l", "r"):  # decisions about a record apply to the one it is compared through
@@ -505,7 +505,7 @@ def probabilistic(
     con.unregister("_clusters")
     con.unregister("_members")
     frame_to_table(con, "link_person_review", review)
-    return {"model_trained": trained, "review_pairs": review.height}
+    return {"model_trained": trained, "review_pairs": review.height, "model": stored if trained else None}
 
 
 def _single_best_links(
