@@ -35,6 +35,7 @@ from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
 from rootdb.outpaths import output_folder
 from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
+from rootdb.reports import floorplans
 from rootdb.reports.output import hand_run_folder, process_alive, publish, safe_name, staging_folder
 from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate, base_sql, load_templates,
                                       statement_problem, template_dirs, used_parameters)
@@ -56,6 +57,7 @@ class ReportFile:
     file: str
     seconds: float
     custom_template: str | None = None  # the template's (or _base.sql's) file, when not rootdb's own
+    pictures: str | None = None  # the folder of its pictures (template key `pictures`), beside the workbook
 
 
 def custom_template(template: ReportTemplate) -> str | None:
@@ -173,6 +175,8 @@ def run_reports(
                     report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0,
                                         custom_template(template))
                     run.reports.append(report)
+                    if template.pictures:
+                        report.pictures = str(out / draw_pictures(con, template, staging, suffix, heading))
                     if pool is not None and frame.height >= PARALLEL_ROWS:
                         pending.append((report, pool.submit(_write, staging / name, template, frame, heading,
                                                                 fmt)))
@@ -191,6 +195,8 @@ def run_reports(
         _remove_stale_staging(out)
         for report in run.reports:  # every report written (and audited): move them in place
             publish(staging / Path(report.file).name, Path(report.file))
+            if report.pictures:
+                _publish_folder(staging / Path(report.pictures).name, Path(report.pictures))
     run.seconds = round(time.perf_counter() - started, 2)
     return run
 
@@ -218,6 +224,35 @@ def _audit_reports(db: str | None, run: ReportRun) -> None:
     except (WorkspaceError, duckdb.Error) as exc:
         what = "未脱敏的报表" if not run.masked else "自定义模板的报表"
         raise WorkspaceError(f"未能写入审计日志，{what}没有输出：{exc}") from None
+
+
+# The pictures a template may ask for (its key `pictures`): the title of their folder
+# (R41_楼栋平面图 beside R41's workbook) and the drawer, which reads the shared report
+# tables and writes its files into the folder it is given.
+PICTURE_DRAWERS = {"floorplans": (floorplans.TITLE, floorplans.draw)}
+
+
+def draw_pictures(con: duckdb.DuckDBPyConnection, template: ReportTemplate, staging: Path, suffix: str,
+                  heading: ReportHeading) -> str:
+    """Draw a report's pictures into a folder of the staging folder, written there as the
+    workbooks are (inside the workspace, moved into place with them); the folder's name."""
+    title, drawer = PICTURE_DRAWERS[template.pictures]
+    name = f"{template.code}_{title}{suffix}"
+    drawer(con, staging / name, template.title, heading.as_of)
+    return name
+
+
+def _publish_folder(staged: Path, target: Path) -> None:
+    """Move a staged folder's files into `target`, then remove the files a previous run
+    left there that this run did not write (a building no longer in the registry)."""
+    written = {path.relative_to(staged) for path in staged.rglob("*") if path.is_file()}
+    for relative in sorted(written):
+        publish(staged / relative, target / relative)
+    for path in sorted(target.rglob("*"), reverse=True):
+        if path.is_file() and path.relative_to(target) not in written and path.suffix in (".svg", ".html"):
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 PARALLEL_ROWS = 20_000  # reports this large are written in a worker process

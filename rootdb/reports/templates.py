@@ -181,6 +181,10 @@ class ReportTemplate(_Strict):
     # or grid notes that they are not in it. Needs the columns `community` and `grid`.
     unmatched: Literal["roster", "statistics"] | None = None
     empty_text: str = Field(default="本期无符合条件的记录", min_length=1)  # the line of a table with no rows
+    # Pictures drawn beside the workbook from the shared report tables, by the drawer of
+    # this name (rootdb.reports.engine.PICTURE_DRAWERS): `floorplans` = each residential
+    # building's floor plan in 红黄蓝 (rootdb.reports.floorplans).
+    pictures: Literal["floorplans"] | None = None
     sql: str = Field(min_length=1)
     columns: list[ReportColumn] = Field(min_length=1)
     path: str = ""  # filled in by the loader

@@ -1,0 +1,200 @@
+"""R41 楼栋慢病分色表（红黄蓝） and its floor plans, on the linked sample area, against the
+sample's truth (sample_data/_truth): each residential building's households, their
+colours (红 a living chronic patient with 管理等级 三级 or 严重精神障碍 lives there, 黄
+another patient, 蓝 none), empty flats and the 责任医生 most of its patients have are
+worked out here from the true persons, houses and manbing rows — the level, diseases
+and doctor read from the delivered file's cells — never from the report's SQL."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from conftest import SAMPLE_AS_OF, TRUTH
+from test_reports_unmatched import unmatched_grids
+
+from rootdb.reports import run_reports, select_templates
+from rootdb.reports.floorplans import CELL_H, TOP
+
+SVG = "{http://www.w3.org/2000/svg}"
+COLOUR_CLASSES = {"r": "红", "y": "黄", "b": "蓝", "e": "空"}
+HEADERS = {"diseases": ("疾病类型", "慢病类型", "慢性病种类", "疾病名称", "病种"),
+           "level": ("管理等级", "管理级别"), "doctor": ("责任医生", "责任医师", "管理医生")}
+
+
+# ------------------------------------------------------------------ the truth
+
+def _manbing_cells() -> pl.DataFrame:
+    """(file, source_row, diseases, level, doctor) of every data row of the delivered
+    manbing files, as written in their cells (source_row: the row number a spreadsheet
+    shows, as records.csv counts it)."""
+    files = pl.read_csv(TRUTH / "files.csv", infer_schema=False).filter(pl.col("feed") == "manbing")
+    rows = []
+    for file, header_row in files.select("file", "header_row").iter_rows():
+        sheet = openpyxl.load_workbook(TRUTH.parent / file, read_only=True).active
+        cells = list(sheet.iter_rows(values_only=True))
+        header = [str(h or "").replace(" ", "").replace("\u3000", "") for h in cells[int(header_row) - 1]]
+        where = {k: next(i for i, h in enumerate(header) if h in names) for k, names in HEADERS.items()}
+        for number, row in enumerate(cells[int(header_row):], start=int(header_row) + 1):
+            rows.append({"file": file, "source_row": number,
+                         **{k: None if row[i] is None else str(row[i]).strip() for k, i in where.items()}})
+    return pl.DataFrame(rows, schema={"file": pl.String, "source_row": pl.Int64, "diseases": pl.String,
+                                      "level": pl.String, "doctor": pl.String})
+
+
+def _expected(truth) -> pl.DataFrame:
+    """Per residential building of the registry (community, compound, building): 户数,
+    红, 黄, 蓝, 空置 and 责任医生 as the contract defines them, from the truth."""
+    people = unmatched_grids(truth, truth.people_at()).filter(pl.col("resident"))
+    houses = truth.houses.filter((pl.col("usage") == "住宅") & pl.col("address_code").is_not_null()
+                                 & pl.col("grid").is_not_null())
+    residents = people.group_by(pl.col("residence_house_uid").alias("house_uid")).len("residents")
+    patient_rows = (truth.records.filter((pl.col("role") == "person") & pl.col("file").str.starts_with("manbing"))
+                    .join(_manbing_cells(), on=["file", "source_row"])
+                    .join(people.select(pl.col("person_uid").alias("entity_uid"), "residence_house_uid"),
+                          on="entity_uid"))
+    red_row = (pl.col("level").str.contains("三|3") | pl.col("diseases").str.contains("严重精神障碍")).fill_null(False)
+    patients = patient_rows.sort("file", "source_row").group_by("entity_uid").agg(
+        pl.col("residence_house_uid").first().alias("house_uid"), red_row.any().alias("red"),
+        pl.col("doctor").drop_nulls().last().alias("doctor"))
+    per_house = patients.group_by("house_uid").agg(pl.len().alias("patients"), pl.col("red").any())
+    colours = houses.join(residents, on="house_uid", how="left").join(per_house, on="house_uid", how="left") \
+        .with_columns(pl.when(pl.col("residents").is_null()).then(None)
+                      .when(pl.col("red")).then(pl.lit("红"))
+                      .when(pl.col("patients") > 0).then(pl.lit("黄")).otherwise(pl.lit("蓝")).alias("colour"))
+    key = ["community", "compound", "building"]
+    counts = colours.group_by(key).agg(
+        pl.col("colour").is_not_null().sum().alias("户数"), (pl.col("colour") == "红").sum().alias("红"),
+        (pl.col("colour") == "黄").sum().alias("黄"), (pl.col("colour") == "蓝").sum().alias("蓝"),
+        pl.col("colour").is_null().sum().alias("空置（套）"))
+    doctors = (patients.filter(pl.col("doctor").is_not_null()).join(houses.select("house_uid", *key), on="house_uid")
+               .group_by(*key, "doctor").len().sort(["len", "doctor"], descending=[True, False])
+               .group_by(key, maintain_order=True).agg(pl.col("doctor").first().alias("责任医生")))
+    return counts.join(doctors, on=key, how="left")
+
+
+def _report(rows: pl.DataFrame) -> pl.DataFrame:
+    """R41's CSV rows keyed as the truth is."""
+    return rows.select(pl.col("社区").alias("community"), pl.col("小区（街路）").alias("compound"),
+                       pl.col("楼栋").alias("building"),
+                       *[pl.col(c).cast(pl.Int64) for c in ("户数", "红", "黄", "蓝", "空置（套）")], "责任医生")
+
+
+# ------------------------------------------------------------------ the workbook's numbers
+
+def test_r41_counts_every_buildings_households_in_their_colours(report_csv, truth):
+    expected = _expected(truth)
+    got = _report(report_csv("R41"))
+    key = ["community", "compound", "building"]
+    assert got.height == expected.height == got.select(key).n_unique(), "one row per residential building"
+    both = expected.join(got, on=key, how="full", suffix="_got", coalesce=True)
+    wrong = both.filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_got"))
+                                          for c in ("户数", "红", "黄", "蓝", "空置（套）", "责任医生")))
+    print(f"R41: {expected.height} buildings, {expected['红'].sum()} 红 {expected['黄'].sum()} 黄 "
+          f"{expected['蓝'].sum()} 蓝; wrong {wrong.head(5).to_dicts()}")
+    assert wrong.is_empty()
+    assert expected["红"].sum() > 0 and expected["黄"].sum() > 0 and expected["空置（套）"].sum() > 0
+    assert (got["红"] + got["黄"] + got["蓝"] == got["户数"]).all()
+
+
+def test_r41_lists_buildings_grid_by_grid_with_their_grid(report_csv, truth):
+    rows = report_csv("R41")
+    houses = truth.houses.filter((pl.col("usage") == "住宅") & pl.col("address_code").is_not_null())
+    grids = dict(houses.group_by("community", "compound", "building").agg(pl.col("grid").first())
+                 .select(pl.concat_str("community", "compound", "building"), "grid").iter_rows())
+    assert [grids[c + x + b] for c, x, b in rows.select("社区", "小区（街路）", "楼栋").iter_rows()] == rows["网格"].to_list()
+    order = houses.group_by("community", "grid").agg(pl.col("address_code").min()).sort("address_code")
+    seen = list(dict.fromkeys(rows.select(pl.concat_str("社区", "网格")).to_series().to_list()))
+    assert seen == order.select(pl.concat_str("community", "grid")).to_series().to_list()
+
+
+# ------------------------------------------------------------------ the pictures
+
+@pytest.fixture(scope="module")
+def pictures(sample_db, tmp_path_factory):
+    """R41 run as a workbook (masked, as a doctor gets it) on a copy of the sample: the
+    run and its pictures' folder."""
+    from conftest import copy_sample
+
+    root = tmp_path_factory.mktemp("r41")
+    db = copy_sample(sample_db, root / "db")
+    out = root / "out"
+    run = run_reports(select_templates(["R41"], False), as_of=SAMPLE_AS_OF, out=out, db=str(db))
+    return run, Path(run.reports[0].pictures)
+
+
+def _cells(svg: ET.Element) -> list[tuple[str, str, float]]:
+    """(colour, room, y) of each house cell of a floor plan."""
+    return [(COLOUR_CLASSES[g.get("class")], g.findall(f"{SVG}text")[0].text, float(g.find(f"{SVG}rect").get("y")))
+            for g in svg.iter(f"{SVG}g") if g.get("class") in COLOUR_CLASSES]
+
+
+def test_r41_draws_one_floor_plan_per_building_in_its_colours(pictures, truth):
+    run, folder = pictures
+    assert folder.name == "R41_楼栋平面图" and folder.parent == Path(run.out)
+    assert Path(run.reports[0].file).is_file()
+    expected = _expected(truth)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.svg"))
+    assert files == sorted(f"{c}/{x}{b}.svg" for c, x, b in expected.select("community", "compound", "building")
+                           .iter_rows())
+    for c, x, b, households, red, yellow, blue, empty, doctor in expected.iter_rows():
+        svg = ET.parse(folder / c / f"{x}{b}.svg").getroot()
+        assert svg.tag == f"{SVG}svg"
+        colours = Counter(colour for colour, _, _ in _cells(svg))
+        assert colours == Counter({"红": red, "黄": yellow, "蓝": blue, "空": empty}) - Counter(), (x, b)
+        text = "".join(svg.itertext())
+        assert f"{x} {b}" in text and (doctor is None or doctor in text)
+
+
+def test_r41_floor_plans_put_each_room_on_its_floor(pictures, truth):
+    _, folder = pictures
+    houses = truth.houses.filter((pl.col("usage") == "住宅") & pl.col("address_code").is_not_null())
+    community, compound, building = houses.select("community", "compound", "building").row(0)
+    svg = ET.parse(folder / community / f"{compound}{building}.svg").getroot()
+    labels = {round((float(t.get("y")) - TOP) // CELL_H): int(t.text.removesuffix("层"))
+              for t in svg.iter(f"{SVG}text") if (t.text or "").endswith("层")}
+    cells = _cells(svg)
+    rooms = houses.filter((pl.col("compound") == compound) & (pl.col("building") == building))["room"]
+    assert sorted(room for _, room, _ in cells) == sorted(rooms.to_list())
+    for _, room, y in cells:
+        assert labels[round((y - TOP) // CELL_H)] == int(room[:-2]), room  # 1101 on the 11th floor
+    assert max(labels.values()) == max(int(r[:-2]) for r in rooms)
+
+
+def test_r41_pictures_hold_nothing_personal_and_pages_are_offline(pictures, truth):
+    _, folder = pictures
+    doctors = set(_manbing_cells()["doctor"].drop_nulls())
+    names = set(truth.persons["name"].drop_nulls()) - doctors
+    pages = list(folder.glob("*.html"))
+    assert [p.stem for p in pages] == sorted(set(truth.houses.filter(pl.col("address_code").is_not_null())
+                                                 ["community"]))
+    for path in [*folder.rglob("*.svg"), *pages]:
+        text = path.read_text(encoding="utf-8")
+        words = re.sub(r"<[^>]*>", " ", text)
+        assert not re.search(r"\d{15,18}|\d{6}\*+\d{3}|1[3-9]\d{9}|1\d\d\*{4}\d{4}", words), path
+        assert not {n for n in names if len(n) >= 2 and n in words}, path
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"https?:|//[a-z]|<link|<script|<img|url\(", text, re.IGNORECASE), page
+        buildings = len(list((folder / page.stem).glob("*.svg")))
+        assert text.count("<svg") == buildings > 0
+        assert "@media print" in text and "A4" in text
+
+
+def test_r41_a_second_run_leaves_no_stale_floor_plan(pictures, tmp_path):
+    run, folder = pictures
+    db = Path(run.reports[0].file).parent.parent / "db" / "rootdb.duckdb"
+    first = run_reports(select_templates(["R41"], False), as_of=SAMPLE_AS_OF, out=tmp_path, db=str(db))
+    plans = Path(first.reports[0].pictures)
+    stale = plans / "建设社区" / "已拆除1号楼.svg"
+    stale.write_text("<svg/>", encoding="utf-8")
+    kept = plans.parent / "我的笔记.txt"
+    kept.write_text("自己的文件", encoding="utf-8")
+    run_reports(select_templates(["R41"], False), as_of=SAMPLE_AS_OF, out=tmp_path, db=str(db))
+    assert not stale.exists() and kept.exists()
+    assert sorted(p.name for p in plans.rglob("*.svg")) == sorted(p.name for p in folder.rglob("*.svg"))
