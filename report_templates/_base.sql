@@ -151,6 +151,57 @@ LEFT JOIN (SELECT person_id, list_sort(list(DISTINCT grp)) AS groups FROM _r_gro
        USING (person_id)
 ORDER BY p.person_id;
 
+-- r_special_visits: the people living in the area (resident_or_unplaced) who belong to a
+-- special group as R35 counts them, one row each (R39, R40 and nightly's 走访超期):
+--   special_groups  高龄 (80+)、独居/空巢、残疾、低保、特困、优抚, in that order
+--   last_visit      the date of their latest zoufang visit by the as-of date: a visit
+--                   naming them, or a visit to the house they live in (a form that names
+--                   nobody counts for everyone living there); NULL = never visited
+--   visited_90d     last_visit less than 90 days before the as-of date
+CREATE OR REPLACE TEMP TABLE r_special_visits AS
+WITH special AS (
+    SELECT person_id, house_id,
+           list_filter([CASE WHEN age >= 80 THEN '高龄' END,
+                        CASE WHEN elderly_alone OR empty_nest THEN '独居/空巢' END,
+                        CASE WHEN in_canji THEN '残疾' END, CASE WHEN in_dibao THEN '低保' END,
+                        CASE WHEN in_tekun THEN '特困' END, CASE WHEN in_tuiyi THEN '优抚' END],
+                       lambda x: x IS NOT NULL) AS groups
+    FROM r_persons WHERE resident_or_unplaced
+), visits AS (
+    SELECT s.person_id, v.visit_date FROM special s JOIN golden_visits v ON v.person_entity_id = s.person_id
+    WHERE v.visit_date <= $as_of::DATE
+    UNION ALL
+    SELECT s.person_id, v.visit_date FROM special s JOIN golden_visits v ON v.house_entity_id = s.house_id
+    WHERE v.visit_date <= $as_of::DATE
+)
+SELECT s.person_id, array_to_string(s.groups, '、') AS special_groups, max(v.visit_date) AS last_visit,
+       coalesce(max(v.visit_date) > $as_of::DATE - 90, false) AS visited_90d
+FROM special s LEFT JOIN visits v USING (person_id)
+WHERE len(s.groups) > 0
+GROUP BY s.person_id, s.groups
+ORDER BY s.person_id;
+
+-- r_overdue_events: the grid platform's events (shijian) of the area still open (neither
+-- 已办结 nor 已退回) whose deadline (上报时间 + 办理时限) fell on a day before the as-of
+-- date, with days_overdue (as-of date − the deadline's date), the person concerned (name
+-- and phone from the golden records) and where: the house's short address, the place's
+-- name, else the address as the platform wrote it (R38 and nightly's 事件超期).
+CREATE OR REPLACE TEMP TABLE r_overdue_events AS
+SELECT e.event_no, e.reported_at, e.deadline, $as_of::DATE - e.deadline::DATE AS days_overdue,
+       e.category, e.subcategory, e.description, e.source, e.status, e.handling_dept, e.time_limit_days,
+       e.community, e.grid, e.person_entity_id AS person_id, coalesce(p.display_name, gp.name) AS person_name,
+       coalesce(p.id_number, gp.id_number) AS person_id_number, coalesce(p.phone, gp.phone) AS person_phone,
+       coalesce(h.short_address, pl.name, e.incident_address) AS location
+FROM golden_events e
+LEFT JOIN r_persons p ON p.person_id = e.person_entity_id
+LEFT JOIN golden_persons gp ON gp.entity_id = e.person_entity_id  -- one living outside a part of the area
+LEFT JOIN r_houses h ON h.house_id = e.house_entity_id
+LEFT JOIN golden_places pl ON pl.entity_id = e.place_entity_id
+WHERE coalesce(e.status, '') NOT IN ('已办结', '已退回') AND e.deadline::DATE < $as_of::DATE
+  AND (CAST($community AS VARCHAR) IS NULL OR e.community = $community)
+  AND (CAST($grid AS VARCHAR) IS NULL OR e.grid = $grid)
+ORDER BY days_overdue DESC, e.event_no;
+
 -- relation_order(relation): where a member goes in a household list, in the order of the
 -- family relation codes of GB/T 4761: 户主, 配偶, 子女 (then their spouses), 孙辈, 父母,
 -- 祖父母, 兄弟姐妹, others. Members of one rank are listed oldest first.
