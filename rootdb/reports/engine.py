@@ -176,7 +176,7 @@ def run_reports(
                                         custom_template(template))
                     run.reports.append(report)
                     if template.pictures:
-                        report.pictures = str(out / draw_pictures(con, template, staging, suffix, heading))
+                        report.pictures = draw_pictures(con, template, staging, out, suffix, heading)
                     if pool is not None and frame.height >= PARALLEL_ROWS:
                         pending.append((report, pool.submit(_write, staging / name, template, frame, heading,
                                                                 fmt)))
@@ -232,14 +232,14 @@ def _audit_reports(db: str | None, run: ReportRun) -> None:
 PICTURE_DRAWERS = {"floorplans": (floorplans.TITLE, floorplans.draw)}
 
 
-def draw_pictures(con: duckdb.DuckDBPyConnection, template: ReportTemplate, staging: Path, suffix: str,
-                  heading: ReportHeading) -> str:
+def draw_pictures(con: duckdb.DuckDBPyConnection, template: ReportTemplate, staging: Path, out: Path,
+                  suffix: str, heading: ReportHeading) -> str | None:
     """Draw a report's pictures into a folder of the staging folder, written there as the
-    workbooks are (inside the workspace, moved into place with them); the folder's name."""
+    workbooks are (inside the workspace, moved into place with them); the folder they
+    will have in `out`, or None when there was nothing to draw."""
     title, drawer = PICTURE_DRAWERS[template.pictures]
     name = f"{template.code}_{title}{suffix}"
-    drawer(con, staging / name, template.title, heading.as_of)
-    return name
+    return str(out / name) if drawer(con, staging / name, template.title, heading.as_of) else None
 
 
 def _publish_folder(staged: Path, target: Path) -> None:

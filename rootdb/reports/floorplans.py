@@ -258,15 +258,18 @@ th, td {{ border: 1px solid #bbb; padding: 4px 10px; text-align: center; }}
 th {{ background: #eee; }}
 td.r {{ background: {COLOURS["红"][0]}; color: #fff; }} td.y {{ background: {COLOURS["黄"][0]}; }}
 td.b {{ background: {COLOURS["蓝"][0]}; color: #fff; }}
-section.plan {{ background: #fff; margin: 0 0 16px; padding: 8px; box-shadow: 0 1px 3px #aaa; }}
-section.plan svg {{ display: block; width: 100%; height: auto; max-width: 1100px; }}
+section.plan {{ display: inline-block; vertical-align: top; max-width: 100%; background: #fff;
+  margin: 0 12px 16px 0; padding: 8px; box-shadow: 0 1px 3px #aaa; }}
+section.plan svg {{ display: block; max-width: 100%; height: auto; }}
 {STYLE}
 @page {{ size: A4 landscape; margin: 10mm; }}
 @media print {{
   body {{ margin: 0; background: #fff; }}
   .contents {{ break-after: page; }}
-  section.plan {{ box-shadow: none; margin: 0; padding: 0; break-inside: avoid; break-after: page; }}
-  section.plan svg {{ max-width: none; max-height: 185mm; }}
+  th, td {{ padding: 1px 8px; font-size: 12px; }}
+  section.plan {{ display: block; box-shadow: none; margin: 0; padding: 0; break-inside: avoid;
+    break-after: page; }}
+  section.plan svg {{ width: 100%; max-height: 188mm; }}
   * {{ -webkit-print-color-adjust: exact; print-color-adjust: exact; }}
 }}
 </style></head><body>

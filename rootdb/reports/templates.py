@@ -4,7 +4,8 @@ A template holds the report's SQL (named parameters such as `$as_of`, bound by D
 and its layout: title, columns (header, optional group header above, width, format,
 alignment, masking, 合计), the counts of a roster's 合计 line ("合计：15 户 48 人"),
 notes, notes with a count worked out by SQL (shown only when the count is not 0), and
-how rows whose address the standard address registry lacks are shown (`unmatched`). The SQL text is rendered by jinja2 in a sandbox first, with
+how rows whose address the standard address registry lacks are shown (`unmatched`), and
+pictures drawn beside the workbook (`pictures`). The SQL text is rendered by jinja2 in a sandbox first, with
 constants only (never a value the user typed), so a template can loop over age bands
 instead of repeating itself. The sandbox has limits (`rootdb.reports.sandbox`: the size
 of values, range(), 64 KB of SQL, 2 seconds); a refusal, like any error rendering shows,
