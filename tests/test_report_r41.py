@@ -129,9 +129,10 @@ def pictures(sample_db, tmp_path_factory):
 
 
 def _cells(svg: ET.Element) -> list[tuple[str, str, float]]:
-    """(colour, room, y) of each house cell of a floor plan."""
-    return [(COLOUR_CLASSES[g.get("class")], g.findall(f"{SVG}text")[0].text, float(g.find(f"{SVG}rect").get("y")))
-            for g in svg.iter(f"{SVG}g") if g.get("class") in COLOUR_CLASSES]
+    """(colour, room, y) of each house cell of a floor plan, left to right and top down."""
+    cells = [(float(rect.get("y")), float(rect.get("x")), COLOUR_CLASSES[g.get("class")], g.find(f"{SVG}text").text)
+             for g in svg.iter(f"{SVG}g") if g.get("class") in COLOUR_CLASSES for rect in [g.find(f"{SVG}rect")]]
+    return [(colour, room, y) for y, _, colour, room in sorted(cells)]
 
 
 def test_r41_draws_one_floor_plan_per_building_in_its_colours(pictures, truth):
@@ -198,3 +199,26 @@ def test_r41_a_second_run_leaves_no_stale_floor_plan(pictures, tmp_path):
     run_reports(select_templates(["R41"], False), as_of=SAMPLE_AS_OF, out=tmp_path, db=str(db))
     assert not stale.exists() and kept.exists()
     assert sorted(p.name for p in plans.rglob("*.svg")) == sorted(p.name for p in folder.rglob("*.svg"))
+
+
+def test_r41_draws_a_row_of_bungalows_on_the_ground_floor(sample_copy, tmp_path):
+    """Rooms of one or two digits (a 平房 row: 康宁巷3号 rooms 1, 2, 12) are on floor 1,
+    side by side in the order of their numbers; nobody lives there, so all are empty."""
+    import duckdb
+
+    with duckdb.connect(str(sample_copy)) as con:
+        community, grid = con.execute("SELECT community, grid FROM golden_houses WHERE registry_key IS NOT NULL "
+                                      "ORDER BY registry_key LIMIT 1").fetchall()[0]
+        for i, room in enumerate(("12", "2", "1")):
+            con.execute("INSERT INTO golden_houses (entity_id, registry_key, community, grid, compound, building, "
+                        "room, standard_address, usage) VALUES (?, ?, ?, ?, '康宁巷', '3', ?, ?, '住宅')",
+                        [f"HTEST{i}", f"99{i}", community, grid, room, f"{community}康宁巷3号{room}室"])
+    run = run_reports(select_templates(["R41"], False), as_of=SAMPLE_AS_OF, out=tmp_path, fmt="csv",
+                      db=str(sample_copy))
+    rows = pl.read_csv(run.reports[0].file, infer_schema=False).filter(pl.col("小区（街路）") == "康宁巷")
+    assert rows.select("楼栋", "户数", "空置（套）").rows() == [("3号楼", "0", "3")]
+    svg = ET.parse(Path(run.reports[0].pictures) / community / "康宁巷3号楼.svg").getroot()
+    cells = _cells(svg)
+    assert [room for _, room, _ in cells] == ["1", "2", "12"] and {y for _, _, y in cells} == {TOP + 2}
+    assert {colour for colour, _, _ in cells} == {"空"}
+    assert [t.text for t in svg.iter(f"{SVG}text") if (t.text or "").endswith("层")] == ["1层"]

@@ -75,6 +75,7 @@ WITH c AS (
 SELECT c.building_key, c.unit, coalesce(c.room, '') AS room, c.floor, coalesce(c.colour, '空') AS colour,
        n.unit_index, n.column_index
 FROM c JOIN numbered n USING (building_key, unit_key, column_key)
+ORDER BY c.building_key, c.floor DESC, n.column_index
 """
 
 BUILDINGS_SQL = """
@@ -104,7 +105,7 @@ def draw(con: duckdb.DuckDBPyConnection, folder: Path, title: str, as_of: dt.dat
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(_standalone(svg), encoding="utf-8")
             written.append(path)
-            figures.append((name, building, svg))
+            figures.append((building, svg))
         page = folder / f"{safe_name(community[0])}.html"
         page.write_text(_community_page(community[0], figures, title, as_of), encoding="utf-8")
         written.append(page)
@@ -232,7 +233,7 @@ def _standalone(svg: str) -> str:
             f'<style>{STYLE}</style>{rest}\n')
 
 
-def _community_page(community: str, figures: list[tuple[str, dict, str]], title: str, as_of: dt.date) -> str:
+def _community_page(community: str, figures: list[tuple[dict, str]], title: str, as_of: dt.date) -> str:
     """One community's buildings on one offline page: a list of them with their counts,
     then every floor plan, one per printed page."""
     e = html.escape
@@ -240,10 +241,10 @@ def _community_page(community: str, figures: list[tuple[str, dict, str]], title:
         f'<tr><td><a href="#b{i}">{e(b["compound"])}{e(b["building"])}</a></td><td>{e(b["grid"] or "")}</td>'
         f'<td>{b["households"]}</td><td class="r">{b["red"]}</td><td class="y">{b["yellow"]}</td>'
         f'<td class="b">{b["blue"]}</td><td>{b["empty"]}</td><td>{e(b["doctor"] or "")}</td></tr>'
-        for i, (_, b, _) in enumerate(figures))
-    total = {k: sum(b[k] for _, b, _ in figures) for k in ("households", "red", "yellow", "blue", "empty")}
+        for i, (b, _) in enumerate(figures))
+    total = {k: sum(b[k] for b, _ in figures) for k in ("households", "red", "yellow", "blue", "empty")}
     sections = "".join(f'<section class="plan" id="b{i}">{svg}</section>'
-                       for i, (_, _, svg) in enumerate(figures))
+                       for i, (_, svg) in enumerate(figures))
     heading = f"{e(community)} {TITLE}"
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
