@@ -244,10 +244,13 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
 
 # ---------------------------------------------------------------- changes since the last run
 
-def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame | None, str]:
-    """Today's person state and, when a previous one was saved, what changed: newly in
-    the registry, died, moved out, moved house, started or stopped a benefit (a special
-    group a feed's schema declares: 低保, 医保参保, …).
+def _changes(db_path: Path, as_of: dt.date) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None, str]:
+    """Today's state (per table of STATE_TABLES) and, when a previous one was saved, what
+    changed: newly in the registry, died, moved out, moved house, started or stopped a
+    benefit (a special group a feed's schema declares: 低保, 医保参保, …); an event of the
+    grid platform newly overdue (事件超期); a special-group resident whose last visit has
+    passed 90 days since the last run (走访超期; someone who only now joins a special
+    group unvisited is not one: R40 lists them).
 
     A feed delivered in parts (one file per community or grid) is read through its
     `<feed>` view, the union of the latest delivery of every part: a part not delivered
@@ -261,15 +264,30 @@ def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame 
     with open_existing(db_path, read_only=True) as con:
         prepare(con, as_of, None, None)
         unit_name = _unit_name(con, None, None)
-        state = fetch_frame(con, """
-            SELECT person_id, name, id_number, in_registry, dead, status, house_id, grid, short_address,
-                   list_sort(list_intersect(groups, ?::VARCHAR[])) AS benefits
-            FROM r_persons ORDER BY person_id""", [special_groups()])
+        state = {
+            PERSON_STATE: fetch_frame(con, """
+                SELECT p.person_id, p.name, p.id_number, p.in_registry, p.dead, p.status, p.house_id, p.grid,
+                       p.short_address, list_sort(list_intersect(p.groups, ?::VARCHAR[])) AS benefits,
+                       v.visited_90d
+                FROM r_persons p LEFT JOIN r_special_visits v USING (person_id)
+                ORDER BY p.person_id""", [special_groups()]),
+            EVENT_STATE: fetch_frame(con, "SELECT event_no FROM r_overdue_events ORDER BY event_no"),
+        }
         death_dates = fetch_frame(con, "SELECT person_id, death_date FROM r_persons WHERE dead")
-        if not table_exists(con, "nightly_person_state"):
+        visits = fetch_frame(con, "SELECT person_id, special_groups, last_visit FROM r_special_visits")
+        overdue = fetch_frame(con, """
+            SELECT event_no, days_overdue, handling_dept, grid, location AS short_address, person_id,
+                   person_name AS name, person_id_number AS id_number
+            FROM r_overdue_events""")
+        if not table_exists(con, PERSON_STATE):
             return state, None, unit_name
-        previous = fetch_frame(con, "SELECT * FROM nightly_person_state")
-    both = state.join(previous, on="person_id", how="left", suffix="_before")
+        previous = fetch_frame(con, f"SELECT * FROM {PERSON_STATE}")
+        # A state saved before events were kept has none: tonight's is the first to compare with.
+        overdue_before = (fetch_frame(con, f"SELECT event_no FROM {EVENT_STATE}") if table_exists(con, EVENT_STATE)
+                          else state[EVENT_STATE])
+    if "visited_90d" not in previous.columns:  # saved before visits were kept
+        previous = previous.with_columns(pl.lit(None, pl.Boolean).alias("visited_90d"))
+    both = state[PERSON_STATE].join(previous, on="person_id", how="left", suffix="_before")
     is_new = pl.col("name_before").is_null()
     parts = [
         both.filter(pl.col("in_registry") & (is_new | ~pl.col("in_registry_before").fill_null(False)))
@@ -292,19 +310,47 @@ def _changes(db_path: Path, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame 
         rows = benefits.filter(pl.col(column).list.len() > 0).with_columns(
             pl.lit(kind).alias("变动类型"), pl.col(column).list.sort().list.join("、").alias("说明"))
         parts.append(rows)
+    parts.append(_visits_lapsed(both, visits))
     columns = ["变动类型", "name", "id_number", "grid", "short_address", "说明", "person_id"]
-    changes = pl.concat([p.select(columns) for p in parts]).sort("变动类型", "grid", "person_id", nulls_last=True)
+    changes = pl.concat([p.select(columns) for p in parts] + [_events_overdue(overdue, overdue_before)])
+    changes = changes.sort("变动类型", "grid", "person_id", "说明", nulls_last=True)
     changes = changes.join(death_dates, on="person_id", how="left").with_columns(
         pl.when(pl.col("变动类型") == "死亡").then(pl.col("death_date")).alias("death_date"))
     return state, changes, unit_name
 
 
+def _visits_lapsed(both: pl.DataFrame, visits: pl.DataFrame) -> pl.DataFrame:
+    """走访超期: special-group residents visited within 90 days at the last run and not
+    now (`both`: tonight's person state beside the last one; `visits`: r_special_visits)."""
+    lapsed = both.filter(pl.col("visited_90d_before").fill_null(False) & ~pl.col("visited_90d").fill_null(True))
+    return lapsed.join(visits, on="person_id").with_columns(
+        pl.lit("走访超期").alias("变动类型"),
+        pl.concat_str(pl.col("special_groups"), pl.lit("；最近走访 "), pl.col("last_visit").cast(pl.String),
+                      pl.lit("，已满90天未走访")).alias("说明"))
+
+
+def _events_overdue(overdue: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
+    """事件超期: tonight's overdue events (r_overdue_events) that were not overdue at the
+    last run, in the columns of the changes; the person is the one the event concerns."""
+    new = overdue.join(before, on="event_no", how="anti")
+    return new.select(
+        pl.lit("事件超期").alias("变动类型"), "name", "id_number", "grid", "short_address",
+        pl.concat_str(pl.lit("事件 "), pl.col("event_no"), pl.lit("，超期 "), pl.col("days_overdue").cast(pl.String),
+                      pl.lit(" 天，处置部门："), pl.col("handling_dept").fill_null("（未写）")).alias("说明"),
+        "person_id")
+
+
 # Kinds of change in the order the workbook counts them.
-CHANGE_KINDS = ("新登记", "死亡", "迁出", "搬迁", "新列入名单", "移出名单")
+CHANGE_KINDS = ("新登记", "死亡", "迁出", "搬迁", "新列入名单", "移出名单", "走访超期", "事件超期")
+# What the workbook counts a kind in (人 unless named here).
+CHANGE_UNITS = {"事件超期": "件"}
+# The state saved after each run, compared with the next: one row per person (with
+# visited_90d, NULL for someone in no special group), and the events overdue then.
+PERSON_STATE, EVENT_STATE = "nightly_person_state", "nightly_event_state"
 
 
 def changes_template():
-    """变动情况 laid out as the 36 reports are (rootdb.reports.writer): merged title,
+    """变动情况 laid out as the reports are (rootdb.reports.writer): merged title,
     填报单位 and 统计日期, headers, 合计 line, notes, footer, page numbers."""
     from rootdb.reports.templates import ReportTemplate
 
@@ -312,7 +358,9 @@ def changes_template():
         code="R00", title="人员变动情况", unit="人", orientation="landscape",
         total_counts=[{"unit": "条"}],
         notes=["注：与上一次夜间运行时的人员状态相比；死亡日期取公安实有人口库或殡葬登记，"
-               "新登记指公安实有人口库新增的人员，搬迁的说明列写原住址。"],
+               "新登记指公安实有人口库新增的人员，搬迁的说明列写原住址。",
+               "走访超期指上次运行时90天内有入户走访、现已满90天未走访的重点人群（高龄、独居/空巢、残疾、低保、特困、优抚）；"
+               "事件超期指上次运行后超过办理期限仍未办结的网格事件，姓名为事件当事人，住址为事发地点。"],
         empty_text="本期无变动",
         sql="SELECT 1 ORDER BY 1",  # the rows come from nightly's comparison, not from SQL
         columns=[
@@ -337,19 +385,21 @@ def _write_changes(path: Path, changes: pl.DataFrame, as_of: dt.date, unit_name:
     template = changes_template()
     if counts:
         kinds = [k for k in CHANGE_KINDS if k in counts] + sorted(k for k in counts if k not in CHANGE_KINDS)
-        by_kind = "，".join(f"{kind} {counts[kind]:,} 人" for kind in kinds)
+        by_kind = "，".join(f"{kind} {counts[kind]:,} {CHANGE_UNITS.get(kind, '人')}" for kind in kinds)
         template = template.model_copy(update={"notes": [f"本期变动：{by_kind}。", *template.notes]})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_xlsx(path, template, frame, ReportHeading(unit_name=unit_name, as_of=as_of))
 
 
-def _save_state(db_path: Path, state: pl.DataFrame) -> None:
+def _save_state(db_path: Path, state: dict[str, pl.DataFrame]) -> None:
+    """Save tonight's state (`_changes`), each table replaced, in one transaction."""
     from rootdb.store import frame_to_table
     from rootdb.workspace import connect
 
     with connect(db_path) as con:
         con.begin()
-        frame_to_table(con, "nightly_person_state", state)
+        for table, frame in state.items():
+            frame_to_table(con, table, frame)
         con.commit()
 
 

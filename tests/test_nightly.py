@@ -18,6 +18,7 @@ from conftest import SAMPLE
 from rootdb.ingest import ingest
 from rootdb.errors import ExitCode
 from rootdb.nightly import LOCK_NAME, _run_lock, recent_runs, run_nightly
+from rootdb.reports import load_templates
 from rootdb.workspace import init_workspace
 
 pytestmark = pytest.mark.sample  # every night ingests, links and reports the sample's files itself
@@ -33,6 +34,12 @@ def _night(ws, day: int):
 def _csv_rows(path: Path, encoding: str = "utf-8-sig") -> tuple[str, list[str]]:
     lines = path.read_bytes().decode(encoding).splitlines()
     return lines[0], lines[1:]
+
+
+def _changes(ws, day: int) -> pl.DataFrame:
+    """The morning's 变动情况 rows, without the 合计 line, notes and footer."""
+    return (pl.read_excel(ws.root / "reports" / f"变动情况_2026-11-{day:02d}.xlsx", read_options={"header_row": 2})
+            .filter(pl.col("序号").is_not_null()))
 
 
 def _report(ws, code: str) -> pl.DataFrame:
@@ -71,9 +78,7 @@ def week(tmp_path_factory):
     dies = alive.filter(pl.col("masked").is_in(list(gaoling_ids))).row(0, named=True)
     row = f"SW2026009999,{dies['name']},{dies['id_number']},{dies['sex']},2026/11/1,,"
     (inbox / "binzang_2026-11-02.csv").write_bytes(("\n".join([header, *rows, row]) + "\n").encode("gb18030"))
-    mornings[2] = (_night(ws, 2), _report(ws, "R03"), _report(ws, "R07"),
-                   pl.read_excel(ws.root / "reports" / "变动情况_2026-11-02.xlsx", read_options={"header_row": 2})
-                   .filter(pl.col("序号").is_not_null()))  # the rows, without the 合计 line, notes and footer
+    mornings[2] = (_night(ws, 2), _report(ws, "R03"), _report(ws, "R07"), _changes(ws, 2))
 
     # Night 3: junk under a feed's name, a list whose name and header say no feed, and
     # 医保 stops five people's insurance.
@@ -83,10 +88,10 @@ def week(tmp_path_factory):
     stopped = yibao.filter(pl.col("参保状态") == "参保缴费").head(5)
     yibao.with_columns(pl.when(pl.col("个人编号").is_in(stopped["个人编号"].implode())).then(pl.lit("终止参保"))
                        .otherwise(pl.col("参保状态")).alias("参保状态")).write_csv(inbox / "yibao_2026-11-03.csv")
-    mornings[3] = (_night(ws, 3), _report(ws, "R09"))
+    mornings[3] = (_night(ws, 3), _report(ws, "R09"), _changes(ws, 3))
 
     # Night 4: nothing arrives.
-    mornings[4] = (_night(ws, 4),)
+    mornings[4] = (_night(ws, 4), _changes(ws, 4))
 
     # Night 5: the registry registers a newborn in an existing household.
     header, rows = _csv_rows(SAMPLE / "registry_persons_2026-11.csv")
@@ -131,7 +136,7 @@ def test_night_two_a_death_stops_the_allowance_and_is_listed(week):
 
 def test_night_three_rejects_junk_with_a_note_and_takes_the_rest(week):
     ws, mornings, _, stopped = week
-    run, r09 = mornings[3]
+    run, r09, _ = mornings[3]
     assert run.exit_code == ExitCode.REJECTED and run.status == "done_with_rejected"
     rejected = ws.root / "rejected" / "yibao_2026-11-03_损坏.csv"
     assert rejected.exists()
@@ -167,7 +172,55 @@ def test_night_four_with_nothing_new_skips_the_link(week):
     _, mornings, _, _ = week
     run = mornings[4][0]
     assert run.exit_code == ExitCode.OK and {s.name: s.status for s in run.steps}["link"] == "skipped"
-    assert not run.changes
+    # Nobody's state changed; only time passed: events and visits fall overdue.
+    assert set(run.changes) == {"事件超期", "走访超期"}
+
+
+def _newly_overdue(day: dt.date) -> dict[str, int]:
+    """Truth: the events open on `day` whose deadline fell the day before (overdue since the
+    run of that day), with days overdue (1)."""
+    events = pl.read_csv(SAMPLE / "_truth" / "events.csv", infer_schema=False)
+    open_ = events.filter(~pl.col("status").is_in(["已办结", "已退回"]))
+    before = (day - dt.timedelta(days=1)).isoformat()
+    return {e: 1 for e in open_.filter(pl.col("deadline").str.slice(0, 10) == before)["event_no"]}
+
+
+def _visits_lapsed(day: dt.date) -> set[str]:
+    """Truth: the special-group residents whose last visit was 90 days before `day`: visited
+    within 90 days the day before, no longer (no visit falls after the sample's date)."""
+    special = pl.read_csv(SAMPLE / "_truth" / "special_groups.csv", infer_schema=False)
+    return set(special.filter(pl.col("last_visit") == (day - dt.timedelta(days=90)).isoformat())["name"])
+
+
+@pytest.mark.parametrize("day", [3, 4])
+def test_a_morning_lists_the_events_newly_overdue_and_the_visits_lapsed(week, day):
+    """Nights 3 and 4 after nights 2 and 3: events whose deadline passed in between (their
+    number, 1 day overdue, 处置部门), special-group residents whose last visit passed 90
+    days in between (never those overdue or unvisited the night before)."""
+    _, mornings, _, _ = week
+    run, changes = mornings[day][0], mornings[day][-1]
+    expected = _newly_overdue(dt.date(2026, 11, day))
+    lapsed = _visits_lapsed(dt.date(2026, 11, day))
+    assert expected and lapsed, "the sample has both on these mornings"
+    events = changes.filter(pl.col("变动类型") == "事件超期")
+    numbers = events["说明"].str.extract(r"事件 (SJ\d+)，超期 (\d+) 天", 1).to_list()
+    days = events["说明"].str.extract(r"超期 (\d+) 天", 1).cast(pl.Int64).to_list()
+    assert dict(zip(numbers, days)) == expected and len(numbers) == len(expected)
+    assert events["说明"].str.contains("，处置部门：").all()
+    assert run.changes["事件超期"] == len(expected)
+    visits = changes.filter(pl.col("变动类型") == "走访超期")
+    assert set(visits["姓名"]) == lapsed and visits.height == len(lapsed) == run.changes["走访超期"]
+    last = (dt.date(2026, 11, day) - dt.timedelta(days=90)).isoformat()
+    assert visits["说明"].str.contains(f"最近走访 {last}，已满90天未走访").all()
+
+
+def test_a_morning_with_nothing_lapsed_lists_no_overdue(week):
+    """Night 2 (1 November to 2 November): no open event's deadline was on 1 November, no
+    last visit on 4 August (the sample keeps both edges clear): neither kind is listed."""
+    _, mornings, _, _ = week
+    run = mornings[2][0]
+    assert not _newly_overdue(dt.date(2026, 11, 2)) and not _visits_lapsed(dt.date(2026, 11, 2))
+    assert "事件超期" not in run.changes and "走访超期" not in run.changes
 
 
 def test_night_five_a_newborn_is_newly_registered(week):
@@ -223,7 +276,7 @@ def test_before_the_registry_arrives_files_are_loaded_and_linking_waits(tmp_path
     assert second.exit_code == ExitCode.OK, second.message
     assert {s.name: s.status for s in second.steps} == {
         "ingest": "done", "link": "done", "reports": "done", "changes": "done"}
-    assert len(list((ws.root / "reports").glob("R*.xlsx"))) == 36
+    assert len(list((ws.root / "reports").glob("R*.xlsx"))) == len(load_templates())  # R37–R41 too
 
 
 def test_a_killed_run_shows_as_interrupted_a_live_one_as_running(tmp_path):
