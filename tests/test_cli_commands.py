@@ -55,7 +55,7 @@ def _options(*path: str) -> set[str]:
 
 
 def test_global_options_are_on_the_commands_that_take_them():
-    for path in (["status"], ["ingest"], ["link"], ["report"], ["query"], ["notify"], ["nightly"], ["audit"],
+    for path in (["status"], ["ingest"], ["link"], ["report"], ["query"], ["notify"], ["card"], ["nightly"], ["audit"],
                  ["quarantine"], ["review", "export"], ["review", "import"], ["export", "crosswalk"],
                  ["export", "persons"], ["export", "corrections"], ["export", "addresses"]):
         assert {"--db", "--json", "--debug"} <= _options(*path), path

@@ -409,6 +409,28 @@ def notify(
 
 
 @command(app)
+def card(
+    lookup: Annotated[str, typer.Argument(
+        help="姓名、身份证号，或人员编号 P…、房屋编号 H…", metavar="姓名|身份证号|编号", show_default=False)],
+    community: CommunityOption = None,
+    grid: GridOption = None,
+    as_of: AsOfOption = None,
+    unmasked: UnmaskedOption = False,
+    opts: Options = Options(),
+) -> None:
+    """一户一档：房屋、同住人员及其待遇和健康、事件（诉求）和入户走访
+
+    同名的人不止一个时列出候选（身份证号脱敏），请改用身份证号或人员编号；退出码 2。
+    """
+    from rootdb.commands import Scope, parse_date
+    from rootdb.commands.card import card as run
+
+    result = run(lookup, Scope(community, grid), as_of=parse_date(as_of), unmasked=unmasked, db=opts.db)
+    opts.emit(result, lambda: render.household_card(result))
+    raise typer.Exit(int(result.exit_code))
+
+
+@command(app)
 def nightly(as_of: AsOfOption = None, opts: Options = Options()) -> None:
     """夜间自动运行：收件箱导入、比对、报表、归档
 

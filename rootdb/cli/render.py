@@ -692,3 +692,158 @@ def notify_summary(result, limit: int = 10) -> None:
         _stdout().print("[yellow]手机号已脱敏；导入短信平台需要完整号码，请加 --unmasked（会记入审计日志）。[/]", soft_wrap=True)
     elif not result.masked:
         _stdout().print("[yellow]手机号未脱敏，已记入审计日志；用完请妥善保管或删除。[/]", soft_wrap=True)
+
+
+# ------------------------------------------------------------------ rootdb card
+
+CARD_EVENTS_SHOWN = 10  # events listed in the terminal (the JSON has them all)
+
+
+def household_card(result) -> None:
+    """A household card (`rootdb.commands.card.CardResult`) in 80 columns: the house in a
+    panel, the people living there, what their groups' feeds say (disease, doctor,
+    benefit), who moved out or died there, the events concerning them and their last
+    visits; or, for a name several people have, the candidates (the message that asks
+    for an id goes to stderr)."""
+    if result.candidates:
+        _card_candidates(result)
+        return
+    _card_house(result)
+    _card_members(result)
+    _card_details(result)
+    _card_events(result)
+    _card_visits(result)
+    masked = "身份证号、电话已脱敏；要完整号码请加 --unmasked" if result.masked else "未脱敏，已记入审计日志"
+    _stdout().print(f"[dim]统计日期 {result.as_of}；{masked}。[/]", soft_wrap=True)
+
+
+def _card_house(result) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    house = result.house
+    if house is None:
+        person = result.members[0]
+        left = f"（{person['left_as']}）" if person["left_as"] else ""
+        _stdout().print(Panel(f"{escape(person['name'])}{left}没有已知的住房：下面只有本人。",
+                              title="户卡", title_align="left", expand=False))
+        return
+    area = "　".join(x for x in (house["community"], house["grid"]) if x)
+    if not house["in_registry"]:
+        area = f"{area}（标准地址库中没有此地址）".lstrip()
+    owner = escape(house["owner_name"]) if house["owner_name"] else "不详"
+    lines = [escape(_cell(house["address"])), f"{area}　用途：{_cell(house['usage'])}　产权人：{owner}",
+             f"房屋编号：{house['entity_id']}"]
+    title = f"户卡：{escape(_cell(house['short_address']))}"
+    _stdout().print(Panel("\n".join(lines), title=title, title_align="left", expand=False))
+
+
+def _person_kind(kind: str | None) -> str:
+    return _cell(kind).removesuffix("人口")  # 户籍人口 → 户籍, 流动人口 → 流动
+
+
+def _card_members(result) -> None:
+    """Everyone living there: name over ID, sex, age, relation, 户籍/流动, phone, groups;
+    the person asked for marked ▶."""
+    from rich.markup import escape
+
+    members = result.members
+    title = f"同住人员 {len(members)} 人" if result.house else "本人"
+    if not members:
+        _stdout().print(f"{title}：（无人居住）")
+        return
+    table = _table(title, compact=True)
+    table.add_column("姓名 / 身份证号", no_wrap=True)
+    for name in ("性别", "年龄", "关系", "户籍", "联系电话"):
+        table.add_column(name, no_wrap=True, justify="right" if name == "年龄" else "left")
+    table.add_column("所属群体", overflow="fold")
+    for m in members:
+        mark = "▶" if m["entity_id"] == result.focus else ""
+        table.add_row(f"{mark}{escape(m['name'])}\n[dim]{_cell(m['id_number'])}[/]", _cell(m["sex"]),
+                      _cell(m["age"]), escape(_cell(m["relation_to_head"])), _person_kind(m["person_type"]),
+                      _cell(m["phone"]), escape("、".join(m["groups"] or []) or "-"))
+    _fit(table, "所属群体")
+    _stdout().print(table)
+    former = [f"{escape(p['name'])}（{p['left_as']}{' ' + p['death_date'] if p['death_date'] else ''}）"
+              for p in result.former]
+    if former:
+        _stdout().print(f"曾住此处：{'、'.join(former)}", soft_wrap=True)
+
+
+def _card_details(result) -> None:
+    """What the feeds of their groups say, one row per person and group: the disease and
+    doctor of a 慢病 record, the team of a 签约, the category and amount of a benefit."""
+    from rich.markup import escape
+
+    rows = [(m["entity_id"], m["name"], d["grp"], "；".join(f"{f['label']} {f['value']}" for f in d["fields"]))
+            for m in result.members for d in (m.get("details") or [])]
+    if not rows:
+        return
+    table = _table("待遇、参保与健康", compact=True)
+    table.add_column("姓名", no_wrap=True)
+    table.add_column("群体", no_wrap=True)
+    table.add_column("情况", overflow="fold")
+    for i, (person, name, group, about) in enumerate(rows):
+        first = i == 0 or rows[i - 1][0] != person  # the name once per person
+        table.add_row(escape(name) if first else "", escape(group), escape(about or "-"))
+    _fit(table, "情况")
+    _stdout().print(table)
+
+
+def _card_events(result) -> None:
+    from rich.markup import escape
+
+    events = result.events
+    overdue = sum(e["overdue"] for e in events)
+    counts = f"事件（诉求）{len(events)} 件" + (f"，[red]超期未办结 {overdue} 件[/]" if overdue else "")
+    if not events:
+        _stdout().print("事件（诉求）：无")
+        return
+    table = _table(counts, compact=True)
+    for name in ("上报日期", "事件编号", "当事人", "状态"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("类别", overflow="fold")
+    for e in events[:CARD_EVENTS_SHOWN]:
+        status = f"[red]{e['status']}（超期 {e['days_overdue']} 天）[/]" if e["overdue"] else escape(_cell(e["status"]))
+        kind = "/".join(x for x in (e["category"], e["subcategory"]) if x) or "-"
+        table.add_row(e["reported_at"][:10], e["event_no"], escape(_cell(e["person_name"])), status, escape(kind))
+    _fit(table, "类别")
+    _stdout().print(table)
+    if len(events) > CARD_EVENTS_SHOWN:
+        _stdout().print(f"上面是最近 {CARD_EVENTS_SHOWN} 件；全部请加 --json 查看。", soft_wrap=True)
+
+
+def _card_visits(result) -> None:
+    from rich.markup import escape
+
+    if not result.visits:
+        _stdout().print("入户走访：从未走访")
+        return
+    last = f"，下面是最近 {len(result.visits)} 次" if result.visits_total > len(result.visits) else ""
+    table = _table(f"入户走访 {result.visits_total} 次{last}", compact=True)
+    for name in ("走访日期", "网格员", "被访人", "走访类型"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("发现问题", overflow="fold")
+    for v in result.visits:
+        table.add_row(v["visit_date"], escape(_cell(v["grid_worker"])), escape(_cell(v["person_name"])),
+                      escape(_cell(v["visit_type"])), escape(_cell(v["problems"])))
+    _fit(table, "发现问题")
+    _stdout().print(table)
+
+
+def _card_candidates(result) -> None:
+    """The namesakes (IDs masked), then the message asking for an ID or entity id."""
+    from rich.markup import escape
+
+    table = _table(f"同名人员：{escape(result.lookup)}", compact=True)
+    for name in ("人员编号", "性别", "年龄", "身份证号"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("住址", overflow="fold")
+    for c in result.candidates:
+        where = " ".join(x for x in (c["grid"], c["address"]) if x) or "住址不详"
+        if c["left_as"]:
+            where += f"（{c['left_as']}）"
+        table.add_row(c["entity_id"], _cell(c["sex"]), _cell(c["age"]), _cell(c["id_number"]), escape(where))
+    _fit(table, "住址")
+    _stdout().print(table)
+    error_panel(result.ambiguity)
