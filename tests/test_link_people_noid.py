@@ -1,7 +1,8 @@
 """People with no usable ID: the deterministic rules of `rootdb.link.people` on small
 hand-made link tables (no ingest, no model) — an ID Excel cut to 15 digits, a name at
-a house, a namesake's ID, an ID of someone else whose name is of another length — and
-the house the model compares (the resolved one, not the text)."""
+a house, a name with a phone, a name alone, a namesake's ID, an ID of someone else whose
+name is of another length — and the house the model compares (the resolved one, not
+the text)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class Area:
     def person(self, feed: str, name: str | None, *, id_number: str | None = None, id_check: str | None = None,
                birth: str | None = None, sex: str | None = None, address: str | None = None,
                house: str | None = None, row_house: str | None = None, registered: str | None = None,
-               household: str = "1", role: str = "person", beside: int | None = None) -> int:
+               household: str = "1", role: str = "person", beside: int | None = None,
+               phone: str | None = None) -> int:
         """A person record (and the house records of its row, resolved to the entity ids
         `house` for its address, `registered`, and `row_house` for a property); its
         record_id. `beside`: another role of that record's row (a newborn's mother)."""
@@ -52,10 +54,10 @@ class Area:
         pinyin = pinyin_of(pl.Series([name], dtype=pl.String))[0]
         self.con.execute(
             "INSERT INTO link_person_records (record_id, feed, file_id, source_file, source_row, role, name, "
-            "name_pinyin, id_number, id_valid, id_check, birth_date, sex, address) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::DATE, ?, ?)",
+            "name_pinyin, id_number, id_valid, id_check, birth_date, sex, address, phone) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::DATE, ?, ?, ?)",
             [record_id, feed, file_id, f"{feed}.csv", row, role, name, pinyin, id_number, id_check == "ok", id_check,
-             birth, sex, address],
+             birth, sex, address, phone],
         )
         houses = [(1, "residence", address, house), (2, "registered_residence", f"户籍{registered}", registered),
                   (3, "property", "某处", row_house)]
@@ -209,6 +211,60 @@ def test_a_legal_representative_named_only_is_the_one_the_place_registry_names(a
     assert resolved[named] == ("130602198403281023", "place_role")
     assert other not in resolved and elsewhere not in resolved
     assert resolved[holder][1] == "exact_id"
+
+
+def test_a_name_with_the_phone_of_one_registry_person_is_that_person(area):
+    """A grid event's 当事人 written with a name and a phone only: the registry person
+    with that phone whose name agrees — the same name, or a typo one character off in a
+    name of three."""
+    holder = area.person(REG, "巴特尔", id_number="150602200302109090", birth="2003-02-10", phone="15049592703")
+    area.person(REG, "巴图", id_number="150602197001019011", birth="1970-01-01", phone="04775551234")
+    same = area.person("shijian", "巴特尔", phone="15049592703")
+    typo = area.person("shijian", "巴华尔", phone="15049592703")
+    short = area.person("shijian", "巴尔", phone="04775551234")  # two characters, one off: another person
+    older = area.person("shijian", "巴特尔", phone="15049592703", birth="1950-05-05")  # says another person
+    resolved = area.resolve()
+    assert resolved[same] == resolved[typo] == ("150602200302109090", "name_phone")
+    assert short not in resolved and older not in resolved
+    assert resolved[holder][1] == "exact_id"
+
+
+def test_two_of_one_name_sharing_a_phone_leave_the_record_to_the_model(area):
+    """A father and son of one name share the family's landline: a record with that name
+    and phone may be either, and joins neither here; a relative one character off from
+    the name does not stand in the way of the one who bears it."""
+    area.person(REG, "张伟", id_number="370705196001011234", birth="1960-01-01", phone="05355551234")
+    area.person(REG, "张伟", id_number="370705198801015678", birth="1988-01-01", phone="05355551234")
+    either = area.person("shijian", "张伟", phone="05355551234")
+    area.person(REG, "李建国", id_number="370705195505051111", birth="1955-05-05", phone="05355559999")
+    area.person(REG, "李建华", id_number="370705195808082222", birth="1958-08-08", phone="05355559999")
+    exact = area.person("shijian", "李建国", phone="05355559999")
+    typo = area.person("shijian", "李建民", phone="05355559999")  # one off from both brothers
+    resolved = area.resolve()
+    assert either not in resolved and typo not in resolved
+    assert resolved[exact] == ("370705195505051111", "name_phone")
+
+
+def test_a_name_alone_is_the_one_person_of_the_area_who_bears_it(area):
+    """A 当事人 named at a public spot (no ID, phone, birth date or house) is the one
+    registry person of that name when no other record bears it or its pinyin."""
+    area.person(REG, "林辉彬", id_number="150602201606282858", birth="2016-06-28", address="康城1-1-101", house="H1")
+    area.person("yibao", "林辉彬", id_number="150602201606282858")
+    area.person(REG, "谢睿", id_number="150602202310078350", birth="2023-10-07")
+    twice = [area.person("shijian", "谢睿"), area.person("shijian", "谢睿")]  # one caller, two events
+    alone = area.person("shijian", "林辉彬")
+    area.person(REG, "苏和", id_number="150602195906281170", birth="1959-06-28")
+    area.person(REG, "苏和", id_number="150602202112022815", birth="2021-12-02")
+    namesakes = area.person("shijian", "苏和")
+    area.person(REG, "王静", id_number="150602198001012345", birth="1980-01-01")
+    area.person("qianyue", "王晶", address="别处", house="H8")  # a homophone nobody has placed yet
+    homophone = area.person("shijian", "王静")
+    area.person(REG, "刘芳", id_number="150602198202023456", birth="1982-02-02", sex="女")
+    other_sex = area.person("shijian", "刘芳", sex="男")
+    resolved = area.resolve()
+    assert resolved[alone] == ("150602201606282858", "name_only")
+    assert [resolved[r] for r in twice] == [("150602202310078350", "name_only")] * 2
+    assert namesakes not in resolved and homophone not in resolved and other_sex not in resolved
 
 
 def _newborn(area: Area, house: str, birth: str = "2026-08-10", sex: str = "男") -> int:

@@ -15,9 +15,13 @@ where the registry knows them.
    address, or for a person named with no address of their own — a house's owner or
    tenant, a household's head — the one house its row names) is where exactly one
    registry person of that name lives or is registered.
-4. Place and role (`place_role`): a business's 法定代表人 named with no usable ID is
+4. Name and phone (`name_phone`): a record with no usable ID that gives a phone is
+   the one registry person with that phone whose name agrees (`_name_phone`).
+5. Place and role (`place_role`): a business's 法定代表人 named with no usable ID is
    the registry person another row names in the same role of the same place.
-5. Probabilistic (`probabilistic`): everything else, with splink (`rootdb.link.model`,
+6. Name alone (`name_only`): a record that gives only a name (a 当事人 at a public
+   spot) is the registry person of that name when nobody else in the data bears it.
+7. Probabilistic (`probabilistic`): everything else, with splink (`rootdb.link.model`,
    run by an engine of `rootdb.link.engines`), which compares houses as the house link
    resolved them (`link_person_houses`), not as each department wrote them. A newborn
    written without a name is compared together with the one name written for it at
@@ -84,7 +88,7 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         f"""
         CREATE OR REPLACE TEMP TABLE _registry AS
         SELECT g.record_id, g.id_number, g.name, g.name_pinyin, g.birth_date, coalesce(g.sex, g.id_sex) AS sex,
-               p.household_no
+               g.phone, p.household_no
         FROM link_person_records g
         JOIN "{REGISTRY_FEED}" p ON p.file_id = g.file_id AND p.source_row = g.source_row
         WHERE g.feed = '{REGISTRY_FEED}' AND g.role = 'person' AND g.id_valid;
@@ -126,13 +130,15 @@ def deterministic(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     _family(con)
     _person_houses(con)
     _name_house(con)
-    _family(con)  # a relative found by name and house names the rest of the row
+    _name_phone(con)
+    _family(con)  # a relative found by name and house (or phone) names the rest of the row
     _place_role(con)
+    _name_only(con)
     _newborn_names(con)
     counts = dict(con.execute("SELECT match_method, count(*) FROM link_person_exact GROUP BY 1").fetchall())
     conflicts = scalar(con, "SELECT count(*) FROM link_person_conflicts")
     return {**{m: counts.get(m, 0) for m in ("exact_id", "household", "excel_id", "family", "name_house",
-                                             "place_role")},
+                                             "name_phone", "place_role", "name_only")},
             "id_conflicts": conflicts, "newborn_named": scalar(con, "SELECT count(*) FROM _newborn_named")}
 
 
@@ -231,6 +237,76 @@ def _name_house(con: duckdb.DuckDBPyConnection) -> None:
           AND (r.sex IS NULL OR g.sex IS NULL OR r.sex = g.sex)
         GROUP BY r.record_id
         HAVING count(DISTINCT g.id_number) = 1
+        """
+    )
+
+
+def _name_phone(con: duckdb.DuckDBPyConnection) -> None:
+    """A record with no usable ID that gives a phone is the registry person with that
+    phone whose name agrees, when exactly one does: the same characters or pinyin —
+    or, when no holder of the phone bears the name, one character off in a name of
+    three or more (a typo; a sibling one character apart is told by its own name). A
+    birth date or sex it gives must agree. Family members share a landline: two of
+    them who both fit (a father and son of one name) leave the record to the model."""
+    con.execute(
+        f"""
+        INSERT INTO link_person_exact
+        WITH fits AS (
+            SELECT r.record_id, g.id_number,
+                   CASE WHEN r.name = g.name OR r.name_pinyin = g.name_pinyin THEN 1 ELSE 2 END AS closeness
+            FROM link_person_records r JOIN _registry g ON g.phone = r.phone
+            WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+              AND NOT (r.feed = '{REGISTRY_FEED}' AND r.role = 'person')
+              AND (NOT coalesce(r.id_valid, false) OR r.record_id IN (SELECT record_id FROM link_person_conflicts))
+              AND (r.name = g.name OR r.name_pinyin = g.name_pinyin
+                   OR coalesce(chars_off(r.name, g.name) = 1 AND length(r.name) >= 3, false))
+              AND (r.birth_date IS NULL OR r.birth_date = g.birth_date)
+              AND (r.sex IS NULL OR g.sex IS NULL OR r.sex = g.sex)
+        ), closest AS (
+            SELECT * FROM fits QUALIFY closeness = min(closeness) OVER (PARTITION BY record_id)
+        )
+        SELECT record_id, any_value(id_number), 'name_phone' FROM closest
+        GROUP BY record_id
+        HAVING count(DISTINCT id_number) = 1
+        """
+    )
+
+
+def _name_only(con: duckdb.DuckDBPyConnection) -> None:
+    """A record of a row's own person (role `person`) that gives a name and nothing
+    else the model could compare (no ID, birth date, phone or house: a 当事人 named at a
+    public spot) is the registry person of that name when nobody else in the data bears
+    it: exactly one registry person has the name or its pinyin, and every other record
+    with either is already resolved to that person. A sex it gives must agree. Such
+    records never count against each other (one caller named in two events). A person
+    named in a relation to a house or place (owner, tenant, 法定代表人, guardian) may
+    live anywhere: a name alone does not make them the area's namesake."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _name_only AS
+        SELECT r.record_id, r.name, r.name_pinyin, r.sex
+        FROM link_person_records r
+        WHERE r.role = 'person' AND r.feed <> '{REGISTRY_FEED}'
+          AND r.name IS NOT NULL AND r.id_number IS NULL AND r.birth_date IS NULL AND r.phone IS NULL
+          AND r.house_key IS NULL
+          AND r.record_id NOT IN (SELECT record_id FROM link_person_exact)
+          AND r.record_id NOT IN (SELECT record_id FROM link_person_houses);
+
+        INSERT INTO link_person_exact
+        WITH bearers AS (  -- every other record of the name or its pinyin, as resolved so far
+            SELECT w.record_id, w.sex, o.record_id AS other
+            FROM _name_only w JOIN link_person_records o ON o.name = w.name
+            UNION
+            SELECT w.record_id, w.sex, o.record_id
+            FROM _name_only w JOIN link_person_records o ON o.name_pinyin = w.name_pinyin
+        )
+        SELECT b.record_id, any_value(e.registry_key), 'name_only'
+        FROM bearers b LEFT JOIN link_person_exact e ON e.record_id = b.other
+        LEFT JOIN _registry g ON g.id_number = e.registry_key
+        WHERE b.other NOT IN (SELECT record_id FROM _name_only)
+        GROUP BY b.record_id
+        HAVING count(e.registry_key) = count(*) AND count(DISTINCT e.registry_key) = 1
+           AND bool_and(b.sex IS NULL OR g.sex IS NULL OR b.sex = g.sex)
         """
     )
 
