@@ -71,7 +71,7 @@ def test_r37_counts_the_months_events_per_grid_exactly(r37_at, truth, as_of):
     rows = r37_at(as_of)
     expected = _r37_expected(truth, as_of)
     assert grid_keys(rows) == list(expected)
-    assert sum(e["事件数"] for e in expected.values()) >= (100 if as_of.day == 31 else 12)
+    assert sum(e["事件数"] for e in expected.values()) > 0, "the area has events in the month"
     for key, row in zip(grid_keys(rows), rows.iter_rows(named=True)):
         for column, want in expected[key].items():
             got = _number(row[column])
@@ -94,7 +94,7 @@ def _short(address: str) -> str:
 def test_r38_lists_exactly_the_overdue_events_with_days_person_place_and_grid(report_csv, truth):
     rows = report_csv("R38")
     overdue = _events().filter(pl.col("overdue") == "true")
-    assert overdue.height >= 20, "the sample has overdue events"
+    assert overdue.height > 0, "the area has overdue events"
     assert sorted(rows["事件编号"]) == sorted(overdue["event_no"])
     days = [int(d) for d in rows["超期天数"]]
     assert days == sorted(days, reverse=True), "most overdue first"
@@ -109,12 +109,12 @@ def test_r38_lists_exactly_the_overdue_events_with_days_person_place_and_grid(re
         assert row["办理状态"] == event["status"] and row["办理状态"] not in ("已办结", "已退回")
         assert row["办理期限"] in (event["deadline"], event["deadline"][:10])  # a date alone: as delivered
         assert row["当事人"] == names.get(event["person_uid"]), event["event_no"]
-        if event["location_type"] == "place":  # the name as delivered: （二分店） or (二分店)
+        if event["location_type"] == "place":  # names as delivered: （二分店） or (二分店)
             assert nfkc(row["事发地点"]) == nfkc(places[event["location_uid"]])
         elif event["location_type"] == "house" and houses[event["location_uid"]][1]:
             assert row["事发地点"] == _short(houses[event["location_uid"]][0])
         elif event["location_type"] == "spot":
-            assert row["事发地点"] == event["location_text"]
+            assert nfkc(row["事发地点"]) == nfkc(event["location_text"])
         assert row["处置部门"]
 
 
