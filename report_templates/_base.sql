@@ -186,8 +186,14 @@ ORDER BY s.person_id;
 -- date, with days_overdue (as-of date − the deadline's date), the person concerned (name
 -- and phone from the golden records) and where: the house's short address, the place's
 -- name, else the address as the platform wrote it (R38 and nightly's 事件超期).
+-- days_overdue(status, deadline, as_of) is that rule for one event (NULL: not overdue);
+-- rootdb card reads it too.
+CREATE OR REPLACE TEMP MACRO days_overdue(status, deadline, as_of) AS
+CASE WHEN coalesce(status, '') NOT IN ('已办结', '已退回') AND deadline::DATE < as_of::DATE
+     THEN as_of::DATE - deadline::DATE END;
+
 CREATE OR REPLACE TEMP TABLE r_overdue_events AS
-SELECT e.event_no, e.reported_at, e.deadline, $as_of::DATE - e.deadline::DATE AS days_overdue,
+SELECT e.event_no, e.reported_at, e.deadline, days_overdue(e.status, e.deadline, $as_of) AS days_overdue,
        e.category, e.subcategory, e.description, e.source, e.status, e.handling_dept, e.time_limit_days,
        e.community, e.grid, e.person_entity_id AS person_id, coalesce(p.display_name, gp.name) AS person_name,
        coalesce(p.id_number, gp.id_number) AS person_id_number, coalesce(p.phone, gp.phone) AS person_phone,
@@ -197,7 +203,7 @@ LEFT JOIN r_persons p ON p.person_id = e.person_entity_id
 LEFT JOIN golden_persons gp ON gp.entity_id = e.person_entity_id  -- one living outside a part of the area
 LEFT JOIN r_houses h ON h.house_id = e.house_entity_id
 LEFT JOIN golden_places pl ON pl.entity_id = e.place_entity_id
-WHERE coalesce(e.status, '') NOT IN ('已办结', '已退回') AND e.deadline::DATE < $as_of::DATE
+WHERE days_overdue(e.status, e.deadline, $as_of) IS NOT NULL
   AND (CAST($community AS VARCHAR) IS NULL OR e.community = $community)
   AND (CAST($grid AS VARCHAR) IS NULL OR e.grid = $grid)
 ORDER BY days_overdue DESC, e.event_no;

@@ -271,13 +271,20 @@ def _visited_person(ctx, row: Row, p, with_id: bool, name_h: str, id_h: str, rol
         row.roles.append((role, "person", p.uid))
 
 
+def _platform_grid(w, e) -> str:
+    """所属网格 as the platform exports it: the grid alone in a one-community area, the
+    community and the grid where several communities each have a 第一网格."""
+    names = {c[1] for c in w.communities}
+    return e["platform_grid"] if len(names) == 1 else f"{w.communities[e['ci']][1]}{e['platform_grid']}"
+
+
 def rows_shijian(ctx, w, prog):
     P, H = w.persons, w.houses
     for e in prog["grid"]["events"]:
         row = Row()
         row.cells.update({"事件编号": e["no"], "上报时间": _datetime_cell(ctx, row, "上报时间", e["reported"]),
                           "事件来源": e["source"], "事件大类": e["cat"], "事件小类": e["sub"],
-                          "事件描述": f"{e['sub']}：请相关部门核实处理", "所属网格": e["platform_grid"],
+                          "事件描述": f"{e['sub']}：请相关部门核实处理", "所属网格": _platform_grid(w, e),
                           "处置部门": e["dept"], "办理状态": e["status"], "办理时限（天）": ctx.num(e["limit"]),
                           "办结时间": _datetime_cell(ctx, row, "办结时间", e["closed"]), "满意度": e["sat"]})
         if e["platform_grid"] != e["grid"]:

@@ -200,16 +200,15 @@ FROM golden_houses h LEFT JOIN golden_persons o ON o.entity_id = h.owner_entity_
 WHERE h.entity_id = $house
 """
 
-# Overdue as R38 has it: neither 已办结 nor 已退回, and 上报时间 + 办理时限 before the as-of date.
+# Overdue as R38 has it (the macro days_overdue of report_templates/_base.sql).
 # The person an event or visit names is shown only when within the scope (r_persons):
 # an event at the house may name someone of another grid.
 _EVENTS = """
 SELECT e.event_no, strftime(e.reported_at, '%Y-%m-%d %H:%M') AS reported_at, e.source, e.category, e.subcategory,
        e.description, e.status, strftime(e.deadline, '%Y-%m-%d %H:%M') AS deadline,
        strftime(e.closed_at, '%Y-%m-%d %H:%M') AS closed_at, e.on_time,
-       coalesce(e.status NOT IN ('已办结', '已退回') AND e.deadline::DATE < $as_of::DATE, false) AS overdue,
-       CASE WHEN e.status NOT IN ('已办结', '已退回') AND e.deadline::DATE < $as_of::DATE
-            THEN date_diff('day', e.deadline::DATE, $as_of::DATE) END AS days_overdue,
+       days_overdue(e.status, e.deadline, $as_of) IS NOT NULL AS overdue,
+       days_overdue(e.status, e.deadline, $as_of) AS days_overdue,
        e.handling_dept, e.satisfaction, p.person_id AS person_entity_id, p.display_name AS person_name, e.house_entity_id,
        e.incident_address
 FROM golden_events e LEFT JOIN r_persons p ON p.person_id = e.person_entity_id
