@@ -229,7 +229,7 @@ CASE
 END;
 
 -- _r_chronic_patients: living chronic patients (慢性病患者健康管理档案) who live (not moved
--- out) in a standard-address house of the area, one row each: red when a record of theirs
+-- out) in a known house (resident_or_unplaced), one row each: red when a record of theirs
 -- says 管理等级 三级 or 疾病类型 严重精神障碍; doctor = the 责任医生 of their latest record.
 CREATE OR REPLACE TEMP TABLE _r_chronic_patients AS
 SELECT p.person_id, p.house_id,
@@ -239,23 +239,31 @@ SELECT p.person_id, p.house_id,
 FROM manbing m
 JOIN r_feed_persons fp ON fp.file_id = m.file_id AND fp.source_row = m.source_row AND fp.role = 'person'
 JOIN r_persons p ON p.person_id = fp.person_id
-WHERE p.resident
+WHERE p.resident_or_unplaced
 GROUP BY p.person_id, p.house_id;
+
+-- _r_house_patients: per house, its chronic patients and how many of them are red.
+CREATE OR REPLACE TEMP TABLE _r_house_patients AS
+SELECT house_id, count(*) AS patients, count(*) FILTER (WHERE red) AS red_patients
+FROM _r_chronic_patients GROUP BY house_id;
+
+-- chronic_colour(residents, patients, red_patients): a household's colour: 红 a patient with
+-- 管理等级 三级 or 严重精神障碍 lives there, 黄 another patient, 蓝 none; NULL for a house
+-- nobody lives in (an empty flat).
+CREATE OR REPLACE TEMP MACRO chronic_colour(residents, patients, red_patients) AS
+CASE WHEN coalesce(residents, 0) = 0 THEN NULL
+     WHEN red_patients > 0 THEN '红' WHEN patients > 0 THEN '黄' ELSE '蓝' END;
 
 -- r_house_colours: every residential (住宅) house of the standard address registry in the
 -- area, with its floor (from the room number: 501 → 5, 1203 → 12; a room of one or two
 -- digits, or none, is on floor 1) and its place on the floor (501 → 1, 1203 → 3), how many
 -- living people live there (residents), how many of them are chronic patients, and its
--- colour: 红 a patient with 管理等级 三级 or 严重精神障碍, 黄 another patient, 蓝 none,
--- NULL for an empty flat (no living resident). building_label is 3号楼, or 建设路12号 for a
--- street house.
+-- colour (chronic_colour; NULL for an empty flat). building_label is 3号楼, or 建设路12号
+-- for a street house.
 CREATE OR REPLACE TEMP TABLE r_house_colours AS
 WITH houses AS (
     SELECT h.*, regexp_extract(coalesce(h.room, ''), '(\d+)', 1) AS room_digits
     FROM r_houses h WHERE h.usage = '住宅'
-), patients AS (
-    SELECT house_id, count(*) AS patients, count(*) FILTER (WHERE red) AS red_patients
-    FROM _r_chronic_patients GROUP BY house_id
 )
 SELECT h.house_id, h.address_code, h.community, h.grid, h.compound, h.building,
        CASE WHEN h.building IS NULL THEN NULL
@@ -267,20 +275,33 @@ SELECT h.house_id, h.address_code, h.community, h.grid, h.compound, h.building,
        CASE WHEN length(h.room_digits) >= 3 THEN CAST(right(h.room_digits, 2) AS INTEGER)
             ELSE try_cast(h.room_digits AS INTEGER) END AS position,
        coalesce(a.residents, 0) AS residents, coalesce(c.patients, 0) AS patients,
-       CASE WHEN a.residents IS NULL THEN NULL
-            WHEN c.red_patients > 0 THEN '红' WHEN c.patients > 0 THEN '黄' ELSE '蓝' END AS colour
+       chronic_colour(a.residents, c.patients, c.red_patients) AS colour
 FROM houses h
 LEFT JOIN _r_house_ages a ON a.house_id = h.house_id
-LEFT JOIN patients c ON c.house_id = h.house_id;
+LEFT JOIN _r_house_patients c ON c.house_id = h.house_id;
 
 -- r_building_colours: per residential building (compound + building of the registry; a
 -- street house is a building of its own): its grid (that of its first house by 地址编码),
 -- households (houses with living residents), 红 / 黄 / 蓝 households, empty flats, chronic
 -- patients, and the 责任医生 most of its patients have (on a tie, the first by name).
+-- Whole area only, one more row with community, grid, compound and building NULL: the
+-- houses at addresses the registry lacks where living people live (or_unmatched shows it
+-- as 地址未匹配; its empty flats are unknown, NULL).
 CREATE OR REPLACE TEMP TABLE r_building_colours AS
-WITH doctors AS (
+WITH unplaced AS (
+    SELECT h.house_id, a.residents, coalesce(c.patients, 0) AS patients,
+           chronic_colour(a.residents, c.patients, c.red_patients) AS colour
+    FROM (SELECT DISTINCT house_id FROM r_persons WHERE unplaced) h
+    JOIN _r_house_ages a ON a.house_id = h.house_id
+    LEFT JOIN _r_house_patients c ON c.house_id = h.house_id
+), houses AS (
+    SELECT house_id, address_code, community, grid, compound, building, building_label, patients, colour
+    FROM r_house_colours
+    UNION ALL
+    SELECT house_id, NULL, NULL, NULL, NULL, NULL, NULL, patients, colour FROM unplaced
+), doctors AS (
     SELECT h.community, h.compound, h.building, c.doctor, count(*) AS n
-    FROM _r_chronic_patients c JOIN r_house_colours h ON h.house_id = c.house_id
+    FROM _r_chronic_patients c JOIN houses h ON h.house_id = c.house_id
     WHERE c.doctor IS NOT NULL
     GROUP BY ALL
 ), building_doctors AS (
@@ -293,9 +314,10 @@ SELECT h.community, arg_min(h.grid, h.address_code) AS grid, h.compound, h.build
        count(*) FILTER (WHERE h.colour = '红') AS red,
        count(*) FILTER (WHERE h.colour = '黄') AS yellow,
        count(*) FILTER (WHERE h.colour = '蓝') AS blue,
-       count(*) FILTER (WHERE h.colour IS NULL) AS empty,
+       CASE WHEN h.community IS NOT NULL THEN count(*) FILTER (WHERE h.colour IS NULL) END AS empty,
        sum(h.patients)::BIGINT AS patients, any_value(d.doctor) AS doctor
-FROM r_house_colours h
-LEFT JOIN building_doctors d ON d.community = h.community AND d.compound IS NOT DISTINCT FROM h.compound
+FROM houses h
+LEFT JOIN building_doctors d ON d.community IS NOT DISTINCT FROM h.community
+                            AND d.compound IS NOT DISTINCT FROM h.compound
                             AND d.building IS NOT DISTINCT FROM h.building
 GROUP BY h.community, h.compound, h.building;

@@ -83,6 +83,7 @@ SELECT concat_ws('|', b.community, coalesce(b.compound, ''), coalesce(b.building
        b.community, b.grid, coalesce(b.compound, '') AS compound, coalesce(b.building_label, '') AS building,
        b.households, b.red, b.yellow, b.blue, b.empty, b.patients, b.doctor
 FROM r_building_colours b LEFT JOIN r_grids g ON g.community = b.community AND g.grid = b.grid
+WHERE b.community IS NOT NULL  -- not the houses at addresses the registry lacks
 ORDER BY g.sort_key, b.compound NULLS LAST, try_cast(b.building AS INTEGER) NULLS LAST, b.building, b.sort_key
 """
 
