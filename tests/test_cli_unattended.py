@@ -67,7 +67,7 @@ def test_report_cli_options(tmp_path, sample_db, monkeypatch):
     ws = _workspace(tmp_path, sample_db)
     monkeypatch.chdir(ws)
     listed = json.loads(invoke("report", "--list", "--json").output)
-    assert len(listed) == 36 and listed["R36"]["title"] == "数据比对纠错报告"
+    assert len(listed) == 41 and listed["R41"]["title"] == "楼栋慢病分色表（红黄蓝）"
     assert invoke("report").exit_code == 2
     assert invoke("report", "R05", "--as-of", "2026-13-01").exit_code == 2
     assert invoke("report", "R05", "--format", "pdf").exit_code == 2

@@ -1,4 +1,4 @@
-"""The changes workbook looks like the 36 reports; nightly replaces only its own files;
+"""The changes workbook looks like the reports; nightly replaces only its own files;
 the SMS text stays inside its cell; R19's areas have two fixed decimals."""
 
 from __future__ import annotations
