@@ -593,6 +593,9 @@ def report_summary(result) -> None:
     _fit(table, "报表", "文件")
     _stdout().print(table)
     _stdout().print(f"已写入 {len(result.reports)} 个文件到 {result.out}", soft_wrap=True)
+    for r in result.reports:
+        if getattr(r, "pictures", None):
+            _stdout().print(f"{r.code} 的图（每栋楼一张，另有每个社区一页可打印的网页）：{r.pictures}", soft_wrap=True)
     custom = [r.code for r in result.reports if getattr(r, "custom_template", None)]
     if custom and result.masked:
         _stdout().print(f"[yellow]{'、'.join(custom)} 用的是自定义模板，已记入审计日志[/]", soft_wrap=True)
