@@ -1,5 +1,5 @@
 """The commands: one module per `rootdb` command (`init`, `ingest`, `status`, `quarantine`,
-`link`, `report`, `query`, `notify`, `nightly`, `audit`, `review`, `export`, `feeds`,
+`link`, `report`, `query`, `card`, `notify`, `nightly`, `audit`, `review`, `export`, `feeds`,
 `demo`), each with one entry function that takes plain typed arguments and returns a
 result object (`to_dict()`, and `exit_code` where it can be non-zero).
 
