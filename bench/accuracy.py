@@ -53,7 +53,8 @@ KEYS = ["file", "source_row", "role"]
 REPO = Path(__file__).resolve().parent.parent
 # The tests that check reports against an area's truth (tests/conftest.py: ROOTDB_TEST_AREA).
 REPORT_TESTS = ["tests/test_reports_civil_health.py", "tests/test_reports_family_housing.py",
-                "tests/test_reports_work_people.py", "tests/test_reports.py", "tests/test_reports_unmatched.py"]
+                "tests/test_reports_work_people.py", "tests/test_reports.py", "tests/test_reports_unmatched.py",
+                "tests/test_reports_grid.py", "tests/test_report_r41.py"]
 WATCHED_REPORTS = ("R04", "R10", "R20", "R36")  # wrong on the independent street of issue 11
 TRUE_KEY = {  # entity -> (truth file, uid column, registry key column, "in registry" filter column)
     "person": ("persons.csv", "person_uid", "id_number", "in_registry"),
