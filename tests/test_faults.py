@@ -5,6 +5,7 @@ before the killed run, and the next run completes."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -41,6 +42,13 @@ def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
     done = subprocess.run(ROOTDB + args, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode in (0, 3), done.stdout[-2000:] + done.stderr[-2000:]
     return done
+
+
+def _tree(folder: Path) -> dict:
+    """Every file under `folder` (R41's pictures are a folder beside the workbooks) by its
+    path there, with its bytes; the hidden staging folders of a run left out."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.relative_to(folder).parts[0].startswith(".")}
 
 
 def _state(db: Path) -> dict:
@@ -98,12 +106,14 @@ def test_killed_report_run_leaves_the_previous_reports(workspace, tmp_path):
     db = workspace / "rootdb.duckdb"
     out = workspace / "reports"
     _run(["report", "--all", "--as-of", "2026-11-01", "--out", str(out), "--db", str(db)])
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = _tree(out)
+    assert any(name.endswith(".svg") for name in before)
     _kill_at("report.written_one", ["report", "--all", "--as-of", "2026-10-01", "--out", str(out), "--db", str(db)],
              tmp_path)
-    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} == before
+    assert _tree(out) == before
     _run(["report", "--all", "--as-of", "2026-10-01", "--out", str(out), "--db", str(db)])
-    after = {p.name: p.read_bytes() for p in out.iterdir()}  # the killed run's staging folder is gone too
+    after = _tree(out)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # the killed run's staging folder is gone too
     assert set(after) == set(before) and after != before
 
 
@@ -117,19 +127,19 @@ def test_killed_nightly_run_is_completed_by_the_next(workspace, tmp_path):
     os.environ.update(env_settle)
     try:
         _run(["nightly", "--as-of", "2026-11-01"], cwd=workspace)  # yesterday's complete run
-        first = {p.name: p.read_bytes() for p in (workspace / "reports").iterdir()}
+        first = _tree(workspace / "reports")
         shutil.copy(SAMPLE / "binzang_2026-11.csv", inbox / "binzang_2026-12.csv")
         db_before = _state(workspace / "rootdb.duckdb")
         _kill_at("nightly.before_swap", ["nightly", "--as-of", "2026-11-02"], tmp_path, cwd=workspace)
-        reports = {p.name: p.read_bytes() for p in (workspace / "reports").iterdir()}
-        assert reports == first  # yesterday's reports, complete
+        assert _tree(workspace / "reports") == first  # yesterday's reports, complete
         assert (inbox / "binzang_2026-12.csv").exists()  # not filed away by the killed run
         after_kill = _state(workspace / "rootdb.duckdb")  # opens; the link of the killed run committed or not
         assert after_kill["crosswalk"][0] > 0 and after_kill["files"][0] >= db_before["files"][0]
         _run(["nightly", "--as-of", "2026-11-02"], cwd=workspace)
         assert not (inbox / "binzang_2026-12.csv").exists()
         assert not list(workspace.glob(".reports-*"))
-        assert len(list((workspace / "reports").glob("R*.xlsx"))) == sum(1 for n in first if n.startswith("R"))
+        assert len(list((workspace / "reports").glob("R*.xlsx"))) == sum(1 for n in first if re.fullmatch(r"R\d\d_[^/]*\.xlsx", n))
+        assert _tree(workspace / "reports").keys() - {n for n in first if n.startswith("变动情况")} >= {n for n in first if n.endswith(".svg")}
         assert list((workspace / "reports").glob("变动情况_2026-11-02.xlsx"))
     finally:
         for key in env_settle:
