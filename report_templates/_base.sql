@@ -186,16 +186,24 @@ ORDER BY s.person_id;
 -- date, with days_overdue (as-of date − the deadline's date), the person concerned (name
 -- and phone from the golden records) and where: the house's short address, the place's
 -- name, else the address as the platform wrote it (R38 and nightly's 事件超期).
--- days_overdue(status, deadline, as_of) is that rule for one event (NULL: not overdue);
--- rootdb card reads it too.
-CREATE OR REPLACE TEMP MACRO days_overdue(status, deadline, as_of) AS
-CASE WHEN coalesce(status, '') NOT IN ('已办结', '已退回') AND deadline::DATE < as_of::DATE
+-- The platform's export says how an event stands today: on an earlier as-of date, an
+-- event closed after it was still open then. closed_by(status, closed_at, as_of): 已办结
+-- by the as-of date (R37); days_overdue(status, closed_at, deadline, as_of): the rule for
+-- one event (NULL: not overdue); rootdb card reads it too.
+CREATE OR REPLACE TEMP MACRO closed_by(status, closed_at, as_of) AS
+status = '已办结' AND (closed_at IS NULL OR closed_at::DATE <= as_of::DATE);
+
+CREATE OR REPLACE TEMP MACRO days_overdue(status, closed_at, deadline, as_of) AS
+CASE WHEN (coalesce(status, '') NOT IN ('已办结', '已退回') OR (status = '已办结' AND NOT closed_by(status, closed_at, as_of)))
+          AND deadline::DATE < as_of::DATE
      THEN as_of::DATE - deadline::DATE END;
 
 CREATE OR REPLACE TEMP TABLE r_overdue_events AS
-SELECT e.event_no, e.reported_at, e.deadline, days_overdue(e.status, e.deadline, $as_of) AS days_overdue,
-       e.category, e.subcategory, e.description, e.source, e.status, e.handling_dept, e.time_limit_days,
-       e.community, e.grid, e.person_entity_id AS person_id, coalesce(p.display_name, gp.name) AS person_name,
+SELECT e.event_no, e.reported_at, e.deadline, days_overdue(e.status, e.closed_at, e.deadline, $as_of) AS days_overdue,
+       e.category, e.subcategory, e.description, e.source,
+       CASE WHEN e.status = '已办结' THEN '已办结（' || strftime(e.closed_at, '%Y-%m-%d') || '）' ELSE e.status END
+           AS status,  -- closed after the as-of date: when it was
+       e.handling_dept, e.time_limit_days, e.community, e.grid, e.person_entity_id AS person_id, coalesce(p.display_name, gp.name) AS person_name,
        coalesce(p.id_number, gp.id_number) AS person_id_number, coalesce(p.phone, gp.phone) AS person_phone,
        coalesce(h.short_address, pl.name, e.incident_address) AS location
 FROM golden_events e
@@ -203,7 +211,7 @@ LEFT JOIN r_persons p ON p.person_id = e.person_entity_id
 LEFT JOIN golden_persons gp ON gp.entity_id = e.person_entity_id  -- one living outside a part of the area
 LEFT JOIN r_houses h ON h.house_id = e.house_entity_id
 LEFT JOIN golden_places pl ON pl.entity_id = e.place_entity_id
-WHERE days_overdue(e.status, e.deadline, $as_of) IS NOT NULL
+WHERE days_overdue(e.status, e.closed_at, e.deadline, $as_of) IS NOT NULL
   AND (CAST($community AS VARCHAR) IS NULL OR e.community = $community)
   AND (CAST($grid AS VARCHAR) IS NULL OR e.grid = $grid)
 ORDER BY days_overdue DESC, e.event_no;
@@ -254,9 +262,17 @@ CREATE OR REPLACE TEMP MACRO chronic_colour(residents, patients, red_patients) A
 CASE WHEN coalesce(residents, 0) = 0 THEN NULL
      WHEN red_patients > 0 THEN '红' WHEN patients > 0 THEN '黄' ELSE '蓝' END;
 
+-- room_floor(digits) / room_position(digits): where a room is in its building, from the
+-- digits of its number: 501 → floor 5, place 1 on the floor; 1203 → floor 12, place 3; a
+-- room of one or two digits (a 平房 row), or none, is on floor 1, placed by its number.
+CREATE OR REPLACE TEMP MACRO room_floor(digits) AS
+CASE WHEN length(digits) >= 3 THEN CAST(left(digits, length(digits) - 2) AS INTEGER) ELSE 1 END;
+
+CREATE OR REPLACE TEMP MACRO room_position(digits) AS
+CASE WHEN length(digits) >= 3 THEN CAST(right(digits, 2) AS INTEGER) ELSE try_cast(digits AS INTEGER) END;
+
 -- r_house_colours: every residential (住宅) house of the standard address registry in the
--- area, with its floor (from the room number: 501 → 5, 1203 → 12; a room of one or two
--- digits, or none, is on floor 1) and its place on the floor (501 → 1, 1203 → 3), how many
+-- area, with its floor and its place on the floor (room_floor, room_position), how many
 -- living people live there (residents), how many of them are chronic patients, and its
 -- colour (chronic_colour; NULL for an empty flat). building_label is 3号楼, or 建设路12号
 -- for a street house.
@@ -269,36 +285,72 @@ SELECT h.house_id, h.address_code, h.community, h.grid, h.compound, h.building,
        CASE WHEN h.building IS NULL THEN NULL
             WHEN h.unit IS NULL AND h.room IS NULL THEN h.building || '号'
             ELSE h.building || '号楼' END AS building_label,
-       h.unit, h.room,
-       CASE WHEN length(h.room_digits) >= 3 THEN CAST(left(h.room_digits, length(h.room_digits) - 2) AS INTEGER)
-            ELSE 1 END AS floor,
-       CASE WHEN length(h.room_digits) >= 3 THEN CAST(right(h.room_digits, 2) AS INTEGER)
-            ELSE try_cast(h.room_digits AS INTEGER) END AS position,
+       h.unit, h.room, room_floor(h.room_digits) AS floor, room_position(h.room_digits) AS position,
        coalesce(a.residents, 0) AS residents, coalesce(c.patients, 0) AS patients,
        chronic_colour(a.residents, c.patients, c.red_patients) AS colour
 FROM houses h
 LEFT JOIN _r_house_ages a ON a.house_id = h.house_id
 LEFT JOIN _r_house_patients c ON c.house_id = h.house_id;
 
+-- r_unplaced_house_colours: the houses at addresses the standard address registry lacks
+-- where living people live (whole area only; R41 counts them in its row 地址未匹配), with
+-- residents, patients and colour as r_house_colours has them, and
+--   community  the community of the area the address names (NULL: none of the area's,
+--              e.g. an address in another city)
+--   compound, building, unit, room, floor, position   when the address names a room the
+--              registry lacks in one of its residential buildings — the same community,
+--              compound and building; an address without community: the only community
+--              of the area with that compound and building — else NULL. The floor plan
+--              draws such a house dashed in that building's plan.
+CREATE OR REPLACE TEMP TABLE r_unplaced_house_colours AS
+WITH unplaced AS (
+    SELECT h.house_id, a.residents, coalesce(c.patients, 0) AS patients,
+           chronic_colour(a.residents, c.patients, c.red_patients) AS colour,
+           gh.community, gh.compound, gh.building, gh.unit, gh.room,
+           regexp_extract(coalesce(gh.room, ''), '(\d+)', 1) AS room_digits
+    FROM (SELECT DISTINCT house_id FROM r_persons WHERE unplaced) h
+    JOIN _r_house_ages a ON a.house_id = h.house_id
+    JOIN golden_houses gh ON gh.entity_id = h.house_id
+    LEFT JOIN _r_house_patients c ON c.house_id = h.house_id
+), buildings AS (
+    SELECT DISTINCT community, compound, building FROM r_house_colours WHERE building IS NOT NULL
+), placed AS (  -- the registry building an address names, when it names one building only
+    SELECT u.house_id, any_value(b.community) AS community
+    FROM unplaced u
+    JOIN buildings b ON b.compound = u.compound AND b.building = u.building
+                    AND (u.community IS NULL OR b.community = u.community)
+    WHERE u.room IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM r_house_colours r  -- a room the registry has is no room to add
+                      WHERE r.community = b.community AND r.compound = u.compound AND r.building = u.building
+                        AND r.unit IS NOT DISTINCT FROM u.unit AND r.room = u.room)
+    GROUP BY u.house_id HAVING count(*) = 1
+)
+SELECT u.house_id, u.residents, u.patients, u.colour,
+       coalesce(p.community, g.community) AS community,
+       CASE WHEN p.house_id IS NOT NULL THEN u.compound END AS compound,
+       CASE WHEN p.house_id IS NOT NULL THEN u.building END AS building,
+       CASE WHEN p.house_id IS NOT NULL THEN u.unit END AS unit,
+       CASE WHEN p.house_id IS NOT NULL THEN u.room END AS room,
+       CASE WHEN p.house_id IS NOT NULL THEN room_floor(u.room_digits) END AS floor,
+       CASE WHEN p.house_id IS NOT NULL THEN room_position(u.room_digits) END AS position
+FROM unplaced u
+LEFT JOIN placed p ON p.house_id = u.house_id
+LEFT JOIN (SELECT DISTINCT community FROM r_grids) g ON g.community = u.community;
+
 -- r_building_colours: per residential building (compound + building of the registry; a
 -- street house is a building of its own): its grid (that of its first house by 地址编码),
 -- households (houses with living residents), 红 / 黄 / 蓝 households, empty flats, chronic
--- patients, and the 责任医生 most of its patients have (on a tie, the first by name).
--- Whole area only, one more row with community, grid, compound and building NULL: the
--- houses at addresses the registry lacks where living people live (or_unmatched shows it
--- as 地址未匹配; its empty flats are unknown, NULL).
+-- patients, the 责任医生 most of its patients have (on a tie, the first by name), and
+-- unplaced: the houses of r_unplaced_house_colours placed in it (drawn dashed, counted
+-- in none of its other columns). Whole area only, one more row with community, grid,
+-- compound and building NULL: all of r_unplaced_house_colours (or_unmatched shows it as
+-- 地址未匹配; its empty flats are unknown, NULL).
 CREATE OR REPLACE TEMP TABLE r_building_colours AS
-WITH unplaced AS (
-    SELECT h.house_id, a.residents, coalesce(c.patients, 0) AS patients,
-           chronic_colour(a.residents, c.patients, c.red_patients) AS colour
-    FROM (SELECT DISTINCT house_id FROM r_persons WHERE unplaced) h
-    JOIN _r_house_ages a ON a.house_id = h.house_id
-    LEFT JOIN _r_house_patients c ON c.house_id = h.house_id
-), houses AS (
+WITH houses AS (
     SELECT house_id, address_code, community, grid, compound, building, building_label, patients, colour
     FROM r_house_colours
     UNION ALL
-    SELECT house_id, NULL, NULL, NULL, NULL, NULL, NULL, patients, colour FROM unplaced
+    SELECT house_id, NULL, NULL, NULL, NULL, NULL, NULL, patients, colour FROM r_unplaced_house_colours
 ), doctors AS (
     SELECT h.community, h.compound, h.building, c.doctor, count(*) AS n
     FROM _r_chronic_patients c JOIN houses h ON h.house_id = c.house_id
@@ -307,6 +359,9 @@ WITH unplaced AS (
 ), building_doctors AS (
     SELECT community, compound, building, first(doctor ORDER BY n DESC, doctor) AS doctor
     FROM doctors GROUP BY ALL
+), placed AS (
+    SELECT community, compound, building, count(*) AS unplaced
+    FROM r_unplaced_house_colours WHERE building IS NOT NULL GROUP BY ALL
 )
 SELECT h.community, arg_min(h.grid, h.address_code) AS grid, h.compound, h.building,
        any_value(h.building_label) AS building_label, min(h.address_code) AS sort_key,
@@ -315,9 +370,12 @@ SELECT h.community, arg_min(h.grid, h.address_code) AS grid, h.compound, h.build
        count(*) FILTER (WHERE h.colour = '黄') AS yellow,
        count(*) FILTER (WHERE h.colour = '蓝') AS blue,
        CASE WHEN h.community IS NOT NULL THEN count(*) FILTER (WHERE h.colour IS NULL) END AS empty,
-       sum(h.patients)::BIGINT AS patients, any_value(d.doctor) AS doctor
+       sum(h.patients)::BIGINT AS patients, any_value(d.doctor) AS doctor,
+       coalesce(any_value(p.unplaced), 0) AS unplaced
 FROM houses h
 LEFT JOIN building_doctors d ON d.community IS NOT DISTINCT FROM h.community
                             AND d.compound IS NOT DISTINCT FROM h.compound
                             AND d.building IS NOT DISTINCT FROM h.building
+LEFT JOIN placed p ON p.community = h.community AND p.compound IS NOT DISTINCT FROM h.compound
+                  AND p.building IS NOT DISTINCT FROM h.building
 GROUP BY h.community, h.compound, h.building;

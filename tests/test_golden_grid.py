@@ -81,3 +81,34 @@ def test_a_schema_that_keeps_events_must_have_their_fields():
     spec["columns"] = [c for c in spec["columns"] if c["field"] != "closed_at"]
     with pytest.raises(ValueError, match="keeps: events 需要字段 \\['closed_at'\\]"):
         FeedSpec.model_validate(spec)
+
+
+SHIJIAN_HEADER = ["事件编号", "上报时间", "事件来源", "事件大类", "事件小类", "事件描述", "事发地址", "当事人",
+                  "当事人身份证号", "联系电话", "所属网格", "处置部门", "办理状态", "办理时限（天）", "办结时间", "满意度"]
+
+
+def _event(no: str, status: str, limit: str, closed: str = "") -> list:
+    return [no, "2026-10-02 09:00", "12345热线", "城市管理", "路灯", "路灯不亮", "康宁路与文化路交叉口", "", "", "",
+            "第一网格", "城管局", status, limit, closed, ""]
+
+
+def test_an_older_export_never_replaces_a_newer_one_and_a_wild_time_limit_gives_no_deadline(sample_copy, tmp_path):
+    """An event moved between grids is in both grids' exports: the newer export's state
+    stands, whichever was loaded last. A 办理时限 that is a phone number or negative
+    gives the event no deadline (and the link still runs)."""
+    from conftest import write_csv
+
+    from rootdb import ingest
+    from rootdb.link import link
+
+    newer = write_csv(tmp_path / "shijian_第一网格_2027-02.csv", [
+        SHIJIAN_HEADER, _event("SJDUP1", "已办结", "3", "2026-10-03 10:00"), _event("SJBIG", "处置中", "13912345678"),
+        _event("SJNEG", "处置中", "-5")])
+    older = write_csv(tmp_path / "shijian_第二网格_2027-01.csv", [SHIJIAN_HEADER, _event("SJDUP1", "处置中", "3")])
+    for path in (newer, older):
+        assert ingest([path], db=sample_copy).exit_code == 0
+    link(db=sample_copy)
+    got = dict((no, (status, deadline)) for no, status, deadline in query(
+        sample_copy, "SELECT event_no, status, deadline FROM golden_events WHERE event_no IN ('SJDUP1', 'SJBIG', 'SJNEG')"))
+    assert got["SJDUP1"][0] == "已办结"
+    assert got["SJBIG"][1] is None and got["SJNEG"][1] is None

@@ -43,9 +43,14 @@ def r37_at(sample_db, tmp_path_factory):
 # ------------------------------------------------------------------ R37
 
 def _r37_expected(truth, as_of: dt.date) -> dict:
-    """Per (社区, 网格): the events reported from the 1st of the month to the as-of date."""
+    """Per (社区, 网格): the events reported from the 1st of the month to the as-of date, as
+    they stood on it (one closed later was open then: not closed, not on time, not evaluated)."""
+    later = (pl.col("status") == "已办结") & (pl.col("closed_at").str.slice(0, 10) > as_of.isoformat())
     month = _events().filter(pl.col("reported_at").str.slice(0, 10).is_between(
-        pl.lit(as_of.replace(day=1).isoformat()), pl.lit(as_of.isoformat())))
+        pl.lit(as_of.replace(day=1).isoformat()), pl.lit(as_of.isoformat()))).with_columns(
+        pl.when(later).then(pl.lit("处置中")).otherwise(pl.col("status")).alias("status"),
+        pl.when(later).then(None).otherwise(pl.col("on_time")).alias("on_time"),
+        pl.when(later).then(None).otherwise(pl.col("satisfaction")).alias("satisfaction"))
     expected = {}
     for key in area_grids(truth):
         here = month.filter((pl.col("community") == key[0]) & (pl.col("grid") == key[1]))

@@ -17,9 +17,11 @@ _EXCEL_EPOCH = pl.date(1899, 12, 30)
 
 
 def clean_text(raw: pl.Expr) -> pl.Expr:
-    """NFKC, whitespace runs collapsed, trimmed; blank markers become null."""
+    """NFKC, control characters dropped (a terminal escape in a cell never reaches a
+    screen), whitespace runs collapsed, trimmed; blank markers become null."""
     text = (
         raw.str.normalize("NFKC")
+        .str.replace_all(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]", "")
         .str.replace_all(r"[\s\u3000\u00a0]+", " ")
         .str.strip_chars()
     )

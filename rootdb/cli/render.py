@@ -731,11 +731,11 @@ def _card_house(result) -> None:
         _stdout().print(Panel(f"{escape(person['name'])}{left}没有已知的住房：下面只有本人。",
                               title="户卡", title_align="left", expand=False))
         return
-    area = "　".join(x for x in (house["community"], house["grid"]) if x)
+    area = escape("　".join(x for x in (house["community"], house["grid"]) if x))
     if not house["in_registry"]:
         area = f"{area}（标准地址库中没有此地址）".lstrip()
     owner = escape(house["owner_name"]) if house["owner_name"] else "不详"
-    lines = [escape(_cell(house["address"])), f"{area}　用途：{_cell(house['usage'])}　产权人：{owner}",
+    lines = [escape(_cell(house["address"])), f"{area}　用途：{escape(_cell(house['usage']))}　产权人：{owner}",
              f"房屋编号：{house['entity_id']}"]
     title = f"户卡：{escape(_cell(house['short_address']))}"
     _stdout().print(Panel("\n".join(lines), title=title, title_align="left", expand=False))
@@ -757,7 +757,7 @@ def _card_members(result) -> None:
         return
     table = _table(title, compact=True)
     table.add_column("姓名 / 身份证号", no_wrap=True)
-    for name in ("性别", "年龄", "关系", "户籍", "联系电话"):
+    for name in ("性别", "年龄", "关系", "人口类型", "联系电话"):
         table.add_column(name, no_wrap=True, justify="right" if name == "年龄" else "left")
     table.add_column("所属群体", overflow="fold")
     for m in members:
@@ -767,6 +767,11 @@ def _card_members(result) -> None:
                       _cell(m["phone"]), escape("、".join(m["groups"] or []) or "-"))
     _fit(table, "所属群体")
     _stdout().print(table)
+    due = [f"{escape(m['name'])}（{escape(m['special_groups'] or '')}，"
+           + (f"最近走访 {m['last_visit']}" if m["last_visit"] else "从未走访") + "）"
+           for m in members if m.get("visit_due")]
+    if due:
+        _stdout().print(f"[yellow]重点人群90天内未走访：{'、'.join(due)}[/]", soft_wrap=True)
     former = [f"{escape(p['name'])}（{p['left_as']}{' ' + p['death_date'] if p['death_date'] else ''}）"
               for p in result.former]
     if former:
@@ -807,9 +812,11 @@ def _card_events(result) -> None:
         table.add_column(name, no_wrap=True)
     table.add_column("类别", overflow="fold")
     for e in events[:CARD_EVENTS_SHOWN]:
-        status = f"[red]{e['status']}（超期 {e['days_overdue']} 天）[/]" if e["overdue"] else escape(_cell(e["status"]))
-        kind = "/".join(x for x in (e["category"], e["subcategory"]) if x) or "-"
-        table.add_row(e["reported_at"][:10], e["event_no"], escape(_cell(e["person_name"])), status, escape(kind))
+        status = (f"[red]{escape(_cell(e['status']))}（超期 {e['days_overdue']} 天）[/]" if e["overdue"]
+                  else escape(_cell(e["status"])))
+        kind = "／".join(x for x in (e["category"], e["subcategory"]) if x) or "-"
+        table.add_row(e["reported_at"][:10], escape(e["event_no"]), escape(_cell(e["person_name"])), status,
+                      escape(kind))
     _fit(table, "类别")
     _stdout().print(table)
     if len(events) > CARD_EVENTS_SHOWN:

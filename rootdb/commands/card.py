@@ -104,6 +104,16 @@ def detail_fields(spec: FeedSpec) -> list:
     return [c for c in spec.columns if c.field not in named]
 
 
+def _shown(field_type: str, column: str) -> str:
+    """SQL: a group row's value as the card shows it (an amount with two decimals, a date
+    as 2026-11-01)."""
+    if field_type == "money":
+        return f"printf('%.2f', {column})"
+    if field_type == "date":
+        return f"strftime({column}, '%Y-%m-%d')"
+    return f"CAST({column} AS VARCHAR)"
+
+
 def group_details_sql(specs: dict[str, FeedSpec]) -> str:
     """SQL: (person_id, grp, feed, fields) for the current group rows of the people in the
     TEMP table `_card_people`, fields a list of {field, label, value} (label: the
@@ -113,7 +123,7 @@ def group_details_sql(specs: dict[str, FeedSpec]) -> str:
         if not spec.group:
             continue
         items = ", ".join(f"{{'field': {sql_text(c.field)}, 'label': {sql_text(c.header)}, "
-                          f"'value': CAST(f.{sql_name(c.field)} AS VARCHAR)}}" for c in detail_fields(spec))
+                          f"'value': {_shown(c.type, 'f.' + sql_name(c.field))}}}" for c in detail_fields(spec))
         selects.append(f"""
             SELECT g.feed, g.file_id, g.source_row, g.role, g.grp,
                    [{items}]::STRUCT(field VARCHAR, label VARCHAR, value VARCHAR)[] AS fields
@@ -166,7 +176,7 @@ def _find(con: duckdb.DuckDBPyConnection, lookup: str, scope: Scope) -> tuple[st
         if len(rows) > 1:
             return "name", None, None
     if not rows:
-        raise NotFound(f"没有找到“{lookup.strip()}”{_scope_words(scope)}：请核对姓名、身份证号或人员编号")
+        raise NotFound(f"没有找到“{lookup.strip()}”{_scope_words(scope)}：请核对姓名、身份证号、人员编号或房屋编号")
     return "person", rows[0][0], rows[0][1]
 
 
@@ -185,8 +195,10 @@ SELECT p.person_id AS entity_id, p.display_name AS name, p.id_number, p.phone, p
        strftime(p.birth_date, '%Y-%m-%d') AS birth_date, p.relation_to_head, p.person_type, p.household_no,
        {_ALL_GROUPS} AS groups, p.feeds, p.living AND p.status IS DISTINCT FROM '迁出' AS lives_here,
        CASE WHEN p.dead THEN '死亡' WHEN p.status = '迁出' THEN '迁出' END AS left_as,
-       strftime(p.death_date, '%Y-%m-%d') AS death_date
-FROM r_persons p
+       strftime(p.death_date, '%Y-%m-%d') AS death_date,
+       v.special_groups, strftime(v.last_visit, '%Y-%m-%d') AS last_visit,
+       v.person_id IS NOT NULL AND NOT v.visited_90d AS visit_due  -- R40's rule
+FROM r_persons p LEFT JOIN r_special_visits v USING (person_id)
 WHERE p.person_id IN (SELECT person_id FROM _card_people)
 ORDER BY p.household_no NULLS LAST, relation_order(p.relation_to_head), p.birth_date NULLS LAST, p.person_id
 """
@@ -207,8 +219,8 @@ _EVENTS = """
 SELECT e.event_no, strftime(e.reported_at, '%Y-%m-%d %H:%M') AS reported_at, e.source, e.category, e.subcategory,
        e.description, e.status, strftime(e.deadline, '%Y-%m-%d %H:%M') AS deadline,
        strftime(e.closed_at, '%Y-%m-%d %H:%M') AS closed_at, e.on_time,
-       days_overdue(e.status, e.deadline, $as_of) IS NOT NULL AS overdue,
-       days_overdue(e.status, e.deadline, $as_of) AS days_overdue,
+       days_overdue(e.status, e.closed_at, e.deadline, $as_of) IS NOT NULL AS overdue,
+       days_overdue(e.status, e.closed_at, e.deadline, $as_of) AS days_overdue,
        e.handling_dept, e.satisfaction, p.person_id AS person_entity_id, p.display_name AS person_name, e.house_entity_id,
        e.incident_address
 FROM golden_events e LEFT JOIN r_persons p ON p.person_id = e.person_entity_id

@@ -3,13 +3,15 @@ visits, one row each, with the person, house or place and grid they concern.
 
 Which feeds deliver them is in their schemas (`keeps: events` / `keeps: visits`,
 rootdb.specs.models.KEPT_TABLES names the fields such a feed has). A record delivered
-twice (two current parts, a repeated row) is kept once: its latest delivery's last row.
+twice (two current parts, a repeated row) is kept once: its newest delivery's last row
+(by delivery date, then load time: an older export loaded later never wins).
 
 - `golden_events`: event_no, reported_at, deadline (上报时间 + 办理时限), the delivered
   fields, person_entity_id (当事人), house_entity_id / place_entity_id (事发地址: a house,
   a place, or neither for a public spot), community and grid (the house's or the place's
   premises', else the platform's 所属网格 when it names one grid of the registry), and
-  on_time (办结时间 ≤ deadline; a time written as a date alone is compared by date).
+  on_time (办结时间 ≤ deadline; a time written as a date alone is compared by date; none
+  for a 办结时间 before the 上报时间 or a 办理时限 outside 0–366 days).
 - `golden_visits`: visit_no, visit_date, the delivered fields, house_entity_id (走访地址),
   person_entity_id (被访人, when named), community and grid (the house's, else the 网格 as
   written when it names one grid).
@@ -33,6 +35,9 @@ from rootdb.specs.models import KEPT_TABLES
 from rootdb.store import table_exists
 
 _SQL_TYPES = {"datetime": "TIMESTAMP", "date": "DATE", "int": "BIGINT"}
+# A 办理时限 beyond a year (a phone number typed in the column) or below zero is no time
+# limit: the event gets no deadline, is never overdue and never on time.
+MAX_TIME_LIMIT_DAYS = 366
 
 
 def _kept_rows(con: duckdb.DuckDBPyConnection, kept: str, key: str, specs: dict[str, FeedSpec]) -> None:
@@ -51,7 +56,8 @@ def _kept_rows(con: duckdb.DuckDBPyConnection, kept: str, key: str, specs: dict[
         CREATE OR REPLACE TEMP TABLE _gv_{kept} AS
         SELECT * EXCLUDE (k) FROM (
             SELECT r.*, f.part, row_number() OVER (
-                PARTITION BY r.{key} ORDER BY f.loaded_at DESC, r.file_id DESC, r.source_row DESC) AS k
+                PARTITION BY r.{key}
+                ORDER BY f.delivery_date DESC NULLS LAST, f.loaded_at DESC, r.file_id DESC, r.source_row DESC) AS k
             FROM ({" UNION ALL BY NAME ".join(selects)}) r JOIN files f USING (file_id)
             WHERE r.{key} IS NOT NULL
         ) WHERE k = 1
@@ -92,7 +98,8 @@ def build_golden_events(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
     con.execute(f"""
         CREATE OR REPLACE TABLE golden_events AS
         WITH e AS (
-            SELECT e.*, e.reported_at + to_days(e.time_limit_days::INTEGER) AS deadline,
+            SELECT e.*, CASE WHEN e.time_limit_days BETWEEN 0 AND {MAX_TIME_LIMIT_DAYS}
+                             THEN e.reported_at + to_days(e.time_limit_days::INTEGER) END AS deadline,
                    p.entity_id AS person_entity_id, h.entity_id AS house_entity_id, pl.entity_id AS place_entity_id,
                    coalesce(h.entity_id, gp.house_entity_id) AS at_house
             FROM _gv_events e
@@ -106,7 +113,8 @@ def build_golden_events(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpe
                CASE WHEN gh.grid IS NOT NULL THEN gh.community ELSE w.community END AS community,
                coalesce(gh.grid, w.grid) AS grid, e.platform_grid, e.handling_dept, e.status, e.time_limit_days,
                e.closed_at, e.satisfaction,
-               CASE WHEN e.status = '已办结' AND e.closed_at IS NOT NULL AND e.deadline IS NOT NULL THEN
+               CASE WHEN e.status = '已办结' AND e.closed_at IS NOT NULL AND e.deadline IS NOT NULL
+                         AND e.closed_at::DATE >= e.reported_at::DATE THEN
                    CASE WHEN e.closed_at::TIME = TIME '00:00' OR e.reported_at::TIME = TIME '00:00'
                         THEN e.closed_at::DATE <= e.deadline::DATE
                         ELSE e.closed_at <= e.deadline END
