@@ -453,7 +453,7 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", help="显示最近多少条；0 = 全部", min=0, metavar="数目")] = 50,
     opts: Options = Options(),
 ) -> None:
-    """审计日志：未脱敏的导出、查询和短信"""
+    """审计日志：未脱敏的导出、查询、短信和户卡查看"""
     from rootdb.commands.audit import audit as run
 
     result = run(limit, db=opts.db)
