@@ -19,7 +19,7 @@ from conftest import SAMPLE_AS_OF, TRUTH
 from test_reports_unmatched import UNMATCHED, unmatched_grids
 
 from rootdb.reports import run_reports, select_templates
-from rootdb.reports.floorplans import CELL_H, TOP
+from rootdb.reports.floorplans import CELL_H, TOP, UNPLACED
 
 SVG = "{http://www.w3.org/2000/svg}"
 COLOUR_CLASSES = {"r": "红", "y": "黄", "b": "蓝", "e": "空"}
@@ -58,11 +58,11 @@ def _residential(truth) -> pl.DataFrame:
                                .then(shown).otherwise(pl.col("compound")).alias("compound"))
 
 
-def _expected(truth) -> pl.DataFrame:
-    """Per residential building of the registry (community, compound, building): 户数,
-    红, 黄, 蓝, 空置 and 责任医生 as the contract defines them, from the truth; then the
-    row 地址未匹配 (compound and building ""): the houses the registry lacks where
-    residents live, 空置 unknown."""
+def _house_colours(truth) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every residential house of the registry (community, compound, building) and, as
+    the row 地址未匹配 (compound and building ""), every house the registry lacks where
+    residents live, with its colour (None: empty); and the living chronic patients living
+    in a house (entity_uid, house_uid, red, doctor)."""
     people = unmatched_grids(truth, truth.people_at()).filter(pl.col("resident"))
     key = ["community", "compound", "building"]
     houses = _residential(truth).filter(pl.col("grid").is_not_null()).select("house_uid", *key)
@@ -84,12 +84,23 @@ def _expected(truth) -> pl.DataFrame:
         .with_columns(pl.when(pl.col("residents").is_null()).then(None)
                       .when(pl.col("red")).then(pl.lit("红"))
                       .when(pl.col("patients") > 0).then(pl.lit("黄")).otherwise(pl.lit("蓝")).alias("colour"))
+    return colours, patients
+
+
+def _expected(truth) -> pl.DataFrame:
+    """Per residential building of the registry (community, compound, building): 户数,
+    红, 黄, 蓝, 空置 and 责任医生 as the contract defines them, from the truth; then the
+    row 地址未匹配 (compound and building ""): the houses the registry lacks where
+    residents live, 空置 unknown."""
+    colours, patients = _house_colours(truth)
+    key = ["community", "compound", "building"]
     counts = colours.group_by(key).agg(
         pl.col("colour").is_not_null().sum().alias("户数"), (pl.col("colour") == "红").sum().alias("红"),
         (pl.col("colour") == "黄").sum().alias("黄"), (pl.col("colour") == "蓝").sum().alias("蓝"),
         pl.col("colour").is_null().sum().alias("空置（套）")).with_columns(
         pl.when(pl.col("community") != UNMATCHED).then(pl.col("空置（套）")).cast(pl.Int64))
-    doctors = (patients.filter(pl.col("doctor").is_not_null()).join(houses.select("house_uid", *key), on="house_uid")
+    doctors = (patients.filter(pl.col("doctor").is_not_null())
+               .join(colours.select("house_uid", *key), on="house_uid")
                .group_by(*key, "doctor").len().sort(["len", "doctor"], descending=[True, False])
                .group_by(key, maintain_order=True).agg(pl.col("doctor").first().alias("责任医生")))
     return counts.join(doctors, on=key, how="left")
@@ -147,10 +158,14 @@ def pictures(sample_db, tmp_path_factory):
     return run, Path(run.reports[0].pictures)
 
 
-def _cells(svg: ET.Element) -> list[tuple[str, str, float]]:
-    """(colour, room, y) of each house cell of a floor plan, left to right and top down."""
-    cells = [(float(rect.get("y")), float(rect.get("x")), COLOUR_CLASSES[g.get("class")], g.find(f"{SVG}text").text)
-             for g in svg.iter(f"{SVG}g") if g.get("class") in COLOUR_CLASSES for rect in [g.find(f"{SVG}rect")]]
+def _cells(svg: ET.Element, dashed: bool = False) -> list[tuple[str, str, float]]:
+    """(colour, room, y) of each house cell of a floor plan, left to right and top down:
+    the registry's houses, or (`dashed`) the flats it lacks drawn with a dashed outline."""
+    cells = [(float(rect.get("y")), float(rect.get("x")), COLOUR_CLASSES[classes[0]],
+              g.find(f"{SVG}text").text)
+             for g in svg.iter(f"{SVG}g") for classes in [(g.get("class") or "").split()]
+             if classes and classes[0] in COLOUR_CLASSES and (UNPLACED in classes[1:]) == dashed
+             for rect in [g.find(f"{SVG}rect")]]
     return [(colour, room, y) for y, _, colour, room in sorted(cells)]
 
 
@@ -169,6 +184,77 @@ def test_r41_draws_one_floor_plan_per_building_in_its_colours(pictures, truth):
         assert colours == Counter({"红": red, "黄": yellow, "蓝": blue, "空": empty}) - Counter(), (x, b)
         text = "".join(svg.itertext())
         assert f"{x} {b}" in text and (doctor is None or doctor in text)
+
+
+def test_r41_draws_the_flats_the_registry_lacks_dashed_in_their_building(pictures, truth):
+    """A flat of the area the registry lacks where residents live (counted in the row
+    地址未匹配, not in its building's: see the test above) is drawn in the plan of the
+    registry's residential building its address names, in its colour, dashed, and the
+    plan's legend counts them; nothing else is dashed."""
+    _, folder = pictures
+    colours, _ = _house_colours(truth)
+    key = ["community", "compound", "building"]
+    registry = truth.houses.filter(pl.col("address_code").is_not_null())
+    buildings = (_residential(truth).select("house_uid", pl.col("compound").alias("shown"))
+                 .join(registry.select("house_uid", *key), on="house_uid").select(*key, "shown").unique())
+    missing = (truth.houses.filter(pl.col("address_code").is_null() & pl.col("community").is_not_null()
+                                   & pl.col("room").is_not_null())
+               .join(colours.filter(pl.col("colour").is_not_null()).select("house_uid", "colour"),
+                     on="house_uid")
+               .join(buildings, on=key)
+               .join(registry, on=[*key, "unit", "room"], how="anti"))  # a room the registry has is its own
+    where = missing.select("community", "shown", "building", "room", "colour")
+    expected = Counter((f"{c}/{x}{b}.svg", room, colour) for c, x, b, room, colour in where.iter_rows())
+    got = Counter()
+    for path in folder.rglob("*.svg"):
+        svg = ET.parse(path).getroot()
+        cells = _cells(svg, dashed=True)
+        got.update((path.relative_to(folder).as_posix(), room, colour) for colour, room, _ in cells)
+        if cells:
+            assert f"虚线框：标准地址库中没有的房屋，另有 {len(cells)} 户" in "".join(svg.itertext()), path
+    print(f"R41 dashed flats: {dict(got)}")
+    assert got == expected and len(expected) >= 1
+
+
+def _page_rows(page: Path) -> list[tuple[str, list[int | None]]]:
+    """A community page's list: per line, its first cell (a building, 楼栋小计, 地址未匹配,
+    合计) and its 户数, 红, 黄, 蓝 and 空置 (None: blank)."""
+    body = re.search(r"<tbody>(.*?)</tbody>", page.read_text(encoding="utf-8"), re.S).group(1)
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = [re.sub(r"<[^>]*>", "", c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        rows.append((cells[0], [int(c) if c else None for c in cells[2:7]]))
+    return rows
+
+
+def test_r41_community_pages_add_up_to_the_workbook(pictures):
+    """Each community page lists its buildings, their 小计, the line 地址未匹配 (its houses
+    of the workbook's row of that name) and a 合计 of both; the pages' 合计, with the
+    houses no community's page holds (told on every page), are the workbook's 合计."""
+    run, folder = pictures
+    sheet = openpyxl.load_workbook(run.reports[0].file, read_only=True).active
+    header = next(r for r in sheet.iter_rows(values_only=True) if "户数" in r)
+    book = next(r for r in sheet.iter_rows(values_only=True) if r[0] == "合计")
+    wanted = [book[header.index(h)] for h in ("户数", "红", "黄", "蓝", "空置（套）")]
+    lines = ("楼栋小计", "地址未匹配", "合计")
+    total, unmatched, elsewhere = [0] * 5, 0, set()
+    for page in folder.glob("*.html"):
+        rows = _page_rows(page)
+        summed = [sum(column) for column in zip(*(v for k, v in rows if k not in lines))]
+        named = dict(rows[-3:])
+        if "地址未匹配" in named:
+            unmatched += 1
+            assert [k for k, _ in rows[-3:]] == list(lines) and named["楼栋小计"] == summed
+            assert named["地址未匹配"][4] is None, "its empty flats are unknown"
+            assert named["合计"] == [a + (b or 0) for a, b in zip(summed, named["地址未匹配"])]
+        else:
+            assert rows[-1] == ("合计", summed)
+        total = [a + b for a, b in zip(total, named["合计"])]
+        note = re.search(r"另有 (\d+) 户（红 (\d+) 户、黄 (\d+) 户、蓝 (\d+) 户）的住址不在", page.read_text("utf-8"))
+        elsewhere.add(tuple(int(n) for n in note.groups()) if note else (0, 0, 0, 0))
+    assert len(elsewhere) == 1, "every page tells the same houses no page holds"
+    total = [a + b for a, b in zip(total, [*elsewhere.pop(), 0])]
+    assert total == wanted and unmatched >= 1, (total, wanted)
 
 
 def test_r41_floor_plans_put_each_room_on_its_floor(pictures, truth):
@@ -206,6 +292,8 @@ def test_r41_pictures_hold_nothing_personal_and_pages_are_offline(pictures, trut
         buildings = len(list((folder / page.stem).glob("*.svg")))
         assert text.count("<svg") == buildings > 0
         assert "@media print" in text and "A4" in text
+        printed = text[text.index("@media print"):]  # the list's building names print as plain text
+        assert re.search(r"\.contents a \{[^}]*color: inherit;[^}]*text-decoration: none", printed)
 
 
 def test_r41_a_second_run_leaves_no_stale_floor_plan(pictures, tmp_path):
