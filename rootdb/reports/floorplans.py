@@ -319,8 +319,7 @@ def _community_page(community: str, figures: list[tuple[dict, str]], unplaced: d
     """One community's buildings on one offline page: a list of them with their counts
     (`unplaced`: the counts of the houses of the workbook's row 地址未匹配 whose address
     names this community; `elsewhere`: those of the houses whose address names no
-    community of the area), then
-    every floor plan, one per printed page."""
+    community of the area), then every floor plan, one per printed page."""
     e = html.escape
     sections = "".join(f'<section class="plan" id="b{i}">{svg}</section>'
                        for i, (_, svg) in enumerate(figures))
