@@ -264,12 +264,14 @@ CASE WHEN coalesce(residents, 0) = 0 THEN NULL
 
 -- room_floor(digits) / room_position(digits): where a room is in its building, from the
 -- digits of its number: 501 → floor 5, place 1 on the floor; 1203 → floor 12, place 3; a
--- room of one or two digits (a 平房 row), or none, is on floor 1, placed by its number.
+-- room of one or two digits (a 平房 row), or none, is on floor 1, placed by its number; a
+-- number of more than five digits is no room number (floor 1, placed first).
 CREATE OR REPLACE TEMP MACRO room_floor(digits) AS
-CASE WHEN length(digits) >= 3 THEN CAST(left(digits, length(digits) - 2) AS INTEGER) ELSE 1 END;
+CASE WHEN length(digits) BETWEEN 3 AND 5 THEN CAST(left(digits, length(digits) - 2) AS INTEGER) ELSE 1 END;
 
 CREATE OR REPLACE TEMP MACRO room_position(digits) AS
-CASE WHEN length(digits) >= 3 THEN CAST(right(digits, 2) AS INTEGER) ELSE try_cast(digits AS INTEGER) END;
+CASE WHEN length(digits) BETWEEN 3 AND 5 THEN CAST(right(digits, 2) AS INTEGER)
+     WHEN length(digits) > 5 THEN 0 ELSE try_cast(digits AS INTEGER) END;
 
 -- r_house_colours: every residential (住宅) house of the standard address registry in the
 -- area, with its floor and its place on the floor (room_floor, room_position), how many

@@ -331,3 +331,27 @@ def test_r41_draws_a_row_of_bungalows_on_the_ground_floor(sample_copy, tmp_path)
     assert [room for _, room, _ in cells] == ["1", "2", "12"] and {y for _, _, y in cells} == {TOP + 2}
     assert {colour for colour, _, _ in cells} == {"空"}
     assert [t.text for t in svg.iter(f"{SVG}text") if (t.text or "").endswith("层")] == ["1层"]
+
+
+def test_a_wild_room_number_or_building_name_never_stops_the_reports(sample_copy, tmp_path):
+    """A registry row whose 室号 is a 21-digit code, a compound named in 120 characters and
+    two compounds differing only in case: every report still runs, the long name is cut
+    to what a file system takes, the two names are two files on any disk."""
+    import duckdb
+
+    with duckdb.connect(str(sample_copy)) as con:
+        community, grid = con.execute("SELECT community, grid FROM golden_houses WHERE registry_key IS NOT NULL "
+                                      "ORDER BY registry_key LIMIT 1").fetchall()[0]
+        rows = [("150602001001000000019", "怪号小区", "1"), ("101", "长" * 120, "1"), ("101", "AB小区", "1"),
+                ("101", "ab小区", "1")]
+        for i, (room, compound, building) in enumerate(rows):
+            con.execute("INSERT INTO golden_houses (entity_id, registry_key, community, grid, compound, building, "
+                        "room, standard_address, usage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '住宅')",
+                        [f"HWILD{i}", f"98{i}", community, grid, compound, building, room,
+                         f"{community}{compound}{building}号楼{room}室"])
+    run = run_reports(select_templates([], True), as_of=SAMPLE_AS_OF, out=tmp_path, db=str(sample_copy))
+    assert len(run.reports) == len(select_templates([], True))
+    names = [p.name for p in (Path(run.reports[-1].pictures) / community).glob("*.svg")]
+    assert max(len(n.encode()) for n in names) <= 255
+    assert len({n.casefold() for n in names}) == len(names)
+    assert any(n.startswith("怪号小区") for n in names)

@@ -137,12 +137,14 @@ def draw(con: duckdb.DuckDBPyConnection, folder: Path, title: str, as_of: dt.dat
 
 
 def _file_names(buildings: pl.DataFrame) -> list[str]:
-    """A file name per building of one community: 幸福小区3号楼; a repeated name gets _2, _3."""
+    """A file name per building of one community: 幸福小区3号楼; a name repeated (also in
+    another case: AB小区 and ab小区 are one file on a USB stick or Windows) gets _2, _3."""
     names, seen = [], {}
     for name in buildings["name"].to_list():
         base = safe_name(name or "未编楼栋")
-        seen[base] = seen.get(base, 0) + 1
-        names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+        seen[base.casefold()] = seen.get(base.casefold(), 0) + 1
+        n = seen[base.casefold()]
+        names.append(base if n == 1 else f"{base}_{n}")
     return names
 
 

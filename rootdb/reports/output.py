@@ -30,8 +30,9 @@ _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
 
 
 def safe_name(text: str) -> str:
-    """A community or grid name as part of a file name: 一/二网格 → 一_二网格."""
-    cleaned = _UNSAFE.sub("_", text).strip(" .")
+    """A community, grid or building name as part of a file name: 一/二网格 → 一_二网格;
+    at most 80 characters (240 bytes in UTF-8: every file system takes 255)."""
+    cleaned = _UNSAFE.sub("_", text).strip(" .")[:80].rstrip(" .")
     return cleaned or "_"
 
 
