@@ -290,7 +290,13 @@ REFUSED = "报表 SQL 只能查询工作区数据库，不能读写文件、加�
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:
     """From now on this connection reaches no file, extension or setting (its database
-    is already open, its temp folder still spills); there is no way back."""
+    is already open, its temp folder still spills); there is no way back. The settings
+    are the database's: another cursor of a database locked down so (`rootdb serve`
+    prepares one per user's scope) finds it done."""
+    locked, external = con.execute("SELECT current_setting('lock_configuration'), "
+                                    "current_setting('enable_external_access')").fetchone()
+    if locked and not external:
+        return
     for statement in LOCKED_SETTINGS:
         con.execute(statement)
 
