@@ -301,27 +301,42 @@ def _read_card(con: duckdb.DuckDBPyConnection, result: CardResult, person: str |
         result.visits = _rows(visits.head(VISITS_SHOWN), unmasked)
 
 
+def _check_lookup(lookup: str) -> None:
+    if not lookup or not lookup.strip():
+        raise UsageError("请给出姓名、身份证号或人员编号，如 rootdb card 张三")
+
+
+def card_on(con: duckdb.DuckDBPyConnection, lookup: str, scope: Scope, as_of: dt.date,
+            unmasked: bool = False) -> CardResult:
+    """The household card of `lookup` on a connection whose report tables are prepared
+    (`prepare`) for `scope` (as the registry names it) at `as_of`; not logged: the
+    caller logs it (`card`: the audit log; `rootdb serve`: its store). An unknown
+    person, or one outside the scope, is `NotFound`."""
+    _check_lookup(lookup)
+    result = CardResult(lookup=lookup.strip(), as_of=as_of.isoformat(), masked=not unmasked)
+    kind, person, house = _find(con, lookup, scope)
+    if kind == "name":
+        # Always masked: the list only tells namesakes apart; the card is asked for by id.
+        result.masked = True
+        result.candidates = _rows(fetch_frame(con, _CANDIDATES, {"n": _normalised(lookup)}), False)
+    else:
+        result.focus = person
+        _read_card(con, result, person, house, unmasked)
+    return result
+
+
 def card(lookup: str, scope: Scope | None = None, as_of: dt.date | None = None, unmasked: bool = False,
          db: str | Path | None = None) -> CardResult:
     """The household card of `lookup` (a name, an 18-digit ID, a P… or H… entity id) in
     `scope` at `as_of` (today unless given). Every card and list of candidates is logged;
     an unknown person, or one outside the scope, is `NotFound`."""
     scope = scope or Scope()
-    if not lookup or not lookup.strip():
-        raise UsageError("请给出姓名、身份证号或人员编号，如 rootdb card 张三")
+    _check_lookup(lookup)
     as_of = as_of or dt.date.today()
-    result = CardResult(lookup=lookup.strip(), as_of=as_of.isoformat(), masked=not unmasked)
     with open_existing(db, read_only=True) as con:
         scope = Scope(*resolve_area(con, scope.community, scope.grid))
         prepare(con, as_of, scope.community, scope.grid)
-        kind, person, house = _find(con, lookup, scope)
-        if kind == "name":
-            # Always masked: the list only tells namesakes apart; the card is asked for by id.
-            result.masked = True
-            result.candidates = _rows(fetch_frame(con, _CANDIDATES, {"n": _normalised(lookup)}), False)
-        else:
-            result.focus = person
-            _read_card(con, result, person, house, unmasked)
+        result = card_on(con, lookup, scope, as_of, unmasked)
     _audit(result, unmasked, scope, db)
     return result
 

@@ -327,12 +327,19 @@ def where_clauses(query: PersonQuery) -> tuple[list[str], dict]:
     return where, params
 
 
-def select_people(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> pl.DataFrame:
-    """The matching people (PEOPLE_COLUMNS, unmasked), also left in the TEMP table
-    `q_people` of this connection. The report tables must be prepared (`prepare`)."""
+def collect_people(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> None:
+    """The matching people (PEOPLE_COLUMNS, unmasked, in the list's order) into the TEMP
+    table `q_people` of this connection (`rootdb serve` pages through it). The report
+    tables must be prepared (`prepare`)."""
     where, params = where_clauses(query)
     con.execute(_guardian_phones())
     con.execute(_SELECT.format(where="\n  AND ".join(where)), params)
+
+
+def select_people(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> pl.DataFrame:
+    """The matching people (PEOPLE_COLUMNS, unmasked), also left in the TEMP table
+    `q_people` of this connection. The report tables must be prepared (`prepare`)."""
+    collect_people(con, query)
     return fetch_frame(con, "SELECT * FROM q_people")
 
 
