@@ -111,41 +111,45 @@ FROM r_unplaced_house_colours GROUP BY community
 def draw(con: duckdb.DuckDBPyConnection, folder: Path, title: str, as_of: dt.date) -> list[Path]:
     """Draw every residential building's floor plan and each community's page into
     `folder` (from the shared report tables on `con`); the files written."""
-    cells = mask_frame(con.sql(CELLS_SQL).pl())
-    buildings = mask_frame(con.sql(BUILDINGS_SQL).pl()).with_columns(
-        (pl.col("compound") + pl.col("building")).alias("name"))
-    bodies = _cell_bodies(cells)
     unplaced = {row["community"]: row for row in con.sql(UNPLACED_SQL).pl().iter_rows(named=True)}
     elsewhere = unplaced.get(None)
     written = []
-    for community, group in buildings.group_by("community", maintain_order=True):
-        names = _file_names(group)
-        figures = []
-        for building, name in zip(group.iter_rows(named=True), names):
-            shape, body = bodies.get(building["building_key"], ((0, 0, 0, 0), ""))
-            svg = _building_svg(building, shape, body, as_of)
-            path = folder / safe_name(community[0]) / f"{name}.svg"
+    for community, figures in building_figures(con, as_of):
+        for (building, svg), name in zip(figures, _file_names([b["name"] for b, _ in figures])):
+            path = folder / safe_name(community) / f"{name}.svg"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(_standalone(svg), encoding="utf-8")
             written.append(path)
-            figures.append((building, svg))
-        page = folder / f"{safe_name(community[0])}.html"
-        page.write_text(_community_page(community[0], figures, unplaced.get(community[0]), elsewhere, title,
-                                        as_of), encoding="utf-8")
+        page = folder / f"{safe_name(community)}.html"
+        page.write_text(_community_page(community, figures, unplaced.get(community), elsewhere, title, as_of),
+                        encoding="utf-8")
         written.append(page)
     return written
 
 
-def _file_names(buildings: pl.DataFrame) -> list[str]:
+def building_figures(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[tuple[str, list[tuple[dict, str]]]]:
+    """Per community of the prepared area, its buildings in order, each with its floor
+    plan as an <svg> element (styled by `STYLE`): what `draw` writes, and what
+    `rootdb serve` shows a user of the area."""
+    cells = mask_frame(con.sql(CELLS_SQL).pl())
+    buildings = mask_frame(con.sql(BUILDINGS_SQL).pl()).with_columns(
+        (pl.col("compound") + pl.col("building")).alias("name"))
+    bodies = _cell_bodies(cells)
+    return [(community[0], [(b, _building_svg(b, *bodies.get(b["building_key"], ((0, 0, 0, 0), "")), as_of))
+                            for b in group.iter_rows(named=True)])
+            for community, group in buildings.group_by("community", maintain_order=True)]
+
+
+def _file_names(names: list[str | None]) -> list[str]:
     """A file name per building of one community: 幸福小区3号楼; a name repeated (also in
     another case: AB小区 and ab小区 are one file on a USB stick or Windows) gets _2, _3."""
-    names, seen = [], {}
-    for name in buildings["name"].to_list():
+    files, seen = [], {}
+    for name in names:
         base = safe_name(name or "未编楼栋")
         seen[base.casefold()] = seen.get(base.casefold(), 0) + 1
         n = seen[base.casefold()]
-        names.append(base if n == 1 else f"{base}_{n}")
-    return names
+        files.append(base if n == 1 else f"{base}_{n}")
+    return files
 
 
 def _escape(expr: pl.Expr) -> pl.Expr:
