@@ -556,6 +556,70 @@ def _export_done(result, opts: Options, what: str) -> None:
     ))
 
 
+user_app = ZhTyper(help="页面（rootdb serve）的用户：添加、列出、停用", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@command(user_app, "add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="登录用的用户名", metavar="用户名", show_default=False)],
+    role: Annotated[str, typer.Option(
+        "--role", help="grid 网格员（看一个网格）、community 社区（看一个社区）、street 街道（看全部）",
+        show_default=False, metavar="角色")],
+    community: Annotated[Optional[str], typer.Option(
+        "--community", help="社区用户的社区，如 建设社区 或 建设；网格名不止一个社区有时，网格员也要给",
+        show_default=False, metavar="社区")] = None,
+    grid: Annotated[Optional[str], typer.Option(
+        "--grid", help="网格员的网格，如 第三网格 或 第三", show_default=False, metavar="网格")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="从标准输入读取密码（至少 8 个字符；在终端里输入时不显示）", metavar="")] = False,
+    opts: Options = Options(),
+) -> None:
+    """添加页面用户：网格员、社区或街道
+
+    密码只从标准输入读取，如 printf '%s\\n' "$密码" | rootdb user add 王芳 --role grid --grid 第三 --password-stdin。
+    用户名已存在时报错，不覆盖。
+    """
+    from rootdb.commands.user import user_add as run
+
+    if not password_stdin:
+        raise UsageError("请加 --password-stdin，从标准输入提供密码（密码不能写在命令行上）")
+    result = run(name, role, community, grid, _password_from_stdin(), db=opts.db)
+    opts.emit(result, lambda: render.user_added(result))
+
+
+def _password_from_stdin() -> str:
+    """The first line of standard input; typed at a terminal, without echo."""
+    import getpass
+    import sys
+
+    if sys.stdin.isatty():
+        return getpass.getpass("密码：")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@command(user_app, "list")
+def user_list(opts: Options = Options()) -> None:
+    """列出页面用户：角色、范围、是否停用、添加时间"""
+    from rootdb.commands.user import user_list as run
+
+    result = run(db=opts.db)
+    opts.emit(result, lambda: render.users_table(result.users))
+
+
+@command(user_app, "disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="要停用的用户名", metavar="用户名", show_default=False)],
+    opts: Options = Options(),
+) -> None:
+    """停用页面用户：已登录的会话立即失效"""
+    from rootdb.commands.user import user_disable as run
+
+    result = run(name, db=opts.db)
+    opts.emit(result, lambda: render.out.print(
+        f"已停用用户 {result.name}，其登录已失效" if result.changed else f"用户 {result.name} 此前已停用"))
+
+
 @command(app, db=False)
 def feeds(opts: Options = Options()) -> None:
     """列出可识别的数据源和文件名规则"""

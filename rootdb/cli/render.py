@@ -443,6 +443,39 @@ def audit_table(rows: list[dict]) -> None:
     _stdout().print(table)
 
 
+_ROLE_TEXT = {"grid": "网格员", "community": "社区", "street": "街道"}
+
+
+def _user_scope(user) -> str:
+    """What a page user sees, in words: 建设社区 第三网格, 建设社区, 全部."""
+    get = user.get if isinstance(user, dict) else lambda k: getattr(user, k)
+    return " ".join(p for p in (get("community"), get("grid")) if p) or "全部"
+
+
+def user_added(result) -> None:
+    from rich.markup import escape
+
+    for warning in result.warnings:
+        _stdout().print(f"[yellow]注意：{escape(warning)}[/]", soft_wrap=True)
+    _stdout().print(f"已添加用户 {escape(result.name)}（{_ROLE_TEXT[result.role]}，范围：{escape(_user_scope(result))}）",
+                    soft_wrap=True)
+
+
+def users_table(users: list[dict]) -> None:
+    from rich.markup import escape
+
+    if not users:
+        _stdout().print("还没有页面用户：用 rootdb user add 添加")
+        return
+    table = _table(f"页面用户（{len(users)} 个）")
+    for name in ("用户名", "角色", "范围", "状态", "添加时间"):
+        table.add_column(name, no_wrap=name != "范围")
+    for u in users:
+        table.add_row(escape(u["name"]), _ROLE_TEXT[u["role"]], escape(_user_scope(u)),
+                      "[red]已停用[/]" if u["disabled"] else "可登录", u["created_at"].replace("T", " ")[:16])
+    _stdout().print(table)
+
+
 def feeds_table(result: FeedList) -> None:
     specs, counts = result.specs, result.kinds()
     rosters = {0: "", 1: "社区花名册"}.get(counts["community"], f"{counts['community']} 份社区花名册")
