@@ -7,7 +7,8 @@ golden records and corrections. The STAGES, in order: `records` (entity records 
 the schemas' roles) → `houses` → `places` → people (deterministic, then the splink
 `model`, with the officers' `review` decisions, then entities) → the crosswalk → golden
 records, each timed (`LinkResult.timings`). One transaction: a failed link leaves the
-previous results in place.
+previous results in place. After the commit the database is published for the page
+(`rootdb.serve.published`; a failure to publish is a warning, not a failed link).
 """
 
 from __future__ import annotations
@@ -155,6 +156,21 @@ class _LinkRun:
         self.result.golden = build_golden(con, self.specs)
 
 
+def _publish(con, db_path: Path, result: LinkResult) -> None:
+    """The committed database published for the page (`rootdb.serve.published`), timed
+    as `publish`. A failure (a full disk) does not fail the link: the page keeps the
+    previous copy and the link's result says so."""
+    from rootdb.serve.published import publish
+
+    started = time.perf_counter()
+    try:
+        publish(con, db_path)
+    except Exception as exc:  # noqa: BLE001 (whatever stops the copy, the link's work is committed)
+        result.warnings.append(f"比对已完成，但未能发布页面用的只读副本（{exc}）：rootdb serve 仍显示上一次发布的数据；"
+                               "腾出磁盘空间后再运行一次 rootdb link 即可")
+    result.timings["publish"] = round(time.perf_counter() - started, 2)
+
+
 def link(
     db: str | Path | None = None,
     retrain: bool = False,
@@ -211,6 +227,7 @@ def link(
                     "例如 ROOTDB_MEMORY_LIMIT=6GB ROOTDB_SPLINK_MEMORY_LIMIT=3GB rootdb link"
                 ) from None
             raise
+        _publish(con, ws.db_path, result)
     if charts:
         from rootdb.link.model import CHARTS
 
