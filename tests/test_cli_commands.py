@@ -62,6 +62,7 @@ def test_global_options_are_on_the_commands_that_take_them():
     assert "--db" not in _options("feeds") and "--json" in _options("feeds")
     for path in (["init"], ["demo"]):
         assert not {"--db", "--json"} & _options(*path) and "--debug" in _options(*path), path
+    assert {"--db", "--debug", "--host", "--port"} <= _options("serve") and "--json" not in _options("serve")
     assert set(GLOBAL_OPTIONS) == {"db", "as_json", "debug"}
 
 
