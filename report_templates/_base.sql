@@ -156,10 +156,13 @@ ORDER BY p.person_id;
 --   special_groups  高龄 (80+)、独居/空巢、残疾、低保、特困、优抚, in that order
 --   last_visit      the date of their latest zoufang visit by the as-of date: a visit
 --                   naming them, or a visit to the house they live in (a form that names
---                   nobody counts for everyone living there); NULL = never visited
+--                   nobody counts for everyone living there), delivered or recorded on
+--                   the page (_r_page_visits, rootdb serve); NULL = never visited
 --   visited_90d     last_visit less than 90 days before the as-of date
 CREATE OR REPLACE TEMP TABLE r_special_visits AS
-WITH special AS (
+WITH all_visits AS (
+    SELECT * FROM golden_visits UNION ALL BY NAME SELECT * FROM _r_page_visits
+), special AS (
     SELECT person_id, house_id,
            list_filter([CASE WHEN age >= 80 THEN '高龄' END,
                         CASE WHEN elderly_alone OR empty_nest THEN '独居/空巢' END,
@@ -168,10 +171,10 @@ WITH special AS (
                        lambda x: x IS NOT NULL) AS groups
     FROM r_persons WHERE resident_or_unplaced
 ), visits AS (
-    SELECT s.person_id, v.visit_date FROM special s JOIN golden_visits v ON v.person_entity_id = s.person_id
+    SELECT s.person_id, v.visit_date FROM special s JOIN all_visits v ON v.person_entity_id = s.person_id
     WHERE v.visit_date <= $as_of::DATE
     UNION ALL
-    SELECT s.person_id, v.visit_date FROM special s JOIN golden_visits v ON v.house_entity_id = s.house_id
+    SELECT s.person_id, v.visit_date FROM special s JOIN all_visits v ON v.house_entity_id = s.house_id
     WHERE v.visit_date <= $as_of::DATE
 )
 SELECT s.person_id, array_to_string(s.groups, '、') AS special_groups, max(v.visit_date) AS last_visit,

@@ -233,7 +233,8 @@ ORDER BY e.reported_at DESC, e.event_no
 _VISITS = """
 SELECT v.visit_no, strftime(v.visit_date, '%Y-%m-%d') AS visit_date, v.grid_worker, v.visit_type, v.problems,
        p.person_id AS person_entity_id, p.display_name AS person_name, v.house_entity_id, v.event_no
-FROM golden_visits v LEFT JOIN r_persons p ON p.person_id = v.person_entity_id
+FROM (SELECT * FROM golden_visits UNION ALL BY NAME SELECT * FROM _r_page_visits) v
+LEFT JOIN r_persons p ON p.person_id = v.person_entity_id
 WHERE (v.person_entity_id IN (SELECT person_id FROM _card_people WHERE concerned)
        OR v.house_entity_id = $house)
   AND v.visit_date <= $as_of::DATE

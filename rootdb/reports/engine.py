@@ -42,6 +42,7 @@ from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate,
 from rootdb.reports.writer import ReportHeading, count_figures, write_csv, write_xlsx
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, frame_to_table, require_linked, table_exists
+from rootdb.store.sql import registered, scalar
 from rootdb.workspace import locate, open_existing
 
 FORMATS = ("xlsx", "csv")
@@ -117,6 +118,7 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | Non
     require_linked(con, *_NEEDED, then="，再生成报表")
     _placeholder_feeds(con)
     _group_rows(con)
+    _page_visits(con)
     lock_down(con)
     params = {"as_of": as_of, "community": community, "grid": grid}
     for path, statement in base_sql(with_path=True):
@@ -362,6 +364,22 @@ def _placeholder_feeds(con: duckdb.DuckDBPyConnection) -> None:
         records = clean_frame(spec, empty).records
         frame_to_table(con, f'"{code}"', records.select(pl.lit(None, dtype=pl.Int64).alias("file_id"), pl.all()),
                        temp=True)
+
+
+def _page_visits(con: duckdb.DuckDBPyConnection) -> None:
+    """`_r_page_visits`: the visits grid workers recorded on the page (`rootdb serve`'s
+    store, beside the database this connection reads or whose published copy it is), in
+    golden_visits' columns; empty without a store. _base.sql's r_special_visits and the
+    card count them with the delivered visits."""
+    from rootdb.serve.published import database_folder
+    from rootdb.serve.store import STORE_NAME, page_visits
+
+    con.execute("CREATE OR REPLACE TEMP TABLE _r_page_visits AS SELECT * FROM golden_visits LIMIT 0")
+    path = scalar(con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    visits = page_visits(database_folder(Path(path)) / STORE_NAME) if path else pl.DataFrame()
+    if visits.height:
+        with registered(con, "_page_visits_frame", visits):
+            con.execute("INSERT INTO _r_page_visits BY NAME SELECT * FROM _page_visits_frame")
 
 
 def _group_rows(con: duckdb.DuckDBPyConnection) -> None:

@@ -37,6 +37,13 @@ def published_folder(db_path: Path) -> Path:
     return Path(db_path).parent / FOLDER
 
 
+def database_folder(path: Path) -> Path:
+    """The folder of the workspace database that the file `path` is, or is a published
+    copy of (where the workspace's other files, such as the page's store, lie)."""
+    path = Path(path)
+    return path.parent.parent if path.parent.name == FOLDER and _COPY.fullmatch(path.name) else path.parent
+
+
 def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
     """Copy the database `db_path` into the published folder and make the copy CURRENT;
     the copy's path. `con` is the writer's open connection to it, its work committed:
