@@ -1,0 +1,440 @@
+"""The grid worker's page and its JSON (`rootdb serve`): a Starlette app rendering
+jinja2 templates on the server, phone first, everything served from the package.
+
+Who sees what: every read goes through a cursor prepared for the user's `Scope`
+(`rootdb.serve.prepared`), so a person outside it is not in the tables read at all; a
+`grid` / `community` in the query string can narrow the scope (`Scope.apply`), never
+widen it; another grid's entity id is a 404 with the same body as an unknown one.
+Sessions, visits and the audit are the serve store's (`rootdb.serve.store`): every
+view of a person's data is written there with the user's name.
+
+Security: the session cookie is HttpOnly, SameSite=Strict (Secure over https); every
+form the pages post carries the session's CSRF token, compared in constant time; a
+JSON body (which a browser cannot send across sites without asking) needs none, and
+POST /login takes none (scripts post it). Every answer carries the security headers
+(`SECURITY_HEADERS`); data is never cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import inspect
+import hmac
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from rootdb.commands import Scope, parse_date
+from rootdb.commands.card import NotFound, card_on
+from rootdb.errors import RootdbError, UsageError
+from rootdb.reports import floorplans
+from rootdb.reports.query import PersonQuery, all_groups, resolve_area, where_clauses
+from rootdb.serve import store, views
+from rootdb.serve.prepared import NotPublished, PreparedCache
+from rootdb.serve.published import PublishedReader
+from rootdb.serve.store import User
+from rootdb.workspace import Workspace
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "rootdb_session"
+PAGE_SIZE = 50
+MAX_BODY = 64 * 1024  # a visit or a form: no request needs more
+_ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
+LOGIN_FAILED = "用户名或密码不正确，或因多次输错已被暂时锁定（15 分钟后再试）"
+NOT_FOUND = "没有找到此人或房屋（或不在您的查看范围内）"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+ROLE_WORDS = store.ROLES
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every answer; no-store on all but the
+    package's static files."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.decode("latin-1").lower() not in {h.lower() for h in SECURITY_HEADERS}]
+                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers.append((b"cache-control", b"private, max-age=3600" if static else b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Site:
+    """The app's state and its endpoints: the workspace (for the store), the prepared
+    cursors of the published copy, the clock (the as-of date is its day)."""
+
+    def __init__(self, ws: Workspace, reader: PublishedReader, now: Callable[[], dt.datetime]) -> None:
+        self.ws = ws
+        self.cache = PreparedCache(reader)
+        self.now = now
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+    # ------------------------------------------------------------ plumbing
+
+    def as_of(self) -> dt.date:
+        return self.now().date()
+
+    def session(self, request: Request) -> tuple[User, str] | None:
+        return store.session_user(self.ws, request.cookies.get(COOKIE), now=self.now())
+
+    def audit(self, user: User, action: str, entity_id: str | None, detail: str) -> None:
+        store.record_page_audit(self.ws, user, action, entity_id, detail, now=self.now())
+
+    def render(self, request: Request, name: str, user: User | None, csrf: str | None, status: int = 200,
+               **context) -> Response:
+        return self.templates.TemplateResponse(
+            request, name, {"user": user, "csrf": csrf, "role_words": ROLE_WORDS, **context}, status_code=status)
+
+    def error_page(self, request: Request, user: User | None, status: int, message: str) -> Response:
+        return self.render(request, "error.html", user, None, status=status, code=status, message=message)
+
+    def scope_of(self, user: User, community: str | None, grid: str | None) -> Scope:
+        """The user's scope narrowed by a community / grid asked for (never widened:
+        the user's own replace what was asked), as the registry names them."""
+        asked = PersonQuery(community=(community or "").strip() or None, grid=(grid or "").strip() or None)
+        narrowed = user.scope.apply(asked)
+        if (narrowed.community, narrowed.grid) == (user.scope.community, user.scope.grid):
+            return user.scope
+        with self.cache.use(user.scope, self.as_of()) as con:
+            return Scope(*resolve_area(con, narrowed.community, narrowed.grid))
+
+    # ------------------------------------------------------------ login
+
+    async def login_form(self, request: Request) -> Response:
+        return self.render(request, "login.html", None, None)
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        user = await run_in_threadpool(store.check_login, self.ws, str(form.get("username") or ""),
+                                       str(form.get("password") or ""), self.now())
+        if user is None:
+            return self.render(request, "login.html", None, None, status=401, error=LOGIN_FAILED)
+        token, _ = await run_in_threadpool(store.new_session, self.ws, user, self.now())
+        self.cache.warm(user.scope, self.as_of())
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
+                            secure=request.url.scheme == "https")
+        return response
+
+    async def logout(self, request: Request, user: User, csrf: str) -> Response:
+        await _checked_form(request, csrf)
+        await run_in_threadpool(store.end_session, self.ws, request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    # ------------------------------------------------------------ JSON
+
+    def api_residents(self, request: Request, user: User, csrf: str) -> Response:
+        params = request.query_params
+        limit = _number(params.get("limit"), views.DEFAULT_LIMIT, 1, views.MAX_LIMIT, "limit")
+        offset = _number(params.get("offset"), 0, 0, None, "offset")
+        rows, total, scope = self.find_residents(user, params, limit, offset)
+        return JSONResponse({"residents": rows, "total": total})
+
+    def find_residents(self, user: User, params, limit: int, offset: int) -> tuple[list[dict], int, Scope]:
+        """A page of the residents the query string asks for within the user's scope; audited."""
+        scope = self.scope_of(user, params.get("community"), params.get("grid"))
+        query = PersonQuery(age=params.get("age") or None, groups=_many(params, "group"),
+                            tags=_many(params, "tag"), family_tags=_many(params, "family_tag"))
+        query = scope.apply(query)
+        where_clauses(query)  # bad conditions are a usage error before anything is read
+        with self.cache.use(scope, self.as_of()) as con:
+            rows, total = views.residents(con, query, params.get("name"), limit, offset)
+        name = (params.get("name") or "").strip()
+        words = query.describe() + (f"，姓名含 {name}" if name else "")
+        self.audit(user, "residents", None, f"{words}；共 {total} 人，列出 {len(rows)} 人："
+                   + "、".join(r["entity_id"] for r in rows))
+        return rows, total, scope
+
+    def api_card(self, request: Request, user: User, csrf: str) -> Response:
+        return JSONResponse(self.read_card(user, request.path_params["entity_id"]).to_dict())
+
+    def read_card(self, user: User, entity_id: str):
+        """The household card of an entity id in the user's scope (NotFound otherwise); audited."""
+        if not _ENTITY_ID.fullmatch(entity_id.strip().upper()):
+            raise NotFound(NOT_FOUND)
+        as_of = self.as_of()
+        with self.cache.use(user.scope, as_of) as con:
+            result = card_on(con, entity_id, user.scope, as_of)
+        shown = [m["entity_id"] for m in (*result.members, *result.former)]
+        house = result.house["entity_id"] if result.house else "无"
+        self.audit(user, "card", result.focus or house,
+                   f"户卡：人员 {result.focus or '-'}，房屋 {house}，列出 {'、'.join(shown) or '无'}")
+        return result
+
+    async def api_visit(self, request: Request, user: User, csrf: str) -> Response:
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return JSONResponse({"error": "请以 JSON 提交（Content-Type: application/json）"}, status_code=415)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise UsageError("请求体不是有效的 JSON") from None
+        if not isinstance(body, dict):
+            raise UsageError("请求体应为 JSON 对象")
+        visit = await run_in_threadpool(self.record_visit, user, str(body.get("entity_id") or ""),
+                                        body.get("走访类型"), body.get("发现问题"), body.get("走访日期"))
+        return JSONResponse(visit, status_code=201)
+
+    def record_visit(self, user: User, entity_id: str, visit_type, problems, visit_date) -> dict:
+        """Record a visit to a person (or house) of the user's scope; NotFound outside it."""
+        if not isinstance(visit_type, str) or visit_type.strip() not in views.visit_types():
+            raise UsageError(f"走访类型应为：{'、'.join(views.visit_types())}")
+        if problems is not None and not isinstance(problems, str):
+            raise UsageError("发现问题应为文字")
+        as_of = self.as_of()
+        day = parse_date(visit_date, "走访日期") if visit_date else as_of
+        if day > as_of:
+            raise UsageError("走访日期不能晚于今天")
+        key = entity_id.strip().upper()
+        with self.cache.use(user.scope, as_of) as con:
+            rows = con.execute(
+                "SELECT person_id, house_id, community, grid FROM r_persons WHERE person_id = $id "
+                "UNION ALL SELECT NULL, house_id, community, grid FROM r_houses WHERE house_id = $id",
+                {"id": key}).fetchall() if _ENTITY_ID.fullmatch(key) else []
+        if not rows:
+            raise NotFound(NOT_FOUND)
+        row = rows[0]
+        visit_no = store.record_visit(self.ws, user, row[0], row[1], visit_type.strip(),
+                                      (problems or "").strip() or None, day, row[2], row[3], now=self.now())
+        self.cache.stale(row[2], row[3])
+        return {"visit_no": visit_no, "entity_id": key, "走访类型": visit_type.strip(), "走访日期": day.isoformat()}
+
+    # ------------------------------------------------------------ pages
+
+    async def home(self, request: Request, user: User, csrf: str) -> Response:
+        return RedirectResponse("/search", status_code=303)
+
+    def search(self, request: Request, user: User, csrf: str) -> Response:
+        params = request.query_params
+        page = _number(params.get("page"), 1, 1, None, "page")
+        asked = any(params.get(k) for k in ("name", "age", "group", "tag", "family_tag", "grid"))
+        rows, total = [], 0
+        if asked:
+            rows, total, _ = self.find_residents(user, params, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        return self.render(request, "search.html", user, csrf, active="search", params=params, rows=rows,
+                           total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), asked=asked,
+                           groups=all_groups(), grids=self.user_grids(user), query_string=_without_page(params))
+
+    def user_grids(self, user: User) -> list[tuple[str, str]]:
+        if user.role == "grid":
+            return []
+        with self.cache.use(user.scope, self.as_of()) as con:
+            return views.grids(con)
+
+    def card_page(self, request: Request, user: User, csrf: str) -> Response:
+        result = self.read_card(user, request.path_params["entity_id"])
+        return self.render(request, "card.html", user, csrf, active="search", card=result)
+
+    def buildings(self, request: Request, user: User, csrf: str) -> Response:
+        as_of = self.as_of()
+        with self.cache.use(user.scope, as_of) as con:
+            figures = floorplans.building_figures(con, as_of)
+        return self.render(request, "buildings.html", user, csrf, active="buildings", figures=figures,
+                           as_of=as_of)
+
+    def due(self, request: Request, user: User, csrf: str) -> Response:
+        as_of = self.as_of()
+        with self.cache.use(user.scope, as_of) as con:
+            rows = views.due_visits(con, as_of)
+        self.audit(user, "due", None, f"待走访名单 {len(rows)} 人：" + "、".join(r["entity_id"] for r in rows))
+        return self.render(request, "due.html", user, csrf, active="due", rows=rows, as_of=as_of,
+                           visit_types=views.visit_types(), done=request.query_params.get("done"))
+
+    async def due_visit(self, request: Request, user: User, csrf: str) -> Response:
+        form = await _checked_form(request, csrf)
+        visit = await run_in_threadpool(self.record_visit, user, str(form.get("entity_id") or ""),
+                                        form.get("visit_type"), form.get("problems"), form.get("visit_date"))
+        return RedirectResponse(f"/due?done={visit['visit_no']}", status_code=303)
+
+    def events(self, request: Request, user: User, csrf: str) -> Response:
+        as_of = self.as_of()
+        with self.cache.use(user.scope, as_of) as con:
+            rows = views.open_events(con, as_of, user.scope.community, user.scope.grid)
+        people = [r["person_id"] for r in rows if r["person_id"]]
+        self.audit(user, "events", None, f"事件 {len(rows)} 件，涉及人员：{'、'.join(people) or '无'}")
+        return self.render(request, "events.html", user, csrf, active="events", rows=rows, as_of=as_of,
+                           overdue=sum(1 for r in rows if r["days_overdue"] is not None))
+
+    def notify_form(self, request: Request, user: User, csrf: str) -> Response:
+        return self.render(request, "notify.html", user, csrf, active="notify", form={}, result=None,
+                           **self._notify_choices(user))
+
+    async def notify(self, request: Request, user: User, csrf: str) -> Response:
+        form = await _checked_form(request, csrf)
+        return await run_in_threadpool(self._notify, request, user, csrf, form)
+
+    def _notify(self, request: Request, user: User, csrf: str, form) -> Response:
+        unmasked = form.get("unmasked") == "1" and user.role in ("street", "community")
+        scope = self.scope_of(user, None, form.get("grid"))
+        query = scope.apply(PersonQuery(age=form.get("age") or None, groups=_many(form, "group"),
+                                        tags=_many(form, "tag"), family_tags=_many(form, "family_tag")))
+        where_clauses(query)
+        template = str(form.get("template") or "")
+        as_of = self.as_of()
+        with self.cache.use(scope, as_of) as con:
+            people, messages, no_phone, about = views.notify_draft(con, query, template, as_of, unmasked)
+        self.audit(user, "notify --unmasked" if unmasked else "notify", None,
+                   f"{query.describe()}；模板 {template}；{messages.height} 条短信，关于："
+                   + "、".join(about["人员编号"].to_list()))
+        result = {"people": people, "messages": messages.to_dicts(), "no_phone": no_phone.to_dicts(),
+                  "unmasked": unmasked}
+        return self.render(request, "notify.html", user, csrf, active="notify", form=form, result=result,
+                           **self._notify_choices(user))
+
+    def _notify_choices(self, user: User) -> dict:
+        return {"templates": views.message_templates(), "groups": all_groups(), "grids": self.user_grids(user),
+                "may_unmask": user.role in ("street", "community")}
+
+    async def floorplan_css(self, request: Request) -> Response:
+        return Response(floorplans.STYLE, media_type="text/css")
+
+
+# ------------------------------------------------------------------ helpers
+
+def _number(text: str | None, default: int, low: int, high: int | None, name: str) -> int:
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
+        bound = f"{low}–{high}" if high is not None else f"不小于 {low}"
+        raise UsageError(f"{name} 应为整数（{bound}）")
+    return int(text)
+
+
+def _many(params, key: str) -> list[str]:
+    """Every value of a repeated field (group=低保&group=残疾), blanks left out."""
+    return [v.strip() for v in params.getlist(key) if v and v.strip()]
+
+
+def _without_page(params) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode([(k, v) for k, v in params.multi_items() if k != "page"])
+
+
+async def _checked_form(request: Request, csrf: str):
+    """The posted form once its CSRF token is the session's (403 otherwise)."""
+    form = await request.form()
+    if not hmac.compare_digest(str(form.get("csrf") or "").encode(), csrf.encode()):
+        raise _Forbidden()
+    return form
+
+
+class _Forbidden(Exception):
+    """A form without the session's CSRF token."""
+
+
+def _page(site: Site, method: Callable) -> Callable:
+    """An endpoint for a logged-in user: no session goes to the login page; errors are
+    pages in Chinese (a person out of scope: the same 404 as an unknown one)."""
+    @functools.wraps(method)
+    async def endpoint(request: Request) -> Response:
+        session = await run_in_threadpool(site.session, request)
+        if session is None:
+            return RedirectResponse("/login", status_code=303)
+        user, csrf = session
+        try:
+            if _is_async(method):
+                return await method(request, user, csrf)
+            return await run_in_threadpool(method, request, user, csrf)
+        except NotFound:
+            return site.error_page(request, user, 404, NOT_FOUND)
+        except _Forbidden:
+            return site.error_page(request, user, 403, "表单已失效，请返回重新打开页面后再提交")
+        except NotPublished as exc:
+            return site.error_page(request, user, 503, str(exc))
+        except RootdbError as exc:
+            return site.error_page(request, user, 400, str(exc))
+    return endpoint
+
+
+def _api(site: Site, method: Callable) -> Callable:
+    """A JSON endpoint: 401 without a session; errors as {"error": …}."""
+    @functools.wraps(method)
+    async def endpoint(request: Request) -> Response:
+        session = await run_in_threadpool(site.session, request)
+        if session is None:
+            return JSONResponse({"error": "请先登录"}, status_code=401)
+        user, csrf = session
+        try:
+            if _is_async(method):
+                return await method(request, user, csrf)
+            return await run_in_threadpool(method, request, user, csrf)
+        except NotFound:
+            return JSONResponse({"error": NOT_FOUND}, status_code=404)
+        except NotPublished as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        except (RootdbError, UsageError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+    return endpoint
+
+
+def _is_async(method: Callable) -> bool:
+    return inspect.iscoroutinefunction(method)
+
+
+def create_app(ws: Workspace, reader: PublishedReader | None = None,
+               now: Callable[[], dt.datetime] | None = None) -> Starlette:
+    """The page and its JSON for workspace `ws`, reading the published copies `reader`
+    names (by default the workspace's); `now` is the clock (tests set the day)."""
+    site = Site(ws, reader or PublishedReader(ws), now or dt.datetime.now)
+    page, api = functools.partial(_page, site), functools.partial(_api, site)
+    routes = [
+        Route("/login", site.login_form, methods=["GET"]),
+        Route("/login", site.login, methods=["POST"]),
+        Route("/logout", page(site.logout), methods=["POST"]),
+        Route("/", page(site.home)),
+        Route("/search", page(site.search)),
+        Route("/card/{entity_id}", page(site.card_page)),
+        Route("/buildings", page(site.buildings)),
+        Route("/due", page(site.due)),
+        Route("/due/visit", page(site.due_visit), methods=["POST"]),
+        Route("/events", page(site.events)),
+        Route("/notify", page(site.notify_form), methods=["GET"]),
+        Route("/notify", page(site.notify), methods=["POST"]),
+        Route("/api/residents", api(site.api_residents)),
+        Route("/api/residents/{entity_id}", api(site.api_card)),
+        Route("/api/visits", api(site.api_visit), methods=["POST"]),
+        Route("/static/floorplans.css", site.floorplan_css),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        site.cache.close()
+
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan,
+                    max_body_size=MAX_BODY)
+    app.state.site = site
+    return app

@@ -1,0 +1,348 @@
+"""The grid worker's page (rootdb.serve.app) over a real published copy of the linked
+sample: Starlette's TestClient, real users in the serve store (argon2), real DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from rootdb.commands import Scope
+from rootdb.commands.demo import SAMPLE_AS_OF
+from rootdb.reports.engine import prepare, report_frame
+from rootdb.reports.templates import load_templates
+from rootdb.serve import store
+from rootdb.serve.app import COOKIE, NOT_FOUND, create_app
+from rootdb.serve.published import PublishedReader, publish
+from rootdb.workspace import KEY_ENV, connect, locate
+
+NOW = dt.datetime.combine(SAMPLE_AS_OF, dt.time(10, 0))
+PASSWORD = "网格-secret-1"
+USERS = {  # name: (role, community, grid)
+    "grid1": ("grid", "建设社区", "第一网格"),
+    "grid3": ("grid", "建设社区", "第三网格"),
+    "comm": ("community", "建设社区", None),
+    "street": ("street", None, None),
+}
+PAGES = ["/search", "/search?age=80-", "/buildings", "/due", "/events", "/notify"]
+
+
+class Clock:
+    """The app's clock; a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+@pytest.fixture()
+def site(sample_copy: Path):
+    """(workspace, clock, app) over a published copy of the sample, with the USERS."""
+    ws = locate(sample_copy)
+    con = connect(ws.db_path)
+    try:
+        publish(con, ws.db_path)
+    finally:
+        con.close()
+    for name, (role, community, grid) in USERS.items():
+        store.add_user(ws, name, role, community, grid, PASSWORD, now=NOW)
+    clock = Clock()
+    return ws, clock, create_app(ws, PublishedReader(ws), now=clock)
+
+
+def _client(app, name: str | None = None) -> TestClient:
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    if name:
+        answer = client.post("/login", data={"username": name, "password": PASSWORD})
+        assert answer.status_code == 303, answer.text
+    return client
+
+
+def _csrf(client: TestClient, path: str = "/notify") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def _people(ws, scope: Scope) -> set[str]:
+    """Living residents of `scope` as the published copy has them."""
+    con = connect(ws.db_path, read_only=True)
+    try:
+        prepare(con, SAMPLE_AS_OF, scope.community, scope.grid)
+        return {r[0] for r in con.execute(
+            "SELECT person_id FROM r_persons WHERE living AND status IS DISTINCT FROM '迁出'").fetchall()}
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------ login
+
+def test_login_sets_a_strict_httponly_cookie_and_logout_ends_the_session(site):
+    ws, _, app = site
+    client = _client(app)
+    answer = client.post("/login", data={"username": "grid1", "password": PASSWORD})
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace(
+        "samesite", "SameSite")
+    assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
+    assert client.get("/api/residents").status_code == 200
+    client.post("/logout", data={"csrf": _csrf(client)})
+    assert client.get("/api/residents").status_code == 401
+    assert client.get("/search").status_code == 303
+
+
+def test_the_cookie_is_secure_over_https(site):
+    _, _, app = site
+    client = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    answer = client.post("/login", data={"username": "grid1", "password": PASSWORD})
+    assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
+
+
+def test_a_wrong_password_an_unknown_name_and_a_locked_name_get_one_answer(site):
+    _, _, app = site
+    client = _client(app)
+    wrong = client.post("/login", data={"username": "grid1", "password": "nope-nope"})
+    unknown = client.post("/login", data={"username": "nobody", "password": "nope-nope"})
+    assert wrong.status_code == unknown.status_code == 401 and wrong.text == unknown.text
+    assert COOKIE not in wrong.headers.get("set-cookie", "")
+    for _ in range(4):
+        client.post("/login", data={"username": "grid1", "password": "nope-nope"})
+    locked = client.post("/login", data={"username": "grid1", "password": PASSWORD})
+    assert locked.status_code == 401 and locked.text == wrong.text
+    assert client.get("/api/residents").status_code == 401
+
+
+# ------------------------------------------------------------------ pages
+
+@pytest.mark.parametrize("name", list(USERS))
+def test_every_page_renders_for_every_role(site, name):
+    _, _, app = site
+    client = _client(app, name)
+    for path in PAGES:
+        answer = client.get(path)
+        assert answer.status_code == 200, (path, answer.text[:300])
+        assert '<html lang="zh-CN">' in answer.text and "居民查询" in answer.text
+    assert "<svg" in client.get("/buildings").text
+    assert client.get("/").headers["location"] == "/search"
+
+
+def test_pages_without_a_session_go_to_the_login_and_the_api_answers_401(site):
+    _, _, app = site
+    client = _client(app)
+    for path in PAGES:
+        answer = client.get(path)
+        assert answer.status_code == 303 and answer.headers["location"] == "/login", path
+    for path in ("/api/residents", "/api/residents/P00000001"):
+        assert client.get(path).status_code == 401
+    assert client.post("/api/visits", json={"entity_id": "P00000001", "走访类型": "常规走访"}).status_code == 401
+    assert client.get("/login").status_code == 200
+    assert client.get("/static/app.css").status_code == 200
+
+
+def test_a_forged_or_expired_session_is_no_session(site):
+    _, clock, app = site
+    forged = _client(app)
+    forged.cookies.set(COOKIE, "x" * 43)
+    assert forged.get("/search").status_code == 303 and forged.get("/api/residents").status_code == 401
+    client = _client(app, "grid1")
+    clock.now = NOW + store.SESSION_IDLE + dt.timedelta(minutes=1)
+    assert client.get("/search").status_code == 303 and client.get("/api/residents").status_code == 401
+
+
+def test_a_disabled_users_open_session_is_refused_at_once(site):
+    ws, _, app = site
+    client = _client(app, "grid1")
+    assert client.get("/api/residents").status_code == 200
+    store.disable_user(ws, "grid1")
+    assert client.get("/api/residents").status_code == 401 and client.get("/due").status_code == 303
+
+
+def test_security_headers_on_every_answer(site):
+    _, _, app = site
+    client = _client(app, "grid1")
+    for path in ("/login", "/search", "/api/residents", "/static/app.css", "/api/residents/NOPE"):
+        headers = client.get(path).headers
+        assert "default-src 'self'" in headers["content-security-policy"], path
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+    assert client.get("/api/residents").headers["cache-control"] == "no-store"
+    assert "no-store" in client.get("/search").headers["cache-control"]
+
+
+def test_pages_load_nothing_from_outside(site):
+    _, _, app = site
+    client = _client(app, "street")
+    for path in PAGES:
+        text = client.get(path).text
+        assert not re.search(r'(src|href)="(https?:)?//', text), path
+        assert "<script" not in text and "style=" not in text, path  # the CSP allows no inline style
+
+
+# ------------------------------------------------------------------ JSON and scope
+
+def test_api_residents_answers_as_the_contract_says_within_the_scope(site):
+    ws, _, app = site
+    client = _client(app, "grid1")
+    answer = client.get("/api/residents")
+    body = answer.json()
+    grid1 = _people(ws, Scope("建设社区", "第一网格"))
+    assert body["total"] == len(grid1) and len(body["residents"]) == 50
+    assert set(body["residents"][0]) == {"entity_id", "姓名", "身份证号", "性别", "年龄", "社区", "网格", "住址", "联系电话"}
+    assert {r["网格"] for r in body["residents"]} == {"第一网格"}
+    ids = [r["身份证号"] for r in body["residents"] if r["身份证号"]]
+    assert ids and all("*" in i for i in ids) and not any(re.search(r"\d{17}[\dX]", i) for i in ids)
+    phones = [r["联系电话"] for r in body["residents"] if r["联系电话"]]
+    assert phones and not any(re.fullmatch(r"1\d{10}", p) for p in phones)
+    everyone = client.get("/api/residents", params={"limit": 1000}).json()["residents"]
+    assert {r["entity_id"] for r in everyone} == grid1
+    page2 = client.get("/api/residents", params={"limit": 10, "offset": 10}).json()["residents"]
+    assert [r["entity_id"] for r in page2] == [r["entity_id"] for r in everyone[10:20]]
+    for bad in ({"limit": 1001}, {"limit": 0}, {"offset": -1}, {"age": "abc"}, {"group": "不存在的人群"}):
+        assert client.get("/api/residents", params=bad).status_code == 400, bad
+    old = client.get("/api/residents", params={"age": "80-", "limit": 1000}).json()
+    assert old["total"] == len(old["residents"]) > 0 and all(r["年龄"] >= 80 for r in old["residents"])
+
+
+def test_another_grid_in_the_query_string_never_widens_the_scope(site):
+    ws, _, app = site
+    grid1 = _client(app, "grid1")
+    mine = grid1.get("/api/residents", params={"limit": 1000}).json()
+    tampered = grid1.get("/api/residents", params={"limit": 1000, "grid": "第三网格", "community": "别的社区"}).json()
+    assert tampered == mine
+    page = grid1.get("/search", params={"age": "0-", "grid": "第三网格"}).text
+    assert "第三网格" not in page.split("</form>", 1)[1]
+    community = _client(app, "comm")
+    narrowed = community.get("/api/residents", params={"limit": 1000, "grid": "第三网格"}).json()
+    assert {r["网格"] for r in narrowed["residents"]} == {"第三网格"}
+    assert narrowed["total"] == len(_people(ws, Scope("建设社区", "第三网格")))
+    assert community.get("/api/residents", params={"community": "别的社区"}).json()["total"] == \
+        len(_people(ws, Scope("建设社区")))
+
+
+def test_another_grids_person_is_a_404_like_an_unknown_one(site):
+    ws, _, app = site
+    client = _client(app, "grid1")
+    mine = sorted(_people(ws, Scope("建设社区", "第一网格")))[0]
+    theirs = sorted(_people(ws, Scope("建设社区", "第三网格")))[0]
+    card = client.get(f"/api/residents/{mine}")
+    assert card.status_code == 200 and card.json()["focus"] == mine and card.json()["masked"] is True
+    assert re.search(r"(?<![0-9A-Z])\d{17}[\dX](?!\d)", card.text) is None
+    other, unknown = client.get(f"/api/residents/{theirs}"), client.get("/api/residents/P99999999")
+    assert other.status_code == unknown.status_code == 404 and other.content == unknown.content
+    assert NOT_FOUND in other.json()["error"]
+    for path in (f"/card/{theirs}", "/card/P99999999"):
+        assert client.get(path).status_code == 404
+    assert client.get(f"/card/{theirs}").text == client.get("/card/P99999999").text
+    street = _client(app, "street")
+    assert street.get(f"/api/residents/{theirs}").status_code == 200
+    assert street.get("/card/" + theirs).status_code == 200
+
+
+def test_a_visit_is_recorded_counts_at_once_and_is_audited(site):
+    ws, _, app = site
+    client = _client(app, "grid1")
+    due = client.get("/due").text
+    person = re.search(r'name="entity_id" value="(P[0-9A-Z]+)"', due).group(1)
+    answer = client.post("/api/visits", json={"entity_id": person, "走访类型": "特殊群体关爱", "发现问题": "楼道灯坏"})
+    assert answer.status_code == 201, answer.text
+    visit_no = answer.json()["visit_no"]
+    assert visit_no.startswith(f"WY{SAMPLE_AS_OF:%Y%m%d}")
+    assert f'value="{person}"' not in client.get("/due").text
+    visits = store.page_visits(ws)
+    row = visits.filter(visits["visit_no"] == visit_no).to_dicts()[0]
+    assert (row["person_entity_id"], row["grid_worker"], row["grid"], row["problems"]) == (
+        person, "grid1", "第一网格", "楼道灯坏")
+    # Another grid's person, an unknown one: 404 alike, nothing recorded.
+    theirs = sorted(_people(ws, Scope("建设社区", "第三网格")))[0]
+    other = client.post("/api/visits", json={"entity_id": theirs, "走访类型": "常规走访"})
+    unknown = client.post("/api/visits", json={"entity_id": "P99999999", "走访类型": "常规走访"})
+    assert other.status_code == unknown.status_code == 404 and other.content == unknown.content
+    assert store.page_visits(ws).height == 1
+    bad = [{"entity_id": person, "走访类型": "喝茶"}, {"entity_id": person, "走访类型": "常规走访", "走访日期": "2099-01-01"}]
+    assert all(client.post("/api/visits", json=b).status_code == 400 for b in bad)
+    assert client.post("/api/visits", data={"entity_id": person, "走访类型": "常规走访"}).status_code == 415
+
+
+def test_the_visit_form_needs_the_csrf_token(site):
+    ws, _, app = site
+    client = _client(app, "grid1")
+    due = client.get("/due").text
+    person = re.search(r'name="entity_id" value="(P[0-9A-Z]+)"', due).group(1)
+    form = {"entity_id": person, "visit_type": "常规走访", "visit_date": SAMPLE_AS_OF.isoformat(), "problems": ""}
+    assert client.post("/due/visit", data=form).status_code == 403
+    assert client.post("/due/visit", data=form | {"csrf": "wrong"}).status_code == 403
+    assert client.post("/logout", data={"csrf": "wrong"}).status_code == 403
+    assert client.post("/notify", data={"template": "托育服务通知", "age": "0-3"}).status_code == 403
+    assert store.page_visits(ws).is_empty()
+    done = client.post("/due/visit", data=form | {"csrf": _csrf(client, "/due")})
+    assert done.status_code == 303 and done.headers["location"].startswith("/due?done=WY")
+    assert store.page_visits(ws)["grid_worker"].to_list() == ["grid1"]
+
+
+def test_the_due_list_is_r40_of_the_scope(site):
+    ws, _, app = site
+    client = _client(app, "grid3")
+    shown = re.findall(r'name="entity_id" value="(P[0-9A-Z]+)"', client.get("/due").text)
+    con = connect(ws.db_path, read_only=True)
+    try:
+        params = prepare(con, SAMPLE_AS_OF, "建设社区", "第三网格")
+        r40 = report_frame(con, load_templates()["R40"], params)
+    finally:
+        con.close()
+    assert len(shown) == r40.height > 0 and len(set(shown)) == len(shown)
+
+
+def test_views_of_people_are_audited_with_the_users_name(site):
+    ws, _, app = site
+    client = _client(app, "comm")
+    person = client.get("/api/residents", params={"limit": 5}).json()["residents"][0]["entity_id"]
+    client.get(f"/api/residents/{person}")
+    client.get("/due")
+    client.get("/events")
+    client.post("/notify", data={"csrf": _csrf(client), "template": "托育服务通知", "age": "0-3", "unmasked": "1"})
+    rows = store.page_audit(ws)
+    actions = {r["action"] for r in rows}
+    assert {"residents", "card", "due", "events", "notify --unmasked"} <= actions
+    assert {r["user"] for r in rows} == {"comm"}
+    assert any(r["entity_id"] == person for r in rows if r["action"] == "card")
+    assert any(person in (r["detail"] or "") for r in rows if r["action"] == "residents")
+
+
+def test_the_notify_draft_is_masked_for_a_grid_worker_whatever_is_posted(site):
+    ws, _, app = site
+    form = {"template": "托育服务通知", "age": "0-3", "unmasked": "1"}
+    grid = _client(app, "grid1")
+    page = grid.post("/notify", data=form | {"csrf": _csrf(grid)}).text
+    assert "条短信" in page and "显示完整手机号" not in page
+    assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", page)
+    street = _client(app, "street")
+    shown = street.post("/notify", data=form | {"csrf": _csrf(street)}).text
+    assert re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", shown)
+    masked = street.post("/notify", data={"template": "托育服务通知", "age": "0-3", "csrf": _csrf(street)}).text
+    assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", masked)
+    assert [r["action"] for r in store.page_audit(ws) if r["user"] == "grid1"] == ["notify"]
+
+
+def test_a_new_published_copy_is_read_by_the_next_request(site):
+    ws, _, app = site
+    client = _client(app, "grid1")
+    before = client.get("/api/residents", params={"limit": 1000}).json()
+    gone = before["residents"][0]["entity_id"]
+    con = connect(ws.db_path)
+    try:
+        con.execute("UPDATE golden_persons SET status = '死亡', death_date = DATE '2026-01-01' WHERE entity_id = ?",
+                    [gone])
+        publish(con, ws.db_path)
+    finally:
+        con.close()
+    after = client.get("/api/residents", params={"limit": 1000}).json()
+    assert after["total"] == before["total"] - 1 and gone not in {r["entity_id"] for r in after["residents"]}
