@@ -66,7 +66,8 @@ def test_the_reader_sees_a_new_copy_while_it_holds_the_old_one(sample_copy):
     old.close()
     version, newest = reader.current()
     assert version == first + 2
-    assert sorted(p.name for p in newest.parent.iterdir()) == [CURRENT, f"rootdb-{first + 1}.duckdb", newest.name]
+    kept = sorted(p.name for p in newest.parent.iterdir())
+    assert kept == [CURRENT, f"rootdb-{first + 1}.duckdb", newest.name]
     with reader.connect(newest) as new:
         assert _count(new, "SELECT answer FROM published_marker") == 42
 
