@@ -203,6 +203,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
             if needs_link:
                 linked = link(db=ws.db_path)
                 step.detail = {"headline": linked.headline(), "review_pairs": linked.review_pairs}
+                run.warnings += [f"比对：{w}" for w in linked.warnings]  # e.g. the page's copy not published
         _reports_and_changes(ws, run, log, as_of)
     else:
         run.warnings.append(f"尚未收到公安实有人口库（{REGISTRY_FILE_EXAMPLE}）：比对、报表和变动情况"
