@@ -97,9 +97,11 @@ def grids(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 @cache
 def visit_types() -> list[str]:
-    """The 走访类型 a visit may have: those the zoufang schema declares."""
-    column = next(c for c in load_specs()["zoufang"].columns if c.header == "走访类型")
-    return list(column.values)
+    """The 走访类型 a visit may have: the values of `visit_type` in the schemas of the feeds
+    that keep visits (`keeps: visits`)."""
+    types = [v for spec in load_specs().values() if spec.keeps == "visits"
+             for v in spec.column("visit_type").values or []]
+    return list(dict.fromkeys(types))
 
 
 def message_templates() -> list[str]:
