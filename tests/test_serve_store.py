@@ -382,3 +382,20 @@ def test_user_commands_need_a_workspace(tmp_path):
     missing = _rootdb(tmp_path / "none.duckdb", "user", "list")
     assert missing.returncode == 2 and "rootdb init" in missing.stderr
     assert not (tmp_path / "rootdb-serve.sqlite").exists()
+
+
+def test_rootdb_audit_lists_the_page_beside_the_command_line(sample_copy):
+    """A card viewed on the page and a query on the command line: `rootdb audit` lists
+    both, newest first, each with its user and where it came from."""
+    from rootdb.commands.audit import audit
+    from rootdb.commands.query import PersonQuery, query
+    from rootdb.workspace import locate
+
+    ws = locate(sample_copy)
+    query(PersonQuery(age="80-"), db=sample_copy)
+    store.record_page_audit(ws, GRID_USER, "card", "P00000001", "户卡", now=dt.datetime.now() + dt.timedelta(hours=1))
+    entries = audit(limit=0, db=sample_copy).entries
+    assert entries[0]["source"] == "页面" and entries[0]["os_user"] == "wangfang"
+    assert entries[0]["command"] == "页面：card" and "P00000001" in entries[0]["detail"]
+    assert any(e["source"] == "命令行" and e["command"].startswith("query") for e in entries)
+    assert [e["happened_at"] for e in entries] == sorted((e["happened_at"] for e in entries), reverse=True)

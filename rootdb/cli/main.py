@@ -453,12 +453,12 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", help="显示最近多少条；0 = 全部", min=0, metavar="数目")] = 50,
     opts: Options = Options(),
 ) -> None:
-    """审计日志：未脱敏的导出、查询、短信和户卡查看"""
+    """审计日志：未脱敏的导出、查询、短信、户卡和页面上的查看"""
     from rootdb.commands.audit import audit as run
 
     result = run(limit, db=opts.db)
     opts.emit(result, lambda: render.audit_table(result.entries) if result.entries
-              else render.out.print("审计日志为空：还没有未脱敏的导出、查询或短信"))
+              else render.out.print("审计日志为空：还没有未脱敏的导出、查询、短信或页面上的查看"))
 
 
 review_app = ZhTyper(help="人工复核拿不准的配对和地址", no_args_is_help=True)

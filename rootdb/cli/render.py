@@ -427,7 +427,7 @@ def audit_table(rows: list[dict]) -> None:
     from rich.markup import escape
     from rich.text import Text
 
-    table = _table(f"审计日志：未脱敏导出、查询和短信（最近 {len(rows)} 条）", compact=True)
+    table = _table(f"审计日志：未脱敏导出、查询、短信、户卡和页面查看（最近 {len(rows)} 条）", compact=True)
     for name in ("时间", "用户", "命令"):
         table.add_column(name, no_wrap=True)
     table.add_column("行数", justify="right", no_wrap=True)

@@ -1,5 +1,7 @@
-"""`rootdb audit`: the audit log — unmasked exports, every query and message list.
-Reads `audit_log`."""
+"""`rootdb audit`: the audit log — unmasked exports, every query, message list and
+household card of the command line (`audit_log` in the database) and every view of a
+person's data and every visit recorded on the page (`rootdb serve`: the serve store's
+`audit`), newest first, in one list."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootdb.privacy import audit_rows
-from rootdb.workspace import open_existing
+from rootdb.workspace import locate, open_existing
 
 
 @dataclass
@@ -18,7 +20,21 @@ class AuditLog:
         return {"entries": self.entries}
 
 
+def _page_entries(ws, limit: int) -> list[dict]:
+    """The page's audit rows in the command line's keys: the page user as the user, the
+    action as the command (页面：…), the person or house viewed in the detail."""
+    from rootdb.serve.store import page_audit
+
+    return [{"happened_at": r["at"].replace("T", " ")[:19], "os_user": r["user"], "command": f"页面：{r['action']}",
+             "detail": " ".join(x for x in (r["entity_id"], r["detail"]) if x), "rows": 1, "file": None,
+             "source": "页面"}
+            for r in page_audit(ws, limit or None)]
+
+
 def audit(limit: int = 50, db: str | Path | None = None) -> AuditLog:
-    """The last `limit` entries (0: all)."""
+    """The last `limit` entries of both logs (0: all)."""
     with open_existing(db) as con:
-        return AuditLog(entries=audit_rows(con, limit))
+        entries = [{**row, "source": "命令行"} for row in audit_rows(con, limit)]
+    entries += _page_entries(locate(db), limit)
+    entries.sort(key=lambda e: e["happened_at"], reverse=True)
+    return AuditLog(entries=entries[:limit] if limit else entries)
