@@ -185,6 +185,11 @@ def test_ids_and_phones_are_masked_unless_asked_and_unmasked_is_audited(db, trut
     text = json.dumps(masked.to_dict(), ensure_ascii=False)
     assert masked.masked and not [s for s in secrets if s in text]
     assert all(MASKED_ID.fullmatch(m["id_number"]) for m in masked.members if m["id_number"])
+    # The stars hide the birth date's digits: a birth date beside them gives the ID back.
+    assert all("birth_date" not in m and m["age"] is not None for m in masked.members + masked.former)
+    births = {b for (b,) in query(db, "SELECT strftime(birth_date, '%Y%m%d') FROM golden_persons "
+                                      "WHERE house_entity_id = ? AND birth_date IS NOT NULL", [house])}
+    assert births and not [b for b in births if f"{b[:4]}-{b[4:6]}-{b[6:]}" in text]
 
     def audit_rows():
         return query(db, "SELECT command, detail, rows FROM audit_log ORDER BY happened_at")
@@ -193,6 +198,7 @@ def test_ids_and_phones_are_masked_unless_asked_and_unmasked_is_audited(db, trut
     unmasked = card(house, as_of=SAMPLE_AS_OF, unmasked=True, db=db)
     text = json.dumps(unmasked.to_dict(), ensure_ascii=False)
     assert not unmasked.masked and all(s in text for s in secrets)
+    assert all(m["birth_date"] for m in unmasked.members if m["age"] is not None)
     rows = audit_rows()
     assert len(rows) == before + 1
     command, detail, count = rows[-1]

@@ -4,6 +4,7 @@ sample: Starlette's TestClient, real users in the serve store (argon2), real Duc
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -346,3 +347,26 @@ def test_a_new_published_copy_is_read_by_the_next_request(site):
         con.close()
     after = client.get("/api/residents", params={"limit": 1000}).json()
     assert after["total"] == before["total"] - 1 and gone not in {r["entity_id"] for r in after["residents"]}
+
+
+# ------------------------------------------------------------------ attacks (the review of issue 14)
+
+def test_a_masked_card_holds_no_birth_date_that_would_give_the_id_back(site):
+    ws, _, app = site
+    client = _client(app, "street")
+    person = client.get("/api/residents", params={"limit": 1}).json()["residents"][0]
+    card = client.get(f"/api/residents/{person['entity_id']}").json()
+    people = card["members"] + card["former"]
+    assert people and all("birth_date" not in m and m["age"] is not None for m in people)
+    assert all(re.fullmatch(r"\d{6}\*{8}[\dX]{4}", m["id_number"]) for m in people if m["id_number"])
+    page = client.get(f"/card/{person['entity_id']}").text
+    con = connect(ws.db_path, read_only=True)
+    try:
+        births = [b for (b,) in con.execute(
+            "SELECT strftime(birth_date, '%Y-%m-%d') FROM golden_persons WHERE entity_id IN "
+            "(SELECT unnest($ids)) AND birth_date IS NOT NULL", {"ids": [m["entity_id"] for m in people]}).fetchall()]
+    finally:
+        con.close()
+    assert births and not [b for b in births if b in page or b in json.dumps(card)]
+    found = client.get("/search", params={"name": person["姓名"]}).text
+    assert person["身份证号"] in found and not [b for b in births if b in found]

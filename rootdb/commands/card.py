@@ -11,7 +11,8 @@ unknown one. A name several people have gives the candidates instead (`exit_code
 Built on the report tables (`rootdb.reports.engine.prepare`, report_templates/_base.sql:
 r_persons, r_houses, r_feed_persons, _r_group_rows) and golden_events / golden_visits.
 What a group's row says is read through the feed schemas (`group_details_sql`): no feed is
-named here. IDs and phones masked unless `unmasked`. Reads the golden, link and feed
+named here. Unless `unmasked`, IDs and phones are masked and birth dates left out (beside
+a masked ID they would give the whole ID back). Reads the golden, link and feed
 tables; writes `audit_log` (every card and every list of candidates shown).
 """
 
@@ -262,9 +263,18 @@ def _with_details(con: duckdb.DuckDBPyConnection, people: pl.DataFrame) -> pl.Da
     return people.join(nested, left_on="entity_id", right_on="person_id", how="left")
 
 
+# Left out of a masked card: a masked ID hides exactly its birth-date digits, so the
+# birth date beside it would give the whole ID back (the age stays).
+_MASKED_AWAY = ("birth_date",)
+
+
 def _masked(frame: pl.DataFrame, unmasked: bool) -> pl.DataFrame:
-    """IDs and phones masked (their columns, then every text by content); as is when `unmasked`."""
-    if unmasked or frame.is_empty():
+    """IDs and phones masked (their columns, then every text by content) and birth dates
+    left out; as is when `unmasked`."""
+    if unmasked:
+        return frame
+    frame = frame.drop(_MASKED_AWAY, strict=False)
+    if frame.is_empty():
         return frame
     exprs = {"id_number": mask_id, "phone": mask_phone}
     frame = frame.with_columns(exprs[c](pl.col(c)).alias(c) for c in frame.columns if c in exprs)
