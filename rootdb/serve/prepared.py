@@ -21,7 +21,7 @@ import duckdb
 
 from rootdb.commands import Scope
 from rootdb.errors import WorkspaceError
-from rootdb.reports.engine import prepare
+from rootdb.reports.engine import lock_down, prepare
 from rootdb.serve.published import PublishedReader
 
 
@@ -107,7 +107,9 @@ class PreparedCache:
         version, path = current
         with self._lock:
             if self._copy is None or self._copy.version != version:
-                self._swap(version, self._reader.connect(path))
+                con = self._reader.connect(path)
+                lock_down(con)  # once, before its cursors prepare side by side (a check-then-set race)
+                self._swap(version, con)
             copy = self._copy
             key = (scope, as_of)
             entry = self._entries.get(key)
