@@ -155,8 +155,8 @@ ORDER BY p.person_id;
 -- special group as R35 counts them, one row each (R39, R40 and nightly's 走访超期):
 --   special_groups  高龄 (80+)、独居/空巢、残疾、低保、特困、优抚, in that order
 --   last_visit      the date of their latest zoufang visit by the as-of date: a visit
---                   naming them, or a visit to the house they live in (a form that names
---                   nobody counts for everyone living there), delivered or recorded on
+--                   naming them, or any visit to the house they live in (the contract's
+--                   "to them or to their house": whoever the form names), delivered or recorded on
 --                   the page (_r_page_visits, rootdb serve); NULL = never visited
 --   visited_90d     last_visit less than 90 days before the as-of date
 CREATE OR REPLACE TEMP TABLE r_special_visits AS
