@@ -3,6 +3,7 @@ sample: Starlette's TestClient, real users in the serve store (argon2), real Duc
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import re
@@ -370,3 +371,76 @@ def test_a_masked_card_holds_no_birth_date_that_would_give_the_id_back(site):
     assert births and not [b for b in births if b in page or b in json.dumps(card)]
     found = client.get("/search", params={"name": person["姓名"]}).text
     assert person["身份证号"] in found and not [b for b in births if b in found]
+
+
+def test_one_address_may_try_ten_logins_a_minute(site):
+    _, _, app = site
+    client = _client(app, "grid1")  # a login that succeeds does not count
+    for i in range(10):
+        assert client.post("/login", data={"username": f"who{i}", "password": "x"}).status_code == 401
+    refused = client.post("/login", data={"username": "grid3", "password": PASSWORD})
+    assert refused.status_code == 429 and "请一分钟后再试" in refused.text
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["x-frame-options"] == "DENY" and COOKIE not in refused.headers.get("set-cookie", "")
+    assert client.get("/api/residents").status_code == 200  # the session goes on
+
+
+@pytest.fixture()
+def served(site):
+    """(workspace, base URL) of the app on a real uvicorn (its own thread pool of 40, as
+    `rootdb serve` runs it, the client's address from X-Forwarded-For of 127.0.0.1)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    ws, _, app = site
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                          proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield ws, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_login_flood_is_turned_away_and_a_logged_in_user_is_still_answered(served):
+    import concurrent.futures
+    import secrets
+    import time
+
+    import httpx
+
+    _, base = served
+    user = httpx.Client(base_url=base, timeout=30)
+    assert user.post("/login", data={"username": "grid1", "password": PASSWORD}).status_code == 303
+    assert user.get("/api/residents", params={"limit": 5}).status_code == 200  # its tables built
+
+    def attack(i: int) -> httpx.Response:
+        return httpx.post(f"{base}/login", data={"username": secrets.token_hex(6), "password": "guess"},
+                          headers={"X-Forwarded-For": f"10.{i // 250}.{i % 250}.1", "Accept": "application/json"},
+                          timeout=60)
+
+    with concurrent.futures.ThreadPoolExecutor(120) as pool:
+        flood = [pool.submit(attack, i) for i in range(120)]
+        time.sleep(0.5)
+        took = []
+        for _ in range(3):
+            start = time.monotonic()
+            assert user.get("/api/residents", params={"limit": 5}).status_code == 200
+            took.append(time.monotonic() - start)
+        answers = [f.result() for f in flood]
+    assert max(took) < 2, took
+    statuses = collections.Counter(a.status_code for a in answers)
+    assert set(statuses) <= {401, 503} and statuses[503] > 0, statuses
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.json() == {"error": "登录的人太多，请稍后再试"} and int(busy.headers["retry-after"]) >= 1
+    assert busy.headers["x-content-type-options"] == "nosniff"

@@ -17,15 +17,19 @@ POST /login takes none (scripts post it). Every answer carries the security head
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import functools
 import inspect
 import hmac
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -52,6 +56,8 @@ PAGE_SIZE = 50
 MAX_BODY = 64 * 1024  # a visit or a form: no request needs more
 _ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
 LOGIN_FAILED = "用户名或密码不正确，或因多次输错已被暂时锁定（15 分钟后再试）"
+LOGIN_BUSY = "登录的人太多，请稍后再试"
+LOGIN_TOO_OFTEN = "本机登录尝试过于频繁，请一分钟后再试"
 NOT_FOUND = "没有找到此人或房屋（或不在您的查看范围内）"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -90,6 +96,57 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class LoginGate:
+    """What keeps a flood of logins from stopping the page: a password check (argon2,
+    64 MiB and a core for a while each) runs `slots` at a time, a login waiting longer
+    than `wait` seconds for one is turned away (503), and an address may try `per_address`
+    times in `window` seconds (429; a login that succeeds, or was turned away before its
+    password was checked, does not count: an office behind one address logs in at eight
+    together). A waiting login holds no worker thread, so logged-in users keep being
+    answered. In memory: a restart forgets the counts."""
+
+    def __init__(self, slots: int = 2, wait: float = 2.0, per_address: int = 10, window: float = 60.0) -> None:
+        self.wait, self.per_address, self.window = wait, per_address, window
+        self._slots = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._tries: dict[str, collections.deque[float]] = {}
+
+    def try_address(self, address: str) -> float | None:
+        """Count a try from `address`; the seconds to wait instead when it has used its tries."""
+        moment = time.monotonic()
+        with self._lock:
+            if len(self._tries) > 10_000:  # forget addresses with no try in the window
+                self._tries = {a: t for a, t in self._tries.items() if t and t[-1] > moment - self.window}
+            tries = self._tries.setdefault(address, collections.deque())
+            while tries and tries[0] <= moment - self.window:
+                tries.popleft()
+            if len(tries) >= self.per_address:
+                return tries[0] + self.window - moment
+            tries.append(moment)
+            return None
+
+    def refund(self, address: str) -> None:
+        """Take back the last try of `address` (it succeeded, or no password was checked)."""
+        with self._lock:
+            tries = self._tries.get(address)
+            if tries:
+                tries.pop()
+
+    @contextlib.asynccontextmanager
+    async def slot(self):
+        """Hold one of the password-check slots; TimeoutError after `wait` seconds
+        without one (polled: the event loop is never blocked, no thread is held)."""
+        deadline = time.monotonic() + self.wait
+        while not self._slots.acquire(blocking=False):
+            if time.monotonic() >= deadline:
+                raise TimeoutError
+            await anyio.sleep(0.02)
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
 class Site:
     """The app's state and its endpoints: the workspace (for the store), the prepared
     cursors of the published copy, the clock (the as-of date is its day)."""
@@ -99,6 +156,7 @@ class Site:
         self.cache = PreparedCache(reader)
         self.now = now
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.logins = LoginGate()
 
     # ------------------------------------------------------------ plumbing
 
@@ -135,16 +193,36 @@ class Site:
         return self.render(request, "login.html", None, None)
 
     async def login(self, request: Request) -> Response:
+        address = request.client.host if request.client else "-"
+        retry = self.logins.try_address(address)
+        if retry is not None:
+            return self.login_refused(request, 429, LOGIN_TOO_OFTEN, retry)
         form = await request.form()
-        user = await run_in_threadpool(store.check_login, self.ws, str(form.get("username") or ""),
-                                       str(form.get("password") or ""), self.now())
+        try:
+            async with self.logins.slot():
+                user = await run_in_threadpool(store.check_login, self.ws, str(form.get("username") or ""),
+                                               str(form.get("password") or ""), self.now())
+        except TimeoutError:
+            self.logins.refund(address)
+            return self.login_refused(request, 503, LOGIN_BUSY, self.logins.wait)
         if user is None:
             return self.render(request, "login.html", None, None, status=401, error=LOGIN_FAILED)
+        self.logins.refund(address)
         token, _ = await run_in_threadpool(store.new_session, self.ws, user, self.now())
         self.cache.warm(user.scope, self.as_of())
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
                             secure=request.url.scheme == "https")
+        return response
+
+    def login_refused(self, request: Request, status: int, message: str, retry: float) -> Response:
+        """A login turned away before its password was checked: the login page (JSON for
+        a script asking for it) with Retry-After."""
+        if "application/json" in request.headers.get("accept", ""):
+            response = JSONResponse({"error": message}, status_code=status)
+        else:
+            response = self.render(request, "login.html", None, None, status=status, error=message)
+        response.headers["Retry-After"] = str(max(1, round(retry)))
         return response
 
     async def logout(self, request: Request, user: User, csrf: str) -> Response:
