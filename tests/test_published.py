@@ -179,3 +179,18 @@ def test_the_page_keeps_answering_while_a_link_holds_the_database(sample_copy, t
     versions = [v for _, v, _ in page.answers]
     assert versions == sorted(versions) and versions[-1] == 2
     assert {n for _, _, n in page.answers} == {people}
+
+
+def test_the_copy_and_current_are_the_owners_alone_whatever_the_umask(sample_copy):
+    folder = published_folder(sample_copy)
+    folder.mkdir(mode=0o755)  # made before by someone else, open to all
+    old = os.umask(0o022)
+    try:
+        with connect(sample_copy) as writer:
+            copy = publish(writer, sample_copy)
+            copy = publish(writer, sample_copy)
+    finally:
+        os.umask(old)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert copy.stat().st_mode & 0o777 == 0o600 and (folder / CURRENT).stat().st_mode & 0o777 == 0o600
+    assert all(p.stat().st_mode & 0o077 == 0 for p in folder.iterdir())

@@ -6,8 +6,9 @@ publishes a copy right after its commit: `published/rootdb-<n>.duckdb` beside th
 database, n increasing, and `published/CURRENT` naming the complete copy to read. A copy
 is written as a hidden `.partial` file and renamed only once complete and on disk, and
 CURRENT is replaced atomically, so a killed or failed publish leaves CURRENT on the
-previous copy. An encrypted database gives an encrypted copy (the same bytes, the same
-key). The copy before the current one is kept for a reader that has just read CURRENT;
+previous copy. The folder is its owner's alone (0700), the copies and CURRENT 0600
+(a copy is the whole database). An encrypted database gives an encrypted copy (the same
+bytes, the same key). The copy before the current one is kept for a reader that has just read CURRENT;
 older ones are removed before the next copy is written, so the folder holds at most two
 copies and the one being written (a reader still holding a removed copy open keeps
 reading it: Linux frees the file only when it is closed).
@@ -50,7 +51,8 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
     it holds DuckDB's exclusive lock, so nothing changes the file while it is copied."""
     db_path = Path(db_path)
     folder = published_folder(db_path)
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)  # a full copy of the database: its owner's alone, like the database
     for stale in folder.glob(_PARTIAL.format(n="*")):  # of a killed publish: only one writer runs
         stale.unlink(missing_ok=True)
     con.execute("CHECKPOINT")
@@ -63,7 +65,8 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
     partial = folder / _PARTIAL.format(n=n)
     target = folder / f"rootdb-{n}.duckdb"
     try:
-        shutil.copyfile(db_path, partial)
+        _create_private(partial)
+        shutil.copyfile(db_path, partial)  # into the file made 0600: its mode stays
         pause_point("publish.copying")
         _fsync(partial)
         os.replace(partial, target)
@@ -126,6 +129,12 @@ def _require_checkpointed(db_path: Path) -> None:
         raise WorkspaceError(f"数据库 {db_path} 的预写日志未能写回数据库文件，本次不发布只读副本")
 
 
+def _create_private(path: Path) -> None:
+    """`path` made anew, empty, readable and writable by its owner only (0600, whatever the umask)."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -138,6 +147,7 @@ def _write_atomically(path: Path, text: str) -> None:
     """Replace `path` by `text` so that a reader sees the old content or the new, and
     the new survives a power cut once this returns."""
     temporary = path.with_name(f".{path.name}.tmp")
+    _create_private(temporary)
     temporary.write_text(text, encoding="utf-8")
     _fsync(temporary)
     os.replace(temporary, path)
