@@ -444,3 +444,23 @@ def test_a_login_flood_is_turned_away_and_a_logged_in_user_is_still_answered(ser
     busy = next(a for a in answers if a.status_code == 503)
     assert busy.json() == {"error": "登录的人太多，请稍后再试"} and int(busy.headers["retry-after"]) >= 1
     assert busy.headers["x-content-type-options"] == "nosniff"
+
+
+def test_denied_lookups_and_the_buildings_page_are_audited_and_the_404_is_unchanged(site):
+    ws, _, app = site
+    client = _client(app, "grid1")
+    theirs = sorted(_people(ws, Scope("建设社区", "第三网格")))[0]
+    answers = [client.get(f"/api/residents/{theirs}"), client.get("/api/residents/P99999999"),
+               client.get(f"/card/{theirs}"), client.get("/card/not-an-id"),
+               client.post("/api/visits", json={"entity_id": theirs, "走访类型": "常规走访"})]
+    assert [a.status_code for a in answers] == [404] * 5
+    assert answers[0].content == answers[1].content and answers[4].json()["error"] == NOT_FOUND
+    client.get("/buildings")
+    rows = store.page_audit(ws)
+    denied = [(r["action"], r["entity_id"]) for r in rows if r["action"].endswith("-denied")]
+    assert sorted(denied, key=str) == sorted([("card-denied", theirs), ("card-denied", "P99999999"),
+                                             ("card-denied", theirs), ("card-denied", "not-an-id"),
+                                             ("visit-denied", theirs)], key=str)
+    assert all(r["user"] == "grid1" for r in rows)
+    buildings = [r for r in rows if r["action"] == "buildings"]
+    assert len(buildings) == 1 and "栋" in buildings[0]["detail"]

@@ -261,16 +261,26 @@ class Site:
 
     def read_card(self, user: User, entity_id: str):
         """The household card of an entity id in the user's scope (NotFound otherwise); audited."""
-        if not _ENTITY_ID.fullmatch(entity_id.strip().upper()):
-            raise NotFound(NOT_FOUND)
         as_of = self.as_of()
-        with self.cache.use(user.scope, as_of) as con:
-            result = card_on(con, entity_id, user.scope, as_of)
+        try:
+            if not _ENTITY_ID.fullmatch(entity_id.strip().upper()):
+                raise NotFound(NOT_FOUND)
+            with self.cache.use(user.scope, as_of) as con:
+                result = card_on(con, entity_id, user.scope, as_of)
+        except NotFound:
+            self.audit_denied(user, "card-denied", entity_id, "户卡")
+            raise
         shown = [m["entity_id"] for m in (*result.members, *result.former)]
         house = result.house["entity_id"] if result.house else "无"
         self.audit(user, "card", result.focus or house,
                    f"户卡：人员 {result.focus or '-'}，房屋 {house}，列出 {'、'.join(shown) or '无'}")
         return result
+
+    def audit_denied(self, user: User, action: str, asked: str, what: str) -> None:
+        """A lookup of an id that is unknown or outside the user's scope (answered 404):
+        who asked for what."""
+        asked = asked.strip()[:64]
+        self.audit(user, action, asked or None, f"{what}：编号 {asked or '（空）'} 不存在或不在查看范围内，已拒绝")
 
     async def api_visit(self, request: Request, user: User, csrf: str) -> Response:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
@@ -302,6 +312,7 @@ class Site:
                 "UNION ALL SELECT NULL, house_id, community, grid FROM r_houses WHERE house_id = $id",
                 {"id": key}).fetchall() if _ENTITY_ID.fullmatch(key) else []
         if not rows:
+            self.audit_denied(user, "visit-denied", entity_id, "登记走访")
             raise NotFound(NOT_FOUND)
         row = rows[0]
         visit_no = store.record_visit(self.ws, user, row[0], row[1], visit_type.strip(),
@@ -339,6 +350,8 @@ class Site:
         as_of = self.as_of()
         with self.cache.use(user.scope, as_of) as con:
             figures = floorplans.building_figures(con, as_of)
+        self.audit(user, "buildings", None, "我的楼栋（各户红黄蓝）：" + "；".join(
+            f"{community} {len(buildings)} 栋" for community, buildings in figures))
         return self.render(request, "buildings.html", user, csrf, active="buildings", figures=figures,
                            as_of=as_of)
 
