@@ -464,3 +464,45 @@ def test_denied_lookups_and_the_buildings_page_are_audited_and_the_404_is_unchan
     assert all(r["user"] == "grid1" for r in rows)
     buildings = [r for r in rows if r["action"] == "buildings"]
     assert len(buildings) == 1 and "栋" in buildings[0]["detail"]
+
+
+def test_odd_input_is_a_400_never_a_500_and_every_error_has_the_headers(site):
+    ws, _, app = site
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False, raise_server_exceptions=False)
+    assert client.post("/login", data={"username": "grid1", "password": PASSWORD}).status_code == 303
+    person = sorted(_people(ws, Scope("建设社区", "第一网格")))[0]
+    answers = {
+        "limit²": client.get("/api/residents", params={"limit": "²"}),
+        "offset huge": client.get("/api/residents", params={"offset": "99999999999999999999999"}),
+        "offset big": client.get("/api/residents", params={"offset": "9223372036854775807"}),
+        "page²": client.get("/search", params={"page": "²", "name": "张"}),
+        "page huge": client.get("/search", params={"page": "99999999999999999999", "name": "张"}),
+        "name NUL": client.get("/api/residents", params={"name": "\x00"}),
+    }
+    for date in (20260101, True, {}, [], "2026-02-30"):
+        answers[f"date {date!r}"] = client.post("/api/visits", json={"entity_id": person, "走访类型": "常规走访",
+                                                                      "走访日期": date})
+    for name, answer in answers.items():
+        assert answer.status_code in (200, 400), (name, answer.status_code, answer.text[:200])
+        assert answer.status_code == 400 or name == "name NUL", name
+    errors = [client.post("/api/visits", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"}),
+              client.get("/no/such/page"), client.delete("/api/residents"), client.put("/login")]
+    assert [e.status_code for e in errors] == [413, 404, 405, 405]
+    for answer in [*answers.values(), *errors]:
+        assert "default-src 'self'" in answer.headers["content-security-policy"], answer.request.url
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
+    assert store.page_visits(ws).is_empty()
+
+
+def test_an_unexpected_error_is_a_500_with_the_headers(site):
+    ws, _, app = site
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False, raise_server_exceptions=False)
+    assert client.post("/login", data={"username": "grid1", "password": PASSWORD}).status_code == 303
+    path = store.store_path(ws)
+    for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        extra.unlink(missing_ok=True)
+    path.write_bytes(b"not a database" * 1000)  # the store broken under the running page
+    answer = client.get("/api/residents")
+    assert answer.status_code >= 500 and "Traceback" not in answer.text
+    assert "default-src 'self'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"

@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import inspect
 import hmac
+import logging
 import re
 import threading
 import time
@@ -33,8 +34,9 @@ import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -54,6 +56,8 @@ HERE = Path(__file__).resolve().parent
 COOKIE = "rootdb_session"
 PAGE_SIZE = 50
 MAX_BODY = 64 * 1024  # a visit or a form: no request needs more
+MAX_OFFSET = 10_000_000  # beyond any city's residents; DuckDB's OFFSET is an INT64
+MAX_PAGE = MAX_OFFSET // PAGE_SIZE
 _ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
 LOGIN_FAILED = "用户名或密码不正确，或因多次输错已被暂时锁定（15 分钟后再试）"
 LOGIN_BUSY = "登录的人太多，请稍后再试"
@@ -69,11 +73,13 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 ROLE_WORDS = store.ROLES
+_log = logging.getLogger("rootdb.serve")
 
 
 class SecurityHeaders:
-    """ASGI middleware: the security headers on every answer; no-store on all but the
-    package's static files."""
+    """ASGI middleware, the outermost of the app's: the security headers on every answer
+    (errors too); no-store on all but the package's static files. An error nothing else
+    answered is logged and answered 500 here, so that answer has them as well."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -93,7 +99,21 @@ class SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        started = False
+
+        async def send_tracked(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            _log.exception("rootdb serve: %s %s", scope.get("method"), scope["path"])
+            if started:
+                raise
+            await PlainTextResponse("服务器内部错误，请稍后再试；如一再出现，请告诉数据专员", status_code=500)(
+                scope, receive, send_with_headers)
 
 
 class LoginGate:
@@ -237,7 +257,7 @@ class Site:
     def api_residents(self, request: Request, user: User, csrf: str) -> Response:
         params = request.query_params
         limit = _number(params.get("limit"), views.DEFAULT_LIMIT, 1, views.MAX_LIMIT, "limit")
-        offset = _number(params.get("offset"), 0, 0, None, "offset")
+        offset = _number(params.get("offset"), 0, 0, MAX_OFFSET, "offset")
         rows, total, scope = self.find_residents(user, params, limit, offset)
         return JSONResponse({"residents": rows, "total": total})
 
@@ -302,6 +322,8 @@ class Site:
         if problems is not None and not isinstance(problems, str):
             raise UsageError("发现问题应为文字")
         as_of = self.as_of()
+        if visit_date is not None and not isinstance(visit_date, str):
+            raise UsageError("走访日期应为文字，如 2026-11-01")
         day = parse_date(visit_date, "走访日期") if visit_date else as_of
         if day > as_of:
             raise UsageError("走访日期不能晚于今天")
@@ -327,7 +349,7 @@ class Site:
 
     def search(self, request: Request, user: User, csrf: str) -> Response:
         params = request.query_params
-        page = _number(params.get("page"), 1, 1, None, "page")
+        page = _number(params.get("page"), 1, 1, MAX_PAGE, "page")
         asked = any(params.get(k) for k in ("name", "age", "group", "tag", "family_tag", "grid"))
         rows, total = [], 0
         if asked:
@@ -414,12 +436,13 @@ class Site:
 
 # ------------------------------------------------------------------ helpers
 
-def _number(text: str | None, default: int, low: int, high: int | None, name: str) -> int:
+def _number(text: str | None, default: int, low: int, high: int, name: str) -> int:
+    """The whole number `text` in [low, high] (`default` when empty); a usage error otherwise
+    (ASCII digits only: '²' is a digit to str.isdigit, not to int)."""
     if text is None or text == "":
         return default
-    if not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
-        bound = f"{low}–{high}" if high is not None else f"不小于 {low}"
-        raise UsageError(f"{name} 应为整数（{bound}）")
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise UsageError(f"{name} 应为 {low}–{high} 的整数")
     return int(text)
 
 
@@ -525,7 +548,8 @@ def create_app(ws: Workspace, reader: PublishedReader | None = None,
         yield
         site.cache.close()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan,
-                    max_body_size=MAX_BODY)
+    # The body limit inside the headers: its 413 has them too.
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[
+        Middleware(SecurityHeaders), Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)])
     app.state.site = site
     return app
