@@ -17,7 +17,7 @@ from rootdb.commands.demo import SAMPLE_AS_OF
 from rootdb.reports.engine import prepare, report_frame
 from rootdb.reports.templates import load_templates
 from rootdb.serve import store
-from rootdb.serve.app import COOKIE, NOT_FOUND, create_app
+from rootdb.serve.app import BAD_AREA, COOKIE, NOT_FOUND, create_app
 from rootdb.serve.published import PublishedReader, publish
 from rootdb.workspace import KEY_ENV, connect, locate
 
@@ -506,3 +506,39 @@ def test_an_unexpected_error_is_a_500_with_the_headers(site):
     assert answer.status_code >= 500 and "Traceback" not in answer.text
     assert "default-src 'self'" in answer.headers["content-security-policy"]
     assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"
+
+
+def test_a_grid_worker_whose_area_the_registry_lacks_is_refused(sample_copy):
+    """Two communities with a 第一网格: a grid worker stored without the community (saved
+    before the first link) would see both; fail closed. A grid name one community has
+    fills the community."""
+    ws = locate(sample_copy)
+    con = connect(ws.db_path)
+    try:
+        for i in range(3):
+            con.execute("INSERT INTO golden_houses (entity_id, registry_key, community, grid, compound, building, room, "
+                        "standard_address, usage) VALUES (?, ?, '和平社区', '第一网格', '和平小区', '1', ?, ?, '住宅')",
+                        [f"HPEACE{i}", f"97{i}", f"10{i}", f"和平社区和平小区1号楼10{i}室"])
+        publish(con, ws.db_path)
+    finally:
+        con.close()
+    users = {"loose1": (None, "第一网格"), "loose3": (None, "第三网格"), "ghost": ("建设社区", "第九网格"),
+             "grid1": ("建设社区", "第一网格")}
+    for name, (community, grid) in users.items():
+        store.add_user(ws, name, "grid", community, grid, PASSWORD, now=NOW)
+    app = create_app(ws, PublishedReader(ws), now=Clock())
+    for name in ("loose1", "ghost"):
+        refused = _client(app).post("/login", data={"username": name, "password": PASSWORD})
+        assert refused.status_code == 403 and "与标准地址库不符" in refused.text
+        assert COOKIE not in refused.headers.get("set-cookie", "")
+    loose3 = _client(app, "loose3").get("/api/residents", params={"limit": 1000}).json()
+    assert {(r["社区"], r["网格"]) for r in loose3["residents"]} == {("建设社区", "第三网格")}
+    assert loose3["total"] == len(_people(ws, Scope("建设社区", "第三网格")))
+    grid1 = _client(app, "grid1")
+    assert grid1.get("/api/residents").status_code == 200
+    with store.open_store(ws) as db:  # the community emptied under an open session
+        db.execute("UPDATE users SET community = '' WHERE name = 'grid1'")
+    answer = grid1.get("/api/residents")
+    assert answer.status_code == 403 and answer.json() == {"error": BAD_AREA}
+    page = grid1.get("/search")
+    assert page.status_code == 403 and BAD_AREA in page.text

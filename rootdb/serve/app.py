@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import inspect
@@ -61,6 +62,7 @@ MAX_PAGE = MAX_OFFSET // PAGE_SIZE
 _ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
 LOGIN_FAILED = "用户名或密码不正确，或因多次输错已被暂时锁定（15 分钟后再试）"
 LOGIN_BUSY = "登录的人太多，请稍后再试"
+BAD_AREA = "账号的社区/网格设置与标准地址库不符，请管理员核对（rootdb user list）"
 LOGIN_TOO_OFTEN = "本机登录尝试过于频繁，请一分钟后再试"
 NOT_FOUND = "没有找到此人或房屋（或不在您的查看范围内）"
 SECURITY_HEADERS = {
@@ -184,7 +186,23 @@ class Site:
         return self.now().date()
 
     def session(self, request: Request) -> tuple[User, str] | None:
-        return store.session_user(self.ws, request.cookies.get(COOKIE), now=self.now())
+        """The session's user (their area checked: `checked_user`) and CSRF token; None
+        without a live session."""
+        session = store.session_user(self.ws, request.cookies.get(COOKIE), now=self.now())
+        return None if session is None else (self.checked_user(session[0]), session[1])
+
+    def checked_user(self, user: User) -> User:
+        """`user` with their grid as the published copy's registry names it (a grid
+        stored without its community, saved before the first link: the community its
+        name is unique in). A grid worker whose community and grid the registry does
+        not hold both is refused (`BadArea`): filtering by the grid name alone would
+        show that grid of every community."""
+        if user.role != "grid":
+            return user
+        area = self.cache.grid_area(user.community, user.grid)
+        if area is None:
+            raise BadArea(BAD_AREA)
+        return dataclasses.replace(user, community=area.community, grid=area.grid)
 
     def audit(self, user: User, action: str, entity_id: str | None, detail: str) -> None:
         store.record_page_audit(self.ws, user, action, entity_id, detail, now=self.now())
@@ -228,6 +246,11 @@ class Site:
         if user is None:
             return self.render(request, "login.html", None, None, status=401, error=LOGIN_FAILED)
         self.logins.refund(address)
+        try:
+            user = await run_in_threadpool(self.checked_user, user)
+        except (BadArea, NotPublished) as exc:
+            return self.render(request, "login.html", None, None, status=403 if isinstance(exc, BadArea) else 503,
+                               error=str(exc))
         token, _ = await run_in_threadpool(store.new_session, self.ws, user, self.now())
         self.cache.warm(user.scope, self.as_of())
         response = RedirectResponse("/", status_code=303)
@@ -469,12 +492,21 @@ class _Forbidden(Exception):
     """A form without the session's CSRF token."""
 
 
+class BadArea(Exception):
+    """A grid worker whose stored community / grid the registry does not hold."""
+
+
 def _page(site: Site, method: Callable) -> Callable:
     """An endpoint for a logged-in user: no session goes to the login page; errors are
     pages in Chinese (a person out of scope: the same 404 as an unknown one)."""
     @functools.wraps(method)
     async def endpoint(request: Request) -> Response:
-        session = await run_in_threadpool(site.session, request)
+        try:
+            session = await run_in_threadpool(site.session, request)
+        except BadArea as exc:
+            return site.error_page(request, None, 403, str(exc))
+        except NotPublished as exc:
+            return site.error_page(request, None, 503, str(exc))
         if session is None:
             return RedirectResponse("/login", status_code=303)
         user, csrf = session
@@ -497,7 +529,12 @@ def _api(site: Site, method: Callable) -> Callable:
     """A JSON endpoint: 401 without a session; errors as {"error": …}."""
     @functools.wraps(method)
     async def endpoint(request: Request) -> Response:
-        session = await run_in_threadpool(site.session, request)
+        try:
+            session = await run_in_threadpool(site.session, request)
+        except BadArea as exc:
+            return JSONResponse({"error": str(exc)}, status_code=403)
+        except NotPublished as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
         if session is None:
             return JSONResponse({"error": "请先登录"}, status_code=401)
         user, csrf = session

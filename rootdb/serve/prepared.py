@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 import duckdb
 
 from rootdb.commands import Scope
-from rootdb.errors import WorkspaceError
+from rootdb.errors import UsageError, WorkspaceError
 from rootdb.reports.engine import lock_down, prepare
+from rootdb.reports.query import resolve_area
+from rootdb.store import table_exists
 from rootdb.serve.published import PublishedReader
 
 
@@ -56,6 +58,7 @@ class PreparedCache:
         self._lock = threading.Lock()
         self._copy: _Copy | None = None
         self._entries: dict[tuple[Scope, dt.date], _Entry] = {}
+        self._grids: dict[tuple[str | None, str | None], Scope | None] = {}  # of the current copy
 
     @contextlib.contextmanager
     def use(self, scope: Scope, as_of: dt.date) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -81,6 +84,25 @@ class PreparedCache:
         thread.start()
         return thread
 
+    def grid_area(self, community: str | None, grid: str | None) -> Scope | None:
+        """The registry's (community, grid) of a grid worker stored with `community` /
+        `grid` (as `resolve_area` has them; a grid name the registry has in one community
+        only fills the community); None when the copy's registry has no such grid, or
+        has that grid name in several communities and none is given: no area to show."""
+        copy = self._checkout_copy()
+        try:
+            key = (community or None, grid or None)
+            with self._lock:
+                if key in self._grids:
+                    return self._grids[key]
+            area = _grid_area(copy.con.cursor(), *key)
+            with self._lock:
+                if copy is self._copy:
+                    self._grids[key] = area
+            return area
+        finally:
+            self._checkin(copy)
+
     def stale(self, community: str | None, grid: str | None) -> None:
         """The tables of every scope holding `community` / `grid` are rebuilt at their next use."""
         with self._lock:
@@ -100,17 +122,28 @@ class PreparedCache:
                 self._close_if_done(self._copy)
             self._copy, self._entries = None, {}
 
-    def _checkout(self, scope: Scope, as_of: dt.date) -> tuple[_Copy, _Entry]:
+    def _checkout_copy(self) -> _Copy:
+        """The current copy (opened when CURRENT names a new one), counted as in use."""
+        with self._lock:
+            copy = self._current()
+            copy.users += 1
+            return copy
+
+    def _current(self) -> _Copy:
+        """The current copy; the caller holds the lock."""
         current = self._reader.current()
         if current is None:
             raise NotPublished("还没有可供页面读取的数据副本：请先运行 rootdb link（或 nightly）")
         version, path = current
+        if self._copy is None or self._copy.version != version:
+            con = self._reader.connect(path)
+            lock_down(con)  # once, before its cursors prepare side by side (a check-then-set race)
+            self._swap(version, con)
+        return self._copy
+
+    def _checkout(self, scope: Scope, as_of: dt.date) -> tuple[_Copy, _Entry]:
         with self._lock:
-            if self._copy is None or self._copy.version != version:
-                con = self._reader.connect(path)
-                lock_down(con)  # once, before its cursors prepare side by side (a check-then-set race)
-                self._swap(version, con)
-            copy = self._copy
+            copy = self._current()
             key = (scope, as_of)
             entry = self._entries.get(key)
             if entry is None:
@@ -123,7 +156,7 @@ class PreparedCache:
     def _swap(self, version: int, con: duckdb.DuckDBPyConnection) -> None:
         """Read copy `version` from now on; the old one closes when its last request ends."""
         old = self._copy
-        self._copy, self._entries = _Copy(version, con), {}
+        self._copy, self._entries, self._grids = _Copy(version, con), {}, {}
         if old is not None:
             old.retired = True
             self._close_if_done(old)
@@ -137,3 +170,18 @@ class PreparedCache:
     def _close_if_done(copy: _Copy) -> None:
         if copy.retired and copy.users == 0:
             copy.con.close()  # its cursors with it
+
+
+def _grid_area(con: duckdb.DuckDBPyConnection, community: str | None, grid: str | None) -> Scope | None:
+    """`PreparedCache.grid_area` on a cursor of the copy."""
+    if not grid or not table_exists(con, "golden_houses"):
+        return None
+    try:
+        community, grid = resolve_area(con, community, grid)
+    except UsageError:
+        return None
+    communities = con.execute(
+        "SELECT DISTINCT community FROM golden_houses WHERE registry_key IS NOT NULL AND grid = $grid "
+        "AND (CAST($community AS VARCHAR) IS NULL OR community = $community)",
+        {"grid": grid, "community": community}).fetchall()
+    return Scope(communities[0][0], grid) if len(communities) == 1 else None
