@@ -542,3 +542,27 @@ def test_a_grid_worker_whose_area_the_registry_lacks_is_refused(sample_copy):
     assert answer.status_code == 403 and answer.json() == {"error": BAD_AREA}
     page = grid1.get("/search")
     assert page.status_code == 403 and BAD_AREA in page.text
+
+
+def test_no_visit_to_the_dead_or_moved_out_nor_dated_over_a_year_back(site):
+    ws, _, app = site
+    con = connect(ws.db_path, read_only=True)
+    try:
+        prepare(con, SAMPLE_AS_OF, "建设社区", "第一网格")
+        gone = con.execute("SELECT person_id FROM r_persons WHERE dead OR status = '迁出' "
+                           "ORDER BY dead DESC, person_id").fetchall()
+    finally:
+        con.close()
+    assert gone
+    client = _client(app, "grid1")
+    for (person,) in gone[:2]:
+        answer = client.post("/api/visits", json={"entity_id": person, "走访类型": "常规走访"})
+        assert answer.status_code == 400 and "死亡或已迁出" in answer.json()["error"], person
+    living = sorted(_people(ws, Scope("建设社区", "第一网格")))[0]
+    old = client.post("/api/visits", json={"entity_id": living, "走访类型": "常规走访",
+                                           "走访日期": (SAMPLE_AS_OF - dt.timedelta(days=400)).isoformat()})
+    assert old.status_code == 400 and "一年" in old.json()["error"]
+    assert store.page_visits(ws).is_empty()
+    late = client.post("/api/visits", json={"entity_id": living, "走访类型": "常规走访",
+                                            "走访日期": (SAMPLE_AS_OF - dt.timedelta(days=300)).isoformat()})
+    assert late.status_code == 201

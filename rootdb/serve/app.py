@@ -59,6 +59,7 @@ PAGE_SIZE = 50
 MAX_BODY = 64 * 1024  # a visit or a form: no request needs more
 MAX_OFFSET = 10_000_000  # beyond any city's residents; DuckDB's OFFSET is an INT64
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE
+VISIT_BACK = dt.timedelta(days=365)  # a visit recorded late: at most a year after it
 _ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
 LOGIN_FAILED = "用户名或密码不正确，或因多次输错已被暂时锁定（15 分钟后再试）"
 LOGIN_BUSY = "登录的人太多，请稍后再试"
@@ -350,16 +351,21 @@ class Site:
         day = parse_date(visit_date, "走访日期") if visit_date else as_of
         if day > as_of:
             raise UsageError("走访日期不能晚于今天")
+        if day < as_of - VISIT_BACK:
+            raise UsageError("走访日期不能早于一年前")
         key = entity_id.strip().upper()
         with self.cache.use(user.scope, as_of) as con:
             rows = con.execute(
-                "SELECT person_id, house_id, community, grid FROM r_persons WHERE person_id = $id "
-                "UNION ALL SELECT NULL, house_id, community, grid FROM r_houses WHERE house_id = $id",
+                "SELECT person_id, house_id, community, grid, living AND status IS DISTINCT FROM '迁出' "
+                "FROM r_persons WHERE person_id = $id "
+                "UNION ALL SELECT NULL, house_id, community, grid, true FROM r_houses WHERE house_id = $id",
                 {"id": key}).fetchall() if _ENTITY_ID.fullmatch(key) else []
         if not rows:
             self.audit_denied(user, "visit-denied", entity_id, "登记走访")
             raise NotFound(NOT_FOUND)
         row = rows[0]
+        if not row[4]:
+            raise UsageError("此人已死亡或已迁出，不能登记走访")
         visit_no = store.record_visit(self.ws, user, row[0], row[1], visit_type.strip(),
                                       (problems or "").strip() or None, day, row[2], row[3], now=self.now())
         self.cache.stale(row[2], row[3])
