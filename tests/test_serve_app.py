@@ -566,3 +566,21 @@ def test_no_visit_to_the_dead_or_moved_out_nor_dated_over_a_year_back(site):
     late = client.post("/api/visits", json={"entity_id": living, "走访类型": "常规走访",
                                             "走访日期": (SAMPLE_AS_OF - dt.timedelta(days=300)).isoformat()})
     assert late.status_code == 201
+
+
+def test_a_second_serve_on_one_workspace_is_refused_naming_the_first(sample_copy):
+    import os
+
+    from rootdb.commands.serve import LOCK_FILE, plan
+    from rootdb.errors import ExitCode, WorkspaceError
+
+    first = plan(sample_copy)
+    try:
+        with pytest.raises(WorkspaceError, match=f"已有一个 rootdb serve 在运行（进程 {os.getpid()}）") as refused:
+            plan(sample_copy)
+        assert refused.value.exit_code == ExitCode.FAILED == 1
+        assert (sample_copy.parent / LOCK_FILE).stat().st_mode & 0o777 == 0o600
+    finally:
+        first.release()
+    again = plan(sample_copy)  # the first one ended: the next may start
+    again.release()

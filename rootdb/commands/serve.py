@@ -4,13 +4,17 @@ The page reads the published copy of the database (`rootdb.serve.published`), ne
 the database itself, so it keeps answering while link or nightly holds it. At start,
 when there is no copy yet or the database changed after the current copy was made,
 and the database is free, it is published once; when it is busy and there is no copy
-at all, that is said and nothing is served. Reads the database (to publish it) and
-the serve store.
+at all, that is said and nothing is served. One `rootdb serve` per workspace: it holds
+an exclusive lock on `rootdb-serve.lock` beside the database until it ends (the system
+frees it when the process exits, however it exits); a second one says which process
+runs and stops. Reads the database (to publish it) and the serve store.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fcntl
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootdb.errors import WorkspaceError
@@ -19,6 +23,7 @@ from rootdb.workspace import Workspace, connect, locate, require_existing
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8600
+LOCK_FILE = "rootdb-serve.lock"
 
 
 @dataclass
@@ -31,6 +36,13 @@ class ServePlan:
     version: int
     published: bool = False
     stale: bool = False
+    lock: int | None = field(default=None, repr=False)  # the held lock file's descriptor
+
+    def release(self) -> None:
+        """Let another `rootdb serve` start on this workspace."""
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
 
     def to_dict(self) -> dict:
         return {"database": str(self.ws.db_path), "version": self.version, "published": self.published,
@@ -38,9 +50,38 @@ class ServePlan:
 
 
 def plan(db: str | Path | None = None) -> ServePlan:
-    """Make sure there is a published copy to read (publishing one when needed and possible)."""
+    """Take the workspace's serve lock (a second `rootdb serve` is refused) and make sure
+    there is a published copy to read (publishing one when needed and possible)."""
     ws = locate(db)
     require_existing(ws)
+    lock = _lock(ws)
+    try:
+        ready = _ready(ws)
+    except BaseException:
+        os.close(lock)
+        raise
+    ready.lock = lock
+    return ready
+
+
+def _lock(ws: Workspace) -> int:
+    """The workspace's serve lock taken (its descriptor; it holds our pid), or a
+    WorkspaceError naming the process that holds it."""
+    fd = os.open(ws.db_path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f"（进程 {holder}）" if holder.isdigit() else ""
+        raise WorkspaceError(f"此工作区已有一个 rootdb serve 在运行{who}：同一工作区只能运行一个页面服务") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _ready(ws: Workspace) -> ServePlan:
+    """The plan once a copy to read is there (published now when needed and possible)."""
     reader = PublishedReader(ws)
     current = reader.current()
     if current is not None and current[1].stat().st_mtime >= ws.db_path.stat().st_mtime:
@@ -68,5 +109,8 @@ def serve(serve_plan: ServePlan, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     from rootdb.serve.app import create_app
 
     app = create_app(serve_plan.ws)
-    uvicorn.run(app, host=host, port=port, access_log=False, server_header=False, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1", log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, access_log=False, server_header=False, proxy_headers=True,
+                    forwarded_allow_ips="127.0.0.1", log_level="warning")
+    finally:
+        serve_plan.release()
