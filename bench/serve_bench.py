@@ -299,6 +299,7 @@ class Worker:
     seed: int
     groups: list[str]
     visit_types: list[str]
+    think: float = 0.0  # mean seconds a user waits between requests (0: at once, the page saturated)
     done: list[Request] = field(default_factory=list)
     first: list[Request] = field(default_factory=list)
 
@@ -331,24 +332,29 @@ class Worker:
         loops = 0
         while not stop.is_set():
             found = self.timed("search", self.client.search, self.params(rng))
+            stop.wait(rng.uniform(0.5, 1.5) * self.think)
             ids = found[1] if found else []
             if ids:
                 entity_id = rng.choice(ids)
                 self.timed("card", self.client.card, entity_id)
+                stop.wait(rng.uniform(0.5, 1.5) * self.think)
                 if rng.random() < VISIT_CHANCE:
                     self.timed("visit", self.client.visit, entity_id, rng.choice(self.visit_types))
             if loops % 3 == 0:
                 self.timed("due", self.client.due)
+                stop.wait(rng.uniform(0.5, 1.5) * self.think)
             loops += 1
 
 
-def run_clients(clients: list, seconds: float, stop: threading.Event | None = None) -> list[Worker]:
-    """Every client's loop in a thread of its own for `seconds` (or until `stop` is set)."""
+def run_clients(clients: list, seconds: float, stop: threading.Event | None = None,
+                think: float = 0.0) -> list[Worker]:
+    """Every client's loop in a thread of its own for `seconds` (or until `stop` is set),
+    waiting about `think` seconds after each request."""
     from rootdb.reports.query import all_groups
     from rootdb.serve import views
 
     stop = stop or threading.Event()
-    workers = [Worker(c, seed, all_groups(), views.visit_types()) for seed, c in enumerate(clients)]
+    workers = [Worker(c, seed, all_groups(), views.visit_types(), think) for seed, c in enumerate(clients)]
     threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
     for t in threads:
         t.start()
@@ -471,12 +477,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60, help="steady-state time of each phase")
     parser.add_argument("--nightly", action="store_true", help="also a nightly run during the stream")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds a user waits between requests (0: none, the page saturated)")
     args = parser.parse_args()
     os.environ.pop("ROOTDB_DB", None)
     label = str(args.persons or "sample")
     base = base_database(args.persons)
     area = OUT / f"area_{args.persons}" if args.persons else REPO / "sample_data"
-    report: dict = {"persons": label, "users": args.users, "seconds": args.seconds,
+    report: dict = {"persons": label, "users": args.users, "seconds": args.seconds, "think": args.think,
                     "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
                     "at": dt.datetime.now().isoformat(timespec="seconds")}
 
@@ -500,7 +508,7 @@ def main() -> None:
         logins = login_all(clients)
         report["user_add_seconds_each"] = round(add_seconds / args.users, 3)
         report["login"] = stats(logins) | {"turned_away_503": sum(c.turned_away for c in clients)}
-        workers = run_clients(clients, args.seconds)
+        workers = run_clients(clients, args.seconds, think=args.think)
         for c in clients:
             c.close()
         report["http_first_requests"] = stats(flat(workers, "first"))
@@ -518,15 +526,16 @@ def main() -> None:
 
     ws = locate(db)
     site = Site(ws, PublishedReader(ws), dt.datetime.now)
-    workers = run_clients([DirectClient(site, u) for u in users], args.seconds)
+    workers = run_clients([DirectClient(site, u) for u in users], args.seconds, think=args.think)
     site.cache.close()
     report["direct_first_requests"] = stats(flat(workers, "first"))
     report["direct"] = stats(flat(workers), args.seconds)
     report["machine"]["load_after"] = os.getloadavg()
-    (OUT / f"serve_{label}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    out = OUT / f"serve_{label}{'_think' if args.think else ''}.json"
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
     print(f"{args.users} users on {label} ({os.cpu_count()} CPUs, load {report['machine']['load_before'][0]:.2f} "
-          f"before), {args.seconds:.0f} s each phase")
+          f"before), {args.seconds:.0f} s each phase, {args.think} s between a user's requests")
     print(line("login (argon2)", report["login"]) + f"; {report['login']['turned_away_503']} times told to "
           "come back (503: two password checks at a time)")
     print(line("http first requests", report["http_first_requests"]))
@@ -543,7 +552,7 @@ def main() -> None:
     if args.nightly:
         errors += report["nightly_under_load"]["during"]["all"]["errors"]
     if errors:
-        raise SystemExit(f"{errors} requests failed: see bench/out/serve_{label}.json (error_samples)")
+        raise SystemExit(f"{errors} requests failed: see {out} (error_samples)")
 
 
 if __name__ == "__main__":
