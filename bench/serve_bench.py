@@ -412,6 +412,8 @@ def line(label: str, s: dict) -> str:
     kinds = "; ".join(f"{k} {v['count']} × p50 {v['p50_ms']} / p95 {v['p95_ms']} ms"
                       for k, v in s.items() if k != "all" and isinstance(v, dict) and v["count"])
     a = s["all"]
+    if not a["count"]:
+        return f"{label}: no request (the first ones took the whole time)"
     return (f"{label}: {a['count']} requests ({a.get('per_second', '-')}/s), {a['errors']} errors, "
             f"p50 {a['p50_ms']} / p95 {a['p95_ms']} / p99 {a['p99_ms']} ms — {kinds}")
 
