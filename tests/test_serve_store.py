@@ -86,9 +86,11 @@ def test_bad_users_are_refused(ws, user, password, message):
 
 
 def test_scope_of_each_role():
-    assert GRID_USER.scope == Scope("建设社区", "第三网格")
-    assert User("c", "community", "建设社区").scope == Scope("建设社区")
-    assert not User("s", "street").scope
+    from rootdb.serve.app import scope_of
+
+    assert scope_of(GRID_USER) == Scope("建设社区", "第三网格")
+    assert scope_of(User("c", "community", "建设社区")) == Scope("建设社区")
+    assert not scope_of(User("s", "street"))
 
 
 def test_password_hashed_with_argon2id_never_stored_plain(ws):

@@ -79,6 +79,13 @@ ROLE_WORDS = store.ROLES
 _log = logging.getLogger("rootdb.serve")
 
 
+def scope_of(user: User) -> Scope:
+    """What a user may read: their grid, their community, or (street) everything."""
+    if user.role == "street":
+        return Scope()
+    return Scope(user.community, user.grid if user.role == "grid" else None)
+
+
 class SecurityHeaders:
     """ASGI middleware, the outermost of the app's: the security headers on every answer
     (errors too); no-store on all but the package's static files. An error nothing else
@@ -220,10 +227,10 @@ class Site:
         """The user's scope narrowed by a community / grid asked for (never widened:
         the user's own replace what was asked), as the registry names them."""
         asked = PersonQuery(community=(community or "").strip() or None, grid=(grid or "").strip() or None)
-        narrowed = user.scope.apply(asked)
-        if (narrowed.community, narrowed.grid) == (user.scope.community, user.scope.grid):
-            return user.scope
-        with self.cache.use(user.scope, self.as_of()) as con:
+        narrowed = scope_of(user).apply(asked)
+        if (narrowed.community, narrowed.grid) == (scope_of(user).community, scope_of(user).grid):
+            return scope_of(user)
+        with self.cache.use(scope_of(user), self.as_of()) as con:
             return Scope(*resolve_area(con, narrowed.community, narrowed.grid))
 
     # ------------------------------------------------------------ login
@@ -253,7 +260,7 @@ class Site:
             return self.render(request, "login.html", None, None, status=403 if isinstance(exc, BadArea) else 503,
                                error=str(exc))
         token, _ = await run_in_threadpool(store.new_session, self.ws, user, self.now())
-        self.cache.warm(user.scope, self.as_of())
+        self.cache.warm(scope_of(user), self.as_of())
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
                             secure=request.url.scheme == "https")
@@ -309,8 +316,8 @@ class Site:
         try:
             if not _ENTITY_ID.fullmatch(entity_id.strip().upper()):
                 raise NotFound(NOT_FOUND)
-            with self.cache.use(user.scope, as_of) as con:
-                result = card_on(con, entity_id, user.scope, as_of)
+            with self.cache.use(scope_of(user), as_of) as con:
+                result = card_on(con, entity_id, scope_of(user), as_of)
         except NotFound:
             self.audit_denied(user, "card-denied", entity_id, "户卡")
             raise
@@ -354,7 +361,7 @@ class Site:
         if day < as_of - VISIT_BACK:
             raise UsageError("走访日期不能早于一年前")
         key = entity_id.strip().upper()
-        with self.cache.use(user.scope, as_of) as con:
+        with self.cache.use(scope_of(user), as_of) as con:
             rows = con.execute(
                 "SELECT person_id, house_id, community, grid, living AND status IS DISTINCT FROM '迁出' "
                 "FROM r_persons WHERE person_id = $id "
@@ -390,7 +397,7 @@ class Site:
     def user_grids(self, user: User) -> list[tuple[str, str]]:
         if user.role == "grid":
             return []
-        with self.cache.use(user.scope, self.as_of()) as con:
+        with self.cache.use(scope_of(user), self.as_of()) as con:
             return views.grids(con)
 
     def card_page(self, request: Request, user: User, csrf: str) -> Response:
@@ -399,7 +406,7 @@ class Site:
 
     def buildings(self, request: Request, user: User, csrf: str) -> Response:
         as_of = self.as_of()
-        with self.cache.use(user.scope, as_of) as con:
+        with self.cache.use(scope_of(user), as_of) as con:
             figures = floorplans.building_figures(con, as_of)
         self.audit(user, "buildings", None, "我的楼栋（各户红黄蓝）：" + "；".join(
             f"{community} {len(buildings)} 栋" for community, buildings in figures))
@@ -408,7 +415,7 @@ class Site:
 
     def due(self, request: Request, user: User, csrf: str) -> Response:
         as_of = self.as_of()
-        with self.cache.use(user.scope, as_of) as con:
+        with self.cache.use(scope_of(user), as_of) as con:
             rows = views.due_visits(con, as_of)
         self.audit(user, "due", None, f"待走访名单 {len(rows)} 人：" + "、".join(r["entity_id"] for r in rows))
         return self.render(request, "due.html", user, csrf, active="due", rows=rows, as_of=as_of,
@@ -422,8 +429,8 @@ class Site:
 
     def events(self, request: Request, user: User, csrf: str) -> Response:
         as_of = self.as_of()
-        with self.cache.use(user.scope, as_of) as con:
-            rows = views.open_events(con, as_of, user.scope.community, user.scope.grid)
+        with self.cache.use(scope_of(user), as_of) as con:
+            rows = views.open_events(con, as_of, scope_of(user).community, scope_of(user).grid)
         people = [r["person_id"] for r in rows if r["person_id"]]
         self.audit(user, "events", None, f"事件 {len(rows)} 件，涉及人员：{'、'.join(people) or '无'}")
         return self.render(request, "events.html", user, csrf, active="events", rows=rows, as_of=as_of,

@@ -40,7 +40,6 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from rootdb.commands import Scope
 from rootdb.errors import UsageError, WorkspaceError
 from rootdb.workspace import KEY_ENV, Workspace
 
@@ -94,19 +93,12 @@ PAGE_FEED = "page"
 
 @dataclass(frozen=True)
 class User:
-    """A user of the page and the part of the area they see."""
+    """A user of the page and the part of the area they see (`rootdb.serve.app.scope_of`)."""
 
     name: str
     role: str
     community: str | None = None
     grid: str | None = None
-
-    @property
-    def scope(self) -> Scope:
-        """What the user may read: their grid, their community, or (street) everything."""
-        if self.role == "street":
-            return Scope()
-        return Scope(self.community, self.grid if self.role == "grid" else None)
 
 
 # ------------------------------------------------------------------ the file
