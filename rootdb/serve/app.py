@@ -509,59 +509,46 @@ class BadArea(Exception):
     """A grid worker whose stored community / grid the registry does not hold."""
 
 
-def _page(site: Site, method: Callable) -> Callable:
-    """An endpoint for a logged-in user: no session goes to the login page; errors are
-    pages in Chinese (a person out of scope: the same 404 as an unknown one)."""
+def _endpoint(site: Site, method: Callable, answer: Callable, no_session: Callable) -> Callable:
+    """`method(request, user, csrf)` for a logged-in user; `no_session(request)` without a
+    session; every refusal as `answer(request, user, status, message)` (a person out of
+    scope: the same 404 as an unknown one)."""
     @functools.wraps(method)
     async def endpoint(request: Request) -> Response:
         try:
             session = await run_in_threadpool(site.session, request)
         except BadArea as exc:
-            return site.error_page(request, None, 403, str(exc))
+            return answer(request, None, 403, str(exc))
         except NotPublished as exc:
-            return site.error_page(request, None, 503, str(exc))
+            return answer(request, None, 503, str(exc))
         if session is None:
-            return RedirectResponse("/login", status_code=303)
+            return no_session(request)
         user, csrf = session
         try:
             if _is_async(method):
                 return await method(request, user, csrf)
             return await run_in_threadpool(method, request, user, csrf)
         except NotFound:
-            return site.error_page(request, user, 404, NOT_FOUND)
+            return answer(request, user, 404, NOT_FOUND)
         except _Forbidden:
-            return site.error_page(request, user, 403, "表单已失效，请返回重新打开页面后再提交")
+            return answer(request, user, 403, "表单已失效，请返回重新打开页面后再提交")
         except NotPublished as exc:
-            return site.error_page(request, user, 503, str(exc))
+            return answer(request, user, 503, str(exc))
         except RootdbError as exc:
-            return site.error_page(request, user, 400, str(exc))
+            return answer(request, user, 400, str(exc))
     return endpoint
+
+
+def _page(site: Site, method: Callable) -> Callable:
+    """A page: no session goes to the login page; errors are pages in Chinese."""
+    return _endpoint(site, method, site.error_page, lambda request: RedirectResponse("/login", status_code=303))
 
 
 def _api(site: Site, method: Callable) -> Callable:
     """A JSON endpoint: 401 without a session; errors as {"error": …}."""
-    @functools.wraps(method)
-    async def endpoint(request: Request) -> Response:
-        try:
-            session = await run_in_threadpool(site.session, request)
-        except BadArea as exc:
-            return JSONResponse({"error": str(exc)}, status_code=403)
-        except NotPublished as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
-        if session is None:
-            return JSONResponse({"error": "请先登录"}, status_code=401)
-        user, csrf = session
-        try:
-            if _is_async(method):
-                return await method(request, user, csrf)
-            return await run_in_threadpool(method, request, user, csrf)
-        except NotFound:
-            return JSONResponse({"error": NOT_FOUND}, status_code=404)
-        except NotPublished as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
-        except (RootdbError, UsageError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-    return endpoint
+    return _endpoint(site, method, lambda request, user, status, message: JSONResponse({"error": message},
+                                                                                       status_code=status),
+                     lambda request: JSONResponse({"error": "请先登录"}, status_code=401))
 
 
 def _is_async(method: Callable) -> bool:
