@@ -184,29 +184,32 @@ WHERE len(s.groups) > 0
 GROUP BY s.person_id, s.groups
 ORDER BY s.person_id;
 
--- r_overdue_events: the grid platform's events (shijian) of the area still open (neither
--- 已办结 nor 已退回) whose deadline (上报时间 + 办理时限) fell on a day before the as-of
--- date, with days_overdue (as-of date − the deadline's date), the person concerned (name
--- and phone from the golden records) and where: the house's short address, the place's
--- name, else the address as the platform wrote it (R38 and nightly's 事件超期).
 -- The platform's export says how an event stands today: on an earlier as-of date, an
 -- event closed after it was still open then. closed_by(status, closed_at, as_of): 已办结
--- by the as-of date (R37); days_overdue(status, closed_at, deadline, as_of): the rule for
--- one event (NULL: not overdue); rootdb card reads it too.
+-- by the as-of date (R37); open_on(status, closed_at, as_of): neither 已退回 nor 已办结 by
+-- then; days_overdue(status, closed_at, deadline, as_of): open, and its deadline (上报时间 +
+-- 办理时限) fell on a day before the as-of date: as-of date − the deadline's date (NULL:
+-- not overdue); rootdb card reads it too.
 CREATE OR REPLACE TEMP MACRO closed_by(status, closed_at, as_of) AS
 status = '已办结' AND (closed_at IS NULL OR closed_at::DATE <= as_of::DATE);
 
+CREATE OR REPLACE TEMP MACRO open_on(status, closed_at, as_of) AS
+coalesce(status, '') <> '已退回' AND NOT coalesce(closed_by(status, closed_at, as_of), false);
+
 CREATE OR REPLACE TEMP MACRO days_overdue(status, closed_at, deadline, as_of) AS
-CASE WHEN (coalesce(status, '') NOT IN ('已办结', '已退回') OR (status = '已办结' AND NOT closed_by(status, closed_at, as_of)))
-          AND deadline::DATE < as_of::DATE
+CASE WHEN open_on(status, closed_at, as_of) AND deadline::DATE < as_of::DATE
      THEN as_of::DATE - deadline::DATE END;
 
-CREATE OR REPLACE TEMP TABLE r_overdue_events AS
+-- r_open_events: the grid platform's events (shijian) of the area reported by the as-of
+-- date and open on it, overdue first, with days_overdue, the person concerned (name, ID
+-- and phone from the golden records; person_in_area: one of r_persons, i.e. living in
+-- the area read) and where: the house's short address, the place's name, else the
+-- address as the platform wrote it (R38's count note, the page's 事件).
+CREATE OR REPLACE TEMP TABLE r_open_events AS
 SELECT e.event_no, e.reported_at, e.deadline, days_overdue(e.status, e.closed_at, e.deadline, $as_of) AS days_overdue,
-       e.category, e.subcategory, e.description, e.source,
-       CASE WHEN e.status = '已办结' THEN '已办结（' || strftime(e.closed_at, '%Y-%m-%d') || '）' ELSE e.status END
-           AS status,  -- closed after the as-of date: when it was
-       e.handling_dept, e.time_limit_days, e.community, e.grid, e.person_entity_id AS person_id, coalesce(p.display_name, gp.name) AS person_name,
+       e.category, e.subcategory, e.description, e.source, e.status, e.closed_at,
+       e.handling_dept, e.time_limit_days, e.community, e.grid, e.person_entity_id AS person_id,
+       p.person_id IS NOT NULL AS person_in_area, coalesce(p.display_name, gp.name) AS person_name,
        coalesce(p.id_number, gp.id_number) AS person_id_number, coalesce(p.phone, gp.phone) AS person_phone,
        coalesce(h.short_address, pl.name, e.incident_address) AS location
 FROM golden_events e
@@ -214,10 +217,18 @@ LEFT JOIN r_persons p ON p.person_id = e.person_entity_id
 LEFT JOIN golden_persons gp ON gp.entity_id = e.person_entity_id  -- one living outside a part of the area
 LEFT JOIN r_houses h ON h.house_id = e.house_entity_id
 LEFT JOIN golden_places pl ON pl.entity_id = e.place_entity_id
-WHERE days_overdue(e.status, e.closed_at, e.deadline, $as_of) IS NOT NULL
+WHERE open_on(e.status, e.closed_at, $as_of) AND e.reported_at::DATE <= $as_of::DATE
   AND (CAST($community AS VARCHAR) IS NULL OR e.community = $community)
   AND (CAST($grid AS VARCHAR) IS NULL OR e.grid = $grid)
-ORDER BY days_overdue DESC, e.event_no;
+ORDER BY days_overdue DESC NULLS LAST, e.reported_at DESC, e.event_no;
+
+-- r_overdue_events: those past their deadline, most overdue first (R38 and nightly's
+-- 事件超期); status of one closed after the as-of date says when: 已办结（2026-10-30）.
+CREATE OR REPLACE TEMP TABLE r_overdue_events AS
+SELECT * EXCLUDE (status),
+       CASE WHEN status = '已办结' THEN '已办结（' || strftime(closed_at, '%Y-%m-%d') || '）' ELSE status END AS status
+FROM r_open_events WHERE days_overdue IS NOT NULL
+ORDER BY days_overdue DESC, event_no;
 
 -- relation_order(relation): where a member goes in a household list, in the order of the
 -- family relation codes of GB/T 4761: 户主, 配偶, 子女 (then their spouses), 孙辈, 父母,

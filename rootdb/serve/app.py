@@ -430,7 +430,7 @@ class Site:
     def events(self, request: Request, user: User, csrf: str) -> Response:
         as_of = self.as_of()
         with self.cache.use(scope_of(user), as_of) as con:
-            rows = views.open_events(con, as_of, scope_of(user).community, scope_of(user).grid)
+            rows = views.open_events(con)
         people = [r["person_id"] for r in rows if r["person_id"]]
         self.audit(user, "events", None, f"事件 {len(rows)} 件，涉及人员：{'、'.join(people) or '无'}")
         return self.render(request, "events.html", user, csrf, active="events", rows=rows, as_of=as_of,

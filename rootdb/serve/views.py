@@ -20,6 +20,7 @@ from rootdb.reports.query import PersonQuery, collect_people, mask_people
 from rootdb.resources import bundled_dir
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
+from rootdb.store.sql import scalar
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
@@ -35,7 +36,7 @@ def residents(con: duckdb.DuckDBPyConnection, query: PersonQuery, name: str | No
     collect_people(con, query)
     params = {"name": (name or "").strip() or None}
     where = "WHERE CAST($name AS VARCHAR) IS NULL OR contains(姓名, $name)"
-    total = con.execute(f"SELECT count(*) FROM q_people {where}", params).fetchall()[0][0]
+    total = scalar(con, f"SELECT count(*) FROM q_people {where}", params)
     page = fetch_frame(con, f"SELECT * FROM q_people {where} LIMIT $limit OFFSET $offset",
                        params | {"limit": limit, "offset": offset})
     page = mask_people(page.select(list(RESIDENT_KEYS))).rename(RESIDENT_KEYS)
@@ -61,33 +62,21 @@ def due_visits(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[dict]:
     return mask_frame(fetch_frame(con, _DUE, {"as_of": as_of}), keep=["entity_id", "house_id"]).to_dicts()
 
 
-# Events of the area open on the as-of date (neither 已退回 nor 已办结 by then: the
-# macros of _base.sql), the overdue first (R38's rule). The person is named only when
-# within the scope.
+# The open events of the prepared area (r_open_events of _base.sql, overdue first); the
+# person is named only when within the scope.
 _EVENTS = """
-SELECT e.event_no, strftime(e.reported_at, '%Y-%m-%d %H:%M') AS reported_at,
-       strftime(e.deadline, '%Y-%m-%d %H:%M') AS deadline,
-       days_overdue(e.status, e.closed_at, e.deadline, $as_of) AS days_overdue,
-       coalesce(e.status, '（未填）') AS status, e.source, concat_ws('／', e.category, e.subcategory) AS kind,
-       e.description, coalesce(h.short_address, pl.name, e.incident_address) AS location,
-       p.person_id, p.display_name AS person_name, e.handling_dept, e.grid
-FROM golden_events e
-LEFT JOIN r_persons p ON p.person_id = e.person_entity_id
-LEFT JOIN r_houses h ON h.house_id = e.house_entity_id
-LEFT JOIN golden_places pl ON pl.entity_id = e.place_entity_id
-WHERE coalesce(e.status, '') <> '已退回' AND NOT coalesce(closed_by(e.status, e.closed_at, $as_of), false)
-  AND e.reported_at::DATE <= $as_of::DATE
-  AND (CAST($community AS VARCHAR) IS NULL OR e.community = $community)
-  AND (CAST($grid AS VARCHAR) IS NULL OR e.grid = $grid)
-ORDER BY days_overdue DESC NULLS LAST, e.reported_at DESC, e.event_no
+SELECT event_no, strftime(reported_at, '%Y-%m-%d %H:%M') AS reported_at, strftime(deadline, '%Y-%m-%d %H:%M') AS deadline,
+       days_overdue, coalesce(status, '（未填）') AS status, source, concat_ws('／', category, subcategory) AS kind,
+       description, location, CASE WHEN person_in_area THEN person_id END AS person_id,
+       CASE WHEN person_in_area THEN person_name END AS person_name, handling_dept, grid
+FROM r_open_events
+ORDER BY days_overdue DESC NULLS LAST, reported_at DESC, event_no
 """
 
 
-def open_events(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | None,
-                grid: str | None) -> list[dict]:
-    """The open events of the scope at `as_of`, overdue first, masked."""
-    frame = fetch_frame(con, _EVENTS, {"as_of": as_of, "community": community, "grid": grid})
-    return mask_frame(frame, keep=["event_no", "person_id"]).to_dicts()
+def open_events(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The open events of the prepared scope at its as-of date, overdue first, masked."""
+    return mask_frame(fetch_frame(con, _EVENTS), keep=["event_no", "person_id"]).to_dicts()
 
 
 def grids(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
