@@ -253,7 +253,9 @@ class DirectClient:
     expected = HttpClient.expected
 
     def __init__(self, site, user) -> None:
-        self.site, self.user = site, user
+        from rootdb.serve.app import scope_of
+
+        self.site, self.user, self.scope = site, user, scope_of(user)
 
     def login(self) -> int:
         return 303
@@ -262,8 +264,8 @@ class DirectClient:
         from rootdb.reports.query import PersonQuery
         from rootdb.serve import views
 
-        query = self.user.scope.apply(PersonQuery(age=params.get("age"), groups=params.get("group", [])))
-        with self.site.cache.use(self.user.scope, self.site.as_of()) as con:
+        query = self.scope.apply(PersonQuery(age=params.get("age"), groups=params.get("group", [])))
+        with self.site.cache.use(self.scope, self.site.as_of()) as con:
             rows, _ = views.residents(con, query, params.get("name"), params["limit"], params["offset"])
         return 200, [r["entity_id"] for r in rows]
 
@@ -271,15 +273,15 @@ class DirectClient:
         from rootdb.commands.card import card_on
 
         as_of = self.site.as_of()
-        with self.site.cache.use(self.user.scope, as_of) as con:
-            card_on(con, entity_id, self.user.scope, as_of)
+        with self.site.cache.use(self.scope, as_of) as con:
+            card_on(con, entity_id, self.scope, as_of)
         return 200
 
     def due(self) -> int:
         from rootdb.serve import views
 
         as_of = self.site.as_of()
-        with self.site.cache.use(self.user.scope, as_of) as con:
+        with self.site.cache.use(self.scope, as_of) as con:
             views.due_visits(con, as_of)
         return 200
 

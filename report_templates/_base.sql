@@ -107,6 +107,10 @@ SELECT DISTINCT fp.person_id, g.grp FROM _r_group_rows g
 JOIN r_feed_persons fp ON fp.feed = g.feed AND fp.file_id = g.file_id AND fp.source_row = g.source_row
                       AND fp.role = g.role;
 
+-- _r_person_groups: per person, the sorted list of their special groups.
+CREATE OR REPLACE TEMP TABLE _r_person_groups AS
+SELECT person_id, list_sort(list(DISTINCT grp)) AS groups FROM _r_groups GROUP BY person_id;
+
 -- _r_house_ages: per house (in the standard address registry or not), how many living
 -- people live there (not moved out) and how many of them are under 60.
 CREATE OR REPLACE TEMP TABLE _r_house_ages AS
@@ -147,8 +151,7 @@ SELECT p.*,
        list_contains(coalesce(g.groups, []), '医保参保') AS insured
 FROM _r_people p
 LEFT JOIN _r_house_ages ha ON ha.house_id = p.house_id
-LEFT JOIN (SELECT person_id, list_sort(list(DISTINCT grp)) AS groups FROM _r_groups GROUP BY person_id) g
-       USING (person_id)
+LEFT JOIN _r_person_groups g USING (person_id)
 ORDER BY p.person_id;
 
 -- r_special_visits: the people living in the area (resident_or_unplaced) who belong to a

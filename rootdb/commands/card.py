@@ -126,20 +126,25 @@ def group_details_sql(specs: dict[str, FeedSpec]) -> str:
         items = ", ".join(f"{{'field': {sql_text(c.field)}, 'label': {sql_text(c.header)}, "
                           f"'value': {_shown(c.type, 'f.' + sql_name(c.field))}}}" for c in detail_fields(spec))
         selects.append(f"""
-            SELECT g.feed, g.file_id, g.source_row, g.role, g.grp,
+            SELECT m.person_id, m.grp, m.feed, m.file_id, m.source_row,
                    [{items}]::STRUCT(field VARCHAR, label VARCHAR, value VARCHAR)[] AS fields
-            FROM _r_group_rows g JOIN {sql_name(code)} f ON f.file_id = g.file_id AND f.source_row = g.source_row
-            WHERE g.feed = {sql_text(code)}""")
+            FROM mine m JOIN {sql_name(code)} f ON f.file_id = m.file_id AND f.source_row = m.source_row
+            WHERE m.feed = {sql_text(code)}""")
     if not selects:
         return ("SELECT NULL::VARCHAR AS person_id, NULL::VARCHAR AS grp, NULL::VARCHAR AS feed, "
                 "[]::STRUCT(field VARCHAR, label VARCHAR, value VARCHAR)[] AS fields WHERE false")
+    # The card's people's group rows first (a few), then their feeds' fields.
     return f"""
-        SELECT fp.person_id, r.grp, r.feed, list_filter(r.fields, lambda x: x.value IS NOT NULL) AS fields
-        FROM ({" UNION ALL ".join(selects)}) r
-        JOIN r_feed_persons fp ON fp.feed = r.feed AND fp.file_id = r.file_id AND fp.source_row = r.source_row
-                              AND fp.role = r.role
-        WHERE fp.person_id IN (SELECT person_id FROM _card_people)
-        ORDER BY fp.person_id, r.grp, r.file_id DESC, r.source_row"""
+        WITH theirs AS MATERIALIZED (
+            SELECT * FROM r_feed_persons WHERE person_id IN (SELECT person_id FROM _card_people)
+        ), mine AS MATERIALIZED (
+            SELECT fp.person_id, g.feed, g.file_id, g.source_row, g.grp
+            FROM theirs fp
+            JOIN _r_group_rows g ON g.feed = fp.feed AND g.file_id = fp.file_id AND g.source_row = fp.source_row
+                                AND g.role = fp.role)
+        SELECT person_id, grp, feed, list_filter(fields, lambda x: x.value IS NOT NULL) AS fields
+        FROM ({" UNION ALL ".join(selects)})
+        ORDER BY person_id, grp, file_id DESC, source_row"""
 
 
 # ------------------------------------------------------------------ finding the card

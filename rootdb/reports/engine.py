@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +42,7 @@ from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate,
                                       statement_problem, template_dirs, used_parameters)
 from rootdb.reports.writer import ReportHeading, count_figures, write_csv, write_xlsx
 from rootdb.specs import load_specs
+from rootdb.specs.meaning import sql_name
 from rootdb.store import fetch_frame, frame_to_table, require_linked, table_exists
 from rootdb.store.sql import registered, scalar
 from rootdb.workspace import locate, open_existing
@@ -112,25 +114,87 @@ def _code(text: str) -> str:
     return f"R{int(digits):02d}" if digits.isdigit() else text
 
 
-def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | None, grid: str | None) -> dict:
+def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, community: str | None, grid: str | None,
+            shared: str | None = None) -> dict:
     """Build the shared report tables (TEMP, on this connection) and return the
-    parameters every report binds."""
+    parameters every report binds. `shared`: the attached catalog where `prepare_shared`
+    put the tables no area, as-of date or page visit changes (`rootdb serve`: one per
+    published copy, read by every user's scope); they are read there, not built again."""
     require_linked(con, *_NEEDED, then="，再生成报表")
-    _placeholder_feeds(con)
-    _group_rows(con)
+    if shared is None:
+        _placeholder_feeds(con)
+        _group_rows(con)
+    else:
+        for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                   [shared]).fetchall():
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {sql_name(name)} AS "
+                        f"SELECT * FROM {sql_name(shared)}.main.{sql_name(name)}")
     _page_visits(con)
     lock_down(con)
     params = {"as_of": as_of, "community": community, "grid": grid}
-    for path, statement in base_sql(with_path=True):
-        problem = statement_problem(statement, BASE_STATEMENTS)
-        if problem:
-            raise SchemaError(path, problem)
-        try:
-            con.execute(statement, _bind(statement, params))
-        except duckdb.PermissionException as exc:
-            raise SchemaError(path, f"{REFUSED}（{str(exc).splitlines()[0]}）") from None
+    for path, statement, where in _base_statements():
+        if shared is None or where != ONCE:
+            _run_base(con, path, statement, params)
     _check_area(con, community, grid)
     return params
+
+
+def prepare_shared(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Build the report tables that are the same for every area, as-of date and page
+    visit (which record names which person, house and place; the special groups; the
+    roster's tags; the feeds never delivered) and keep them in `catalog`, an in-memory
+    database attached to `con`'s, for `prepare(…, shared=catalog)` on any of its cursors."""
+    require_linked(con, *_NEEDED, then="，再生成报表")
+    _placeholder_feeds(con)
+    _group_rows(con)
+    lock_down(con)
+    for path, statement, where in _base_statements():
+        if where != PER_SCOPE:
+            _run_base(con, path, statement, {})
+    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
+        con.execute(f"CREATE OR REPLACE TABLE {sql_name(catalog)}.main.{sql_name(name)} AS "
+                    f"SELECT * FROM temp.main.{sql_name(name)}")
+    # A household card finds its people's records at once, not by a scan of every record.
+    if scalar(con, "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? "
+                   "AND table_name = 'r_feed_persons' AND column_name = 'person_id'", [catalog]):
+        con.execute(f"CREATE INDEX r_feed_persons_person_id ON {sql_name(catalog)}.main.r_feed_persons (person_id)")
+
+
+_CREATES = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+(TABLE|MACRO|VIEW)\s+(\w+)\b(?!\.)",
+                      re.IGNORECASE)
+ONCE, BOTH, PER_SCOPE = "once", "both", "per scope"  # where a statement of _base.sql runs (_base_statements)
+_PAGE_TABLES = ("_r_page_visits",)  # the engine's tables that change with more than the published copy
+
+
+def _base_statements() -> list[tuple[Path, str, str]]:
+    """_base.sql's statements, each with where it runs when a catalog holds the shared
+    tables (`prepare_shared`): a shared table ONCE there, a shared macro BOTH there and in
+    each scope (macros belong to a connection), the rest PER_SCOPE. A table or macro is
+    shared when it binds no parameter ($as_of, $community, $grid) and names no table or
+    macro that is not (by the word: a name in a comment or string makes a statement
+    per-scope too, which is slower, never wrong). After a statement that creates no TEMP
+    table, macro or view by a plain name, nothing is shared."""
+    out, per_scope, known = [], set(_PAGE_TABLES), True
+    for path, statement in base_sql(with_path=True):
+        match = _CREATES.match(statement)
+        known = known and match is not None
+        shared = known and match.group(1).upper() != "VIEW" and not used_parameters(statement) \
+            and not set(re.findall(r"\w+", statement)) & per_scope
+        if match is not None and not shared:
+            per_scope.add(match.group(2))
+        where = PER_SCOPE if not shared else ONCE if match.group(1).upper() == "TABLE" else BOTH
+        out.append((path, statement, where))
+    return out
+
+
+def _run_base(con: duckdb.DuckDBPyConnection, path: Path, statement: str, params: dict) -> None:
+    problem = statement_problem(statement, BASE_STATEMENTS)
+    if problem:
+        raise SchemaError(path, problem)
+    try:
+        con.execute(statement, _bind(statement, params))
+    except duckdb.PermissionException as exc:
+        raise SchemaError(path, f"{REFUSED}（{str(exc).splitlines()[0]}）") from None
 
 
 def run_reports(

@@ -1,8 +1,10 @@
 """The report tables of each user's scope, built once on the published copy and kept.
 
 Building the shared report tables (`rootdb.reports.engine.prepare`) for a scope takes
-seconds on a city, so the page keeps one prepared cursor per (published version, scope,
-as-of date), each behind its own lock (a DuckDB cursor serves one request at a time;
+seconds on a city. The part no area, day or visit changes (which record names whom, the
+special groups, …) is built once per published copy, into an in-memory database attached
+to it (`prepare_shared`), and read there by every scope. The page keeps one prepared
+cursor per (published version, scope, as-of date), each behind its own lock (a DuckDB cursor serves one request at a time;
 cursors of one database run side by side). When CURRENT names a new copy, the next
 request opens it and the cursors of the old copy are closed once the requests still
 using them are done. A visit recorded on the page marks the cursors of the scopes that
@@ -21,9 +23,11 @@ import duckdb
 
 from rootdb.commands import Scope
 from rootdb.errors import UsageError, WorkspaceError
-from rootdb.reports.engine import lock_down, prepare
+from rootdb.reports.engine import lock_down, prepare, prepare_shared
 from rootdb.reports.query import resolve_area
+from rootdb.specs.meaning import sql_name
 from rootdb.store import table_exists
+from rootdb.store.sql import scalar
 from rootdb.serve.published import PublishedReader
 
 
@@ -33,8 +37,17 @@ class _Copy:
 
     version: int
     con: duckdb.DuckDBPyConnection
+    catalog: str  # the copy's: with a key the connection's own database is in memory
     users: int = 0
     retired: bool = False
+    shared_lock: threading.Lock = field(default_factory=threading.Lock)
+    shared_ready: bool = False
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the copy (a cursor starts in the connection's own database)."""
+        cursor = self.con.cursor()
+        cursor.execute(f"USE {sql_name(self.catalog)}")
+        return cursor
 
 
 @dataclass
@@ -44,6 +57,9 @@ class _Entry:
     cursor: duckdb.DuckDBPyConnection
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool = False
+
+
+SHARED = "rootdb_shared"  # the in-memory catalog of a copy's shared report tables
 
 
 class NotPublished(WorkspaceError):
@@ -66,9 +82,14 @@ class PreparedCache:
         `as_of` (built now when needed); the caller has it alone until the block ends."""
         copy, entry = self._checkout(scope, as_of)
         try:
+            with copy.shared_lock:
+                if not copy.shared_ready:
+                    with contextlib.closing(copy.cursor()) as cursor:
+                        prepare_shared(cursor, SHARED)
+                    copy.shared_ready = True
             with entry.lock:
                 if not entry.ready:
-                    prepare(entry.cursor, as_of, scope.community, scope.grid)
+                    prepare(entry.cursor, as_of, scope.community, scope.grid, shared=SHARED)
                     entry.ready = True
                 yield entry.cursor
         finally:
@@ -95,7 +116,7 @@ class PreparedCache:
             with self._lock:
                 if key in self._grids:
                     return self._grids[key]
-            area = _grid_area(copy.con.cursor(), *key)
+            area = _grid_area(copy.cursor(), *key)
             with self._lock:
                 if copy is self._copy:
                     self._grids[key] = area
@@ -137,8 +158,9 @@ class PreparedCache:
         version, path = current
         if self._copy is None or self._copy.version != version:
             con = self._reader.connect(path)
+            con.execute(f"ATTACH ':memory:' AS {SHARED} (READ_WRITE)")
             lock_down(con)  # once, before its cursors prepare side by side (a check-then-set race)
-            self._swap(version, con)
+            self._swap(version, con, scalar(con, "SELECT current_database()"))
         return self._copy
 
     def _checkout(self, scope: Scope, as_of: dt.date) -> tuple[_Copy, _Entry]:
@@ -149,14 +171,14 @@ class PreparedCache:
             if entry is None:
                 # A new day: yesterday's tables go (a cursor still in use is freed after it).
                 self._entries = {k: e for k, e in self._entries.items() if k[1] == as_of}
-                entry = self._entries[key] = _Entry(copy.con.cursor())
+                entry = self._entries[key] = _Entry(copy.cursor())
             copy.users += 1
             return copy, entry
 
-    def _swap(self, version: int, con: duckdb.DuckDBPyConnection) -> None:
+    def _swap(self, version: int, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
         """Read copy `version` from now on; the old one closes when its last request ends."""
         old = self._copy
-        self._copy, self._entries, self._grids = _Copy(version, con), {}, {}
+        self._copy, self._entries, self._grids = _Copy(version, con, catalog), {}, {}
         if old is not None:
             old.retired = True
             self._close_if_done(old)

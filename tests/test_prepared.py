@@ -1,0 +1,92 @@
+"""The page's prepared report tables (rootdb.serve.prepared): the part no area, day or
+visit changes is built once per published copy and read by every scope, and what each
+scope then holds is exactly what `prepare` builds for that scope alone — for the whole
+area, a community and a grid, with or without the workspace's key."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from conftest import SAMPLE, SAMPLE_AS_OF
+
+from rootdb import ingest
+from rootdb.commands import Scope
+from rootdb.link import link
+from rootdb.reports.engine import ONCE, _base_statements, prepare
+from rootdb.reports.templates import REPORTS_ENV
+from rootdb.serve.prepared import PreparedCache
+from rootdb.serve.published import PublishedReader, publish
+from rootdb.store import fetch_frame
+from rootdb.workspace import BUILTIN_CRYPTO_ENV, KEY_ENV, connect, init_workspace, locate
+
+REPORT_TABLES = ("SELECT table_name FROM duckdb_tables() WHERE temporary "
+                 "UNION SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal ORDER BY 1")
+
+
+def _tables(con) -> dict[str, pl.DataFrame]:
+    """Every report table and view of the connection, rows in one order."""
+    names = [name for (name,) in con.execute(REPORT_TABLES).fetchall()]
+    frames = {name: fetch_frame(con, f'SELECT * FROM "{name}"') for name in names}
+    return {name: frame.sort(frame.columns, nulls_last=True) for name, frame in frames.items()}
+
+
+def _scopes(db) -> list[Scope]:
+    with connect(db, read_only=True) as con:
+        community, grid = con.execute("SELECT community, grid FROM golden_houses WHERE grid IS NOT NULL "
+                                      "ORDER BY registry_key LIMIT 1").fetchone()
+    return [Scope(), Scope(community), Scope(community, grid)]
+
+
+def _same_as_alone(db) -> None:
+    with connect(db) as writer:
+        publish(writer, db)
+    cache = PreparedCache(PublishedReader(locate(db)))
+    try:
+        for scope in _scopes(db):
+            with cache.use(scope, SAMPLE_AS_OF) as cursor:
+                page = _tables(cursor)
+            with connect(db, read_only=True) as con:
+                prepare(con, SAMPLE_AS_OF, scope.community, scope.grid)
+                alone = _tables(con)
+            assert page.keys() == alone.keys(), scope
+            for name, frame in alone.items():
+                assert page[name].equals(frame), (scope, name)
+    finally:
+        cache.close()
+
+
+def test_each_scope_reads_what_it_would_build_alone(sample_copy):
+    shared = [s for _, s, where in _base_statements() if where == ONCE]
+    assert any("r_feed_persons" in s.split("AS")[0] for s in shared)  # the costly part is shared
+    assert not any("$" in s for s in shared)
+    _same_as_alone(sample_copy)
+
+
+def test_with_a_key_the_page_reads_the_encrypted_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "社区-2026-secret")
+    monkeypatch.setenv(BUILTIN_CRYPTO_ENV, "1")  # this machine is offline: no httpfs
+    ws = init_workspace(tmp_path / "ws")
+    assert ingest([SAMPLE], db=ws.db_path).ok
+    link(db=ws.db_path)
+    _same_as_alone(ws.db_path)
+
+
+@pytest.mark.parametrize("statement, where, then", [
+    ("CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM golden_persons", "once", "once"),
+    ("CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM golden_persons WHERE birth_date <= $as_of",
+     "per scope", "per scope"),
+    ("CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM _r_page_visits", "per scope", "per scope"),
+    ("CREATE OR REPLACE TEMP MACRO m(x) AS x + 1", "both", "once"),
+    ("CREATE OR REPLACE TEMP VIEW t AS SELECT 1", "per scope", "per scope"),
+])
+def test_what_a_custom_base_shares(tmp_path, monkeypatch, statement, where, then):
+    """A custom _base.sql: a statement that binds a parameter or reads a table built per
+    scope is per scope, and so is every later statement that reads what it built."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "_base.sql").write_text(
+        f"{statement};\nCREATE OR REPLACE TEMP TABLE u AS SELECT * FROM t;\n"
+        "CREATE OR REPLACE TEMP TABLE v AS SELECT 1 AS x;\n", encoding="utf-8")
+    monkeypatch.setenv(REPORTS_ENV, str(folder))
+    wheres = [w for _, _, w in _base_statements()]
+    assert wheres == [where, then, "once"]
