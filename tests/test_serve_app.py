@@ -145,7 +145,7 @@ def test_pages_without_a_session_go_to_the_login_and_the_api_answers_401(site):
         assert answer.status_code == 303 and answer.headers["location"] == "/login", path
     for path in ("/api/residents", "/api/residents/P00000001"):
         assert client.get(path).status_code == 401
-    assert client.post("/api/visits", json={"entity_id": "P00000001", "走访类型": "常规走访"}).status_code == 401
+    assert client.post("/api/visits", json={"entity_id": "P00000001", "走访类型": "常规走访", "发现问题": "无"}).status_code == 401
     assert client.get("/login").status_code == 200
     assert client.get("/static/app.css").status_code == 200
 
@@ -265,13 +265,15 @@ def test_a_visit_is_recorded_counts_at_once_and_is_audited(site):
         person, "grid1", "第一网格", "楼道灯坏")
     # Another grid's person, an unknown one: 404 alike, nothing recorded.
     theirs = sorted(_people(ws, Scope("建设社区", "第三网格")))[0]
-    other = client.post("/api/visits", json={"entity_id": theirs, "走访类型": "常规走访"})
-    unknown = client.post("/api/visits", json={"entity_id": "P99999999", "走访类型": "常规走访"})
+    other = client.post("/api/visits", json={"entity_id": theirs, "走访类型": "常规走访", "发现问题": "无"})
+    unknown = client.post("/api/visits", json={"entity_id": "P99999999", "走访类型": "常规走访", "发现问题": "无"})
     assert other.status_code == unknown.status_code == 404 and other.content == unknown.content
     assert store.page_visits(ws).height == 1
-    bad = [{"entity_id": person, "走访类型": "喝茶"}, {"entity_id": person, "走访类型": "常规走访", "走访日期": "2099-01-01"}]
+    bad = [{"entity_id": person, "走访类型": "喝茶", "发现问题": "无"},
+           {"entity_id": person, "走访类型": "常规走访", "发现问题": "无", "走访日期": "2099-01-01"},
+           {"entity_id": person, "走访类型": "常规走访"}, {"entity_id": person, "走访类型": "常规走访", "发现问题": 3}]
     assert all(client.post("/api/visits", json=b).status_code == 400 for b in bad)
-    assert client.post("/api/visits", data={"entity_id": person, "走访类型": "常规走访"}).status_code == 415
+    assert client.post("/api/visits", data={"entity_id": person, "走访类型": "常规走访", "发现问题": "无"}).status_code == 415
 
 
 def test_the_visit_form_needs_the_csrf_token(site):
@@ -452,7 +454,7 @@ def test_denied_lookups_and_the_buildings_page_are_audited_and_the_404_is_unchan
     theirs = sorted(_people(ws, Scope("建设社区", "第三网格")))[0]
     answers = [client.get(f"/api/residents/{theirs}"), client.get("/api/residents/P99999999"),
                client.get(f"/card/{theirs}"), client.get("/card/not-an-id"),
-               client.post("/api/visits", json={"entity_id": theirs, "走访类型": "常规走访"})]
+               client.post("/api/visits", json={"entity_id": theirs, "走访类型": "常规走访", "发现问题": "无"})]
     assert [a.status_code for a in answers] == [404] * 5
     assert answers[0].content == answers[1].content and answers[4].json()["error"] == NOT_FOUND
     client.get("/buildings")
@@ -480,7 +482,7 @@ def test_odd_input_is_a_400_never_a_500_and_every_error_has_the_headers(site):
         "name NUL": client.get("/api/residents", params={"name": "\x00"}),
     }
     for date in (20260101, True, {}, [], "2026-02-30"):
-        answers[f"date {date!r}"] = client.post("/api/visits", json={"entity_id": person, "走访类型": "常规走访",
+        answers[f"date {date!r}"] = client.post("/api/visits", json={"entity_id": person, "走访类型": "常规走访", "发现问题": "无",
                                                                       "走访日期": date})
     for name, answer in answers.items():
         assert answer.status_code in (200, 400), (name, answer.status_code, answer.text[:200])
@@ -556,14 +558,14 @@ def test_no_visit_to_the_dead_or_moved_out_nor_dated_over_a_year_back(site):
     assert gone
     client = _client(app, "grid1")
     for (person,) in gone[:2]:
-        answer = client.post("/api/visits", json={"entity_id": person, "走访类型": "常规走访"})
+        answer = client.post("/api/visits", json={"entity_id": person, "走访类型": "常规走访", "发现问题": "无"})
         assert answer.status_code == 400 and "死亡或已迁出" in answer.json()["error"], person
     living = sorted(_people(ws, Scope("建设社区", "第一网格")))[0]
-    old = client.post("/api/visits", json={"entity_id": living, "走访类型": "常规走访",
+    old = client.post("/api/visits", json={"entity_id": living, "走访类型": "常规走访", "发现问题": "无",
                                            "走访日期": (SAMPLE_AS_OF - dt.timedelta(days=400)).isoformat()})
     assert old.status_code == 400 and "一年" in old.json()["error"]
     assert store.page_visits(ws).is_empty()
-    late = client.post("/api/visits", json={"entity_id": living, "走访类型": "常规走访",
+    late = client.post("/api/visits", json={"entity_id": living, "走访类型": "常规走访", "发现问题": "无",
                                             "走访日期": (SAMPLE_AS_OF - dt.timedelta(days=300)).isoformat()})
     assert late.status_code == 201
 

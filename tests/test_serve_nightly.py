@@ -117,9 +117,9 @@ def server(sample_db, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = tmp_path / "serve.log"
+    log, out = tmp_path / "serve.log", tmp_path / "serve.out"
     process = subprocess.Popen([*ROOTDB, "serve", "--db", str(db), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+                               stdout=out.open("wb"), stderr=log.open("wb"))
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -132,8 +132,9 @@ def server(sample_db, tmp_path):
         assert process.poll() is None, log.read_text(errors="replace")[-2000:]
         yield db, base_url, log
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        process.terminate()  # what systemctl stop sends: the page ends cleanly and says so
+        assert process.wait(timeout=60) == 0, log.read_text(errors="replace")[-2000:]
+        assert "页面已停止" in out.read_text(encoding="utf-8")
 
 
 def test_nightly_runs_while_the_page_answers_and_the_page_then_reads_its_copy(sample_db, tmp_path, server):

@@ -397,7 +397,8 @@ def test_rootdb_audit_lists_the_page_beside_the_command_line(sample_copy):
     query(PersonQuery(age="80-"), db=sample_copy)
     store.record_page_audit(ws, GRID_USER, "card", "P00000001", "户卡", now=dt.datetime.now() + dt.timedelta(hours=1))
     entries = audit(limit=0, db=sample_copy).entries
-    assert entries[0]["source"] == "页面" and entries[0]["os_user"] == "wangfang"
+    assert entries[0]["source"] == "页面" and entries[0]["user"] == "wangfang" and entries[0]["os_user"] is None
+    assert all(e["user"] == e["os_user"] for e in entries if e["source"] == "命令行")
     assert entries[0]["command"] == "页面：card" and "P00000001" in entries[0]["detail"]
     assert any(e["source"] == "命令行" and e["command"].startswith("query") for e in entries)
     assert [e["happened_at"] for e in entries] == sorted((e["happened_at"] for e in entries), reverse=True)

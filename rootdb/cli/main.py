@@ -639,6 +639,7 @@ def serve(
     render.out.print(f"页面已启动：http://{host}:{port}/ 数据副本第 {ready.version} 版{note}；按 Ctrl+C 停止",
                      soft_wrap=True)
     run(ready, host, port)
+    render.out.print("页面已停止")  # Ctrl+C or SIGTERM (systemctl stop): requests under way were answered
 
 
 @command(app, db=False)
@@ -678,7 +679,11 @@ def demo(
         f"\n接着可以试试：\n  cd {outcome.workspace.root}\n  {exe} status\n"
         f"  {exe} report --list\n  {exe} report R01 R05 --as-of {SAMPLE_AS_OF} --out 我的报表\n"
         f"  {exe} query --age 0-3 --family-tag 托幼服务需求 --as-of {SAMPLE_AS_OF}\n"
-        f"  {exe} export crosswalk --out 对照表.csv",
+        f"  {exe} export crosswalk --out 对照表.csv\n"
+        f"  {exe} card 王芳\n"
+        f"网格员的手机页面（先建用户，密码从标准输入读入；再开服务，浏览器打开 http://127.0.0.1:8600）：\n"
+        f"  printf '%s\\n' '至少 8 位的密码' | {exe} user add 王芳 --role grid --grid 第三 --password-stdin\n"
+        f"  {exe} serve",
         soft_wrap=True,
     )
     raise typer.Exit(int(outcome.exit_code))

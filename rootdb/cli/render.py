@@ -437,7 +437,7 @@ def audit_table(rows: list[dict]) -> None:
         unmasked = command.endswith(" --unmasked")
         shown = escape(command.removesuffix(" --unmasked")) + ("\n[yellow]未脱敏[/]" if unmasked else "")
         about = [Text(r["detail"])] if r["detail"] else []
-        table.add_row(f"{r['happened_at'][:10]}\n{r['happened_at'][11:16]}", escape(r["os_user"]), shown,
+        table.add_row(f"{r['happened_at'][:10]}\n{r['happened_at'][11:16]}", escape(r["user"]), shown,
                       f"{r['rows']:,}", Group(*about, _Clipped(r["file"] or "-", style="dim")))
     _fit(table, "说明 / 文件")
     _stdout().print(table)

@@ -21,11 +21,12 @@ class AuditLog:
 
 
 def _page_entries(ws, limit: int) -> list[dict]:
-    """The page's audit rows in the command line's keys: the page user as the user, the
-    action as the command (页面：…), the person or house viewed in the detail."""
+    """The page's audit rows in the command line's keys: the page user as the user (no
+    os_user: the page's process runs as a service's account), the action as the command
+    (页面：…), the person or house viewed in the detail."""
     from rootdb.serve.store import page_audit
 
-    return [{"happened_at": r["at"].replace("T", " ")[:19], "os_user": r["user"], "command": f"页面：{r['action']}",
+    return [{"happened_at": r["at"].replace("T", " ")[:19], "user": r["user"], "os_user": None, "command": f"页面：{r['action']}",
              "detail": " ".join(x for x in (r["entity_id"], r["detail"]) if x), "rows": 1, "file": None,
              "source": "页面"}
             for r in page_audit(ws, limit or None)]
@@ -34,7 +35,7 @@ def _page_entries(ws, limit: int) -> list[dict]:
 def audit(limit: int = 50, db: str | Path | None = None) -> AuditLog:
     """The last `limit` entries of both logs (0: all)."""
     with open_existing(db) as con:
-        entries = [{**row, "source": "命令行"} for row in audit_rows(con, limit)]
+        entries = [{**row, "user": row["os_user"], "source": "命令行"} for row in audit_rows(con, limit)]
     entries += _page_entries(locate(db), limit)
     entries.sort(key=lambda e: e["happened_at"], reverse=True)
     return AuditLog(entries=entries[:limit] if limit else entries)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def _ready(ws: Workspace) -> ServePlan:
 
 
 def serve(serve_plan: ServePlan, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve the page until stopped (Ctrl+C, SIGTERM). Behind nginx the client's scheme
+    """Serve the page until stopped (Ctrl+C, SIGTERM: then it returns). Behind nginx the client's scheme
     comes from X-Forwarded-Proto (from 127.0.0.1 only). No access log: its URLs would
     carry the names searched for."""
     import uvicorn
@@ -109,8 +110,22 @@ def serve(serve_plan: ServePlan, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     from rootdb.serve.app import create_app
 
     app = create_app(serve_plan.ws)
+    # uvicorn answers the requests under way, then raises the signal again: a stop asked
+    # for (Ctrl+C, or SIGTERM from systemctl stop) ends here, as a normal end.
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         uvicorn.run(app, host=host, port=port, access_log=False, server_header=False, proxy_headers=True,
                     forwarded_allow_ips="127.0.0.1", log_level="warning")
+    except (_Stopped, KeyboardInterrupt):
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         serve_plan.release()
+
+
+class _Stopped(BaseException):
+    """SIGTERM after uvicorn's shutdown."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped

@@ -350,8 +350,8 @@ class Site:
         """Record a visit to a person (or house) of the user's scope; NotFound outside it."""
         if not isinstance(visit_type, str) or visit_type.strip() not in views.visit_types():
             raise UsageError(f"走访类型应为：{'、'.join(views.visit_types())}")
-        if problems is not None and not isinstance(problems, str):
-            raise UsageError("发现问题应为文字")
+        if not isinstance(problems, str):  # the form's empty box is ""
+            raise UsageError("请填写发现问题（文字；没有发现问题可填“无”或空文字）")
         as_of = self.as_of()
         if visit_date is not None and not isinstance(visit_date, str):
             raise UsageError("走访日期应为文字，如 2026-11-01")
@@ -424,7 +424,7 @@ class Site:
     async def due_visit(self, request: Request, user: User, csrf: str) -> Response:
         form = await _checked_form(request, csrf)
         visit = await run_in_threadpool(self.record_visit, user, str(form.get("entity_id") or ""),
-                                        form.get("visit_type"), form.get("problems"), form.get("visit_date"))
+                                        form.get("visit_type"), form.get("problems", ""), form.get("visit_date"))
         return RedirectResponse(f"/due?done={visit['visit_no']}", status_code=303)
 
     def events(self, request: Request, user: User, csrf: str) -> Response:
