@@ -13,6 +13,7 @@ from rootdb import ingest
 from rootdb.commands import Scope
 from rootdb.link import link
 from rootdb.reports.engine import ONCE, _base_statements, prepare
+from rootdb.reports.query import guardian_phones
 from rootdb.reports.templates import REPORTS_ENV
 from rootdb.serve.prepared import PreparedCache
 from rootdb.serve.published import PublishedReader, publish
@@ -47,6 +48,7 @@ def _same_as_alone(db) -> None:
                 page = _tables(cursor)
             with connect(db, read_only=True) as con:
                 prepare(con, SAMPLE_AS_OF, scope.community, scope.grid)
+                guardian_phones(con)
                 alone = _tables(con)
             assert page.keys() == alone.keys(), scope
             for name, frame in alone.items():

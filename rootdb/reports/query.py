@@ -327,12 +327,20 @@ def where_clauses(query: PersonQuery) -> tuple[list[str], dict]:
     return where, params
 
 
-def collect_people(con: duckdb.DuckDBPyConnection, query: PersonQuery) -> None:
+def guardian_phones(con: duckdb.DuckDBPyConnection) -> None:
+    """The TEMP table `q_guardian_phones` the list of people reads (`_guardian_phones`),
+    for the prepared report tables of this connection."""
+    con.execute(_guardian_phones())
+
+
+def collect_people(con: duckdb.DuckDBPyConnection, query: PersonQuery, guardians_ready: bool = False) -> None:
     """The matching people (PEOPLE_COLUMNS, unmasked, in the list's order) into the TEMP
     table `q_people` of this connection (`rootdb serve` pages through it). The report
-    tables must be prepared (`prepare`)."""
+    tables must be prepared (`prepare`); `guardians_ready`: and `guardian_phones` run
+    after (the page does once per prepared cursor)."""
     where, params = where_clauses(query)
-    con.execute(_guardian_phones())
+    if not guardians_ready:
+        guardian_phones(con)
     con.execute(_SELECT.format(where="\n  AND ".join(where)), params)
 
 

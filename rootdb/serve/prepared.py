@@ -24,7 +24,7 @@ import duckdb
 from rootdb.commands import Scope
 from rootdb.errors import UsageError, WorkspaceError
 from rootdb.reports.engine import lock_down, prepare, prepare_shared
-from rootdb.reports.query import resolve_area
+from rootdb.reports.query import guardian_phones, resolve_area
 from rootdb.specs.meaning import sql_name
 from rootdb.store import table_exists
 from rootdb.store.sql import scalar
@@ -79,7 +79,8 @@ class PreparedCache:
     @contextlib.contextmanager
     def use(self, scope: Scope, as_of: dt.date) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of the current copy whose report tables are those of `scope` at
-        `as_of` (built now when needed); the caller has it alone until the block ends."""
+        `as_of` (built now when needed), with the guardians' phones of the list of people;
+        the caller has it alone until the block ends."""
         copy, entry = self._checkout(scope, as_of)
         try:
             with copy.shared_lock:
@@ -90,6 +91,7 @@ class PreparedCache:
             with entry.lock:
                 if not entry.ready:
                     prepare(entry.cursor, as_of, scope.community, scope.grid, shared=SHARED)
+                    guardian_phones(entry.cursor)  # every search lists them (collect_people)
                     entry.ready = True
                 yield entry.cursor
         finally:

@@ -33,7 +33,7 @@ def residents(con: duckdb.DuckDBPyConnection, query: PersonQuery, name: str | No
               offset: int) -> tuple[list[dict], int]:
     """One page of the living residents that meet `query` (and whose name holds `name`),
     masked, in the contract's keys; and how many match in all."""
-    collect_people(con, query)
+    collect_people(con, query, guardians_ready=True)  # PreparedCache built them
     params = {"name": (name or "").strip() or None}
     where = "WHERE CAST($name AS VARCHAR) IS NULL OR contains(姓名, $name)"
     total = scalar(con, f"SELECT count(*) FROM q_people {where}", params)
