@@ -26,8 +26,8 @@ def _page_entries(ws, limit: int) -> list[dict]:
     (页面：…), the person or house viewed in the detail."""
     from rootdb.serve.store import page_audit
 
-    return [{"happened_at": r["at"].replace("T", " ")[:19], "user": r["user"], "os_user": None, "command": f"页面：{r['action']}",
-             "detail": " ".join(x for x in (r["entity_id"], r["detail"]) if x), "rows": 1, "file": None,
+    return [{"happened_at": r["at"].replace("T", " ")[:19], "user": r["user"], "os_user": None,
+             "command": f"页面：{r['action']}", "detail": " ".join(x for x in (r["entity_id"], r["detail"]) if x), "rows": 1, "file": None,
              "source": "页面"}
             for r in page_audit(ws, limit or None)]
 

@@ -4,11 +4,12 @@ Building the shared report tables (`rootdb.reports.engine.prepare`) for a scope 
 seconds on a city. The part no area, day or visit changes (which record names whom, the
 special groups, …) is built once per published copy, into an in-memory database attached
 to it (`prepare_shared`), and read there by every scope. The page keeps one prepared
-cursor per (published version, scope, as-of date), each behind its own lock (a DuckDB cursor serves one request at a time;
-cursors of one database run side by side). When CURRENT names a new copy, the next
-request opens it and the cursors of the old copy are closed once the requests still
-using them are done. A visit recorded on the page marks the cursors of the scopes that
-hold it stale: the next request rebuilds their tables, so the visit counts at once.
+cursor per (published version, scope, as-of date), each behind its own lock (a DuckDB
+cursor serves one request at a time; cursors of one database run side by side). When
+CURRENT names a new copy, the next request opens it and the cursors of the old copy are
+closed once the requests still using them are done. A visit recorded on the page marks
+the cursors of the scopes that hold it stale: the next request rebuilds their tables,
+so the visit counts at once.
 """
 
 from __future__ import annotations
