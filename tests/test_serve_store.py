@@ -191,37 +191,23 @@ def test_a_disabled_users_open_session_ends_at_once(ws):
 
 # ------------------------------------------------------------------ visits, audit, encryption
 
-def test_page_visits_have_golden_visits_columns(ws):
+def test_page_visits_are_read_back(ws):
+    """What the page records of a visit, read back as the report engine takes it (beside
+    golden_visits: tests/test_page_visits.py)."""
     assert store.page_visits(ws).height == 0
     assert not store.store_path(ws).exists()  # reading creates no store
     visit_no = _visit(ws)
     frame = store.page_visits(ws)
-    assert list(frame.schema) == list(store.PAGE_VISITS_SCHEMA)
     assert dict(frame.schema) == store.PAGE_VISITS_SCHEMA
     row = frame.row(0, named=True)
     assert row["visit_no"] == visit_no and visit_no.startswith("WY20261101") and len(visit_no) == 16
     assert row | {"visit_no": None} == {
         "visit_no": None, "visit_date": dt.date(2026, 11, 1), "house_entity_id": "H00000001",
-        "person_entity_id": "P00000001", "community": "建设社区", "grid": "第三网格", "written_grid": None,
-        "grid_worker": "wangfang", "visit_address": None, "visit_type": "入户走访", "problems": "楼道漏水",
-        "event_no": None, "feed": "page", "file_id": None, "source_row": None}
+        "person_entity_id": "P00000001", "community": "建设社区", "grid": "第三网格",
+        "grid_worker": "wangfang", "visit_type": "入户走访", "problems": "楼道漏水", "feed": "page"}
     # The visit is audited with the user's name.
     assert store.page_audit(ws) == [{"at": "2026-11-02T09:00:00", "user": "wangfang", "action": "visit",
                                      "entity_id": "P00000001", "detail": f"{visit_no} 入户走访"}]
-
-
-def test_page_visits_register_in_duckdb_beside_golden_visits(ws, tmp_path):
-    """The report engine reads golden_visits UNION ALL the page's visits: the types agree."""
-    _visit(ws)
-    con = duckdb.connect(str(tmp_path / "check.duckdb"))
-    con.execute("CREATE TABLE golden_visits (visit_no VARCHAR, visit_date DATE, house_entity_id VARCHAR, "
-                "person_entity_id VARCHAR, community VARCHAR, grid VARCHAR, written_grid VARCHAR, "
-                "grid_worker VARCHAR, visit_address VARCHAR, visit_type VARCHAR, problems VARCHAR, "
-                "event_no VARCHAR, feed VARCHAR, file_id BIGINT, source_row BIGINT)")
-    con.register("_r_page_visits", store.page_visits(ws))
-    rows = con.execute("SELECT feed, visit_date FROM golden_visits UNION ALL SELECT feed, visit_date "
-                       "FROM _r_page_visits").fetchall()
-    assert rows == [("page", dt.date(2026, 11, 1))]
 
 
 def test_page_audit_newest_first_and_limited(ws):

@@ -81,12 +81,12 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 """
 
-# golden_visits' columns and types: page visits are read with the delivered ones (UNION ALL).
+# A page visit's columns, a part of golden_visits' (the report engine inserts them by name
+# beside the delivered visits; the columns only a delivered file fills stay NULL).
 PAGE_VISITS_SCHEMA = {
-    "visit_no": pl.String, "visit_date": pl.Date, "house_entity_id": pl.String,
-    "person_entity_id": pl.String, "community": pl.String, "grid": pl.String, "written_grid": pl.String,
-    "grid_worker": pl.String, "visit_address": pl.String, "visit_type": pl.String, "problems": pl.String,
-    "event_no": pl.String, "feed": pl.String, "file_id": pl.Int64, "source_row": pl.Int64,
+    "visit_no": pl.String, "visit_date": pl.Date, "house_entity_id": pl.String, "person_entity_id": pl.String,
+    "community": pl.String, "grid": pl.String, "grid_worker": pl.String, "visit_type": pl.String,
+    "problems": pl.String, "feed": pl.String,
 }
 PAGE_FEED = "page"
 
@@ -400,23 +400,16 @@ def record_visit(ws: Workspace | Path, user: User, person_entity_id: str | None,
 
 
 def page_visits(ws: Workspace | Path) -> pl.DataFrame:
-    """The visits recorded on the page in golden_visits' columns (feed 'page'; the
-    columns a delivered file fills and the page does not are NULL). No store: empty."""
+    """The visits recorded on the page (PAGE_VISITS_SCHEMA; feed 'page'). No store: empty."""
     if not store_path(ws).exists():
         return pl.DataFrame(schema=PAGE_VISITS_SCHEMA)
     with _store(ws) as con:
         cipher = _cipher(con)
         rows = con.execute("SELECT visit_no, visit_date, house_entity_id, person_entity_id, community, grid, "
                            "grid_worker, visit_type, problems FROM visits ORDER BY visit_date, visit_no").fetchall()
-    frame = pl.DataFrame(
-        [(*r[:8], _open_text(cipher, r[8], "visits.problems")) for r in rows], orient="row",
-        schema=["visit_no", "visit_date", "house_entity_id", "person_entity_id", "community", "grid",
-                "grid_worker", "visit_type", "problems"])
-    return frame.with_columns(
-        pl.col("visit_date").cast(pl.String).str.to_date("%Y-%m-%d"),
-        pl.lit(PAGE_FEED).alias("feed"),
-    ).with_columns(pl.lit(None).alias(c) for c in PAGE_VISITS_SCHEMA if c not in frame.columns and c != "feed"
-    ).select(pl.col(c).cast(t) for c, t in PAGE_VISITS_SCHEMA.items())
+    frame = pl.DataFrame([(*r[:8], _open_text(cipher, r[8], "visits.problems"), PAGE_FEED) for r in rows],
+                         orient="row", schema={**PAGE_VISITS_SCHEMA, "visit_date": pl.String})
+    return frame.with_columns(pl.col("visit_date").str.to_date("%Y-%m-%d"))
 
 
 def record_page_audit(ws: Workspace | Path, user: User, action: str, entity_id: str | None,
