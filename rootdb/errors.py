@@ -47,6 +47,10 @@ class WorkspaceError(RootdbError):
     """No workspace, a locked database, a database that cannot be opened."""
 
 
+class DatabaseBusy(WorkspaceError):
+    """Another rootdb process holds the database (and kept it past the wait)."""
+
+
 class SchemaError(RootdbError):
     """A schema or report template file is invalid."""
 

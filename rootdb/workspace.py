@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from rootdb.errors import UsageError, WorkspaceError
+from rootdb.errors import DatabaseBusy, UsageError, WorkspaceError
 from rootdb.store.sql import scalar
 
 CONFIG_NAME = "rootdb.toml"
@@ -131,7 +131,7 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
             if "lock" not in text.lower():
                 raise _open_failure(db_path, exc) from exc
             if time.monotonic() >= deadline:
-                raise WorkspaceError(
+                raise DatabaseBusy(
                     f"数据库 {db_path} 正被另一个 rootdb 进程使用，等待 {wait:.0f} 秒后仍未释放；"
                     "请稍后再试（可用环境变量 ROOTDB_LOCK_WAIT 调整等待时间）"
                 ) from exc

@@ -11,6 +11,8 @@ from conftest import SAMPLE, SAMPLE_AS_OF
 
 from rootdb import ingest
 from rootdb.commands import Scope
+from rootdb.commands.serve import plan
+from rootdb.errors import WorkspaceError
 from rootdb.link import link
 from rootdb.reports.engine import ONCE, _base_statements, prepare
 from rootdb.reports.query import guardian_phones
@@ -71,6 +73,11 @@ def test_with_a_key_the_page_reads_the_encrypted_copy(tmp_path, monkeypatch):
     assert ingest([SAMPLE], db=ws.db_path).ok
     link(db=ws.db_path)
     _same_as_alone(ws.db_path)
+    monkeypatch.delenv(KEY_ENV)  # `rootdb serve` without the key says so at start, not at each login
+    with pytest.raises(WorkspaceError, match=f"已加密.*{KEY_ENV}"):
+        plan(ws.db_path)
+    monkeypatch.setenv(KEY_ENV, "社区-2026-secret")
+    plan(ws.db_path).release()  # the failed start held nothing
 
 
 @pytest.mark.parametrize("statement, where, then", [

@@ -215,19 +215,23 @@ def test_api_residents_answers_as_the_contract_says_within_the_scope(site):
 
 
 def test_another_grid_in_the_query_string_never_widens_the_scope(site):
+    """A community or grid asked for narrows the user's scope; one outside it (or unknown)
+    matches nobody, as a filter does."""
     ws, _, app = site
     grid1 = _client(app, "grid1")
     mine = grid1.get("/api/residents", params={"limit": 1000}).json()
-    tampered = grid1.get("/api/residents", params={"limit": 1000, "grid": "第三网格", "community": "别的社区"}).json()
-    assert tampered == mine
+    assert mine["total"] == len(_people(ws, Scope("建设社区", "第一网格"))) > 0
+    assert grid1.get("/api/residents", params={"limit": 1000, "grid": "第一"}).json() == mine
+    for asked in ({"grid": "第三网格"}, {"grid": "第三网格", "community": "别的社区"}, {"community": "别的社区"},
+                  {"grid": "第九十九网格"}):
+        assert grid1.get("/api/residents", params={"limit": 1000, **asked}).json() == {"residents": [], "total": 0}
     page = grid1.get("/search", params={"age": "0-", "grid": "第三网格"}).text
     assert "第三网格" not in page.split("</form>", 1)[1]
     community = _client(app, "comm")
     narrowed = community.get("/api/residents", params={"limit": 1000, "grid": "第三网格"}).json()
     assert {r["网格"] for r in narrowed["residents"]} == {"第三网格"}
     assert narrowed["total"] == len(_people(ws, Scope("建设社区", "第三网格")))
-    assert community.get("/api/residents", params={"community": "别的社区"}).json()["total"] == \
-        len(_people(ws, Scope("建设社区")))
+    assert community.get("/api/residents", params={"community": "别的社区"}).json()["total"] == 0
 
 
 def test_another_grids_person_is_a_404_like_an_unknown_one(site):
@@ -490,6 +494,7 @@ def test_odd_input_is_a_400_never_a_500_and_every_error_has_the_headers(site):
     errors = [client.post("/api/visits", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"}),
               client.get("/no/such/page"), client.delete("/api/residents"), client.put("/login")]
     assert [e.status_code for e in errors] == [413, 404, 405, 405]
+    assert (errors[1].text, errors[2].json()["error"]) == ("页面不存在", "不支持这种请求方式")
     for answer in [*answers.values(), *errors]:
         assert "default-src 'self'" in answer.headers["content-security-policy"], answer.request.url
         assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
@@ -586,3 +591,18 @@ def test_a_second_serve_on_one_workspace_is_refused_naming_the_first(sample_copy
         first.release()
     again = plan(sample_copy)  # the first one ended: the next may start
     again.release()
+
+
+def test_a_port_in_use_is_said_before_the_page_claims_to_start(sample_copy):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = subprocess.run([sys.executable, "-m", "rootdb", "serve", "--db", str(sample_copy), "--port", str(port)],
+                                capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 2 and f"端口 {port} 已被占用" in answer.stderr, answer.stderr
+    assert "页面已启动" not in answer.stdout and "Errno" not in answer.stdout + answer.stderr

@@ -622,20 +622,21 @@ def user_disable(
 
 @command(app, json=False)
 def serve(
-    host: Annotated[str, typer.Option("--host", help="监听的地址；0.0.0.0 供局域网访问（建议放在 nginx 之后用 HTTPS）",
-                                      metavar="地址")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="监听的地址；正式使用请留在 127.0.0.1，由 nginx 以 HTTPS 转发"
+                                      "（0.0.0.0 直接供局域网访问，仅供试用）", metavar="地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="监听的端口", min=1, max=65535, metavar="端口")] = 8600,
     opts: Options = Options(),
 ) -> None:
     """网格员页面：手机浏览器查询居民、看户卡和楼栋、记录走访，直到按 Ctrl+C 停止
 
     页面读取数据库的只读副本（rootdb link 和 nightly 运行后自动发布），运行中照常访问。
-    用户用 rootdb user add 添加。
+    用户用 rootdb user add 添加。工作区加密时须设置同一个 ROOTDB_KEY 再启动。
     """
-    from rootdb.commands.serve import plan, serve as run
+    from rootdb.commands.serve import check_address, plan, serve as run
 
+    check_address(host, port)
     ready = plan(db=opts.db)
-    note = "（已发布最新数据）" if ready.published else "（数据库正被占用，页面暂用上次发布的数据）" if ready.stale else ""
+    note = "（已发布最新数据）" if ready.published else f"（{ready.why}，页面暂用上次发布的数据）" if ready.stale else ""
     render.out.print(f"页面已启动：http://{host}:{port}/ 数据副本第 {ready.version} 版{note}；按 Ctrl+C 停止",
                      soft_wrap=True)
     run(ready, host, port)

@@ -12,13 +12,15 @@ runs and stops. Reads the database (to publish it) and the serve store.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rootdb.errors import WorkspaceError
+from rootdb.errors import DatabaseBusy, UsageError, WorkspaceError
 from rootdb.serve.published import PublishedReader, publish
 from rootdb.workspace import Workspace, connect, locate, require_existing
 
@@ -31,12 +33,14 @@ LOCK_FILE = "rootdb-serve.lock"
 class ServePlan:
     """What `rootdb serve` will read: the workspace and the published copy's version;
     `published` when it was published at this start, `stale` when the database changed
-    after the copy and could not be published (busy): the page shows the older copy."""
+    after the copy and could not be published (`why`: busy, or no crypto to open it for
+    writing): the page shows the older copy."""
 
     ws: Workspace
     version: int
     published: bool = False
     stale: bool = False
+    why: str = ""
     lock: int | None = field(default=None, repr=False)  # the held lock file's descriptor
 
     def release(self) -> None:
@@ -47,7 +51,7 @@ class ServePlan:
 
     def to_dict(self) -> dict:
         return {"database": str(self.ws.db_path), "version": self.version, "published": self.published,
-                "stale": self.stale}
+                "stale": self.stale, "why": self.why}
 
 
 def plan(db: str | Path | None = None) -> ServePlan:
@@ -63,6 +67,17 @@ def plan(db: str | Path | None = None) -> ServePlan:
         raise
     ready.lock = lock
     return ready
+
+
+def check_address(host: str, port: int) -> None:
+    """A usage error now when the page could not listen on host:port (taken, or no such
+    address here), rather than uvicorn's English error after the page said it started."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        taken = exc.errno == errno.EADDRINUSE
+        raise UsageError(f"端口 {port} 已被占用：请用 --port 换一个端口，或先停止占用它的程序" if taken else
+                         f"无法在 {host}:{port} 上监听（{exc.strerror or exc}）：请检查 --host 和 --port") from None
 
 
 def _lock(ws: Workspace) -> int:
@@ -82,18 +97,32 @@ def _lock(ws: Workspace) -> int:
 
 
 def _ready(ws: Workspace) -> ServePlan:
-    """The plan once a copy to read is there (published now when needed and possible)."""
+    """The plan once a copy to read is there (published now when needed and possible)
+    and opens (with a key, only with that key)."""
     reader = PublishedReader(ws)
     current = reader.current()
     if current is not None and current[1].stat().st_mtime >= ws.db_path.stat().st_mtime:
-        return ServePlan(ws, current[0])
+        ready = ServePlan(ws, current[0])
+    else:
+        ready = _publish(ws, reader, current)
+    reader.connect(reader.current()[1]).close()  # no key, a wrong key: said now, not at each login
+    return ready
+
+
+def _publish(ws: Workspace, reader: PublishedReader, current: tuple | None) -> ServePlan:
+    """Publish the database now; when it cannot be (busy, or it cannot be opened to write),
+    the previous copy with why, or an error when there is none."""
     try:
         con = connect(ws.db_path, wait=0)
-    except WorkspaceError:
+    except DatabaseBusy:
         if current is None:
             raise WorkspaceError(f"数据库 {ws.db_path} 正被另一个 rootdb 进程使用，且还没有供页面读取的副本："
                                  "请等它结束后再运行 rootdb serve") from None
-        return ServePlan(ws, current[0], stale=True)
+        return ServePlan(ws, current[0], stale=True, why="数据库正被占用")
+    except WorkspaceError as exc:
+        if current is None:
+            raise
+        return ServePlan(ws, current[0], stale=True, why=f"无法发布最新数据：{exc}")
     try:
         publish(con, ws.db_path)
     finally:

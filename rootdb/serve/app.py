@@ -33,6 +33,7 @@ from pathlib import Path
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -223,15 +224,22 @@ class Site:
     def error_page(self, request: Request, user: User | None, status: int, message: str) -> Response:
         return self.render(request, "error.html", user, None, status=status, code=status, message=message)
 
-    def scope_of(self, user: User, community: str | None, grid: str | None) -> Scope:
-        """The user's scope narrowed by a community / grid asked for (never widened:
-        the user's own replace what was asked), as the registry names them."""
-        asked = PersonQuery(community=(community or "").strip() or None, grid=(grid or "").strip() or None)
-        narrowed = scope_of(user).apply(asked)
-        if (narrowed.community, narrowed.grid) == (scope_of(user).community, scope_of(user).grid):
-            return scope_of(user)
-        with self.cache.use(scope_of(user), self.as_of()) as con:
-            return Scope(*resolve_area(con, narrowed.community, narrowed.grid))
+    def scope_of(self, user: User, community: str | None, grid: str | None) -> Scope | None:
+        """The user's scope narrowed by a community / grid asked for, as the registry names
+        them; None when what is asked lies outside it (another community or grid: nobody
+        to list). Never wider than the user's own."""
+        own = scope_of(user)
+        community, grid = (community or "").strip() or None, (grid or "").strip() or None
+        if not (community or grid):
+            return own
+        with self.cache.use(own, self.as_of()) as con:
+            try:
+                community, grid = resolve_area(con, community or own.community, grid)
+            except UsageError:  # a name the registry lacks (or lacks in the user's community)
+                return None
+        if (own.community and community != own.community) or (own.grid and grid != own.grid):
+            return None
+        return Scope(community, grid or own.grid)
 
     # ------------------------------------------------------------ login
 
@@ -294,13 +302,18 @@ class Site:
 
     def find_residents(self, user: User, params, limit: int, offset: int) -> tuple[list[dict], int, Scope]:
         """A page of the residents the query string asks for within the user's scope; audited."""
-        scope = self.scope_of(user, params.get("community"), params.get("grid"))
+        asked = self.scope_of(user, params.get("community"), params.get("grid"))
+        scope = asked or scope_of(user)
         query = PersonQuery(age=params.get("age") or None, groups=_many(params, "group"),
                             tags=_many(params, "tag"), family_tags=_many(params, "family_tag"))
         query = scope.apply(query)
         where_clauses(query)  # bad conditions are a usage error before anything is read
-        with self.cache.use(scope, self.as_of()) as con:
-            rows, total = views.residents(con, query, params.get("name"), limit, offset)
+        if asked is None:  # another grid or community than the user's: nobody
+            rows, total = [], 0
+            query = dataclasses.replace(query, community=params.get("community"), grid=params.get("grid"))
+        else:
+            with self.cache.use(scope, self.as_of()) as con:
+                rows, total = views.residents(con, query, params.get("name"), limit, offset)
         name = (params.get("name") or "").strip()
         words = query.describe() + (f"，姓名含 {name}" if name else "")
         self.audit(user, "residents", None, f"{words}；共 {total} 人，列出 {len(rows)} 人："
@@ -348,6 +361,8 @@ class Site:
 
     def record_visit(self, user: User, entity_id: str, visit_type, problems, visit_date) -> dict:
         """Record a visit to a person (or house) of the user's scope; NotFound outside it."""
+        if not entity_id.strip():
+            raise UsageError("缺少 entity_id（人员或房屋编号）")
         if not isinstance(visit_type, str) or visit_type.strip() not in views.visit_types():
             raise UsageError(f"走访类型应为：{'、'.join(views.visit_types())}")
         if not isinstance(problems, str):  # the form's empty box is ""
@@ -447,6 +462,8 @@ class Site:
     def _notify(self, request: Request, user: User, csrf: str, form) -> Response:
         unmasked = form.get("unmasked") == "1" and user.role in ("street", "community")
         scope = self.scope_of(user, None, form.get("grid"))
+        if scope is None:
+            raise UsageError("所选网格不在您的查看范围内")
         query = scope.apply(PersonQuery(age=form.get("age") or None, groups=_many(form, "group"),
                                         tags=_many(form, "tag"), family_tags=_many(form, "family_tag")))
         where_clauses(query)
@@ -471,6 +488,17 @@ class Site:
 
 
 # ------------------------------------------------------------------ helpers
+
+_HTTP_WORDS = {404: "页面不存在", 405: "不支持这种请求方式", 413: "提交的内容太大"}
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own answers (no such path, wrong method, too large) in Chinese: JSON
+    under /api/, text elsewhere."""
+    words = _HTTP_WORDS.get(exc.status_code, "请求无法处理")
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": words}, status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(words, status_code=exc.status_code, headers=exc.headers)
 
 def _number(text: str | None, default: int, low: int, high: int, name: str) -> int:
     """The whole number `text` in [low, high] (`default` when empty); a usage error otherwise
@@ -586,7 +614,7 @@ def create_app(ws: Workspace, reader: PublishedReader | None = None,
         site.cache.close()
 
     # The body limit inside the headers: its 413 has them too.
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}, middleware=[
         Middleware(SecurityHeaders), Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)])
     app.state.site = site
     return app
