@@ -682,8 +682,8 @@ def demo(
         f"  {exe} query --age 0-3 --family-tag 托幼服务需求 --as-of {SAMPLE_AS_OF}\n"
         f"  {exe} export crosswalk --out 对照表.csv\n"
         f"  {exe} card 侯春辉 --as-of {SAMPLE_AS_OF}\n"
-        f"网格员的手机页面（先建用户，密码从标准输入读入；再开服务，浏览器打开 http://127.0.0.1:8600）：\n"
-        f"  printf '%s\\n' '至少 8 位的密码' | {exe} user add 王芳 --role grid --grid 第三 --password-stdin\n"
+        f"网格员的手机页面（先建用户，把引号里换成至少 8 位的密码；再开服务，浏览器打开 http://127.0.0.1:8600）：\n"
+        f"  printf '%s\\n' '请换成您的密码' | {exe} user add 王芳 --role grid --grid 第三 --password-stdin\n"
         f"  {exe} serve",
         soft_wrap=True,
     )
