@@ -3,7 +3,8 @@
 身份证号 keeps its first 6 and last 4 characters (150602********123X). A mobile keeps
 its first 3 and last 4 digits (138****5678); a landline keeps its area code, written
 with a dash, and the last 4 digits of the subscriber number (0477-****8872, 010-****5678),
-so the reader still sees which city it is.
+so the reader still sees which city it is. A birth date keeps its year only (1985年): the
+masked ID hides exactly its birth date, which beside it would give the whole ID back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
+from rootdb.clean.values import parse_dates
 from rootdb.masking import _MAYBE_PERSONAL, _SEPARATOR, mask_text
 
 
@@ -55,6 +57,31 @@ def mask_phone(expr: pl.Expr) -> pl.Expr:
         .when(digits.str.contains(_LANDLINE_AREA4)).then(digits.str.slice(0, 4) + "-****" + last4)
         .when(digits.str.contains(_LOCAL)).then("****" + last4)
         .otherwise(_mask_middle(expr, 3, 4))
+    )
+
+
+# A date written with separators inside a text (身份证号为 1985-03-02), or an impossible
+# one on its own (1985-02-30); group 1 is its year.
+_DATE_IN_TEXT = r"(\d{4})\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
+# Nothing but a date's characters (85.3.2, 19850230): a date rootdb cannot read.
+_DATE_CHARACTERS = r"^[\d\s\-/.:年月日T]+$"
+
+
+def mask_birth_date(expr: pl.Expr) -> pl.Expr:
+    """1985-03-02 → 1985年: a birth date shown as its year only, since the masked ID
+    hides exactly its date of birth (an age or a year tells nothing the ID's first 6
+    and last 4 do not). A Date, or a date written in any form rootdb reads (19850302,
+    1985年3月2日, an Excel serial number), becomes its year; a note keeps its words,
+    each date in it its year (身份证号为 1985年); digits that are no readable date
+    (85.3.2) become *."""
+    text = expr.cast(pl.String)
+    year = parse_dates(text).dt.year().cast(pl.String)
+    return (
+        pl.when(text.is_null() | ~text.str.contains(r"\d")).then(text)  # empty, 不详
+        .when(year.is_not_null()).then(year + "年")
+        .when(text.str.contains(_DATE_IN_TEXT)).then(text.str.replace_all(_DATE_IN_TEXT, "${1}年"))
+        .when(text.str.normalize("NFKC").str.contains(_DATE_CHARACTERS)).then(pl.lit("*"))
+        .otherwise(text)  # a note that quotes no date
     )
 
 

@@ -21,6 +21,9 @@ produce a correction):
 A column the schema calls `optional` (a hotline caller's ID, a visit form's name) is
 normally empty: its absence is never asked for (3 and 5 skip it).
 
+`corrections.value_type` says how a row's values are masked: id, phone, birth_date (a
+person's birth date, shown as its year) or text.
+
 Writes `corrections` (working tables: temporary `_gc_…`, dropped by `rootdb.golden`'s scratch).
 """
 
@@ -259,7 +262,9 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
                d.delivered_value, d.registry_value, k.kind, d.detail, nm.name AS person_name, d.code, d.role,
                d.entity_id,
                p.registry_key,
-               coalesce(col.masked_as, 'text') AS value_type,
+               -- how the values are masked: a person's birth date as its year, else by the column's type
+               CASE WHEN birth.field IS NOT NULL THEN 'birth_date' ELSE coalesce(col.masked_as, 'text') END
+                   AS value_type,
                d.field_name, d.file_id
         FROM (
             SELECT *, row_number() OVER (
@@ -270,6 +275,8 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
         JOIN _gc_feeds fd ON fd.feed = d.feed AND fd.kind <> 'reference'
         JOIN _gc_kinds k ON k.code = d.code
         LEFT JOIN _gc_columns col ON col.feed = d.feed AND col.field = d.field_name
+        LEFT JOIN (SELECT DISTINCT feed, field FROM _gc_roles WHERE attr = 'birth_date') birth
+            ON birth.feed = d.feed AND birth.field = d.field_name
         LEFT JOIN golden_persons p ON p.entity_id = d.entity_id
         LEFT JOIN _g_rec nm ON nm.record_id = d.record_id  -- the name the row gives, to find the row by
         WHERE d.k = 1

@@ -10,6 +10,8 @@
 
 ID numbers and phones are masked unless `unmasked` is asked for, by column and in every
 other text by content (an address or a note may quote them: `rootdb.privacy.mask_frame`);
+birth dates (出生日期, a birth-date correction's values, the dates in a correction's note)
+then keep their year only, which the masked ID beside them would otherwise give back;
 every unmasked export is written to the audit log. `export_persons` writes CSV (formula-like
 cells neutralised) or, to a file named .xlsx, a workbook. Both take an open connection or a database
 location (`--db` semantics, as `rootdb.exports`).
@@ -27,7 +29,7 @@ import polars as pl
 from rootdb.errors import UsageError
 from rootdb.exports import ExportResult, table_file, write_table
 from rootdb.outpaths import output_file
-from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
+from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, require_linked
 from rootdb.workspace import open_existing
@@ -62,7 +64,7 @@ def export_persons(con_or_db, out: Path, unmasked: bool = False) -> ExportResult
         """)
         if not unmasked:
             frame = frame.with_columns(mask_id(pl.col("registry_key")), mask_id(pl.col("身份证号")),
-                                       mask_phone(pl.col("联系电话")))
+                                       mask_birth_date(pl.col("出生日期")), mask_phone(pl.col("联系电话")))
             frame = mask_frame(frame, keep=("entity_id",))
         write_table(frame.select(PERSON_HEADERS), out, "人员")
         if unmasked:
@@ -101,7 +103,10 @@ def export_corrections(con_or_db, out: Path, department: str | None = None, unma
                 frame = frame.with_columns(
                     pl.when(pl.col("value_type") == "id").then(mask_id(pl.col(col)))
                     .when(pl.col("value_type") == "phone").then(mask_phone(pl.col(col)))
+                    .when(pl.col("value_type") == "birth_date").then(mask_birth_date(pl.col(col)))
                     .otherwise(pl.col(col)).alias(col))
+            # A note may quote the birth date an ID gives (与身份证号不符（身份证号为 …）).
+            frame = frame.with_columns(mask_birth_date(pl.col("detail")))
             frame = mask_frame(frame)
         titles = {code: spec.title for code, spec in specs.items()}
         out.parent.mkdir(parents=True, exist_ok=True)

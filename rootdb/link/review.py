@@ -29,7 +29,7 @@ import polars as pl
 from rootdb.errors import ExitCode, UsageError
 from rootdb.link import house_review
 from rootdb.outpaths import output_file
-from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
+from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, require_linked, table_exists
 from rootdb.store.sql import registered
@@ -145,6 +145,8 @@ def export_review(out: Path, db: str | None = None, unmasked: bool = False) -> R
             pairs = pairs.with_columns(
                 *[mask_id(pl.col(f"id_number_{t}")).alias(f"id_number_{t}") for t in "ab"],
                 *[mask_phone(pl.col(f"phone_{t}")).alias(f"phone_{t}") for t in "ab"],
+                # the year only: beside the masked ID the date would give the ID back
+                *[mask_birth_date(pl.col(f"birth_date_{t}")).alias(f"birth_date_{t}") for t in "ab"],
             )
         titles = {code: spec.title for code, spec in load_specs().items()}
         pairs = pairs.with_columns(

@@ -35,7 +35,7 @@ import polars as pl
 from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
 from rootdb.outpaths import output_folder
-from rootdb.privacy import mask_frame, mask_id, mask_phone, record_audit
+from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, record_audit
 from rootdb.reports import floorplans
 from rootdb.reports.output import hand_run_folder, process_alive, publish, safe_name, staging_folder
 from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate, base_sql, load_templates,
@@ -392,7 +392,7 @@ def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, param
     frame = frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join("、")
                                for c, t in frame.schema.items() if isinstance(t, pl.List))
     if not unmasked:
-        masks = {"id": mask_id, "phone": mask_phone}
+        masks = {"id": mask_id, "phone": mask_phone, "birth_date": mask_birth_date}
         frame = frame.with_columns(
             masks[c.mask](pl.col(c.field).cast(pl.String)).alias(c.field) for c in template.columns if c.mask
         )

@@ -120,7 +120,7 @@ class ReportColumn(_Strict):
     # decimal: a measure shown with two fixed decimals (建筑面积 85.50).
     format: Literal["text", "int", "plain_int", "number", "money", "decimal", "percent", "date"] = "text"
     align: Literal["left", "center", "right"] | None = None
-    mask: Literal["id", "phone"] | None = None
+    mask: Literal["id", "phone", "birth_date"] | None = None
     # 合计 row: `sum` of the column, or `ratio a b` = sum(a) / sum(b) (a rate column).
     total: str | None = Field(default=None, pattern=r"^(sum|ratio [A-Za-z_]\w* [A-Za-z_]\w*)$")
 
