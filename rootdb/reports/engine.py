@@ -157,7 +157,8 @@ def prepare_shared(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     # A household card finds its people's records at once, not by a scan of every record.
     if scalar(con, "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? "
                    "AND table_name = 'r_feed_persons' AND column_name = 'person_id'", [catalog]):
-        con.execute(f"CREATE INDEX r_feed_persons_person_id ON {sql_name(catalog)}.main.r_feed_persons (person_id)")
+        con.execute(f"CREATE INDEX r_feed_persons_person_id ON {sql_name(catalog)}.main.r_feed_persons "
+                    "(person_id)")
 
 
 _CREATES = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+(TABLE|MACRO|VIEW)\s+(\w+)\b(?!\.)",
