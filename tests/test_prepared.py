@@ -99,3 +99,54 @@ def test_what_a_custom_base_shares(tmp_path, monkeypatch, statement, where, then
     monkeypatch.setenv(REPORTS_ENV, str(folder))
     wheres = [w for _, _, w in _base_statements()]
     assert wheres == [where, then, "once"]
+
+
+def test_a_visit_recorded_while_a_scope_builds_counts_at_its_next_use(sample_copy, tmp_path, monkeypatch):
+    """stale() during a build (a visit recorded by another user meanwhile) leaves the
+    scope to be built again: the build it overtook is not taken as current."""
+    import datetime as dt
+    import threading
+    import time
+
+    from rootdb.serve.store import User, record_visit
+
+    with connect(sample_copy) as writer:
+        publish(writer, sample_copy)
+    with connect(sample_copy, read_only=True) as con:
+        prepare(con, SAMPLE_AS_OF, None, None)
+        person, community, grid = con.execute(
+            "SELECT s.person_id, p.community, p.grid FROM r_special_visits s JOIN r_persons p USING (person_id) "
+            "WHERE NOT s.visited_90d AND p.grid IS NOT NULL ORDER BY s.person_id LIMIT 1").fetchone()
+    cache = PreparedCache(PublishedReader(locate(sample_copy)))
+    paused = tmp_path / "paused"
+    monkeypatch.setenv("ROOTDB_PAUSE_AT", "serve.prepared")
+    monkeypatch.setenv("ROOTDB_PAUSE_FILE", str(paused))
+    monkeypatch.setenv("ROOTDB_PAUSE_SECONDS", "3")
+    visited = "SELECT visited_90d FROM r_special_visits WHERE person_id = ?"
+    try:
+        def street() -> None:
+            with cache.use(Scope(), SAMPLE_AS_OF):
+                pass
+        builder = threading.Thread(target=street)
+        builder.start()
+        while not paused.exists():  # its tables are built, not yet marked ready
+            time.sleep(0.05)
+        record_visit(locate(sample_copy), User("王网格", "grid", community, grid), person, None, "常规走访", "无",
+                     SAMPLE_AS_OF - dt.timedelta(days=1), community, grid)
+        cache.stale(community, grid)
+        builder.join()
+        monkeypatch.delenv("ROOTDB_PAUSE_AT")
+        with cache.use(Scope(), SAMPLE_AS_OF) as cursor:
+            assert cursor.execute(visited, [person]).fetchall() == [(True,)]
+    finally:
+        cache.close()
+
+
+def test_a_name_a_custom_base_makes_twice_is_made_per_scope(tmp_path, monkeypatch):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "_base.sql").write_text(
+        "CREATE OR REPLACE TEMP TABLE t AS SELECT 1 AS x;\nCREATE OR REPLACE TEMP TABLE u AS SELECT * FROM t;\n"
+        "CREATE OR REPLACE TEMP TABLE t AS SELECT 2 AS x;\n", encoding="utf-8")
+    monkeypatch.setenv(REPORTS_ENV, str(folder))
+    assert [w for _, _, w in _base_statements()] == ["per scope"] * 3

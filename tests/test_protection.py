@@ -259,3 +259,24 @@ def test_a_killed_runs_side_folder_is_removed_by_the_next_side_connection(tmp_pa
     with connect(ws.db_path) as workspace_con, side_connection(workspace_con, "20MB"):
         pass
     assert not killed.exists() and live.exists()
+
+
+def test_what_the_command_line_writes_is_the_owners_alone_whatever_the_umask(tmp_path):
+    """A shell's umask 022 would leave the database and the reports readable by every
+    account of the machine; rootdb writes them owner-only."""
+    import os
+    import subprocess
+    import sys
+
+    ws = tmp_path / "ws"
+
+    def rootdb(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "rootdb", *args], check=True, capture_output=True, timeout=300,
+                       preexec_fn=lambda: os.umask(0o022))
+
+    rootdb("init", str(ws))
+    source = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
+    rootdb("ingest", str(source), "--db", str(ws / "rootdb.duckdb"))
+    written = [p for p in ws.rglob("*")]
+    assert any(p.suffix == ".duckdb" for p in written)
+    assert [str(p) for p in written if p.stat().st_mode & 0o077] == []

@@ -465,7 +465,7 @@ def test_denied_lookups_and_the_buildings_page_are_audited_and_the_404_is_unchan
     rows = store.page_audit(ws)
     denied = [(r["action"], r["entity_id"]) for r in rows if r["action"].endswith("-denied")]
     assert sorted(denied, key=str) == sorted([("card-denied", theirs), ("card-denied", "P99999999"),
-                                             ("card-denied", theirs), ("card-denied", "not-an-id"),
+                                             ("card-denied", theirs), ("card-denied", None),  # not-an-id: in the detail
                                              ("visit-denied", theirs)], key=str)
     assert all(r["user"] == "grid1" for r in rows)
     buildings = [r for r in rows if r["action"] == "buildings"]
@@ -606,3 +606,27 @@ def test_a_port_in_use_is_said_before_the_page_claims_to_start(sample_copy):
                                 capture_output=True, text=True, timeout=120)
     assert answer.returncode == 2 and f"端口 {port} 已被占用" in answer.stderr, answer.stderr
     assert "页面已启动" not in answer.stdout and "Errno" not in answer.stdout + answer.stderr
+
+
+def test_what_a_user_types_stays_out_of_the_audits_clear_columns(site):
+    """A lookup by 身份证号 or name (the card command takes both) is refused like an unknown
+    id; the audit keeps an entity id in clear and what was typed only masked, in its detail
+    (encrypted with a key), without control characters."""
+    ws, _, app = site
+    client = _client(app, "grid1")
+    typed = ["130102193801068445", "付桂琳", "\x1b[31mP1\x1b[0m"]
+    answers = [client.get(f"/api/residents/{t}") for t in typed[:2]]
+    answers.append(client.post("/api/visits", json={"entity_id": typed[2], "走访类型": "常规走访", "发现问题": "无"}))
+    assert [a.status_code for a in answers] == [404, 404, 404]
+    rows = store.page_audit(ws)[:3]
+    assert [r["entity_id"] for r in rows] == [None, None, None]
+    text = repr(rows)
+    assert "130102193801068445" not in text and "\x1b" not in text and "130102********8445" in text
+    bad = [client.post("/api/visits", content=b"[" * 30000, headers={"content-type": "application/json"}),
+           client.post("/api/visits", json={"entity_id": "P00000001", "走访类型": "常规走访", "发现问题": "x" * 2001})]
+    assert [b.status_code for b in bad] == [400, 400]
+    living = sorted(_people(ws, Scope("建设社区", "第一网格")))[0]
+    odd = client.post("/api/visits", content='{"entity_id": "%s", "走访类型": "常规走访", "发现问题": "灯\\ud800坏\\u202e了"}'
+                      .replace("%s", living).encode(), headers={"content-type": "application/json"})
+    assert odd.status_code == 201, odd.text
+    assert store.page_visits(ws)["problems"].to_list() == ["灯坏了"]

@@ -691,4 +691,7 @@ def demo(
 
 
 def run() -> None:  # console-script entry point; `python -m rootdb` too
+    # Every file rootdb writes holds residents' data (the database, reports, exports,
+    # logs): the owner's alone, whatever umask the shell or service left.
+    os.umask(os.umask(0) | 0o077)
     app(prog_name="rootdb")

@@ -175,8 +175,11 @@ def _base_statements() -> list[tuple[Path, str, str]]:
     macro that is not (by the word: a name in a comment or string makes a statement
     per-scope too, which is slower, never wrong). After a statement that creates no TEMP
     table, macro or view by a plain name, nothing is shared."""
-    out, per_scope, known = [], set(_PAGE_TABLES), True
-    for path, statement in base_sql(with_path=True):
+    statements = base_sql(with_path=True)
+    created = [m.group(2) for _, s in statements if (m := _CREATES.match(s))]
+    # A name made twice (a custom _base.sql that replaces one of ours) is made per scope.
+    out, per_scope, known = [], set(_PAGE_TABLES) | {n for n in created if created.count(n) > 1}, True
+    for path, statement in statements:
         match = _CREATES.match(statement)
         known = known and match is not None
         shared = known and match.group(1).upper() != "VIEW" and not used_parameters(statement) \

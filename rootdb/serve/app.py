@@ -46,6 +46,7 @@ from starlette.templating import Jinja2Templates
 from rootdb.commands import Scope, parse_date
 from rootdb.commands.card import NotFound, card_on
 from rootdb.errors import RootdbError, UsageError
+from rootdb.masking import mask_text
 from rootdb.reports import floorplans
 from rootdb.reports.query import PersonQuery, all_groups, resolve_area, where_clauses
 from rootdb.serve import store, views
@@ -343,15 +344,16 @@ class Site:
     def audit_denied(self, user: User, action: str, asked: str, what: str) -> None:
         """A lookup of an id that is unknown or outside the user's scope (answered 404):
         who asked for what."""
-        asked = asked.strip()[:64]
-        self.audit(user, action, asked or None, f"{what}：编号 {asked or '（空）'} 不存在或不在查看范围内，已拒绝")
+        asked = asked.strip()[:64]  # an entity id stays in clear; anything else only masked, in the detail
+        self.audit(user, action, asked.upper() or None,
+                   f"{what}：编号 {mask_text(asked) or '（空）'} 不存在或不在查看范围内，已拒绝")
 
     async def api_visit(self, request: Request, user: User, csrf: str) -> Response:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return JSONResponse({"error": "请以 JSON 提交（Content-Type: application/json）"}, status_code=415)
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past Python's limit is no visit either
             raise UsageError("请求体不是有效的 JSON") from None
         if not isinstance(body, dict):
             raise UsageError("请求体应为 JSON 对象")
@@ -367,6 +369,8 @@ class Site:
             raise UsageError(f"走访类型应为：{'、'.join(views.visit_types())}")
         if not isinstance(problems, str):  # the form's empty box is ""
             raise UsageError("请填写发现问题（文字；没有发现问题可填“无”或空文字）")
+        if len(problems) > MAX_PROBLEMS:
+            raise UsageError(f"发现问题最多 {MAX_PROBLEMS} 个字")
         as_of = self.as_of()
         if visit_date is not None and not isinstance(visit_date, str):
             raise UsageError("走访日期应为文字，如 2026-11-01")
@@ -434,7 +438,8 @@ class Site:
             rows = views.due_visits(con, as_of)
         self.audit(user, "due", None, f"待走访名单 {len(rows)} 人：" + "、".join(r["entity_id"] for r in rows))
         return self.render(request, "due.html", user, csrf, active="due", rows=rows, as_of=as_of,
-                           visit_types=views.visit_types(), done=request.query_params.get("done"))
+                           visit_types=views.visit_types(), done=request.query_params.get("done"),
+                           max_problems=MAX_PROBLEMS)
 
     async def due_visit(self, request: Request, user: User, csrf: str) -> Response:
         form = await _checked_form(request, csrf)
@@ -489,6 +494,7 @@ class Site:
 
 # ------------------------------------------------------------------ helpers
 
+MAX_PROBLEMS = 2000  # characters of 发现问题 (the visit form's maxlength too)
 _HTTP_WORDS = {404: "页面不存在", 405: "不支持这种请求方式", 413: "提交的内容太大"}
 
 

@@ -24,6 +24,7 @@ import duckdb
 
 from rootdb.commands import Scope
 from rootdb.errors import UsageError, WorkspaceError
+from rootdb.faults import pause_point
 from rootdb.reports.engine import lock_down, prepare, prepare_shared
 from rootdb.reports.query import guardian_phones, resolve_area
 from rootdb.specs.meaning import sql_name
@@ -58,6 +59,7 @@ class _Entry:
     cursor: duckdb.DuckDBPyConnection
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool = False
+    generation: int = 0  # how many times it was made stale: a build it overtook is not ready
 
 
 SHARED = "rootdb_shared"  # the in-memory catalog of a copy's shared report tables
@@ -91,9 +93,12 @@ class PreparedCache:
                     copy.shared_ready = True
             with entry.lock:
                 if not entry.ready:
+                    generation = entry.generation
                     prepare(entry.cursor, as_of, scope.community, scope.grid, shared=SHARED)
                     guardian_phones(entry.cursor)  # every search lists them (collect_people)
-                    entry.ready = True
+                    pause_point("serve.prepared")
+                    with self._lock:  # a visit recorded meanwhile: built again at the next use
+                        entry.ready = entry.generation == generation
                 yield entry.cursor
         finally:
             self._checkin(copy)
@@ -119,7 +124,8 @@ class PreparedCache:
             with self._lock:
                 if key in self._grids:
                     return self._grids[key]
-            area = _grid_area(copy.cursor(), *key)
+            with contextlib.closing(copy.cursor()) as cursor:
+                area = _grid_area(cursor, *key)
             with self._lock:
                 if copy is self._copy:
                     self._grids[key] = area
@@ -133,6 +139,7 @@ class PreparedCache:
             for (scope, _), entry in self._entries.items():
                 if (scope.community in (None, community)) and (scope.grid in (None, grid)):
                     entry.ready = False
+                    entry.generation += 1
 
     def version(self) -> int | None:
         """The version of the copy now read (None before any)."""
