@@ -5,7 +5,9 @@ department delivered them) and the reason; each begins with the workbook heading
 (`rootdb.xlsx.write_heading`: what it holds, the export date, the count, the masking).
 ID numbers and phones are masked unless asked — in the columns whose field type is
 masked (`FieldType.masked_as`: ID, phone), and by content in every other cell (a row
-that could not be split quotes them anywhere); an unmasked export is written to the
+that could not be split quotes them anywhere); the columns of a person's birth date
+(出生日期) then keep the year only, which the masked ID beside them would otherwise give
+back (`rootdb.golden.corrections.column_masking`); an unmasked export is written to the
 audit log.
 
 Without a file (`rootdb quarantine --json`), `quarantine_summary` tells what there is to
@@ -22,11 +24,11 @@ from pathlib import Path
 
 import polars as pl
 
-from rootdb.clean.types import FIELD_TYPES
 from rootdb.exports import ExportResult
+from rootdb.golden.corrections import column_masking
 from rootdb.ingest.detect import header_keys
 from rootdb.outpaths import output_file
-from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_text, record_audit
+from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, mask_text, record_audit
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame
 from rootdb.workspace import open_existing
@@ -34,17 +36,21 @@ from rootdb.xlsx import date_words, masking_words, new_workbook, write_sheet
 
 
 def _masking_for(spec, headers: list[str]) -> dict[str, str]:
-    """delivered header -> 'id' or 'phone' for the columns to mask."""
+    """delivered header -> 'id', 'phone' or 'birth_date' for the columns to mask
+    (`column_masking`, as the corrections list masks its values)."""
     if spec is None:
         return {}
     kinds = {}
     for col in spec.columns:
-        masked_as = FIELD_TYPES[col.type].masked_as
+        masked_as = column_masking(spec, col)
         if masked_as:
             for h in col.headers:
                 for key in header_keys(h):
                     kinds[key] = masked_as
     return {h: kinds[k] for h in headers for k in header_keys(h) if k in kinds}
+
+
+_MASKS = {"id": mask_id, "phone": mask_phone, "birth_date": mask_birth_date}
 
 
 def sheet_name(title: str) -> str:
@@ -141,8 +147,7 @@ def export_quarantine(out: Path, db: str | None = None, feed: str | None = None,
             if not unmasked:
                 masks = _masking_for(specs.get(code), values.columns)
                 values = values.with_columns(
-                    (mask_id if kind == "id" else mask_phone)(pl.col(h).cast(pl.String)).alias(h)
-                    for h, kind in masks.items()
+                    _MASKS[kind](pl.col(h).cast(pl.String)).alias(h) for h, kind in masks.items()
                 )
             sheet_frame = pl.concat(
                 [part.select(pl.col("source_file").alias("文件"), pl.col("source_row").alias("行号"),

@@ -238,8 +238,9 @@ def date_words(day: dt.date) -> str:
 
 
 def masking_words(masked: bool) -> str:
-    """What a heading says of the IDs and phones a sheet shows."""
-    return "身份证号、联系电话已脱敏" if masked else "含完整身份证号和电话，请妥善保管"
+    """What a heading says of the IDs, phones and birth dates a sheet shows: masked, a
+    birth date keeps its year only (`rootdb.privacy.mask_birth_date`)."""
+    return "身份证号、联系电话已脱敏，出生日期只显示年份" if masked else "含完整身份证号和电话，请妥善保管"
 
 
 def write_heading(workbook: Workbook, sheet: Worksheet, columns: int, title: str, detail: str,

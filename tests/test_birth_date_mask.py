@@ -1,20 +1,23 @@
 """A masked output shows a birth date as its year only (1950年): the masked ID
 (150602********123X) hides exactly the birth date, so a full date beside it would give
 the whole ID back. Checked on the real files of the linked sample, masked and unmasked:
-the reports with a 出生日期 column, R36, `export persons`, `export corrections` and the
-review sheet; and `mask_birth_date` on any date however it is written."""
+the reports with a 出生日期 column, R36, `export persons`, `export corrections`, the
+review sheet and the quarantine workbook, and splink's charts (masked only); their
+headings say so; and `mask_birth_date` on any date however it is written."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLE_AS_OF, copy_sample
+from conftest import SAMPLE, SAMPLE_AS_OF, copy_sample
 from rootdb.privacy import mask_birth_date
 
 REPORTS = ("R02", "R03", "R04", "R07", "R13", "R18", "R29", "R31")
@@ -230,3 +233,72 @@ def _assert_years_masked_dates_unmasked_rows(outputs) -> None:
 def test_the_review_sheet_shows_the_year_of_birth_only(outputs):
     _assert_years_masked_dates_unmasked(outputs, "review", "A 出生日期", "B 出生日期")
     _assert_no_birth_beside_its_id(outputs, "review")
+
+
+# ---------------------------------------------------------------- quarantine and charts
+
+
+@pytest.fixture(scope="module")
+def quarantined(sample_db, tmp_path_factory) -> dict[bool, str]:
+    """masked -> the quarantine workbook of a copy of the linked sample to which a new
+    医保 delivery came whose first 30 rows lack their 个人编号 (quarantined with their
+    IDs and 出生日期, 19491127 as delivered)."""
+    from rootdb.ingest import ingest
+    from rootdb.quarantine import export_quarantine
+
+    folder = tmp_path_factory.mktemp("quarantined")
+    db = copy_sample(sample_db, folder / "db")
+    delivery = pl.read_csv(SAMPLE / "yibao_2026-11.csv", infer_schema=False)
+    delivery = delivery.with_columns(pl.when(pl.int_range(pl.len()) < 30).then(None).otherwise(pl.col("个人编号"))
+                                     .alias("个人编号"))
+    delivery.write_csv(folder / "yibao_2026-12.csv", include_bom=True)
+    assert ingest([folder / "yibao_2026-12.csv"], db=db).rows_quarantined >= 30
+    return {masked: export_quarantine(folder / ("masked" if masked else "unmasked") / "隔离数据.xlsx", db=str(db),
+                                      unmasked=not masked).file for masked in (True, False)}
+
+
+def test_the_quarantine_workbook_shows_the_year_of_birth_only(quarantined):
+    outputs = {m: {"quarantine": f} for m, f in quarantined.items()}
+    _assert_years_masked_dates_unmasked(outputs, "quarantine", "出生日期")
+    _assert_no_birth_beside_its_id(outputs, "quarantine", ("文件", "行号"))
+    for masked, words in ((True, "出生日期只显示年份"), (False, "含完整身份证号和电话")):
+        headings = [rows[1][0] for rows in _sheets(quarantined[masked])]
+        assert headings and all(words in h for h in headings), headings
+
+
+@pytest.fixture(scope="module")
+def charts(sample_db, tmp_path_factory) -> tuple[Path, dict[str, set[dt.date]]]:
+    """splink's charts of a copy of the linked sample (linked again with --charts), and
+    the birth date each ID its records hold gives, by the ID's masked form."""
+    import duckdb
+
+    from rootdb.link import link
+
+    folder = tmp_path_factory.mktemp("charts")
+    db = copy_sample(sample_db, folder / "db")
+    link(db=db, charts=folder / "charts")
+    with duckdb.connect(str(db), read_only=True) as con:
+        ids = con.sql("SELECT DISTINCT id_number FROM link_person_records WHERE id_number IS NOT NULL").fetchall()
+    return folder / "charts", _births_by_masked_id([ids])
+
+
+def _chart_records(path: Path) -> list[dict]:
+    """Every record and pair a chart holds: the flat JSON objects that have an ID number."""
+    text = path.read_text(encoding="utf-8")
+    return [json.loads(o) for o in re.findall(r'\{[^{}]*"id_number[^{}]*\}', text)]
+
+
+@pytest.mark.parametrize("chart", ["comparison_viewer.html", "cluster_studio.html"])
+def test_the_charts_show_the_year_of_birth_only(charts, chart):
+    folder, births = charts
+    records = _chart_records(folder / chart)
+    shown = [v for r in records for k, v in r.items() if k.startswith("birth_date") and v is not None]
+    assert shown and all(_YEAR.fullmatch(v) for v in shown), [v for v in shown if not _YEAR.fullmatch(v)][:5]
+    listed, leaks = 0, []
+    for record in records:
+        cells = [str(v) for v in record.values() if v is not None]
+        dates = set().union(*(births.get(i, set()) for i in _MASKED_ID.findall(" ".join(cells))))
+        listed += bool(dates)
+        if dates & _full_dates(cells):
+            leaks.append(record)
+    assert listed and not leaks, (listed, leaks[:2])

@@ -22,7 +22,8 @@ A column the schema calls `optional` (a hotline caller's ID, a visit form's name
 normally empty: its absence is never asked for (3 and 5 skip it).
 
 `corrections.value_type` says how a row's values are masked: id, phone, birth_date (a
-person's birth date, shown as its year) or text.
+person's birth date, shown as its year) or text (`column_masking`, which the quarantine
+workbook masks its columns by too).
 
 Writes `corrections` (working tables: temporary `_gc_…`, dropped by `rootdb.golden`'s scratch).
 """
@@ -33,7 +34,7 @@ import duckdb
 import polars as pl
 
 from rootdb.clean.types import FIELD_TYPES, ID_AGREEMENT, ROW_ISSUES, USCC_INVALID
-from rootdb.specs import FeedSpec
+from rootdb.specs import ColumnSpec, FeedSpec
 from rootdb.specs.meaning import current_row, owners, shown_field, sql_name, sql_text
 from rootdb.store import frame_to_table, table_exists
 
@@ -59,21 +60,40 @@ KINDS = {i.correction.code: i.correction.kind for i in ROW_ISSUES if i.correctio
 PERSON_ATTRS = ("name", "id", "sex", "birth_date", "phone")
 
 
+def person_fields(spec: FeedSpec) -> list[tuple[str, str, str]]:
+    """(role, attr, field) of each person attribute (PERSON_ATTRS) a feed's person roles
+    give: what its rows are compared with the registry on."""
+    return [(r.role, attr, f) for r in spec.roles if r.entity == "person"
+            for attr, f in r.fields.items() if attr in PERSON_ATTRS]
+
+
+def birth_date_fields(spec: FeedSpec) -> set[str]:
+    """The fields of a feed that hold a person's birth date (a person role's `birth_date`):
+    masked as the year only wherever the person's masked ID may be beside them."""
+    return {f for _, attr, f in person_fields(spec) if attr == "birth_date"}
+
+
+def column_masking(spec: FeedSpec, column: ColumnSpec) -> str | None:
+    """How a feed column's values are masked where they are shown: birth_date (a person's
+    birth date, as its year), else as its type says (`FieldType.masked_as`: id, phone);
+    None: like any text, by what it holds."""
+    return "birth_date" if column.field in birth_date_fields(spec) else FIELD_TYPES[column.type].masked_as
+
+
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
     frame_to_table(con, name, frame, temp=True)
 
 
 def _spec_tables(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
     """_gc_feeds(feed, department, title, kind), _gc_columns(feed, field, header,
-    masked_as: how its type is masked), _gc_roles(feed, role, attr, field, optional) for person
-    roles (`optional`: an empty cell is normal there, nothing to ask the department for),
-    _gc_death_owners(feed, role, field): the death registrations' date fields."""
+    masked_as: how its values are masked, `column_masking`), _gc_roles(feed, role, attr,
+    field, optional) for person roles (`optional`: an empty cell is normal there, nothing
+    to ask the department for), _gc_death_owners(feed, role, field): the death registrations' date fields."""
     feeds, columns, roles = [], [], []
     for code, spec in sorted(specs.items()):
         feeds.append((code, spec.department, spec.title, spec.kind))
-        columns += [(code, c.field, c.header, FIELD_TYPES[c.type].masked_as) for c in spec.columns]
-        roles += [(code, r.role, attr, f, spec.column(f).optional) for r in spec.roles if r.entity == "person"
-                  for attr, f in r.fields.items() if attr in PERSON_ATTRS]
+        columns += [(code, c.field, c.header, column_masking(spec, c)) for c in spec.columns]
+        roles += [(code, role, attr, f, spec.column(f).optional) for role, attr, f in person_fields(spec)]
     _register(con, "_gc_feeds", pl.DataFrame(feeds, schema=["feed", "department", "title", "kind"], orient="row"))
     _register(con, "_gc_columns", pl.DataFrame(columns, schema={"feed": pl.String, "field": pl.String,
                                                                 "header": pl.String, "masked_as": pl.String},
@@ -262,9 +282,7 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
                d.delivered_value, d.registry_value, k.kind, d.detail, nm.name AS person_name, d.code, d.role,
                d.entity_id,
                p.registry_key,
-               -- how the values are masked: a person's birth date as its year, else by the column's type
-               CASE WHEN birth.field IS NOT NULL THEN 'birth_date' ELSE coalesce(col.masked_as, 'text') END
-                   AS value_type,
+               coalesce(col.masked_as, 'text') AS value_type,  -- how the values are masked
                d.field_name, d.file_id
         FROM (
             SELECT *, row_number() OVER (
@@ -275,8 +293,6 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
         JOIN _gc_feeds fd ON fd.feed = d.feed AND fd.kind <> 'reference'
         JOIN _gc_kinds k ON k.code = d.code
         LEFT JOIN _gc_columns col ON col.feed = d.feed AND col.field = d.field_name
-        LEFT JOIN (SELECT DISTINCT feed, field FROM _gc_roles WHERE attr = 'birth_date') birth
-            ON birth.feed = d.feed AND birth.field = d.field_name
         LEFT JOIN golden_persons p ON p.entity_id = d.entity_id
         LEFT JOIN _g_rec nm ON nm.record_id = d.record_id  -- the name the row gives, to find the row by
         WHERE d.k = 1

@@ -342,17 +342,22 @@ def clusters_and_review(
 # whole (an 18-digit record id may look like an ID number; it is none).
 _CHART_KEYS = ("unique_id", "unique_id_l", "unique_id_r", "cluster_id", "source_dataset", "source_dataset_l",
                "source_dataset_r")
+# A record's birth date, and the pair's two.
+_BIRTH_DATE_COLUMNS = ("birth_date", "birth_date_l", "birth_date_r")
 
 
 def _masked(frame: pl.DataFrame) -> pl.DataFrame:
     """ID numbers and phones masked in every column that holds them (…_l / …_r too), and
-    by content in every other text: a registry record's training `label` is its ID."""
-    from rootdb.privacy import mask_frame, mask_id, mask_phone
+    by content in every other text: a registry record's training `label` is its ID. Birth
+    dates (birth_date, …_l / …_r) keep their year only (1985年): beside the masked ID the
+    date would give the ID back."""
+    from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone
 
     frame = frame.with_columns(
         *[mask_id(pl.col(c)).alias(c) for c in frame.columns if c.startswith(("id_number", "label"))
           and frame[c].dtype == pl.String],
         *[mask_phone(pl.col(c)).alias(c) for c in frame.columns if c.startswith("phone") and frame[c].dtype == pl.String],
+        *[mask_birth_date(pl.col(c)).alias(c) for c in frame.columns if c in _BIRTH_DATE_COLUMNS],
     )
     return mask_frame(frame, keep=[c for c in frame.columns if c in _CHART_KEYS])
 
