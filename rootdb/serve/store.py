@@ -383,7 +383,8 @@ def record_visit(ws: Workspace | Path, user: User, person_entity_id: str | None,
                  visit_type: str, problems: str | None, visit_date: dt.date | None, community: str | None,
                  grid: str | None, now: dt.datetime | None = None) -> str:
     """Record a visit `user` made (the visit date defaults to today) and its audit row,
-    in one transaction; the new visit number, WY + yyyymmdd + 6 hex digits."""
+    in one transaction; the new visit number, WY + yyyymmdd + the visit's place among that
+    day's recorded on the page (000001, …: the latest sorts last, as the card lists them)."""
     if not (person_entity_id or house_entity_id):
         raise UsageError("走访记录要有走访的人或房屋")
     if not (visit_type or "").strip():
@@ -392,10 +393,10 @@ def record_visit(ws: Workspace | Path, user: User, person_entity_id: str | None,
     day = visit_date or moment.date()
     with _store(ws) as con, _writing(con):
         cipher = _cipher(con)
-        while True:
-            visit_no = f"WY{day:%Y%m%d}{secrets.token_hex(3)}"
-            if not con.execute("SELECT 1 FROM visits WHERE visit_no = ?", [visit_no]).fetchone():
-                break
+        prefix = f"WY{day:%Y%m%d}"
+        last = con.execute("SELECT max(visit_no) FROM visits WHERE visit_no LIKE ? AND length(visit_no) = 16",
+                           [prefix + "%"]).fetchone()[0]
+        visit_no = f"{prefix}{int(last[len(prefix):]) + 1 if last else 1:06d}"  # in the writing transaction
         con.execute("INSERT INTO visits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [visit_no, person_entity_id, house_entity_id, day.isoformat(), visit_type.strip(),
                      _seal(cipher, problems, "visits.problems"), user.name, community, grid, _stamp(moment)])
