@@ -5,8 +5,8 @@ the Spark link gives DuckDB's crosswalk on the sample area is tested on a real
 standalone cluster (tests/test_spark_cluster.py).
 
 The Spark tests are skipped without pyspark (`pip install "rootdb[spark]"`) or Java 17.
-Run time on the 2-core machine: about 1.5–3 minutes, most of it Spark itself (JVM
-start 6–25 s, the first queries' warm-up, ~5 s per splink step on small data).
+Run time on the 2-core machine: 15–30 s, most of it the JVM's start; the slow training
+test takes minutes (~5 s per splink step on small data).
 """
 
 from __future__ import annotations
