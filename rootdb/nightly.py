@@ -228,11 +228,14 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
 
     reports_dir = ws.root / "reports"
     staging = ws.root / f".reports-new-{run.run_id}"
+    read: list[_Today] = []
     with _step(run, "reports", log) as step:
-        report_run = run_reports(select_templates([], True), as_of=as_of, out=staging, db=str(ws.db_path))
+        # The changes read the reports' tables on their connection: prepared once, not twice.
+        report_run = run_reports(select_templates([], True), as_of=as_of, out=staging, db=str(ws.db_path),
+                                 then=lambda con: read.append(_read_today(con)))
         step.detail = {"reports": len(report_run.reports), "rows": sum(r.rows for r in report_run.reports)}
     with _step(run, "changes", log) as step:
-        state, changes, unit_name = _changes(ws.db_path, as_of)
+        state, changes, unit_name = _compare(read[0])
         if changes is not None:
             _write_changes(staging / f"变动情况_{run.as_of}.xlsx", changes, as_of, unit_name)
             run.changes = {kind: int(n) for kind, n in changes.group_by("变动类型").len().sort("变动类型").iter_rows()}
@@ -245,7 +248,65 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
 
 # ---------------------------------------------------------------- changes since the last run
 
+@dataclass
+class _Today:
+    """What the changes are made of, read on the report tables of the whole area (the
+    nightly's reports' own connection): tonight's state, the rows the changes list, and
+    the state saved by the last run (None at the first)."""
+
+    state: dict[str, pl.DataFrame]
+    death_dates: pl.DataFrame
+    visits: pl.DataFrame
+    overdue: pl.DataFrame
+    unit_name: str
+    previous: pl.DataFrame | None = None
+    overdue_before: pl.DataFrame | None = None
+
+
+def _read_today(con) -> _Today:
+    """`_Today` from `con`, whose report tables are prepared for the whole area."""
+    from rootdb.reports.engine import _unit_name
+    from rootdb.specs.meaning import special_groups
+    from rootdb.store import fetch_frame, table_exists
+
+    today = _Today(
+        state={
+            PERSON_STATE: fetch_frame(con, """
+                SELECT p.person_id, p.name, p.id_number, p.in_registry, p.dead, p.status, p.house_id, p.grid,
+                       p.short_address, list_sort(list_intersect(p.groups, ?::VARCHAR[])) AS benefits,
+                       v.visited_90d
+                FROM r_persons p LEFT JOIN r_special_visits v USING (person_id)
+                ORDER BY p.person_id""", [special_groups()]),
+            EVENT_STATE: fetch_frame(con, "SELECT event_no FROM r_overdue_events ORDER BY event_no"),
+        },
+        death_dates=fetch_frame(con, "SELECT person_id, death_date FROM r_persons WHERE dead"),
+        visits=fetch_frame(con, "SELECT person_id, special_groups, last_visit FROM r_special_visits"),
+        overdue=fetch_frame(con, """
+            SELECT event_no, days_overdue, handling_dept, grid, location AS short_address, person_id,
+                   person_name AS name, person_id_number AS id_number
+            FROM r_overdue_events"""),
+        unit_name=_unit_name(con, None, None),
+    )
+    if table_exists(con, PERSON_STATE):
+        today.previous = fetch_frame(con, f"SELECT * FROM {PERSON_STATE}")
+        # A state saved before events were kept has none: tonight's is the first to compare with.
+        today.overdue_before = (fetch_frame(con, f"SELECT event_no FROM {EVENT_STATE}")
+                                if table_exists(con, EVENT_STATE) else today.state[EVENT_STATE])
+    return today
+
+
 def _changes(db_path: Path, as_of: dt.date) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None, str]:
+    """`_compare` of what a connection of its own reads (`_read_today`)."""
+    from rootdb.reports.engine import prepare
+    from rootdb.workspace import open_existing
+
+    with open_existing(db_path, read_only=True) as con:
+        prepare(con, as_of, None, None)
+        today = _read_today(con)
+    return _compare(today)
+
+
+def _compare(today: _Today) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None, str]:
     """Today's state (per table of STATE_TABLES) and, when a previous one was saved, what
     changed: newly in the registry, died, moved out, moved house, started or stopped a
     benefit (a special group a feed's schema declares: 低保, 医保参保, …); an event of the
@@ -257,35 +318,10 @@ def _changes(db_path: Path, as_of: dt.date) -> tuple[dict[str, pl.DataFrame], pl
     `<feed>` view, the union of the latest delivery of every part: a part not delivered
     tonight keeps its last delivery, so its people's state is unchanged and nobody in it
     is listed as leaving; only the parts delivered can change anyone's state."""
-    from rootdb.reports.engine import _unit_name, prepare
-    from rootdb.specs.meaning import special_groups
-    from rootdb.store import fetch_frame, table_exists
-    from rootdb.workspace import open_existing
-
-    with open_existing(db_path, read_only=True) as con:
-        prepare(con, as_of, None, None)
-        unit_name = _unit_name(con, None, None)
-        state = {
-            PERSON_STATE: fetch_frame(con, """
-                SELECT p.person_id, p.name, p.id_number, p.in_registry, p.dead, p.status, p.house_id, p.grid,
-                       p.short_address, list_sort(list_intersect(p.groups, ?::VARCHAR[])) AS benefits,
-                       v.visited_90d
-                FROM r_persons p LEFT JOIN r_special_visits v USING (person_id)
-                ORDER BY p.person_id""", [special_groups()]),
-            EVENT_STATE: fetch_frame(con, "SELECT event_no FROM r_overdue_events ORDER BY event_no"),
-        }
-        death_dates = fetch_frame(con, "SELECT person_id, death_date FROM r_persons WHERE dead")
-        visits = fetch_frame(con, "SELECT person_id, special_groups, last_visit FROM r_special_visits")
-        overdue = fetch_frame(con, """
-            SELECT event_no, days_overdue, handling_dept, grid, location AS short_address, person_id,
-                   person_name AS name, person_id_number AS id_number
-            FROM r_overdue_events""")
-        if not table_exists(con, PERSON_STATE):
-            return state, None, unit_name
-        previous = fetch_frame(con, f"SELECT * FROM {PERSON_STATE}")
-        # A state saved before events were kept has none: tonight's is the first to compare with.
-        overdue_before = (fetch_frame(con, f"SELECT event_no FROM {EVENT_STATE}") if table_exists(con, EVENT_STATE)
-                          else state[EVENT_STATE])
+    state, previous, unit_name = today.state, today.previous, today.unit_name
+    if previous is None:
+        return state, None, unit_name
+    death_dates, visits, overdue, overdue_before = today.death_dates, today.visits, today.overdue, today.overdue_before
     if "visited_90d" not in previous.columns:  # saved before visits were kept
         previous = previous.with_columns(pl.lit(None, pl.Boolean).alias("visited_90d"))
     both = state[PERSON_STATE].join(previous, on="person_id", how="left", suffix="_before")

@@ -211,9 +211,12 @@ def run_reports(
     unmasked: bool = False,
     db: str | None = None,
     progress: Callable[[ReportTemplate], None] | None = None,
+    then: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> ReportRun:
     """Write the reports into a private staging folder, record the audit of an unmasked
-    run, then move them into `out` (by default 报表/<统计日期>/ of the workspace)."""
+    run, then move them into `out` (by default 报表/<统计日期>/ of the workspace).
+    `then`: called with the connection and its report tables once every report is
+    written (nightly reads its changes there)."""
     started = time.perf_counter()
     if fmt not in FORMATS:
         raise UsageError(f"--format 只能是 {' 或 '.join(FORMATS)}")
@@ -256,6 +259,8 @@ def run_reports(
                     pause_point("report.written_one")
                 for report, future in pending:
                     report.seconds = round(future.result(), 2)
+            if then is not None:
+                then(con)
         pause_point("report.staged")
         # The audit first: no unmasked workbook, and no report of a template that is not
         # rootdb's own, is ever visible without its row.
