@@ -33,8 +33,8 @@ from pathlib import Path
 
 import anyio
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
@@ -505,6 +505,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": words}, status_code=exc.status_code, headers=exc.headers)
     return PlainTextResponse(words, status_code=exc.status_code, headers=exc.headers)
+
 
 def _number(text: str | None, default: int, low: int, high: int, name: str) -> int:
     """The whole number `text` in [low, high] (`default` when empty); a usage error otherwise
