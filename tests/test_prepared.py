@@ -150,3 +150,25 @@ def test_a_name_a_custom_base_makes_twice_is_made_per_scope(tmp_path, monkeypatc
         "CREATE OR REPLACE TEMP TABLE t AS SELECT 2 AS x;\n", encoding="utf-8")
     monkeypatch.setenv(REPORTS_ENV, str(folder))
     assert [w for _, _, w in _base_statements()] == ["per scope"] * 3
+
+
+def test_a_new_copy_is_followed_and_the_scopes_in_use_are_built_before_anyone_asks(sample_copy):
+    cache = PreparedCache(PublishedReader(locate(sample_copy)))
+    scopes = _scopes(sample_copy)[1:]
+    try:
+        with connect(sample_copy) as writer:
+            publish(writer, sample_copy)
+        assert not cache.follow(SAMPLE_AS_OF)  # nothing read yet: nothing to follow
+        for scope in scopes:
+            with cache.use(scope, SAMPLE_AS_OF):
+                pass
+        first = cache.version()
+        assert not cache.follow(SAMPLE_AS_OF)  # no new copy
+        with connect(sample_copy) as writer:  # what a nightly's link does
+            publish(writer, sample_copy)
+        assert cache.follow(SAMPLE_AS_OF)
+        assert cache._copy.version == cache.version() > first
+        assert {key: entry.ready for key, entry in cache._entries.items()} == {
+            (scope, SAMPLE_AS_OF): True for scope in scopes}
+    finally:
+        cache.close()

@@ -494,6 +494,20 @@ class Site:
 
 # ------------------------------------------------------------------ helpers
 
+FOLLOW_SECONDS = 20  # how often the page looks for a newly published copy
+
+
+def _follow(site: Site, stop: threading.Event) -> None:
+    """Until the page stops: a new published copy's scopes built ahead of their users
+    (`PreparedCache.follow`), so the first requests after a nightly are not the ones
+    that wait."""
+    while not stop.wait(FOLLOW_SECONDS):
+        try:
+            site.cache.follow(site.as_of())
+        except Exception:  # noqa: BLE001 (the next request meets the same problem and says it)
+            _log.warning("未能预先读取新发布的数据副本", exc_info=True)
+
+
 MAX_PROBLEMS = 2000  # characters of 发现问题 (the visit form's maxlength too)
 _HTTP_WORDS = {404: "页面不存在", 405: "不支持这种请求方式", 413: "提交的内容太大"}
 
@@ -615,10 +629,16 @@ def create_app(ws: Workspace, reader: PublishedReader | None = None,
         Route("/static/floorplans.css", site.floorplan_css),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        yield
-        site.cache.close()
+        stop = threading.Event()
+        threading.Thread(target=_follow, args=(site, stop), daemon=True, name="rootdb-serve-follow").start()
+        try:
+            yield
+        finally:
+            stop.set()
+            site.cache.close()
 
     # The body limit inside the headers: its 413 has them too.
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}, middleware=[

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,6 +113,24 @@ class PreparedCache:
         thread = threading.Thread(target=build, daemon=True, name="rootdb-serve-warm")
         thread.start()
         return thread
+
+    def follow(self, as_of: dt.date) -> bool:
+        """When CURRENT names a new copy (a nightly or link published one), open it and
+        build the tables of every scope the old copy served at `as_of`, one after another,
+        before their users ask; whether there was a new copy. A build that fails is left
+        to the next request, which says why."""
+        with self._lock:
+            current = self._reader.current()
+            if current is None or self._copy is None or current[0] == self._copy.version:
+                return False
+            scopes = [scope for scope, day in self._entries if day == as_of]
+        for scope in scopes:
+            try:
+                with self.use(scope, as_of):
+                    pass
+            except Exception:  # noqa: BLE001 (logged; the user's request builds it again)
+                logging.getLogger(__name__).warning("预先准备 %s 的数据失败", scope, exc_info=True)
+        return True
 
     def grid_area(self, community: str | None, grid: str | None) -> Scope | None:
         """The registry's (community, grid) of a grid worker stored with `community` /
