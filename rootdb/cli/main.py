@@ -622,8 +622,8 @@ def user_disable(
 
 @command(app, json=False)
 def serve(
-    host: Annotated[str, typer.Option("--host", help="监听的地址；正式使用请留在 127.0.0.1，由 nginx 以 HTTPS 转发"
-                                      "（0.0.0.0 直接供局域网访问，仅供试用）", metavar="地址")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="监听的地址；正式使用保持 127.0.0.1，由 nginx 转发 HTTPS"
+                                      "（0.0.0.0 仅供试用）", metavar="地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="监听的端口", min=1, max=65535, metavar="端口")] = 8600,
     opts: Options = Options(),
 ) -> None:
