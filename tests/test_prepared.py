@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from conftest import SAMPLE, SAMPLE_AS_OF
+from conftest import SAMPLE_AS_OF
 
-from rootdb import ingest
 from rootdb.commands import Scope
 from rootdb.commands.serve import plan
 from rootdb.errors import WorkspaceError
-from rootdb.link import link
 from rootdb.reports.engine import ONCE, _base_statements, prepare
 from rootdb.reports.query import guardian_phones
 from rootdb.reports.templates import REPORTS_ENV
 from rootdb.serve.prepared import PreparedCache
 from rootdb.serve.published import PublishedReader, publish
 from rootdb.store import fetch_frame
-from rootdb.workspace import BUILTIN_CRYPTO_ENV, KEY_ENV, connect, init_workspace, locate
+from rootdb.workspace import BUILTIN_CRYPTO_ENV, KEY_ENV, connect, locate
 
 REPORT_TABLES = ("SELECT table_name FROM duckdb_tables() WHERE temporary "
                  "UNION SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal ORDER BY 1")
@@ -66,12 +64,15 @@ def test_each_scope_reads_what_it_would_build_alone(sample_copy):
     _same_as_alone(sample_copy)
 
 
-def test_with_a_key_the_page_reads_the_encrypted_copy(tmp_path, monkeypatch):
+def test_with_a_key_the_page_reads_the_encrypted_copy(sample_db, tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "社区-2026-secret")
     monkeypatch.setenv(BUILTIN_CRYPTO_ENV, "1")  # this machine is offline: no httpfs
-    ws = init_workspace(tmp_path / "ws")
-    assert ingest([SAMPLE], db=ws.db_path).ok
-    link(db=ws.db_path)
+    ws = locate(tmp_path / "ws" / "rootdb.duckdb")
+    with connect(ws.db_path) as con:  # the linked sample, encrypted (as ingest and link with the key make it)
+        con.execute("ATTACH ? AS plain (READ_ONLY)", [str(sample_db)])
+        con.execute(f"COPY FROM DATABASE plain TO {con.execute('SELECT current_database()').fetchone()[0]}")
+        con.execute("DETACH plain")
+    assert b"golden_persons" not in ws.db_path.read_bytes()
     _same_as_alone(ws.db_path)
     monkeypatch.delenv(KEY_ENV)  # `rootdb serve` without the key says so at start, not at each login
     with pytest.raises(WorkspaceError, match=f"已加密.*{KEY_ENV}"):
