@@ -31,7 +31,7 @@ from rootdb.commands import Scope
 from rootdb.errors import ExitCode, UsageError
 from rootdb.privacy import mask_frame, mask_id, mask_phone, mask_strings
 from rootdb.reports.engine import prepare
-from rootdb.reports.query import _ALL_GROUPS, audit, resolve_area
+from rootdb.reports.query import ALL_GROUPS, audit, resolve_area
 from rootdb.specs import FeedSpec, load_specs
 from rootdb.specs.meaning import sql_name, sql_text
 from rootdb.store import fetch_frame, table_exists
@@ -199,7 +199,7 @@ ORDER BY p.living DESC, p.age DESC NULLS LAST, p.person_id
 _PEOPLE = f"""
 SELECT p.person_id AS entity_id, p.display_name AS name, p.id_number, p.phone, p.sex, p.age,
        strftime(p.birth_date, '%Y-%m-%d') AS birth_date, p.relation_to_head, p.person_type, p.household_no,
-       {_ALL_GROUPS} AS groups, p.feeds, p.living AND p.status IS DISTINCT FROM '迁出' AS lives_here,
+       {ALL_GROUPS} AS groups, p.feeds, p.living AND p.status IS DISTINCT FROM '迁出' AS lives_here,
        CASE WHEN p.dead THEN '死亡' WHEN p.status = '迁出' THEN '迁出' END AS left_as,
        strftime(p.death_date, '%Y-%m-%d') AS death_date,
        v.special_groups, strftime(v.last_visit, '%Y-%m-%d') AS last_visit,

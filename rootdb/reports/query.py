@@ -194,7 +194,9 @@ def _clean_tags(tags: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------ the SQL
 
-_ALL_GROUPS = """list_concat(p.groups, CASE WHEN p.elderly_alone THEN ['独居'] ELSE [] END,
+# SQL over r_persons p: a person's groups as lists show them (the schemas' special groups,
+# then 独居 / 空巢); `rootdb query`'s 所属群体 and --group, the household card.
+ALL_GROUPS = """list_concat(p.groups, CASE WHEN p.elderly_alone THEN ['独居'] ELSE [] END,
                              CASE WHEN p.empty_nest THEN ['空巢'] ELSE [] END)"""
 
 # A person no record names is shown as every report shows them (r_persons.display_name in
@@ -256,7 +258,7 @@ _SELECT = f"""
 CREATE OR REPLACE TEMP TABLE q_people AS
 SELECT p.person_id AS 人员编号, {_NAME} AS 姓名, p.sex AS 性别, p.age AS 年龄, p.id_number AS 身份证号,
        coalesce(p.phone, gp.phone) AS 联系电话, p.community AS 社区, p.grid AS 网格, p.short_address AS 住址,
-       nullif(array_to_string({_ALL_GROUPS}, '、'), '') AS 所属群体,
+       nullif(array_to_string({ALL_GROUPS}, '、'), '') AS 所属群体,
        (SELECT string_agg(t.tag, '、' ORDER BY t.tag) FROM r_person_tags t
         WHERE t.person_id = p.person_id) AS 标签
 FROM r_persons p LEFT JOIN r_houses h USING (house_id)
@@ -322,7 +324,7 @@ def where_clauses(query: PersonQuery) -> tuple[list[str], dict]:
         params["not_in_feeds"] = not_in_feeds
     groups = _check_groups(query.groups)
     if groups:
-        where.append(f"list_has_all({_ALL_GROUPS}, $groups)")
+        where.append(f"list_has_all({ALL_GROUPS}, $groups)")
         params["groups"] = groups
     return where, params
 
