@@ -210,6 +210,9 @@ def test_api_residents_answers_as_the_contract_says_within_the_scope(site):
     assert [r["entity_id"] for r in page2] == [r["entity_id"] for r in everyone[10:20]]
     for bad in ({"limit": 1001}, {"limit": 0}, {"offset": -1}, {"age": "abc"}, {"group": "不存在的人群"}):
         assert client.get("/api/residents", params=bad).status_code == 400, bad
+    # The query layer's messages name the command line's options; the page names its own fields.
+    said = client.get("/api/residents", params={"age": "abc"}).json()["error"]
+    assert said.startswith("年龄（age）应写成") and "--" not in said
     old = client.get("/api/residents", params={"age": "80-", "limit": 1000}).json()
     assert old["total"] == len(old["residents"]) > 0 and all(r["年龄"] >= 80 for r in old["residents"])
 

@@ -584,8 +584,19 @@ def _endpoint(site: Site, method: Callable, answer: Callable, no_session: Callab
         except NotPublished as exc:
             return answer(request, user, 503, str(exc))
         except RootdbError as exc:
-            return answer(request, user, 400, str(exc))
+            return answer(request, user, 400, _page_words(str(exc)))
     return endpoint
+
+
+# The command line's option names in the messages of the query layer, as the page's
+# fields and the API's parameters call them.
+_OPTION_WORDS = {"--age": "年龄（age）", "--group": "群体（group）", "--family-tag": "家庭标签（family_tag）",
+                 "--tag": "标签（tag）", "--grid": "网格（grid）", "--community": "社区（community）",
+                 "--sex": "性别"}
+
+
+def _page_words(message: str) -> str:
+    return re.sub(r"(--[a-z-]+) ?", lambda m: _OPTION_WORDS.get(m.group(1), m.group(0)), message)
 
 
 def _page(site: Site, method: Callable) -> Callable:
