@@ -217,6 +217,16 @@ def test_page_audit_newest_first_and_limited(ws):
     assert [r["entity_id"] for r in store.page_audit(ws, limit=2)] == ["P3", "P2"]
 
 
+def test_the_audit_keeps_every_kind_of_entity_id_in_clear_and_nothing_typed(ws):
+    """Entity ids as link makes them (a person, a registry house, an unregistered house's
+    lower-case hash, a place) stay in clear; an ID number or a name someone typed does not."""
+    kept = ["P00000001", "H15060200100100000396", "HN007e1c54ef98", "SN1a2b3c4d5e6f"]
+    typed = ["130102193801068445", "付桂琳", "HUANG", "\x1b[31mP1"]
+    for minute, entity in enumerate(kept + typed):
+        store.record_page_audit(ws, GRID_USER, "card", entity, "户卡", now=T0 + dt.timedelta(minutes=minute))
+    assert [r["entity_id"] for r in store.page_audit(ws)][::-1] == kept + [None] * len(typed)
+
+
 def _store_bytes(ws) -> bytes:
     return b"".join(p.read_bytes() for p in ws.root.iterdir() if p.name.startswith("rootdb-serve"))
 

@@ -34,12 +34,11 @@ from rootdb.reports.engine import prepare
 from rootdb.reports.query import ALL_GROUPS, audit, resolve_area
 from rootdb.specs import FeedSpec, load_specs
 from rootdb.specs.meaning import sql_name, sql_text
-from rootdb.store import fetch_frame, table_exists
+from rootdb.store import ENTITY_ID, fetch_frame, table_exists
 from rootdb.workspace import open_existing
 
 VISITS_SHOWN = 5  # the last visits a card lists (visits_total counts them all)
 _ID18 = re.compile(r"\d{17}[\dX]")
-_ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]+")  # P00000001, H15060200100100000396, HN007e1c54ef98
 # Columns that are keys rootdb makes, never masked by content.
 _KEYS = ("entity_id", "person_entity_id", "house_entity_id", "owner_entity_id", "event_no", "visit_no")
 
@@ -167,7 +166,7 @@ def _find(con: duckdb.DuckDBPyConnection, lookup: str, scope: Scope) -> tuple[st
     if _ID18.fullmatch(upper):
         rows = con.execute("SELECT person_id, house_id FROM r_persons WHERE upper(id_number) = ? "
                            "ORDER BY living DESC, person_id", [upper]).fetchall()
-    elif _ENTITY_ID.fullmatch(upper):
+    elif ENTITY_ID.fullmatch(upper):
         rows = con.execute("SELECT person_id, house_id FROM r_persons WHERE upper(person_id) = ?",
                            [upper]).fetchall()
         if not rows:

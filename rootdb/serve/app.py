@@ -53,6 +53,7 @@ from rootdb.serve import store, views
 from rootdb.serve.prepared import NotPublished, PreparedCache
 from rootdb.serve.published import PublishedReader
 from rootdb.serve.store import User
+from rootdb.store import ENTITY_ID
 from rootdb.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +63,6 @@ MAX_BODY = 64 * 1024  # a visit or a form: no request needs more
 MAX_OFFSET = 10_000_000  # beyond any city's residents; DuckDB's OFFSET is an INT64
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE
 VISIT_BACK = dt.timedelta(days=365)  # a visit recorded late: at most a year after it
-_ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
 LOGIN_FAILED = "用户名或密码不正确，或因多次输错已被暂时锁定（15 分钟后再试）"
 LOGIN_BUSY = "登录的人太多，请稍后再试"
 BAD_AREA = "账号的社区/网格设置与标准地址库不符，请管理员核对（rootdb user list）"
@@ -328,7 +328,7 @@ class Site:
         """The household card of an entity id in the user's scope (NotFound otherwise); audited."""
         as_of = self.as_of()
         try:
-            if not _ENTITY_ID.fullmatch(entity_id.strip().upper()):
+            if not ENTITY_ID.fullmatch(entity_id.strip().upper()):
                 raise NotFound(NOT_FOUND)
             with self.cache.use(scope_of(user), as_of) as con:
                 result = card_on(con, entity_id, scope_of(user), as_of)
@@ -385,7 +385,7 @@ class Site:
                 "SELECT person_id, house_id, community, grid, living AND status IS DISTINCT FROM '迁出' "
                 "FROM r_persons WHERE person_id = $id "
                 "UNION ALL SELECT NULL, house_id, community, grid, true FROM r_houses WHERE house_id = $id",
-                {"id": key}).fetchall() if _ENTITY_ID.fullmatch(key) else []
+                {"id": key}).fetchall() if ENTITY_ID.fullmatch(key) else []
         if not rows:
             self.audit_denied(user, "visit-denied", entity_id, "登记走访")
             raise NotFound(NOT_FOUND)

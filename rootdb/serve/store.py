@@ -41,6 +41,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rootdb.errors import UsageError, WorkspaceError
+from rootdb.store import ENTITY_ID
 from rootdb.workspace import KEY_ENV, Workspace
 
 STORE_NAME = "rootdb-serve.sqlite"
@@ -59,9 +60,7 @@ _ENCRYPTED = "\x01enc1:"  # prefix of an encrypted value (control characters nev
 # Dropped from stored text: control characters but tab and newline, lone surrogates (no
 # UTF-8 for them), and the bidirectional overrides that make a line read otherwise.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
-# An entity id as rootdb makes them (P00000001, H + address code, L…): the one thing of a
-# lookup the audit keeps in clear; what a user typed otherwise goes only into the detail.
-_ENTITY = re.compile(r"[PHL][0-9][0-9A-Z]{0,40}")
+
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile)
 
 _SCHEMA = """
@@ -427,7 +426,10 @@ def record_page_audit(ws: Workspace | Path, user: User, action: str, entity_id: 
 
 def _insert_audit(con: sqlite3.Connection, cipher: AESGCM | None, moment: dt.datetime, user: User, action: str,
                   entity_id: str | None, detail: str | None) -> None:
-    entity_id = entity_id if entity_id and _ENTITY.fullmatch(entity_id) else None
+    # Only an entity id stays in clear; what a user typed otherwise (an ID, a name, in
+    # pinyin too: no digit) is in the sealed detail alone.
+    if not (entity_id and ENTITY_ID.fullmatch(entity_id.upper()) and re.search(r"\d", entity_id)):
+        entity_id = None
     con.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?)",
                 [_stamp(moment), user.name, action, entity_id, _seal(cipher, detail, "audit.detail")])
 

@@ -22,12 +22,16 @@ tables a run owns (`scratch`), and runs as lists of named, timed stages.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import polars as pl
 
 from rootdb.store.sql import registered, scalar
 
 SCHEMA_VERSION = 1
+# An entity id as link makes them, upper-cased: P00000001, H + 地址编码, HN + hash, S…
+ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
 
 _DDL = """
 CREATE SEQUENCE IF NOT EXISTS batch_id_seq START 1;
