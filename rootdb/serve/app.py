@@ -393,7 +393,7 @@ class Site:
         if not row[4]:
             raise UsageError("此人已死亡或已迁出，不能登记走访")
         visit_no = store.record_visit(self.ws, user, row[0], row[1], visit_type.strip(),
-                                      (problems or "").strip() or None, day, row[2], row[3], now=self.now())
+                                      problems.strip() or None, day, row[2], row[3], now=self.now())
         self.cache.stale(row[2], row[3])
         return {"visit_no": visit_no, "entity_id": key, "走访类型": visit_type.strip(), "走访日期": day.isoformat()}
 
