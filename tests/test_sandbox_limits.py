@@ -86,6 +86,36 @@ def test_the_wall_clock_limit_holds_off_the_main_thread_too():
     assert caught and "秒" in caught[0]
 
 
+@pytest.mark.parametrize("where", ["enter", "exit"])
+def test_the_alarm_ringing_at_the_edge_of_the_render_is_still_a_chinese_refusal(monkeypatch, where):
+    """SIGALRM can land between the timer starting and the handler being marked, or as the
+    render's `with` block ends, before its __exit__ runs: either way the caller sees
+    SandboxLimitError and the previous SIGALRM handler is back."""
+    import signal
+
+    from rootdb.reports import sandbox
+
+    env = limited_sandbox(SQL_LIMITS, undefined=jinja2.StrictUndefined, autoescape=False)
+    method = "__enter__" if where == "enter" else "__exit__"
+    original = getattr(sandbox._alarm, method)
+
+    def ring_at_the_edge(self, *args):
+        result = original(self, *args)
+        if method == "__enter__":
+            raise sandbox._Alarm()  # rang right after the timer started
+        return result
+
+    def ring_before_exit(self, *args):
+        raise sandbox._Alarm()  # rang before __exit__'s first line
+
+    monkeypatch.setattr(sandbox._alarm, method, ring_at_the_edge if where == "enter" else ring_before_exit)
+    before = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(SandboxLimitError) as info:
+        env.render(env.from_string("{{ 1 }}"))
+    assert "秒" in str(info.value)
+    assert signal.getsignal(signal.SIGALRM) == before and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+
+
 def test_ordinary_templates_still_render():
     env = limited_sandbox(SQL_LIMITS, undefined=jinja2.StrictUndefined, autoescape=False)
     text = ("{% for lo, hi in [(0, 3), (3, 6)] %}count(*) FILTER (WHERE age >= {{ lo }} AND age < {{ hi }}) "

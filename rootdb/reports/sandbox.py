@@ -333,8 +333,9 @@ class LimitedSandbox(SandboxedEnvironment):
         deadline = _Deadline(self.limits.seconds)
         outer = getattr(self._local, "deadline", None)
         self._local.deadline = deadline
+        alarm = _alarm(self.limits.seconds)
         try:
-            with _alarm(self.limits.seconds):
+            with alarm:
                 pieces, length = [], 0
                 for piece in template.generate(context or {}):
                     length += len(piece)
@@ -343,6 +344,9 @@ class LimitedSandbox(SandboxedEnvironment):
                     pieces.append(piece)
                     deadline.check()
                 return "".join(pieces)
+        except _Alarm:  # it rang before __exit__ could turn it into a refusal
+            alarm.disarm()
+            raise alarm.refusal() from None
         finally:
             self._local.deadline = outer
 
@@ -366,23 +370,34 @@ class _alarm:  # noqa: N801 - used as a context manager
                 signal.SIG_DFL, signal.SIG_IGN, None):
             return self
         self.previous = signal.signal(signal.SIGALRM, self._ring)
+        self.armed = True  # before the timer starts, so that disarm always restores the handler
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        self.armed = True
         return self
 
-    @staticmethod
-    def _ring(_signum, _frame):
+    def _ring(self, _signum, _frame):
         raise _Alarm()
 
-    def __exit__(self, exc_type, exc, tb):
-        if self.armed:
-            try:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            except _Alarm:  # it rang just now
-                exc_type = _Alarm
+    def disarm(self) -> None:
+        """Stop the timer and put the previous handler back; safe to call twice. The timer
+        rings once at most, so an _Alarm raised here is the only one."""
+        if not self.armed:
+            return
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
             signal.signal(signal.SIGALRM, self.previous)
+            self.armed = False
+
+    def refusal(self) -> SandboxLimitError:
+        return SandboxLimitError(f"模板运行超过 {self.seconds:g} 秒，已停止（可能有过大的循环）")
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.disarm()
+        except _Alarm:  # it rang just now
+            exc_type = _Alarm
         if exc_type is _Alarm:
-            raise SandboxLimitError(f"模板运行超过 {self.seconds:g} 秒，已停止（可能有过大的循环）") from None
+            raise self.refusal() from None
         return False
 
 
