@@ -301,6 +301,9 @@ def test_r41_a_second_run_leaves_no_stale_floor_plan(pictures, tmp_path):
     db = Path(run.reports[0].file).parent.parent / "db" / "rootdb.duckdb"
     first = run_reports(select_templates(["R41"], False), as_of=SAMPLE_AS_OF, out=tmp_path, db=str(db))
     plans = Path(first.reports[0].pictures)
+    # The same area and date draw the same bytes (the workbook hashes compare them).
+    assert ({p.relative_to(plans): p.read_bytes() for p in plans.rglob("*.*")}
+            == {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.*")})
     stale = next(plans.glob("*/")) / "已拆除1号楼.svg"
     stale.write_text("<svg/>", encoding="utf-8")
     kept = plans.parent / "我的笔记.txt"

@@ -1,4 +1,4 @@
-"""The 36 workbooks of the bundled sample, as a list of SHA-256 sums: a refactoring
+"""The workbooks (and R41's floor plans) of the bundled sample, as a list of SHA-256 sums: a refactoring
 must leave them byte-identical.
 
     python tools/workbook_hashes.py > /tmp/before.txt      # before the change
@@ -39,8 +39,8 @@ def hashes() -> dict[str, str]:
         for label, extra in (("xlsx", []), ("csv", ["--format", "csv", "--unmasked"])):
             folder = Path(tmp) / label
             _rootdb("report", "--all", "--as-of", AS_OF, "--out", str(folder), "--db", db, *extra)
-            for path in sorted(folder.iterdir()):
-                out[f"{label}/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):  # R41's floor plans too
+                out[f"{label}/{path.relative_to(folder)}"] = hashlib.sha256(path.read_bytes()).hexdigest()
         return out
 
 

@@ -179,13 +179,13 @@ def _cell_bodies(cells: pl.DataFrame) -> dict[str, tuple[tuple[int, int, int, in
         classes, pl.col("x") + 2, pl.col("y") + 2, CELL_W - 4, CELL_H - 4,
         pl.col("x") + CELL_W // 2, pl.col("y") + 19, _escape(pl.col("room")),
         pl.col("x") + CELL_W // 2, pl.col("y") + 33, word).alias("svg"))
-    units = cells.group_by(key, "unit_index").agg(
+    units = cells.group_by(key, "unit_index", maintain_order=True).agg(
         pl.col("unit").first(), pl.col("x").min().alias("x0"), (pl.col("x").max() + CELL_W).alias("x1"))
     unit_heads = units.filter(pl.col("unit").is_not_null()).select(key, pl.format(
         '<text x="{}" y="{}" class="u">{}单元</text><line x1="{}" y1="{}" x2="{}" y2="{}" class="ul"/>',
         (pl.col("x0") + pl.col("x1")) // 2, pl.lit(TOP - 12), _escape(pl.col("unit")),
         pl.col("x0") + 2, pl.lit(TOP - 6), pl.col("x1") - 2, pl.lit(TOP - 6)).alias("svg"))
-    floors = cells.select(key, "top", "floor").unique().select(key, pl.format(
+    floors = cells.select(key, "top", "floor").unique(maintain_order=True).select(key, pl.format(
         '<text x="{}" y="{}" class="f">{}层</text>', LEFT - 8,
         TOP + (pl.col("top") - pl.col("floor")) * CELL_H + CELL_H // 2 + 5, pl.col("floor")).alias("svg"))
     shapes = cells.group_by(key).agg((pl.col("column_index").max() + 1).alias("columns"),
