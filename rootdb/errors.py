@@ -88,3 +88,8 @@ class InputFileError(RootdbError):
         from rootdb.masking import mask_text
 
         self.detail = mask_text(message)
+        self._given = (file, message, row, column)
+
+    def __reduce__(self):
+        """Rebuilt from what it was given (it crosses from an ingest worker process)."""
+        return type(self), self._given

@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +35,7 @@ from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stor
 from rootdb.ingest.detect import Layout, data_rows, dup_column, name_matches, recognise
 from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
+from rootdb.ingest.workers import Preparer, WorkerFailure
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
@@ -104,11 +106,15 @@ def ingest(
         ensure_schema(con)
         batch_id = start_run(con, command, os_user(), batch_started)
         progress.start(len(files))
-        for path in files:
-            progress.file_started(path)
-            result = _ingest_file(con, path, specs, feed, batch_id, progress, strict)
-            results.append(result)
-            progress.file_done(result)
+        digests = {path: _digest_if_readable(path) for path in files}
+        unseen = [p for p in files if digests[p] is not None and not _seen(con, digests[p])]
+        with Preparer(_prepare_elsewhere, unseen, (feed, strict)) as preparer:
+            for path in files:
+                progress.file_started(path)
+                result = _ingest_file(con, path, digests[path], specs, feed, batch_id, progress, strict,
+                                      preparer.take(path))
+                results.append(result)
+                progress.file_done(result)
         outcome = IngestResult(batch_id=batch_id, files=results, strict=strict)
         outcome.seconds = time.perf_counter() - started
         _record_batch(con, outcome)
@@ -176,65 +182,126 @@ def _recognise_sheets(path: Path, grids: list[Grid], specs: dict[str, FeedSpec],
     return parts
 
 
+def _digest_if_readable(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
+
+
+def _seen(con, digest: str) -> tuple | None:
+    """(feed, file name, loaded at) of a file with this content loaded before, or None."""
+    return con.execute(
+        "SELECT feed, file_name, loaded_at FROM files WHERE sha256 = ? ORDER BY file_id LIMIT 1", [digest]
+    ).fetchone()
+
+
+@dataclass
+class _Prepared:
+    """A file read, recognised and cleaned: everything of it that needs no database."""
+
+    result: FileResult  # feed, header row, encoding, sheets, warnings, rows read, delivery date
+    parts: list[_Part]
+    delivered: DeliveryDate
+
+
+def _prepare(path: Path, specs: dict[str, FeedSpec], forced_feed: str | None, strict: bool,
+             result: FileResult, progress: IngestProgress) -> _Prepared:
+    progress.step("读取")
+    grids = read_grids(path)
+    parts = _recognise_sheets(path, grids, specs, forced_feed, result)
+    first = parts[0]
+    spec = first.layout.spec
+    result.feed, result.header_row, result.encoding = spec.code, first.layout.header_row, first.grid.encoding
+    for warning in (w for p in parts for w in p.grid.warnings + p.layout.warnings):
+        if warning not in result.warnings:
+            result.warnings.append(warning)
+    result.rows_read = sum(p.rows.height for p in parts)
+    delivered = delivery_date(path, title_text(first.grid.cells, first.layout.header_row))
+    result.delivery_date, result.delivery_basis = delivered.date.isoformat(), delivered.basis
+    progress.step(f"清洗 {result.rows_read:,} 行")
+    for part in parts:
+        part.cleaned = _clean(part)
+    quarantined = sum(p.cleaned.quarantine.height for p in parts)
+    if strict and quarantined:
+        row = next(p.cleaned.quarantine.row(0, named=True) for p in parts if p.cleaned.quarantine.height)
+        result.rows_failed = result.rows_read
+        raise InputFileError(
+            path,
+            f"--strict：有 {quarantined:,} 行无法识别（如第{row['source_row']}行：{row['reason']}），"
+            f"本文件 {result.rows_read:,} 行都未导入",
+        )
+    return _Prepared(result, parts, delivered)
+
+
+def _new_result(path: Path) -> FileResult:
+    return FileResult(file=path.name, path=str(path.resolve()), feed=None, status="failed")
+
+
+def _prepare_elsewhere(path: Path, forced_feed: str | None, strict: bool) -> tuple[_Prepared | None, FileResult,
+                                                                                  BaseException | None]:
+    """`_prepare` in a worker process (`rootdb.ingest.workers`): what it found, or the
+    failure with what was known of the file by then. The grid's cells stay here: the
+    main process needs only the data rows."""
+    result = _new_result(path)
+    try:
+        prepared = _prepare(path, load_specs(), forced_feed, strict, result, _Silent())
+    except InputFileError as exc:
+        return None, result, exc
+    except Exception as exc:  # noqa: BLE001 - reported for the file, as in-process
+        return None, result, WorkerFailure(f"{type(exc).__name__}: {exc}")
+    for part in prepared.parts:
+        part.grid.cells = part.grid.cells.clear()
+    return prepared, result, None
+
+
 def _ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
+    digest: str | None,
     specs: dict[str, FeedSpec],
     forced_feed: str | None,
     batch_id: int,
     progress: IngestProgress,
     strict: bool = False,
+    elsewhere: Future | None = None,
 ) -> FileResult:
+    """Load one file; `elsewhere` is its `_prepare_elsewhere` running in a worker process."""
     started = time.perf_counter()
-    result = FileResult(file=path.name, path=str(path.resolve()), feed=None, status="failed")
+    result = _new_result(path)
     try:
         progress.step("计算文件指纹")
-        digest = sha256_of(path)
-        seen = con.execute(
-            "SELECT feed, file_name, loaded_at FROM files WHERE sha256 = ? ORDER BY file_id LIMIT 1", [digest]
-        ).fetchall()
+        digest = digest or sha256_of(path)  # an unreadable file fails here, named
+        seen = _seen(con, digest)
         if seen:
-            feed, name, loaded_at = seen[0]
+            if elsewhere is not None:
+                elsewhere.cancel()
+            feed, name, loaded_at = seen
             result.feed, result.status = feed, "unchanged"
             result.message = f"与 {loaded_at:%Y-%m-%d %H:%M} 已导入的 {name} 内容相同，未做任何改动"
             return result
-        progress.step("读取")
-        grids = read_grids(path)
-        parts = _recognise_sheets(path, grids, specs, forced_feed, result)
-        first = parts[0]
-        spec = first.layout.spec
-        result.feed, result.header_row, result.encoding = spec.code, first.layout.header_row, first.grid.encoding
-        for warning in (w for p in parts for w in p.grid.warnings + p.layout.warnings):
-            if warning not in result.warnings:
-                result.warnings.append(warning)
-        result.rows_read = sum(p.rows.height for p in parts)
-        delivered = delivery_date(path, title_text(first.grid.cells, first.layout.header_row))
-        result.delivery_date, result.delivery_basis = delivered.date.isoformat(), delivered.basis
-        progress.step(f"清洗 {result.rows_read:,} 行")
-        for part in parts:
-            part.cleaned = _clean(part)
-        quarantined = sum(p.cleaned.quarantine.height for p in parts)
-        if strict and quarantined:
-            row = next(p.cleaned.quarantine.row(0, named=True) for p in parts if p.cleaned.quarantine.height)
-            result.rows_failed = result.rows_read
-            raise InputFileError(
-                path,
-                f"--strict：有 {quarantined:,} 行无法识别（如第{row['source_row']}行：{row['reason']}），"
-                f"本文件 {result.rows_read:,} 行都未导入",
-            )
+        if elsewhere is None:
+            prepared = _prepare(path, specs, forced_feed, strict, result, progress)
+        else:
+            progress.step("读取、清洗")
+            prepared, result, failure = elsewhere.result()
+            if failure is not None:
+                raise failure
+        parts, spec = prepared.parts, prepared.parts[0].layout.spec
         vocab = Vocabulary.load(con)
         feed_part = (part_from_name(path.name, spec, vocab)
                      or part_from_content([p.cleaned.records for p in parts], spec, vocab))
         if feed_part is not None:
             result.part, result.part_basis = feed_part.name, feed_part.basis
         progress.step("写入数据库")
-        _load(con, path, digest, batch_id, parts, delivered, result, feed_part, vocab)
+        _load(con, path, digest, batch_id, parts, prepared.delivered, result, feed_part, vocab)
         result.status = "loaded"
     except InputFileError as exc:
         result.status, result.message = "failed", str(exc)
     except Exception as exc:  # a bug or an environment failure: still name the file, keep going
         result.status = "failed"
-        result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{type(exc).__name__}: {exc}）"
+        what = str(exc) if isinstance(exc, WorkerFailure) else f"{type(exc).__name__}: {exc}"
+        result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{what}）"
     finally:
         result.seconds = time.perf_counter() - started
         if result.status == "failed":

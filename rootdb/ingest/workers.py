@@ -1,0 +1,105 @@
+"""Files read and cleaned in worker processes while the main process loads the one before.
+
+Reading and cleaning a file needs no database: `Preparer` hands the files of a run to a
+pool of worker processes, a few files ahead of the one being loaded, and the main process
+takes each file's outcome in the run's order, then stores it in its own transaction as
+before. Loading stays in one process and in order, so what a run stores and in which
+order is the same as in one process.
+
+The pool is used when it pays: more than one file, more than one core and at least
+`PARALLEL_MIN_BYTES` to read (starting a worker costs about a second of imports).
+`ROOTDB_INGEST_WORKERS` sets the number of workers: 0 or 1 reads in the main process;
+a number above 1 uses that many workers whatever the size. Workers start by `spawn`
+(never a fork of a process holding DuckDB and polars threads) and die with their parent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+from rootdb.errors import UsageError
+
+PARALLEL_MIN_BYTES = 32 << 20
+AHEAD_BYTES = 64 << 20
+WORKERS_ENV = "ROOTDB_INGEST_WORKERS"
+
+
+class WorkerFailure(Exception):
+    """An unexpected error in a worker, as text (its own type may not cross processes)."""
+
+
+def worker_count(files: list[Path]) -> int:
+    """How many worker processes read and clean `files`; 0: the main process does."""
+    setting = os.environ.get(WORKERS_ENV, "").strip()
+    if setting:
+        if not setting.isdigit():
+            raise UsageError(f"环境变量 {WORKERS_ENV} 应为整数（0 或 1：不用子进程），现为“{setting}”")
+        wanted = int(setting)
+        return wanted if wanted > 1 and len(files) > 1 else 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or len(files) < 2 or sum(_size(p) for p in files) < PARALLEL_MIN_BYTES:
+        return 0
+    return min(cores, len(files))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _die_with_parent() -> None:
+    """A worker killed with its parent (kill -9 of `rootdb ingest` leaves no worker behind)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers still end when their queue closes
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
+
+
+class Preparer:
+    """`take(path)` gives the future of `work(path, *args)` in a worker, or None where the
+    main process is to do the work itself (no pool, or a file not handed out)."""
+
+    def __init__(self, work: Callable, files: list[Path], args: tuple):
+        self.work, self.args = work, args
+        self.pending = list(dict.fromkeys(files))
+        self.futures: dict[Path, Future] = {}
+        self.workers = worker_count(files)
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Preparer:
+        if self.workers:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_die_with_parent)
+            self._fill()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fill(self) -> None:
+        """Keep one file per worker and one more in hand, and small files further ahead up
+        to `AHEAD_BYTES`: a worker goes on with the small files after a large one while the
+        main process waits for the large one; cleaned files never pile up in memory."""
+        while self.pending:
+            ahead = sum(_size(p) for p in self.futures)
+            if len(self.futures) >= self.workers + 1 and ahead + _size(self.pending[0]) > AHEAD_BYTES:
+                return
+            path = self.pending.pop(0)
+            self.futures[path] = self.pool.submit(self.work, path, *self.args)
+
+    def take(self, path: Path) -> Future | None:
+        if self.pool is None:
+            return None
+        future = self.futures.pop(path, None)
+        self._fill()
+        return future

@@ -1,0 +1,120 @@
+"""Files read and cleaned in worker processes (`rootdb.ingest.workers`) store exactly what
+one process stores, report failures the same way, and leave no process behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from rootdb.ingest import ingest
+from rootdb.ingest.workers import WORKERS_ENV, worker_count
+from rootdb.store import fetch_frame
+from rootdb.workspace import connect
+from conftest import DIBAO_HEADER, SAMPLE, dibao_row, write_csv, write_xlsx
+
+
+def _tables(db: Path) -> dict[str, pl.DataFrame]:
+    """Every stored table but the run records, rows in a fixed order, load times left out."""
+    with connect(db) as con:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "AND table_name NOT IN ('batches') ORDER BY 1").fetchall()]
+        out = {}
+        for name in names:
+            frame = fetch_frame(con, f'SELECT * FROM "{name}"')
+            frame = frame.drop([c for c in frame.columns if c in ("loaded_at", "batch_id")])
+            out[name] = frame.sort(frame.columns, nulls_last=True) if frame.columns else frame
+        return out
+
+
+def _ingest_with(workers: str, folder: Path, db: Path, monkeypatch) -> list[dict]:
+    monkeypatch.setenv(WORKERS_ENV, workers)
+    result = ingest([folder], db=db)
+    return [{k: v for k, v in f.to_dict().items() if k not in ("seconds", "path")} for f in result.files]
+
+
+def test_workers_store_and_report_exactly_what_one_process_does(tmp_path, monkeypatch):
+    area = tmp_path / "area"
+    shutil.copytree(SAMPLE, area, ignore=shutil.ignore_patterns("_truth"))
+    # beside the sample: a file no feed fits, a file that fails whole, one delivered twice
+    write_csv(area / "notes.csv", [["备注", "内容"], ["1", "无关"]])
+    (area / "dibao_broken_2026-11.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    write_xlsx(area / "dibao_2026-10.xlsx", [DIBAO_HEADER, dibao_row(cert="DB900"), dibao_row(cert="")])
+    shutil.copy(area / "dibao_2026-10.xlsx", area / "dibao_copy_2026-10.xlsx")
+
+    alone = _ingest_with("0", area, tmp_path / "alone.duckdb", monkeypatch)
+    spread = _ingest_with("2", area, tmp_path / "spread.duckdb", monkeypatch)
+
+    assert spread == alone
+    statuses = {f["file"]: f["status"] for f in spread}
+    assert statuses["dibao_broken_2026-11.xlsx"] == statuses["notes.csv"] == "failed"
+    assert statuses["dibao_copy_2026-10.xlsx"] == "unchanged"
+    assert "notes.csv" in next(f["message"] for f in spread if f["file"] == "notes.csv")
+    first, second = _tables(tmp_path / "alone.duckdb"), _tables(tmp_path / "spread.duckdb")
+    assert first.keys() == second.keys() and "rec_registry_persons" in first
+    for name in first:
+        assert first[name].equals(second[name]), name
+
+
+def test_the_pool_is_used_only_where_it_pays(tmp_path, monkeypatch):
+    small = [write_csv(tmp_path / f"dibao_{i}.csv", [DIBAO_HEADER, dibao_row()]) for i in range(3)]
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert worker_count(small) == 0  # a few kilobytes: not worth starting a process
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    assert worker_count(small) == 2 and worker_count(small[:1]) == 0
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    assert worker_count(small) == 0
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_killed_ingest_leaves_no_worker_behind(tmp_path, db_path):
+    files = [write_xlsx(tmp_path / f"dibao_2026-{m:02d}.xlsx", [DIBAO_HEADER, dibao_row(cert=f"DB{m}")])
+             for m in (9, 10, 11)]
+    marker = tmp_path / "paused"
+    env = {**os.environ, WORKERS_ENV: "2", "ROOTDB_PAUSE_AT": "ingest.before_commit", "ROOTDB_PAUSE_FILE": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-m", "rootdb", "ingest", *map(str, files), "--db", str(db_path)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists()
+        workers = _descendants(proc.pid)
+        assert workers, "the pool's processes were started"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)
+    assert ingest(files, db=db_path).ok  # and the database is as it was: all three load
