@@ -55,30 +55,34 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _die_with_parent() -> None:
-    """A worker killed with its parent (kill -9 of `rootdb ingest` leaves no worker behind)."""
+def _die_with_parent(parent: int) -> None:
+    """A worker killed with its parent (kill -9 of `rootdb ingest` leaves no worker behind),
+    also when the parent died while the worker was still starting."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: workers still end when their queue closes
         pass
+    if os.getppid() != parent:
+        os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
 
 
 class Preparer:
     """`take(path)` gives the future of `work(path, *args)` in a worker, or None where the
-    main process is to do the work itself (no pool, or a file not handed out)."""
+    main process is to do the work itself (no pool, the first file, a file not handed out)."""
 
     def __init__(self, work: Callable, files: list[Path], args: tuple):
         self.work, self.args = work, args
-        self.pending = list(dict.fromkeys(files))
-        self.futures: dict[Path, Future] = {}
         self.workers = worker_count(files)
+        # The main process reads the first file itself while the workers start (a second of imports).
+        self.pending = list(dict.fromkeys(files))[1:]
+        self.futures: dict[Path, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Preparer:
         if self.workers:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_die_with_parent)
+                                            initializer=_die_with_parent, initargs=(os.getpid(),))
             self._fill()
         return self
 
