@@ -118,3 +118,31 @@ def test_a_killed_ingest_leaves_no_worker_behind(tmp_path, db_path):
         time.sleep(0.2)
     assert not any(_alive(p) for p in workers)
     assert ingest(files, db=db_path).ok  # and the database is as it was: all three load
+
+
+def test_a_worker_killed_mid_run_leaves_the_files_to_the_main_process(tmp_path, db_path):
+    """The kernel's out-of-memory killer or an operator may end a worker: the run goes on
+    reading the files in the main process, and every file loads."""
+    files = [write_xlsx(tmp_path / f"dibao_2026-{m:02d}.xlsx", [DIBAO_HEADER, dibao_row(cert=f"DB{m}")])
+             for m in (8, 9, 10, 11)]
+    marker = tmp_path / "worker"
+    env = {**os.environ, WORKERS_ENV: "2", "ROOTDB_PAUSE_AT": "ingest.worker", "ROOTDB_PAUSE_FILE": str(marker),
+           "ROOTDB_PAUSE_SECONDS": "60"}
+    proc = subprocess.Popen([sys.executable, "-m", "rootdb", "ingest", *map(str, files), "--db", str(db_path),
+                             "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (marker.exists() and marker.read_text()) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    import json
+
+    summary = json.loads(out)
+    assert proc.returncode == 0, err
+    assert [f["status"] for f in summary["files"]] == ["loaded"] * 4
+    from conftest import query
+
+    assert query(db_path, "SELECT count(*) FROM rec_dibao") == [(4,)]

@@ -19,7 +19,6 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -112,7 +111,7 @@ def ingest(
             for path in files:
                 progress.file_started(path)
                 result = _ingest_file(con, path, digests[path], specs, feed, batch_id, progress, strict,
-                                      preparer.take(path))
+                                      preparer)
                 results.append(result)
                 progress.file_done(result)
         outcome = IngestResult(batch_id=batch_id, files=results, strict=strict)
@@ -245,6 +244,7 @@ def _prepare_elsewhere(path: Path, forced_feed: str | None, strict: bool) -> tup
     main process needs only the data rows."""
     result = _new_result(path)
     try:
+        pause_point("ingest.worker")
         prepared = _prepare(path, load_specs(), forced_feed, strict, result, _Silent())
     except InputFileError as exc:
         return None, result, exc
@@ -264,11 +264,12 @@ def _ingest_file(
     batch_id: int,
     progress: IngestProgress,
     strict: bool = False,
-    elsewhere: Future | None = None,
+    preparer: Preparer | None = None,
 ) -> FileResult:
-    """Load one file; `elsewhere` is its `_prepare_elsewhere` running in a worker process."""
+    """Load one file, read and cleaned here or by `preparer`'s worker processes."""
     started = time.perf_counter()
     result = _new_result(path)
+    elsewhere = preparer.take(path) if preparer else None
     try:
         progress.step("计算文件指纹")
         digest = digest or sha256_of(path)  # an unreadable file fails here, named
@@ -280,11 +281,14 @@ def _ingest_file(
             result.feed, result.status = feed, "unchanged"
             result.message = f"与 {loaded_at:%Y-%m-%d %H:%M} 已导入的 {name} 内容相同，未做任何改动"
             return result
-        if elsewhere is None:
+        received = None
+        if elsewhere is not None:
+            progress.step("读取、清洗")
+            received = preparer.outcome(elsewhere)
+        if received is None:
             prepared = _prepare(path, specs, forced_feed, strict, result, progress)
         else:
-            progress.step("读取、清洗")
-            prepared, result, failure = elsewhere.result()
+            prepared, result, failure = received
             if failure is not None:
                 raise failure
         parts, spec = prepared.parts, prepared.parts[0].layout.spec

@@ -21,6 +21,7 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from rootdb.errors import UsageError
@@ -64,6 +65,8 @@ def _die_with_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:
         os._exit(1)
+    # One polars thread each: the workers already fill the cores (set before polars is imported).
+    os.environ["POLARS_MAX_THREADS"] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
 
 
@@ -107,3 +110,13 @@ class Preparer:
         future = self.futures.pop(path, None)
         self._fill()
         return future
+
+    def outcome(self, future: Future):
+        """The future's result; None when the pool broke (a worker killed, out of memory):
+        then this file and every later one are read in the main process."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool, self.futures = None, {}
+            return None
