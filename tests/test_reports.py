@@ -6,6 +6,7 @@ tests/test_reports_*.py."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ from test_reports_unmatched import (UNMATCHED, UNMATCHED_KEY, area_grids, grid_k
                                     unmatched_grids)
 
 from rootdb.errors import SchemaError, UsageError
-from rootdb.reports import load_templates, run_reports, select_templates
+from rootdb.reports import engine, load_templates, run_reports, select_templates
 from rootdb.reports.engine import count_notes
 from rootdb.reports.templates import clear_template_cache, load_template_file
 
@@ -367,3 +368,26 @@ def test_libreoffice_converts_a_report_to_pdf(workbooks, tmp_path):
                           capture_output=True, timeout=180)
     pdf = tmp_path / "R05_老年人口分年龄段统计表.pdf"
     assert done.returncode == 0 and pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
+
+
+# ------------------------------------------------------------------ workers
+
+def test_reports_masked_and_written_by_workers_are_the_files_written_in_turn(sample_db, tmp_path, monkeypatch):
+    """A large report is masked and written in a worker process (engine.PARALLEL_ROWS)
+    while the next one's SQL runs: sent there, every report — counted notes, the note on
+    rows without a standard address, masks by column and by content, R41's pictures
+    beside it — is the same file, byte for byte, as written in turn."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("workers are used only on a machine with more than one core")
+    templates = select_templates(["R01", "R09", "R13", "R19", "R36", "R38", "R41"], False)
+    in_turn = run_reports(templates, as_of=SAMPLE_AS_OF, out=tmp_path / "in_turn", db=str(sample_db))
+    monkeypatch.setattr(engine, "PARALLEL_ROWS", 0)  # every report to the workers
+    by_workers = run_reports(templates, as_of=SAMPLE_AS_OF, out=tmp_path / "workers", db=str(sample_db))
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    assert [(r.code, r.rows) for r in by_workers.reports] == [(r.code, r.rows) for r in in_turn.reports]
+    written = files(tmp_path / "in_turn")
+    assert len([name for name in written if name.endswith(".xlsx")]) == len(templates)
+    assert files(tmp_path / "workers") == written

@@ -231,36 +231,34 @@ def run_reports(
                             masked=not unmasked)
             # A report of part of the area does not take the name of the whole area's.
             suffix = "".join(f"_{safe_name(x)}" for x in (community, grid) if x)
-            # Workbooks of large reports are written by worker processes (building and
-            # deflating their XML) while the next report's SQL runs.
+            # Large reports are masked and written by worker processes (the masking by
+            # content, building and deflating the workbook's XML) while the next report's
+            # SQL runs here.
             with _writers(fmt) as pool:
                 pending = []
                 for template in templates:
                     if progress:
                         progress(template)
                     t0 = time.perf_counter()
-                    frame = report_frame(con, template, params, unmasked)
-                    counted = ([*count_notes(con, template, params), *unmatched_notes(template, frame, params)]
-                               if fmt == "xlsx" else [])  # CSV: rows only
-                    if counted:
-                        template = template.model_copy(update={"notes": [*template.notes, *counted]})
+                    frame = query_frame(con, template, params)
+                    notes = count_notes(con, template, params) if fmt == "xlsx" else []  # CSV: rows only
                     name = f"{template.file_name}{suffix}.{fmt}"
                     report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0,
                                         custom_template(template))
                     run.reports.append(report)
                     if template.pictures:
                         report.pictures = draw_pictures(con, template, staging, out, suffix, heading)
+                    job = (staging / name, template, frame, notes, params, heading, fmt, unmasked)
                     if pool is not None and frame.height >= PARALLEL_ROWS:
-                        pending.append((report, pool.submit(_write, staging / name, template, frame, heading,
-                                                                fmt)))
+                        pending.append((report, pool.submit(_finish, *job)))
                     else:
-                        _write(staging / name, template, frame, heading, fmt)
+                        _finish(*job)
                         report.seconds = round(time.perf_counter() - t0, 2)
                     pause_point("report.written_one")
+                if then is not None:  # while the workers still write
+                    then(con)
                 for report, future in pending:
                     report.seconds = round(future.result(), 2)
-            if then is not None:
-                then(con)
         pause_point("report.staged")
         # The audit first: no unmasked workbook, and no report of a template that is not
         # rootdb's own, is ever visible without its row.
@@ -330,14 +328,22 @@ def _publish_folder(staged: Path, target: Path) -> None:
             path.rmdir()
 
 
-PARALLEL_ROWS = 20_000  # reports this large are written in a worker process
+PARALLEL_ROWS = 20_000  # reports this large are masked and written in a worker process
 
 
-def _write(path: Path, template: ReportTemplate, frame: pl.DataFrame, heading: ReportHeading, fmt: str) -> float:
+def _finish(path: Path, template: ReportTemplate, frame: pl.DataFrame, notes: list[str], params: dict,
+            heading: ReportHeading, fmt: str, unmasked: bool) -> float:
+    """Mask one report's rows (unless `unmasked`), add its notes (`notes`, the counted
+    ones, then the note on rows without a standard address) and write its file; the
+    seconds it took. Runs in a worker process for a large report (`_writers`)."""
     started = time.perf_counter()
+    frame = mask_report(template, frame, unmasked)
     if fmt == "csv":
         write_csv(path, template, frame)
     else:
+        notes = [*notes, *unmatched_notes(template, frame, params)]
+        if notes:
+            template = template.model_copy(update={"notes": [*template.notes, *notes]})
         write_xlsx(path, template, frame, heading)
     return time.perf_counter() - started
 
@@ -386,6 +392,12 @@ def _run_error(template: ReportTemplate, exc: duckdb.Error, what: str, field: st
 def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params: dict,
                  unmasked: bool = False) -> pl.DataFrame:
     """The rows of one report, masked unless asked; the template's columns checked."""
+    return mask_report(template, query_frame(con, template, params), unmasked)
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, params: dict) -> pl.DataFrame:
+    """The rows of one report as its SQL gives them (not masked), the template's columns
+    checked, lists (groups, feeds) joined into one text."""
     sql = template.render_sql()
     problem = statement_problem(sql)
     if problem:
@@ -398,17 +410,22 @@ def report_frame(con: duckdb.DuckDBPyConnection, template: ReportTemplate, param
     if missing:
         raise SchemaError(template.path, f"SQL 的结果里没有列 {missing[0]}", field="columns")
     # Lists (groups, feeds) read as 低保、特困 in a cell and in CSV.
-    frame = frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join("、")
-                               for c, t in frame.schema.items() if isinstance(t, pl.List))
-    if not unmasked:
-        masks = {"id": mask_id, "phone": mask_phone, "birth_date": mask_birth_date}
-        frame = frame.with_columns(
-            masks[c.mask](pl.col(c.field).cast(pl.String)).alias(c.field) for c in template.columns if c.mask
-        )
-        # Then by content, whatever a column is called or the template says: an ID inside
-        # 残疾人证号, 学籍号 or 社会保障号码, a mobile in a note.
-        frame = mask_frame(frame)
-    return frame
+    return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join("、")
+                              for c, t in frame.schema.items() if isinstance(t, pl.List))
+
+
+def mask_report(template: ReportTemplate, frame: pl.DataFrame, unmasked: bool) -> pl.DataFrame:
+    """A report's rows masked (unless `unmasked`): by column as the template says, then
+    every text cell by content."""
+    if unmasked:
+        return frame
+    masks = {"id": mask_id, "phone": mask_phone, "birth_date": mask_birth_date}
+    frame = frame.with_columns(
+        masks[c.mask](pl.col(c.field).cast(pl.String)).alias(c.field) for c in template.columns if c.mask
+    )
+    # Then by content, whatever a column is called or the template says: an ID inside
+    # 残疾人证号, 学籍号 or 社会保障号码, a mobile in a note.
+    return mask_frame(frame)
 
 
 def _remove_stale_staging(out: Path) -> None:
