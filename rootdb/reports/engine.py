@@ -24,8 +24,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sized
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -235,7 +235,7 @@ def run_reports(
             # content, building and deflating the workbook's XML) while the next report's
             # SQL runs here.
             with _writers(fmt) as pool:
-                pending = []
+                pending, drawings = [], []
                 for template in templates:
                     if progress:
                         progress(template)
@@ -246,8 +246,11 @@ def run_reports(
                     report = ReportFile(template.code, template.title, frame.height, str(out / name), 0.0,
                                         custom_template(template))
                     run.reports.append(report)
-                    if template.pictures:
-                        report.pictures = draw_pictures(con, template, staging, out, suffix, heading)
+                    if template.pictures:  # read here; many drawn by a worker
+                        tables, folder = picture_job(con, template, staging, suffix)
+                        drawer = pool if len(tables) >= PARALLEL_ROWS else None
+                        drawings.append((report, out / folder.name,
+                                         _submit(drawer, _draw, template, tables, folder, heading.as_of)))
                     job = (staging / name, template, frame, notes, params, heading, fmt, unmasked)
                     if pool is not None and frame.height >= PARALLEL_ROWS:
                         pending.append((report, pool.submit(_finish, *job)))
@@ -259,6 +262,8 @@ def run_reports(
                     then(con)
                 for report, future in pending:
                     report.seconds = round(future.result(), 2)
+                for report, folder, drawn in drawings:
+                    report.pictures = str(folder) if drawn.result() else None
         pause_point("report.staged")
         # The audit first: no unmasked workbook, and no report of a template that is not
         # rootdb's own, is ever visible without its row.
@@ -300,19 +305,34 @@ def _audit_reports(db: str | None, run: ReportRun) -> None:
 
 
 # The pictures a template may ask for (its key `pictures`): the title of their folder
-# (R41_楼栋平面图 beside R41's workbook) and the drawer, which reads the shared report
-# tables and writes its files into the folder it is given.
-PICTURE_DRAWERS = {"floorplans": (floorplans.TITLE, floorplans.draw)}
+# (R41_楼栋平面图 beside R41's workbook), what reads the tables they are drawn from
+# off the shared report tables, and the drawer, which writes its files from those
+# tables into the folder it is given (in a worker process, as large workbooks are).
+PICTURE_DRAWERS = {"floorplans": (floorplans.TITLE, floorplans.read, floorplans.draw_tables)}
 
 
-def draw_pictures(con: duckdb.DuckDBPyConnection, template: ReportTemplate, staging: Path, out: Path,
-                  suffix: str, heading: ReportHeading) -> str | None:
-    """Draw a report's pictures into a folder of the staging folder, written there as the
-    workbooks are (inside the workspace, moved into place with them); the folder they
-    will have in `out`, or None when there was nothing to draw."""
-    title, drawer = PICTURE_DRAWERS[template.pictures]
-    name = f"{template.code}_{title}{suffix}"
-    return str(out / name) if drawer(con, staging / name, template.title, heading.as_of) else None
+def picture_job(con: duckdb.DuckDBPyConnection, template: ReportTemplate, staging: Path,
+                suffix: str) -> tuple[Sized, Path]:
+    """What a report's pictures are drawn from (read on `con`; its length: how much there
+    is to draw), and their folder in the staging folder: written there as the workbooks
+    are (inside the workspace, moved into place with them)."""
+    title, read, _ = PICTURE_DRAWERS[template.pictures]
+    return read(con), staging / f"{template.code}_{title}{suffix}"
+
+
+def _draw(template: ReportTemplate, tables: Sized, folder: Path, as_of: dt.date) -> bool:
+    """Draw a report's pictures into `folder`; whether there was anything to draw."""
+    _, _, drawer = PICTURE_DRAWERS[template.pictures]
+    return bool(drawer(tables, folder, template.title, as_of))
+
+
+def _submit(pool: ProcessPoolExecutor | None, fn: Callable, *args) -> Future:
+    """`fn(*args)` in a worker of `pool`, or here and now without one."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done: Future = Future()
+    done.set_result(fn(*args))
+    return done
 
 
 def _publish_folder(staged: Path, target: Path) -> None:

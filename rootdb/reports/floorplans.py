@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -108,13 +109,38 @@ FROM r_unplaced_house_colours GROUP BY community
 """
 
 
+@dataclass(frozen=True)
+class PlanTables:
+    """What the floor plans are drawn from, read from the prepared report tables
+    (`read`): the cells, the buildings and the houses of R41's row 地址未匹配 per
+    community (UNPLACED_SQL). Plain frames, so a worker process can draw them."""
+
+    cells: pl.DataFrame
+    buildings: pl.DataFrame
+    unplaced: pl.DataFrame
+
+    def __len__(self) -> int:
+        """The cells to draw: how large a job drawing them is."""
+        return self.cells.height
+
+
+def read(con: duckdb.DuckDBPyConnection) -> PlanTables:
+    """The floor plans' tables of the area prepared on `con`."""
+    return PlanTables(con.sql(CELLS_SQL).pl(), con.sql(BUILDINGS_SQL).pl(), con.sql(UNPLACED_SQL).pl())
+
+
 def draw(con: duckdb.DuckDBPyConnection, folder: Path, title: str, as_of: dt.date) -> list[Path]:
     """Draw every residential building's floor plan and each community's page into
     `folder` (from the shared report tables on `con`); the files written."""
-    unplaced = {row["community"]: row for row in con.sql(UNPLACED_SQL).pl().iter_rows(named=True)}
+    return draw_tables(read(con), folder, title, as_of)
+
+
+def draw_tables(tables: PlanTables, folder: Path, title: str, as_of: dt.date) -> list[Path]:
+    """`draw` from the tables `read` took from the report tables; the files written."""
+    unplaced = {row["community"]: row for row in tables.unplaced.iter_rows(named=True)}
     elsewhere = unplaced.get(None)
     written = []
-    for community, figures in building_figures(con, as_of):
+    for community, figures in _figures(tables.cells, tables.buildings, as_of):
         for (building, svg), name in zip(figures, _file_names([b["name"] for b, _ in figures])):
             path = folder / safe_name(community) / f"{name}.svg"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,9 +157,15 @@ def building_figures(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[tup
     """Per community of the prepared area, its buildings in order, each with its floor
     plan as an <svg> element (styled by `STYLE`): what `draw` writes, and what
     `rootdb serve` shows a user of the area."""
-    cells = mask_frame(con.sql(CELLS_SQL).pl())
-    buildings = mask_frame(con.sql(BUILDINGS_SQL).pl()).with_columns(
-        (pl.col("compound") + pl.col("building")).alias("name"))
+    return _figures(con.sql(CELLS_SQL).pl(), con.sql(BUILDINGS_SQL).pl(), as_of)
+
+
+def _figures(cells: pl.DataFrame, buildings: pl.DataFrame,
+             as_of: dt.date) -> list[tuple[str, list[tuple[dict, str]]]]:
+    """`building_figures` from the cells and buildings as CELLS_SQL and BUILDINGS_SQL read
+    them (not masked yet)."""
+    cells = mask_frame(cells)
+    buildings = mask_frame(buildings).with_columns((pl.col("compound") + pl.col("building")).alias("name"))
     bodies = _cell_bodies(cells)
     return [(community[0], [(b, _building_svg(b, *bodies.get(b["building_key"], ((0, 0, 0, 0), "")), as_of))
                             for b in group.iter_rows(named=True)])
