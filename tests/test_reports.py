@@ -372,7 +372,7 @@ def test_libreoffice_converts_a_report_to_pdf(workbooks, tmp_path):
 
 # ------------------------------------------------------------------ workers
 
-def test_reports_masked_and_written_by_workers_are_the_files_written_in_turn(sample_db, tmp_path, monkeypatch):
+def test_reports_by_workers_are_the_files_written_in_turn(sample_db, tmp_path, monkeypatch):
     """A large report is masked and written in a worker process (engine.PARALLEL_ROWS)
     while the next one's SQL runs: sent there, every report — counted notes, the note on
     rows without a standard address, masks by column and by content, R41's pictures
