@@ -34,7 +34,7 @@ from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stor
 from rootdb.ingest.detect import Layout, data_rows, dup_column, name_matches, recognise
 from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
-from rootdb.ingest.workers import Preparer, WorkerFailure
+from rootdb.ingest.workers import Preparer, WorkerFailure, workers_setting
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
@@ -98,6 +98,7 @@ def ingest(
     if feed is not None and feed not in specs:
         raise UsageError(f"未知的数据源代码 '{feed}'；可用：{', '.join(sorted(specs))}")
     files = _reference_first(expand_paths(paths), specs)
+    workers_setting()  # a bad ROOTDB_INGEST_WORKERS is a usage error before anything is written
     ws = locate(db)
     batch_started = dt.datetime.now()
     results: list[FileResult] = []

@@ -35,13 +35,20 @@ class WorkerFailure(Exception):
     """An unexpected error in a worker, as text (its own type may not cross processes)."""
 
 
+def workers_setting() -> int | None:
+    """`ROOTDB_INGEST_WORKERS` as a number, None when not set; a usage error when not a number."""
+    setting = os.environ.get(WORKERS_ENV, "").strip()
+    if not setting:
+        return None
+    if not setting.isdigit():
+        raise UsageError(f"环境变量 {WORKERS_ENV} 应为整数（0 或 1：不用子进程），现为“{setting}”")
+    return int(setting)
+
+
 def worker_count(files: list[Path]) -> int:
     """How many worker processes read and clean `files`; 0: the main process does."""
-    setting = os.environ.get(WORKERS_ENV, "").strip()
-    if setting:
-        if not setting.isdigit():
-            raise UsageError(f"环境变量 {WORKERS_ENV} 应为整数（0 或 1：不用子进程），现为“{setting}”")
-        wanted = int(setting)
+    wanted = workers_setting()
+    if wanted is not None:
         return wanted if wanted > 1 and len(files) > 1 else 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores < 2 or len(files) < 2 or sum(_size(p) for p in files) < PARALLEL_MIN_BYTES:
@@ -89,9 +96,10 @@ class Preparer:
             self._fill()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            # After a failure (Ctrl+C) do not wait for the workers: they die with this process.
+            self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
 
     def _fill(self) -> None:
         """Keep one file per worker and one more in hand, and small files further ahead up
@@ -108,7 +116,10 @@ class Preparer:
         if self.pool is None:
             return None
         future = self.futures.pop(path, None)
-        self._fill()
+        try:
+            self._fill()
+        except BrokenProcessPool:
+            self._broken()
         return future
 
     def outcome(self, future: Future):
@@ -117,6 +128,10 @@ class Preparer:
         try:
             return future.result()
         except BrokenProcessPool:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool, self.futures = None, {}
+            self._broken()
             return None
+
+    def _broken(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool, self.futures, self.pending = None, {}, []
