@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from rootdb.ingest import ingest
-from rootdb.ingest.workers import WORKERS_ENV, worker_count
+from rootdb.ingest.workers import WORKER_MAX_BYTES, WORKERS_ENV, Preparer, worker_count
 from rootdb.store import fetch_frame
 from rootdb.workspace import connect
 from conftest import DIBAO_HEADER, SAMPLE, dibao_row, write_csv, write_xlsx
@@ -76,6 +76,12 @@ def test_the_pool_is_used_only_where_it_pays(tmp_path, monkeypatch):
     assert worker_count(small) == 2 and worker_count(small[:1]) == 0
     monkeypatch.setenv(WORKERS_ENV, "1")
     assert worker_count(small) == 0
+    # the first file and a very large one are read by the main process, the rest handed out
+    huge = tmp_path / "yibao_2026-11.csv"
+    with huge.open("wb") as fh:
+        fh.truncate(WORKER_MAX_BYTES + 1)  # sparse: no disk used
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    assert Preparer(print, [*small, huge], ()).pending == small[1:]
 
 
 def test_a_bad_worker_setting_is_a_chinese_usage_error_before_anything_is_written(tmp_path, db_path, monkeypatch):

@@ -28,6 +28,7 @@ from rootdb.errors import UsageError
 
 PARALLEL_MIN_BYTES = 32 << 20
 AHEAD_BYTES = 64 << 20
+WORKER_MAX_BYTES = 256 << 20
 WORKERS_ENV = "ROOTDB_INGEST_WORKERS"
 
 
@@ -79,13 +80,15 @@ def _die_with_parent(parent: int) -> None:
 
 class Preparer:
     """`take(path)` gives the future of `work(path, *args)` in a worker, or None where the
-    main process is to do the work itself (no pool, the first file, a file not handed out)."""
+    main process is to do the work itself (no pool, the first file, a very large one)."""
 
     def __init__(self, work: Callable, files: list[Path], args: tuple):
         self.work, self.args = work, args
         self.workers = worker_count(files)
-        # The main process reads the first file itself while the workers start (a second of imports).
-        self.pending = list(dict.fromkeys(files))[1:]
+        # The main process reads the first file itself while the workers start (a second of
+        # imports), and every very large file: its cleaned rows would be held twice while
+        # they cross between processes.
+        self.pending = [p for p in list(dict.fromkeys(files))[1:] if _size(p) <= WORKER_MAX_BYTES]
         self.futures: dict[Path, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
 
