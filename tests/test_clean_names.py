@@ -102,3 +102,19 @@ def test_never_raises(values):
     assert out["placeholder"].null_count() == 0
     assert (out["name"].is_not_null() | out["pinyin"].is_null()).all()
     assert (out["name"].is_null() | ~out["placeholder"]).all()
+
+
+HAN_NAMES = st.text(alphabet=st.sampled_from(list("张王李赵某之子女新生男婴儿无不详姓名未取命待定阿依古丽買买提")
+                                             + [chr(c) for c in (0x4E00, 0x9FFF, 0x9FA5, 0x3400, 0xF900)]),
+                    min_size=1, max_size=18)
+
+
+@given(st.lists(st.one_of(HAN_NAMES, st.text(max_size=6), st.sampled_from(["无", "不详", "某", "张某某之子", "女婴2"])),
+                max_size=30))
+def test_plain_names_cleaned_in_polars_as_one_by_one(values):
+    """`clean_names` cleans plain Han names in polars and the rest one by one: the same
+    name and placeholder flag as `_clean_one` for every value."""
+    from rootdb.clean.names import _clean_one
+
+    got = clean_names(pl.Series(values, dtype=pl.String)).select("name", "placeholder").rows()
+    assert got == [_clean_one(v) for v in values]

@@ -27,6 +27,11 @@ _PLACEHOLDER_RE = re.compile(
     r"^(?:.{0,8}之[子女]\d*|.{0,2}某+|(?:新生|男|女)?(?:婴儿|新生儿|男婴|女婴)\d*|[?？*＊xX×]+)$"
 )
 
+# A name that `_clean_one` returns as it is (no whitespace, separator, compatibility form
+# or Latin letter), unless it is a blank marker or a placeholder: `clean_names` cleans
+# such values in polars. Python's and polars' regular expressions read this class alike.
+_PLAIN_HAN = r"^[\u4e00-\u9fff]{1,16}$"
+
 # Readings of characters when they are a surname, where the common reading differs
 # (pypinyin has no surname mode). Compound surnames first.
 _SURNAMES = {
@@ -119,9 +124,17 @@ def clean_names(raw: pl.Series) -> pl.DataFrame:
     Null input gives null name and placeholder False; placeholders (无, 不详, -,
     张某某之子 …) give null name and placeholder True."""
     text = raw.cast(pl.String).rename("_raw")
-    distinct = text.unique().drop_nulls()
-    rows = [_clean_one(v) for v in distinct.to_list()]
-    lookup = pl.DataFrame(rows, schema={"name": pl.String, "placeholder": pl.Boolean}, orient="row")
-    lookup = lookup.with_columns(distinct.alias("_raw"), pinyin_of(lookup["name"]))
+    distinct = text.unique().drop_nulls().to_frame()
+    plain = pl.col("_raw").str.contains(_PLAIN_HAN)
+    # Almost every name is a few plain Han characters: clean as it is, unless a blank
+    # marker or a placeholder (the same sets and pattern as `_clean_one`, which takes the rest).
+    unusable = pl.col("_raw").is_in(list(_BLANKS)) | pl.col("_raw").str.contains(_PLACEHOLDER_RE.pattern)
+    fast = distinct.filter(plain).select(
+        "_raw", pl.when(unusable).then(None).otherwise(pl.col("_raw")).alias("name"), unusable.alias("placeholder"))
+    rest = distinct.filter(~plain)["_raw"]
+    slow = pl.DataFrame([_clean_one(v) for v in rest.to_list()], schema={"name": pl.String, "placeholder": pl.Boolean},
+                        orient="row").with_columns(rest)
+    lookup = pl.concat([fast, slow.select(fast.columns)])
+    lookup = lookup.with_columns(pinyin_of(lookup["name"]))
     out = text.to_frame().join(lookup, on="_raw", how="left", maintain_order="left")
     return out.select("name", "pinyin", pl.col("placeholder").fill_null(False))
