@@ -388,3 +388,42 @@ def test_a_cell_longer_than_any_address_is_kept_unparsed_and_flagged():
     assert result.issues.select("source_row", "field", "code", "message").rows() == [
         (2, "address", "address_too_long",
          f"家庭住址：超过{MAX_ADDRESS_CHARS}个字，不是一个地址，未作解析；原值已保留，请核对原始数据")]
+
+
+def _one_by_one(values: list[str | None]) -> list[tuple]:
+    from rootdb.clean.addresses import COLUMNS, MAX_ADDRESS_CHARS, _parse_capped
+
+    return [(None,) * len(COLUMNS) if v is None
+            else (v,) + (None,) * (len(COLUMNS) - 1) if len(v) > MAX_ADDRESS_CHARS
+            else _parse_capped(normalize_address_text(v)) for v in values]
+
+
+def test_one_parse_per_shape_gives_every_sample_address_its_own_parts():
+    """`parse_addresses` parses the common shape once per shape (its numbers written as 1):
+    on every address the sample delivers, the parts are those of parsing each one alone."""
+    from rootdb.ingest.readers import read_grid
+
+    values = set()
+    for path in SAMPLE.glob("*_2026*"):
+        cells = read_grid(path).cells
+        for column in cells.columns[1:]:
+            values.update(v for v in cells[column].drop_nulls().to_list() if "号" in v or "栋" in v or "-" in v)
+    values = sorted(values)
+    assert parse_addresses(pl.Series(values)).rows() == _one_by_one(values)
+
+
+HEAD_WORDS = ["内蒙古自治区", "鄂尔多斯市", "东胜区", "交通街道", "建设社区", "幸福小区", "新村", "东区", "城区", "市场",
+              "花园", "路", "街", "巷", "超市", "村", "嘎查", "委", "号", "一", "二期", "十", "A", "b", "-", "(", "）", " ",
+              "１", "0", "室", "单元", "楼", "苏木", "镇", "乡", "旗", "盟", "省", "县", "红旗", "新"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(HEAD_WORDS), max_size=7), st.integers(0, 12000), st.sampled_from(["号楼", "栋", "幢", "号", "座"]),
+       st.integers(0, 12000), st.sampled_from(["单元", "-", "门"]), st.integers(0, 120000), st.sampled_from(["室", "", "号", "户"]))
+def test_one_parse_per_shape_never_changes_a_result(head, b, bs, u, us, r, rs):
+    """Any head before the numbers — admin words, community words that look ahead at a
+    digit, numerals, letters, punctuation — and any numbers (0, leading zeros, long ones):
+    the shape's parts are the address's own."""
+    text = "".join(head) + f"{b}{bs}{u}{us}{r}{rs}"
+    values = [text, text.replace(str(b), f"0{b}", 1), "".join(head) + f"{b}{bs}{u}{us}{r}"]
+    assert parse_addresses(pl.Series(values)).rows() == _one_by_one(values)

@@ -276,10 +276,9 @@ def _parse_normalized(text: str) -> tuple:
     return _parse(text)
 
 
-def _parse(text: str, fast_path: bool = True) -> tuple:
-    """`fast_path=False` is for the test that proves the fast path changes nothing."""
-    if not text or text.lower() in _BLANKS:
-        return _NOTHING
+def _prefix(text: str) -> tuple[str | None, str]:
+    """(community, the rest): the text without what follows the house, the admin units
+    (province … street) and the community."""
     community = None
     rest = _strip_tail(text)
     if _ADMIN_HINT.search(rest):
@@ -291,7 +290,14 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
     if m:
         community = _community(m.group(1), m.group(2))
         rest = rest[m.end():]
+    return community, rest
 
+
+def _parse(text: str, fast_path: bool = True) -> tuple:
+    """`fast_path=False` is for the test that proves the fast path changes nothing."""
+    if not text or text.lower() in _BLANKS:
+        return _NOTHING
+    community, rest = _prefix(text)
     fast = _FAST_HOUSE.match(rest) if fast_path else None
     if fast:
         compound, building, unit, room = fast.groups()
@@ -321,6 +327,48 @@ def _parse(text: str, fast_path: bool = True) -> tuple:
     return tuple(out.values())
 
 
+# ---------------------------------------------------------------- one parse per shape
+
+# The common shape, seen from the end: text with no ASCII digit, then 3号楼2单元501室 /
+# 3栋2-501 with short numbers. Its parts come from what precedes the numbers alone:
+# `_strip_tail` returns such text as it is (it ends in 室 or a short number after 单元 or
+# "-"), the admin units and the community are Han words that never reach a digit and
+# only look at whether a digit follows, and `_FAST_HOUSE` takes any number starting 1-9.
+# So the text with each number written as 1 (its *shape*) parses to the same community
+# and compound whenever the shape takes the fast path: one parse per shape, not per house.
+_SHAPED = (r"^(?P<head>[^0-9]*)(?P<b>[1-9][0-9]{0,3})(?P<bs>号楼|栋|幢)(?P<u>[1-9][0-9]{0,3})(?P<us>单元|-)"
+           r"(?P<r>[1-9][0-9]{0,4})(?P<rs>室?)$")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _shape_parts(shape: str) -> tuple[str | None, str] | None:
+    """(community, compound) of a shape that takes the fast path, else None."""
+    if len(shape) > MAX_ADDRESS_CHARS or not shape or shape.lower() in _BLANKS:
+        return None
+    community, rest = _prefix(shape)
+    fast = _FAST_HOUSE.match(rest)
+    return (community, fast.group("compound")) if fast else None
+
+
+def _parse_by_shape(texts: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
+    """The parts (`COLUMNS`) of the texts whose shape takes the fast path, parsed once per
+    shape; and the texts left for `_parse_capped`."""
+    found = texts.rename("_text").to_frame().with_columns(
+        pl.col("_text").str.extract_groups(_SHAPED).alias("_m")).unnest("_m")
+    shaped = found.filter(pl.col("head").is_not_null() & (pl.col("_text").str.len_chars() <= MAX_ADDRESS_CHARS))
+    shaped = shaped.with_columns(
+        pl.concat_str("head", pl.lit("1"), "bs", pl.lit("1"), "us", pl.lit("1"), "rs").alias("_shape"))
+    shapes = shaped["_shape"].unique()
+    parts = [_shape_parts(v) or (None, None) for v in shapes.to_list()]
+    lookup = pl.DataFrame(parts, schema={"community": pl.String, "compound": pl.String}, orient="row").with_columns(
+        shapes, pl.Series("_fast", [p != (None, None) for p in parts], dtype=pl.Boolean))
+    done = shaped.join(lookup, on="_shape", how="left").filter(pl.col("_fast")).select(
+        pl.col("_text"), pl.col("_text").alias("address"), "community", "compound",
+        pl.col("b").alias("building"), pl.col("u").alias("unit"), pl.col("r").alias("room"),
+        pl.concat_str("compound", "b", "u", "r", separator="|").alias("house_key"))
+    return done, texts.filter(~texts.is_in(done["_text"].implode()))
+
+
 def parse_addresses(raw: pl.Series) -> pl.DataFrame:
     """Row-aligned columns address, community, compound, building, unit, room,
     house_key (all String). Distinct raw values are normalised in polars; the parser
@@ -331,9 +379,12 @@ def parse_addresses(raw: pl.Series) -> pl.DataFrame:
     fits = (text.str.len_chars() <= MAX_ADDRESS_CHARS).fill_null(True)
     frame = pl.DataFrame({"_raw": text.zip_with(fits, pl.Series([None], dtype=pl.String)), "_fits": fits})
     keys = frame.select("_raw").unique().drop_nulls().with_columns(_text=_normalize_expr(pl.col("_raw")))
-    distinct = keys["_text"].unique()
-    rows = [_parse_capped(v) for v in distinct.to_list()]
-    parsed = pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS}, orient="row")
-    lookup = keys.join(parsed.with_columns(distinct.alias("_text")), on="_text", how="left").drop("_text")
+    by_shape, rest = _parse_by_shape(keys["_text"].unique())
+    rows = [_parse_capped(v) for v in rest.to_list()]
+    parsed = pl.concat([
+        by_shape,
+        pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS}, orient="row").with_columns(rest.alias("_text")),
+    ], how="diagonal")
+    lookup = keys.join(parsed, on="_text", how="left").drop("_text")
     out = frame.join(lookup, on="_raw", how="left", maintain_order="left")
     return out.with_columns(address=pl.when(pl.col("_fits")).then(pl.col("address")).otherwise(text)).select(COLUMNS)
