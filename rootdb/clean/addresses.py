@@ -20,8 +20,11 @@ kept as text, not parsed.
 A doorplate written before the compound ("康宁路83号康城雅苑") stays in the compound:
 the registry's vocabulary (`rootdb.link.address_vocab`) reads it.
 
-`parse_addresses` is vectorised: the text is normalised in polars, the parser runs
-once per distinct normalised value, and the parts are joined back row-aligned.
+`parse_addresses` is vectorised: the text is normalised in polars; an address of the
+common shape (…小区3号楼2单元501室) is parsed once per *shape* (its numbers written as 1:
+a city's 800,000 distinct addresses have about 3,000), its numbers taken in polars; the
+parser runs once per distinct normalised value for the rest, and the parts are joined
+back row-aligned.
 `house_key` ("compound|building|unit|room") is what a house is matched on.
 """
 
