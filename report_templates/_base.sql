@@ -37,23 +37,18 @@ SELECT '地址未匹配', '地址未匹配', NULL
 WHERE CAST($community AS VARCHAR) IS NULL AND CAST($grid AS VARCHAR) IS NULL;
 
 -- r_feed_persons: which person each record of a feed names, per role (current deliveries).
--- Stored in file order: a report joining one feed's rows then reads only that feed's
--- part of the table (DuckDB skips row groups by the file_id range it joins on).
 CREATE OR REPLACE TEMP TABLE r_feed_persons AS
 SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS person_id
-FROM link_person_records r JOIN link_person_matches m USING (record_id)
-ORDER BY r.file_id, r.source_row;
+FROM link_person_records r JOIN link_person_matches m USING (record_id);
 
 -- r_feed_houses / r_feed_places: the same for houses and places.
 CREATE OR REPLACE TEMP TABLE r_feed_houses AS
 SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS house_id
-FROM link_house_records r JOIN link_house_matches m USING (record_id)
-ORDER BY r.file_id, r.source_row;
+FROM link_house_records r JOIN link_house_matches m USING (record_id);
 
 CREATE OR REPLACE TEMP TABLE r_feed_places AS
 SELECT r.feed, r.role, r.file_id, r.source_row, m.entity_id AS place_id
-FROM link_place_records r JOIN link_place_matches m USING (record_id)
-ORDER BY r.file_id, r.source_row;
+FROM link_place_records r JOIN link_place_matches m USING (record_id);
 
 -- _r_newborns: the newborns of the 出生医学证明 (chusheng), with the mother's (else the
 -- father's) name of their latest record, to name a child not yet named.
