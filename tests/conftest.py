@@ -285,3 +285,26 @@ def assert_same_people(label: str, got: list, expected: set, tolerance: float = 
           f"unidentified {unknown}")
     allowed = max(2, round(tolerance * max(len(expected), 1)))
     assert len(missing) + len(extra) + unknown <= allowed, (sorted(missing)[:10], sorted(extra)[:10])
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -19,7 +19,7 @@ from rootdb.ingest import ingest
 from rootdb.ingest.workers import WORKER_MAX_BYTES, WORKERS_ENV, Preparer, worker_count
 from rootdb.store import fetch_frame
 from rootdb.workspace import connect
-from conftest import DIBAO_HEADER, SAMPLE, dibao_row, write_csv, write_xlsx
+from conftest import DIBAO_HEADER, SAMPLE, alive, descendants, dibao_row, write_csv, write_xlsx
 
 
 def _tables(db: Path) -> dict[str, pl.DataFrame]:
@@ -94,27 +94,6 @@ def test_a_bad_worker_setting_is_a_chinese_usage_error_before_anything_is_writte
     assert not db_path.exists()
 
 
-def _descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            children = (task / "children").read_text().split() if (task / "children").exists() else []
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_a_killed_ingest_leaves_no_worker_behind(tmp_path, db_path):
     files = [write_xlsx(tmp_path / f"dibao_2026-{m:02d}.xlsx", [DIBAO_HEADER, dibao_row(cert=f"DB{m}")])
@@ -128,15 +107,15 @@ def test_a_killed_ingest_leaves_no_worker_behind(tmp_path, db_path):
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert marker.exists()
-        workers = _descendants(proc.pid)
+        workers = descendants(proc.pid)
         assert workers, "the pool's processes were started"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 20
-    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(p) for p in workers)
+    assert not any(alive(p) for p in workers)
     assert ingest(files, db=db_path).ok  # and the database is as it was: all three load
 
 

@@ -9,22 +9,20 @@ order is the same as in one process.
 The pool is used when it pays: more than one file, more than one core and at least
 `PARALLEL_MIN_BYTES` to read (starting a worker costs about a second of imports).
 `ROOTDB_INGEST_WORKERS` sets the number of workers: 0 or 1 reads in the main process;
-a number above 1 uses that many workers whatever the size. Workers start by `spawn`
-(never a fork of a process holding DuckDB and polars threads) and die with their parent.
+a number above 1 uses that many workers whatever the size. The workers are
+`rootdb.processes.worker_pool`'s: spawned, and they die with the run.
 """
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
-import signal
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from rootdb.errors import UsageError
+from rootdb.processes import worker_pool
 
 PARALLEL_MIN_BYTES = 32 << 20
 AHEAD_BYTES = 64 << 20
@@ -64,20 +62,6 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _die_with_parent(parent: int) -> None:
-    """A worker killed with its parent (kill -9 of `rootdb ingest` leaves no worker behind),
-    also when the parent died while the worker was still starting."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers still end when their queue closes
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
-    # One polars thread each: the workers already fill the cores (set before polars is imported).
-    os.environ["POLARS_MAX_THREADS"] = "1"
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
-
-
 class Preparer:
     """`take(path)` gives the future of `work(path, *args)` in a worker, or None where the
     main process is to do the work itself (no pool, the first file, a very large one)."""
@@ -94,8 +78,7 @@ class Preparer:
 
     def __enter__(self) -> Preparer:
         if self.workers:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_die_with_parent, initargs=(os.getpid(),))
+            self.pool = worker_pool(self.workers)
             self._fill()
         return self
 

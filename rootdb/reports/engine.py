@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import multiprocessing
 import os
 import re
 import shutil
@@ -36,6 +35,7 @@ from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
 from rootdb.outpaths import output_folder
 from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, record_audit
+from rootdb.processes import worker_pool
 from rootdb.reports import floorplans
 from rootdb.reports.output import hand_run_folder, process_alive, publish, safe_name, staging_folder
 from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate, base_sql, load_templates,
@@ -375,7 +375,7 @@ def _writers(fmt: str):
     if fmt != "xlsx" or workers < 2:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = worker_pool(workers)
     try:
         yield pool
     finally:

@@ -1,0 +1,31 @@
+"""Worker processes: the pool ingest reads files with and reports write workbooks with.
+
+Workers start by `spawn` (never a fork of a process holding DuckDB and polars threads),
+take one polars thread each (the workers already fill the cores), leave Ctrl+C to the
+main process, and die with it: a `kill -9` of a run leaves no worker behind, also when
+the run died while a worker was still starting.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(os.getpid(),))
+
+
+def _start_worker(parent: int) -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers still end when their queue closes
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    os.environ["POLARS_MAX_THREADS"] = "1"  # before the work imports polars
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
