@@ -22,50 +22,63 @@ from rootdb.workspace import connect
 from conftest import DIBAO_HEADER, SAMPLE, alive, descendants, dibao_row, write_csv, write_xlsx
 
 
+INGEST_TABLES = ("files", "quarantine", "row_issues", "raw_", "rec_")
+
+
 def _tables(db: Path) -> dict[str, pl.DataFrame]:
-    """Every stored table but the run records, rows in a fixed order, load times left out."""
+    """What ingest stores, rows in a fixed order, load times left out."""
     with connect(db) as con:
         names = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-            "AND table_name NOT IN ('batches') ORDER BY 1").fetchall()]
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY 1").fetchall()
+            if r[0].startswith(INGEST_TABLES)]
         out = {}
         for name in names:
             frame = fetch_frame(con, f'SELECT * FROM "{name}"')
             frame = frame.drop([c for c in frame.columns if c in ("loaded_at", "batch_id")])
-            out[name] = frame.sort(frame.columns, nulls_last=True) if frame.columns else frame
+            out[name] = frame.sort(frame.columns, nulls_last=True)
         return out
 
 
-def _ingest_with(workers: str, folder: Path, db: Path, monkeypatch) -> list[dict]:
+def _ingest_with(workers: str, paths: list[Path], db: Path, monkeypatch) -> list[dict]:
     monkeypatch.setenv(WORKERS_ENV, workers)
-    result = ingest([folder], db=db)
+    result = ingest(paths, db=db)
     files = [{k: v for k, v in f.to_dict().items() if k not in ("seconds", "path")} for f in result.files]
     for f in files:  # "与 2026-12-03 15:09 已导入的 … 内容相同": the minute of each run's own load
         f["message"] = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "<time>", f["message"] or "")
     return files
 
 
-def test_workers_store_and_report_exactly_what_one_process_does(tmp_path, monkeypatch):
+def test_workers_store_exactly_what_one_process_stores(sample_db, tmp_path, monkeypatch):
+    """The sample read and cleaned by two workers: every table ingest writes equals the
+    shared sample's, which one process ingested (the sample is under the size the pool is
+    used from by default)."""
+    _ingest_with("2", [SAMPLE], tmp_path / "spread.duckdb", monkeypatch)
+    first, second = _tables(sample_db), _tables(tmp_path / "spread.duckdb")
+    assert first.keys() == second.keys() and "rec_registry_persons" in first
+    for name in first:
+        assert first[name].equals(second[name]), name
+
+
+def test_workers_report_each_file_as_one_process_does(tmp_path, monkeypatch):
     area = tmp_path / "area"
-    shutil.copytree(SAMPLE, area, ignore=shutil.ignore_patterns("_truth"))
-    # beside the sample: a file no feed fits, a file that fails whole, one delivered twice
+    area.mkdir()
+    # a file no feed fits, a file that fails whole, one delivered twice, a good one
     write_csv(area / "notes.csv", [["备注", "内容"], ["1", "无关"]])
     (area / "dibao_broken_2026-11.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     write_xlsx(area / "dibao_2026-10.xlsx", [DIBAO_HEADER, dibao_row(cert="DB900"), dibao_row(cert="")])
     shutil.copy(area / "dibao_2026-10.xlsx", area / "dibao_copy_2026-10.xlsx")
+    shutil.copy(SAMPLE / "registry_places_2026-11.csv", area)
 
-    alone = _ingest_with("0", area, tmp_path / "alone.duckdb", monkeypatch)
-    spread = _ingest_with("2", area, tmp_path / "spread.duckdb", monkeypatch)
+    alone = _ingest_with("0", [area], tmp_path / "alone.duckdb", monkeypatch)
+    spread = _ingest_with("2", [area], tmp_path / "spread.duckdb", monkeypatch)
 
     assert spread == alone
     statuses = {f["file"]: f["status"] for f in spread}
     assert statuses["dibao_broken_2026-11.xlsx"] == statuses["notes.csv"] == "failed"
     assert statuses["dibao_copy_2026-10.xlsx"] == "unchanged"
+    assert statuses["dibao_2026-10.xlsx"] == statuses["registry_places_2026-11.csv"] == "loaded"
     assert "notes.csv" in next(f["message"] for f in spread if f["file"] == "notes.csv")
-    first, second = _tables(tmp_path / "alone.duckdb"), _tables(tmp_path / "spread.duckdb")
-    assert first.keys() == second.keys() and "rec_registry_persons" in first
-    for name in first:
-        assert first[name].equals(second[name]), name
+    assert _tables(tmp_path / "alone.duckdb").keys() == _tables(tmp_path / "spread.duckdb").keys()
 
 
 def test_the_pool_is_used_only_where_it_pays(tmp_path, monkeypatch):
