@@ -107,13 +107,12 @@ def ingest(
         ensure_schema(con)
         batch_id = start_run(con, command, os_user(), batch_started)
         progress.start(len(files))
-        digests = {path: _digest_if_readable(path) for path in files}
-        unseen = [p for p in files if digests[p] is not None and not _seen(con, digests[p])]
+        # Files whose content was loaded before are not handed to workers (checked again at their turn).
+        unseen = [p for p in files if (digest := _digest_if_readable(p)) is not None and not _seen(con, digest)]
         with Preparer(_prepare_elsewhere, unseen, (feed, strict)) as preparer:
             for path in files:
                 progress.file_started(path)
-                result = _ingest_file(con, path, digests[path], specs, feed, batch_id, progress, strict,
-                                      preparer)
+                result = _ingest_file(con, path, specs, feed, batch_id, progress, strict, preparer)
                 results.append(result)
                 progress.file_done(result)
         outcome = IngestResult(batch_id=batch_id, files=results, strict=strict)
@@ -211,6 +210,16 @@ def _digest_if_readable(path: Path) -> str | None:
         return None
 
 
+def _unchanged(con, digest: str, result: FileResult) -> bool:
+    """Whether a file with this content was loaded before; then `result` says so."""
+    seen = _seen(con, digest)
+    if seen:
+        feed, name, loaded_at = seen
+        result.feed, result.status = feed, "unchanged"
+        result.message = f"与 {loaded_at:%Y-%m-%d %H:%M} 已导入的 {name} 内容相同，未做任何改动"
+    return bool(seen)
+
+
 def _seen(con, digest: str) -> tuple | None:
     """(feed, file name, loaded at) of a file with this content loaded before, or None."""
     return con.execute(
@@ -225,10 +234,12 @@ class _Prepared:
     result: FileResult  # feed, header row, encoding, sheets, warnings, rows read, delivery date
     parts: list[_Part]
     delivered: DeliveryDate
+    digest: str  # the SHA-256 of the file as it was read
 
 
-def _prepare(path: Path, specs: dict[str, FeedSpec], forced_feed: str | None, strict: bool,
+def _prepare(path: Path, digest: str, specs: dict[str, FeedSpec], forced_feed: str | None, strict: bool,
              result: FileResult, progress: IngestProgress) -> _Prepared:
+    """`path` read, recognised and cleaned; `digest` was taken just before."""
     progress.step("读取")
     grids = read_grids(path)
     parts = _recognise_sheets(path, grids, specs, forced_feed, result)
@@ -253,7 +264,7 @@ def _prepare(path: Path, specs: dict[str, FeedSpec], forced_feed: str | None, st
             f"--strict：有 {quarantined:,} 行无法识别（如第{row['source_row']}行：{row['reason']}），"
             f"本文件 {result.rows_read:,} 行都未导入",
         )
-    return _Prepared(result, parts, delivered)
+    return _Prepared(result, parts, delivered, digest)
 
 
 def _new_result(path: Path) -> FileResult:
@@ -268,7 +279,7 @@ def _prepare_elsewhere(path: Path, forced_feed: str | None, strict: bool) -> tup
     result = _new_result(path)
     try:
         pause_point("ingest.worker")
-        prepared = _prepare(path, load_specs(), forced_feed, strict, result, _Silent())
+        prepared = _prepare(path, sha256_of(path), load_specs(), forced_feed, strict, result, _Silent())
     except InputFileError as exc:
         return None, result, exc
     except Exception as exc:  # noqa: BLE001 - reported for the file, as in-process
@@ -281,7 +292,6 @@ def _prepare_elsewhere(path: Path, forced_feed: str | None, strict: bool) -> tup
 def _ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
-    digest: str | None,
     specs: dict[str, FeedSpec],
     forced_feed: str | None,
     batch_id: int,
@@ -289,31 +299,31 @@ def _ingest_file(
     strict: bool = False,
     preparer: Preparer | None = None,
 ) -> FileResult:
-    """Load one file, read and cleaned here or by `preparer`'s worker processes."""
+    """Load one file, read and cleaned here or by `preparer`'s worker processes. The
+    SHA-256 stored with its rows is taken just before they are read (a file replaced
+    during a run is stored as what was read, and compared by that)."""
     started = time.perf_counter()
     result = _new_result(path)
     elsewhere = preparer.take(path) if preparer else None
     try:
-        progress.step("计算文件指纹")
-        digest = digest or sha256_of(path)  # an unreadable file fails here, named
-        seen = _seen(con, digest)
-        if seen:
-            if elsewhere is not None:
-                elsewhere.cancel()
-            feed, name, loaded_at = seen
-            result.feed, result.status = feed, "unchanged"
-            result.message = f"与 {loaded_at:%Y-%m-%d %H:%M} 已导入的 {name} 内容相同，未做任何改动"
-            return result
         received = None
         if elsewhere is not None:
             progress.step("读取、清洗")
             received = preparer.outcome(elsewhere)
         if received is None:
-            prepared = _prepare(path, specs, forced_feed, strict, result, progress)
+            progress.step("计算文件指纹")
+            digest = sha256_of(path)  # an unreadable file fails here, named
+            if _unchanged(con, digest, result):
+                return result
+            prepared = _prepare(path, digest, specs, forced_feed, strict, result, progress)
         else:
-            prepared, result, failure = received
+            prepared, read, failure = received
             if failure is not None:
+                result = read
                 raise failure
+            if _unchanged(con, prepared.digest, result):  # as delivered twice in this run
+                return result
+            result = read
         parts, spec = prepared.parts, prepared.parts[0].layout.spec
         vocab = Vocabulary.load(con)
         feed_part = (part_from_name(path.name, spec, vocab)
@@ -321,7 +331,7 @@ def _ingest_file(
         if feed_part is not None:
             result.part, result.part_basis = feed_part.name, feed_part.basis
         progress.step("写入数据库")
-        _load(con, path, digest, batch_id, parts, prepared.delivered, result, feed_part, vocab)
+        _load(con, path, prepared.digest, batch_id, parts, prepared.delivered, result, feed_part, vocab)
         result.status = "loaded"
     except InputFileError as exc:
         result.status, result.message = "failed", str(exc)
