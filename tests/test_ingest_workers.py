@@ -97,11 +97,19 @@ def test_the_pool_is_used_only_where_it_pays(tmp_path, monkeypatch):
     assert Preparer(print, [*small, huge], ()).pending == small[1:]
 
 
-def test_a_bad_worker_setting_is_a_chinese_usage_error_before_anything_is_written(tmp_path, db_path, monkeypatch):
+def test_more_workers_than_cores_are_not_started(tmp_path, monkeypatch):
+    small = [write_csv(tmp_path / f"dibao_{i}.csv", [DIBAO_HEADER, dibao_row()]) for i in range(5)]
+    monkeypatch.setenv(WORKERS_ENV, "64")
+    assert worker_count(small) == min(len(os.sched_getaffinity(0)), 5)
+
+
+@pytest.mark.parametrize("setting", ["两个", "²", "٣", "-1", "2.5"])
+def test_a_bad_worker_setting_is_a_chinese_usage_error_before_anything_is_written(tmp_path, db_path, monkeypatch,
+                                                                                 setting):
     from rootdb.errors import UsageError
 
     path = write_csv(tmp_path / "dibao_2026-11.csv", [DIBAO_HEADER, dibao_row()])
-    monkeypatch.setenv(WORKERS_ENV, "两个")
+    monkeypatch.setenv(WORKERS_ENV, setting)
     with pytest.raises(UsageError, match=WORKERS_ENV):
         ingest([path], db=db_path)
     assert not db_path.exists()

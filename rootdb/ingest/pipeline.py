@@ -210,6 +210,12 @@ def _digest_if_readable(path: Path) -> str | None:
         return None
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether DuckDB stopped a query because of Ctrl+C (it raises its own error for it)."""
+    return isinstance(exc, duckdb.InterruptException) or (
+        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower())
+
+
 def _unchanged(con, digest: str, result: FileResult) -> bool:
     """Whether a file with this content was loaded before; then `result` says so."""
     seen = _seen(con, digest)
@@ -336,6 +342,8 @@ def _ingest_file(
     except InputFileError as exc:
         result.status, result.message = "failed", str(exc)
     except Exception as exc:  # a bug or an environment failure: still name the file, keep going
+        if _interrupted(exc):  # Ctrl+C, turned into an error by DuckDB: stop the run, not just this file
+            raise KeyboardInterrupt from exc
         result.status = "failed"
         what = str(exc) if isinstance(exc, WorkerFailure) else f"{type(exc).__name__}: {exc}"
         result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{what}）"
@@ -503,7 +511,10 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
         pause_point("ingest.before_commit")
         con.commit()
     except BaseException:
-        con.rollback()
+        try:
+            con.rollback()
+        except duckdb.Error:  # an interrupted query has already ended the transaction
+            pass
         raise
     result.file_id = file_ids[0]
     result.current = becomes_current

@@ -9,8 +9,8 @@ order is the same as in one process.
 The pool is used when it pays: more than one file, more than one core and at least
 `PARALLEL_MIN_BYTES` to read (starting a worker costs about a second of imports).
 `ROOTDB_INGEST_WORKERS` sets the number of workers: 0 or 1 reads in the main process;
-a number above 1 uses that many workers whatever the size. The workers are
-`rootdb.processes.worker_pool`'s: spawned, and they die with the run.
+a number above 1 uses that many workers (at most one per core) whatever the size. The
+workers are `rootdb.processes.worker_pool`'s: spawned, and they die with the run.
 """
 
 from __future__ import annotations
@@ -39,17 +39,18 @@ def workers_setting() -> int | None:
     setting = os.environ.get(WORKERS_ENV, "").strip()
     if not setting:
         return None
-    if not setting.isdigit():
-        raise UsageError(f"环境变量 {WORKERS_ENV} 应为整数（0 或 1：不用子进程），现为“{setting}”")
+    if not (setting.isascii() and setting.isdigit()):
+        raise UsageError(f"环境变量 {WORKERS_ENV} 应为 0 或正整数（0 或 1：不用子进程），现为“{setting}”")
     return int(setting)
 
 
 def worker_count(files: list[Path]) -> int:
     """How many worker processes read and clean `files`; 0: the main process does."""
     wanted = workers_setting()
-    if wanted is not None:
-        return wanted if wanted > 1 and len(files) > 1 else 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if wanted is not None:  # at most one per core and per file
+        wanted = min(wanted, cores, len(files))
+        return wanted if wanted > 1 else 0
     if cores < 2 or len(files) < 2 or sum(_size(p) for p in files) < PARALLEL_MIN_BYTES:
         return 0
     return min(cores, len(files))
