@@ -45,7 +45,8 @@ _BLANKS = {m.lower() for m in BLANK_MARKERS}
 
 # Dashes of every width and style, after NFKC, become "-".
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2500\u2501\u30fc\ufe58\ufe63~\u301c"
-_WS = r"[\s\u3000\u00a0\u200b\ufeff]+"
+# \x1c-\x1f are whitespace to Python's \s and not to polars' (Rust's): named, so that both agree.
+_WS = r"[\s\x1c-\x1f\u3000\u00a0\u200b\ufeff]+"
 
 # ---------------------------------------------------------------- text normalisation
 
@@ -260,6 +261,8 @@ def parse_address(s: str | None) -> dict:
     The work is lru_cached (in `_parse_normalized`); the dict is a fresh copy."""
     if s is None:
         return dict.fromkeys(COLUMNS)
+    if len(s) > MAX_ADDRESS_CHARS:  # as `parse_addresses`: too long as delivered, kept as delivered
+        return dict(zip(COLUMNS, (s,) + (None,) * len(PARTS)))
     return dict(zip(COLUMNS, _parse_capped(normalize_address_text(s))))
 
 
