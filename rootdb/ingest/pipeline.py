@@ -203,6 +203,16 @@ def _recognise_sheets(path: Path, grids: list[Grid], specs: dict[str, FeedSpec],
     return parts
 
 
+def _fingerprint(path: Path) -> str:
+    """`sha256_of`, with a file gone or unreadable by its turn said in Chinese, named."""
+    try:
+        return sha256_of(path)
+    except FileNotFoundError as exc:
+        raise InputFileError(path, "文件不存在（可能已被移走或改名）") from exc
+    except OSError as exc:
+        raise InputFileError(path, f"无法打开文件：{exc.strerror or exc}") from exc
+
+
 def _digest_if_readable(path: Path) -> str | None:
     try:
         return sha256_of(path)
@@ -285,7 +295,7 @@ def _prepare_elsewhere(path: Path, forced_feed: str | None, strict: bool) -> tup
     result = _new_result(path)
     try:
         pause_point("ingest.worker")
-        prepared = _prepare(path, sha256_of(path), load_specs(), forced_feed, strict, result, _Silent())
+        prepared = _prepare(path, _fingerprint(path), load_specs(), forced_feed, strict, result, _Silent())
     except InputFileError as exc:
         return None, result, exc
     except Exception as exc:  # noqa: BLE001 - reported for the file, as in-process
@@ -318,7 +328,7 @@ def _ingest_file(
             received = preparer.outcome(elsewhere)
         if received is None:
             progress.step("计算文件指纹")
-            digest = sha256_of(path)  # an unreadable file fails here, named
+            digest = _fingerprint(path)
             if _unchanged(con, digest, result):
                 return result
             prepared = _prepare(path, digest, specs, forced_feed, strict, result, progress)
