@@ -35,7 +35,7 @@ from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stor
 from rootdb.ingest.detect import Layout, data_rows, dup_column, name_matches, recognise
 from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
-from rootdb.ingest.workers import Preparer, WorkerFailure, workers_setting
+from rootdb.ingest.workers import Preparer, WorkerFailure, worker_count, workers_setting
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
@@ -107,8 +107,10 @@ def ingest(
         ensure_schema(con)
         batch_id = start_run(con, command, os_user(), batch_started)
         progress.start(len(files))
-        # Files whose content was loaded before are not handed to workers (checked again at their turn).
-        unseen = [p for p in files if (digest := _digest_if_readable(p)) is not None and not _seen(con, digest)]
+        # Where workers would be used, files whose content was loaded before are not handed to
+        # them (every file is checked again at its turn).
+        unseen = [p for p in files if (digest := _digest_if_readable(p)) is not None
+                  and not _seen(con, digest)] if worker_count(files) else []
         with Preparer(_prepare_elsewhere, unseen, (feed, strict)) as preparer:
             for path in files:
                 progress.file_started(path)
@@ -245,9 +247,9 @@ def _seen(con, digest: str) -> tuple | None:
 
 @dataclass
 class _Prepared:
-    """A file read, recognised and cleaned: everything of it that needs no database."""
+    """A file read, recognised and cleaned: everything of it that needs no database (what
+    the reading found out about the file goes into its `FileResult`)."""
 
-    result: FileResult  # feed, header row, encoding, sheets, warnings, rows read, delivery date
     parts: list[_Part]
     delivered: DeliveryDate
     digest: str  # the SHA-256 of the file as it was read
@@ -280,7 +282,7 @@ def _prepare(path: Path, digest: str, specs: dict[str, FeedSpec], forced_feed: s
             f"--strict：有 {quarantined:,} 行无法识别（如第{row['source_row']}行：{row['reason']}），"
             f"本文件 {result.rows_read:,} 行都未导入",
         )
-    return _Prepared(result, parts, delivered, digest)
+    return _Prepared(parts, delivered, digest)
 
 
 def _new_result(path: Path) -> FileResult:
