@@ -348,9 +348,8 @@ _SHAPED = (r"^(?P<head>[^0-9]*)(?P<b>[1-9][0-9]{0,3})(?P<bs>号楼|栋|幢)(?P<u
 
 @functools.lru_cache(maxsize=1 << 16)
 def _shape_parts(shape: str) -> tuple[str | None, str] | None:
-    """(community, compound) of a shape that takes the fast path, else None."""
-    if len(shape) > MAX_ADDRESS_CHARS or not shape or shape.lower() in _BLANKS:
-        return None
+    """(community, compound) of a shape that takes the fast path, else None (a shape is never
+    blank, nor longer than its address)."""
     community, rest = _prefix(shape)
     fast = _FAST_HOUSE.match(rest)
     return (community, fast.group("compound")) if fast else None
@@ -367,8 +366,9 @@ def _parse_by_shape(texts: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
     shapes = shaped["_shape"].unique()
     parts = [_shape_parts(v) or (None, None) for v in shapes.to_list()]
     lookup = pl.DataFrame(parts, schema={"community": pl.String, "compound": pl.String}, orient="row").with_columns(
-        shapes, pl.Series("_fast", [p != (None, None) for p in parts], dtype=pl.Boolean))
-    done = shaped.join(lookup, on="_shape", how="left").filter(pl.col("_fast")).select(
+        shapes)
+    # the fast path's compound is never empty: a shape without one did not take it
+    done = shaped.join(lookup, on="_shape", how="left").filter(pl.col("compound").is_not_null()).select(
         pl.col("_text"), pl.col("_text").alias("address"), "community", "compound",
         pl.col("b").alias("building"), pl.col("u").alias("unit"), pl.col("r").alias("room"),
         pl.concat_str("compound", "b", "u", "r", separator="|").alias("house_key"))
