@@ -15,6 +15,11 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 
 
+def cores() -> int:
+    """The cores this process may run on (a container or `taskset` may give fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(os.getpid(),))

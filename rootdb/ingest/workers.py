@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from rootdb.errors import UsageError
-from rootdb.processes import worker_pool
+from rootdb.processes import cores, worker_pool
 
 PARALLEL_MIN_BYTES = 32 << 20
 AHEAD_BYTES = 64 << 20
@@ -47,13 +47,13 @@ def workers_setting() -> int | None:
 def worker_count(files: list[Path]) -> int:
     """How many worker processes read and clean `files`; 0: the main process does."""
     wanted = workers_setting()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    usable = cores()
     if wanted is not None:  # at most one per core and per file
-        wanted = min(wanted, cores, len(files))
+        wanted = min(wanted, usable, len(files))
         return wanted if wanted > 1 else 0
-    if cores < 2 or len(files) < 2 or sum(_size(p) for p in files) < PARALLEL_MIN_BYTES:
+    if usable < 2 or len(files) < 2 or sum(_size(p) for p in files) < PARALLEL_MIN_BYTES:
         return 0
-    return min(cores, len(files))
+    return min(usable, len(files))
 
 
 def _size(path: Path) -> int:

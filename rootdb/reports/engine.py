@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import shutil
 import time
@@ -35,7 +34,7 @@ from rootdb.errors import SchemaError, UsageError
 from rootdb.faults import pause_point
 from rootdb.outpaths import output_folder
 from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, record_audit
-from rootdb.processes import worker_pool
+from rootdb.processes import cores, worker_pool
 from rootdb.reports import floorplans
 from rootdb.reports.output import hand_run_folder, process_alive, publish, safe_name, staging_folder
 from rootdb.reports.templates import (BASE_SQL, BASE_STATEMENTS, ReportTemplate, base_sql, load_templates,
@@ -371,7 +370,7 @@ def _finish(path: Path, template: ReportTemplate, frame: pl.DataFrame, notes: li
 @contextlib.contextmanager
 def _writers(fmt: str):
     """A pool of workbook writers, one per core, on machines with more than one."""
-    workers = min(os.cpu_count() or 1, 4)
+    workers = min(cores(), 4)
     if fmt != "xlsx" or workers < 2:
         yield None
         return
