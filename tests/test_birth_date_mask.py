@@ -67,6 +67,23 @@ def test_what_is_no_date_is_hidden_or_left():
     assert _apply(["出生日期与身份证号不符（身份证号为 1995-03-31）"]) == ["出生日期与身份证号不符（身份证号为 1995年）"]
 
 
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["不详", "", "85.3.2", "2024/2/31"]),
+                                 st.dates().map(str), st.dates().map(lambda d: d.strftime("%Y%m%d"))),
+                       min_size=1, max_size=8),
+       repeat=st.integers(1, 4))
+@settings(max_examples=100, deadline=None)
+def test_a_report_column_masked_once_per_distinct_value_is_masked_row_by_row(values, repeat):
+    """A report's column masks (`_masked_column`) work on the distinct values where they
+    repeat: the same cells as the mask on every row, nulls kept."""
+    from rootdb.privacy import mask_id, mask_phone
+    from rootdb.reports.engine import _masked_column
+
+    column = pl.Series("v", values * repeat, dtype=pl.String)
+    for mask in (mask_birth_date, mask_id, mask_phone):
+        expected = column.to_frame().select(mask(pl.col("v")))["v"]
+        assert _masked_column(column, mask).to_list() == expected.to_list()
+
+
 # ---------------------------------------------------------------- the outputs
 
 

@@ -439,12 +439,21 @@ def mask_report(template: ReportTemplate, frame: pl.DataFrame, unmasked: bool) -
     if unmasked:
         return frame
     masks = {"id": mask_id, "phone": mask_phone, "birth_date": mask_birth_date}
-    frame = frame.with_columns(
-        masks[c.mask](pl.col(c.field).cast(pl.String)).alias(c.field) for c in template.columns if c.mask
-    )
+    frame = frame.with_columns(_masked_column(frame[c.field].cast(pl.String), masks[c.mask])
+                               for c in template.columns if c.mask)
     # Then by content, whatever a column is called or the template says: an ID inside
     # 残疾人证号, 学籍号 or 社会保障号码, a mobile in a note.
     return mask_frame(frame)
+
+
+def _masked_column(values: pl.Series, mask: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """`mask` on a column, worked out once per distinct value where values repeat (a
+    correction report's birth dates: 5 000 dates in 230 000 rows)."""
+    distinct = values.unique()
+    if distinct.len() * 2 > values.len():
+        return values.to_frame().select(mask(pl.col(values.name))).to_series()
+    masked = distinct.to_frame().select(mask(pl.col(values.name))).to_series()
+    return values.replace_strict(distinct, masked, default=None, return_dtype=pl.String)
 
 
 def _remove_stale_staging(out: Path) -> None:
