@@ -42,3 +42,21 @@ def run_step(script: str, name: str, *args: str) -> dict:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def redelivered_yibao(area: Path, folder: Path, phone: str) -> Path:
+    """The area's yibao file (the largest feed after the registry) delivered again into
+    `folder`: same name and rows, the last row's phone number `phone` (another if it
+    already is), so a new delivery that replaces the last one."""
+    import polars as pl
+
+    source = area / "yibao_2026-11.csv"
+    frame = pl.read_csv(source, infer_schema=False)
+    last = frame.height - 1
+    phone = phone if frame["联系电话"][last] != phone else phone[:-1] + "1"
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == last).then(pl.lit(phone))
+                               .otherwise(pl.col("联系电话")).alias("联系电话"))
+    target = folder / source.name
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(target, include_bom=True)
+    return target

@@ -25,7 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import OUT, run_step
+from common import OUT, redelivered_yibao, run_step
 KEYS = ["file", "source_row", "role"]
 
 
@@ -98,19 +98,9 @@ def _step_plain(db: Path, truth_dir: Path) -> dict:
 def _step_redeliver(db: Path, truth_dir: Path) -> dict:
     """The yibao file again, same name and rows, one phone number changed: a new
     delivery that replaces the old one (the ground truth still holds)."""
-    import polars as pl
-
     from rootdb import ingest
 
-    source = truth_dir.parent / "yibao_2026-11.csv"
-    frame = pl.read_csv(source, infer_schema=False)
-    last = frame.height - 1
-    phone = "13800000000" if frame["联系电话"][last] != "13800000000" else "13900000000"
-    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == last).then(pl.lit(phone))
-                               .otherwise(pl.col("联系电话")).alias("联系电话"))
-    target = db.parent / "redelivered" / source.name
-    target.parent.mkdir(exist_ok=True)
-    frame.write_csv(target, include_bom=True)
+    target = redelivered_yibao(truth_dir.parent, db.parent / "redelivered", "13800000000")
     result = ingest([target], db=db)
     if not result.ok:
         raise SystemExit(f"re-delivery failed: {result.to_dict()}")
