@@ -244,7 +244,7 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
         step.detail = dict(run.changes)
     pause_point("nightly.before_swap")
     _swap_in(staging, reports_dir)
-    _save_state(ws.db_path, state)
+    _save_state(ws.db_path, state, read[0].saved)
 
 # ---------------------------------------------------------------- changes since the last run
 
@@ -261,6 +261,7 @@ class _Today:
     unit_name: str
     previous: pl.DataFrame | None = None
     overdue_before: pl.DataFrame | None = None
+    saved: dict[str, pl.DataFrame] = field(default_factory=dict)  # the state tables as last saved
 
 
 def _read_today(con) -> _Today:
@@ -288,10 +289,12 @@ def _read_today(con) -> _Today:
         unit_name=_unit_name(con, None, None),
     )
     if table_exists(con, PERSON_STATE):
-        today.previous = fetch_frame(con, f"SELECT * FROM {PERSON_STATE}")
+        today.previous = today.saved[PERSON_STATE] = fetch_frame(con, f"SELECT * FROM {PERSON_STATE}")
         # A state saved before events were kept has none: tonight's is the first to compare with.
-        today.overdue_before = (fetch_frame(con, f"SELECT event_no FROM {EVENT_STATE}")
-                                if table_exists(con, EVENT_STATE) else today.state[EVENT_STATE])
+        if table_exists(con, EVENT_STATE):
+            today.overdue_before = today.saved[EVENT_STATE] = fetch_frame(con, f"SELECT event_no FROM {EVENT_STATE}")
+        else:
+            today.overdue_before = today.state[EVENT_STATE]
     return today
 
 
@@ -428,15 +431,27 @@ def _write_changes(path: Path, changes: pl.DataFrame, as_of: dt.date, unit_name:
     write_xlsx(path, template, frame, ReportHeading(unit_name=unit_name, as_of=as_of))
 
 
-def _save_state(db_path: Path, state: dict[str, pl.DataFrame]) -> None:
-    """Save tonight's state (`_changes`), each table replaced, in one transaction."""
-    from rootdb.store import frame_to_table
+def _save_state(db_path: Path, state: dict[str, pl.DataFrame], saved: dict[str, pl.DataFrame] | None = None) -> None:
+    """Save tonight's state (`_compare`) in one transaction. A table whose last saved
+    state (`saved`) has the same columns gets only the rows of the keys (its first
+    column: person_id, event_no) whose rows changed, came or went — on a night with
+    nothing new, the few people whose last visit passed 90 days; any other is replaced."""
+    from rootdb.store import append_frame, frame_to_table, registered
     from rootdb.workspace import connect
 
     with connect(db_path) as con:
         con.begin()
         for table, frame in state.items():
-            frame_to_table(con, table, frame)
+            before = (saved or {}).get(table)
+            if before is None or before.schema != frame.schema:
+                frame_to_table(con, table, frame)
+                continue
+            key = frame.columns[0]
+            stale = pl.concat([frame.join(before, on=frame.columns, how="anti", nulls_equal=True).select(key),
+                               before.join(frame, on=frame.columns, how="anti", nulls_equal=True).select(key)])
+            with registered(con, "_stale_keys", stale):
+                con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM _stale_keys)")
+            append_frame(con, table, frame.join(stale, on=key, how="semi"))
         con.commit()
 
 

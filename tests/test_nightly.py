@@ -13,6 +13,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import SAMPLE
 
 from rootdb.ingest import ingest
@@ -40,6 +42,20 @@ def _changes(ws, day: int) -> pl.DataFrame:
     """The morning's 变动情况 rows, without the 合计 line, notes and footer."""
     return (pl.read_excel(ws.root / "reports" / f"变动情况_2026-11-{day:02d}.xlsx", read_options={"header_row": 2})
             .filter(pl.col("序号").is_not_null()))
+
+
+def _states(ws, day: int) -> tuple[dict, dict]:
+    """The state the night saved (only what changed, where it could) and the whole state
+    of that night worked out afresh: each table sorted by its key."""
+    import duckdb
+
+    from rootdb.nightly import EVENT_STATE, PERSON_STATE, _changes
+
+    fresh = _changes(ws.db_path, dt.date(2026, 11, day))[0]
+    with duckdb.connect(str(ws.db_path), read_only=True) as con:
+        saved = {t: con.sql(f"SELECT * FROM {t}").pl() for t in (PERSON_STATE, EVENT_STATE)}
+    return ({t: f.sort(f.columns[0]) for t, f in saved.items()},
+            {t: f.sort(f.columns[0]) for t, f in fresh.items()})
 
 
 def _report(ws, code: str) -> pl.DataFrame:
@@ -89,9 +105,11 @@ def week(tmp_path_factory):
     yibao.with_columns(pl.when(pl.col("个人编号").is_in(stopped["个人编号"].implode())).then(pl.lit("终止参保"))
                        .otherwise(pl.col("参保状态")).alias("参保状态")).write_csv(inbox / "yibao_2026-11-03.csv")
     mornings[3] = (_night(ws, 3), _report(ws, "R09"), _changes(ws, 3))
+    states = {3: _states(ws, 3)}
 
     # Night 4: nothing arrives.
     mornings[4] = (_night(ws, 4), _changes(ws, 4))
+    states[4] = _states(ws, 4)
 
     # Night 5: the registry registers a newborn in an existing household.
     header, rows = _csv_rows(SAMPLE / "registry_persons_2026-11.csv")
@@ -101,11 +119,12 @@ def week(tmp_path_factory):
     (inbox / "registry_persons_2026-11-05.csv").write_text("\n".join([header, *rows, ",".join(baby)]) + "\n",
                                                           encoding="utf-8")
     mornings[5] = (_night(ws, 5),)
-    return ws, mornings, dies, stopped
+    states[5] = _states(ws, 5)
+    return ws, mornings, dies, stopped, states
 
 
 def test_night_one_loads_everything_and_files_it_away(week):
-    ws, mornings, _, _ = week
+    ws, mornings, *_ = week
     run = mornings[1][0]
     assert run.exit_code == ExitCode.OK and run.status == "done", run.message
     assert [s.name for s in run.steps] == ["ingest", "link", "reports", "changes"]
@@ -124,7 +143,7 @@ def test_night_one_loads_everything_and_files_it_away(week):
 
 
 def test_night_two_a_death_stops_the_allowance_and_is_listed(week):
-    ws, mornings, dies, _ = week
+    ws, mornings, dies, *_ = week
     run, r03, r07, changes = mornings[2]
     assert run.exit_code == ExitCode.OK, run.message
     masked = dies["id_number"][:6] + "********" + dies["id_number"][14:]
@@ -135,7 +154,7 @@ def test_night_two_a_death_stops_the_allowance_and_is_listed(week):
 
 
 def test_night_three_rejects_junk_with_a_note_and_takes_the_rest(week):
-    ws, mornings, _, stopped = week
+    ws, mornings, _, stopped, _ = week
     run, r09, _ = mornings[3]
     assert run.exit_code == ExitCode.REJECTED and run.status == "done_with_rejected"
     rejected = ws.root / "rejected" / "yibao_2026-11-03_损坏.csv"
@@ -153,7 +172,7 @@ def test_night_three_rejects_junk_with_a_note_and_takes_the_rest(week):
 def test_a_file_of_no_known_feed_is_rejected_with_what_to_do_in_the_inbox(week, tmp_path):
     """`rootdb ingest` says to name the feed with --feed; nightly has no options, so its
     note says to rename the file (or fix its header) and put it back in the inbox."""
-    ws, mornings, _, _ = week
+    ws, mornings, *_ = week
     run = mornings[3][0]
     (entry,) = [f for f in run.files if f["file"] == UNKNOWN_LIST]
     assert entry["status"] == "failed" and Path(entry["moved_to"]) == ws.root / "rejected" / UNKNOWN_LIST
@@ -169,7 +188,7 @@ def test_a_file_of_no_known_feed_is_rejected_with_what_to_do_in_the_inbox(week, 
 
 
 def test_night_four_with_nothing_new_skips_the_link(week):
-    _, mornings, _, _ = week
+    _, mornings, *_ = week
     run = mornings[4][0]
     assert run.exit_code == ExitCode.OK and {s.name: s.status for s in run.steps}["link"] == "skipped"
     # Nobody's state changed; only time passed: events and visits fall overdue.
@@ -197,7 +216,7 @@ def test_a_morning_lists_the_events_newly_overdue_and_the_visits_lapsed(week, da
     """Nights 3 and 4 after nights 2 and 3: events whose deadline passed in between (their
     number, 1 day overdue, 处置部门), special-group residents whose last visit passed 90
     days in between (never those overdue or unvisited the night before)."""
-    _, mornings, _, _ = week
+    _, mornings, *_ = week
     run, changes = mornings[day][0], mornings[day][-1]
     expected = _newly_overdue(dt.date(2026, 11, day))
     lapsed = _visits_lapsed(dt.date(2026, 11, day))
@@ -217,14 +236,14 @@ def test_a_morning_lists_the_events_newly_overdue_and_the_visits_lapsed(week, da
 def test_a_morning_with_nothing_lapsed_lists_no_overdue(week):
     """Night 2 (1 November to 2 November): no open event's deadline was on 1 November, no
     last visit on 4 August (the sample keeps both edges clear): neither kind is listed."""
-    _, mornings, _, _ = week
+    _, mornings, *_ = week
     run = mornings[2][0]
     assert not _newly_overdue(dt.date(2026, 11, 2)) and not _visits_lapsed(dt.date(2026, 11, 2))
     assert "事件超期" not in run.changes and "走访超期" not in run.changes
 
 
 def test_night_five_a_newborn_is_newly_registered(week):
-    ws, mornings, _, _ = week
+    ws, mornings, *_ = week
     run = mornings[5][0]
     assert run.exit_code == ExitCode.OK, run.message
     assert run.changes.get("新登记") == 1
@@ -233,7 +252,7 @@ def test_night_five_a_newborn_is_newly_registered(week):
 
 
 def test_a_second_run_at_once_gives_up_without_changing_anything(week, tmp_path):
-    ws, _, _, _ = week
+    ws, *_ = week
     before = sorted(p.name for p in (ws.root / "reports").iterdir())
     holding, release = threading.Event(), threading.Event()
 
@@ -288,3 +307,41 @@ def test_a_killed_run_shows_as_interrupted_a_live_one_as_running(tmp_path):
     with _run_lock(tmp_path / LOCK_NAME, 0):
         assert recent_runs(tmp_path)[0]["status"] == "running"
     assert recent_runs(tmp_path)[0]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("day", [3, 4, 5])
+def test_each_night_saves_its_whole_state(week, day):
+    """A night saves only the rows of its state that changed; what it leaves in the
+    database is still that night's whole state, as worked out afresh."""
+    saved, fresh = week[4][day]
+    assert saved.keys() == fresh.keys()
+    for table in fresh:
+        assert saved[table].equals(fresh[table], null_equal=True), table
+
+
+_PEOPLE = st.dictionaries(st.integers(1, 12), st.tuples(st.sampled_from(["张三", "李四", None]),
+                                                         st.lists(st.sampled_from(["低保", "特困"]), max_size=2),
+                                                         st.sampled_from([True, False, None])), max_size=8)
+
+
+@given(before=_PEOPLE, after=_PEOPLE)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_state_saved_by_its_changes_is_the_whole_state(tmp_path, before, after):
+    """Whoever came, went or changed (a name, a benefit, a visit, a null) between two
+    nights: the table saved with only the changed keys holds exactly tonight's state."""
+    import duckdb
+
+    from rootdb.nightly import PERSON_STATE, _save_state
+
+    def frame(people):
+        return pl.DataFrame([(k, *v) for k, v in sorted(people.items())], orient="row",
+                            schema={"person_id": pl.Int64, "name": pl.String, "benefits": pl.List(pl.String),
+                                    "visited_90d": pl.Boolean})
+
+    db = tmp_path / f"state_{abs(hash((str(before), str(after))))}.duckdb"
+    db.unlink(missing_ok=True)
+    _save_state(db, {PERSON_STATE: frame(before)})
+    _save_state(db, {PERSON_STATE: frame(after)}, {PERSON_STATE: frame(before)})
+    with duckdb.connect(str(db), read_only=True) as con:
+        saved = con.sql(f"SELECT * FROM {PERSON_STATE} ORDER BY person_id").pl()
+    assert saved.equals(frame(after), null_equal=True)
