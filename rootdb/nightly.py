@@ -433,26 +433,31 @@ def _write_changes(path: Path, changes: pl.DataFrame, as_of: dt.date, unit_name:
 
 def _save_state(db_path: Path, state: dict[str, pl.DataFrame], saved: dict[str, pl.DataFrame] | None = None) -> None:
     """Save tonight's state (`_compare`) in one transaction. A table whose last saved
-    state (`saved`) has the same columns gets only the rows of the keys (its first
-    column: person_id, event_no) whose rows changed, came or went — on a night with
-    nothing new, the few people whose last visit passed 90 days; any other is replaced."""
+    state (`saved`) has the same columns, keyed by its first column (person_id,
+    event_no: unique, never null, tonight and then), gets only the rows of the keys
+    whose rows changed, came or went — on a night with nothing new, the few people whose
+    last visit passed 90 days; any other is replaced."""
     from rootdb.store import append_frame, frame_to_table, registered
     from rootdb.workspace import connect
 
     with connect(db_path) as con:
         con.begin()
         for table, frame in state.items():
-            before = (saved or {}).get(table)
-            if before is None or before.schema != frame.schema:
+            before, key = (saved or {}).get(table), frame.columns[0]
+            if before is None or before.schema != frame.schema or not (_a_key(frame[key]) and _a_key(before[key])):
                 frame_to_table(con, table, frame)
                 continue
-            key = frame.columns[0]
             stale = pl.concat([frame.join(before, on=frame.columns, how="anti", nulls_equal=True).select(key),
                                before.join(frame, on=frame.columns, how="anti", nulls_equal=True).select(key)])
             with registered(con, "_stale_keys", stale):
                 con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM _stale_keys)")
             append_frame(con, table, frame.join(stale, on=key, how="semi"))
         con.commit()
+
+
+def _a_key(column: pl.Series) -> bool:
+    """Whether `column` tells its rows apart: no null, no value twice."""
+    return column.null_count() == 0 and column.n_unique() == column.len()
 
 
 # ---------------------------------------------------------------- files and folders
