@@ -63,7 +63,9 @@ def run_nightly(db: Path, as_of: dt.date) -> dict:
     output, errors = db.parent / "nightly_bench.out", db.parent / "nightly_bench.err"
     started = time.perf_counter()
     with output.open("w") as out, errors.open("w") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        # the inbox's files count at once (they were just put there, not still being written)
+        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True,
+                                env={**os.environ, "ROOTDB_INBOX_SETTLE": "0"})
     tree_peak = 0
     while True:  # wait4: this run's own CPU time and peak memory, its workers' included
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
