@@ -88,8 +88,20 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 SAMPLE_FIXTURES = {"sample_db", "truth", "report_csv"}
 
 
+# The modules that take longest (minutes of faults, a Spark cluster, the page, whole
+# nights), measured with --durations: run first, so that the two workers do not end
+# with one of them alone on a long module (pyproject's --no-loadscope-reorder keeps
+# this order; xdist's own puts the modules with the most tests first).
+LONGEST_FIRST = ("test_faults.py", "test_spark_cluster.py", "test_serve_app.py", "test_reports_safety.py",
+                 "test_nightly.py", "test_protection.py", "test_serve_nightly.py", "test_reports_unmatched.py",
+                 "test_link.py", "test_serve_store.py", "test_feed_parts.py", "test_privacy_scan.py",
+                 "test_address_properties.py", "test_published.py", "test_serve_browser.py", "test_spark.py")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest selects by -m
 def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each module's order kept
     for item in items:
         if SAMPLE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.sample)

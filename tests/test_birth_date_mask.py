@@ -71,7 +71,7 @@ def test_what_is_no_date_is_hidden_or_left():
                                  st.dates().map(str), st.dates().map(lambda d: d.strftime("%Y%m%d"))),
                        min_size=1, max_size=8),
        repeat=st.integers(1, 4))
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 def test_a_report_column_masked_once_per_distinct_value_is_masked_row_by_row(values, repeat):
     """A report's column masks (`_masked_column`) work on the distinct values where they
     repeat: the same cells as the mask on every row, nulls kept."""
