@@ -5,8 +5,8 @@ the inbox — the night the reports are written again for a new date and nothing
 
 Needs the linked area from `bench/link_bench.py` (bench/out/link_<N>/rootdb.duckdb,
 left as it is). Copies it into a fresh workspace (bench/out/nightly_<N>/ws/, an empty
-inbox/ beside the database), runs `rootdb nightly` once (the first run of a workspace
-links again: not counted), then `--runs` more times, each a child process of its own
+inbox/ beside the database), runs `rootdb nightly` once (a workspace's first run has no
+state to compare with: not counted), then `--runs` more times, each a child process of its own
 and each a day later than the one before (a real next night: ages, "this month", 超期
 and the changes since the last run move on; `--as-of`: the first run's date, default
 today); then one night more with the yibao file (460 k rows on a city, the largest feed
@@ -103,7 +103,7 @@ def main() -> None:
     (ws / "inbox").mkdir(parents=True)
     shutil.copyfile(source, ws / "rootdb.duckdb")
     first = run_nightly(ws / "rootdb.duckdb", args.as_of)
-    print(f"first run (links the copy): {first['wall_seconds']} s")
+    print(f"first run (no state to compare with): {first['wall_seconds']} s")
     runs = []
     for i in range(args.runs):
         runs.append(run_nightly(ws / "rootdb.duckdb", args.as_of + dt.timedelta(days=i + 1)))

@@ -6,7 +6,7 @@ One run, in order:
    bounded time, then gives up with exit status 4 and changes nothing);
 2. ingest the inbox's files (each file its own transaction; a file that is still being
    written — modified in the last ROOTDB_INBOX_SETTLE seconds — waits for the next run);
-3. link, when anything new was loaded or the last run did not finish;
+3. link, when a file was loaded since the last link that was committed;
 4. write every report, and the changes since the last run (变动情况), into a staging
    folder, then swap it in place of `reports/` — a failure leaves yesterday's reports;
 5. move processed files to `archive/YYYY-MM-DD/`, rejected ones to `rejected/` with a
@@ -190,15 +190,14 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         if entry["status"] == "failed":
             entry["moved_to"] = _reject(Path(entry["path"]), ws.root / "rejected", entry["message"] or "无法导入")
 
-    # 2. Link when there is something new, or the last run did not get to the end; and
-    #    only once the registry has arrived (nothing can be linked or reported without it).
+    # 2. Link when a file was loaded since the last link that got to its end (tonight, by
+    #    hand, or by a run killed before its link); and only once the registry has
+    #    arrived (nothing can be linked or reported without it).
     with open_existing(ws.db_path, read_only=True) as con:
-        linked_before = table_exists(con, "crosswalk")
         has_registry = table_exists(con, "files") and con.execute(
             "SELECT count(*) FROM files WHERE is_current AND feed = 'registry_persons'").fetchall()[0][0] > 0
+        needs_link = has_registry and (not table_exists(con, "crosswalk") or _loaded_since_link(con))
     if has_registry:
-        needs_link = (not linked_before or any(f["status"] == "loaded" for f in run.files)
-                      or _last_run_status(ws.root / "runs", Path(run.record_file)) not in ("done", "done_with_rejected"))
         with _step(run, "link", log, skip=None if needs_link else "无新数据") as step:
             if needs_link:
                 linked = link(db=ws.db_path)
@@ -564,17 +563,13 @@ def _remove_leftovers(root: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _last_run_status(runs_dir: Path, this_run: Path) -> str | None:
-    """How the run before this one ended ("running" when it was killed)."""
-    records = sorted(r for r in runs_dir.glob("nightly_*.json") if r != this_run)
-    for record in reversed(records):
-        try:
-            status = json.loads(record.read_text(encoding="utf-8")).get("status")
-        except (OSError, ValueError):
-            continue
-        if status != "busy":
-            return status
-    return None
+def _loaded_since_link(con) -> bool:
+    """Whether a file was loaded (or a delivery replaced) after the last link that was
+    committed: batch ids come from one sequence, and a link records its batch in its own
+    transaction, so a killed or failed link leaves the files after the last good one."""
+    return con.execute(
+        "SELECT count(*) FROM files WHERE batch_id > coalesce((SELECT max(batch_id) FROM batches "
+        "WHERE command = 'link' AND status = 'ok'), -1)").fetchall()[0][0] > 0
 
 
 def recent_runs(root: Path, limit: int = 10) -> list[dict]:

@@ -135,7 +135,9 @@ def test_killed_nightly_run_is_completed_by_the_next(workspace, tmp_path):
         assert (inbox / "binzang_2026-12.csv").exists()  # not filed away by the killed run
         after_kill = _state(workspace / "rootdb.duckdb")  # opens; the link of the killed run committed or not
         assert after_kill["crosswalk"][0] > 0 and after_kill["files"][0] >= db_before["files"][0]
-        _run(["nightly", "--as-of", "2026-11-02"], cwd=workspace)
+        done = json.loads(_run(["nightly", "--as-of", "2026-11-02", "--json"], cwd=workspace).stdout)
+        # the killed run's link was committed, with the file it loaded: not linked again
+        assert {s["name"]: s["status"] for s in done["steps"]}["link"] == "skipped"
         assert not (inbox / "binzang_2026-12.csv").exists()
         assert not list(workspace.glob(".reports-*"))
         assert len(list((workspace / "reports").glob("R*.xlsx"))) == sum(1 for n in first if re.fullmatch(r"R\d\d_[^/]*\.xlsx", n))
