@@ -6,7 +6,7 @@ One run, in order:
    bounded time, then gives up with exit status 4 and changes nothing);
 2. ingest the inbox's files (each file its own transaction; a file that is still being
    written — modified in the last ROOTDB_INBOX_SETTLE seconds — waits for the next run);
-3. link, when a file was loaded since the last link that was committed;
+3. link, when a file was loaded or review decisions imported since the last committed link;
 4. write every report, and the changes since the last run (变动情况), into a staging
    folder, then swap it in place of `reports/` — a failure leaves yesterday's reports;
 5. move processed files to `archive/YYYY-MM-DD/`, rejected ones to `rejected/` with a
@@ -190,13 +190,13 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         if entry["status"] == "failed":
             entry["moved_to"] = _reject(Path(entry["path"]), ws.root / "rejected", entry["message"] or "无法导入")
 
-    # 2. Link when a file was loaded since the last link that got to its end (tonight, by
-    #    hand, or by a run killed before its link); and only once the registry has
-    #    arrived (nothing can be linked or reported without it).
+    # 2. Link when a file was loaded, or review decisions imported, since the last link
+    #    that got to its end (tonight, by hand, or by a run killed before its link); and
+    #    only once the registry has arrived (nothing can be linked or reported without it).
     with open_existing(ws.db_path, read_only=True) as con:
         has_registry = table_exists(con, "files") and con.execute(
             "SELECT count(*) FROM files WHERE is_current AND feed = 'registry_persons'").fetchall()[0][0] > 0
-        needs_link = has_registry and (not table_exists(con, "crosswalk") or _loaded_since_link(con))
+        needs_link = has_registry and (not table_exists(con, "crosswalk") or _changed_since_link(con))
     if has_registry:
         with _step(run, "link", log, skip=None if needs_link else "无新数据") as step:
             if needs_link:
@@ -563,13 +563,21 @@ def _remove_leftovers(root: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _loaded_since_link(con) -> bool:
-    """Whether a file was loaded (or a delivery replaced) after the last link that was
-    committed: batch ids come from one sequence, and a link records its batch in its own
-    transaction, so a killed or failed link leaves the files after the last good one."""
-    return con.execute(
-        "SELECT count(*) FROM files WHERE batch_id > coalesce((SELECT max(batch_id) FROM batches "
-        "WHERE command = 'link' AND status = 'ok'), -1)").fetchall()[0][0] > 0
+def _changed_since_link(con) -> bool:
+    """Whether a file was loaded (or a delivery replaced), or an officer's review
+    decisions imported (`rootdb review import`), after the last link that was committed:
+    batch ids come from one sequence, and a link records its batch in its own
+    transaction, so a killed or failed link leaves them after the last good one."""
+    from rootdb.store import table_exists
+
+    last_batch, last_time = con.execute(
+        "SELECT max(batch_id), max(finished_at) FROM batches WHERE command = 'link' AND status = 'ok'").fetchall()[0]
+    if last_batch is None:
+        return True
+    if con.execute("SELECT count(*) FROM files WHERE batch_id > ?", [last_batch]).fetchall()[0][0]:
+        return True
+    return any(con.execute(f"SELECT count(*) FROM {table} WHERE decided_at > ?", [last_time]).fetchall()[0][0]
+               for table in ("link_review_decisions", "link_house_decisions") if table_exists(con, table))
 
 
 def recent_runs(root: Path, limit: int = 10) -> list[dict]:
