@@ -566,18 +566,14 @@ def _remove_leftovers(root: Path) -> None:
 def _changed_since_link(con) -> bool:
     """Whether a file was loaded (or a delivery replaced), or an officer's review
     decisions imported (`rootdb review import`), after the last link that was committed:
-    batch ids come from one sequence, and a link records its batch in its own
-    transaction, so a killed or failed link leaves them after the last good one."""
-    from rootdb.store import table_exists
-
-    last_batch, last_time = con.execute(
-        "SELECT max(batch_id), max(finished_at) FROM batches WHERE command = 'link' AND status = 'ok'").fetchall()[0]
-    if last_batch is None:
-        return True
-    if con.execute("SELECT count(*) FROM files WHERE batch_id > ?", [last_batch]).fetchall()[0][0]:
-        return True
-    return any(con.execute(f"SELECT count(*) FROM {table} WHERE decided_at > ?", [last_time]).fetchall()[0][0]
-               for table in ("link_review_decisions", "link_house_decisions") if table_exists(con, table))
+    batch ids come from one sequence, and a link, an ingest and a review import each
+    record theirs in the transaction that writes their data, so a killed or failed link
+    leaves them after the last good one."""
+    last = con.execute("SELECT max(batch_id) FROM batches WHERE command = 'link' AND status = 'ok'").fetchall()[0][0]
+    return last is None or con.execute(
+        "SELECT (SELECT count(*) FROM files WHERE batch_id > $last) "
+        "+ (SELECT count(*) FROM batches WHERE command = 'review' AND batch_id > $last)", {"last": last}
+    ).fetchall()[0][0] > 0
 
 
 def recent_runs(root: Path, limit: int = 10) -> list[dict]:

@@ -28,6 +28,15 @@ def _entity(db: Path, file: str, row: int, role: str) -> tuple[str, str]:
     return hit
 
 
+def _changed_since_link_of(db) -> bool:
+    import duckdb
+
+    from rootdb.nightly import _changed_since_link
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return _changed_since_link(con)
+
+
 def test_review_round_trip(workspace, tmp_path):
     out = tmp_path / "review.xlsx"
     exported = export_review(out, db=workspace)
@@ -53,9 +62,11 @@ def test_review_round_trip(workspace, tmp_path):
     yes_a, yes_b = side(4, "A"), side(4, "B")
     result = import_review(out, db=workspace)
     assert result.yes == 1 and result.problems == []
+    assert _changed_since_link_of(workspace)  # the next nightly links: the decisions wait for it
 
     for _ in range(2):  # the decision holds on this run and the next
         link(db=workspace)
+        assert not _changed_since_link_of(workspace)
         roles = dict(query(workspace, "SELECT source_file || ':' || source_row, role FROM link_person_records "
                                       "WHERE source_file || ':' || source_row IN (?, ?)",
                            [f"{yes_a[0]}:{yes_a[1]}", f"{yes_b[0]}:{yes_b[1]}"]))

@@ -31,7 +31,7 @@ from rootdb.link import house_review
 from rootdb.outpaths import output_file
 from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, mask_text, os_user, record_audit
 from rootdb.specs import load_specs
-from rootdb.store import fetch_frame, require_linked, table_exists
+from rootdb.store import fetch_frame, record_run, require_linked, table_exists
 from rootdb.store.sql import registered
 from rootdb.workspace import open_existing
 from rootdb.xlsx import HEADING_ROWS, date_words, masking_words, new_workbook, read_table, write_sheet
@@ -243,16 +243,23 @@ def import_review(path: Path, db: str | None = None) -> ReviewImport:
         result.problems.extend(mask_text(problem) for problem in house_result.problems)
     with open_existing(db, read_only=False) as con:
         con.execute(_DDL)
+        started = dt.datetime.now()
         decided = _offered_only(con, decided, result.problems).select(
             "fingerprint_a", "fingerprint_b", "decision",
-            pl.lit(dt.datetime.now()).alias("decided_at"),
+            pl.lit(started).alias("decided_at"),
             pl.lit(os_user()).alias("os_user"),
             pl.lit(path.name).alias("source_file"),
         )
+        addresses = house_decided.height if house_decided is not None else 0
+        con.begin()
         with registered(con, "_decided", decided):
             con.execute("INSERT OR REPLACE INTO link_review_decisions SELECT * FROM _decided")
-        if house_decided is not None and house_decided.height:
+        if addresses:
             house_review.store_decisions(con, house_decided)
+        if decided.height or addresses:  # a batch after the last link's: the next nightly links
+            record_run(con, "review", os_user(), started, "ok", {"pairs": decided.height, "addresses": addresses},
+                       f"导入复核结果 {path.name}：人员 {decided.height} 对、地址 {addresses} 条，下次比对起生效")
+        con.commit()
     result.decided = decided.height
     result.yes = decided.filter(pl.col("decision")).height
     result.no = result.decided - result.yes
