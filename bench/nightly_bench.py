@@ -4,7 +4,8 @@ the inbox — the night the reports are written again for a new date and nothing
     python bench/nightly_bench.py --persons 500000
 
 Needs the linked area from `bench/link_bench.py` (bench/out/link_<N>/rootdb.duckdb,
-left as it is). Copies it into a fresh workspace (bench/out/nightly_<N>/ws/, an empty
+left as it is, and its saved model in models/ beside it: made by one `rootdb link` there
+when missing). Copies it into a fresh workspace (bench/out/nightly_<N>/ws/, an empty
 inbox/ beside the database), runs `rootdb nightly` once (a workspace's first run has no
 state to compare with: not counted), then `--runs` more times, each a child process of its own
 and each a day later than the one before (a real next night: ages, "this month", 超期
@@ -102,6 +103,12 @@ def main() -> None:
     shutil.rmtree(ws.parent, ignore_errors=True)
     (ws / "inbox").mkdir(parents=True)
     shutil.copyfile(source, ws / "rootdb.duckdb")
+    # The saved model a linked workspace keeps beside its database (a night with a new
+    # file links with it, as nightly does): copied, or made once by a link (not timed).
+    models = source.parent / "models"
+    if not models.is_dir():
+        subprocess.run([str(ROOTDB), "link", "--db", str(source)], check=True, capture_output=True)
+    shutil.copytree(models, ws / "models")
     first = run_nightly(ws / "rootdb.duckdb", args.as_of)
     print(f"first run (no state to compare with): {first['wall_seconds']} s")
     runs = []
