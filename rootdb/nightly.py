@@ -251,16 +251,14 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
 class _Today:
     """What the changes are made of, read on the report tables of the whole area (the
     nightly's reports' own connection): tonight's state, the rows the changes list, and
-    the state saved by the last run (None at the first)."""
+    the state tables as the last run saved them (none at the first)."""
 
     state: dict[str, pl.DataFrame]
     death_dates: pl.DataFrame
     visits: pl.DataFrame
     overdue: pl.DataFrame
     unit_name: str
-    previous: pl.DataFrame | None = None
-    overdue_before: pl.DataFrame | None = None
-    saved: dict[str, pl.DataFrame] = field(default_factory=dict)  # the state tables as last saved
+    saved: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def _read_today(con) -> _Today:
@@ -287,13 +285,9 @@ def _read_today(con) -> _Today:
             FROM r_overdue_events"""),
         unit_name=_unit_name(con, None, None),
     )
-    if table_exists(con, PERSON_STATE):
-        today.previous = today.saved[PERSON_STATE] = fetch_frame(con, f"SELECT * FROM {PERSON_STATE}")
-        # A state saved before events were kept has none: tonight's is the first to compare with.
-        if table_exists(con, EVENT_STATE):
-            today.overdue_before = today.saved[EVENT_STATE] = fetch_frame(con, f"SELECT event_no FROM {EVENT_STATE}")
-        else:
-            today.overdue_before = today.state[EVENT_STATE]
+    for table, columns in ((PERSON_STATE, "*"), (EVENT_STATE, "event_no")):
+        if table_exists(con, table):
+            today.saved[table] = fetch_frame(con, f"SELECT {columns} FROM {table}")
     return today
 
 
@@ -320,10 +314,12 @@ def _compare(today: _Today) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | Non
     `<feed>` view, the union of the latest delivery of every part: a part not delivered
     tonight keeps its last delivery, so its people's state is unchanged and nobody in it
     is listed as leaving; only the parts delivered can change anyone's state."""
-    state, previous, unit_name = today.state, today.previous, today.unit_name
+    state, previous, unit_name = today.state, today.saved.get(PERSON_STATE), today.unit_name
     if previous is None:
         return state, None, unit_name
-    death_dates, visits, overdue, overdue_before = today.death_dates, today.visits, today.overdue, today.overdue_before
+    death_dates, visits, overdue = today.death_dates, today.visits, today.overdue
+    # A state saved before events were kept has none: tonight's is the first to compare with.
+    overdue_before = today.saved.get(EVENT_STATE, state[EVENT_STATE])
     if "visited_90d" not in previous.columns:  # saved before visits were kept
         previous = previous.with_columns(pl.lit(None, pl.Boolean).alias("visited_90d"))
     both = state[PERSON_STATE].join(previous, on="person_id", how="left", suffix="_before")
