@@ -216,9 +216,10 @@ def _fingerprint(path: Path) -> str:
 
 
 def _digest_if_readable(path: Path) -> str | None:
+    """`_fingerprint`, None for a file gone or unreadable (it fails, named, at its turn)."""
     try:
-        return sha256_of(path)
-    except OSError:
+        return _fingerprint(path)
+    except InputFileError:
         return None
 
 
