@@ -82,10 +82,19 @@ def _when(rng, day: date, start_hour: int = 7, end_hour: int = 21) -> datetime:
     return datetime(day.year, day.month, day.day, rng.randrange(start_hour, end_hour), rng.randrange(60))
 
 
-def _public_spots(w, ci: int, rng) -> str:
+def _compounds(houses) -> dict[int, list[str]]:
+    """Each community's compounds, sorted (read once: scanning every house per event made the
+    generator quadratic, hours at a region's size)."""
+    out = defaultdict(set)
+    for h in houses:
+        if h.compound and not h.external:
+            out[h.comm_i].add(h.compound)
+    return defaultdict(list, {ci: sorted(names) for ci, names in out.items()})
+
+
+def _public_spots(w, ci: int, compounds: list[str], rng) -> str:
     """A public spot of community `ci`: a crossing, a gate, the space in front of a building."""
     roads = w.area.roads
-    compounds = sorted({h.compound for h in w.houses if h.comm_i == ci and h.compound and not h.external})
     r1, r2 = rng.sample(roads, 2)
     k = rng.randrange(6)
     if k == 0 or not compounds:
@@ -109,6 +118,7 @@ def select_grid(w, prog, seed: int) -> dict:
     groups = special_groups(w, prog)
     sg_people = [P[i] for i in sorted(groups)]
     grids = sorted({(h.comm_i, h.grid) for h in H if not h.external and h.grid})
+    compounds = _compounds(H)
     workers = {g: pick_surname(rng) + pick_given(rng, rng.random() < 0.4, False) for g in grids}
     known_places = [pl for pl in w.places if (pl.code or pl.in_shichang) and pl.house is not None and pl.name]
     names = defaultdict(int)
@@ -232,7 +242,7 @@ def select_grid(w, prog, seed: int) -> dict:
                 person = P[pl.rep]
         else:
             ci, grid = rng.choice(grids)
-            loc = _public_spots(w, ci, rng) if kind == "spot" else ""
+            loc = _public_spots(w, ci, compounds[ci], rng) if kind == "spot" else ""
         if rng.random() < 0.1:
             person = None        # anonymous: the hotline keeps no name
         event(reported, person, kind, loc, cat, source, ci, grid)
