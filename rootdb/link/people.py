@@ -342,23 +342,40 @@ def _place_role(con: duckdb.DuckDBPyConnection) -> None:
     """A person with no usable ID named in a role of a place (a business's 法定代表人)
     is the registry person named in the same role of the same place by another row
     (the place registry's row, with an ID) — the same characters or pinyin, one
-    registry person only."""
+    registry person only.
+
+    In three steps on small tables: the records that need it and their places first,
+    then the known people in those places' other rows. As one seven-way join, DuckDB
+    chose a plan 5,000 times slower (25 minutes on a city) for tables made earlier in
+    the same transaction, which a training link's are."""
     con.execute(
         """
-        INSERT INTO link_person_exact
-        SELECT r.record_id, any_value(ae.registry_key), 'place_role'
+        CREATE OR REPLACE TEMP TABLE _pr_need AS
+        SELECT r.record_id, r.role, r.name, r.name_pinyin, rp.record_id AS place_record, rm.entity_id
         FROM link_person_records r
         JOIN link_place_records rp ON rp.file_id = r.file_id AND rp.source_row = r.source_row
         JOIN link_place_matches rm ON rm.record_id = rp.record_id
-        JOIN link_place_matches om ON om.entity_id = rm.entity_id AND om.record_id <> rm.record_id
-        JOIN link_place_records op ON op.record_id = om.record_id
-        JOIN link_person_records a ON a.file_id = op.file_id AND a.source_row = op.source_row AND a.role = r.role
-        JOIN link_person_exact ae ON ae.record_id = a.record_id
         WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
-          AND (NOT coalesce(r.id_valid, false) OR r.record_id IN (SELECT record_id FROM link_person_conflicts))
-          AND (r.name = a.name OR r.name_pinyin = a.name_pinyin)
-        GROUP BY r.record_id
-        HAVING count(DISTINCT ae.registry_key) = 1
+          AND (NOT coalesce(r.id_valid, false) OR r.record_id IN (SELECT record_id FROM link_person_conflicts));
+
+        CREATE OR REPLACE TEMP TABLE _pr_known AS
+        SELECT om.entity_id, om.record_id AS place_record, a.role, a.name, a.name_pinyin, ae.registry_key
+        FROM (SELECT DISTINCT entity_id FROM _pr_need) e
+        JOIN link_place_matches om ON om.entity_id = e.entity_id
+        JOIN link_place_records op ON op.record_id = om.record_id
+        JOIN link_person_records a ON a.file_id = op.file_id AND a.source_row = op.source_row
+        JOIN link_person_exact ae ON ae.record_id = a.record_id;
+
+        INSERT INTO link_person_exact
+        SELECT n.record_id, any_value(k.registry_key), 'place_role'
+        FROM _pr_need n
+        JOIN _pr_known k ON k.entity_id = n.entity_id AND k.place_record <> n.place_record AND k.role = n.role
+        WHERE n.name = k.name OR n.name_pinyin = k.name_pinyin
+        GROUP BY n.record_id
+        HAVING count(DISTINCT k.registry_key) = 1;
+
+        DROP TABLE _pr_need;
+        DROP TABLE _pr_known;
         """
     )
 
