@@ -89,7 +89,7 @@ def _compounds(houses) -> dict[int, list[str]]:
     for h in houses:
         if h.compound and not h.external:
             out[h.comm_i].add(h.compound)
-    return defaultdict(list, {ci: sorted(names) for ci, names in out.items()})
+    return {ci: sorted(names) for ci, names in out.items()}
 
 
 def _public_spots(w, ci: int, compounds: list[str], rng) -> str:
@@ -242,7 +242,7 @@ def select_grid(w, prog, seed: int) -> dict:
                 person = P[pl.rep]
         else:
             ci, grid = rng.choice(grids)
-            loc = _public_spots(w, ci, compounds[ci], rng) if kind == "spot" else ""
+            loc = _public_spots(w, ci, compounds.get(ci, []), rng) if kind == "spot" else ""
         if rng.random() < 0.1:
             person = None        # anonymous: the hotline keeps no name
         event(reported, person, kind, loc, cat, source, ci, grid)

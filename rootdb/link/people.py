@@ -39,7 +39,7 @@ import polars as pl
 
 from rootdb.link.engines import Engine
 from rootdb.store import fetch_frame, frame_to_table
-from rootdb.store.sql import scalar
+from rootdb.store.sql import scalar, scratch
 
 REGISTRY_FEED = "registry_persons"
 
@@ -348,8 +348,9 @@ def _place_role(con: duckdb.DuckDBPyConnection) -> None:
     then the known people in those places' other rows. As one seven-way join, DuckDB
     chose a plan 5,000 times slower (25 minutes on a city) for tables made earlier in
     the same transaction, which a training link's are."""
-    con.execute(
-        """
+    with scratch(con, "_pr_"):
+        con.execute(
+            """
         CREATE OR REPLACE TEMP TABLE _pr_need AS
         SELECT r.record_id, r.role, r.name, r.name_pinyin, rp.record_id AS place_record, rm.entity_id
         FROM link_person_records r
@@ -372,12 +373,9 @@ def _place_role(con: duckdb.DuckDBPyConnection) -> None:
         JOIN _pr_known k ON k.entity_id = n.entity_id AND k.place_record <> n.place_record AND k.role = n.role
         WHERE n.name = k.name OR n.name_pinyin = k.name_pinyin
         GROUP BY n.record_id
-        HAVING count(DISTINCT k.registry_key) = 1;
-
-        DROP TABLE _pr_need;
-        DROP TABLE _pr_known;
+        HAVING count(DISTINCT k.registry_key) = 1
         """
-    )
+        )
 
 
 # Roles a newborn can be written in (a parent, guardian, household head, owner, tenant or
