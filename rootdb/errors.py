@@ -93,3 +93,31 @@ class InputFileError(RootdbError):
     def __reduce__(self):
         """Rebuilt from what it was given (it crosses from an ingest worker process)."""
         return type(self), self._given
+
+
+def _chain(exc: BaseException | None):
+    """`exc` and the errors it was raised from or while handling (splink wraps DuckDB's)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """DuckDB ran out of its memory limit, directly or inside splink."""
+    import duckdb
+
+    return any(isinstance(e, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(e) for e in _chain(exc))
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The disk filled up: the database, its temporary files beside it, or an output."""
+    import errno
+
+    return any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space left on device" in str(e)
+               for e in _chain(exc))
+
+
+DISK_FULL_MESSAGE = ("磁盘空间不足，本次操作未完成，数据库保持原样。大批数据比对时 DuckDB 会在数据库旁的 "
+                     "“数据库文件名.tmp” 目录写临时文件，可能需要与数据库本身相当的空间；请清理磁盘后重试")

@@ -146,3 +146,27 @@ def test_killed_nightly_run_is_completed_by_the_next(workspace, tmp_path):
     finally:
         for key in env_settle:
             os.environ.pop(key, None)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_told_as_such_however_deep_it_is_wrapped():
+    """The kernel's own ENOSPC (writing to /dev/full), raised bare and wrapped the way
+    splink wraps DuckDB's errors, is told apart from other failures and from memory."""
+    from rootdb.errors import disk_full, out_of_memory
+
+    with pytest.raises(OSError) as full:
+        with open("/dev/full", "wb") as sink:
+            sink.write(b"x" * 65536)
+            sink.flush()
+    try:
+        try:
+            raise duckdb.IOException(f'Could not write file "x.tmp": {full.value.strerror}')
+        except duckdb.IOException as inner:
+            raise RuntimeError("splink failed") from inner
+    except RuntimeError as wrapped:
+        chained = wrapped
+    assert disk_full(full.value) and disk_full(chained)
+    assert not out_of_memory(chained)
+    assert not disk_full(OSError(13, "Permission denied")) and not disk_full(ValueError("x"))
+    assert out_of_memory(RuntimeError("wrapped")) is False
+    assert out_of_memory(duckdb.OutOfMemoryException("Out of Memory Error: could not allocate"))

@@ -25,7 +25,7 @@ import typer
 
 from rootdb import __version__
 from rootdb.cli.zh import ZhTyper
-from rootdb.errors import ExitCode, RootdbError, UsageError
+from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full
 from rootdb.resources import bundled_dir
 
 
@@ -130,6 +130,11 @@ def _run(func: Callable, kwargs: dict, debug: bool):
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         render.err.print("[red]已中断；正在进行的文件未写入。[/]")
+        raise typer.Exit(int(ExitCode.FAILED)) from None
+    except Exception as exc:
+        if debug or not disk_full(exc):
+            raise
+        render.error_panel(DISK_FULL_MESSAGE)
         raise typer.Exit(int(ExitCode.FAILED)) from None
 
 

@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from rootdb.clean.frame import CleanResult, clean_frame
-from rootdb.errors import InputFileError, UsageError
+from rootdb.errors import DISK_FULL_MESSAGE, InputFileError, UsageError, disk_full
 from rootdb.faults import pause_point
 from rootdb.ingest.checks import check_rows
 from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stored_date, title_text
@@ -358,8 +358,11 @@ def _ingest_file(
         if _interrupted(exc):  # Ctrl+C, turned into an error by DuckDB: stop the run, not just this file
             raise KeyboardInterrupt from exc
         result.status = "failed"
-        what = str(exc) if isinstance(exc, WorkerFailure) else f"{type(exc).__name__}: {exc}"
-        result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{what}）"
+        if disk_full(exc):
+            result.message = f"{path.name}：本文件未导入。{DISK_FULL_MESSAGE}"
+        else:
+            what = str(exc) if isinstance(exc, WorkerFailure) else f"{type(exc).__name__}: {exc}"
+            result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{what}）"
     finally:
         result.seconds = time.perf_counter() - started
         if result.status == "failed":

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rootdb.errors import UsageError, WorkspaceError
+from rootdb.errors import DISK_FULL_MESSAGE, UsageError, WorkspaceError, disk_full, out_of_memory
 from rootdb.faults import pause_point
 from rootdb.privacy import os_user
 from rootdb.specs import load_specs
@@ -70,18 +70,6 @@ def _crosswalk(con) -> None:
     con.execute("CREATE OR REPLACE TABLE crosswalk AS " + " UNION ALL ".join(parts))
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    """DuckDB ran out of its memory limit, directly or inside splink (which wraps the
-    error in its own exception, the DuckDB one as its cause or in its text)."""
-    import duckdb
-
-    while exc is not None:
-        if isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 # The link's stages, in order: each is a method of `_LinkRun` and a key of LinkResult.timings.
 STAGES = ("records", "houses", "places", "people_deterministic", "people_probabilistic", "people_entities",
           "crosswalk", "golden")
@@ -115,7 +103,7 @@ class _LinkRun:
     def houses(self, con) -> None:
         from rootdb.link import houses
 
-        self.result.houses = houses.link_houses(con)
+        self.result.houses = houses.link_houses(con, self.result.timings)
 
     def places(self, con) -> None:
         from rootdb.link import places
@@ -153,7 +141,7 @@ class _LinkRun:
     def golden(self, con) -> None:
         from rootdb.golden import build_golden
 
-        self.result.golden = build_golden(con, self.specs)
+        self.result.golden = build_golden(con, self.specs, self.result.timings)
 
 
 def _publish(con, db_path: Path, result: LinkResult) -> None:
@@ -220,12 +208,14 @@ def link(
                 save_model(run.trained_model, model_path)
         except BaseException as exc:
             con.rollback()
-            if _out_of_memory(exc):
+            if out_of_memory(exc):
                 raise WorkspaceError(
                     "比对时内存不够（DuckDB 的内存上限已用完），数据库保持原样。请调高环境变量 "
                     "ROOTDB_MEMORY_LIMIT（默认 2GB）和 ROOTDB_SPLINK_MEMORY_LIMIT（默认 1500MB）后重试，"
                     "例如 ROOTDB_MEMORY_LIMIT=6GB ROOTDB_SPLINK_MEMORY_LIMIT=3GB rootdb link"
                 ) from None
+            if disk_full(exc):
+                raise WorkspaceError(DISK_FULL_MESSAGE) from None
             raise
         _publish(con, ws.db_path, result)
     if charts:
