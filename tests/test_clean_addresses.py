@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLE
-from rootdb.clean.addresses import COLUMNS, normalize_address_text, parse_address, parse_addresses
+from rootdb.clean.addresses import (COLUMNS, normalize_address_expr, normalize_address_text, parse_address,
+                                    parse_addresses)
 
 FULL = "内蒙古自治区鄂尔多斯市东胜区交通街道建设社区幸福小区3号楼2单元501室"
 
@@ -129,6 +130,23 @@ def test_examples(text, parts):
     got = parse_address(text)
     assert tuple(got[c] for c in ("community", "compound", "building", "unit", "room", "house_key")) == parts
     assert got["address"] == normalize_address_text(text)
+
+
+# what departments mix into an address: full-width forms, every kind of space and dash,
+# compatibility characters NFKC folds (①, ㎡, Ⅲ), and any other character at all
+_ADDRESS_CHARS = st.one_of(
+    st.sampled_from(list("幸福小区号楼栋单元室-－—–~〜ー一二三０１２３ＡＢａｂ①Ⅲ㎡ 　\t\n\r\x1c\x1f\u00a0\u200b\ufeff\u2028\u0085")),
+    st.characters(codec="utf-8"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(_ADDRESS_CHARS, max_size=30), min_size=1, max_size=20))
+def test_the_normalisation_by_column_is_the_one_by_value(texts):
+    """The address keys of an officer's decisions are taken by column (polars) and by
+    value (Python): the two must give the same text for any text."""
+    by_column = pl.Series(texts, dtype=pl.String).to_frame("a").select(normalize_address_expr(pl.col("a")))
+    assert by_column.to_series().to_list() == [normalize_address_text(t) for t in texts]
 
 
 @pytest.mark.parametrize("blank", [None, "", "  ", "\u3000", "无", "不详", "-", "－"])

@@ -61,7 +61,8 @@ def normalize_address_text(s: str) -> str:
     return _WS_RE.sub("", unicodedata.normalize("NFKC", s)).translate(_DASH_TABLE)
 
 
-def _normalize_expr(raw: pl.Expr) -> pl.Expr:
+def normalize_address_expr(raw: pl.Expr) -> pl.Expr:
+    """`normalize_address_text` as a polars expression (the same text, by column)."""
     out = raw.str.normalize("NFKC").str.replace_all(_WS, "")
     return out.str.replace_all(f"[{_DASHES}]", "-")
 
@@ -384,7 +385,7 @@ def parse_addresses(raw: pl.Series) -> pl.DataFrame:
     text = raw.cast(pl.String)
     fits = (text.str.len_chars() <= MAX_ADDRESS_CHARS).fill_null(True)
     frame = pl.DataFrame({"_raw": text.zip_with(fits, pl.Series([None], dtype=pl.String)), "_fits": fits})
-    keys = frame.select("_raw").unique().drop_nulls().with_columns(_text=_normalize_expr(pl.col("_raw")))
+    keys = frame.select("_raw").unique().drop_nulls().with_columns(_text=normalize_address_expr(pl.col("_raw")))
     by_shape, rest = _parse_by_shape(keys["_text"].unique())
     rows = [_parse_capped(v) for v in rest.to_list()]
     parsed = pl.concat([

@@ -38,7 +38,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from rootdb.clean.addresses import normalize_address_text
+from rootdb.clean.addresses import normalize_address_expr
 from rootdb.privacy import mask_frame, os_user
 from rootdb.specs import load_specs
 from rootdb.store import fetch_frame, frame_to_table, table_exists
@@ -63,12 +63,9 @@ CREATE TABLE IF NOT EXISTS link_house_decisions (
 
 def address_keys(con: duckdb.DuckDBPyConnection, source: str, table: str) -> None:
     """temp `table`(address, address_key) for every distinct address of `source`: the
-    md5 of its normalised text (Python once per distinct address)."""
-    distinct = [a for (a,) in con.execute(
-        f"SELECT DISTINCT address FROM {source} WHERE address IS NOT NULL").fetchall()]
-    frame = pl.DataFrame({"address": pl.Series(distinct, dtype=pl.String),
-                          "norm": pl.Series([normalize_address_text(a) for a in distinct], dtype=pl.String)})
-    frame_to_table(con, table, frame, temp=True)
+    md5 of its normalised text."""
+    frame = con.sql(f"SELECT DISTINCT address FROM {source} WHERE address IS NOT NULL").pl()
+    frame_to_table(con, table, frame.with_columns(norm=normalize_address_expr(pl.col("address"))), temp=True)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT address, md5(norm) AS address_key FROM {table}")
 
 

@@ -64,7 +64,7 @@ import time
 import duckdb
 import polars as pl
 
-from rootdb.clean.addresses import COLUMNS, _parse_normalized, normalize_address_text
+from rootdb.clean.addresses import COLUMNS, _parse_normalized, normalize_address_expr, normalize_address_text
 from rootdb.link import house_review
 from rootdb.link.address_vocab import learn, resolve_compounds, similar_compounds, strip_generic
 from rootdb.link.records import publish_matches
@@ -327,7 +327,7 @@ def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
     frame = pl.DataFrame(out, schema={c: pl.String for c in (
         "_text", "community", "compound", "building", "unit", "room", "house_key", "prefix")}, orient="row")
     addr = con.sql("SELECT DISTINCT address FROM _lh_rec WHERE address IS NOT NULL").pl()
-    addr = addr.with_columns(_text=pl.col("address").map_elements(normalize_address_text, return_dtype=pl.String))
+    addr = addr.with_columns(_text=normalize_address_expr(pl.col("address")))
     frame = addr.join(frame, on="_text").drop("_text")
     with registered(con, "_lh_head_df", frame):
         con.execute("""
