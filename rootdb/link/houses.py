@@ -283,6 +283,19 @@ def _registry_vocabulary(con: duckdb.DuckDBPyConnection):
     return learn(rows)
 
 
+def _head_index(admin: dict[str, list[str]]) -> dict[str, set[int]]:
+    """Each form a text can start with to be cut by `split_admin_head` (any unit of a
+    standard prefix, in full or short, or any of its communities) → the positions in
+    `admin` of the prefixes that have it. A text that starts with none has no cut."""
+    index: dict[str, set[int]] = {}
+    for i, (standard, communities) in enumerate(admin.items()):
+        forms = [f for unit in admin_units(standard) for f in unit]
+        forms += [f for c in communities for f in community_forms(c)]
+        for form in forms:
+            index.setdefault(form, set()).add(i)
+    return index
+
+
 def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
     """Records whose compound the area does not know, but would once the area's own
     prefix written another way (short names, units left out) is taken off its head:
@@ -317,9 +330,15 @@ def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
             return method is not None and (method == "alias" or not self.alias)
 
     known, alias_only = _Known(False), _Known(True)
+    heads, standards = _head_index(admin), list(admin)
+    lengths = sorted({len(form) for form in heads})
     out = []
     for text in texts:
-        got = split_admin_head(text, admin, known, alias_only)
+        # only the prefixes a text can start with are tried, in `admin`'s order
+        order = sorted({i for n in lengths for i in heads.get(text[:n], ())})
+        if not order:
+            continue
+        got = split_admin_head(text, {standards[i]: admin[standards[i]] for i in order}, known, alias_only)
         if got is not None:
             out.append((text, *got))
     if not out:
