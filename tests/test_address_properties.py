@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLE, house_records
-from rootdb.link.houses import link_houses
+from rootdb.link.houses import admin_prefix, admin_prefixes, link_houses
 
 PROVINCE, CITY, DISTRICT, STREET = "内蒙古自治区", "鄂尔多斯市", "东胜区", "交通街道"
 _ADMIN = re.compile(r"^(.+?(?:自治区|省))(.+?市)(.+?(?:区|县|旗))(.+?(?:街道|镇|乡))$")
@@ -417,3 +417,30 @@ def test_end_to_end_through_ingest_and_link(tmp_path, sample_db):
             WHERE r.feed = 'dibao' AND r.role = 'residence'""").fetchall())
     for i, (text, expected) in enumerate(SYN_EXAMPLES):
         assert got[i + 2] == (_code(*expected) if expected else None), text
+
+
+# Few characters, so that names repeat and overlap themselves in the text (花园花 in 花园花园花).
+_FEW = st.text(st.sampled_from(list("花园社区东甲 －1号")), max_size=12)
+
+
+@st.composite
+def _written_parts(draw):
+    unit = draw(st.text(st.sampled_from(list("花园东甲")), min_size=1, max_size=3))
+    address = draw(_FEW) + unit * draw(st.integers(1, 4)) + draw(_FEW)
+    def part():  # a piece of the address, one that overlaps itself, another text, blank or none
+        i = draw(st.integers(0, len(address)))
+        j = draw(st.integers(i, len(address)))
+        overlapping = unit * draw(st.integers(1, 2)) + unit[:draw(st.integers(0, len(unit)))]
+        return draw(st.one_of(st.just(address[i:j]), st.just(overlapping), _FEW, st.just(""), st.none()))
+    community = part()
+    return address, community + "社区" if community and draw(st.booleans()) else community, part()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_written_parts(), min_size=1, max_size=30))
+def test_admin_prefixes_by_column_are_the_ones_by_value(rows):
+    """The administrative prefix of every distinct address is taken by column: it is the
+    one `admin_prefix` takes value by value, also where names repeat or overlap."""
+    frame = pl.DataFrame(rows, schema={"address": pl.String, "community": pl.String, "compound": pl.String},
+                         orient="row")
+    assert admin_prefixes(frame).to_list() == [admin_prefix(*row) for row in rows]

@@ -66,21 +66,29 @@ def _kept_rows(con: duckdb.DuckDBPyConnection, kept: str, key: str, specs: dict[
 
 def _written_grids(con: duckdb.DuckDBPyConnection, source: str, column: str) -> None:
     """`_gv_grid_<source>`: (file_id, source_row, community, grid) for the rows of `_gv_<source>`
-    whose `column` names exactly one grid of the standard address registry."""
+    whose `column` names exactly one grid of the standard address registry. A text names
+    a grid it is, or ends with while it also has the grid's community in it; each
+    distinct text (with the part it came in) is matched once, by its endings of the
+    lengths grid names have (an equi-join: a region has thousands of grids)."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _gv_grid_{source} AS
         WITH grids AS (SELECT DISTINCT community, grid FROM golden_houses
                        WHERE registry_key IS NOT NULL AND grid IS NOT NULL),
+             lengths AS (SELECT DISTINCT length(grid) AS n FROM grids),
              written AS (SELECT file_id, source_row, part, regexp_replace({column}, '\\s', '', 'g') AS t
                          FROM _gv_{source} WHERE {column} IS NOT NULL),
-             named AS (SELECT w.file_id, w.source_row, g.community, g.grid,
-                              count(*) OVER (PARTITION BY w.file_id, w.source_row) AS n,
-                              count(*) FILTER (WHERE g.community = w.part)
-                                  OVER (PARTITION BY w.file_id, w.source_row) AS n_part,
-                              g.community = w.part AS in_part
-                       FROM written w JOIN grids g
-                            ON w.t = g.grid OR (ends_with(w.t, g.grid) AND contains(w.t, g.community)))
-        SELECT file_id, source_row, community, grid FROM named WHERE n = 1 OR (n_part = 1 AND in_part)
+             texts AS (SELECT DISTINCT t, part FROM written),
+             named AS (SELECT x.t, x.part, g.community, g.grid,
+                              count(*) OVER (PARTITION BY x.t, x.part) AS n,
+                              count(*) FILTER (WHERE g.community = x.part)
+                                  OVER (PARTITION BY x.t, x.part) AS n_part,
+                              g.community = x.part AS in_part
+                       FROM texts x JOIN lengths l ON l.n <= length(x.t)
+                       JOIN grids g ON g.grid = right(x.t, l.n)
+                       WHERE x.t = g.grid OR contains(x.t, g.community))
+        SELECT w.file_id, w.source_row, m.community, m.grid
+        FROM written w JOIN named m ON m.t = w.t AND m.part IS NOT DISTINCT FROM w.part
+        WHERE m.n = 1 OR (m.n_part = 1 AND m.in_part)
     """)
 
 

@@ -226,14 +226,52 @@ def split_admin_head(text: str, admin: dict[str, list[str]], known, alias_only) 
 # ---------------------------------------------------------------- the linker, stage by stage
 # Every working table is a temporary `_lh_…` table, owned by `scratch` in `link_houses`.
 
+def _before_last(text: pl.Expr, part: pl.Expr) -> pl.Expr:
+    """The text before the last occurrence of `part` (one that is there, and cannot
+    overlap itself: see `_overlaps`)."""
+    pieces = text.str.split(part, literal=True)
+    return pieces.list.slice(0, pieces.list.len() - 1).list.join(part)
+
+
+def _overlaps(value: str | None) -> bool:
+    """Whether two occurrences of `value` can overlap (花园花 in 花园花园花): its start is also its end."""
+    return bool(value) and any(value[:k] == value[-k:] for k in range(1, len(value)))
+
+
+def admin_prefixes(frame: pl.DataFrame) -> pl.Series:
+    """`admin_prefix` of each row of `frame` (address, community, compound), by column;
+    by value only where a compound or community name could overlap itself."""
+    community, compound = pl.col("community"), pl.col("compound")
+    has_compound = compound.is_not_null() & (compound != "")
+    has_community = community.is_not_null() & (community != "")
+    stem = pl.when(community.str.ends_with("社区")).then(community.str.slice(0, community.str.len_chars() - 2)) \
+        .otherwise(community.str.slice(0, community.str.len_chars() - 1))
+    text = normalize_address_expr(pl.col("address"))
+    out = frame.with_columns(_text=text, _stem=stem).with_columns(
+        _head=pl.when(has_compound & pl.col("_text").str.contains(compound, literal=True))
+        .then(_before_last(pl.col("_text"), compound))
+        .when(has_compound | has_community).then(pl.col("_text"))
+        .otherwise(pl.lit("")))
+    cut = has_community & (pl.col("_stem") != "") & pl.col("_head").str.contains(pl.col("_stem"), literal=True)
+    out = out.with_columns(prefix=pl.when(cut).then(_before_last(pl.col("_head"), pl.col("_stem")))
+                           .otherwise(pl.col("_head")))
+    names = pl.concat([out["compound"], out["_stem"]]).drop_nulls().unique()
+    overlapping = names.filter(names.map_elements(_overlaps, return_dtype=pl.Boolean))
+    odd = out["compound"].is_in(overlapping.implode()) | out["_stem"].is_in(overlapping.implode())
+    prefix = out["prefix"]
+    if odd.any():  # rare: those rows by value
+        rows = out.filter(odd).select("address", "community", "compound").iter_rows()
+        prefix = prefix.scatter(odd.arg_true(), pl.Series([admin_prefix(*row) for row in rows], dtype=pl.String))
+    return prefix
+
+
 def _address_prefixes(con: duckdb.DuckDBPyConnection) -> None:
     """_lh_addr(address, prefix) per distinct address text (the parts are a function of it)."""
     distinct = con.sql(
-        "SELECT address, any_value(community), any_value(compound) FROM link_house_records "
-        "WHERE address IS NOT NULL GROUP BY address"
+        "SELECT address, any_value(community) AS community, any_value(compound) AS compound "
+        "FROM link_house_records WHERE address IS NOT NULL GROUP BY address"
     ).pl()
-    prefixes = [admin_prefix(a, c, k) for a, c, k in distinct.iter_rows()]
-    addr = pl.DataFrame({"address": distinct[:, 0], "prefix": pl.Series(prefixes, dtype=pl.String)})
+    addr = pl.DataFrame({"address": distinct["address"], "prefix": admin_prefixes(distinct)})
     frame_to_table(con, "_lh_addr", addr, temp=True)
 
 
