@@ -213,9 +213,9 @@ def link(
                     "比对时内存不够（DuckDB 的内存上限已用完），数据库保持原样。请调高环境变量 "
                     "ROOTDB_MEMORY_LIMIT（默认 2GB）和 ROOTDB_SPLINK_MEMORY_LIMIT（默认 1500MB）后重试，"
                     "例如 ROOTDB_MEMORY_LIMIT=6GB ROOTDB_SPLINK_MEMORY_LIMIT=3GB rootdb link"
-                ) from None
+                ) from exc  # the cause shows with --debug
             if disk_full(exc):
-                raise WorkspaceError(DISK_FULL_MESSAGE) from None
+                raise WorkspaceError(DISK_FULL_MESSAGE) from exc
             raise
         _publish(con, ws.db_path, result)
     if charts:

@@ -293,20 +293,29 @@ def _name_only(con: duckdb.DuckDBPyConnection) -> None:
           AND r.record_id NOT IN (SELECT record_id FROM link_person_houses);
 
         INSERT INTO link_person_exact
-        WITH bearers AS (  -- every other record of the name or its pinyin, as resolved so far
-            SELECT w.record_id, w.sex, o.record_id AS other
-            FROM _name_only w JOIN link_person_records o ON o.name = w.name
-            UNION
-            SELECT w.record_id, w.sex, o.record_id
-            FROM _name_only w JOIN link_person_records o ON o.name_pinyin = w.name_pinyin
+        WITH others AS (  -- every other record of such a name or pinyin, as resolved so far
+            SELECT o.name, o.name_pinyin, e.registry_key
+            FROM link_person_records o LEFT JOIN link_person_exact e USING (record_id)
+            WHERE (o.name IN (SELECT name FROM _name_only) OR o.name_pinyin IN (SELECT name_pinyin FROM _name_only))
+              AND o.record_id NOT IN (SELECT record_id FROM _name_only)
+        ),  -- told per name and per pinyin (per record, a common name's bearers multiply)
+        by_name AS (SELECT name, count(*) = count(registry_key) AS resolved, min(registry_key) AS lo,
+                           max(registry_key) AS hi FROM others GROUP BY name),
+        by_pinyin AS (SELECT name_pinyin, count(*) = count(registry_key) AS resolved, min(registry_key) AS lo,
+                             max(registry_key) AS hi FROM others GROUP BY name_pinyin),
+        one AS (  -- somebody else bears it, all of them are resolved, all to one person
+            SELECT w.record_id, w.sex, least(a.lo, p.lo) AS registry_key
+            FROM _name_only w
+            LEFT JOIN by_name a ON a.name = w.name
+            LEFT JOIN by_pinyin p ON p.name_pinyin = w.name_pinyin
+            WHERE (a.name IS NOT NULL OR p.name_pinyin IS NOT NULL)
+              AND coalesce(a.resolved, true) AND coalesce(p.resolved, true)
+              AND least(a.lo, p.lo) = greatest(a.hi, p.hi)
         )
-        SELECT b.record_id, any_value(e.registry_key), 'name_only'
-        FROM bearers b LEFT JOIN link_person_exact e ON e.record_id = b.other
-        LEFT JOIN _registry g ON g.id_number = e.registry_key
-        WHERE b.other NOT IN (SELECT record_id FROM _name_only)
-        GROUP BY b.record_id
-        HAVING count(e.registry_key) = count(*) AND count(DISTINCT e.registry_key) = 1
-           AND bool_and(b.sex IS NULL OR g.sex IS NULL OR b.sex = g.sex)
+        SELECT record_id, registry_key, 'name_only' FROM one
+        WHERE NOT EXISTS (SELECT 1 FROM _registry g
+                          WHERE g.id_number = one.registry_key AND one.sex IS NOT NULL AND g.sex IS NOT NULL
+                            AND one.sex <> g.sex)
         """
     )
 
