@@ -170,15 +170,30 @@ def build_golden_persons(con: duckdb.DuckDBPyConnection) -> None:
         FROM _g_rec g JOIN ({_row_houses("'registered_residence'")}) h
              ON h.file_id = g.file_id AND h.source_row = g.source_row
         WHERE g.is_registry""")
+    # In two steps of a few joins each: one join of all ten holds every hash table at
+    # once (a region's link ran out of 4 GB there).
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _gp_ent AS
+        WITH feeds AS (SELECT DISTINCT entity_id, feed FROM _g_rec WHERE feed IS NOT NULL)
+        SELECT e.entity_id, e.registry_key, coalesce(f.feeds, []) AS feeds
+        FROM (SELECT entity_id, min(registry_key) AS registry_key FROM _g_rec GROUP BY entity_id) e
+        LEFT JOIN (SELECT entity_id, list(feed ORDER BY feed) AS feeds FROM feeds GROUP BY entity_id) f
+               USING (entity_id)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _gp_first AS
+        SELECT e.*, n.v AS name, i.v AS id_number, s.v AS sex, eth.v AS ethnicity, b.v AS birth_date
+        FROM _gp_ent e
+        LEFT JOIN _gp_name n USING (entity_id)
+        LEFT JOIN _gp_id i USING (entity_id)
+        LEFT JOIN _gp_sex s USING (entity_id)
+        LEFT JOIN _gp_ethnicity eth USING (entity_id)
+        LEFT JOIN _gp_birth_date b USING (entity_id)
+    """)
     con.execute("""
         CREATE OR REPLACE TABLE golden_persons AS
-        WITH ent AS (
-            SELECT entity_id, min(registry_key) AS registry_key,
-                   list_sort(list_distinct(list(feed))) AS feeds
-            FROM _g_rec GROUP BY entity_id
-        )
         SELECT e.entity_id, coalesce(reg.id_number, e.registry_key) AS registry_key,
-               n.v AS name, i.v AS id_number, s.v AS sex, eth.v AS ethnicity, b.v AS birth_date, ph.v AS phone,
+               e.name, e.id_number, e.sex, e.ethnicity, e.birth_date, ph.v AS phone,
                h.v AS house_entity_id, rh.v AS registered_house_entity_id,
                reg.household_no, reg.relation AS relation_to_head,
                CASE WHEN reg.entity_id IS NULL THEN '流动人口' ELSE coalesce(reg.person_category, '户籍人口') END
@@ -187,13 +202,8 @@ def build_golden_persons(con: duckdb.DuckDBPyConnection) -> None:
                d.death_date,
                e.feeds,
                reg.entity_id IS NOT NULL AS in_registry
-        FROM ent e
+        FROM _gp_first e
         LEFT JOIN _g_reg reg USING (entity_id)
-        LEFT JOIN _gp_name n USING (entity_id)
-        LEFT JOIN _gp_id i USING (entity_id)
-        LEFT JOIN _gp_sex s USING (entity_id)
-        LEFT JOIN _gp_ethnicity eth USING (entity_id)
-        LEFT JOIN _gp_birth_date b USING (entity_id)
         LEFT JOIN _gp_phone ph USING (entity_id)
         LEFT JOIN _gp_house h USING (entity_id)
         LEFT JOIN _gp_registered rh USING (entity_id)
