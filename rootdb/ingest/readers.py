@@ -464,7 +464,6 @@ def _read_csv(path: Path) -> Grid:
     text, bad_rows, width = _analyse_lines(text, data, delimiter)
     if bad_rows:
         data = text.encode("utf-8")
-    del text  # a region's registry: the text is as large as the frame read from `data`
     try:
         frame = pl.read_csv(
             data,
@@ -476,7 +475,6 @@ def _read_csv(path: Path) -> Grid:
         )
     except Exception as exc:
         raise InputFileError(path, "CSV 文件格式错误，无法拆分成行和列；请用 Excel 打开检查后另存为 CSV") from exc
-    del data
     if bad_rows:
         frame = frame.with_columns(pl.col(c).str.replace_all(_QUOTE_STAND_IN, '"', literal=True) for c in frame.columns)
     frame = frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
