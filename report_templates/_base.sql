@@ -318,7 +318,8 @@ LEFT JOIN _r_house_patients c ON c.house_id = h.house_id;
 --              e.g. an address in another city)
 --   compound, building, unit, room, floor, position   when the address names a room the
 --              registry lacks in one of its residential buildings — the same community,
---              compound and building; an address without community: the only community
+--              compound (as written, or as the area's vocabulary reads it: link_house_unresolved's
+--              cid) and building; an address without community: the only community
 --              of the area with that compound and building — else NULL. The floor plan
 --              draws such a house dashed in that building's plan.
 CREATE OR REPLACE TEMP TABLE r_unplaced_house_colours AS
@@ -331,22 +332,32 @@ WITH unplaced AS (
     JOIN _r_house_ages a ON a.house_id = h.house_id
     JOIN golden_houses gh ON gh.entity_id = h.house_id
     LEFT JOIN _r_house_patients c ON c.house_id = h.house_id
+), written_cid AS (  -- the registry compound the area's vocabulary reads the address as, when one
+    SELECT m.entity_id AS house_id, any_value(x.cid) AS cid
+    FROM link_house_matches m JOIN link_house_unresolved x USING (record_id)
+    WHERE x.cid IS NOT NULL GROUP BY m.entity_id HAVING count(DISTINCT x.cid) = 1
 ), buildings AS (
-    SELECT DISTINCT community, compound, building FROM r_house_colours WHERE building IS NOT NULL
+    SELECT DISTINCT r.community, r.compound, r.building, k.cid
+    FROM r_house_colours r LEFT JOIN link_house_compounds k USING (address_code)
+    WHERE r.building IS NOT NULL
+), named AS (  -- the registry buildings an address names: its compound as written, or as read
+    SELECT u.house_id, b.community, b.compound, b.building
+    FROM unplaced u JOIN buildings b ON b.compound = u.compound AND b.building = u.building
+    UNION
+    SELECT u.house_id, b.community, b.compound, b.building
+    FROM unplaced u JOIN written_cid w USING (house_id) JOIN buildings b ON b.cid = w.cid AND b.building = u.building
 ), placed AS (  -- the registry building an address names, when it names one building only
-    SELECT u.house_id, any_value(b.community) AS community
-    FROM unplaced u
-    JOIN buildings b ON b.compound = u.compound AND b.building = u.building
-                    AND (u.community IS NULL OR b.community = u.community)
-    WHERE u.room IS NOT NULL
+    SELECT u.house_id, any_value(n.community) AS community, any_value(n.compound) AS compound
+    FROM unplaced u JOIN named n USING (house_id)
+    WHERE u.room IS NOT NULL AND (u.community IS NULL OR n.community = u.community)
       AND NOT EXISTS (SELECT 1 FROM r_house_colours r  -- a room the registry has is no room to add
-                      WHERE r.community = b.community AND r.compound = u.compound AND r.building = u.building
+                      WHERE r.community = n.community AND r.compound = n.compound AND r.building = n.building
                         AND r.unit IS NOT DISTINCT FROM u.unit AND r.room = u.room)
     GROUP BY u.house_id HAVING count(*) = 1
 )
 SELECT u.house_id, u.residents, u.patients, u.colour,
        coalesce(p.community, g.community) AS community,
-       CASE WHEN p.house_id IS NOT NULL THEN u.compound END AS compound,
+       p.compound,  -- the registry's name of it
        CASE WHEN p.house_id IS NOT NULL THEN u.building END AS building,
        CASE WHEN p.house_id IS NOT NULL THEN u.unit END AS unit,
        CASE WHEN p.house_id IS NOT NULL THEN u.room END AS room,
