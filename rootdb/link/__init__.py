@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rootdb.errors import DISK_FULL_MESSAGE, UsageError, WorkspaceError, disk_full, out_of_memory
+from rootdb.errors import UsageError, WorkspaceError, out_of_memory
 from rootdb.faults import pause_point
 from rootdb.privacy import os_user
 from rootdb.specs import load_specs
@@ -214,9 +214,7 @@ def link(
                     "ROOTDB_MEMORY_LIMIT（默认 2GB）和 ROOTDB_SPLINK_MEMORY_LIMIT（默认 1500MB）后重试，"
                     "例如 ROOTDB_MEMORY_LIMIT=6GB ROOTDB_SPLINK_MEMORY_LIMIT=3GB rootdb link"
                 ) from exc  # the cause shows with --debug
-            if disk_full(exc):
-                raise WorkspaceError(DISK_FULL_MESSAGE) from exc
-            raise
+            raise  # a full disk is told where every command's failures are (cli.main._run, nightly)
         _publish(con, ws.db_path, result)
     if charts:
         from rootdb.link.model import CHARTS
