@@ -35,7 +35,7 @@ from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stor
 from rootdb.ingest.detect import Layout, data_rows, dup_column, name_matches, recognise
 from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
-from rootdb.ingest.workers import Preparer, WorkerFailure, worker_count, workers_setting
+from rootdb.ingest.workers import Preparer, WorkerFailure, file_size, worker_count, workers_setting
 from rootdb.ingest.results import FileResult, IngestResult
 from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
@@ -98,37 +98,55 @@ def ingest(
     specs = load_specs()
     if feed is not None and feed not in specs:
         raise UsageError(f"未知的数据源代码 '{feed}'；可用：{', '.join(sorted(specs))}")
-    files = _reference_first(expand_paths(paths), specs)
+    files = expand_paths(paths)
+    order = _load_order(files, specs)
     workers_setting()  # a bad ROOTDB_INGEST_WORKERS is a usage error before anything is written
     ws = locate(db)
     batch_started = dt.datetime.now()
-    results: list[FileResult] = []
+    results: list[FileResult | None] = [None] * len(files)  # in the order given
     with connect(ws.db_path) as con:
         ensure_schema(con)
         batch_id = start_run(con, command, os_user(), batch_started)
         progress.start(len(files))
         # Where workers would be used, files whose content was loaded before are not handed to
         # them (every file is checked again at its turn).
-        unseen = [p for p in files if (digest := _digest_if_readable(p)) is not None
+        unseen = [files[i] for i in order if (digest := _digest_if_readable(files[i])) is not None
                   and not _seen(con, digest)] if worker_count(files) else []
         with Preparer(_prepare_elsewhere, unseen, (feed, strict)) as preparer:
-            for path in files:
-                progress.file_started(path)
-                result = _ingest_file(con, path, specs, feed, batch_id, progress, strict, preparer)
-                results.append(result)
-                progress.file_done(result)
+            for i in order:
+                progress.file_started(files[i])
+                results[i] = _ingest_file(con, files[i], specs, feed, batch_id, progress, strict, preparer)
+                progress.file_done(results[i])
         outcome = IngestResult(batch_id=batch_id, files=results, strict=strict)
         outcome.seconds = time.perf_counter() - started
         _record_batch(con, outcome)
     return outcome
 
 
-def _reference_first(files: list[Path], specs: dict[str, FeedSpec]) -> list[Path]:
-    """The files named as reference registries first, the rest in their order: a feed
-    delivered in parts knows its parts by the communities and grids of the standard
-    address registry, so a first batch holding both must load the registry first."""
+def _load_order(files: list[Path], specs: dict[str, FeedSpec]) -> list[int]:
+    """The order files are loaded in (their positions in `files`): the reference registries first (a feed delivered in
+    parts knows its parts by the communities and grids of the standard address registry,
+    so a first batch holding both must load the registry first), then the other feeds,
+    the one with the largest file first, so that the worker processes clean the longest
+    files while the main process stores the shorter ones instead of at the end. Files of
+    the same feed (by name) keep their order: of two deliveries with the same date, the
+    later one loaded is current."""
     references = [s for s in specs.values() if s.kind == "reference"]
-    return sorted(files, key=lambda path: not any(name_matches(s, path.name) for s in references))
+
+    def feed_of(path: Path) -> str:
+        return next((s.code for s in specs.values() if name_matches(s, path.name)), str(path))
+
+    groups: dict[tuple[bool, str], list[int]] = {}
+    for i, path in enumerate(files):
+        reference = any(name_matches(s, path.name) for s in references)
+        groups.setdefault((not reference, feed_of(path)), []).append(i)
+
+    def weight(group: tuple[tuple[bool, str], list[int]]) -> tuple[bool, int]:
+        (other, _), positions = group
+        return other, -max(file_size(files[i]) for i in positions) if other else 0
+
+    # A stable sort: the references keep their order, and groups of equal size theirs.
+    return [i for _, positions in sorted(groups.items(), key=weight) for i in positions]
 
 
 def _record_batch(con, outcome: IngestResult) -> None:

@@ -13,6 +13,7 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 from pathlib import Path
@@ -254,9 +255,20 @@ def _has_long_digit_cells(frame: pl.DataFrame) -> bool:
     return bool(frame.select(pl.any_horizontal(looks_like_excel_number(pl.col(c)) for c in cells).any()).item())
 
 
-_LONG_NUMBER_CELL = re.compile(
-    rb'<c r="([A-Z]+)(\d+)"(?:(?! t=")[^>])*>(?:<f>[^<]*</f>)?<v>(?:\d\.\d+[eE]\+?1[4-9]|\d{15,19}(?:\.0)?)</v>'
-)
+# A long number's value, then the cell it closes: a numeric cell (no type attribute: a
+# shared or inline string, a boolean or an error has one), a formula's result too. Found
+# by its value first: few values are that long, and every cell has a start.
+_LONG_NUMBER_VALUE = re.compile(rb'<v>(?:\d\.\d+[eE]\+?1[4-9]|\d{15,19}(?:\.0)?)</v>')
+_NUMBER_CELL_START = re.compile(rb'<c r="([A-Z]+)(\d+)"(?:(?! t=")[^>])*>(?:<f>[^<]*</f>)?')
+
+
+def _long_number_cells(xml: bytes) -> Iterator[tuple[int, int]]:
+    """(row number, 0-based column) of the numeric cells in `xml` holding a long number."""
+    for value in _LONG_NUMBER_VALUE.finditer(xml):
+        start = xml.rfind(b"<c ", 0, value.start())
+        cell = _NUMBER_CELL_START.fullmatch(xml, start, value.start()) if start >= 0 else None
+        if cell is not None:
+            yield int(cell.group(2)), _column_number(cell.group(1))
 
 
 def _column_number(letters: bytes) -> int:
@@ -292,7 +304,7 @@ def _scan_sheet_xml(
 
     def scan(xml: bytes) -> None:
         if long_numbers:
-            longs.update((int(row), _column_number(col)) for col, row in _LONG_NUMBER_CELL.findall(xml))
+            longs.update(_long_number_cells(xml))
         if b"<f" in xml:
             for col, row, formula, value in _FORMULA_CELL.findall(xml):
                 if not value:

@@ -51,12 +51,12 @@ def worker_count(files: list[Path]) -> int:
     if wanted is not None:  # at most one per core and per file
         wanted = min(wanted, usable, len(files))
         return wanted if wanted > 1 else 0
-    if usable < 2 or len(files) < 2 or sum(_size(p) for p in files) < PARALLEL_MIN_BYTES:
+    if usable < 2 or len(files) < 2 or sum(file_size(p) for p in files) < PARALLEL_MIN_BYTES:
         return 0
     return min(usable, len(files))
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
     try:
         return path.stat().st_size
     except OSError:
@@ -73,7 +73,7 @@ class Preparer:
         # The main process reads the first file itself while the workers start (a second of
         # imports), and every very large file: its cleaned rows would be held twice while
         # they cross between processes.
-        self.pending = [p for p in list(dict.fromkeys(files))[1:] if _size(p) <= WORKER_MAX_BYTES]
+        self.pending = [p for p in list(dict.fromkeys(files))[1:] if file_size(p) <= WORKER_MAX_BYTES]
         self.futures: dict[Path, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
 
@@ -93,8 +93,8 @@ class Preparer:
         to `AHEAD_BYTES`: a worker goes on with the small files after a large one while the
         main process waits for the large one; cleaned files never pile up in memory."""
         while self.pending:
-            ahead = sum(_size(p) for p in self.futures)
-            if len(self.futures) >= self.workers + 1 and ahead + _size(self.pending[0]) > AHEAD_BYTES:
+            ahead = sum(file_size(p) for p in self.futures)
+            if len(self.futures) >= self.workers + 1 and ahead + file_size(self.pending[0]) > AHEAD_BYTES:
                 return
             path = self.pending.pop(0)
             self.futures[path] = self.pool.submit(self.work, path, *self.args)
