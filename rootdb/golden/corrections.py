@@ -277,8 +277,7 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
     con.execute("""
         CREATE OR REPLACE TABLE corrections AS
         SELECT d.feed, fd.department, f.file_name AS source_file, d.source_row,
-               coalesce(json_extract_string(f.headers, '$."' || d.field_name || '"'), col.header, d.field_name)
-                   AS field,
+               coalesce(h.header, col.header, d.field_name) AS field,
                d.delivered_value, d.registry_value, k.kind, d.detail, nm.name AS person_name, d.code, d.role,
                d.entity_id,
                p.registry_key,
@@ -293,6 +292,10 @@ def build_corrections(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]
         JOIN _gc_feeds fd ON fd.feed = d.feed AND fd.kind <> 'reference'
         JOIN _gc_kinds k ON k.code = d.code
         LEFT JOIN _gc_columns col ON col.feed = d.feed AND col.field = d.field_name
+        LEFT JOIN (  -- the header as the file wrote it: read once per file and field, not per row
+            SELECT file_id, field_name, json_extract_string(f.headers, '$."' || field_name || '"') AS header
+            FROM (SELECT DISTINCT file_id, field_name FROM _gc_draft) JOIN files f USING (file_id)
+        ) h ON h.file_id = d.file_id AND h.field_name = d.field_name
         LEFT JOIN golden_persons p ON p.entity_id = d.entity_id
         LEFT JOIN _g_rec nm ON nm.record_id = d.record_id  -- the name the row gives, to find the row by
         WHERE d.k = 1
