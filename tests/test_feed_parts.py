@@ -106,7 +106,8 @@ def test_a_first_batch_loads_the_registry_before_the_parts_it_names(tmp_path, db
     files = [_roster(tmp_path / "community_residents_康城社区_2025-06.xlsx", "康城社区", KANGCHENG),
              _roster(tmp_path / "community_residents_富安_2025-06.xlsx", "富安社区", FUAN), _registry(tmp_path)]
     result = ingest(files, db=db_path)
-    assert [f.feed for f in result.files][0] == "registry_addresses"
+    loaded_first = min(result.files, key=lambda f: f.file_id)  # file ids are given in load order
+    assert loaded_first.feed == "registry_addresses" and result.files[-1] is loaded_first  # listed as given
     assert sorted(p for p, _ in _current(db_path)) == ["富安社区", "康城社区"]
 
 

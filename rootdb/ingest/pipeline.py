@@ -124,29 +124,29 @@ def ingest(
 
 
 def _load_order(files: list[Path], specs: dict[str, FeedSpec]) -> list[int]:
-    """The order files are loaded in (their positions in `files`): the reference registries first (a feed delivered in
-    parts knows its parts by the communities and grids of the standard address registry,
-    so a first batch holding both must load the registry first), then the other feeds,
-    the one with the largest file first, so that the worker processes clean the longest
-    files while the main process stores the shorter ones instead of at the end. Files of
-    the same feed (by name) keep their order: of two deliveries with the same date, the
-    later one loaded is current."""
-    references = [s for s in specs.values() if s.kind == "reference"]
-
-    def feed_of(path: Path) -> str:
-        return next((s.code for s in specs.values() if name_matches(s, path.name)), str(path))
-
-    groups: dict[tuple[bool, str], list[int]] = {}
+    """The order files are loaded in, as positions in `files`: the reference registries
+    first (a feed delivered in parts knows its parts by the communities and grids of the
+    standard address registry, so a first batch holding both must load the registry
+    first), then the other feeds, the one with the largest file first, so that the worker
+    processes clean the longest files while the main process stores the shorter ones
+    instead of at the end, and last the files whose feed their name does not tell (it is
+    known only once read). Files of one feed keep their order: of two deliveries with the
+    same date, the later one loaded is current."""
+    groups: dict[str | None, list[int]] = {}
     for i, path in enumerate(files):
-        reference = any(name_matches(s, path.name) for s in references)
-        groups.setdefault((not reference, feed_of(path)), []).append(i)
+        feed = next((s for s in specs.values() if name_matches(s, path.name)), None)
+        groups.setdefault(feed and feed.code, []).append(i)
 
-    def weight(group: tuple[tuple[bool, str], list[int]]) -> tuple[bool, int]:
-        (other, _), positions = group
-        return other, -max(file_size(files[i]) for i in positions) if other else 0
+    def rank(group: tuple[str | None, list[int]]) -> tuple[int, int]:
+        feed, positions = group
+        if feed is None:
+            return 2, 0
+        if specs[feed].kind == "reference":
+            return 0, 0
+        return 1, -max(file_size(files[i]) for i in positions)
 
-    # A stable sort: the references keep their order, and groups of equal size theirs.
-    return [i for _, positions in sorted(groups.items(), key=weight) for i in positions]
+    # A stable sort: the references keep their order among themselves, so do groups of equal size.
+    return [i for _, positions in sorted(groups.items(), key=rank) for i in positions]
 
 
 def _record_batch(con, outcome: IngestResult) -> None:
