@@ -96,3 +96,32 @@ def test_name_and_address_parsing_never_crash(value):
     clean_name(value)
     parsed = parse_address(value)
     assert isinstance(parsed, dict)
+
+
+@FUZZ
+@given(st.sampled_from(["dibao", "registry_persons", "yibao", "shichang", "chusheng"]), st.data())
+def test_cleaning_by_value_and_row_by_row_give_the_same_result(feed, data):
+    """`clean_frame` cleans a column once per distinct value or row by row, by how often
+    its values repeat (`frame._by_value`): both ways give the same records, issues and
+    quarantine, for values that repeat and values that do not, numbers a workbook stored too."""
+    from unittest import mock
+
+    from rootdb.clean import frame
+
+    spec = load_specs()[feed]
+    n = data.draw(st.integers(min_value=1, max_value=14))
+    columns = {}
+    for c in spec.columns:  # a few values, drawn again and again: repeats as in real files
+        pool = data.draw(st.lists(cells, min_size=1, max_size=4))
+        columns[c.field] = data.draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    raw = pl.DataFrame({"source_row": list(range(2, n + 2)), **columns},
+                       schema={"source_row": pl.Int64, **{c.field: pl.String for c in spec.columns}})
+    number_cells = {c.field: set(data.draw(st.lists(st.integers(2, n + 1), max_size=3))) for c in spec.columns}
+    results = []
+    for share, inside in ((2.0, set()), (0.0, frame._DISTINCT_INSIDE)):  # all by value, all row by row
+        with mock.patch.object(frame, "_BY_VALUE_SHARE", share), mock.patch.object(frame, "_DISTINCT_INSIDE", inside):
+            results.append(clean_frame(spec, raw, number_cells))
+    by_value, by_row = results
+    assert by_value.records.equals(by_row.records)
+    assert by_value.issues.equals(by_row.issues)
+    assert by_value.quarantine.equals(by_row.quarantine)

@@ -41,9 +41,9 @@ def _keys(field: str) -> list[str]:
     return [f"__raw_{field}", f"__num_{field}"]
 
 
-def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Typed and derived columns for one field, row-aligned with `frame` (its
-    distinct `_keys`), and the issues they raised (by key)."""
+def _clean_column(frame: pl.DataFrame, col: ColumnSpec, ids: list[str]) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Typed and derived columns for one field, row-aligned with `frame` (its `_keys`,
+    and the columns `ids` that name a row of it), and the issues they raised, by `ids`."""
     f = col.field
     field_type = FIELD_TYPES[col.type]
     cleaned = field_type.clean(
@@ -53,11 +53,11 @@ def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, l
         pl.col("value").alias(f),
         *[pl.col(part).alias(field_type.column(f, part)) for part in field_type.derived],
     )
-    joined = pl.concat([frame.select(_keys(f)), cleaned], how="horizontal")
+    joined = pl.concat([frame.select(list(dict.fromkeys([*ids, *_keys(f)]))), cleaned], how="horizontal")
     allowed = "/".join(col.values or ())
     issues = [
         joined.filter(pl.col(issue.code)).select(
-            *_keys(f),
+            *ids,
             pl.lit(f).alias("field"),
             pl.lit(col.header).alias("header"),
             pl.lit(issue.code).alias("code"),
@@ -67,6 +67,24 @@ def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> tuple[pl.DataFrame, l
         for issue in field_type.issues
     ]
     return out, issues
+
+
+# Types whose cleaning works once per distinct value by itself (addresses: parsed once per
+# distinct text, then joined back): cleaned row by row here.
+_DISTINCT_INSIDE = {"address"}
+# Below this share of distinct values among the rows, a column is cleaned once per value
+# and the results joined back; above it (IDs, phones) finding the values and joining them
+# back costs more than it saves.
+_BY_VALUE_SHARE = 0.75
+
+
+def _by_value(base: pl.DataFrame, col: ColumnSpec) -> bool:
+    """Whether `col` is cleaned once per distinct value (`_keys`) rather than row by row;
+    the two give the same rows and issues."""
+    if col.type in _DISTINCT_INSIDE:
+        return False
+    text = base.get_column(f"__raw_{col.field}")
+    return text.approx_n_unique() < _BY_VALUE_SHARE * base.height
 
 
 def _role_consistency(records: pl.DataFrame, spec: FeedSpec) -> list[pl.DataFrame]:
@@ -149,10 +167,15 @@ def clean_frame(spec: FeedSpec, raw: pl.DataFrame, number_cells: dict[str, set[i
     parts = [base]
     issues: list[pl.DataFrame] = []
     for col in spec.columns:
-        # Clean each distinct value once (most columns repeat a few values), then map back.
         keys = _keys(col.field)
+        if not _by_value(base, col):
+            out, col_issues = _clean_column(base.select("source_row", *keys), col, ["source_row"])
+            parts.append(out)
+            issues.extend(i for i in col_issues if i.height)
+            continue
+        # Clean each distinct value once (most columns repeat a few values), then map back.
         distinct = base.select(keys).unique(maintain_order=True)
-        out, col_issues = _clean_column(distinct, col)
+        out, col_issues = _clean_column(distinct, col, keys)
         lookup = pl.concat([distinct, out], how="horizontal")
         parts.append(
             base.select(keys).join(lookup, on=keys, how="left", maintain_order="left", nulls_equal=True).drop(keys)
