@@ -125,3 +125,21 @@ def test_cleaning_by_value_and_row_by_row_give_the_same_result(feed, data):
     assert by_value.records.equals(by_row.records)
     assert by_value.issues.equals(by_row.issues)
     assert by_value.quarantine.equals(by_row.quarantine)
+
+
+ids_and_phones = st.one_of(cells, st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+                           st.from_regex(r"[0-9０-９]{17}[0-9Xx]", fullmatch=True))
+
+
+@FUZZ
+@given(st.lists(ids_and_phones, max_size=20))
+def test_plain_cells_spared_the_regular_expressions_read_the_same(values):
+    """Phones and IDs already in their plain shape skip the normalising (`plain_or`):
+    the same result as normalising every cell, full-width digits included."""
+    from rootdb.clean.ids import normalize_id_text
+    from rootdb.clean.values import parse_phone_column, parse_phones, plain_or
+
+    text = pl.Series("t", values, dtype=pl.String)
+    assert parse_phone_column(text).to_list() == text.to_frame().select(parse_phones(pl.col("t")))["t"].to_list()
+    ids = plain_or(text, r"^[0-9]{17}[0-9X]$", pl.col("t"), normalize_id_text(pl.col("t")))
+    assert ids.to_list() == text.to_frame().select(normalize_id_text(pl.col("t")).alias("t"))["t"].to_list()

@@ -13,7 +13,7 @@ import functools
 
 import polars as pl
 
-from rootdb.clean.values import BLANK_MARKERS
+from rootdb.clean.values import BLANK_MARKERS, plain_or
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
@@ -76,7 +76,8 @@ def clean_ids(raw: pl.Series, stored_as_number: pl.Series | None = None) -> pl.D
         frame = frame.with_columns(stored_as_number.alias("_number_cell"))
     else:
         frame = frame.with_columns(pl.lit(False).alias("_number_cell"))
-    text = normalize_id_text(pl.col("raw"))
+    # Most IDs arrive as 18 plain characters, which normalising leaves as they are.
+    text = plain_or(frame["raw"], r"^[0-9]{17}[0-9X]$", pl.col("t"), normalize_id_text(pl.col("t")))
     frame = frame.with_columns(text.alias("text"))
     is15 = pl.col("text").str.contains(r"^\d{15}$")
     is18 = pl.col("text").str.contains(r"^\d{17}[\dX]$")

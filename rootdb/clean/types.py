@@ -30,7 +30,7 @@ from rootdb.clean.values import (
     parse_datetimes,
     parse_ints,
     parse_money,
-    parse_phones,
+    parse_phone_column,
     parse_yearmonths,
 )
 
@@ -187,8 +187,8 @@ def _clean_uscc(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
 
 
 def _clean_phone(cells: pl.DataFrame, col: Column) -> pl.DataFrame:
-    phones = parse_phones(pl.col("text"))
-    return cells.select(
+    phones = pl.col("phones")
+    return cells.with_columns(parse_phone_column(cells["text"]).alias("phones")).select(
         phones.list.first().alias("value"), phones.alias("all"),
         (_DELIVERED & (phones.list.len() == 0)).alias(PHONE_INVALID.code),
     )
