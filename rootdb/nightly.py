@@ -534,8 +534,11 @@ def _carry_over(reports_dir: Path, staging: Path) -> None:
     if manifest.is_file():
         ours = set(manifest.read_text(encoding="utf-8").split()) | {MANIFEST}
         theirs = [p for p in reports_dir.iterdir() if p.name not in ours]
-    else:
-        ours_pattern = re.compile(r"^(R\d{2,3}_[^/]+\.xlsx|变动情况_\d{4}-\d{2}-\d{2}\.xlsx)$")
+    else:  # e.g. written by `rootdb demo`: the reports, their pictures' folders, the changes
+        from rootdb.reports.engine import PICTURE_DRAWERS
+
+        pictures = "|".join(re.escape(title) for title, _, _ in PICTURE_DRAWERS.values())
+        ours_pattern = re.compile(rf"^(R\d{{2,3}}_[^/]+\.xlsx|R\d{{2,3}}_({pictures})|变动情况_\d{{4}}-\d{{2}}-\d{{2}}\.xlsx)$")
         theirs = [p for p in reports_dir.iterdir() if not ours_pattern.match(p.name)]
     for path in theirs:
         target = staging / path.name

@@ -65,6 +65,25 @@ def test_nightly_replaces_only_the_files_it_wrote(tmp_path):
     assert not list(tmp_path.glob(".reports-*"))
 
 
+def test_a_first_night_after_the_demo_replaces_its_reports_and_floor_plans(tmp_path):
+    """`rootdb demo` writes reports/ without nightly's list of its files: what is named as
+    nightly names its reports, their pictures' folders and changes is replaced, not kept
+    beside tonight's as somebody's own (a stale R41_楼栋平面图_手工保留 every night)."""
+    reports = tmp_path / "reports"
+    (reports / "R41_楼栋平面图").mkdir(parents=True)
+    (reports / "R41_楼栋平面图" / "index.html").write_text("demo")
+    (reports / "R01_低保对象花名册.xlsx").write_text("demo")
+    (reports / "我的笔记.txt").write_text("mine")
+    tonight = tmp_path / ".reports-new-1"
+    (tonight / "R41_楼栋平面图").mkdir(parents=True)
+    (tonight / "R41_楼栋平面图" / "index.html").write_text("night 1")
+    (tonight / "R01_低保对象花名册.xlsx").write_text("night 1")
+    _swap_in(tonight, reports)
+    assert sorted(p.name for p in reports.iterdir() if not p.name.startswith(".")) == [
+        "R01_低保对象花名册.xlsx", "R41_楼栋平面图", "我的笔记.txt"]
+    assert (reports / "R41_楼栋平面图" / "index.html").read_text() == "night 1"
+
+
 def test_r19_areas_have_two_fixed_decimals_and_the_header_fits(sample_db, tmp_path):
     run = run_reports(select_templates(["R19"], False), as_of=SAMPLE_AS_OF, out=tmp_path, fmt="csv",
                       db=str(sample_db))
