@@ -170,21 +170,26 @@ def test_a_worker_killed_mid_run_leaves_the_files_to_the_main_process(tmp_path, 
 
 def test_the_largest_feeds_load_first_after_the_registries_and_results_keep_the_given_order(tmp_path, db_path):
     """Workers clean the longest files while the main process stores the short ones: the
-    registries first, then feeds by their largest file, then files whose name tells no
-    feed; two files of one feed keep their order (of two deliveries with the same date,
-    the later one loaded is current)."""
+    registries first, then feeds by their largest file; a file whose name tells no feed,
+    or two, keeps its place (its feed is known only once read), and two files of one feed
+    keep their order (of two deliveries with the same date, the later one loaded is current)."""
     import importlib
 
     from rootdb.specs import load_specs
 
     pipeline = importlib.import_module("rootdb.ingest.pipeline")
-    files = [write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()]),
+    files = [write_xlsx(tmp_path / "民政所名单_2026-11.xlsx", [DIBAO_HEADER, dibao_row(cert="DB3")]),  # dibao by header
+             write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()]),
              write_xlsx(tmp_path / "dibao_2026-11_补报.xlsx", [DIBAO_HEADER, dibao_row(cert="DB2")]),
              write_csv(tmp_path / "jiuzhu_2026-11.csv", [["救助编号", "姓名"], *[[f"J{k}", "李四"] for k in range(5000)]]),
-             write_xlsx(tmp_path / "低保补充名单.xlsx", [DIBAO_HEADER, dibao_row(cert="DB3")]),  # dibao by header
+             write_xlsx(tmp_path / "低保户高龄津贴_2026-11.xlsx", [DIBAO_HEADER, dibao_row(cert="DB4")]),  # two feeds' names
+             write_csv(tmp_path / "yanglao_2026-11.csv", [["姓名"], *[["王五"]] * 3000]),
              write_csv(tmp_path / "registry_addresses_2026-11.csv", [["地址编码"], ["A1"]])]
     order = [files[i].name for i in pipeline._load_order(files, load_specs())]
-    assert order == ["registry_addresses_2026-11.csv", "jiuzhu_2026-11.csv", "dibao_2026-11.xlsx",
-                     "dibao_2026-11_补报.xlsx", "低保补充名单.xlsx"]
-    result = ingest(files[:4], db=db_path)
-    assert [f.file for f in result.files] == [p.name for p in files[:4]]
+    assert order == ["registry_addresses_2026-11.csv", "民政所名单_2026-11.xlsx", "jiuzhu_2026-11.csv",
+                     "dibao_2026-11.xlsx", "dibao_2026-11_补报.xlsx", "低保户高龄津贴_2026-11.xlsx",
+                     "yanglao_2026-11.csv"]
+    result = ingest(files[:3], db=db_path)
+    assert [f.file for f in result.files] == [p.name for p in files[:3]]
+    with connect(db_path) as con:  # of three deliveries of the same date, the last one given is current
+        assert con.execute("SELECT file_name FROM files WHERE is_current").fetchall() == [("dibao_2026-11_补报.xlsx",)]

@@ -124,29 +124,38 @@ def ingest(
 
 
 def _load_order(files: list[Path], specs: dict[str, FeedSpec]) -> list[int]:
-    """The order files are loaded in, as positions in `files`: the reference registries
-    first (a feed delivered in parts knows its parts by the communities and grids of the
-    standard address registry, so a first batch holding both must load the registry
-    first), then the other feeds, the one with the largest file first, so that the worker
-    processes clean the longest files while the main process stores the shorter ones
-    instead of at the end, and last the files whose feed their name does not tell (it is
-    known only once read). Files of one feed keep their order: of two deliveries with the
-    same date, the later one loaded is current."""
-    groups: dict[str | None, list[int]] = {}
+    """The order files are loaded in, as positions in `files`: the files named as reference
+    registries first (a feed delivered in parts knows its parts by the communities and
+    grids of the standard address registry, so a first batch holding both must load the
+    registry first), then the rest in the order given, except that between two files whose
+    name tells no feed or more than one (known only once read, they keep their place) the
+    feeds go by their largest file, largest first: the worker processes then clean the
+    longest files while the main process stores the shorter ones, not at the end. Files of
+    one feed keep their order: of two deliveries with the same date, the later one loaded
+    is current."""
+    references = [s for s in specs.values() if s.kind == "reference"]
+    first = [i for i, path in enumerate(files) if any(name_matches(s, path.name) for s in references)]
+    order, run, taken = list(first), [], set(first)
+
+    def sort_run() -> None:  # a run of files each named for one feed: by feed, largest first
+        groups: dict[str, list[int]] = {}
+        for i, feed in run:
+            groups.setdefault(feed, []).append(i)
+        order.extend(i for positions in sorted(groups.values(), key=lambda ps: -max(file_size(files[i]) for i in ps))
+                     for i in positions)
+        run.clear()
+
     for i, path in enumerate(files):
-        feed = next((s for s in specs.values() if name_matches(s, path.name)), None)
-        groups.setdefault(feed and feed.code, []).append(i)
-
-    def rank(group: tuple[str | None, list[int]]) -> tuple[int, int]:
-        feed, positions = group
-        if feed is None:
-            return 2, 0
-        if specs[feed].kind == "reference":
-            return 0, 0
-        return 1, -max(file_size(files[i]) for i in positions)
-
-    # A stable sort: the references keep their order among themselves, so do groups of equal size.
-    return [i for _, positions in sorted(groups.items(), key=rank) for i in positions]
+        if i in taken:
+            continue
+        named = [s.code for s in specs.values() if name_matches(s, path.name)]
+        if len(named) == 1:
+            run.append((i, named[0]))
+        else:
+            sort_run()
+            order.append(i)
+    sort_run()
+    return order
 
 
 def _record_batch(con, outcome: IngestResult) -> None:
