@@ -74,6 +74,44 @@ def test_ids_stored_by_excel_as_numbers_are_kept_and_flagged(tmp_path, db_path):
     assert issues[0][1] == "id_excel" and "Excel" in issues[0][2]
 
 
+CUT, SCI = "150602193812125000", "1.50602193812125E+17"
+
+
+@pytest.mark.parametrize(("cell", "number"), [
+    (f'<c r="B2"><v>{SCI}</v></c>', True),                                   # Excel
+    (f'<c r="B2" s="0" t="n"><v>1.50602193812125E+017</v></c>', True),        # LibreOffice
+    (f'<c s="1" r="B2"><v>{CUT}</v></c>', True),                              # attributes in another order
+    (f'<c t="n" r="B2"><v>{CUT}.0</v></c>', True),
+    (f'<c r="B2">\n  <v>{CUT}</v>\n</c>', True),                              # pretty-printed
+    (f'<c r="B2"><f>C2*1</f><v>{CUT}</v></c>', True),                          # a formula's result
+    (f'<c r="B2"><f t="shared" si="0"/><v>{SCI}</v></c>', True),
+    (f'<c r="B2"><f aca="false">C2*1</f><v>{CUT}</v></c>', True),
+    (f'<c r="B2" t="inlineStr"><is><t>{CUT}</t></is></c>', False),           # text
+    (f'<c r="B2" t="str"><f>C2&amp;""</f><v>{CUT}</v></c>', False),
+    ('<c r="B2" t="s"><v>0</v></c>', False),
+    (f'<c r="B2"><v>1506021938</v></c>', False),                              # short
+])
+def test_a_long_number_is_known_by_its_cell_however_the_program_wrote_it(cell, number):
+    """Whether a cell holds a long number stored as a number (an ID Excel or LibreOffice
+    cut to 15 digits), from the sheet's XML as either program writes it."""
+    from rootdb.ingest.readers import _long_number_cells
+
+    xml = f'<row r="2"><c r="A2" t="inlineStr"><is><t>张三</t></is></c>{cell}</row>'.encode()
+    assert list(_long_number_cells(xml)) == ([(2, 1)] if number else [])
+
+
+def test_a_long_number_looks_for_its_cell_only_as_far_as_a_cell_reaches():
+    """Each value looks back a bounded way for the start of its cell (as far as the longest
+    formula reaches), so a hostile sheet (one cell start, then megabytes of attributes and
+    long values) is scanned in linear time; unbounded, such a sheet took minutes."""
+    from rootdb.ingest.readers import _CELL_REACH, _long_number_cells
+
+    formula = "+".join(["C2"] * 2_700)  # 8,099 characters, near Excel's limit
+    assert list(_long_number_cells(f'<c r="B2"><f>{formula}</f><v>{CUT}</v></c>'.encode())) == [(2, 1)]
+    far = b'<c r="B2" ' + b"x" * _CELL_REACH + f"><v>{CUT}</v></c>".encode()
+    assert list(_long_number_cells(far)) == []
+
+
 def test_same_file_again_changes_nothing(tmp_path, db_path):
     path = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
     ingest([path], db=db_path)

@@ -255,20 +255,29 @@ def _has_long_digit_cells(frame: pl.DataFrame) -> bool:
     return bool(frame.select(pl.any_horizontal(looks_like_excel_number(pl.col(c)) for c in cells).any()).item())
 
 
-# A long number's value, then the cell it closes: a numeric cell (no type attribute: a
-# shared or inline string, a boolean or an error has one), a formula's result too. Found
-# by its value first: few values are that long, and every cell has a start.
-_LONG_NUMBER_VALUE = re.compile(rb'<v>(?:\d\.\d+[eE]\+?1[4-9]|\d{15,19}(?:\.0)?)</v>')
-_NUMBER_CELL_START = re.compile(rb'<c r="([A-Z]+)(\d+)"(?:(?! t=")[^>])*>(?:<f>[^<]*</f>)?')
+# A long number's value, then the cell it closes: a numeric cell (no type, or t="n" as
+# LibreOffice writes; a string, boolean or error cell has another type), a formula's
+# result too. Found by its value first: few values are that long, and every cell has a
+# start. Excel writes 1.50602193812125E+17, LibreOffice E+017.
+_LONG_NUMBER_VALUE = re.compile(rb'<v>(?:\d\.\d+[eE]\+?0?1[4-9]|\d{15,19}(?:\.0)?)</v>')
+_CELL_START = re.compile(rb'<c\s([^>]*)>\s*(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?\s*')
+_CELL_REF = re.compile(rb'(?:^|\s)r="([A-Z]+)(\d+)"')
+_CELL_TYPE = re.compile(rb'(?:^|\s)t="([^"]*)"')
+# How far before its value a cell starts at most (a formula has at most 8,192 characters):
+# a value with no cell start that near is not looked at (and no scan goes back further).
+_CELL_REACH = 20_000
 
 
 def _long_number_cells(xml: bytes) -> Iterator[tuple[int, int]]:
     """(row number, 0-based column) of the numeric cells in `xml` holding a long number."""
     for value in _LONG_NUMBER_VALUE.finditer(xml):
-        start = xml.rfind(b"<c ", 0, value.start())
-        cell = _NUMBER_CELL_START.fullmatch(xml, start, value.start()) if start >= 0 else None
-        if cell is not None:
-            yield int(cell.group(2)), _column_number(cell.group(1))
+        start = xml.rfind(b"<c", max(0, value.start() - _CELL_REACH), value.start())
+        cell = _CELL_START.fullmatch(xml, start, value.start()) if start >= 0 else None
+        if cell is None:
+            continue
+        kind, ref = _CELL_TYPE.search(cell.group(1)), _CELL_REF.search(cell.group(1))
+        if ref is not None and (kind is None or kind.group(1) == b"n"):
+            yield int(ref.group(2)), _column_number(ref.group(1))
 
 
 def _column_number(letters: bytes) -> int:
