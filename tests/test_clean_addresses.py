@@ -133,10 +133,12 @@ def test_examples(text, parts):
 
 
 # what departments mix into an address: full-width forms, every kind of space and dash,
-# compatibility characters NFKC folds (①, ㎡, Ⅲ), and any other character at all
+# compatibility characters NFKC folds (①, ㎡, Ⅲ), and any other character Python's Unicode
+# database knows (polars' is newer: it folds U+1CCD6, an outlined A of Unicode 16, which
+# Python 3.11's NFKC leaves; no address holds such a character)
 _ADDRESS_CHARS = st.one_of(
     st.sampled_from(list("幸福小区号楼栋单元室-－—–~〜ー一二三０１２３ＡＢａｂ①Ⅲ㎡ 　\t\n\r\x1c\x1f\u00a0\u200b\ufeff\u2028\u0085")),
-    st.characters(codec="utf-8"),
+    st.characters(codec="utf-8", exclude_categories=("Cn",)),
 )
 
 
