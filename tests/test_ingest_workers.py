@@ -189,6 +189,8 @@ def test_the_largest_feeds_load_first_after_the_registries_and_results_keep_the_
     assert order == ["registry_addresses_2026-11.csv", "民政所名单_2026-11.xlsx", "jiuzhu_2026-11.csv",
                      "dibao_2026-11.xlsx", "dibao_2026-11_补报.xlsx", "低保户高龄津贴_2026-11.xlsx",
                      "yanglao_2026-11.csv"]
+    forced = [files[i].name for i in pipeline._load_order(files, load_specs(), sort=False)]  # --feed
+    assert forced == [files[-1].name] + [p.name for p in files[:-1]]
     result = ingest(files[:3], db=db_path)
     assert [f.file for f in result.files] == [p.name for p in files[:3]]
     with connect(db_path) as con:  # of three deliveries of the same date, the last one given is current

@@ -99,7 +99,7 @@ def ingest(
     if feed is not None and feed not in specs:
         raise UsageError(f"未知的数据源代码 '{feed}'；可用：{', '.join(sorted(specs))}")
     files = expand_paths(paths)
-    order = _load_order(files, specs)
+    order = _load_order(files, specs, sort=feed is None)  # --feed: every file one feed, as given
     workers_setting()  # a bad ROOTDB_INGEST_WORKERS is a usage error before anything is written
     ws = locate(db)
     batch_started = dt.datetime.now()
@@ -123,7 +123,7 @@ def ingest(
     return outcome
 
 
-def _load_order(files: list[Path], specs: dict[str, FeedSpec]) -> list[int]:
+def _load_order(files: list[Path], specs: dict[str, FeedSpec], sort: bool = True) -> list[int]:
     """The order files are loaded in, as positions in `files`: the files named as reference
     registries first (a feed delivered in parts knows its parts by the communities and
     grids of the standard address registry, so a first batch holding both must load the
@@ -132,7 +132,7 @@ def _load_order(files: list[Path], specs: dict[str, FeedSpec]) -> list[int]:
     feeds go by their largest file, largest first: the worker processes then clean the
     longest files while the main process stores the shorter ones, not at the end. Files of
     one feed keep their order: of two deliveries with the same date, the later one loaded
-    is current."""
+    is current. Without `sort` (all files of one feed) the rest stays as given."""
     references = [s for s in specs.values() if s.kind == "reference"]
     first = [i for i, path in enumerate(files) if any(name_matches(s, path.name) for s in references)]
     order, run, taken = list(first), [], set(first)
@@ -149,7 +149,7 @@ def _load_order(files: list[Path], specs: dict[str, FeedSpec]) -> list[int]:
         if i in taken:
             continue
         named = [s.code for s in specs.values() if name_matches(s, path.name)]
-        if len(named) == 1:
+        if sort and len(named) == 1:
             run.append((i, named[0]))
         else:
             sort_run()
