@@ -115,3 +115,17 @@ def test_house_and_place_links_leave_no_working_table():
     assert scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE temporary") == 0
     stages = [f"houses_{s.name}" for s in HOUSE_STAGES] + [f"places_{s.name}" for s in PLACE_STAGES]
     assert list(seconds) == stages  # every stage timed, under a name of its own
+
+
+def test_a_failure_with_a_registered_frame_is_raised_as_itself():
+    """In a transaction the failure aborted (as an interrupted insert's: Ctrl+C), letting
+    the frame go fails too; the block's own error is what is raised, so the caller can tell
+    an interruption from a failure."""
+    con = duckdb.connect()
+    con.begin()
+    with pytest.raises(duckdb.ConversionException):
+        with registered(con, "_incoming", pl.DataFrame({"a": ["x"]})):
+            con.execute("SELECT CAST(a AS INTEGER) FROM _incoming").fetchall()
+    con.rollback()
+    with registered(con, "_incoming", pl.DataFrame({"a": ["1"]})):  # and the name is free again
+        assert con.execute("SELECT CAST(a AS INTEGER) FROM _incoming").fetchall() == [(1,)]

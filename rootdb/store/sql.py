@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +56,17 @@ def scratch(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[None]:
 
 @contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[str]:
-    """`frame` readable as the view `name` inside the block, and gone after it."""
+    """`frame` readable as the view `name` inside the block, and gone after it. When the
+    block fails, its error is what is raised: in a transaction the failure aborted (an
+    interrupted insert: Ctrl+C), unregistering fails too, and must not hide it."""
     con.register(name, frame)
     try:
         yield name
-    finally:
-        con.unregister(name)
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 @dataclass(frozen=True)
