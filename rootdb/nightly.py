@@ -40,6 +40,7 @@ import polars as pl
 from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, disk_full
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
+from rootdb.ingest.results import gbk_name, readable_path
 from rootdb.privacy import mask_text
 
 LOCK_NAME = ".rootdb-nightly.lock"
@@ -151,7 +152,7 @@ def _write_record(run: NightlyRun) -> None:
 def _masked(value):
     """Every text in a run record with IDs and mobiles masked (messages quote files)."""
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_text(readable_path(value))  # a path rejected for its name is not valid text
     if isinstance(value, dict):
         return {k: _masked(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -172,9 +173,10 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
 
     # 1. Ingest what has arrived and settled.
     with _step(run, "ingest", log) as step:
+        run.warnings += _readable_names(inbox, settle)
         files, waiting = _inbox_files(inbox, settle)
         for path in waiting:
-            run.warnings.append(f"{path.name} 仍在写入（{settle:.0f} 秒内有改动），留待下次运行")
+            run.warnings.append(f"{readable_path(path.name)} 仍在写入（{settle:.0f} 秒内有改动），留待下次运行")
         result = ingest(files, db=ws.db_path, command="nightly") if files else None
         for f in result.files if result else []:
             entry = {"file": f.file, "path": f.path, "feed": f.feed, "status": f.status, "rows_read": f.rows_read,
@@ -470,13 +472,37 @@ def _inbox_files(inbox: Path, settle: float) -> tuple[list[Path], list[Path]]:
     return ready, waiting
 
 
+def _readable_names(inbox: Path, settle: float) -> list[str]:
+    """Files and folders in the inbox whose names are not UTF-8 but GBK (unzipped from an
+    archive made on Windows) renamed to how they read, so that they load like any other:
+    no reader, database or terminal takes such a name. Only what has settled is renamed,
+    never over another name; what cannot be read as GBK stays, and ingest rejects it."""
+    notes, cutoff = [], time.time() - settle
+    for root, folders, files in os.walk(inbox):
+        for names in (folders, files):
+            for i, name in enumerate(names):
+                readable, path = gbk_name(name), os.path.join(root, name)
+                if readable is None or os.path.lexists(os.path.join(root, readable)):
+                    continue
+                try:
+                    if os.lstat(path).st_mtime > cutoff:
+                        continue
+                    os.rename(path, os.path.join(root, readable))
+                except FileNotFoundError:  # gone between listing and renaming
+                    continue
+                names[i] = readable  # os.walk goes on into the folder by its new name
+                notes.append(f"「{readable}」的名字原为 GBK 编码（多半来自 Windows 上打的压缩包），已改为这个名字")
+    return notes
+
+
 def _move(path: Path, folder: Path) -> str | None:
     """Move `path` into `folder`, never over an existing file; None when it is gone."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
+    name = Path(readable_path(path.name))  # a name that is not UTF-8 is filed as it reads
+    target = folder / name
     n = 1
     while target.exists():
-        target = folder / f"{path.stem}_{n}{path.suffix}"
+        target = folder / f"{name.stem}_{n}{name.suffix}"
         n += 1
     try:
         shutil.move(str(path), str(target))
@@ -504,7 +530,7 @@ def rejection_note(file_name: str, why: str, when: dt.datetime) -> str:
 def _reject(path: Path, folder: Path, why: str) -> str | None:
     target = _move(path, folder)
     if target is not None:
-        note = mask_text(rejection_note(path.name, why, dt.datetime.now()))
+        note = mask_text(rejection_note(readable_path(path.name), why, dt.datetime.now()))
         Path(target + ".原因.txt").write_text(note, encoding="utf-8")
     return target
 

@@ -22,10 +22,10 @@ TEKUN_HEADER = ["供养证号", "姓名", "身份证号", "性别", "出生日�
 def _ingest_beside_a_good_file(tmp_path: Path, db_path: Path, bad: Path):
     good = write_xlsx(tmp_path / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
     result = ingest([bad, good], db=db_path)
-    by_name = {f.file: f for f in result.files}
-    assert by_name[good.name].status == "loaded"
+    failed, loaded = result.files  # as given
+    assert loaded.file == good.name and loaded.status == "loaded"
     assert query(db_path, "SELECT count(*) FROM dibao") == [(1,)]
-    return by_name[bad.name]
+    return failed
 
 
 def test_truncated_workbook(tmp_path, db_path):
@@ -134,3 +134,44 @@ def test_reader_errors_name_the_file(tmp_path, suffix):
     path.write_bytes(b"\x00\x01\x02" * 10)
     with pytest.raises(InputFileError, match=path.name):
         read_grid(path)
+
+
+def _named_in_bytes(folder: Path, name: bytes, source: Path) -> Path:
+    """`source` copied into `folder` under a name given as bytes (as an archive made on
+    Windows leaves it when unzipped): a path Python holds with undecodable bytes."""
+    import os
+
+    path = Path(os.fsdecode(os.fsencode(folder) + b"/" + name))
+    path.write_bytes(source.read_bytes())
+    return path
+
+
+def test_a_file_name_in_gbk_is_rejected_saying_how_it_reads(tmp_path, db_path, monkeypatch):
+    """No reader, database or terminal takes a name that is not UTF-8: the file is
+    rejected with its name read as GBK (or shown as \\xNN where it is not GBK either),
+    the run is recorded, its JSON printed, and the other files load."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rootdb.cli.main import app
+
+    source = write_csv(tmp_path / "source.csv", [DIBAO_HEADER, dibao_row()])
+    (tmp_path / "in").mkdir()
+    gbk = _named_in_bytes(tmp_path / "in", "低保_2026-11.csv".encode("gbk"), source)
+    junk = _named_in_bytes(tmp_path / "in", b"\xff\xfe_2026-11.csv", source)
+    failed = _ingest_beside_a_good_file(tmp_path, db_path, gbk)
+    assert failed.status == "failed" and failed.file == "低保_2026-11.csv"
+    assert failed.message.startswith("低保_2026-11.csv：文件名不是 UTF-8 编码") and "改名为「低保_2026-11.csv」" in failed.message
+    assert Path(failed.path) == gbk  # the real path: the file can still be moved by it
+    assert json.loads(query(db_path, "SELECT summary FROM batches ORDER BY batch_id DESC LIMIT 1")[0][0])[
+        "files"][0]["path"] == str(tmp_path / "in" / "低保_2026-11.csv")
+
+    monkeypatch.chdir(tmp_path)
+    shown = CliRunner().invoke(app, ["ingest", "in", "--db", str(db_path), "--json"], catch_exceptions=False)
+    assert shown.exit_code == 1, shown.output
+    files = {f["file"]: f for f in json.loads(shown.output)["files"]}
+    assert set(files) == {"低保_2026-11.csv", "\\xff\\xfe_2026-11.csv"}
+    assert "也不是 GBK" in files["\\xff\\xfe_2026-11.csv"]["message"]
+    human = CliRunner().invoke(app, ["ingest", str(junk), "--db", str(db_path)], catch_exceptions=False)
+    assert human.exit_code == 1 and "\\xff\\xfe_2026-11.csv：文件名不是 UTF-8 编码，也不是 GBK" in human.output

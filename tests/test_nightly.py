@@ -295,6 +295,33 @@ def test_before_the_registry_arrives_files_are_loaded_and_linking_waits(tmp_path
     assert len(list((ws.root / "reports").glob("R*.xlsx"))) == len(load_templates())  # R37–R41 too
 
 
+def test_names_in_gbk_are_renamed_as_they_read_and_loaded(tmp_path):
+    """Files unzipped from an archive made on Windows have GBK names (and folders): the
+    night renames them as they read and loads them; a name that is not GBK either is
+    rejected, filed and noted under a name that can be shown; the run's record is kept."""
+    import os
+
+    ws = init_workspace(tmp_path / "街道")
+    inbox = os.fsencode(ws.root / "inbox")
+    os.mkdir(inbox + b"/" + "11月数据".encode("gbk"))
+    gbk = inbox + b"/" + "11月数据".encode("gbk") + b"/" + "医保_2026-11.csv".encode("gbk")
+    Path(os.fsdecode(gbk)).write_bytes((SAMPLE / "yibao_2026-11.csv").read_bytes())
+    Path(os.fsdecode(inbox + b"/\xff\xfe.csv")).write_bytes((SAMPLE / "tekun_2026-11.xlsx").read_bytes())
+    run = _night(ws, 2)
+    assert run.exit_code == ExitCode.REJECTED, run.message
+    files = {f["file"]: f for f in run.files}
+    assert files["医保_2026-11.csv"]["status"] == "loaded"
+    assert Path(files["医保_2026-11.csv"]["moved_to"]).name == "医保_2026-11.csv"
+    assert sum("原为 GBK 编码" in w for w in run.warnings) == 2  # the folder and the file
+    junk = files["\\xff\\xfe.csv"]
+    assert junk["status"] == "failed" and "也不是 GBK" in junk["message"]
+    assert Path(junk["moved_to"]) == ws.root / "rejected" / "\\xff\\xfe.csv"
+    assert "文件：\\xff\\xfe.csv" in Path(junk["moved_to"] + ".原因.txt").read_text(encoding="utf-8")
+    assert json.loads(Path(run.record_file).read_text(encoding="utf-8"))["status"] == "done_with_rejected"
+    assert [r["status"] for r in recent_runs(ws.root)] == ["done_with_rejected"]
+    assert not [p for p in (ws.root / "inbox").rglob("*") if p.is_file()]
+
+
 def test_a_killed_run_shows_as_interrupted_a_live_one_as_running(tmp_path):
     """A run record left "running" by a killed run reads 中断 once no run holds the lock."""
     (tmp_path / "runs").mkdir()

@@ -103,9 +103,10 @@ class IngestProgressBar:
         self._task = self._progress.add_task("导入", total=total_files)
 
     def file_started(self, path: Path) -> None:
+        from rootdb.ingest.results import readable_path
         from rootdb.privacy import mask_text
 
-        self._file = mask_text(path.name)  # a file name may hold an ID or a mobile
+        self._file = mask_text(readable_path(path.name))  # a name may hold an ID or a mobile, or not be UTF-8
         self._progress.update(self._task, description=f"{self._file}")
 
     def step(self, description: str) -> None:

@@ -36,7 +36,7 @@ from rootdb.ingest.detect import Layout, data_rows, dup_column, name_matches, re
 from rootdb.ingest.parts import Part, Vocabulary, part_from_content, part_from_name, part_key, row_part_condition
 from rootdb.ingest.readers import Grid, read_grids
 from rootdb.ingest.workers import Preparer, WorkerFailure, file_size, worker_count, workers_setting
-from rootdb.ingest.results import FileResult, IngestResult
+from rootdb.ingest.results import FileResult, IngestResult, gbk_name, readable_path
 from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
 from rootdb.store import append_frame, ensure_schema, finish_run, refresh_feed_views, start_run
@@ -72,8 +72,28 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
         elif item.exists():
             files.append(item)
         else:
-            raise UsageError(f"找不到文件或文件夹：{item}")
+            raise UsageError(f"找不到文件或文件夹：{readable_path(str(item))}")
     return files
+
+
+def check_path_readable(path: Path) -> None:
+    """An InputFileError for a file whose path is not valid text (no reader takes such a
+    path), naming it as it most likely reads."""
+    name = readable_path(path.name)
+    if name != path.name and gbk_name(path.name) is None:
+        raise InputFileError(name, "文件名不是 UTF-8 编码，也不是 GBK（认不出的字节显示为 \\x 加两位数），"
+                             "本文件未导入。请把它改个名字后重新导入")
+    if name != path.name:
+        raise InputFileError(name, "文件名不是 UTF-8 编码（多半来自 Windows 上打的压缩包，这里按 GBK 读出），"
+                             f"本文件未导入。请把它改名为「{name}」后重新导入，或解压时写明编码：unzip -O GBK 压缩包.zip")
+    folder = readable_path(str(path.parent))
+    if folder != str(path.parent):
+        raise InputFileError(name, f"所在文件夹的名字不是 UTF-8 编码（按 GBK 读作「{folder}」），本文件未导入。"
+                             "请把文件夹改名后重新导入，或解压时写明编码：unzip -O GBK 压缩包.zip")
+
+
+def _path_readable(path: Path) -> bool:
+    return readable_path(str(path)) == str(path)
 
 
 def sha256_of(path: Path) -> str:
@@ -110,7 +130,8 @@ def ingest(
         progress.start(len(files))
         # Where workers would be used, files whose content was loaded before are not handed to
         # them (every file is checked again at its turn).
-        unseen = [files[i] for i in order if (digest := _digest_if_readable(files[i])) is not None
+        unseen = [files[i] for i in order if _path_readable(files[i])
+                  and (digest := _digest_if_readable(files[i])) is not None
                   and not _seen(con, digest)] if worker_count(files) else []
         with Preparer(_prepare_elsewhere, unseen, (feed, strict)) as preparer:
             for i in order:
@@ -314,7 +335,7 @@ def _prepare(path: Path, digest: str, specs: dict[str, FeedSpec], forced_feed: s
 
 
 def _new_result(path: Path) -> FileResult:
-    return FileResult(file=path.name, path=str(path.resolve()), feed=None, status="failed")
+    return FileResult(file=readable_path(path.name), path=str(path.resolve()), feed=None, status="failed")
 
 
 def _prepare_elsewhere(path: Path, forced_feed: str | None, strict: bool) -> tuple[_Prepared | None, FileResult,
@@ -352,6 +373,7 @@ def _ingest_file(
     result = _new_result(path)
     elsewhere = preparer.take(path) if preparer else None
     try:
+        check_path_readable(path)
         received = None
         if elsewhere is not None:
             progress.step("读取、清洗")

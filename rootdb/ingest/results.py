@@ -22,12 +22,40 @@ the contract says; for a failed file rows_loaded = rows_quarantined = 0.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from rootdb.errors import ExitCode
 
 FileStatus = Literal["loaded", "unchanged", "failed"]
+
+
+def readable_path(text: str) -> str:
+    """A path as the system gave it, as valid text. A name written in another encoding
+    than UTF-8 (most often GBK: unzipped from an archive made on Windows) reaches Python
+    as undecodable bytes that no database, file or terminal takes: each such part of the
+    path is read as GB18030 where it can be, and any byte left over shown as \\xNN."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "/".join(gbk_name(part) or os.fsencode(part).decode("utf-8", "backslashreplace")
+                        for part in text.split("/"))
+
+
+def gbk_name(name: str) -> str | None:
+    """A file or folder name the system gave as undecodable bytes, read as GB18030;
+    None when it is valid text already, or not GB18030 either."""
+    try:
+        name.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    try:
+        return os.fsencode(name).decode("gb18030")
+    except UnicodeDecodeError:
+        return None
 
 
 @dataclass
@@ -63,10 +91,11 @@ class FileResult:
         """As shown (--json, run records): a file name may hold an ID or a mobile
         (tekun_150602198503021234_13912345678_2026-12.xlsx), so every text — file, path,
         message, warnings, sheets — is masked by content. The `files` table keeps the
-        real name; `path` of the object itself stays real (ingest reads the file by it)."""
+        real name; `path` of the object itself stays real (ingest reads the file by it),
+        here it is shown as it reads (`readable_path`)."""
         from rootdb.privacy import mask_strings
 
-        return mask_strings(asdict(self))
+        return mask_strings({**asdict(self), "path": readable_path(self.path)})
 
 
 @dataclass
