@@ -237,10 +237,13 @@ def date_words(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def masking_words(masked: bool) -> str:
+def masking_words(masked: bool, birth_dates: bool = True) -> str:
     """What a heading says of the IDs, phones and birth dates a sheet shows: masked, a
-    birth date keeps its year only (`rootdb.privacy.mask_birth_date`)."""
-    return "身份证号、联系电话已脱敏，出生日期只显示年份" if masked else "含完整身份证号和电话，请妥善保管"
+    birth date keeps its year only (`rootdb.privacy.mask_birth_date`); `birth_dates`:
+    whether the sheet shows any."""
+    if not masked:
+        return "含完整身份证号和电话，请妥善保管"
+    return "身份证号、联系电话已脱敏" + ("，出生日期只显示年份" if birth_dates else "")
 
 
 def write_heading(workbook: Workbook, sheet: Worksheet, columns: int, title: str, detail: str,

@@ -222,7 +222,7 @@ def test_the_workbook_says_what_the_list_is_above_the_table(work_db, tmp_path):
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "人员名单" and [str(r) for r in sheet.merged_cells.ranges] == ["A1:L1"]
     assert rows[1][0] == ("统计日期：2026年11月1日　　查询条件：网格 第二网格，在“持证残疾人花名册”，"
-                          f"不在“慢性病患者健康管理档案”　　共 {result.rows} 人　　身份证号、联系电话已脱敏，出生日期只显示年份")
+                          f"不在“慢性病患者健康管理档案”　　共 {result.rows} 人　　身份证号、联系电话已脱敏")
     assert rows[2][:3] == ("序号", "人员编号", "姓名") and len(rows) == 3 + result.rows > 3
     assert sheet.freeze_panes == "A4"
     assert "在 canji，不在 manbing" in result.query.describe()  # the terminal and the audit log keep the codes

@@ -489,6 +489,11 @@ def test_r36_lists_dead_people_still_active_and_every_correction(report_csv, tru
                      if u in dead}
     print(f"\nR36 dead but active: expected {len(expected)} rows, reported {len(expected & reported)}")
     assert expected and len(expected - reported) <= max(2, len(expected) // 100), sorted(expected - reported)
+    # The death date once, in full (as R07 shows it), in 公安库的值; not again in 说明, whose
+    # dates are cut to the year as birth dates are.
+    dead_rows = rows.filter(pl.col("问题类型").str.contains("已死亡但仍在享受"))
+    assert dead_rows["公安库的值/其他"].str.contains(r"^死亡（\d{4}-\d{2}-\d{2}）$").any()
+    assert not dead_rows["说明"].str.contains(r"\d{4}").any()
     with duckdb.connect(str(sample_db), read_only=True) as con:
         n, delivered, registry = con.execute(
             "SELECT count(*), count(delivered_value), count(registry_value) FROM corrections").fetchall()[0]

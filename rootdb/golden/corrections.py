@@ -229,8 +229,9 @@ def _from_deaths(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> 
             SELECT g.record_id, g.feed, g.file_id, g.source_row, g.role, {sql_text(shown_field(spec) or '')},
                    CASE WHEN reg.status = '死亡' THEN 'dead_in_registry_active' ELSE 'dead_per_binzang_active' END,
                    '死亡' || coalesce('（' || strftime(p.death_date, '%Y-%m-%d') || '）', ''),
-                   CASE WHEN reg.status = '死亡' THEN '公安库人员状态为死亡' ELSE '殡葬登记死亡' END
-                       || coalesce('，死亡日期 ' || strftime(p.death_date, '%Y-%m-%d'), ''),
+                   -- The date is in the value, in full as R07 shows it: a note's dates
+                   -- are cut to the year as birth dates are (R36).
+                   CASE WHEN reg.status = '死亡' THEN '公安库人员状态为死亡' ELSE '殡葬登记死亡' END,
                    NULL, g.entity_id
             FROM _g_rec g
             JOIN {sql_name(feed)} f ON f.file_id = g.file_id AND f.source_row = g.source_row

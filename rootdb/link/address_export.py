@@ -169,7 +169,7 @@ def export_unmatched_addresses(out: Path, db: str | None = None, unmasked: bool 
         records = int(frame["记录数"].sum() or 0)
         write_table(frame, out, "未匹配地址", heading=(
             "未匹配标准地址的报送地址", f"导出日期：{date_words(dt.date.today())}",
-            f"共 {frame.height:,} 个地址、{records:,} 条记录", masking_words(not unmasked)))
+            f"共 {frame.height:,} 个地址、{records:,} 条记录", masking_words(not unmasked, birth_dates=False)))
         if unmasked:
             record_audit(con, "export addresses --unmatched --unmasked", "", frame.height, str(out.resolve()))
     reasons = dict(frame.group_by("未匹配原因").len().sort("len", descending=True).iter_rows())

@@ -475,7 +475,7 @@ def write_people(frame: pl.DataFrame, out: Path, query: PersonQuery, as_of: dt.d
         table = frame.with_row_index("序号", offset=1)
         workbook = new_workbook(out)
         write_sheet(workbook, "人员名单", table, "人员名单",
-                    list_detail(query, as_of, f"共 {frame.height:,} 人", masking_words(not unmasked)))
+                    list_detail(query, as_of, f"共 {frame.height:,} 人", masking_words(not unmasked, birth_dates=False)))
         workbook.close()
     return out
 
