@@ -351,6 +351,9 @@ class LimitedSandbox(SandboxedEnvironment):
             self._local.deadline = outer
 
 
+_RING_AGAIN = 0.05  # seconds: see `_alarm._ring`
+
+
 class _Alarm(BaseException):
     """Raised by SIGALRM inside a render (a BaseException: templates cannot catch it)."""
 
@@ -375,11 +378,14 @@ class _alarm:  # noqa: N801 - used as a context manager
         return self
 
     def _ring(self, _signum, _frame):
+        # Rings again shortly until disarmed: a handler that lands in a finaliser or a
+        # garbage-collector callback has its exception printed and dropped by Python.
+        signal.setitimer(signal.ITIMER_REAL, _RING_AGAIN)
         raise _Alarm()
 
     def disarm(self) -> None:
-        """Stop the timer and put the previous handler back; safe to call twice. The timer
-        rings once at most, so an _Alarm raised here is the only one."""
+        """Stop the timer and put the previous handler back; safe to call twice (an
+        _Alarm raised here is the last one)."""
         if not self.armed:
             return
         try:
