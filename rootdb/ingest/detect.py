@@ -10,6 +10,7 @@ header, or a closing row (合计, 填表人, …).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -49,10 +50,13 @@ def normalize_header(text: str) -> str:
     return text.replace("【", "(").replace("】", ")").replace("[", "(").replace("]", ")")
 
 
-def header_keys(text: str) -> set[str]:
-    """The forms a header is looked up by: as written, and without a trailing unit."""
+@functools.lru_cache(maxsize=1 << 14)
+def header_keys(text: str) -> tuple[str, ...]:
+    """The forms a header is looked up by, in this order: as written, and without a
+    trailing unit. Kept for the texts seen (the top rows of every file, against every
+    feed's headers)."""
     norm = normalize_header(text)
-    return {norm, _UNIT_SUFFIX.sub("", norm)} - {""}
+    return tuple(key for key in dict.fromkeys((norm, _UNIT_SUFFIX.sub("", norm))) if key)
 
 
 @dataclass
@@ -116,13 +120,14 @@ def recognise(
     grid_cols = [c for c in cells.columns if c != "row_number"]
     top = cells.head(HEADER_SEARCH_ROWS)
     rows = [(r[0], list(r[1:])) for r in top.select("row_number", *grid_cols).iter_rows()]
+    texts = [(row_number, [str(c) if c is not None else None for c in row]) for row_number, row in rows]
 
     best: tuple[float, int, str, dict[str, int]] | None = None
     for code, spec in candidates.items():
         lookup = _lookup(spec)
         named = name_matches(spec, path.name)
-        for row_number, row in rows:
-            found = _match_row([str(c) if c is not None else None for c in row], lookup)
+        for row_number, row in texts:
+            found = _match_row(row, lookup)
             share = len(found) / len(spec.columns)
             # Half the headers, or a file named like the feed (or forced) with two of them.
             if share < 0.5 and not ((named or forced_feed) and len(found) >= 2):
