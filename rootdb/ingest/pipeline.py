@@ -133,7 +133,11 @@ def ingest(
         unseen = [files[i] for i in order if _path_readable(files[i])
                   and (digest := _digest_if_readable(files[i])) is not None
                   and not _seen(con, digest)] if worker_count(files) else []
-        with Preparer(_prepare_elsewhere, unseen, (feed, strict)) as preparer:
+        with Preparer(_prepare_elsewhere, _prepare_whole, unseen, (feed, strict)) as preparer:
+            if preparer.mine is not None:
+                progress.file_started(preparer.mine)
+                progress.step("读取、清洗")
+                preparer.prepare_own()
             for i in order:
                 progress.file_started(files[i])
                 results[i] = _ingest_file(con, files[i], specs, feed, batch_id, progress, strict, preparer)
@@ -343,9 +347,16 @@ def _prepare_elsewhere(path: Path, forced_feed: str | None, strict: bool) -> tup
     """`_prepare` in a worker process (`rootdb.ingest.workers`): what it found, or the
     failure with what was known of the file by then. The grid's cells stay here: the
     main process needs only the data rows."""
+    pause_point("ingest.worker")
+    return _prepare_whole(path, forced_feed, strict)
+
+
+def _prepare_whole(path: Path, forced_feed: str | None, strict: bool) -> tuple[_Prepared | None, FileResult,
+                                                                              BaseException | None]:
+    """`_prepare_elsewhere`'s work, also done by the main process for the one file it
+    reads while the workers start."""
     result = _new_result(path)
     try:
-        pause_point("ingest.worker")
         prepared = _prepare(path, _fingerprint(path), load_specs(), forced_feed, strict, result, _Silent())
     except InputFileError as exc:
         return None, result, exc

@@ -64,16 +64,20 @@ def file_size(path: Path) -> int:
 
 
 class Preparer:
-    """`take(path)` gives the future of `work(path, *args)` in a worker, or None where the
-    main process is to do the work itself (no pool, the first file, a very large one)."""
+    """`take(path)` gives the future of `work(path, *args)` in a worker (or, for one file,
+    of `here(path, *args)` done in the main process at the start), or None where the main
+    process is to do the work itself when it comes to the file (no pool, a very large one)."""
 
-    def __init__(self, work: Callable, files: list[Path], args: tuple):
-        self.work, self.args = work, args
+    def __init__(self, work: Callable, here: Callable, files: list[Path], args: tuple):
+        self.work, self.here, self.args = work, here, args
         self.workers = worker_count(files)
-        # The main process reads the first file itself while the workers start (a second of
-        # imports), and every very large file: its cleaned rows would be held twice while
-        # they cross between processes.
-        self.pending = [p for p in list(dict.fromkeys(files))[1:] if file_size(p) <= WORKER_MAX_BYTES]
+        # The main process reads one file itself while the workers start (a second of
+        # imports): the largest of the first few, so that it does not then wait for a worker
+        # on it; and every very large file: its cleaned rows would be held twice while they
+        # cross between processes.
+        distinct = list(dict.fromkeys(files))
+        self.mine = max(distinct[:self.workers + 1], key=file_size, default=None) if self.workers else None
+        self.pending = [p for p in distinct if p != self.mine and file_size(p) <= WORKER_MAX_BYTES]
         self.futures: dict[Path, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
 
@@ -82,6 +86,12 @@ class Preparer:
             self.pool = worker_pool(self.workers)
             self._fill()
         return self
+
+    def prepare_own(self) -> None:
+        """Do `mine`, the main process's own file, now, while the workers start."""
+        held = Future()
+        held.set_result(self.here(self.mine, *self.args))
+        self.futures[self.mine] = held
 
     def __exit__(self, exc_type, *exc) -> None:
         if self.pool is not None:
