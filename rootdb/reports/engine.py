@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import shutil
 import time
@@ -336,7 +337,14 @@ def _submit(pool: ProcessPoolExecutor | None, fn: Callable, *args) -> Future:
 
 def _publish_folder(staged: Path, target: Path) -> None:
     """Move a staged folder's files into `target`, then remove the files a previous run
-    left there that this run did not write (a building no longer in the registry)."""
+    left there that this run did not write (a building no longer in the registry). A
+    target that does not exist yet (nightly's new reports folder) is the staged folder
+    renamed, in one step instead of one per picture."""
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # on another disk: file by file below
+            os.replace(staged, target)
+            return
     written = {path.relative_to(staged) for path in staged.rglob("*") if path.is_file()}
     for relative in sorted(written):
         publish(staged / relative, target / relative)
