@@ -175,3 +175,15 @@ def test_a_file_name_in_gbk_is_rejected_saying_how_it_reads(tmp_path, db_path, m
     assert "也不是 GBK" in files["\\xff\\xfe_2026-11.csv"]["message"]
     human = CliRunner().invoke(app, ["ingest", str(junk), "--db", str(db_path)], catch_exceptions=False)
     assert human.exit_code == 1 and "\\xff\\xfe_2026-11.csv：文件名不是 UTF-8 编码，也不是 GBK" in human.output
+
+
+def test_a_link_to_nothing_in_a_folder_fails_named_instead_of_passing_unseen(tmp_path, db_path):
+    folder = tmp_path / "收件"
+    folder.mkdir()
+    write_xlsx(folder / "dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
+    (folder / "tekun_2026-11.xlsx").symlink_to(tmp_path / "已删除.xlsx")
+    result = ingest([folder], db=db_path)
+    by_name = {f.file: f for f in result.files}
+    assert by_name["dibao_2026-11.xlsx"].status == "loaded"
+    assert by_name["tekun_2026-11.xlsx"].status == "failed"
+    assert "这是一个链接，指向的文件不存在" in by_name["tekun_2026-11.xlsx"].message

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,7 +68,9 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
         if item.is_dir():
             for child in sorted(item.rglob("*")):
                 rel = child.relative_to(item).parts
-                if child.is_file() and not any(p.startswith(_SKIP_PREFIXES) for p in rel):
+                # A link to nothing is listed too: it fails, named, instead of passing unseen.
+                if (child.is_file() or (child.is_symlink() and not child.exists())) \
+                        and not any(p.startswith(_SKIP_PREFIXES) for p in rel):
                     files.append(child)
         elif item.exists():
             files.append(item)
@@ -122,11 +125,10 @@ def ingest(
     order = _load_order(files, specs, sort=feed is None)  # --feed: every file one feed, as given
     workers_setting()  # a bad ROOTDB_INGEST_WORKERS is a usage error before anything is written
     ws = locate(db)
-    batch_started = dt.datetime.now()
     results: list[FileResult | None] = [None] * len(files)  # in the order given
-    with connect(ws.db_path) as con:
+    with connect(ws.db_path) as con:  # may wait for another run: the batch starts once it has the database
         ensure_schema(con)
-        batch_id = start_run(con, command, os_user(), batch_started)
+        batch_id = start_run(con, command, os_user(), dt.datetime.now())
         progress.start(len(files))
         # Where workers would be used, files whose content was loaded before are not handed to
         # them (every file is checked again at its turn).
@@ -262,6 +264,8 @@ def _fingerprint(path: Path) -> str:
     try:
         return sha256_of(path)
     except FileNotFoundError as exc:
+        if path.is_symlink():
+            raise InputFileError(path, f"这是一个链接，指向的文件不存在（{readable_path(os.readlink(path))}）") from exc
         raise InputFileError(path, "文件不存在（可能已被移走或改名）") from exc
     except OSError as exc:
         raise InputFileError(path, f"无法打开文件：{exc.strerror or exc}") from exc
