@@ -475,8 +475,9 @@ def _inbox_files(inbox: Path, settle: float) -> tuple[list[Path], list[Path]]:
 def _readable_names(inbox: Path, settle: float) -> list[str]:
     """Files and folders in the inbox whose names are not UTF-8 but GBK (unzipped from an
     archive made on Windows) renamed to how they read, so that they load like any other:
-    no reader, database or terminal takes such a name. Only what has settled is renamed,
-    never over another name; what cannot be read as GBK stays, and ingest rejects it."""
+    no reader, database or terminal takes such a name. A file only once it has settled
+    (as ingest takes it; a folder at once), never over another name; what cannot be read
+    as GBK stays, and ingest rejects it."""
     notes, cutoff = [], time.time() - settle
     for root, folders, files in os.walk(inbox):
         for names in (folders, files):
@@ -485,7 +486,7 @@ def _readable_names(inbox: Path, settle: float) -> list[str]:
                 if readable is None or os.path.lexists(os.path.join(root, readable)):
                     continue
                 try:
-                    if os.lstat(path).st_mtime > cutoff:
+                    if names is files and os.lstat(path).st_mtime > cutoff:
                         continue
                     os.rename(path, os.path.join(root, readable))
                 except FileNotFoundError:  # gone between listing and renaming

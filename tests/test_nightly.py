@@ -322,6 +322,26 @@ def test_names_in_gbk_are_renamed_as_they_read_and_loaded(tmp_path):
     assert not [p for p in (ws.root / "inbox").rglob("*") if p.is_file()]
 
 
+def test_a_gbk_folder_is_renamed_at_once_a_gbk_file_once_it_has_settled(tmp_path):
+    """A folder just unzipped is renamed at once (its files keep their own times); a file
+    still being written keeps its name until it has settled, as ingest waits for it."""
+    import os
+    import time
+
+    from rootdb.nightly import _readable_names
+
+    inbox = os.fsencode(tmp_path)
+    folder = inbox + b"/" + "民政".encode("gbk")
+    os.mkdir(folder)
+    settled, writing = folder + b"/" + "低保.csv".encode("gbk"), folder + b"/" + "特困.csv".encode("gbk")
+    for path in (settled, writing):
+        Path(os.fsdecode(path)).write_text("x", encoding="utf-8")
+    os.utime(settled, (time.time() - 7200,) * 2)
+    notes = _readable_names(tmp_path, settle=3600)
+    assert len(notes) == 2 and "低保.csv" in os.listdir(tmp_path / "民政")
+    assert "特困.csv".encode("gbk") in os.listdir(os.fsencode(tmp_path / "民政"))
+
+
 def test_a_killed_run_shows_as_interrupted_a_live_one_as_running(tmp_path):
     """A run record left "running" by a killed run reads 中断 once no run holds the lock."""
     (tmp_path / "runs").mkdir()
