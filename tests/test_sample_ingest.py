@@ -36,9 +36,9 @@ def _field_of(con, feed: str, file: str, header: str) -> str:
     (headers,) = con.execute("SELECT headers FROM files WHERE file_name = ?", [file]).fetchall()[0]
     import json
 
-    keys = header_keys(header)
+    keys = set(header_keys(header))
     for field, delivered in json.loads(headers).items():
-        if header_keys(delivered) & keys:
+        if keys.intersection(header_keys(delivered)):
             return field
     raise AssertionError(f"{file}: header {header!r} not mapped")
 
