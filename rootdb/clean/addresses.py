@@ -101,7 +101,10 @@ def _number(token: str | None) -> str | None:
 
         return str(int(cn2an.cn2an(token.replace("〇", "零").replace("○", "零"), "normal")))
     except Exception:  # noqa: BLE001 - a malformed numeral is just not parsed
-        return None
+        # …unless it is digits read one by one and the numeral that starts a remark
+        # (一〇一十字路口: 101, then 十字路口): those digits are the number.
+        head = token.rstrip("十百千")
+        return _number(head) if len(head) >= 2 and not any(c in _CN_UNITS for c in head) else None
 
 
 # ---------------------------------------------------------------- prefix
