@@ -426,7 +426,7 @@ def _write_changes(path: Path, changes: pl.DataFrame, as_of: dt.date, unit_name:
         by_kind = "，".join(f"{kind} {counts[kind]:,} {CHANGE_UNITS.get(kind, '人')}" for kind in kinds)
         template = template.model_copy(update={"notes": [f"本期变动：{by_kind}。", *template.notes]})
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_xlsx(path, template, frame, ReportHeading(unit_name=unit_name, as_of=as_of))
+    write_xlsx(path, template, frame, ReportHeading(unit_name=unit_name, as_of=as_of), sheet_name="变动情况")
 
 
 def _save_state(db_path: Path, state: dict[str, pl.DataFrame], saved: dict[str, pl.DataFrame] | None = None) -> None:

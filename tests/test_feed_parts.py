@@ -117,6 +117,9 @@ def test_a_new_delivery_of_a_part_replaces_only_that_part(area, db_path):
                    db=db_path)
     assert again.files[0].current and again.files[0].part == "康城社区"
     assert any("已替换 康城社区 部分" in w for w in again.files[0].warnings)
+    # the feed by its title, as an officer knows it, not by its code
+    assert any(w.startswith("本文件是“社区居民花名册”的一个部分：康城社区") for w in again.files[0].warnings), \
+        again.files[0].warnings
     assert _rows_by_community(db_path) == {"康城社区": 12, "兰溪社区": 25, "富安社区": 22}
     assert dict(_current(db_path))["康城社区"] == "community_residents_kangcheng_2025-07.xlsx"
     replaced = query(db_path, "SELECT is_current, replaced_by IS NOT NULL FROM files "

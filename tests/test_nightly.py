@@ -39,9 +39,12 @@ def _csv_rows(path: Path, encoding: str = "utf-8-sig") -> tuple[str, list[str]]:
 
 
 def _changes(ws, day: int) -> pl.DataFrame:
-    """The morning's 变动情况 rows, without the 合计 line, notes and footer."""
-    return (pl.read_excel(ws.root / "reports" / f"变动情况_2026-11-{day:02d}.xlsx", read_options={"header_row": 2})
-            .filter(pl.col("序号").is_not_null()))
+    """The morning's 变动情况 rows (its one sheet named so), without the 合计 line, notes and footer."""
+    import openpyxl
+
+    path = ws.root / "reports" / f"变动情况_2026-11-{day:02d}.xlsx"
+    assert openpyxl.load_workbook(path, read_only=True).sheetnames == ["变动情况"]
+    return pl.read_excel(path, read_options={"header_row": 2}).filter(pl.col("序号").is_not_null())
 
 
 def _states(ws, day: int) -> tuple[dict, dict]:

@@ -602,16 +602,18 @@ def _load(con, path: Path, digest: str, batch_id: int, parts: list[_Part], deliv
     result.rows_quarantined = sum(p.cleaned.quarantine.height for p in parts)
     result.rows_flagged = sum(p.cleaned.issues["source_row"].n_unique() if p.cleaned.issues.height else 0
                               for p in parts)
-    result.warnings += _load_notes(feed, feed_part, delivered, becomes_current, previous, replaced, newest, split)
+    result.warnings += _load_notes(f"“{spec.title}”", feed_part, delivered, becomes_current, previous, replaced,
+                                   newest, split)
 
 
-def _load_notes(feed: str, feed_part: Part | None, delivered: DeliveryDate, becomes_current: bool,
+def _load_notes(title: str, feed_part: Part | None, delivered: DeliveryDate, becomes_current: bool,
                 previous: list[_Delivered], replaced: list[_Delivered], newest: _Delivered | None,
                 split: list[tuple[_Delivered, int, int]]) -> list[str]:
-    """What a data officer is told about where a loaded delivery stands."""
+    """What a data officer is told about where a loaded delivery stands (`title`: the
+    feed's title, quoted)."""
     notes = []
     if feed_part is not None:
-        notes.append(f"本文件是 {feed} 的一个部分：{feed_part.name}（据{feed_part.basis}）；"
+        notes.append(f"本文件是{title}的一个部分：{feed_part.name}（据{feed_part.basis}）；"
                      "只替换该部分此前的数据，其他部分不变")
     if not becomes_current:
         current = newest.stated
@@ -624,10 +626,10 @@ def _load_notes(feed: str, feed_part: Part | None, delivered: DeliveryDate, beco
     if feed_part is None:
         named = sorted({p.part for p in previous if p.part is not None})
         if named:
-            notes.append(f"本文件不分部分（整份数据），已替换 {feed} 的全部当前数据，包括 {len(named)} 个部分："
+            notes.append(f"本文件不分部分（整份数据），已替换{title}的全部当前数据，包括 {len(named)} 个部分："
                          f"{'、'.join(named)}（保留为历史快照）")
         elif previous:
-            notes.append(f"已替换 {feed} 的上一份数据（保留为历史快照）")
+            notes.append(f"已替换{title}的上一份数据（保留为历史快照）")
         return notes
     for p in replaced:
         if p.key == feed_part.key:

@@ -130,7 +130,9 @@ def write_csv(path: Path, template: ReportTemplate, frame: pl.DataFrame) -> None
     write_csv_file(out, path)  # a cell such as =Cmd|… or +Sum(1,2) is written as text, never a formula
 
 
-def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, heading: ReportHeading) -> None:
+def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, heading: ReportHeading,
+               sheet_name: str | None = None) -> None:
+    """The report's workbook: one sheet, named by the report's code unless `sheet_name`."""
     columns = list(template.columns)
     widths = column_widths(template, frame)
     if template.numbered:
@@ -138,7 +140,7 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
         widths.insert(0, 6)
     ncols = len(columns)
     workbook = new_workbook(path)
-    sheet = workbook.add_worksheet(template.code)
+    sheet = workbook.add_worksheet(sheet_name or template.code)
     fmt = _Formats(workbook)
 
     date_text = f"统计日期：{date_words(heading.as_of)}"
