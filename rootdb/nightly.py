@@ -21,6 +21,7 @@ holds the lock.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -178,8 +179,10 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         for path in waiting:
             run.warnings.append(f"{readable_path(path.name)} 仍在写入（{settle:.0f} 秒内有改动），留待下次运行")
         result = ingest(files, db=ws.db_path, command="nightly") if files else None
-        for f in result.files if result else []:
-            entry = {"file": f.file, "path": f.path, "feed": f.feed, "status": f.status, "rows_read": f.rows_read,
+        # Each file is moved by its place in the inbox (results come in the order given),
+        # not by the path ingest resolved: a link in the inbox is moved, never its target.
+        for path, f in zip(files, result.files if result else []):
+            entry = {"file": f.file, "path": str(path), "feed": f.feed, "status": f.status, "rows_read": f.rows_read,
                      "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined,
                      "message": nightly_message(f.message)}
             run.files.append(entry)
@@ -475,9 +478,10 @@ def _inbox_files(inbox: Path, settle: float) -> tuple[list[Path], list[Path]]:
 def _readable_names(inbox: Path, settle: float) -> list[str]:
     """Files and folders in the inbox whose names are not UTF-8 but GBK (unzipped from an
     archive made on Windows) renamed to how they read, so that they load like any other:
-    no reader, database or terminal takes such a name. A file only once it has settled
-    (as ingest takes it; a folder at once), never over another name; what cannot be read
-    as GBK stays, and ingest rejects it."""
+    no reader, database or terminal takes such a name. Only once it has settled (as
+    ingest takes a file; a folder with everything in it: a program still copying into it
+    goes on by the old name), never over another name; what cannot be read as GBK stays,
+    and ingest rejects it."""
     notes, cutoff = [], time.time() - settle
     for root, folders, files in os.walk(inbox):
         for names in (folders, files):
@@ -486,7 +490,7 @@ def _readable_names(inbox: Path, settle: float) -> list[str]:
                 if readable is None or os.path.lexists(os.path.join(root, readable)):
                     continue
                 try:
-                    if names is files and os.lstat(path).st_mtime > cutoff:
+                    if _last_change(path) > cutoff:
                         continue
                     os.rename(path, os.path.join(root, readable))
                 except FileNotFoundError:  # gone between listing and renaming
@@ -496,13 +500,23 @@ def _readable_names(inbox: Path, settle: float) -> list[str]:
     return notes
 
 
+def _last_change(path: str) -> float:
+    """When `path` last changed: a folder, or anything in it."""
+    latest = os.lstat(path).st_mtime
+    for root, folders, files in os.walk(path):
+        for name in folders + files:
+            with contextlib.suppress(FileNotFoundError):
+                latest = max(latest, os.lstat(os.path.join(root, name)).st_mtime)
+    return latest
+
+
 def _move(path: Path, folder: Path) -> str | None:
     """Move `path` into `folder`, never over an existing file; None when it is gone."""
     folder.mkdir(parents=True, exist_ok=True)
     name = Path(readable_path(path.name))  # a name that is not UTF-8 is filed as it reads
     target = folder / name
     n = 1
-    while target.exists():
+    while os.path.lexists(target):  # a link to nothing is a name taken too
         target = folder / f"{name.stem}_{n}{name.suffix}"
         n += 1
     try:

@@ -187,3 +187,20 @@ def test_a_link_to_nothing_in_a_folder_fails_named_instead_of_passing_unseen(tmp
     assert by_name["dibao_2026-11.xlsx"].status == "loaded"
     assert by_name["tekun_2026-11.xlsx"].status == "failed"
     assert "这是一个链接，指向的文件不存在" in by_name["tekun_2026-11.xlsx"].message
+
+
+def test_names_are_printed_as_text_never_as_markup_or_terminal_controls(tmp_path, db_path):
+    """A delivered name is shown as it is: [red]… is not colour, an escape character
+    does not clear the screen."""
+    from typer.testing import CliRunner
+
+    from rootdb.cli.main import app
+
+    marked = write_xlsx(tmp_path / "[red]dibao_2026-11.xlsx", [DIBAO_HEADER, dibao_row()])
+    control = tmp_path / "tekun\x1b[2J_2026-11.csv"
+    control.write_bytes(b"\x00\x01" * 50)
+    shown = CliRunner().invoke(app, ["ingest", str(marked), str(control), "--db", str(db_path)],
+                               catch_exceptions=False)
+    assert shown.exit_code == 1, shown.output
+    assert "[red]dibao_2026-11.xlsx" in shown.output and "tekun\\x1b[2J_2026-11.csv" in shown.output
+    assert "\x1b" not in shown.output

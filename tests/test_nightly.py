@@ -325,9 +325,26 @@ def test_names_in_gbk_are_renamed_as_they_read_and_loaded(tmp_path):
     assert not [p for p in (ws.root / "inbox").rglob("*") if p.is_file()]
 
 
-def test_a_gbk_folder_is_renamed_at_once_a_gbk_file_once_it_has_settled(tmp_path):
-    """A folder just unzipped is renamed at once (its files keep their own times); a file
-    still being written keeps its name until it has settled, as ingest waits for it."""
+def test_a_link_in_the_inbox_is_filed_away_never_its_target(tmp_path):
+    """A department's share linked into the inbox: the link is archived, the file it
+    points to stays where the department keeps it."""
+    ws = init_workspace(tmp_path / "街道")
+    share = tmp_path / "民政共享"
+    share.mkdir()
+    shutil.copy(SAMPLE / "yibao_2026-11.csv", share)
+    (ws.root / "inbox" / "yibao_2026-11.csv").symlink_to(share / "yibao_2026-11.csv")
+    run = _night(ws, 2)
+    assert run.exit_code == ExitCode.OK, run.message
+    assert run.files[0]["status"] == "loaded" and (share / "yibao_2026-11.csv").is_file()
+    filed = Path(run.files[0]["moved_to"])
+    assert filed.is_symlink() and filed.resolve() == share / "yibao_2026-11.csv"
+    assert not list((ws.root / "inbox").iterdir())
+
+
+def test_gbk_names_are_renamed_once_they_have_settled(tmp_path):
+    """A file or folder keeps its GBK name until it has settled, as ingest waits for a
+    file: a folder with a file still being written into it too (a copying program goes on
+    by the old name); then both are renamed."""
     import os
     import time
 
@@ -339,10 +356,14 @@ def test_a_gbk_folder_is_renamed_at_once_a_gbk_file_once_it_has_settled(tmp_path
     settled, writing = folder + b"/" + "低保.csv".encode("gbk"), folder + b"/" + "特困.csv".encode("gbk")
     for path in (settled, writing):
         Path(os.fsdecode(path)).write_text("x", encoding="utf-8")
-    os.utime(settled, (time.time() - 7200,) * 2)
-    notes = _readable_names(tmp_path, settle=3600)
-    assert len(notes) == 2 and "低保.csv" in os.listdir(tmp_path / "民政")
-    assert "特困.csv".encode("gbk") in os.listdir(os.fsencode(tmp_path / "民政"))
+    old = time.time() - 7200
+    os.utime(settled, (old, old))
+    first = _readable_names(tmp_path, settle=3600)  # 特困.csv is still being written: its folder waits
+    assert len(first) == 1 and "低保.csv" in first[0] and not (tmp_path / "民政").exists()
+    for path in (writing, folder):
+        os.utime(path, (old, old))
+    assert len(_readable_names(tmp_path, settle=3600)) == 2
+    assert set(os.listdir(tmp_path / "民政")) == {"低保.csv", "特困.csv"}
 
 
 def test_a_killed_run_shows_as_interrupted_a_live_one_as_running(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,20 @@ if TYPE_CHECKING:  # importing these loads polars and DuckDB: only commands that
 # Columns of a line when stdout (or stderr) is not a terminal and COLUMNS is not set.
 LOG_WIDTH = 200
 
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(text: str | None) -> str:
+    """A file name, path or message as printed: IDs and mobiles masked, and whatever a
+    delivered name may hold that the terminal would act on shown as text (rich markup
+    such as [bold], control characters such as an escape)."""
+    from rich.markup import escape
+
+    from rootdb.privacy import mask_text
+
+    return escape(_CONTROL.sub(lambda m: repr(m.group())[1:-1], mask_text(text) or ""))
 
 def new_console(stderr: bool = False) -> Console:
     """A console for stdout or stderr: the terminal's width, or LOG_WIDTH for a file or pipe."""
@@ -104,9 +119,8 @@ class IngestProgressBar:
 
     def file_started(self, path: Path) -> None:
         from rootdb.ingest.results import readable_path
-        from rootdb.privacy import mask_text
 
-        self._file = mask_text(readable_path(path.name))  # a name may hold an ID or a mobile, or not be UTF-8
+        self._file = _shown(readable_path(path.name))  # a name may hold an ID or a mobile, or not be UTF-8
         self._progress.update(self._task, description=f"{self._file}")
 
     def step(self, description: str) -> None:
@@ -248,8 +262,6 @@ def _fit(table: Table, *priority: str, console: Console | None = None, share: bo
 def ingest_summary(result: IngestResult) -> None:
     """The files of an ingest; their names, messages and warnings masked by content
     (tekun_150602********1234_139****5678_2026-12.xlsx), as --json gives them."""
-    from rootdb.privacy import mask_text
-
     table = _table(f"导入结果（批次 {result.batch_id}，用时 {result.seconds:.1f} 秒）")
     table.add_column("文件", overflow="fold")
     table.add_column("数据源", overflow="ellipsis")
@@ -269,7 +281,7 @@ def ingest_summary(result: IngestResult) -> None:
                       f"[yellow]{f.rows_quarantined:,}[/]" if f.rows_quarantined else "0",
                       *([f"[red]{f.rows_failed:,}[/]" if f.rows_failed else "0"] if failed_rows else []),
                       f"{f.rows_flagged:,}")
-        table.add_row(mask_text(f.file), _Clipped(feed_title(f.feed), tail=False), _STATUS_TEXT[f.status], *counts)
+        table.add_row(_shown(f.file), _Clipped(feed_title(f.feed), tail=False), _STATUS_TEXT[f.status], *counts)
     table.add_section()
     table.add_row(
         f"合计 {totals['files']} 个文件", "", f"[red]失败 {totals['failed']}[/]" if totals["failed"] else "",
@@ -283,11 +295,11 @@ def ingest_summary(result: IngestResult) -> None:
     _stdout().print(f"{equation}“有问题”的行已导入，但带有待核实的问题（如身份证号校验位错误）。", soft_wrap=True)
     for f in result.files:
         if f.status == "failed":
-            _stdout().print(f"[red]✗ {mask_text(f.message)}[/]", soft_wrap=True)
+            _stdout().print(f"[red]✗ {_shown(f.message)}[/]", soft_wrap=True)
         elif f.message:
-            _stdout().print(f"[dim]· {mask_text(f.file)}：{mask_text(f.message)}[/]", soft_wrap=True)
+            _stdout().print(f"[dim]· {_shown(f.file)}：{_shown(f.message)}[/]", soft_wrap=True)
         for warning in f.warnings:
-            _stdout().print(f"[yellow]! {mask_text(f.file)}：{mask_text(warning)}[/]", soft_wrap=True)
+            _stdout().print(f"[yellow]! {_shown(f.file)}：{_shown(warning)}[/]", soft_wrap=True)
     if any(f.rows_quarantined for f in result.files if f.status == "loaded"):
         _stdout().print("隔离的行可用 [bold]rootdb quarantine --out 隔离数据.xlsx[/] 导出，退回部门核实。", soft_wrap=True)
     if result.failed:
@@ -385,12 +397,10 @@ def nightly_table(runs: list[dict], title: str) -> None:
 
 
 def nightly_summary(run) -> None:
-    from rootdb.privacy import mask_text
-
     if run.status == "busy":  # nothing was done: one clear line, no empty table
         _stdout().print("[yellow]另一个 nightly 正在运行，本次未做任何事[/]", soft_wrap=True)
         if run.message:
-            _stdout().print(f"[dim]{mask_text(run.message)}[/]", soft_wrap=True)
+            _stdout().print(f"[dim]{_shown(run.message)}[/]", soft_wrap=True)
         if run.log_file:
             _stdout().print(f"日志：{run.log_file}", soft_wrap=True)
         return
@@ -399,25 +409,24 @@ def nightly_summary(run) -> None:
         steps.add_column(name, no_wrap=True)
     steps.add_column("说明", overflow="fold")
     from rootdb.nightly import STEP_STATUS_WORDS, STEP_WORDS, step_detail
-    from rootdb.privacy import mask_text  # file names in messages may hold an ID or a mobile
 
     for step in run.steps:
         detail = step_detail(step.detail)
         state = STEP_STATUS_WORDS.get(step.status, step.status)
         steps.add_row(STEP_WORDS.get(step.name, step.name), f"[red]{state}[/]" if step.status in ("failed", "running")
                       else state, f"{step.seconds:.1f} 秒",
-                      mask_text(detail))
+                      _shown(detail))
     _fit(steps, "说明")
     _stdout().print(steps)
     for f in run.files:
         if f["status"] == "failed":
-            moved = mask_text(f.get("moved_to")) or "rejected/"
-            _stdout().print(f"[red]退回[/] {mask_text(f['message'])}（已移到 {moved}）",
+            moved = _shown(f.get("moved_to")) or "rejected/"
+            _stdout().print(f"[red]退回[/] {_shown(f['message'])}（已移到 {moved}）",
                       soft_wrap=True)
     for warning in run.warnings:
-        _stdout().print(f"[yellow]![/] {mask_text(warning)}", soft_wrap=True)
+        _stdout().print(f"[yellow]![/] {_shown(warning)}", soft_wrap=True)
     if run.message:
-        _stderr().print(f"[red]{mask_text(run.message)}[/]")
+        _stderr().print(f"[red]{_shown(run.message)}[/]")
     _stdout().print(f"日志：{run.log_file}\n运行记录：{run.record_file}", soft_wrap=True)
 
 

@@ -91,7 +91,7 @@ def check_path_readable(path: Path) -> None:
                              f"本文件未导入。请把它改名为「{name}」后重新导入，或解压时写明编码：unzip -O GBK 压缩包.zip")
     folder = readable_path(str(path.parent))
     if folder != str(path.parent):
-        raise InputFileError(name, f"所在文件夹的名字不是 UTF-8 编码（按 GBK 读作「{folder}」），本文件未导入。"
+        raise InputFileError(name, f"所在文件夹的名字不是 UTF-8 编码（读作「{folder}」），本文件未导入。"
                              "请把文件夹改名后重新导入，或解压时写明编码：unzip -O GBK 压缩包.zip")
 
 

@@ -345,7 +345,7 @@ class LimitedSandbox(SandboxedEnvironment):
                     deadline.check()
                 return "".join(pieces)
         except _Alarm:  # it rang before __exit__ could turn it into a refusal
-            alarm.disarm()
+            alarm.stop()
             raise alarm.refusal() from None
         finally:
             self._local.deadline = outer
@@ -365,6 +365,7 @@ class _alarm:  # noqa: N801 - used as a context manager
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.armed = False
+        self.stopping = False  # set first thing by `disarm`: a ring from then on is late
 
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
@@ -378,31 +379,39 @@ class _alarm:  # noqa: N801 - used as a context manager
         return self
 
     def _ring(self, _signum, _frame):
+        if self.stopping:  # rang as the render ended: nothing left to stop
+            return
         # Rings again shortly until disarmed: a handler that lands in a finaliser or a
         # garbage-collector callback has its exception printed and dropped by Python.
         signal.setitimer(signal.ITIMER_REAL, _RING_AGAIN)
         raise _Alarm()
 
     def disarm(self) -> None:
-        """Stop the timer and put the previous handler back; safe to call twice (an
-        _Alarm raised here is the last one)."""
+        """Stop the timer and put the previous handler back; safe to call twice. Once
+        `stopping` is set no ring re-arms the timer or raises; one just before it raises
+        _Alarm here with nothing done (`stop` then disarms again)."""
         if not self.armed:
             return
-        try:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        finally:
-            signal.signal(signal.SIGALRM, self.previous)
-            self.armed = False
+        self.stopping = True
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+        self.armed = False
+
+    def stop(self) -> bool:
+        """`disarm` until it is done; whether the alarm rang meanwhile."""
+        rang = False
+        while True:
+            try:
+                self.disarm()
+                return rang
+            except _Alarm:
+                rang = True
 
     def refusal(self) -> SandboxLimitError:
         return SandboxLimitError(f"模板运行超过 {self.seconds:g} 秒，已停止（可能有过大的循环）")
 
     def __exit__(self, exc_type, exc, tb):
-        try:
-            self.disarm()
-        except _Alarm:  # it rang just now
-            exc_type = _Alarm
-        if exc_type is _Alarm:
+        if self.stop() or exc_type is _Alarm:  # it rang just now, or during the render
             raise self.refusal() from None
         return False
 
