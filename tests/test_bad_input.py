@@ -173,6 +173,9 @@ def test_a_file_name_in_gbk_is_rejected_saying_how_it_reads(tmp_path, db_path, m
     files = {f["file"]: f for f in json.loads(shown.output)["files"]}
     assert set(files) == {"低保_2026-11.csv", "\\xff\\xfe_2026-11.csv"}
     assert "也不是 GBK" in files["\\xff\\xfe_2026-11.csv"]["message"]
+    (tmp_path / "in" / "低保_2026-11.csv").write_text("taken", encoding="utf-8")  # its readable name is taken
+    (again,) = ingest([gbk], db=db_path).files
+    assert "同一文件夹里已有「低保_2026-11.csv」，请另取一个名字" in again.message
     human = CliRunner().invoke(app, ["ingest", str(junk), "--db", str(db_path)], catch_exceptions=False)
     assert human.exit_code == 1 and "\\xff\\xfe_2026-11.csv：文件名不是 UTF-8 编码，也不是 GBK" in human.output
 

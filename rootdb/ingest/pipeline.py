@@ -87,8 +87,10 @@ def check_path_readable(path: Path) -> None:
         raise InputFileError(name, "文件名不是 UTF-8 编码，也不是 GBK（认不出的字节显示为 \\x 加两位数），"
                              "本文件未导入。请把它改个名字后重新导入")
     if name != path.name:
+        rename = (f"同一文件夹里已有「{name}」，请另取一个名字" if os.path.lexists(path.with_name(name))
+                  else f"请把它改名为「{name}」")
         raise InputFileError(name, "文件名不是 UTF-8 编码（多半来自 Windows 上打的压缩包，这里按 GBK 读出），"
-                             f"本文件未导入。请把它改名为「{name}」后重新导入，或解压时写明编码：unzip -O GBK 压缩包.zip")
+                             f"本文件未导入。{rename}后重新导入，或解压时写明编码：unzip -O GBK 压缩包.zip")
     folder = readable_path(str(path.parent))
     if folder != str(path.parent):
         raise InputFileError(name, f"所在文件夹的名字不是 UTF-8 编码（读作「{folder}」），本文件未导入。"
