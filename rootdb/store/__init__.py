@@ -106,13 +106,16 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def require_linked(con: duckdb.DuckDBPyConnection, *tables: str, then: str = "") -> None:
-    """The one "link first" check: a usage error naming what is missing when any of
-    `tables` (written by `rootdb link`) is not there; `then` says what to do after."""
+    """The one "link first" check: a usage error when any of `tables` (written by
+    `rootdb link`) is not there, naming them only when some are (never linked: nothing to
+    name); `then` says what to do after."""
     from rootdb.errors import UsageError
 
     missing = [t for t in tables if not table_exists(con, t)]
-    if missing:
-        raise UsageError(f"还没有比对结果（缺少 {'、'.join(missing)}）：请先运行 rootdb link{then}")
+    if len(missing) == len(tables):  # never linked: nothing to name
+        raise UsageError(f"还没有比对结果：请先运行 rootdb link{then}")
+    if missing:  # linked by an older version, or a link cut short
+        raise UsageError(f"比对结果不完整（缺少 {'、'.join(missing)}）：请重新运行 rootdb link{then}")
 
 
 def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
