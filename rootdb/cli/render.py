@@ -26,9 +26,7 @@ if TYPE_CHECKING:  # importing these loads polars and DuckDB: only commands that
 
 # Columns of a line when stdout (or stderr) is not a terminal and COLUMNS is not set.
 LOG_WIDTH = 200
-
-
-
+# Characters a terminal acts on (an escape clears the screen): printed as \x1b, not sent.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -41,6 +39,7 @@ def _shown(text: str | None) -> str:
     from rootdb.privacy import mask_text
 
     return escape(_CONTROL.sub(lambda m: repr(m.group())[1:-1], mask_text(text) or ""))
+
 
 def new_console(stderr: bool = False) -> Console:
     """A console for stdout or stderr: the terminal's width, or LOG_WIDTH for a file or pipe."""

@@ -83,10 +83,10 @@ def check_path_readable(path: Path) -> None:
     """An InputFileError for a file whose path is not valid text (no reader takes such a
     path), naming it as it most likely reads."""
     name = readable_path(path.name)
-    if name != path.name and gbk_name(path.name) is None:
-        raise InputFileError(name, "文件名不是 UTF-8 编码，也不是 GBK（认不出的字节显示为 \\x 加两位数），"
-                             "本文件未导入。请把它改个名字后重新导入")
     if name != path.name:
+        if gbk_name(path.name) is None:
+            raise InputFileError(name, "文件名不是 UTF-8 编码，也不是 GBK（认不出的字节显示为 \\x 加两位数），"
+                                 "本文件未导入。请把它改个名字后重新导入")
         rename = (f"同一文件夹里已有「{name}」，请另取一个名字" if os.path.lexists(path.with_name(name))
                   else f"请把它改名为「{name}」")
         raise InputFileError(name, "文件名不是 UTF-8 编码（多半来自 Windows 上打的压缩包，这里按 GBK 读出），"
