@@ -261,7 +261,8 @@ def split_two_ids(
     a group is cut into the records linked without those (one part per person), and each
     record with neither ID nor birth date joins the part it is clearly closest to
     (`ATTACH_MARGIN_WEIGHT`), or stays alone for an officer to review. Returns the
-    clusters and the records left alone."""
+    clusters and the records left alone. All such groups are cut at once: a pass over
+    every group's links, not over the whole frames once per group."""
     ids = feed.select(pl.col("unique_id").cast(pl.Int64), "id_number", "birth_date")
     member = clustered.filter(pl.col("source_dataset") == "feed").join(ids, on="unique_id", how="left")
     registry_clusters = clustered.filter(pl.col("source_dataset") == "registry")["cluster_id"].implode()
@@ -269,31 +270,37 @@ def split_two_ids(
         pl.col("id_number").drop_nulls().n_unique().alias("ids")).filter(pl.col("ids") >= 2)["cluster_id"]
     if two_ids.is_empty():
         return clustered, set()
-    strong = pairs.filter(pl.col("match_probability") >= threshold)
-    new_cluster: dict[int, str] = {}
-    alone: set[int] = set()
-    for cluster_id in two_ids.to_list():
-        records = member.filter(pl.col("cluster_id") == cluster_id)
-        weak = set(records.filter(pl.col("id_number").is_null() & pl.col("birth_date").is_null())["unique_id"])
-        inside = set(records["unique_id"])
-        links = strong.filter(pl.col("unique_id_l").is_in(list(inside)) & pl.col("unique_id_r").is_in(list(inside)))
-        part = _components(inside - weak, [(a, b) for a, b in links.select("unique_id_l", "unique_id_r").iter_rows()
-                                           if a not in weak and b not in weak])
-        for record in weak:
-            weights: dict[int, float] = {}
-            for a, b, w in links.select("unique_id_l", "unique_id_r", "match_weight").iter_rows():
-                other = b if a == record else a if b == record else None
-                if other in part:
-                    weights[part[other]] = max(weights.get(part[other], w), w)
-            ranked = sorted(weights.items(), key=lambda kv: -kv[1])
-            if ranked and (len(ranked) == 1 or ranked[0][1] - ranked[1][1] > ATTACH_MARGIN_WEIGHT):
-                part[record] = ranked[0][0]
-            else:
-                alone.add(record)
-                part[record] = record
-        new_cluster.update({record: f"{cluster_id}-{root}" for record, root in part.items()})
-    cut = pl.DataFrame({"unique_id": list(new_cluster), "_cut": list(new_cluster.values())},
-                       schema={"unique_id": pl.Int64, "_cut": pl.String})
+    nodes = member.filter(pl.col("cluster_id").is_in(two_ids.implode())).select(
+        "unique_id", "cluster_id", (pl.col("id_number").is_null() & pl.col("birth_date").is_null()).alias("weak"))
+    end = lambda side: nodes.rename({c: f"{c}_{side}" for c in nodes.columns})  # noqa: E731
+    links = (pairs.filter(pl.col("match_probability") >= threshold)
+             .select(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64), "match_weight")
+             .join(end("l"), on="unique_id_l").join(end("r"), on="unique_id_r")
+             .filter(pl.col("cluster_id_l") == pl.col("cluster_id_r")))
+    # the parts: records with an ID or a birth date, joined by the links between them
+    strong = links.filter(~pl.col("weak_l") & ~pl.col("weak_r")).select("unique_id_l", "unique_id_r").iter_rows()
+    part = _components(set(nodes.filter(~pl.col("weak"))["unique_id"]), list(strong))
+    roots = pl.DataFrame({"other": list(part), "root": list(part.values())}, schema={"other": pl.Int64, "root": pl.Int64})
+    # each weak record's strongest link to each part; it joins the best part by a clear margin
+    weak_to_part = pl.concat([
+        links.filter(pl.col("weak_l") & ~pl.col("weak_r")).select(
+            pl.col("unique_id_l").alias("record"), pl.col("unique_id_r").alias("other"), "match_weight"),
+        links.filter(pl.col("weak_r") & ~pl.col("weak_l")).select(
+            pl.col("unique_id_r").alias("record"), pl.col("unique_id_l").alias("other"), "match_weight"),
+    ]).join(roots, on="other").group_by("record", "root").agg(pl.col("match_weight").max())
+    ranked = pl.col("match_weight").sort(descending=True)
+    attached = weak_to_part.group_by("record").agg(
+        pl.col("root").sort_by("match_weight", descending=True).first(),
+        (pl.len() == 1).alias("only"), (ranked.first() - ranked.slice(1, 1).first()).alias("margin"),
+    ).filter(pl.col("only") | (pl.col("margin") > ATTACH_MARGIN_WEIGHT)).select(
+        pl.col("record").alias("unique_id"), "root")
+    cut = nodes.join(roots.rename({"other": "unique_id"}), on="unique_id", how="left").join(
+        attached, on="unique_id", how="left", suffix="_weak").select(
+        "unique_id", pl.coalesce("root", "root_weak", "unique_id").alias("root"), "cluster_id", "weak",
+        pl.col("root_weak").is_null().alias("unplaced"))
+    alone = set(cut.filter(pl.col("weak") & pl.col("unplaced"))["unique_id"])
+    cut = cut.select("unique_id", pl.concat_str(pl.col("cluster_id").cast(pl.String), pl.lit("-"),
+                                                pl.col("root").cast(pl.String)).alias("_cut"))
     clustered = clustered.join(cut, on="unique_id", how="left").with_columns(
         pl.coalesce("_cut", "cluster_id").alias("cluster_id")).drop("_cut")
     return clustered, alone
