@@ -54,7 +54,7 @@ def _tree(folder: Path) -> dict:
 def _state(db: Path) -> dict:
     with duckdb.connect(str(db), read_only=True) as con:
         tables = [t for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_type = 'BASE TABLE'"
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             " ORDER BY 1").fetchall()]
         return {t: con.execute(f'SELECT count(*), hash(list(t ORDER BY ALL)::VARCHAR) FROM "{t}" t').fetchall()[0]
                 for t in tables if t not in ("audit_log",)}
