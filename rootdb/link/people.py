@@ -224,15 +224,18 @@ def _name_house(con: duckdb.DuckDBPyConnection) -> None:
         FROM _registry g JOIN link_person_houses h ON h.record_id = g.record_id;
 
         INSERT INTO link_person_exact
+        WITH r AS (  -- the records still open, before any join
+            SELECT * FROM link_person_records
+            WHERE record_id NOT IN (SELECT record_id FROM link_person_exact)
+              AND NOT (feed = '{REGISTRY_FEED}' AND role = 'person')
+              AND (NOT coalesce(id_valid, false) OR record_id IN (SELECT record_id FROM link_person_conflicts))
+              AND name IS NOT NULL
+        )
         SELECT r.record_id, any_value(g.id_number), 'name_house'
-        FROM link_person_records r
+        FROM r
         JOIN link_person_houses rh ON rh.record_id = r.record_id
         JOIN _registry_houses g ON g.house_id = rh.house_id
-        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
-          AND NOT (r.feed = '{REGISTRY_FEED}' AND r.role = 'person')
-          AND (NOT coalesce(r.id_valid, false) OR r.record_id IN (SELECT record_id FROM link_person_conflicts))
-          AND r.name IS NOT NULL
-          AND (r.name = g.name OR (r.name_pinyin = g.name_pinyin AND r.birth_date = g.birth_date))
+        WHERE (r.name = g.name OR (r.name_pinyin = g.name_pinyin AND r.birth_date = g.birth_date))
           AND (r.birth_date IS NULL OR r.birth_date = g.birth_date)
           AND (r.sex IS NULL OR g.sex IS NULL OR r.sex = g.sex)
         GROUP BY r.record_id
@@ -328,16 +331,19 @@ def _family(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         INSERT INTO link_person_exact
+        WITH r AS (  -- the records still open, before any join (DuckDB joins first otherwise)
+            SELECT * FROM link_person_records
+            WHERE NOT coalesce(id_valid, false)
+              AND record_id NOT IN (SELECT record_id FROM link_person_exact)
+              AND record_id NOT IN (SELECT record_id FROM link_person_conflicts)
+        )
         SELECT r.record_id, any_value(h.id_number), 'family'
-        FROM link_person_records r
+        FROM r
         JOIN link_person_records a ON a.file_id = r.file_id AND a.source_row = r.source_row AND a.role <> r.role
         JOIN link_person_exact ae ON ae.record_id = a.record_id
         JOIN _registry ar ON ar.id_number = ae.registry_key
         JOIN _registry h ON h.household_no = ar.household_no AND h.id_number <> ar.id_number
-        WHERE r.record_id NOT IN (SELECT record_id FROM link_person_exact)
-          AND r.record_id NOT IN (SELECT record_id FROM link_person_conflicts)
-          AND NOT coalesce(r.id_valid, false)
-          AND (r.sex IS NULL OR r.sex = h.sex)
+        WHERE (r.sex IS NULL OR r.sex = h.sex)
           AND (r.birth_date IS NULL OR r.birth_date = h.birth_date)
           -- siblings' names are often one character apart: only the same name or pinyin
           AND (r.name = h.name OR r.name_pinyin = h.name_pinyin OR (r.name IS NULL AND r.birth_date = h.birth_date))
