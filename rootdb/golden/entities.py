@@ -70,13 +70,12 @@ def _pick(con: duckdb.DuckDBPyConnection, target: str, candidates: str) -> None:
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH c AS (SELECT * FROM ({candidates}) WHERE v IS NOT NULL),
              settled AS (SELECT DISTINCT entity_id FROM c WHERE rank = 0)
-        SELECT entity_id, v FROM (
-            SELECT entity_id, v, row_number() OVER (
-                PARTITION BY entity_id ORDER BY rank, n DESC, recent DESC NULLS LAST, v) AS k
-            FROM (SELECT entity_id, v, rank, count(*) AS n, max(recent) AS recent
-                  FROM c WHERE rank = 0 OR entity_id NOT IN (SELECT entity_id FROM settled)
-                  GROUP BY entity_id, v, rank)
-        ) WHERE k = 1
+        SELECT entity_id, min({{'rank': rank, 'n': -n, 'recent': recent, 'v': v}}).v AS v
+        FROM (SELECT entity_id, v, rank, count(*) AS n,
+                     coalesce(-epoch_us(max(recent)), 9223372036854775807) AS recent  -- latest first, none last
+              FROM c WHERE rank = 0 OR entity_id NOT IN (SELECT entity_id FROM settled)
+              GROUP BY entity_id, v, rank)
+        GROUP BY entity_id
     """)
 
 
