@@ -335,6 +335,12 @@ def test_two_valid_ids_joined_through_a_name_at_a_house_are_two_people():
     assert alone == {5} and parts[5] not in (parts[1], parts[3])
     untouched, none = split_two_ids(clustered.filter(pl.col("unique_id") <= 2), pairs, feed, threshold=0.9)
     assert untouched.equals(clustered.filter(pl.col("unique_id") <= 2)) and none == set()
+    # a record that says little, linked only to another such record, is not placed through it
+    chained = pairs.filter(pl.col("unique_id_l") != 5).vstack(pl.DataFrame(
+        {"unique_id_l": [5], "unique_id_r": [6], "match_probability": [0.99999], "match_weight": [20.0]}))
+    cut, alone = split_two_ids(clustered, chained, feed, threshold=0.9)
+    parts = dict(cut.select("unique_id", "cluster_id").iter_rows())
+    assert parts[6] == parts[3] and alone == {5} and parts[5] not in (parts[1], parts[3])
 
 
 def test_a_name_fits_the_one_newborn_of_the_house_that_no_record_names_yet(area):
