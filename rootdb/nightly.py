@@ -42,7 +42,7 @@ from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, disk_full
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 from rootdb.ingest.results import gbk_name, readable_path
-from rootdb.privacy import mask_text
+from rootdb.privacy import mask_strings, mask_text
 
 LOCK_NAME = ".rootdb-nightly.lock"
 SETTLE_ENV, SETTLE_DEFAULT = "ROOTDB_INBOX_SETTLE", 60.0
@@ -151,14 +151,9 @@ def _write_record(run: NightlyRun) -> None:
 
 
 def _masked(value):
-    """Every text in a run record with IDs and mobiles masked (messages quote files)."""
-    if isinstance(value, str):
-        return mask_text(readable_path(value))  # a path rejected for its name is not valid text
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
+    """Every text in a run record with IDs and mobiles masked (messages quote files), and
+    a path rejected for its name (not valid text) as it reads."""
+    return mask_strings(value, lambda text: mask_text(readable_path(text)))
 
 
 def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 import polars as pl
@@ -85,16 +85,16 @@ def mask_birth_date(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def mask_strings(value):
-    """Every text inside a value (dicts, lists, tuples; keys too) through `mask_text`:
-    for results shown or printed as JSON, whose file names and messages may quote an ID
-    or a mobile (tekun_150602198503021234_13912345678_2026-12.xlsx)."""
+def mask_strings(value, text: Callable[[str], str] = mask_text):
+    """Every text inside a value (dicts, lists, tuples; keys too) through `text`
+    (`mask_text`): for results shown or printed as JSON, whose file names and messages
+    may quote an ID or a mobile (tekun_150602198503021234_13912345678_2026-12.xlsx)."""
     if isinstance(value, str):
-        return mask_text(value)
+        return text(value)
     if isinstance(value, dict):
-        return {mask_strings(k): mask_strings(v) for k, v in value.items()}
+        return {mask_strings(k, text): mask_strings(v, text) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(mask_strings(v) for v in value)
+        return type(value)(mask_strings(v, text) for v in value)
     return value
 
 
