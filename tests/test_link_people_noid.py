@@ -335,12 +335,29 @@ def test_two_valid_ids_joined_through_a_name_at_a_house_are_two_people():
     assert alone == {5} and parts[5] not in (parts[1], parts[3])
     untouched, none = split_two_ids(clustered.filter(pl.col("unique_id") <= 2), pairs, feed, threshold=0.9)
     assert untouched.equals(clustered.filter(pl.col("unique_id") <= 2)) and none == set()
-    # a record that says little, linked only to another such record, is not placed through it
+    # a record that says little, linked only to another such record, goes where that one went
     chained = pairs.filter(pl.col("unique_id_l") != 5).vstack(pl.DataFrame(
         {"unique_id_l": [5], "unique_id_r": [6], "match_probability": [0.99999], "match_weight": [20.0]}))
     cut, alone = split_two_ids(clustered, chained, feed, threshold=0.9)
     parts = dict(cut.select("unique_id", "cluster_id").iter_rows())
-    assert parts[6] == parts[3] and alone == {5} and parts[5] not in (parts[1], parts[3])
+    assert parts[5] == parts[6] == parts[3] != parts[1] and alone == set()
+
+
+def test_a_record_that_says_little_leans_with_the_like_record_it_is_linked_to():
+    """Weak records (no ID, no birth date) 2 and 4: 2 is linked only to the father (1),
+    4 more strongly to 2 than to the son (3): 4 goes with 2 to the father, in any order."""
+    from rootdb.link.model import split_two_ids
+
+    for order in ([1, 2, 3, 4], [4, 3, 2, 1]):
+        feed = pl.DataFrame({"unique_id": order, "id_number": [{1: "F", 3: "S"}.get(i) for i in order],
+                             "birth_date": [None] * 4}, schema={"unique_id": pl.Int64, "id_number": pl.String,
+                                                                "birth_date": pl.String})
+        clustered = pl.DataFrame({"unique_id": order, "source_dataset": ["feed"] * 4, "cluster_id": ["c"] * 4})
+        pairs = pl.DataFrame({"unique_id_l": [1, 2, 4], "unique_id_r": [2, 4, 3], "match_probability": [0.99] * 3,
+                              "match_weight": [20.0, 15.0, 10.0]})
+        cut, alone = split_two_ids(clustered, pairs, feed, threshold=0.9)
+        parts = dict(cut.select("unique_id", "cluster_id").iter_rows())
+        assert parts[1] == parts[2] == parts[4] != parts[3] and alone == set()
 
 
 def test_a_name_fits_the_one_newborn_of_the_house_that_no_record_names_yet(area):

@@ -281,19 +281,21 @@ def split_two_ids(
     strong = links.filter(~pl.col("weak_l") & ~pl.col("weak_r")).select("unique_id_l", "unique_id_r").iter_rows()
     part = _components(set(nodes.filter(~pl.col("weak"))["unique_id"]), list(strong))
     roots = pl.DataFrame({"other": list(part), "root": list(part.values())}, schema={"other": pl.Int64, "root": pl.Int64})
-    # each weak record's strongest link to each part; it joins the best part by a clear margin
-    weak_to_part = pl.concat([
-        links.filter(pl.col("weak_l") & ~pl.col("weak_r")).select(
-            pl.col("unique_id_l").alias("record"), pl.col("unique_id_r").alias("other"), "match_weight"),
-        links.filter(pl.col("weak_r") & ~pl.col("weak_l")).select(
-            pl.col("unique_id_r").alias("record"), pl.col("unique_id_l").alias("other"), "match_weight"),
-    ]).join(roots, on="other").group_by("record", "root").agg(pl.col("match_weight").max())
-    ranked = pl.col("match_weight").sort(descending=True)
-    attached = weak_to_part.group_by("record").agg(
-        pl.col("root").sort_by("match_weight", descending=True).first(),
-        (pl.len() == 1).alias("only"), (ranked.first() - ranked.slice(1, 1).first()).alias("margin"),
-    ).filter(pl.col("only") | (pl.col("margin") > ATTACH_MARGIN_WEIGHT)).select(
-        pl.col("record").alias("unique_id"), "root")
+    # A weak record joins the part it is most strongly linked to by a clear margin: first
+    # by its own links to the parts; then once more with a link to a weak record placed
+    # that way counted as a link to that record's part (a name at a house linked to the
+    # same name with a phone that went to the father leans to the father). Each round
+    # reads only the round before: the same cut whatever the order of the records.
+    def toward(weak_other: bool) -> pl.DataFrame:  # (record, other, match_weight) from the weak end
+        return pl.concat([links.filter(pl.col(f"weak_{a}") & (pl.col(f"weak_{b}") == weak_other)).select(
+            pl.col(f"unique_id_{a}").alias("record"), pl.col(f"unique_id_{b}").alias("other"), "match_weight")
+            for a, b in (("l", "r"), ("r", "l"))])
+
+    to_parts = toward(False).join(roots, on="other").drop("other")
+    to_weak = toward(True)
+    attached = _attach(to_parts)
+    attached = _attach(pl.concat([to_parts, to_weak.join(attached.rename({"unique_id": "other"}), on="other")
+                                  .drop("other")]))
     cut = nodes.join(roots.rename({"other": "unique_id"}), on="unique_id", how="left").join(
         attached, on="unique_id", how="left", suffix="_weak").select(
         "unique_id", pl.coalesce("root", "root_weak", "unique_id").alias("root"), "cluster_id", "weak",
@@ -304,6 +306,18 @@ def split_two_ids(
     clustered = clustered.join(cut, on="unique_id", how="left").with_columns(
         pl.coalesce("_cut", "cluster_id").alias("cluster_id")).drop("_cut")
     return clustered, alone
+
+
+def _attach(candidates: pl.DataFrame) -> pl.DataFrame:
+    """(unique_id, root): each record of `candidates` (record, root, match_weight) that
+    has one part, or a best part by more than `ATTACH_MARGIN_WEIGHT`."""
+    best = candidates.group_by("record", "root").agg(pl.col("match_weight").max())
+    ranked = pl.col("match_weight").sort(descending=True)
+    return best.group_by("record").agg(
+        pl.col("root").sort_by("match_weight", descending=True).first(),
+        (pl.len() == 1).alias("only"), (ranked.first() - ranked.slice(1, 1).first()).alias("margin"),
+    ).filter(pl.col("only") | (pl.col("margin") > ATTACH_MARGIN_WEIGHT)).select(
+        pl.col("record").alias("unique_id"), "root")
 
 
 def _components(nodes: set[int], edges: list[tuple[int, int]]) -> dict[int, int]:
