@@ -181,6 +181,16 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
     assert f"第{error.line}行" in str(error)
 
 
+def test_yaml_aliases_are_refused_before_they_can_multiply(tmp_path):
+    """A billion laughs: nine levels of ten aliases each would be 10^9 values to walk (five
+    here, so that a loader without the refusal fails on the unknown keys, not by hanging)."""
+    levels = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 5)]
+    path = _write(tmp_path, "laughs.yaml", "code: laughs\n" + "\n".join(levels) + "\n")
+    with pytest.raises(SchemaError, match="别名") as caught:
+        load_spec_file(path)
+    assert "laughs.yaml" in str(caught.value) and caught.value.line == 2
+
+
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):
     path = _write(tmp_path, "list.yaml", "- code: x\n")
     with pytest.raises(SchemaError, match="映射"):

@@ -137,21 +137,28 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[Location, int]]:
         loader.dispose()
     lines: dict[Location, int] = {}
     if node is not None:
-        _collect_lines(node, (), lines)
+        _collect_lines(path, node, (), lines, set())
     return data, lines
 
 
-def _collect_lines(node: yaml.Node, at: Location, lines: dict[Location, int]) -> None:
+def _collect_lines(path: Path, node: yaml.Node, at: Location, lines: dict[Location, int], seen: set[int]) -> None:
+    """`lines` of every key and item under `node`. A node met twice is an alias (`*name`
+    of an `&name`): refused, so that a file of aliases of aliases cannot make this walk
+    and the validation after it go on for ever (none of our schemas or templates uses them)."""
+    if id(node) in seen:
+        raise SchemaError(path, "不支持 YAML 的锚点和别名（& 与 *）：请把内容照写出来",
+                          line=node.start_mark.line + 1)
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             here = (*at, str(key_node.value))
             lines[here] = key_node.start_mark.line + 1
-            _collect_lines(value_node, here, lines)
+            _collect_lines(path, value_node, here, lines, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             here = (*at, index)
             lines[here] = item.start_mark.line + 1
-            _collect_lines(item, here, lines)
+            _collect_lines(path, item, here, lines, seen)
 
 
 def _line_of(lines: dict[Location, int], loc: Location) -> int | None:
