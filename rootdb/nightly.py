@@ -22,7 +22,9 @@ holds the lock.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
+import errno
 import fcntl
 import json
 import logging
@@ -485,14 +487,33 @@ def _readable_names(inbox: Path, settle: float) -> list[str]:
                 if readable is None or os.path.lexists(os.path.join(root, readable)):
                     continue
                 try:
-                    if _last_change(path) > cutoff:
+                    if _last_change(path) > cutoff or not _rename_no_replace(path, os.path.join(root, readable)):
                         continue
-                    os.rename(path, os.path.join(root, readable))
                 except FileNotFoundError:  # gone between listing and renaming
                     continue
                 names[i] = readable  # os.walk goes on into the folder by its new name
                 notes.append(f"「{readable}」的名字原为 GBK 编码（多半来自 Windows 上打的压缩包），已改为这个名字")
     return notes
+
+
+def _rename_no_replace(source: str, target: str) -> bool:
+    """Rename `source` to `target` unless something has that name (False), in one step
+    where the system can (Linux's renameat2 NOREPLACE): a department's program may put a
+    file under that very name at the same moment."""
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if rename is not None:
+        at_cwd, no_replace = -100, 1
+        if rename(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target), no_replace) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            return False
+        if code not in (errno.EINVAL, errno.ENOSYS):  # else a file system without it: below
+            raise OSError(code, os.strerror(code), source)
+    if os.path.lexists(target):
+        return False
+    os.rename(source, target)
+    return True
 
 
 def _last_change(path: str) -> float:

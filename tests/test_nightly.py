@@ -366,6 +366,22 @@ def test_gbk_names_are_renamed_once_they_have_settled(tmp_path):
     assert set(os.listdir(tmp_path / "民政")) == {"低保.csv", "特困.csv"}
 
 
+def test_a_gbk_rename_never_replaces_what_arrived_under_the_readable_name(tmp_path):
+    """The rename itself refuses a taken name (a file arriving under it between the check
+    and the rename), for files and folders alike, and renames when the name is free."""
+    from rootdb.nightly import _rename_no_replace
+
+    for make in (lambda p: p.write_text("delivered", encoding="utf-8"), lambda p: p.mkdir()):
+        source, target = tmp_path / "source", tmp_path / "target"
+        make(source)
+        target.write_text("arrived meanwhile", encoding="utf-8")
+        assert not _rename_no_replace(str(source), str(target))
+        assert source.exists() and target.read_text(encoding="utf-8") == "arrived meanwhile"
+        target.unlink()
+        assert _rename_no_replace(str(source), str(target)) and target.exists() and not source.exists()
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+
 def test_a_killed_run_shows_as_interrupted_a_live_one_as_running(tmp_path):
     """A run record left "running" by a killed run reads 中断 once no run holds the lock."""
     (tmp_path / "runs").mkdir()
