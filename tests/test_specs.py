@@ -181,6 +181,14 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
     assert f"第{error.line}行" in str(error)
 
 
+def test_a_tab_inside_a_line_is_named_on_its_own_line(tmp_path):
+    """libyaml takes the tab and fails only on the next problem; the message names the tab."""
+    path = _write(tmp_path, "tab.yaml", "code: x\nkey:\tvalue\nother: *nope\n")
+    with pytest.raises(SchemaError, match="YAML") as caught:
+        load_spec_file(path)
+    assert caught.value.line == 2 and "\\t" in caught.value.message
+
+
 def test_yaml_aliases_are_refused_before_they_can_multiply(tmp_path):
     """A billion laughs: nine levels of ten aliases each would be 10^9 values to walk (five
     here, so that a loader without the refusal fails on the unknown keys, not by hanging)."""

@@ -119,12 +119,24 @@ def load_yaml_model(path: Path, model: type[M], keys_hint: str,
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[Location, int]]:
-    """The document and the 1-based line of every key and list item in it."""
-    loader = _SafeLoader(text)
+def _compose(text: str, loader_class: type) -> tuple[yaml.Node | None, Any]:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[Location, int]]:
+    """The document and the 1-based line of every key and list item in it."""
+    try:
+        try:
+            node, data = _compose(text, _SafeLoader)
+        except yaml.MarkedYAMLError:
+            # PyYAML's own loader says what is wrong more exactly (a tab inside a line:
+            # libyaml names only what fails after it); its error is the one shown
+            node, data = _compose(text, yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "无法解析"
@@ -133,8 +145,6 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[Location, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise SchemaError(path, f"YAML 格式错误：{exc}") from None
-    finally:
-        loader.dispose()
     lines: dict[Location, int] = {}
     if node is not None:
         _collect_lines(path, node, (), lines, set())
