@@ -430,12 +430,16 @@ _EXACT_ADDRESS = sql_stage("exact_address", """
     WHERE r.record_id NOT IN (SELECT record_id FROM _lh_match)
       AND (r.community IS NULL OR r.community = g.community)
 """, """
-    INSERT INTO _lh_match
-    SELECT record_id, any_value(entity_id), any_value(address_code), 'exact_address', 1.0
-    FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) = 1
+    -- one grouping for both: min = max is "one house" (a house's code is its entity's)
+    CREATE OR REPLACE TEMP TABLE _lh_exact_one AS
+    SELECT record_id, min(entity_id) AS entity_id, min(address_code) AS address_code,
+           min(entity_id) = max(entity_id) AS one
+    FROM _lh_exact GROUP BY record_id
 """, """
-    CREATE OR REPLACE TEMP TABLE _lh_ambiguous AS
-    SELECT record_id FROM _lh_exact GROUP BY record_id HAVING count(DISTINCT entity_id) > 1
+    INSERT INTO _lh_match
+    SELECT record_id, entity_id, address_code, 'exact_address', 1.0 FROM _lh_exact_one WHERE one
+""", """
+    CREATE OR REPLACE TEMP TABLE _lh_ambiguous AS SELECT record_id FROM _lh_exact_one WHERE NOT one
 """)
 
 
