@@ -345,14 +345,21 @@ def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
         admin.setdefault(prefix, []).append(community)
     if not admin:
         return
-    communities = {c for cs in admin.values() for c in cs}
-    open_ = con.execute("""
+    communities = sorted({c for cs in admin.values() for c in cs})
+    open_ = con.sql("""
         SELECT DISTINCT address, compound, community FROM _lh_rec
-        WHERE feed <> 'registry_addresses' AND address IS NOT NULL AND compound IS NOT NULL""").fetchall()
-    written = sorted({k for _, k, _ in open_})
-    resolved = {w for w, *_ in resolve_compounds(written, vocab)}
-    texts = sorted({normalize_address_text(a) for a, k, c in open_
-                    if k not in resolved or (c is not None and c not in communities)})
+        WHERE feed <> 'registry_addresses' AND address IS NOT NULL AND compound IS NOT NULL""").pl()
+    written = open_["compound"].unique().sort().to_list()
+    resolved = sorted({w for w, *_ in resolve_compounds(written, vocab)})
+    heads, standards = _head_index(admin), list(admin)
+    lengths = sorted({len(form) for form in heads})
+    # the texts whose compound the area does not know (or whose community it does not),
+    # and that start with a form of one of the area's prefixes: by column, not per text
+    texts = open_.filter(~pl.col("compound").is_in(resolved) | (pl.col("community").is_not_null()
+                                                                & ~pl.col("community").is_in(communities))
+                         ).select(normalize_address_expr(pl.col("address")).alias("text")).unique()
+    texts = texts.filter(pl.any_horizontal(pl.col("text").str.slice(0, n).is_in(list(heads)) for n in lengths)) \
+        if lengths else texts.clear()
     # the compounds rest texts can name: learnt lazily, per distinct compound
     cache: dict[str, str | None] = {}
 
@@ -368,10 +375,8 @@ def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
             return method is not None and (method == "alias" or not self.alias)
 
     known, alias_only = _Known(False), _Known(True)
-    heads, standards = _head_index(admin), list(admin)
-    lengths = sorted({len(form) for form in heads})
     out = []
-    for text in texts:
+    for text in sorted(texts["text"]):
         # only the prefixes a text can start with are tried, in `admin`'s order
         order = sorted({i for n in lengths for i in heads.get(text[:n], ())})
         if not order:
