@@ -342,6 +342,14 @@ def _stamp(at: datetime | None) -> str:
     return "" if at is None else f"{at:%Y-%m-%d %H:%M}"
 
 
+def _registered(w, kind: str, loc) -> bool:
+    """Whether an event's location has a grid rootdb can know: a house in the standard
+    address registry, or a place at one (R37: else the platform's 所属网格)."""
+    if kind == "place":
+        kind, loc = "house", w.places[loc].house
+    return kind == "house" and loc is not None and bool(w.houses[loc].code)
+
+
 def write_truth(w, prog, truth: Path) -> None:
     P, H = w.persons, w.houses
     grid = prog["grid"]
@@ -361,7 +369,7 @@ def write_truth(w, prog, truth: Path) -> None:
                          _stamp(e["deadline"]), _stamp(e["closed"]), on_time, e["sat"],
                          P[e["person"]].uid if e["person"] is not None else "",
                          kind if kind != "none" else "", uid, text, w.communities[e["ci"]][1],
-                         e["grid"] if kind in ("house", "place") else e["platform_grid"], e["platform_grid"],
+                         e["grid"] if _registered(w, kind, e["loc"]) else e["platform_grid"], e["platform_grid"],
                          str(overdue).lower(), (REF - e["deadline"].date()).days if overdue else ""))
     with open(truth / "visits.csv", "w", encoding="utf-8", newline="") as fh:
         wr = csv.writer(fh, lineterminator="\n")
@@ -394,7 +402,8 @@ subcategory, source, status, time_limit_days, closed_at (empty unless 已办结)
 (closed_at ≤ deadline; empty when not closed), satisfaction, person_uid (当事人; empty when
 anonymous), location_type (house / place / spot = a public spot, no entity / empty when
 no address was written), location_uid, location_text (the spot), community, grid (R37's:
-the location's grid, else the platform's), platform_grid (所属网格 as delivered; differs
+the grid of the location's house when the standard address registry has that house, else
+the platform's), platform_grid (所属网格 as delivered; differs
 for a few: defect platform_grid_differs), overdue (neither 已办结 nor 已退回 and the
 deadline's date before the reference date) and days_overdue (reference date minus the
 deadline's date). No open event has its deadline on the reference date itself.
