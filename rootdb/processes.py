@@ -21,8 +21,22 @@ def cores() -> int:
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(os.getpid(),))
+    return _Pool(workers, mp_context=multiprocessing.get_context("spawn"),
+                 initializer=_start_worker, initargs=(os.getpid(),))
+
+
+class _Pool(ProcessPoolExecutor):
+    """Workers start (on a `submit`) with Ctrl+C blocked, a mask they keep through exec:
+    one pressed while a worker is still importing waits in it until `_start_worker`
+    ignores it, instead of printing the worker's traceback. In the main process it waits
+    only as long as the submit, then stops the run as usual."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _start_worker(parent: int) -> None:
@@ -33,4 +47,5 @@ def _start_worker(parent: int) -> None:
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
     os.environ["POLARS_MAX_THREADS"] = "1"  # before the work imports polars
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl+C pressed while it started is dropped
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

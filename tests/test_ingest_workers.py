@@ -200,3 +200,32 @@ def test_the_largest_feeds_load_first_after_the_registries_and_results_keep_the_
     assert [f.file for f in result.files] == [p.name for p in files[:3]]
     with connect(db_path) as con:  # of three deliveries of the same date, the last one given is current
         assert con.execute("SELECT file_name FROM files WHERE is_current").fetchall() == [("dibao_2026-11_补报.xlsx",)]
+
+
+_CTRL_C_AT_START = """
+import os, signal, sys, time
+from rootdb.processes import worker_pool
+
+if __name__ == "__main__":
+    pool = worker_pool(2)
+    try:
+        futures = [pool.submit(time.sleep, 0.2) for _ in range(2)]
+        time.sleep(float(sys.argv[1]))
+        os.killpg(0, signal.SIGINT)  # Ctrl+C while the workers are still starting
+        time.sleep(5)
+    except KeyboardInterrupt:
+        print("stopped")
+    pool.shutdown(wait=True, cancel_futures=True)
+"""
+
+
+def test_ctrl_c_while_workers_start_stops_the_run_without_their_tracebacks(tmp_path):
+    """Pressed at several moments of the workers' start (before it, a worker imports for
+    about 0.3 s here; at 0.05–0.15 s each used to print its KeyboardInterrupt)."""
+    script = tmp_path / "start.py"
+    script.write_text(_CTRL_C_AT_START, encoding="utf-8")
+    for delay in ("0", "0.05", "0.1", "0.15", "0.2"):
+        done = subprocess.run([sys.executable, str(script), delay], capture_output=True, text=True, timeout=60,
+                              start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+        assert done.stdout.strip() == "stopped"
+        assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, (delay, done.stderr)
