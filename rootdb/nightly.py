@@ -487,7 +487,8 @@ def _readable_names(inbox: Path, settle: float) -> list[str]:
                 if readable is None or os.path.lexists(os.path.join(root, readable)):
                     continue
                 try:
-                    if _last_change(path) > cutoff or not _rename_no_replace(path, os.path.join(root, readable)):
+                    if (_last_change(path) > cutoff
+                            or not _rename_no_replace(path, os.path.join(root, readable))):
                         continue
                 except FileNotFoundError:  # gone between listing and renaming
                     continue

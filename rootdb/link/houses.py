@@ -358,8 +358,8 @@ def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
     texts = open_.filter(~pl.col("compound").is_in(resolved) | (pl.col("community").is_not_null()
                                                                 & ~pl.col("community").is_in(communities))
                          ).select(normalize_address_expr(pl.col("address")).alias("text")).unique()
-    texts = texts.filter(pl.any_horizontal(pl.col("text").str.slice(0, n).is_in(list(heads)) for n in lengths)) \
-        if lengths else texts.clear()
+    starts = [pl.col("text").str.slice(0, n).is_in(list(heads)) for n in lengths]
+    texts = texts.filter(pl.any_horizontal(starts)) if starts else texts.clear()
     # the compounds rest texts can name: learnt lazily, per distinct compound
     cache: dict[str, str | None] = {}
 

@@ -270,17 +270,19 @@ def split_two_ids(
         pl.col("id_number").drop_nulls().n_unique().alias("ids")).filter(pl.col("ids") >= 2)["cluster_id"]
     if two_ids.is_empty():
         return clustered, set()
+    weak = pl.col("id_number").is_null() & pl.col("birth_date").is_null()
     nodes = member.filter(pl.col("cluster_id").is_in(two_ids.implode())).select(
-        "unique_id", "cluster_id", (pl.col("id_number").is_null() & pl.col("birth_date").is_null()).alias("weak"))
+        "unique_id", "cluster_id", weak.alias("weak"))
     end = lambda side: nodes.rename({c: f"{c}_{side}" for c in nodes.columns})  # noqa: E731
     links = (pairs.filter(pl.col("match_probability") >= threshold)
              .select(pl.col("unique_id_l", "unique_id_r").cast(pl.Int64), "match_weight")
              .join(end("l"), on="unique_id_l").join(end("r"), on="unique_id_r")
              .filter(pl.col("cluster_id_l") == pl.col("cluster_id_r")))
     # the parts: records with an ID or a birth date, joined by the links between them
-    strong = links.filter(~pl.col("weak_l") & ~pl.col("weak_r")).select("unique_id_l", "unique_id_r").iter_rows()
-    part = _components(set(nodes.filter(~pl.col("weak"))["unique_id"]), list(strong))
-    roots = pl.DataFrame({"other": list(part), "root": list(part.values())}, schema={"other": pl.Int64, "root": pl.Int64})
+    strong = links.filter(~pl.col("weak_l") & ~pl.col("weak_r")).select("unique_id_l", "unique_id_r")
+    part = _components(set(nodes.filter(~pl.col("weak"))["unique_id"]), list(strong.iter_rows()))
+    roots = pl.DataFrame({"other": list(part), "root": list(part.values())},
+                         schema={"other": pl.Int64, "root": pl.Int64})
     # A weak record joins the part it is most strongly linked to by a clear margin: first
     # by its own links to the parts; then once more with a link to a weak record placed
     # that way counted as a link to that record's part (a name at a house linked to the

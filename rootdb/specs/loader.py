@@ -151,7 +151,8 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[Location, int]]:
     return data, lines
 
 
-def _collect_lines(path: Path, node: yaml.Node, at: Location, lines: dict[Location, int], seen: set[int]) -> None:
+def _collect_lines(path: Path, node: yaml.Node, at: Location, lines: dict[Location, int],
+                   seen: set[int]) -> None:
     """`lines` of every key and item under `node`. A node met twice is an alias (`*name`
     of an `&name`): refused, so that a file of aliases of aliases cannot make this walk
     and the validation after it go on for ever (none of our schemas or templates uses them)."""
