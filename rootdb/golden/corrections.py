@@ -154,10 +154,11 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
     """IDs, names, sex, birth dates of each feed person record against its registry person."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _gc_rec AS
-        SELECT g.*, rf.name_field, rf.id_field, rf.sex_field, rf.birth_field, rf.name_optional, rf.id_optional,
+        SELECT g.record_id, g.feed, g.file_id, g.source_row, g.role, g.entity_id, g.name, g.id_number, g.id_valid,
+               g.id_check, g.id_conflict, g.sex, g.birth_date, rf.name_field, rf.id_field, rf.sex_field, rf.birth_field, rf.name_optional, rf.id_optional,
                reg.entity_id IS NOT NULL AS linked, reg.id_number AS reg_id, reg.name AS reg_name,
                reg.sex AS reg_sex, reg.birth_date AS reg_birth, reg.status AS reg_status,
-               holder.name AS holder_name, holder.entity_id AS holder_entity
+               holder.entity_id AS holder_entity
         FROM _g_rec g
         JOIN _gc_feeds fd ON fd.feed = g.feed AND fd.kind <> 'reference'
         JOIN _gc_role_fields rf ON rf.feed = g.feed AND rf.role = g.role
