@@ -155,7 +155,8 @@ def _from_comparisons(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _gc_rec AS
         SELECT g.record_id, g.feed, g.file_id, g.source_row, g.role, g.entity_id, g.name, g.id_number, g.id_valid,
-               g.id_check, g.id_conflict, g.sex, g.birth_date, rf.name_field, rf.id_field, rf.sex_field, rf.birth_field, rf.name_optional, rf.id_optional,
+               g.id_check, g.id_conflict, g.sex, g.birth_date,
+               rf.name_field, rf.id_field, rf.sex_field, rf.birth_field, rf.name_optional, rf.id_optional,
                reg.entity_id IS NOT NULL AS linked, reg.id_number AS reg_id, reg.name AS reg_name,
                reg.sex AS reg_sex, reg.birth_date AS reg_birth, reg.status AS reg_status,
                holder.entity_id AS holder_entity
