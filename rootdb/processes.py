@@ -28,8 +28,9 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 class _Pool(ProcessPoolExecutor):
     """Workers start (on a `submit`) with Ctrl+C blocked, a mask they keep through exec:
     one pressed while a worker is still importing waits in it until `_start_worker`
-    ignores it, instead of printing the worker's traceback. In the main process it waits
-    only as long as the submit, then stops the run as usual."""
+    ignores it, instead of printing the worker's traceback (the run then ends as after
+    any Ctrl+C: once the workers' current files are read). The main process still takes
+    it at once: the mask is this thread's, and its other threads leave SIGINT open."""
 
     def submit(self, fn, /, *args, **kwargs):
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})

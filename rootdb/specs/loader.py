@@ -131,24 +131,38 @@ def _compose(text: str, loader_class: type) -> tuple[yaml.Node | None, Any]:
 def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[Location, int]]:
     """The document and the 1-based line of every key and list item in it."""
     try:
-        try:
-            node, data = _compose(text, _SafeLoader)
-        except yaml.MarkedYAMLError:
-            # PyYAML's own loader says what is wrong more exactly (a tab inside a line:
-            # libyaml names only what fails after it); its error is the one shown
-            node, data = _compose(text, yaml.SafeLoader)
+        node, data = _compose(text, _SafeLoader)
+        lines: dict[Location, int] = {}
+        if node is not None:
+            _collect_lines(path, node, (), lines, set())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        exc, line = _plainer(text, exc), _error_line(exc)
         problem = exc.problem or exc.context or "无法解析"
-        raise SchemaError(
-            path, f"YAML 格式错误：{problem}", line=mark.line + 1 if mark else None
-        ) from None
+        raise SchemaError(path, f"YAML 格式错误：{problem}", line=None if line is None else line + 1) from None
     except yaml.YAMLError as exc:
         raise SchemaError(path, f"YAML 格式错误：{exc}") from None
-    lines: dict[Location, int] = {}
-    if node is not None:
-        _collect_lines(path, node, (), lines, set())
+    except RecursionError:
+        raise SchemaError(path, "YAML 格式错误：嵌套层数过多") from None
     return data, lines
+
+
+def _plainer(text: str, error: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
+    """libyaml's error, or PyYAML's own loader's where it names the same line in plainer
+    words (a tab: "found character '\\t'", an alias: its name). Only on the same line:
+    PyYAML refuses tabs that libyaml, which reads the file, takes — its first error may be
+    one that is none."""
+    try:
+        _compose(text, yaml.SafeLoader)
+    except yaml.MarkedYAMLError as plain:
+        return plain if _error_line(plain) == _error_line(error) else error
+    except (yaml.YAMLError, RecursionError):
+        pass
+    return error
+
+
+def _error_line(error: yaml.MarkedYAMLError) -> int | None:
+    mark = error.problem_mark or error.context_mark
+    return mark.line if mark else None
 
 
 def _collect_lines(path: Path, node: yaml.Node, at: Location, lines: dict[Location, int],
