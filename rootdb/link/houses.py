@@ -378,9 +378,7 @@ def _admin_head(con: duckdb.DuckDBPyConnection) -> None:
     out = []
     for text in sorted(texts["text"]):
         # only the prefixes a text can start with are tried, in `admin`'s order
-        order = sorted({i for n in lengths for i in heads.get(text[:n], ())})
-        if not order:
-            continue
+        order = sorted({i for n in lengths for i in heads.get(text[:n], ())})  # never empty: filtered above
         got = split_admin_head(text, {standards[i]: admin[standards[i]] for i in order}, known, alias_only)
         if got is not None:
             out.append((text, *got))
