@@ -111,6 +111,15 @@ def out_of_memory(exc: BaseException) -> bool:
     return any(isinstance(e, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(e) for e in _chain(exc))
 
 
+def interrupted(exc: BaseException) -> bool:
+    """DuckDB stopped a query because of Ctrl+C: it raises its own error for it, not
+    KeyboardInterrupt (an InterruptException, or a RuntimeError while results are fetched)."""
+    import duckdb
+
+    return isinstance(exc, duckdb.InterruptException) or (
+        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower())
+
+
 def disk_full(exc: BaseException) -> bool:
     """The disk filled up: the database, its temporary files beside it, or an output."""
     import errno

@@ -248,3 +248,32 @@ def test_ci_runs_the_readme_commands_verbatim():
     assert len(commands) == 2
     for command in commands:
         assert command in ci
+
+
+def test_ctrl_c_during_a_query_ends_with_the_chinese_message_not_a_traceback(capsys):
+    """DuckDB turns a Ctrl+C during a query into its own error, not KeyboardInterrupt:
+    the command still ends with the message and exit status 1 (a report's query, say)."""
+    import threading
+
+    import duckdb
+
+    from rootdb.cli.main import _run
+
+    def a_long_query():
+        con = duckdb.connect()
+        done = threading.Event()
+
+        def press_ctrl_c():  # again and again, until the query has started and stopped
+            while not done.wait(0.1):
+                con.interrupt()
+
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        try:
+            con.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
+        finally:
+            done.set()
+
+    with pytest.raises(typer.Exit) as stopped:
+        _run(a_long_query, {}, debug=False)
+    assert stopped.value.exit_code == 1
+    assert "已中断" in capsys.readouterr().err

@@ -19,13 +19,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
 from rootdb import __version__
 from rootdb.cli.zh import ZhTyper
-from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full
+from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted
 from rootdb.resources import bundled_dir
 
 
@@ -129,13 +129,19 @@ def _run(func: Callable, kwargs: dict, debug: bool):
         render.error_panel(str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
-        render.err.print("[red]已中断；正在进行的文件未写入。[/]")
-        raise typer.Exit(int(ExitCode.FAILED)) from None
+        _interrupted_message()
     except Exception as exc:
+        if not debug and interrupted(exc):  # Ctrl+C during a DuckDB query
+            _interrupted_message()
         if debug or not disk_full(exc):
             raise
         render.error_panel(DISK_FULL_MESSAGE)
         raise typer.Exit(int(ExitCode.FAILED)) from None
+
+
+def _interrupted_message() -> NoReturn:
+    render.err.print("[red]已中断：进行中的这一步没有写入任何内容，此前已完成的保持不变。[/]")
+    raise typer.Exit(int(ExitCode.FAILED)) from None
 
 
 def _version(value: bool) -> None:

@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 
 from rootdb.clean.frame import CleanResult, clean_frame
-from rootdb.errors import DISK_FULL_MESSAGE, InputFileError, UsageError, disk_full
+from rootdb.errors import DISK_FULL_MESSAGE, InputFileError, UsageError, disk_full, interrupted
 from rootdb.faults import pause_point
 from rootdb.ingest.checks import check_rows
 from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stored_date, title_text
@@ -281,12 +281,6 @@ def _digest_if_readable(path: Path) -> str | None:
         return None
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether DuckDB stopped a query because of Ctrl+C (it raises its own error for it)."""
-    return isinstance(exc, duckdb.InterruptException) or (
-        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower())
-
-
 def _unchanged(con, digest: str, result: FileResult) -> bool:
     """Whether a file with this content was loaded before; then `result` says so."""
     seen = _seen(con, digest)
@@ -421,7 +415,7 @@ def _ingest_file(
     except InputFileError as exc:
         result.status, result.message = "failed", str(exc)
     except Exception as exc:  # a bug or an environment failure: still name the file, keep going
-        if _interrupted(exc):  # Ctrl+C, turned into an error by DuckDB: stop the run, not just this file
+        if interrupted(exc):  # Ctrl+C, turned into an error by DuckDB: stop the run, not just this file
             raise KeyboardInterrupt from exc
         result.status = "failed"
         if disk_full(exc):
