@@ -40,7 +40,7 @@ from pathlib import Path
 
 import polars as pl
 
-from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, disk_full
+from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, disk_full, out_of_memory, out_of_memory_message
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 from rootdb.ingest.results import gbk_name, readable_path
@@ -132,7 +132,8 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     except Exception as exc:  # any failure: record it; reports and inbox stay as they were
         run.status, run.exit_code = "failed", ExitCode.FAILED
         run.message = mask_text(str(exc) if isinstance(exc, RootdbError)
-                                else DISK_FULL_MESSAGE if disk_full(exc) else f"{type(exc).__name__}: {exc}")
+                                else DISK_FULL_MESSAGE if disk_full(exc)
+                                else out_of_memory_message() if out_of_memory(exc) else f"{type(exc).__name__}: {exc}")
         log.error("失败：%s\n%s", run.message, traceback.format_exc())
     run.warnings = [mask_text(w) for w in run.warnings]
     for warning in run.warnings:

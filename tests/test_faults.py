@@ -170,3 +170,22 @@ def test_a_full_disk_is_told_as_such_however_deep_it_is_wrapped():
     assert not disk_full(OSError(13, "Permission denied")) and not disk_full(ValueError("x"))
     assert out_of_memory(RuntimeError("wrapped")) is False
     assert out_of_memory(duckdb.OutOfMemoryException("Out of Memory Error: could not allocate"))
+
+
+def test_a_file_that_does_not_fit_duckdbs_memory_is_not_loaded_and_says_which_limit_to_raise(tmp_path):
+    """Storing one file reaches ROOTDB_MEMORY_LIMIT: that file is not loaded, with the
+    Chinese message naming the variable; the next file is loaded."""
+    header, *rows = (SAMPLE / "yibao_2026-11.csv").read_text(encoding="utf-8-sig").splitlines()
+    big = tmp_path / "yibao_2026-11.csv"
+    big.write_text("\n".join([header, *rows * 40]) + "\n", encoding="utf-8")  # ~110,000 rows
+    small = tmp_path / "binzang_2026-11.csv"
+    shutil.copy(SAMPLE / "binzang_2026-11.csv", small)
+    db = tmp_path / "ws" / "rootdb.duckdb"
+    subprocess.run(ROOTDB + ["init", str(db.parent)], check=True, capture_output=True)
+    env = {**os.environ, "ROOTDB_MEMORY_LIMIT": "5MB", "ROOTDB_INGEST_WORKERS": "0"}
+    proc = subprocess.run(ROOTDB + ["ingest", str(big), str(small), "--db", str(db), "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    files = {f["file"]: f for f in json.loads(proc.stdout)["files"]}
+    assert files[big.name]["status"] == "failed"
+    assert re.search("本文件未导入。内存不够.*5MB.*ROOTDB_MEMORY_LIMIT", files[big.name]["message"]), files[big.name]["message"]
+    assert files[small.name]["status"] == "loaded"

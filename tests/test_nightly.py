@@ -455,3 +455,21 @@ def test_a_file_loaded_after_the_link_makes_the_night_link(sample_db, tmp_path):
     (tmp_path / "binzang_2026-11-20.csv").write_bytes(("\n".join([header, *rows[:-1]]) + "\n").encode("gb18030"))
     assert ingest([tmp_path / "binzang_2026-11-20.csv"], db=db).ok
     assert changed(db)
+
+
+def test_a_night_out_of_memory_records_which_limit_to_raise(sample_db, tmp_path, monkeypatch):
+    """The reports reach DuckDB's memory limit: the night fails (1) with the Chinese
+    message naming ROOTDB_MEMORY_LIMIT in its record, and yesterday's reports stay."""
+    from conftest import copy_sample
+
+    from rootdb import workspace
+
+    db = copy_sample(sample_db, tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "yesterday.xlsx").write_bytes(b"kept")
+    monkeypatch.setattr(workspace, "MEMORY_LIMIT", "30MB")
+    run = run_nightly(db=str(db), settle_seconds=0)
+    assert run.exit_code == ExitCode.FAILED
+    assert "内存不够" in run.message and "ROOTDB_MEMORY_LIMIT" in run.message and "30MB" in run.message
+    assert json.loads(Path(run.record_file).read_text(encoding="utf-8"))["message"] == run.message
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["yesterday.xlsx"]

@@ -25,7 +25,8 @@ import typer
 
 from rootdb import __version__
 from rootdb.cli.zh import ZhTyper
-from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted
+from rootdb.errors import (DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted,
+                           out_of_memory, out_of_memory_message)
 from rootdb.resources import bundled_dir
 
 
@@ -131,11 +132,16 @@ def _run(func: Callable, kwargs: dict, debug: bool):
     except KeyboardInterrupt:
         _interrupted_message()
     except Exception as exc:
-        if not debug and interrupted(exc):  # Ctrl+C during a DuckDB query
-            _interrupted_message()
-        if debug or not disk_full(exc):
+        if debug:
             raise
-        render.error_panel(DISK_FULL_MESSAGE)
+        if interrupted(exc):  # Ctrl+C during a DuckDB query
+            _interrupted_message()
+        if disk_full(exc):
+            render.error_panel(DISK_FULL_MESSAGE)
+        elif out_of_memory(exc):
+            render.error_panel(out_of_memory_message())
+        else:
+            raise
         raise typer.Exit(int(ExitCode.FAILED)) from None
 
 

@@ -29,7 +29,8 @@ import duckdb
 import polars as pl
 
 from rootdb.clean.frame import CleanResult, clean_frame
-from rootdb.errors import DISK_FULL_MESSAGE, InputFileError, UsageError, disk_full, interrupted
+from rootdb.errors import (DISK_FULL_MESSAGE, InputFileError, UsageError, disk_full, interrupted, out_of_memory,
+                           out_of_memory_message)
 from rootdb.faults import pause_point
 from rootdb.ingest.checks import check_rows
 from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stored_date, title_text
@@ -420,6 +421,8 @@ def _ingest_file(
         result.status = "failed"
         if disk_full(exc):
             result.message = f"{path.name}：本文件未导入。{DISK_FULL_MESSAGE}"
+        elif out_of_memory(exc):
+            result.message = f"{path.name}：本文件未导入。{out_of_memory_message()}"
         else:
             what = str(exc) if isinstance(exc, WorkerFailure) else f"{type(exc).__name__}: {exc}"
             result.message = f"{path.name}：导入时发生意外错误，本文件未导入（{what}）"
