@@ -60,6 +60,37 @@ FROM r_feed_persons fp JOIN chusheng b ON b.file_id = fp.file_id AND b.source_ro
 WHERE fp.feed = 'chusheng' AND fp.role = 'newborn'
 GROUP BY fp.person_id;
 
+-- _r_people: golden persons born by the as-of date, with age (full years), whether they
+-- are alive and resident then, and their house's place in the area (grid_sort orders
+-- grids as r_grids.sort_key does; address and short_address also for a house the
+-- standard address registry lacks, which has no grid). display_name is the name every
+-- list shows: the name, else for a newborn not yet named the way hospitals write it, by
+-- its mother (else father): 王芳之女（未取名）, else （未取名） or （姓名不详）. With
+-- --community or --grid only people whose house is in that part of the area.
+CREATE OR REPLACE TEMP TABLE _r_people AS
+SELECT p.entity_id AS person_id, p.name,
+       coalesce(p.name,
+                nb.parent_name || CASE p.sex WHEN '女' THEN '之女' WHEN '男' THEN '之子' ELSE '的孩子' END
+                    || '（未取名）',
+                CASE WHEN nb.person_id IS NOT NULL THEN '（未取名）' ELSE '（姓名不详）' END) AS display_name,
+       p.id_number, p.sex, p.ethnicity, p.birth_date,
+       CASE WHEN p.birth_date IS NOT NULL THEN
+           year($as_of::DATE) - year(p.birth_date)
+           - CASE WHEN strftime($as_of::DATE, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
+       END AS age,
+       p.phone, p.house_entity_id AS house_id, h.community, h.grid, h.compound, h.building, h.unit, h.room,
+       coalesce(h.address, gh.standard_address) AS address,
+       coalesce(h.short_address, regexp_replace(gh.standard_address, '^.*?(社区|村|嘎查)', '')) AS short_address,
+       g.sort_key AS grid_sort, p.registered_house_entity_id AS registered_house_id, p.household_no, p.relation_to_head,
+       p.person_type, p.status, p.death_date, p.in_registry, p.registry_key, p.feeds,
+       p.status = '死亡' AND (p.death_date IS NULL OR p.death_date <= $as_of::DATE) AS dead
+FROM golden_persons p LEFT JOIN r_houses h ON h.house_id = p.house_entity_id
+LEFT JOIN golden_houses gh ON gh.entity_id = p.house_entity_id  -- a house the address registry lacks
+LEFT JOIN r_grids g ON g.community = h.community AND g.grid = h.grid
+LEFT JOIN _r_newborns nb ON nb.person_id = p.entity_id
+WHERE (p.birth_date IS NULL OR p.birth_date <= $as_of::DATE)
+  AND ((CAST($community AS VARCHAR) IS NULL AND CAST($grid AS VARCHAR) IS NULL) OR h.house_id IS NOT NULL);
+
 -- r_person_tags: the community's roster tags (标签 of community_residents), one row each.
 CREATE OR REPLACE TEMP TABLE r_person_tags AS
 SELECT DISTINCT fp.person_id, trim(t.tag) AS tag
@@ -80,6 +111,13 @@ JOIN r_feed_persons fp ON fp.feed = g.feed AND fp.file_id = g.file_id AND fp.sou
 CREATE OR REPLACE TEMP TABLE _r_person_groups AS
 SELECT person_id, list_sort(list(DISTINCT grp)) AS groups FROM _r_groups GROUP BY person_id;
 
+-- _r_house_ages: per house (in the standard address registry or not), how many living
+-- people live there (not moved out) and how many of them are under 60.
+CREATE OR REPLACE TEMP TABLE _r_house_ages AS
+SELECT house_id, count(*) AS residents, count(*) FILTER (WHERE age < 60 OR age IS NULL) AS under_60
+FROM _r_people WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND house_id IS NOT NULL
+GROUP BY house_id;
+
 -- r_persons: one row per person, with
 --   living    not dead at the as-of date (registry or 殡葬)
 --   resident  living, not moved out (迁出), and living in a standard-address house of the area
@@ -91,48 +129,7 @@ SELECT person_id, list_sort(list(DISTINCT grp)) AS groups FROM _r_groups GROUP B
 --   groups    the special groups the feeds' schemas declare (低保 在保, 特困, 高龄津贴 正常发放,
 --             残疾, 优抚, 慢病, 家庭医生签约, 医保参保 参保缴费, …), plus the flags below for
 --             the common ones.
--- It is made in one statement from two steps held only while it runs (as tables of their
--- own a city's would hold 0.3 GB more memory through every report):
---   people      golden persons born by the as-of date, with age (full years), whether they
---               are alive and resident then, and their house's place in the area (grid_sort
---               orders grids as r_grids.sort_key does; address and short_address also for a
---               house the standard address registry lacks, which has no grid). display_name
---               is the name every list shows: the name, else for a newborn not yet named the
---               way hospitals write it, by its mother (else father): 王芳之女（未取名）, else
---               （未取名） or （姓名不详）. With --community or --grid only people whose house
---               is in that part of the area.
---   house_ages  per house (in the standard address registry or not), how many living people
---               live there (not moved out) and how many of them are under 60.
 CREATE OR REPLACE TEMP TABLE r_persons AS
-WITH people AS MATERIALIZED (
-    SELECT p.entity_id AS person_id, p.name,
-           coalesce(p.name,
-                    nb.parent_name || CASE p.sex WHEN '女' THEN '之女' WHEN '男' THEN '之子' ELSE '的孩子' END
-                        || '（未取名）',
-                    CASE WHEN nb.person_id IS NOT NULL THEN '（未取名）' ELSE '（姓名不详）' END) AS display_name,
-           p.id_number, p.sex, p.ethnicity, p.birth_date,
-           CASE WHEN p.birth_date IS NOT NULL THEN
-               year($as_of::DATE) - year(p.birth_date)
-               - CASE WHEN strftime($as_of::DATE, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
-           END AS age,
-           p.phone, p.house_entity_id AS house_id, h.community, h.grid, h.compound, h.building, h.unit, h.room,
-           coalesce(h.address, gh.standard_address) AS address,
-           coalesce(h.short_address, regexp_replace(gh.standard_address, '^.*?(社区|村|嘎查)', '')) AS short_address,
-           g.sort_key AS grid_sort, p.registered_house_entity_id AS registered_house_id, p.household_no, p.relation_to_head,
-           p.person_type, p.status, p.death_date, p.in_registry, p.registry_key, p.feeds,
-           p.status = '死亡' AND (p.death_date IS NULL OR p.death_date <= $as_of::DATE) AS dead
-    FROM golden_persons p LEFT JOIN r_houses h ON h.house_id = p.house_entity_id
-    LEFT JOIN golden_houses gh ON gh.entity_id = p.house_entity_id  -- a house the address registry lacks
-    LEFT JOIN r_grids g ON g.community = h.community AND g.grid = h.grid
-    LEFT JOIN _r_newborns nb ON nb.person_id = p.entity_id
-    WHERE (p.birth_date IS NULL OR p.birth_date <= $as_of::DATE)
-      AND ((CAST($community AS VARCHAR) IS NULL AND CAST($grid AS VARCHAR) IS NULL) OR h.house_id IS NOT NULL)
-),
-house_ages AS (
-    SELECT house_id, count(*) AS residents, count(*) FILTER (WHERE age < 60 OR age IS NULL) AS under_60
-    FROM people WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND house_id IS NOT NULL
-    GROUP BY house_id
-)
 SELECT p.*,
        NOT p.dead AS living,
        NOT p.dead AND p.status IS DISTINCT FROM '迁出' AND p.grid IS NOT NULL AS resident,
@@ -152,16 +149,10 @@ SELECT p.*,
        list_contains(coalesce(g.groups, []), '慢病') AS in_manbing,
        list_contains(coalesce(g.groups, []), '家庭医生签约') AS signed_doctor,
        list_contains(coalesce(g.groups, []), '医保参保') AS insured
-FROM people p
-LEFT JOIN house_ages ha ON ha.house_id = p.house_id
+FROM _r_people p
+LEFT JOIN _r_house_ages ha ON ha.house_id = p.house_id
 LEFT JOIN _r_person_groups g USING (person_id)
 ORDER BY p.person_id;
-
--- _r_house_ages: house_ages of r_persons as a table, for the floor plans' colours below.
-CREATE OR REPLACE TEMP TABLE _r_house_ages AS
-SELECT house_id, count(*) AS residents, count(*) FILTER (WHERE age < 60 OR age IS NULL) AS under_60
-FROM r_persons WHERE NOT dead AND status IS DISTINCT FROM '迁出' AND house_id IS NOT NULL
-GROUP BY house_id;
 
 -- r_special_visits: the people living in the area (resident_or_unplaced) who belong to a
 -- special group as R35 counts them, one row each (R39, R40 and nightly's 走访超期):
