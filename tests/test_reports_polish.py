@@ -96,3 +96,33 @@ def test_r19_areas_have_two_fixed_decimals_and_the_header_fits(sample_db, tmp_pa
     assert sheet.column_dimensions[cell.column_letter].width >= 15  # 14 display columns: on one line
     data = next(c for c in sheet[cell.column_letter] if isinstance(c.value, float))
     assert data.number_format == "#,##0.00"
+
+
+def test_a_report_longer_than_a_sheet_goes_on_over_as_many_sheets_as_it_needs(sample_db, tmp_path, monkeypatch):
+    """Excel's sheet holds 1,048,576 rows (a region's R09 has 4 M): each sheet takes at most
+    SHEET_ROWS data rows under the heading and header, numbered on from the sheet before;
+    合计 and footer on the last. Here SHEET_ROWS is made small to split the sample's R09."""
+    from rootdb.reports import writer
+
+    def data_rows(sheet) -> list[tuple]:
+        return [r for r in sheet.iter_rows(values_only=True) if isinstance(r[0], int)]
+
+    whole = run_reports(select_templates(["R09"], False), as_of=SAMPLE_AS_OF, out=tmp_path / "one",
+                        db=str(sample_db)).reports[0]
+    rows = data_rows(openpyxl.load_workbook(whole.file).active)
+    assert len(rows) == whole.rows > 1000
+    monkeypatch.setattr(writer, "SHEET_ROWS", 1000)
+    split = run_reports(select_templates(["R09"], False), as_of=SAMPLE_AS_OF, out=tmp_path / "split",
+                        db=str(sample_db)).reports[0]
+    book = openpyxl.load_workbook(split.file)
+    sheets = -(-whole.rows // 1000)
+    assert book.sheetnames == ["R09"] + [f"R09（{k}）" for k in range(2, sheets + 1)]
+    assert [r for s in book.worksheets for r in data_rows(s)] == rows  # 序号 1, 2, … across the sheets
+    for k, sheet in enumerate(book.worksheets, start=1):
+        assert len(data_rows(sheet)) == min(1000, whole.rows - (k - 1) * 1000)
+        assert sheet["A1"].value.endswith(f"（{k}/{sheets}）") and sheet["A3"].value == "序号"
+        texts = [str(v) for r in sheet.iter_rows(values_only=True) for v in r if v is not None]
+        last = k == sheets
+        assert any(t.startswith("填表人") for t in texts) == last
+        assert any(t.startswith("合计") for t in texts) == last
+        assert any(t == f"（接工作表“R09（{k + 1}）”）" for t in texts) == (not last)

@@ -29,6 +29,8 @@ NUMBER_FORMATS = {"int": "#,##0", "plain_int": "0", "number": "#,##0.##", "money
                   "percent": "0.0%", "date": "yyyy-mm-dd"}
 # A4 portrait fits about this many character widths at 100%; wider tables print landscape.
 PORTRAIT_WIDTH = 95
+# Data rows on one sheet: Excel's sheet holds 1,048,576 rows, heading, notes and footer included.
+SHEET_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -132,21 +134,44 @@ def write_csv(path: Path, template: ReportTemplate, frame: pl.DataFrame) -> None
 
 def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, heading: ReportHeading,
                sheet_name: str | None = None) -> None:
-    """The report's workbook: one sheet, named by the report's code unless `sheet_name`."""
+    """The report's workbook: one sheet, named by the report's code unless `sheet_name`;
+    a report of more than `SHEET_ROWS` rows (a region's rosters: Excel's sheet holds
+    1,048,576 rows) goes on as many sheets as it needs (R09, R09（2）, …), each with the
+    heading and header rows, its rows numbered on from the sheet before, the 合计 row,
+    notes and footer on the last."""
     columns = list(template.columns)
     widths = column_widths(template, frame)
     if template.numbered:
         columns.insert(0, ReportColumn(field="__no", header="序号", format="plain_int", align="center"))
         widths.insert(0, 6)
-    ncols = len(columns)
     workbook = new_workbook(path)
-    sheet = workbook.add_worksheet(sheet_name or template.code)
     fmt = _Formats(workbook)
+    # Data rows: each column typed once in polars, the rows' XML built by polars too.
+    data = _typed_cells(template, frame)
+    if template.numbered:
+        data = data.select(pl.int_range(1, data.height + 1).alias("__no"), pl.all())
+    name = sheet_name or template.code
+    sheets = max(1, math.ceil(data.height / SHEET_ROWS))
+    names = [name] + [f"{name}（{k}）" for k in range(2, sheets + 1)]
+    for k, sheet_title in enumerate(names):
+        sheet = workbook.add_worksheet(sheet_title)
+        rows = data.slice(k * SHEET_ROWS, SHEET_ROWS)
+        title = template.title if sheets == 1 else f"{template.title}（{k + 1}/{sheets}）"
+        next_sheet = names[k + 1] if k + 1 < sheets else None
+        _write_sheet(workbook, sheet, fmt, template, frame, columns, widths, heading, title, rows, next_sheet)
+    workbook.close()
 
+
+def _write_sheet(workbook, sheet, fmt: _Formats, template: ReportTemplate, frame: pl.DataFrame,
+                 columns: list[ReportColumn], widths: list[float], heading: ReportHeading, title: str,
+                 rows: pl.DataFrame, next_sheet: str | None) -> None:
+    """One sheet of a report's workbook (`write_xlsx`): `rows`, its data rows as cells; the
+    合计 row (of the whole `frame`), notes and footer unless the report goes on in `next_sheet`."""
+    ncols = len(columns)
     date_text = f"统计日期：{date_words(heading.as_of)}"
     if template.unit:
         date_text += f"　　单位：{template.unit}"
-    write_heading(workbook, sheet, ncols, template.title, date_text, unit=heading.unit_name)
+    write_heading(workbook, sheet, ncols, title, date_text, unit=heading.unit_name)
 
     # Header rows: a group header over its columns, a lone header down over both rows.
     two_rows = any(c.group for c in columns)
@@ -175,17 +200,36 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
     else:
         sheet.set_row(top, 15 * max(lines, 1) + 3)
 
-    # Data rows: each column typed once in polars, the rows' XML built by polars too.
     row = header_end + 1
-    data = _typed_cells(template, frame)
-    if template.numbered:
-        data = data.select(pl.int_range(1, data.height + 1).alias("__no"), pl.all())
-    workbook.write_rows(sheet, row, data, [fmt.cell(column, False) for column in columns])
-    row += data.height
-    if data.height == 0:
+    workbook.write_rows(sheet, row, rows, [fmt.cell(column, False) for column in columns])
+    row += rows.height
+    if rows.height == 0:
         _merge(sheet, row, 0, row, ncols - 1, template.empty_text, fmt.empty)
         row += 1
 
+    if next_sheet is not None:
+        _merge(sheet, row + 1, 0, row + 1, ncols - 1, f"（接工作表“{next_sheet}”）", fmt.note)
+    else:
+        _write_end(sheet, fmt, template, frame, columns, widths, row)
+
+    sheet.freeze_panes(header_end + 1, 1 if template.numbered else 0)
+    sheet.set_paper(9)  # A4
+    wide = sum(widths) > PORTRAIT_WIDTH
+    if template.orientation == "landscape" or (template.orientation == "auto" and wide):
+        sheet.set_landscape()
+    else:
+        sheet.set_portrait()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0, header_end)
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    sheet.set_footer("&C第 &P 页，共 &N 页")
+    sheet.center_horizontally()
+
+
+def _write_end(sheet, fmt: _Formats, template: ReportTemplate, frame: pl.DataFrame, columns: list[ReportColumn],
+               widths: list[float], row: int) -> None:
+    """Below the last data row (`row`): the 合计 row, the notes and the footer."""
+    ncols = len(columns)
     # 合计: the label over the leading columns without a total, then the totals; a
     # roster's counts (合计：15 户 48 人) over the whole row when no column has a total.
     if template.has_total or (template.total_counts and frame.height):
@@ -208,20 +252,6 @@ def write_xlsx(path: Path, template: ReportTemplate, frame: pl.DataFrame, headin
         row += 1
     footer = "填表人：　　　　　　　　审核人：　　　　　　　　填报日期：　　　　年　　月　　日"
     _merge(sheet, row, 0, row, ncols - 1, footer, fmt.note)
-
-    sheet.freeze_panes(header_end + 1, 1 if template.numbered else 0)
-    sheet.set_paper(9)  # A4
-    wide = sum(widths) > PORTRAIT_WIDTH
-    if template.orientation == "landscape" or (template.orientation == "auto" and wide):
-        sheet.set_landscape()
-    else:
-        sheet.set_portrait()
-    sheet.fit_to_pages(1, 0)
-    sheet.repeat_rows(0, header_end)
-    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    sheet.set_footer("&C第 &P 页，共 &N 页")
-    sheet.center_horizontally()
-    workbook.close()
 
 
 def _typed_cells(template: ReportTemplate, frame: pl.DataFrame) -> pl.DataFrame:
