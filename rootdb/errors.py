@@ -111,15 +111,6 @@ def out_of_memory(exc: BaseException) -> bool:
     return any(isinstance(e, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(e) for e in _chain(exc))
 
 
-def out_of_memory_message() -> str:
-    """What a data officer is told when DuckDB ran out of its memory limit (`out_of_memory`)."""
-    from rootdb.workspace import MEMORY_LIMIT
-
-    return (f"内存不够（DuckDB 的内存上限 {MEMORY_LIMIT} 已用完），本次操作未完成，数据库和已有的输出保持原样。"
-            "请调高环境变量 ROOTDB_MEMORY_LIMIT 后重试，例如 ROOTDB_MEMORY_LIMIT=4GB（几百万居民的区域：4GB 或更多，"
-            "并留出同样多的磁盘空间给数据库旁的临时目录）")
-
-
 def interrupted(exc: BaseException) -> bool:
     """DuckDB stopped a query because of Ctrl+C: it raises its own error for it, not
     KeyboardInterrupt (an InterruptException, or a RuntimeError while results are fetched)."""

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import polars as pl
 
-from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, disk_full, out_of_memory, out_of_memory_message
+from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, disk_full, out_of_memory
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 from rootdb.ingest.results import gbk_name, readable_path
@@ -130,6 +130,8 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
         run.status, run.exit_code, run.message = "busy", ExitCode.BUSY, str(exc)
         log.warning(str(exc))
     except Exception as exc:  # any failure: record it; reports and inbox stay as they were
+        from rootdb.workspace import out_of_memory_message
+
         run.status, run.exit_code = "failed", ExitCode.FAILED
         run.message = mask_text(str(exc) if isinstance(exc, RootdbError)
                                 else DISK_FULL_MESSAGE if disk_full(exc)

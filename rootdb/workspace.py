@@ -26,6 +26,13 @@ LOCK_WAIT_SECONDS = float(os.environ.get("ROOTDB_LOCK_WAIT", "60"))
 # DuckDB takes 80% of the machine's memory by default; rootdb shares it with polars
 # and a second, in-memory DuckDB for splink, so it asks for less and spills to disk.
 MEMORY_LIMIT = os.environ.get("ROOTDB_MEMORY_LIMIT", "2GB")
+
+
+def out_of_memory_message() -> str:
+    """What a data officer is told when DuckDB ran out of `MEMORY_LIMIT` (`errors.out_of_memory`)."""
+    return (f"内存不够（DuckDB 的内存上限 {MEMORY_LIMIT} 已用完），本次操作未完成，数据库和已有的输出保持原样。"
+            "请调高环境变量 ROOTDB_MEMORY_LIMIT 后重试，例如 ROOTDB_MEMORY_LIMIT=4GB（几百万居民的区域：4GB 或更多，"
+            "并留出同样多的磁盘空间给数据库旁的临时目录）")
 # Encryption at rest: with ROOTDB_KEY set the database file is opened (and created)
 # encrypted with DuckDB's own AES encryption; without the key it does not open.
 KEY_ENV = "ROOTDB_KEY"

@@ -25,8 +25,7 @@ import typer
 
 from rootdb import __version__
 from rootdb.cli.zh import ZhTyper
-from rootdb.errors import (DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted,
-                           out_of_memory, out_of_memory_message)
+from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted, out_of_memory
 from rootdb.resources import bundled_dir
 
 
@@ -139,6 +138,8 @@ def _run(func: Callable, kwargs: dict, debug: bool):
         if disk_full(exc):
             render.error_panel(DISK_FULL_MESSAGE)
         elif out_of_memory(exc):
+            from rootdb.workspace import out_of_memory_message
+
             render.error_panel(out_of_memory_message())
         else:
             raise

@@ -29,8 +29,7 @@ import duckdb
 import polars as pl
 
 from rootdb.clean.frame import CleanResult, clean_frame
-from rootdb.errors import (DISK_FULL_MESSAGE, InputFileError, UsageError, disk_full, interrupted, out_of_memory,
-                           out_of_memory_message)
+from rootdb.errors import DISK_FULL_MESSAGE, InputFileError, UsageError, disk_full, interrupted, out_of_memory
 from rootdb.faults import pause_point
 from rootdb.ingest.checks import check_rows
 from rootdb.ingest.deliveries import DeliveryDate, delivery_date, is_older, stored_date, title_text
@@ -43,7 +42,7 @@ from rootdb.privacy import mask_text, os_user
 from rootdb.specs import FeedSpec, load_specs
 from rootdb.store import append_frame, ensure_schema, finish_run, refresh_feed_views, start_run
 from rootdb.store.sql import scalar
-from rootdb.workspace import connect, locate
+from rootdb.workspace import connect, locate, out_of_memory_message
 
 _SKIP_PREFIXES = (".", "_", "~$")
 
