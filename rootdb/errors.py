@@ -108,16 +108,20 @@ def out_of_memory(exc: BaseException) -> bool:
     """DuckDB ran out of its memory limit, directly or inside splink."""
     import duckdb
 
-    return any(isinstance(e, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(e) for e in _chain(exc))
+    # A checkpoint that cannot pin its blocks fails as a FatalException without those words.
+    return any(isinstance(e, duckdb.OutOfMemoryException)
+               or any(words in str(e) for words in ("Out of Memory Error", "failed to pin block", "could not allocate"))
+               for e in _chain(exc))
 
 
 def interrupted(exc: BaseException) -> bool:
-    """DuckDB stopped a query because of Ctrl+C: it raises its own error for it, not
-    KeyboardInterrupt (an InterruptException, or a RuntimeError while results are fetched)."""
+    """A Ctrl+C, however it was wrapped: DuckDB raises its own error for it, not
+    KeyboardInterrupt (an InterruptException, or a RuntimeError while results are fetched),
+    splink wraps that in its own, and cleaning up after a KeyboardInterrupt may fail."""
     import duckdb
 
-    return isinstance(exc, duckdb.InterruptException) or (
-        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower())
+    return any(isinstance(e, (KeyboardInterrupt, duckdb.InterruptException))
+               or (isinstance(e, RuntimeError) and "query interrupted" in str(e).lower()) for e in _chain(exc))
 
 
 def disk_full(exc: BaseException) -> bool:

@@ -59,8 +59,6 @@ def export_crosswalk(out: Path, db: str | None = None, unmasked: bool = False) -
     return ExportResult(file=str(out), rows=frame.height, masked=not unmasked)
 
 
-EXCEL_MAX_ROWS = 1_048_576
-
 
 def table_file(out: Path | str, example: str) -> Path:
     """`out` as a table's file: .csv or .xlsx, not an existing folder (a usage error,
@@ -79,6 +77,8 @@ def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True,
     with; data a script reads back (crosswalk, persons) is a bare table, as in its CSV."""
     out = table_file(out, f"导出{Path(out).suffix or '.csv'}")
     suffix = out.suffix.lower()
+    from rootdb.xlsx import EXCEL_MAX_ROWS
+
     if suffix == ".xlsx" and frame.height >= EXCEL_MAX_ROWS:
         raise UsageError(f"{out.name}：共 {frame.height:,} 行，超过 Excel 一个工作表的上限"
                          f"（{EXCEL_MAX_ROWS - 1:,} 行数据），请导出为 .csv 文件")

@@ -85,9 +85,15 @@ class Workbook(xlsxwriter.Workbook):
         self._rows: list[_Rows] = []
 
     def write_rows(self, sheet: Worksheet, first_row: int, cells: pl.DataFrame, styles: list) -> None:
-        """The rows of `cells` (see excel_cells) from `first_row` on, column k in style k."""
+        """The rows of `cells` (see excel_cells) from `first_row` on, column k in style k;
+        a usage error, before anything is written, when they go past a sheet's last row."""
         if cells.height == 0:
             return
+        if first_row + cells.height > EXCEL_MAX_ROWS:
+            from rootdb.errors import UsageError
+
+            raise UsageError(f"{Path(self.filename).name}：共 {cells.height:,} 行，超过 Excel 一个工作表能放的 "
+                             f"{EXCEL_MAX_ROWS:,} 行；请缩小范围（如按社区、网格），或导出为 .csv 文件")
         for col, style in enumerate(styles):
             sheet.write_number(first_row, col, 0, style)  # a placeholder, replaced on close
         self._rows.append(_Rows(sheet.index, first_row, cells))
@@ -100,6 +106,7 @@ class Workbook(xlsxwriter.Workbook):
 
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
+EXCEL_MAX_ROWS = 1_048_576  # the rows of one sheet, heading and header included
 
 
 def excel_cells(frame: pl.DataFrame) -> pl.DataFrame:

@@ -177,3 +177,21 @@ def test_a_header_below_notes_is_found_and_rows_are_numbered_as_excel_shows_them
     workbook.close()
     assert read_table(path, "s", "编号").rows() == [("7", "是"), ("8", "否")]
     assert read_table(path, "s", "编号", row_numbers="行").rows() == [("7", "是", 11), ("8", "否", 12)]
+
+
+def test_a_table_longer_than_a_sheet_is_refused_before_any_file_is_written(tmp_path):
+    """Excel's sheet holds 1,048,576 rows (heading and header included): a list that would
+    go past it (a region's whole query) is a usage error naming the file, never a workbook
+    Excel cannot open."""
+    from rootdb.errors import UsageError
+    from rootdb.xlsx import EXCEL_MAX_ROWS, HEADING_ROWS, write_sheet
+
+    fits = pl.DataFrame({"序号": pl.int_range(0, EXCEL_MAX_ROWS - HEADING_ROWS - 1, eager=True)})
+    workbook = new_workbook(tmp_path / "fits.xlsx")
+    write_sheet(workbook, "名单", fits, "人员名单", "共 … 人")
+    workbook.close()
+    assert openpyxl.load_workbook(tmp_path / "fits.xlsx", read_only=True)["名单"].max_row == EXCEL_MAX_ROWS
+    workbook = new_workbook(tmp_path / "over.xlsx")
+    with pytest.raises(UsageError, match=r"over\.xlsx：共 1,048,574 行，超过 Excel 一个工作表能放的 1,048,576 行"):
+        write_sheet(workbook, "名单", pl.concat([fits, fits.head(1)]), "人员名单", "共 … 人")
+    assert not (tmp_path / "over.xlsx").exists()

@@ -417,6 +417,8 @@ def _ingest_file(
     except Exception as exc:  # a bug or an environment failure: still name the file, keep going
         if interrupted(exc):  # Ctrl+C, turned into an error by DuckDB: stop the run, not just this file
             raise KeyboardInterrupt from exc
+        if isinstance(exc, duckdb.FatalException):  # the connection is gone (a checkpoint out of memory)
+            raise
         result.status = "failed"
         if disk_full(exc):
             result.message = f"{path.name}：本文件未导入。{DISK_FULL_MESSAGE}"

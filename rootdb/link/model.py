@@ -37,10 +37,11 @@ from rootdb.store import frame_to_table
 
 # The memory of the DuckDB connections splink works in (`rootdb.link.engines.duckdb`).
 SPLINK_MEMORY_LIMIT = os.environ.get("ROOTDB_SPLINK_MEMORY_LIMIT", "1500MB")
-# Record pairs sampled to learn u, and for each EM rule (splink's own default for u).
-# Training time is about in proportion; 2e6 learnt the same matches to four decimals of
-# F1 on the city and on both unseen areas of bench/accuracy.py, 5 s slower on a city.
-TRAINING_PAIRS = 1e6
+# Record pairs sampled to learn u, and for each EM rule. Training time is about in
+# proportion; 2e6 learnt the same matches to four decimals of F1 on the city and on both
+# unseen areas of bench/accuracy.py, 5 s slower on a city. One more than splink's default
+# (1e6), at which splink warns in English that the default may be too small.
+TRAINING_PAIRS = 1_000_001
 
 
 class PersonDialect(ABC):

@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from rootdb.errors import SchemaError, UsageError
+from rootdb.errors import SchemaError, UsageError, disk_full, interrupted, out_of_memory
 from rootdb.faults import pause_point
 from rootdb.outpaths import output_folder
 from rootdb.privacy import mask_birth_date, mask_frame, mask_id, mask_phone, record_audit
@@ -410,6 +410,10 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _run_error(template: ReportTemplate, exc: duckdb.Error, what: str, field: str) -> SchemaError:
+    """The template's SQL failed: the error naming the template. A failure of the machine's
+    (out of memory, a full disk, Ctrl+C) is not the template's: raised as it is."""
+    if out_of_memory(exc) or disk_full(exc) or interrupted(exc):
+        raise exc
     if isinstance(exc, (duckdb.PermissionException, duckdb.InvalidInputException)) and (
             "disabled" in str(exc) or "locked" in str(exc)):
         return SchemaError(template.path, f"{REFUSED}（{str(exc).splitlines()[0]}）", field=field)
