@@ -138,7 +138,7 @@ def _run(func: Callable, kwargs: dict, debug: bool):
         if disk_full(exc):
             render.error_panel(DISK_FULL_MESSAGE)
         elif out_of_memory(exc):
-            from rootdb.workspace import out_of_memory_message
+            from rootdb.commands import out_of_memory_message
 
             render.error_panel(out_of_memory_message())
         else:

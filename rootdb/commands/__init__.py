@@ -83,3 +83,11 @@ def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
         except ValueError:
             raise UsageError(f"{option}：没有 {value} 这一天") from None
     raise UsageError(f"{option} 应为日期，如 {DATE_FORMS}，而不是 {value!r}")
+
+
+def out_of_memory_message() -> str:
+    """What a command that ran out of DuckDB's memory says (`rootdb.workspace`, which
+    knows the limit in force)."""
+    from rootdb.workspace import out_of_memory_message as message
+
+    return message()
