@@ -77,11 +77,6 @@ def write_table(frame: pl.DataFrame, out: Path, sheet: str, bom: bool = True,
     with; data a script reads back (crosswalk, persons) is a bare table, as in its CSV."""
     out = table_file(out, f"导出{Path(out).suffix or '.csv'}")
     suffix = out.suffix.lower()
-    from rootdb.xlsx import EXCEL_MAX_ROWS
-
-    if suffix == ".xlsx" and frame.height >= EXCEL_MAX_ROWS:
-        raise UsageError(f"{out.name}：共 {frame.height:,} 行，超过 Excel 一个工作表的上限"
-                         f"（{EXCEL_MAX_ROWS - 1:,} 行数据），请导出为 .csv 文件")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".xlsx":
         from rootdb.xlsx import new_workbook, write_frame, write_sheet

@@ -89,14 +89,18 @@ class Workbook(xlsxwriter.Workbook):
         a usage error, before anything is written, when they go past a sheet's last row."""
         if cells.height == 0:
             return
-        if first_row + cells.height > EXCEL_MAX_ROWS:
-            from rootdb.errors import UsageError
-
-            raise UsageError(f"{Path(self.filename).name}：共 {cells.height:,} 行，超过 Excel 一个工作表能放的 "
-                             f"{EXCEL_MAX_ROWS:,} 行；请缩小范围（如按社区、网格），或导出为 .csv 文件")
+        self.require_fits(first_row, cells.height)
         for col, style in enumerate(styles):
             sheet.write_number(first_row, col, 0, style)  # a placeholder, replaced on close
         self._rows.append(_Rows(sheet.index, first_row, cells))
+
+    def require_fits(self, first_row: int, rows: int) -> None:
+        """A usage error when `rows` rows from `first_row` on go past a sheet's last row."""
+        if first_row + rows > EXCEL_MAX_ROWS:
+            from rootdb.errors import UsageError
+
+            raise UsageError(f"{Path(self.filename).name}：共 {rows:,} 行，超过 Excel 一个工作表能放的 "
+                             f"{EXCEL_MAX_ROWS:,} 行；请缩小范围（如按社区、网格），或导出为 .csv 文件")
 
     def close(self) -> None:
         super().close()
@@ -349,6 +353,7 @@ def write_frame(workbook: Workbook, sheet: Worksheet, frame: pl.DataFrame, first
                                   "align": "center", "valign": "vcenter", "font_name": "宋体"})
     body = workbook.add_format({"font_name": "宋体", "border": 1})
     date = workbook.add_format({"font_name": "宋体", "border": 1, "num_format": "yyyy-mm-dd"})
+    workbook.require_fits(first_row + 1, frame.height)  # before the cells are made
     for col, name in enumerate(frame.columns):
         sheet.write_string(first_row, col, name, header)
     cells = excel_cells(frame)
