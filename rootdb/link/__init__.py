@@ -24,7 +24,7 @@ from rootdb.privacy import os_user
 from rootdb.specs import load_specs
 from rootdb.store import record_run, table_exists
 from rootdb.store.sql import Stage, Stopwatch, run_stages, scalar
-from rootdb.workspace import connect, locate, require_existing
+from rootdb.workspace import connect, locate, out_of_memory_message, require_existing
 
 MODEL_FILE = "person_model.json"
 
@@ -216,10 +216,11 @@ def link(
         except BaseException as exc:
             con.rollback()
             if out_of_memory(exc):
+                from rootdb.link import model
+
                 raise WorkspaceError(
-                    "比对时内存不够（DuckDB 的内存上限已用完），数据库保持原样。请调高环境变量 "
-                    "ROOTDB_MEMORY_LIMIT（默认 2GB）和 ROOTDB_SPLINK_MEMORY_LIMIT（默认 1500MB）后重试，"
-                    "例如 ROOTDB_MEMORY_LIMIT=6GB ROOTDB_SPLINK_MEMORY_LIMIT=3GB rootdb link"
+                    f"比对时{out_of_memory_message()}。比对另用 ROOTDB_SPLINK_MEMORY_LIMIT（现为 "
+                    f"{model.SPLINK_MEMORY_LIMIT}），请一并调高，例如 ROOTDB_SPLINK_MEMORY_LIMIT=3GB"
                 ) from exc  # the cause shows with --debug
             raise  # a full disk is told where every command's failures are (cli.main._run, nightly)
         _publish(con, ws.db_path, result)
