@@ -26,6 +26,7 @@ import ctypes
 import datetime as dt
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -504,7 +505,7 @@ def _rename_no_replace(source: str, target: str) -> bool:
     """Rename `source` to `target` unless something has that name (False), in one step
     where the system can (Linux's renameat2 NOREPLACE): a department's program may put a
     file under that very name at the same moment."""
-    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    rename = _renameat2()
     if rename is not None:
         at_cwd, no_replace = -100, 1
         if rename(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target), no_replace) == 0:
@@ -518,6 +519,12 @@ def _rename_no_replace(source: str, target: str) -> bool:
         return False
     os.rename(source, target)
     return True
+
+
+@functools.cache
+def _renameat2():
+    """libc's renameat2, or None where the system has none (looked up once)."""
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
 def _last_change(path: str) -> float:
