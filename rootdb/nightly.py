@@ -10,13 +10,15 @@ One run, in order:
 4. write every report, and the changes since the last run (变动情况), into a staging
    folder, then swap it in place of `reports/` — a failure leaves yesterday's reports;
 5. move processed files to `archive/YYYY-MM-DD/`, rejected ones to `rejected/` with a
-   note of why beside each (`<file>.原因.txt`);
+   note of why beside each (`<file>.原因.txt`); a file that failed for want of memory or
+   disk space (not for what it holds) stays in the inbox for the next run;
 6. write the run record (`runs/<run id>.json`: steps, counts, timings, warnings) and
    the log (`logs/<run id>.log`); `rootdb status` lists the runs.
 
 Exit status (`NightlyRun.exit_code`): 0 done; 1 failed — reports and inbox as they were,
-the next run retries; 2 bad usage; 3 done, but some files were rejected; 4 another run
-holds the lock.
+the next run retries — or done, but a file could not be loaded for want of memory or disk
+space and stays in the inbox for the next run; 2 bad usage; 3 done, but some files were
+rejected; 4 another run holds the lock.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from pathlib import Path
 
 import polars as pl
 
-from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, disk_full, out_of_memory
+from rootdb.errors import (DISK_FULL_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, disk_full, interrupted,
+                           out_of_memory)
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 from rootdb.ingest.results import gbk_name, readable_path
@@ -80,7 +83,7 @@ class NightlyRun:
     run_id: str
     started: str
     as_of: str
-    status: str = "running"  # done / done_with_rejected / failed / busy
+    status: str = "running"  # done / done_with_rejected / done_with_retry / failed / busy
     exit_code: int = ExitCode.OK
     message: str = ""
     steps: list[NightlyStep] = field(default_factory=list)
@@ -97,11 +100,14 @@ class NightlyRun:
 
     def headline(self) -> str:
         loaded = sum(1 for f in self.files if f["status"] == "loaded")
-        rejected = sum(1 for f in self.files if f["status"] == "failed")
+        rejected = sum(1 for f in self.files if f["status"] == "failed" and not f.get("retry"))
+        retry = sum(1 for f in self.files if f.get("retry"))
         text = {"done": "完成", "done_with_rejected": "完成（有文件被退回）", "failed": "失败",
+                "done_with_retry": "完成（有文件因内存或磁盘不足未导入，留在收件箱待下次运行）",
                 "busy": "未运行（另一次运行未结束）"}.get(self.status, self.status)
         changes = "，".join(f"{k} {v}" for k, v in self.changes.items() if v)
-        return f"{text}：新文件 {loaded}，退回 {rejected}" + (f"；变动：{changes}" if changes else "")
+        return (f"{text}：新文件 {loaded}，退回 {rejected}" + (f"，待重试 {retry}" if retry else "")
+                + (f"；变动：{changes}" if changes else ""))
 
 
 def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float | None = None,
@@ -135,6 +141,7 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
 
         run.status, run.exit_code = "failed", ExitCode.FAILED
         run.message = mask_text(str(exc) if isinstance(exc, RootdbError)
+                                else INTERRUPTED_MESSAGE if interrupted(exc)
                                 else DISK_FULL_MESSAGE if disk_full(exc)
                                 else out_of_memory_message() if out_of_memory(exc) else f"{type(exc).__name__}: {exc}")
         log.error("失败：%s\n%s", run.message, traceback.format_exc())
@@ -185,16 +192,17 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         for path, f in zip(files, result.files if result else []):
             entry = {"file": f.file, "path": str(path), "feed": f.feed, "status": f.status, "rows_read": f.rows_read,
                      "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined,
-                     "message": nightly_message(f.message)}
+                     "message": nightly_message(f.message), "retry": f.retry}
             run.files.append(entry)
             log.info("文件 %s：%s %s", f.file, FILE_STATUS_WORDS[f.status], entry["message"] or "")
             run.warnings += [f"{f.file}：{w}" for w in f.warnings]
         step.detail = {"files": len(files), "loaded": sum(f["status"] == "loaded" for f in run.files),
                        "unchanged": sum(f["status"] == "unchanged" for f in run.files),
                        "failed": sum(f["status"] == "failed" for f in run.files)}
-    # Rejected files leave the inbox now, whatever happens next.
+    # Rejected files leave the inbox now, whatever happens next; one that failed for want
+    # of memory or disk space is not the department's to mend: it stays for the next run.
     for entry in run.files:
-        if entry["status"] == "failed":
+        if entry["status"] == "failed" and not entry["retry"]:
             entry["moved_to"] = _reject(Path(entry["path"]), ws.root / "rejected", entry["message"] or "无法导入")
 
     # 2. Link when a file was loaded, or review decisions imported, since the last link
@@ -223,9 +231,12 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     for entry in run.files:
         if entry["status"] in ("loaded", "unchanged"):
             entry["moved_to"] = _move(Path(entry["path"]), archive)
-    rejected = any(f["status"] == "failed" for f in run.files)
-    run.status = "done_with_rejected" if rejected else "done"
-    run.exit_code = ExitCode.REJECTED if rejected else ExitCode.OK
+    if any(f["retry"] for f in run.files):
+        run.status, run.exit_code = "done_with_retry", ExitCode.FAILED
+    elif any(f["status"] == "failed" for f in run.files):
+        run.status, run.exit_code = "done_with_rejected", ExitCode.REJECTED
+    else:
+        run.status, run.exit_code = "done", ExitCode.OK
 
 
 def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.date) -> None:

@@ -473,3 +473,63 @@ def test_a_night_out_of_memory_records_which_limit_to_raise(sample_db, tmp_path,
     assert "内存不够" in run.message and "ROOTDB_MEMORY_LIMIT" in run.message and "30MB" in run.message
     assert json.loads(Path(run.record_file).read_text(encoding="utf-8"))["message"] == run.message
     assert [p.name for p in (tmp_path / "reports").iterdir()] == ["yesterday.xlsx"]
+
+
+def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(tmp_path, monkeypatch):
+    """A file that fails for want of DuckDB's memory is not the department's to mend: it
+    stays in the inbox (no note in rejected/), the night exits 1 saying so, the other file
+    is loaded and filed away; the next night, with memory enough, loads it."""
+    from rootdb import workspace
+
+    ws = init_workspace(tmp_path / "街道")
+    header, *rows = (SAMPLE / "yibao_2026-11.csv").read_text(encoding="utf-8-sig").splitlines()
+    big = ws.root / "inbox" / "yibao_2026-11.csv"
+    big.write_text("\n".join([header, *rows * 40]) + "\n", encoding="utf-8")  # ~110,000 rows
+    shutil.copy(SAMPLE / "binzang_2026-11.csv", ws.root / "inbox")
+    monkeypatch.setenv("ROOTDB_INGEST_WORKERS", "0")
+    monkeypatch.setattr(workspace, "MEMORY_LIMIT", "5MB")
+    first = _night(ws, 2)
+    assert first.exit_code == ExitCode.FAILED and first.status == "done_with_retry"
+    files = {f["file"]: f for f in first.files}
+    assert files[big.name]["retry"] and "内存不够" in files[big.name]["message"]
+    assert files["binzang_2026-11.csv"]["status"] == "loaded" and not files["binzang_2026-11.csv"]["retry"]
+    assert [p.name for p in (ws.root / "inbox").iterdir()] == [big.name]
+    assert not (ws.root / "rejected").exists() or not any((ws.root / "rejected").iterdir())
+    assert "待重试 1" in first.headline() and "退回 0" in first.headline()
+
+    monkeypatch.undo()
+    second = _night(ws, 3)
+    assert second.exit_code == ExitCode.OK, second.message
+    assert [f["status"] for f in second.files] == ["loaded"] and not any((ws.root / "inbox").iterdir())
+
+
+def test_ctrl_c_during_a_nights_query_is_recorded_in_chinese(tmp_path, monkeypatch):
+    """DuckDB turns a Ctrl+C during a query into its own error: the night's record says
+    it was interrupted, in Chinese, not DuckDB's words (the query here: a real one, stopped
+    by DuckDB's interrupt as Ctrl+C does)."""
+    import sys
+
+    import duckdb
+
+    def interrupted_query(*args, **kwargs):
+        con = duckdb.connect()
+        done = threading.Event()
+
+        def press_ctrl_c():
+            while not done.wait(0.1):
+                con.interrupt()
+
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        try:
+            con.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
+        finally:
+            done.set()
+
+    ws = init_workspace(tmp_path / "街道")
+    shutil.copy(SAMPLE / "binzang_2026-11.csv", ws.root / "inbox")
+    monkeypatch.setattr(sys.modules["rootdb.ingest"], "ingest", interrupted_query)  # nightly's first query
+    run = _night(ws, 2)
+    assert run.exit_code == ExitCode.FAILED and run.status == "failed"
+    assert run.message.startswith("已中断")
+    assert json.loads(Path(run.record_file).read_text(encoding="utf-8"))["message"] == run.message
+    assert (ws.root / "inbox" / "binzang_2026-11.csv").exists()

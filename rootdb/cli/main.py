@@ -25,7 +25,7 @@ import typer
 
 from rootdb import __version__
 from rootdb.cli.zh import ZhTyper
-from rootdb.errors import DISK_FULL_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted, out_of_memory
+from rootdb.errors import DISK_FULL_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted, out_of_memory
 from rootdb.resources import bundled_dir
 
 
@@ -147,7 +147,7 @@ def _run(func: Callable, kwargs: dict, debug: bool):
 
 
 def _interrupted_message() -> NoReturn:
-    render.err.print("[red]已中断：进行中的这一步没有写入任何内容，此前已完成的保持不变。[/]")
+    render.err.print(f"[red]{INTERRUPTED_MESSAGE}[/]")
     raise typer.Exit(int(ExitCode.FAILED)) from None
 
 

@@ -376,7 +376,8 @@ def _parts_table(result: StatusResult) -> None:
     _stdout().print(table)
 
 
-_NIGHTLY_STATUS = {"done": "[green]完成[/]", "done_with_rejected": "[yellow]完成，有退回[/]", "failed": "[red]失败[/]",
+_NIGHTLY_STATUS = {"done": "[green]完成[/]", "done_with_rejected": "[yellow]完成，有退回[/]",
+                   "done_with_retry": "[red]完成，有文件待重试[/]", "failed": "[red]失败[/]",
                    "busy": "[yellow]未运行[/]", "running": "[yellow]运行中[/]", "interrupted": "[red]中断[/]"}
 
 
@@ -418,7 +419,9 @@ def nightly_summary(run) -> None:
     _fit(steps, "说明")
     _stdout().print(steps)
     for f in run.files:
-        if f["status"] == "failed":
+        if f.get("retry"):
+            _stdout().print(f"[red]未导入[/] {_shown(f['message'])}（留在收件箱，下次运行重试）", soft_wrap=True)
+        elif f["status"] == "failed":
             moved = _shown(f.get("moved_to")) or "rejected/"
             _stdout().print(f"[red]退回[/] {_shown(f['message'])}（已移到 {moved}）",
                       soft_wrap=True)

@@ -70,6 +70,9 @@ class FileResult:
     rows_flagged: int = 0  # loaded rows with at least one issue (bad ID, impossible date, …)
     rows_failed: int = 0  # rows of a file that failed whole (see the module's docstring)
     message: str | None = None
+    # Failed for want of memory or disk space, not for what the file holds: the same
+    # file may load when run again (a night leaves it in the inbox, not in rejected/).
+    retry: bool = False
     warnings: list[str] = field(default_factory=list)
     file_id: int | None = None
     encoding: str | None = None
