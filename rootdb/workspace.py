@@ -7,6 +7,7 @@ The database is found as the contract says: `--db`, else `ROOTDB_DB`, else the
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import tomllib
@@ -150,10 +151,11 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
 
 def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     key = os.environ.get(KEY_ENV)
+    limit = memory_limit("ROOTDB_MEMORY_LIMIT", MEMORY_LIMIT)
     if not key:
-        return duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+        return duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": limit})
     # DuckDB spills an encrypted database's temporary data in plain text unless told.
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": f"{db_path}.tmp",
+    con = duckdb.connect(config={"memory_limit": limit, "temp_directory": f"{db_path}.tmp",
                                  "temp_file_encryption": True})
     try:
         try:
@@ -169,6 +171,23 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:I?B)?|(%))\s*", re.IGNORECASE)
+_MEMORY_UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def memory_limit(variable: str, value: str) -> str:
+    """`value` of the environment variable `variable` as DuckDB's memory_limit, or a usage
+    error in Chinese: DuckDB's own words otherwise (`abc`), or no limit at all (`-5MB`)."""
+    match = _MEMORY.fullmatch(value)
+    if match is None:
+        raise UsageError(f"环境变量 {variable}={value} 无法识别：请写数字加单位，如 {variable}=4GB"
+                         "（单位可用 MB、GB、TB，或写百分比表示本机内存的几成，如 50%）")
+    number, unit, percent = match.groups()
+    if not percent and float(number) * _MEMORY_UNITS[unit.upper()] < 1e6:
+        raise UsageError(f"环境变量 {variable}={value} 太小：至少 1MB，通常 2GB 或更多")
+    return value
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import SAMPLE, copy_sample
 
 ROOTDB = [sys.executable, "-m", "rootdb"]
@@ -189,3 +191,37 @@ def test_a_file_that_does_not_fit_duckdbs_memory_is_not_loaded_and_says_which_li
     assert files[big.name]["status"] == "failed"
     assert re.search("本文件未导入。内存不够.*5MB.*ROOTDB_MEMORY_LIMIT", files[big.name]["message"]), files[big.name]["message"]
     assert files[small.name]["status"] == "loaded"
+
+
+@given(number=st.integers(1, 4096), unit=st.sampled_from(["MB", "mb", "GB", "G", "GiB", "gib", "MiB", "TB", "%"]),
+       space=st.sampled_from(["", " "]))
+@settings(max_examples=60, deadline=None)
+def test_every_memory_limit_rootdb_takes_duckdb_takes_too(number, unit, space):
+    """However a data officer writes the limit, what rootdb lets through DuckDB sets."""
+    from rootdb.workspace import memory_limit
+
+    value = f"{min(number, 100) if unit == '%' else number}{space}{unit}"
+    with duckdb.connect(config={"memory_limit": memory_limit("ROOTDB_MEMORY_LIMIT", value)}) as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("ROOTDB_MEMORY_LIMIT", "abc", "无法识别"),
+    ("ROOTDB_MEMORY_LIMIT", "-5MB", "无法识别"),  # DuckDB would take it as no limit at all
+    ("ROOTDB_MEMORY_LIMIT", "4", "无法识别"),
+    ("ROOTDB_MEMORY_LIMIT", "256KB", "太小"),
+    ("ROOTDB_SPLINK_MEMORY_LIMIT", "4 gigabytes", "无法识别"),
+])
+def test_a_memory_limit_that_cannot_be_read_is_bad_usage_named_in_chinese(workspace, variable, value, words):
+    """A value DuckDB would refuse in its own words, take as no limit, or cannot open the
+    database with: exit 2, the variable and its value named, the database untouched."""
+    db = workspace / "rootdb.duckdb"
+    before = _state(db)
+    command = ["link", "--db", str(db)] if variable == "ROOTDB_SPLINK_MEMORY_LIMIT" else ["status", "--db", str(db)]
+    done = subprocess.run(ROOTDB + command, env={**os.environ, variable: value}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 2, done.stdout[-1000:] + done.stderr[-1000:]
+    message = re.sub(r"[\s│╭╮╰╯─]", "", done.stderr)  # the panel's frame and wrapping gone
+    assert f"{variable}={value}".replace(" ", "") in message and words in message, message
+    assert "Error" not in message, message
+    assert _state(db) == before

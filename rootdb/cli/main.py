@@ -25,7 +25,8 @@ import typer
 
 from rootdb import __version__
 from rootdb.cli.zh import ZhTyper
-from rootdb.errors import DISK_FULL_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, UsageError, disk_full, interrupted, out_of_memory
+from rootdb.errors import (DISK_FULL_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, UsageError, disk_full,
+                           interrupted, out_of_memory)
 from rootdb.resources import bundled_dir
 
 

@@ -17,7 +17,7 @@ import polars as pl
 from splink import DuckDBAPI, Linker, SettingsCreator
 
 from rootdb.link import model as person_model
-from rootdb.workspace import side_connection
+from rootdb.workspace import memory_limit, side_connection
 
 DIALECT = "duckdb"
 # PITFALLS: on small inputs duckdb 2 may plan the clustering as a nested loop unless
@@ -30,7 +30,8 @@ def _linker(
     workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame, feed: pl.DataFrame, model: dict | SettingsCreator
 ) -> Iterator[tuple[Linker, duckdb.DuckDBPyConnection]]:
     """A linker on the registry and feed records, on a connection of its own."""
-    with side_connection(workspace, person_model.SPLINK_MEMORY_LIMIT) as con:
+    limit = memory_limit("ROOTDB_SPLINK_MEMORY_LIMIT", person_model.SPLINK_MEMORY_LIMIT)
+    with side_connection(workspace, limit) as con:
         con.register("registry_records", registry.to_arrow())
         con.register("feed_records", feed.to_arrow())
         api = DuckDBAPI(connection=con)
