@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad usage
     REJECTED = 3  # nightly: done, but some delivered files were rejected (set aside with a note)
     BUSY = 4  # nightly: another run holds the workspace; nothing done
+    RETRY = 5  # nightly: done, but a file did not fit in memory or on disk: it waits in the inbox
 
 
 class RootdbError(Exception):

@@ -16,9 +16,9 @@ One run, in order:
    the log (`logs/<run id>.log`); `rootdb status` lists the runs.
 
 Exit status (`NightlyRun.exit_code`): 0 done; 1 failed — reports and inbox as they were,
-the next run retries — or done, but a file could not be loaded for want of memory or disk
-space and stays in the inbox for the next run; 2 bad usage; 3 done, but some files were
-rejected; 4 another run holds the lock.
+the next run retries; 2 bad usage; 3 done, but some files were rejected; 4 another run
+holds the lock; 5 done, but a file could not be loaded for want of memory or disk space:
+it stays in the inbox for the next run (rejected files, if any, are in `rejected/`).
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ from rootdb.privacy import mask_strings, mask_text
 LOCK_NAME = ".rootdb-nightly.lock"
 SETTLE_ENV, SETTLE_DEFAULT = "ROOTDB_INBOX_SETTLE", 60.0
 # How the log and the terminal name files' outcomes and the steps.
-FILE_STATUS_WORDS = {"loaded": "已导入", "unchanged": "未变化", "failed": "退回"}
+FILE_STATUS_WORDS = {"loaded": "已导入", "unchanged": "未变化", "failed": "退回", "retry": "待重试"}
 STEP_WORDS = {"ingest": "导入", "link": "比对", "reports": "报表", "changes": "变动情况"}
-DETAIL_WORDS = {"files": "文件", "loaded": "新导入", "unchanged": "未变化", "failed": "退回", "reports": "报表",
-               "rows": "行"}
+DETAIL_WORDS = {"files": "文件", "loaded": "新导入", "unchanged": "未变化", "failed": "退回", "retry": "待重试",
+                "reports": "报表", "rows": "行"}
 STEP_STATUS_WORDS = {"done": "完成", "skipped": "跳过", "failed": "失败", "running": "中断"}
 REGISTRY_FILE_EXAMPLE = "registry_persons_YYYY-MM.csv"
 # Ingest's message for a file whose feed it cannot tell ends with "或用 --feed 指定数据源"
@@ -116,6 +116,7 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
 
     ws = locate(db)
     require_existing(ws)
+    _check_memory_limits()  # bad usage before anything is done, not a night failed at its link
     now = dt.datetime.now()
     run = NightlyRun(run_id=now.strftime("%Y%m%d-%H%M%S-%f"), started=now.isoformat(timespec="seconds"),
                      as_of=(as_of or now.date()).isoformat())
@@ -126,6 +127,7 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     run.record_file = str(runs_dir / f"nightly_{run.run_id}.json")
     log = _logger(Path(run.log_file))
     started = time.perf_counter()
+    stopped: KeyboardInterrupt | None = None
     try:
         with _run_lock(ws.root / LOCK_NAME, LOCK_WAIT_SECONDS if wait is None else wait):
             # A run killed midway leaves this "running" record: the next run then links again.
@@ -136,6 +138,10 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     except _Busy as exc:
         run.status, run.exit_code, run.message = "busy", ExitCode.BUSY, str(exc)
         log.warning(str(exc))
+    except KeyboardInterrupt as exc:  # Ctrl+C: recorded, then the command ends as after any
+        run.status, run.exit_code, run.message = "failed", ExitCode.FAILED, INTERRUPTED_MESSAGE
+        log.error("失败：%s", run.message)
+        stopped = exc
     except Exception as exc:  # any failure: record it; reports and inbox stay as they were
         from rootdb.workspace import out_of_memory_message
 
@@ -155,7 +161,18 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     for handler in list(log.handlers):
         handler.close()
         log.removeHandler(handler)
+    if stopped is not None:
+        raise stopped
     return run
+
+
+def _check_memory_limits() -> None:
+    """Both memory variables readable (`workspace.memory_limit`), else a usage error."""
+    from rootdb import workspace
+    from rootdb.link import model
+
+    workspace.memory_limit("ROOTDB_MEMORY_LIMIT", workspace.MEMORY_LIMIT)
+    workspace.memory_limit("ROOTDB_SPLINK_MEMORY_LIMIT", model.SPLINK_MEMORY_LIMIT)
 
 
 def _write_record(run: NightlyRun) -> None:
@@ -194,11 +211,14 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
                      "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined,
                      "message": nightly_message(f.message), "retry": f.retry}
             run.files.append(entry)
-            log.info("文件 %s：%s %s", f.file, FILE_STATUS_WORDS[f.status], entry["message"] or "")
+            log.info("文件 %s：%s %s", f.file, FILE_STATUS_WORDS["retry" if f.retry else f.status],
+                     entry["message"] or "")
             run.warnings += [f"{f.file}：{w}" for w in f.warnings]
         step.detail = {"files": len(files), "loaded": sum(f["status"] == "loaded" for f in run.files),
                        "unchanged": sum(f["status"] == "unchanged" for f in run.files),
-                       "failed": sum(f["status"] == "failed" for f in run.files)}
+                       "failed": sum(f["status"] == "failed" and not f["retry"] for f in run.files)}
+        if any(f["retry"] for f in run.files):
+            step.detail["retry"] = sum(f["retry"] for f in run.files)
     # Rejected files leave the inbox now, whatever happens next; one that failed for want
     # of memory or disk space is not the department's to mend: it stays for the next run.
     for entry in run.files:
@@ -232,7 +252,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
         if entry["status"] in ("loaded", "unchanged"):
             entry["moved_to"] = _move(Path(entry["path"]), archive)
     if any(f["retry"] for f in run.files):
-        run.status, run.exit_code = "done_with_retry", ExitCode.FAILED
+        run.status, run.exit_code = "done_with_retry", ExitCode.RETRY
     elif any(f["status"] == "failed" for f in run.files):
         run.status, run.exit_code = "done_with_rejected", ExitCode.REJECTED
     else:

@@ -173,7 +173,7 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:I?B)?|(%))\s*", re.IGNORECASE)
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:I?B)?|(%))\s*", re.IGNORECASE | re.ASCII)
 _MEMORY_UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
@@ -185,9 +185,11 @@ def memory_limit(variable: str, value: str) -> str:
         raise UsageError(f"环境变量 {variable}={value} 无法识别：请写数字加单位，如 {variable}=4GB"
                          "（单位可用 MB、GB、TB，或写百分比表示本机内存的几成，如 50%）")
     number, unit, percent = match.groups()
+    if percent and not 1 <= float(number) <= 100:
+        raise UsageError(f"环境变量 {variable}={value}：百分比须在 1% 到 100% 之间（本机内存的几成）")
     if not percent and float(number) * _MEMORY_UNITS[unit.upper()] < 1e6:
         raise UsageError(f"环境变量 {variable}={value} 太小：至少 1MB，通常 2GB 或更多")
-    return value
+    return value.strip()  # DuckDB refuses "50%" followed by a space
 
 
 @contextmanager

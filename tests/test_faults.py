@@ -193,16 +193,25 @@ def test_a_file_that_does_not_fit_duckdbs_memory_is_not_loaded_and_says_which_li
     assert files[small.name]["status"] == "loaded"
 
 
-@given(number=st.integers(1, 4096), unit=st.sampled_from(["MB", "mb", "GB", "G", "GiB", "gib", "MiB", "TB", "%"]),
-       space=st.sampled_from(["", " "]))
-@settings(max_examples=60, deadline=None)
-def test_every_memory_limit_rootdb_takes_duckdb_takes_too(number, unit, space):
-    """However a data officer writes the limit, what rootdb lets through DuckDB sets."""
+@given(number=st.one_of(st.integers(0, 10**6).map(str), st.floats(0, 4096).map(lambda f: f"{f:.2f}"),
+                        st.text("0123456789.-４", min_size=1, max_size=6)),
+       unit=st.sampled_from(["MB", "mb", "GB", "G", "GiB", "gib", "MiB", "TB", "KB", "%", "", "gigabytes", "ＧＢ"]),
+       space=st.sampled_from(["", " ", "\t", "\u3000", "\n"]))
+@settings(max_examples=150, deadline=None)
+def test_a_memory_limit_rootdb_takes_is_one_duckdb_takes_and_opens_with(number, unit, space):
+    """However a data officer writes the limit, rootdb either refuses it in Chinese or
+    DuckDB takes it and opens a database with it — never DuckDB's English error."""
+    from rootdb.errors import UsageError
     from rootdb.workspace import memory_limit
 
-    value = f"{min(number, 100) if unit == '%' else number}{space}{unit}"
-    with duckdb.connect(config={"memory_limit": memory_limit("ROOTDB_MEMORY_LIMIT", value)}) as con:
-        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    value = f"{number}{space}{unit}{space}"
+    try:
+        accepted = memory_limit("ROOTDB_MEMORY_LIMIT", value)
+    except UsageError as refused:
+        assert "ROOTDB_MEMORY_LIMIT" in str(refused)
+        return
+    with duckdb.connect(config={"memory_limit": accepted}) as con:
+        assert con.execute("SELECT count(*) FROM range(1000)").fetchall() == [(1000,)]
 
 
 @pytest.mark.parametrize("variable, value, words", [
@@ -210,6 +219,8 @@ def test_every_memory_limit_rootdb_takes_duckdb_takes_too(number, unit, space):
     ("ROOTDB_MEMORY_LIMIT", "-5MB", "无法识别"),  # DuckDB would take it as no limit at all
     ("ROOTDB_MEMORY_LIMIT", "4", "无法识别"),
     ("ROOTDB_MEMORY_LIMIT", "256KB", "太小"),
+    ("ROOTDB_MEMORY_LIMIT", "150%", "百分比"),
+    ("ROOTDB_MEMORY_LIMIT", "４GB", "无法识别"),  # full-width digits
     ("ROOTDB_SPLINK_MEMORY_LIMIT", "4 gigabytes", "无法识别"),
 ])
 def test_a_memory_limit_that_cannot_be_read_is_bad_usage_named_in_chinese(workspace, variable, value, words):

@@ -477,8 +477,8 @@ def test_a_night_out_of_memory_records_which_limit_to_raise(sample_db, tmp_path,
 
 def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(tmp_path, monkeypatch):
     """A file that fails for want of DuckDB's memory is not the department's to mend: it
-    stays in the inbox (no note in rejected/), the night exits 1 saying so, the other file
-    is loaded and filed away; the next night, with memory enough, loads it."""
+    stays in the inbox (no note in rejected/, never called 退回), the night exits 5 saying
+    so, the other file is loaded and filed away; the next night, with memory enough, loads it."""
     from rootdb import workspace
 
     ws = init_workspace(tmp_path / "街道")
@@ -489,13 +489,15 @@ def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(t
     monkeypatch.setenv("ROOTDB_INGEST_WORKERS", "0")
     monkeypatch.setattr(workspace, "MEMORY_LIMIT", "5MB")
     first = _night(ws, 2)
-    assert first.exit_code == ExitCode.FAILED and first.status == "done_with_retry"
+    assert first.exit_code == ExitCode.RETRY and first.status == "done_with_retry"
     files = {f["file"]: f for f in first.files}
     assert files[big.name]["retry"] and "内存不够" in files[big.name]["message"]
     assert files["binzang_2026-11.csv"]["status"] == "loaded" and not files["binzang_2026-11.csv"]["retry"]
     assert [p.name for p in (ws.root / "inbox").iterdir()] == [big.name]
     assert not (ws.root / "rejected").exists() or not any((ws.root / "rejected").iterdir())
     assert "待重试 1" in first.headline() and "退回 0" in first.headline()
+    assert first.steps[0].detail == {"files": 2, "loaded": 1, "unchanged": 0, "failed": 0, "retry": 1}
+    assert f"文件 {big.name}：待重试" in Path(first.log_file).read_text(encoding="utf-8")
 
     monkeypatch.undo()
     second = _night(ws, 3)
@@ -503,33 +505,36 @@ def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(t
     assert [f["status"] for f in second.files] == ["loaded"] and not any((ws.root / "inbox").iterdir())
 
 
-def test_ctrl_c_during_a_nights_query_is_recorded_in_chinese(tmp_path, monkeypatch):
-    """DuckDB turns a Ctrl+C during a query into its own error: the night's record says
-    it was interrupted, in Chinese, not DuckDB's words (the query here: a real one, stopped
-    by DuckDB's interrupt as Ctrl+C does)."""
+@pytest.mark.parametrize("pause_at", ["ingest.before_commit", "nightly.before_swap"])
+def test_ctrl_c_during_a_night_is_recorded_in_chinese(tmp_path, pause_at):
+    """Ctrl+C (SIGINT to a real `rootdb nightly`) while a file is being stored, or while
+    the reports are swapped in: the command ends with the Chinese message and exit 1, and
+    the night's record says so — not left 'running' with an empty message; the file is
+    still in the inbox for the next run."""
+    import os
+    import signal
+    import subprocess
     import sys
-
-    import duckdb
-
-    def interrupted_query(*args, **kwargs):
-        con = duckdb.connect()
-        done = threading.Event()
-
-        def press_ctrl_c():
-            while not done.wait(0.1):
-                con.interrupt()
-
-        threading.Thread(target=press_ctrl_c, daemon=True).start()
-        try:
-            con.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
-        finally:
-            done.set()
+    import time
 
     ws = init_workspace(tmp_path / "街道")
-    shutil.copy(SAMPLE / "binzang_2026-11.csv", ws.root / "inbox")
-    monkeypatch.setattr(sys.modules["rootdb.ingest"], "ingest", interrupted_query)  # nightly's first query
-    run = _night(ws, 2)
-    assert run.exit_code == ExitCode.FAILED and run.status == "failed"
-    assert run.message.startswith("已中断")
-    assert json.loads(Path(run.record_file).read_text(encoding="utf-8"))["message"] == run.message
-    assert (ws.root / "inbox" / "binzang_2026-11.csv").exists()
+    for name in ("registry_persons_2026-11.csv", "binzang_2026-11.csv"):
+        shutil.copy(SAMPLE / name, ws.root / "inbox")
+    marker = tmp_path / "paused"
+    env = {**os.environ, "ROOTDB_PAUSE_AT": pause_at, "ROOTDB_PAUSE_FILE": str(marker), "ROOTDB_INBOX_SETTLE": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "rootdb", "nightly", "--db", str(ws.db_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "已中断" in err, out + err
+    record = json.loads(next((ws.root / "runs").glob("nightly_*.json")).read_text(encoding="utf-8"))
+    assert record["status"] == "failed" and record["message"].startswith("已中断"), record
+    assert recent_runs(ws.root)[0]["status"] == "failed"
+    if pause_at == "ingest.before_commit":
+        assert sorted(p.name for p in (ws.root / "inbox").iterdir()) == ["binzang_2026-11.csv",
+                                                                         "registry_persons_2026-11.csv"]

@@ -420,7 +420,7 @@ def _ingest_file(
         if isinstance(exc, duckdb.FatalException):  # the connection is gone (a checkpoint out of memory)
             raise
         result.status = "failed"
-        result.retry = disk_full(exc) or out_of_memory(exc)
+        result.retry = disk_full(exc) or out_of_memory(exc) or isinstance(exc, MemoryError)
         if disk_full(exc):
             result.message = f"{path.name}：本文件未导入。{DISK_FULL_MESSAGE}"
         elif out_of_memory(exc):
