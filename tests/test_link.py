@@ -206,3 +206,30 @@ def test_running_out_of_memory_says_which_limits_to_raise(linked, tmp_path, monk
     con = duckdb.connect(str(copy), read_only=True)  # the database as it was
     assert con.sql(f"SELECT {CROSSWALK_SQL} FROM crosswalk ORDER BY ALL").pl().equals(crosswalk)
     con.close()
+
+
+def test_a_new_workspace_with_one_small_feed_links_and_trains_again_later(tmp_path):
+    """The registry and one small feed (24 funeral records) are too few for EM: the link
+    still runs, says so in Chinese, prints none of splink's English warnings, and keeps no
+    model; the next link, once the other feeds have arrived, trains and saves one."""
+    import subprocess
+    import sys
+
+    from conftest import SAMPLE
+
+    from rootdb.ingest import ingest
+    from rootdb.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    assert ingest([SAMPLE / "registry_persons_2026-11.csv", SAMPLE / "binzang_2026-11.csv"], db=ws.db_path).ok
+    done = subprocess.run([sys.executable, "-m", "rootdb", "link", "--db", str(ws.db_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "模型未能完整训练" in done.stdout and "已训练（未保存）" in done.stdout
+    assert "WARNING" not in done.stdout + done.stderr and "Level" not in done.stdout + done.stderr
+    model = ws.root / "models" / "person_model.json"
+    assert not model.exists()
+
+    assert ingest([SAMPLE], db=ws.db_path).ok
+    later = link(db=ws.db_path)
+    assert later.model_trained and later.model_saved and not later.warnings and model.is_file()

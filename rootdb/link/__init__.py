@@ -40,6 +40,7 @@ class LinkResult:
     golden: dict = field(default_factory=dict)
     review_pairs: int = 0
     model_trained: bool = False
+    model_saved: bool = False  # trained, and complete enough to be kept for later links
     model_path: str = ""
     charts: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -130,6 +131,9 @@ class _LinkRun:
         self.result.model_trained = outcome["model_trained"]
         self.result.review_pairs = outcome["review_pairs"]
         self.trained_model = outcome["model"]
+        if self.result.model_trained and self.trained_model is None:
+            self.result.warnings.append("已导入的记录还太少，比对模型未能完整训练：本次照常比对，模型不保存，"
+                                        "以后的比对会在数据更多时重新训练")
 
     def people_entities(self, con) -> None:
         from rootdb.link import people
@@ -213,6 +217,7 @@ def link(
             watch.lap("commit")
             if run.trained_model is not None:  # only now: a killed run keeps the model that matches the database
                 save_model(run.trained_model, model_path)
+                result.model_saved = True
         except BaseException as exc:
             con.rollback()
             if out_of_memory(exc):

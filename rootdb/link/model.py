@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -32,6 +33,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import And, CustomRule
+from splink.internals.exceptions import EMTrainingException
 
 from rootdb.store import frame_to_table
 
@@ -42,6 +44,10 @@ SPLINK_MEMORY_LIMIT = os.environ.get("ROOTDB_SPLINK_MEMORY_LIMIT", "1500MB")
 # unseen areas of bench/accuracy.py, 5 s slower on a city. One more than splink's default
 # (1e6), at which splink warns in English that the default may be too small.
 TRAINING_PAIRS = 1_000_001
+# splink's own warnings (a level never seen while training, …) are English and for its
+# programmers: not printed to a data officer's terminal (Python prints a library's
+# warnings when nothing handles them).
+logging.getLogger("splink").addHandler(logging.NullHandler())
 
 
 class PersonDialect(ABC):
@@ -180,19 +186,28 @@ def settings(dialect: str = SAVED_DIALECT) -> SettingsCreator:
     )
 
 
-def fit(linker: Linker) -> None:
+def fit(linker: Linker) -> bool:
     """Train on the data: u by random sampling, m from the label column (registry
     records carry their own key, deterministically matched records the registry key),
-    then EM for the levels labels never show. The same steps on every engine."""
+    then EM for the levels labels never show. The same steps on every engine. False when
+    there were too few records for EM: the model serves this link, not later ones."""
+    complete = True
     linker.training.estimate_probability_two_random_records_match(
         [block_on("id_number", "name"), block_on("id_number", "birth_date")], recall=0.7
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=TRAINING_PAIRS, seed=20261101)
     linker.training.estimate_m_from_label_column("label")
     for rule in (block_on("name_pinyin"), block_on("house_key")):
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, fix_u_probabilities=True, max_pairs=TRAINING_PAIRS
-        )
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, fix_u_probabilities=True, max_pairs=TRAINING_PAIRS
+            )
+        except (EMTrainingException, ValueError):
+            # Too few records for EM (a new workspace: the registry and one small feed):
+            # no pairs, or an m too small for float64. splink trains on a copy of the
+            # model and changes it only at the end: the labels' m stand.
+            complete = False
+    return complete
 
 
 def for_dialect(model: dict, dialect: str) -> dict:

@@ -571,12 +571,12 @@ def probabilistic(
     _splink_inputs(con)
     registry = fetch_frame(con, "SELECT * FROM link_splink_registry")
     stored = None if retrain else splink_model.load_model(model_path)
-    trained = stored is None
+    trained, complete = stored is None, True
     if trained:
         exact = scalar(con, "SELECT count(*) FROM link_person_exact")
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
-        stored = engine.train(con, registry, fetch_frame(con, "SELECT * FROM link_splink_training"))
+        stored, complete = engine.train(con, registry, fetch_frame(con, "SELECT * FROM link_splink_training"))
     members = fetch_frame(con, "SELECT * FROM link_splink_members")
     decisions = current_decisions(con)
     for side in ("l", "r"):  # decisions about a record apply to the one it is compared through
@@ -611,7 +611,10 @@ def probabilistic(
     con.unregister("_clusters")
     con.unregister("_members")
     frame_to_table(con, "link_person_review", review)
-    return {"model_trained": trained, "review_pairs": review.height, "model": stored if trained else None}
+    # A model that had too few records to train fully links tonight, and is not saved:
+    # the next link trains again, on what has arrived by then.
+    return {"model_trained": trained, "review_pairs": review.height,
+            "model": stored if trained and complete else None}
 
 
 def _single_best_links(

@@ -32,8 +32,10 @@ class Engine(Protocol):
 
     timings: dict[str, float]  # what starting the engine took, by stage
 
-    def train(self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame, training: pl.DataFrame) -> dict:
-        """The model trained by `model.fit`, in the workspace's form."""
+    def train(self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame,
+              training: pl.DataFrame) -> tuple[dict, bool]:
+        """The model trained by `model.fit`, in the workspace's form, and whether its
+        training was complete (`fit`'s answer)."""
 
     def predict(
         self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame, feed: pl.DataFrame, model: dict,

@@ -49,10 +49,11 @@ class DuckDBEngine:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
-    def train(self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame, training: pl.DataFrame) -> dict:
+    def train(self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame,
+              training: pl.DataFrame) -> tuple[dict, bool]:
         with _linker(workspace, registry, training, person_model.settings(DIALECT)) as (linker, _):
-            person_model.fit(linker)
-            return linker.misc.save_model_to_json()  # no path: the dict only
+            complete = person_model.fit(linker)
+            return linker.misc.save_model_to_json(), complete  # no path: the dict only
 
     def predict(
         self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame, feed: pl.DataFrame, model: dict,

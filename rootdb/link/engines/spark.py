@@ -232,11 +232,12 @@ class SparkEngine:
         session()
         self.timings = {"spark_session": round(time.perf_counter() - started, 2)}
 
-    def train(self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame, training: pl.DataFrame) -> dict:
+    def train(self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame,
+              training: pl.DataFrame) -> tuple[dict, bool]:
         with _linker(registry, training, person_model.settings(DIALECT)) as (linker, _):
-            person_model.fit(linker)
+            complete = person_model.fit(linker)
             trained = linker.misc.save_model_to_json()
-        return person_model.for_dialect(trained, person_model.SAVED_DIALECT)
+        return person_model.for_dialect(trained, person_model.SAVED_DIALECT), complete
 
     def predict(
         self, workspace: duckdb.DuckDBPyConnection, registry: pl.DataFrame, feed: pl.DataFrame, model: dict,
