@@ -208,10 +208,14 @@ def test_running_out_of_memory_says_which_limits_to_raise(linked, tmp_path, monk
     con.close()
 
 
-def test_a_new_workspace_with_one_small_feed_links_and_trains_again_later(tmp_path):
-    """The registry and one small feed (24 funeral records) are too few for EM: the link
-    still runs, says so in Chinese, prints none of splink's English warnings, and keeps no
-    model; the next link, once the other feeds have arrived, trains and saves one."""
+@pytest.mark.parametrize("feed", ["binzang_2026-11.csv", "yanglao_2026-11.csv"])
+def test_a_new_workspace_with_one_small_feed_links_and_trains_again_later(tmp_path, monkeypatch, feed):
+    """The registry and one small feed (24 funeral records; 466 pension records) are too
+    few for EM: the link still runs, says so in Chinese, prints none of splink's English
+    warnings, and keeps no model — and the model it links with still has every comparison
+    and a small prior (a failed EM round must not leave splink's blocking-adjusted model
+    behind: it merged strangers); the next link, once the other feeds have arrived,
+    trains and saves one."""
     import subprocess
     import sys
 
@@ -221,15 +225,51 @@ def test_a_new_workspace_with_one_small_feed_links_and_trains_again_later(tmp_pa
     from rootdb.workspace import init_workspace
 
     ws = init_workspace(tmp_path / "ws")
-    assert ingest([SAMPLE / "registry_persons_2026-11.csv", SAMPLE / "binzang_2026-11.csv"], db=ws.db_path).ok
+    assert ingest([SAMPLE / "registry_persons_2026-11.csv", SAMPLE / feed], db=ws.db_path).ok
     done = subprocess.run([sys.executable, "-m", "rootdb", "link", "--db", str(ws.db_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "模型未能完整训练" in done.stdout and "已训练（未保存）" in done.stdout
+    assert "模型未能完整训练" in done.stdout and "已训练，未保存" in done.stdout
     assert "WARNING" not in done.stdout + done.stderr and "Level" not in done.stdout + done.stderr
     model = ws.root / "models" / "person_model.json"
     assert not model.exists()
 
+    from rootdb.link.engines.duckdb import DuckDBEngine
+
+    trained: list[tuple[dict, bool]] = []
+    real_train = DuckDBEngine.train
+    monkeypatch.setattr(DuckDBEngine, "train", lambda self, *a: trained.append(real_train(self, *a)) or trained[-1])
+    again = link(db=ws.db_path)
+    monkeypatch.undo()
+    (used, complete), = trained
+    assert not complete and again.model_trained and not again.model_saved and not model.exists()
+    assert [c["output_column_name"] for c in used["comparisons"]] == [
+        "name", "birth_date", "id_number", "sex", "phone", "house_key"]
+    assert used["probability_two_random_records_match"] < 0.01
+
     assert ingest([SAMPLE], db=ws.db_path).ok
     later = link(db=ws.db_path)
     assert later.model_trained and later.model_saved and not later.warnings and model.is_file()
+
+
+@pytest.mark.parametrize("files", [["registry_persons_2026-11.csv"], ["registry_persons_2026-11.csv", "xueji_2026-11.csv"]])
+def test_nothing_matched_by_id_still_links_in_chinese(tmp_path, files):
+    """The registry alone, or with a feed whose records share no ID with it: splink's
+    prior would be 0 (no record matched by ID) and its prediction fail on log(0); the link
+    finishes, says the model could not be trained, and saves none."""
+    from conftest import SAMPLE
+
+    from rootdb.ingest import ingest
+    from rootdb.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    paths = [SAMPLE / f for f in files]
+    if len(files) == 2:  # the students' IDs (and the 学籍号 that holds one) blanked
+        students = pl.read_csv(paths[1], infer_schema=False).with_columns(
+            pl.lit(None, pl.String).alias("身份证号"), pl.lit(None, pl.String).alias("学籍号"))
+        paths[1] = tmp_path / files[1]
+        students.write_csv(paths[1])
+    assert ingest(paths, db=ws.db_path).ok
+    result = link(db=ws.db_path)
+    assert not result.model_saved and any("未能完整训练" in w for w in result.warnings)
+    assert not (ws.root / "models" / "person_model.json").exists()

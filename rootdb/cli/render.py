@@ -516,8 +516,11 @@ def link_summary(result) -> None:
         table.add_row(label, f"{result.records.get(entity, 0):,}", f"{total:,}", f"{matched:,}", f"{total - matched:,}")
     _fit(table)
     _stdout().print(table)
-    model = ("已重新训练并保存" if result.model_saved else "已训练（未保存）") if result.model_trained else "沿用已保存的模型"
-    _stdout().print(f"比对模型：{model}（{result.model_path}）", soft_wrap=True)
+    if result.model_trained and not result.model_saved:
+        _stdout().print("比对模型：已训练，未保存（见下面的注意）", soft_wrap=True)
+    else:
+        model = "已重新训练并保存" if result.model_trained else "沿用已保存的模型"
+        _stdout().print(f"比对模型：{model}（{result.model_path}）", soft_wrap=True)
     for warning in result.warnings:
         _stdout().print(f"[yellow]注意：{warning}[/]", soft_wrap=True)
     conflicts = result.people.get("deterministic", {}).get("id_conflicts", 0)

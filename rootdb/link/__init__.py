@@ -131,9 +131,11 @@ class _LinkRun:
         self.result.model_trained = outcome["model_trained"]
         self.result.review_pairs = outcome["review_pairs"]
         self.trained_model = outcome["model"]
-        if self.result.model_trained and self.trained_model is None:
-            self.result.warnings.append("已导入的记录还太少，比对模型未能完整训练：本次照常比对，模型不保存，"
-                                        "以后的比对会在数据更多时重新训练")
+        if not outcome["training_complete"]:
+            self.result.warnings.append(
+                "已导入的记录还太少（或没有与公安库身份证号相同的记录），比对模型未能完整训练："
+                + ("本次照常比对，模型不保存，以后的比对会在数据更多时重新训练" if self.result.model_trained
+                   else "本次沿用已保存的模型"))
 
     def people_entities(self, con) -> None:
         from rootdb.link import people

@@ -44,6 +44,7 @@ SPLINK_MEMORY_LIMIT = os.environ.get("ROOTDB_SPLINK_MEMORY_LIMIT", "1500MB")
 # unseen areas of bench/accuracy.py, 5 s slower on a city. One more than splink's default
 # (1e6), at which splink warns in English that the default may be too small.
 TRAINING_PAIRS = 1_000_001
+UNTRAINED_PRIOR = 1e-6  # two random records one person, when no record matched by ID (`fit`)
 # splink's own warnings (a level never seen while training, …) are English and for its
 # programmers: not printed to a data officer's terminal (Python prints a library's
 # warnings when nothing handles them).
@@ -190,23 +191,36 @@ def fit(linker: Linker) -> bool:
     """Train on the data: u by random sampling, m from the label column (registry
     records carry their own key, deterministically matched records the registry key),
     then EM for the levels labels never show. The same steps on every engine. False when
-    there were too few records for EM: the model serves this link, not later ones."""
+    the data were too few to train on (a new workspace: the registry and one small feed,
+    or no feed record sharing an ID with the registry): the model then serves this link
+    only, with what could be learnt."""
     complete = True
     linker.training.estimate_probability_two_random_records_match(
         [block_on("id_number", "name"), block_on("id_number", "birth_date")], recall=0.7
     )
+    settings_now = linker._settings_obj  # noqa: SLF001 - splink has no public setter (tests pin it)
+    if not settings_now._probability_two_random_records_match > 0:  # noqa: SLF001
+        # No record matched the registry by ID: nothing says how often two records are
+        # one person. A prior this low links only on overwhelming agreement.
+        settings_now._probability_two_random_records_match = UNTRAINED_PRIOR  # noqa: SLF001
+        complete = False
     linker.training.estimate_u_using_random_sampling(max_pairs=TRAINING_PAIRS, seed=20261101)
     linker.training.estimate_m_from_label_column("label")
     for rule in (block_on("name_pinyin"), block_on("house_key")):
+        # splink's EM session changes the linker's model before it trains (it drops the
+        # comparisons the rule blocks on and adjusts the prior) and puts it right only
+        # when training ends well: a round that fails would leave it so.
+        before = settings_now.core_model_settings.copy()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, fix_u_probabilities=True, max_pairs=TRAINING_PAIRS
             )
-        except (EMTrainingException, ValueError):
-            # Too few records for EM (a new workspace: the registry and one small feed):
-            # no pairs, or an m too small for float64. splink trains on a copy of the
-            # model and changes it only at the end: the labels' m stand.
-            complete = False
+        except EMTrainingException:  # the rule found no pairs
+            settings_now.core_model_settings, complete = before, False
+        except ValueError as exc:  # an m or u too small for float64: too few pairs for EM
+            if "below the minimum allowed" not in str(exc):
+                raise
+            settings_now.core_model_settings, complete = before, False
     return complete
 
 

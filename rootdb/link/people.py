@@ -577,6 +577,8 @@ def probabilistic(
         # Up to ~200k labelled records are plenty to learn m; more only costs time.
         _training_records(con, training_sample=max(1, 200_000 * 1000 // max(exact, 1)))
         stored, complete = engine.train(con, registry, fetch_frame(con, "SELECT * FROM link_splink_training"))
+        if not complete and splink_model.model_problem(model_path) is None and model_path.is_file():
+            stored, trained = splink_model.load_model(model_path), False  # --retrain on too little: keep the saved
     members = fetch_frame(con, "SELECT * FROM link_splink_members")
     decisions = current_decisions(con)
     for side in ("l", "r"):  # decisions about a record apply to the one it is compared through
@@ -613,7 +615,7 @@ def probabilistic(
     frame_to_table(con, "link_person_review", review)
     # A model that had too few records to train fully links tonight, and is not saved:
     # the next link trains again, on what has arrived by then.
-    return {"model_trained": trained, "review_pairs": review.height,
+    return {"model_trained": trained, "review_pairs": review.height, "training_complete": complete,
             "model": stored if trained and complete else None}
 
 
