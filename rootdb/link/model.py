@@ -215,10 +215,8 @@ def fit(linker: Linker) -> bool:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, fix_u_probabilities=True, max_pairs=TRAINING_PAIRS
             )
-        except EMTrainingException:  # the rule found no pairs
-            settings_now.core_model_settings, complete = before, False
-        except ValueError as exc:  # an m or u too small for float64: too few pairs for EM
-            if "below the minimum allowed" not in str(exc):
+        except (EMTrainingException, ValueError) as exc:  # no pairs; an m or u too small for float64
+            if isinstance(exc, ValueError) and "below the minimum allowed" not in str(exc):
                 raise
             settings_now.core_model_settings, complete = before, False
     return complete
