@@ -100,8 +100,8 @@ class NightlyRun:
 
     def headline(self) -> str:
         loaded = sum(1 for f in self.files if f["status"] == "loaded")
-        rejected = sum(1 for f in self.files if f["status"] == "failed" and not f.get("retry"))
-        retry = sum(1 for f in self.files if f.get("retry"))
+        retry = sum(f["retry"] for f in self.files)
+        rejected = sum(f["status"] == "failed" for f in self.files) - retry
         text = {"done": "完成", "done_with_rejected": "完成（有文件被退回）", "failed": "失败",
                 "done_with_retry": "完成（有文件因内存或磁盘不足未导入，留在收件箱待下次运行）",
                 "busy": "未运行（另一次运行未结束）"}.get(self.status, self.status)
@@ -214,11 +214,12 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
             log.info("文件 %s：%s %s", f.file, FILE_STATUS_WORDS["retry" if f.retry else f.status],
                      entry["message"] or "")
             run.warnings += [f"{f.file}：{w}" for w in f.warnings]
+        retry = sum(f["retry"] for f in run.files)
         step.detail = {"files": len(files), "loaded": sum(f["status"] == "loaded" for f in run.files),
                        "unchanged": sum(f["status"] == "unchanged" for f in run.files),
-                       "failed": sum(f["status"] == "failed" and not f["retry"] for f in run.files)}
-        if any(f["retry"] for f in run.files):
-            step.detail["retry"] = sum(f["retry"] for f in run.files)
+                       "failed": sum(f["status"] == "failed" for f in run.files) - retry}
+        if retry:
+            step.detail["retry"] = retry
     # Rejected files leave the inbox now, whatever happens next; one that failed for want
     # of memory or disk space is not the department's to mend: it stays for the next run.
     for entry in run.files:

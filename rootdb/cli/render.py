@@ -419,7 +419,7 @@ def nightly_summary(run) -> None:
     _fit(steps, "说明")
     _stdout().print(steps)
     for f in run.files:
-        if f.get("retry"):
+        if f["retry"]:
             _stdout().print(f"[red]未导入[/] {_shown(f['message'])}（留在收件箱，下次运行重试）", soft_wrap=True)
         elif f["status"] == "failed":
             moved = _shown(f.get("moved_to")) or "rejected/"
