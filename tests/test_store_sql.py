@@ -5,15 +5,19 @@ which run on them, leaving no working table behind."""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import house_records
 
 from rootdb.link.houses import STAGES as HOUSE_STAGES, link_houses
 from rootdb.link.places import STAGES as PLACE_STAGES, link_places
-from rootdb.store import frame_to_table
+from rootdb.store import append_frame, fetch_frame, frame_to_table
 from rootdb.store.sql import Stage, Stopwatch, registered, run_stages, scalar, scratch, sql_stage, temp_tables
 
 
@@ -67,6 +71,41 @@ def test_registered_frame_is_gone_after_the_block():
         assert scalar(con, "SELECT sum(x) FROM _frame") == 3
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT * FROM _frame")
+
+
+def test_a_registered_frame_of_every_kind_of_column_is_stored_as_it_is():
+    """What ingest and link store through `registered` comes back value for value: text
+    short and long (Arrow keeps up to 12 bytes inside a string view, longer ones in its
+    buffers), empty and missing, lists of text, dates, times, decimals, yes/no, numbers."""
+    frame = pl.DataFrame({
+        "short": ["张三", "", None, "=1+2"],
+        "long": ["北京市朝阳区建国路88号院3号楼2单元501室", None, "x" * 5000, "公民身份号码110101199003071234"],
+        "names": [["低保", "特困"], [], None, ["高龄" * 10]],
+        "day": [dt.date(1949, 10, 1), None, dt.date(2026, 12, 5), dt.date(1900, 1, 1)],
+        "at": [dt.datetime(2026, 11, 2, 8, 30), None, dt.datetime(2000, 1, 1), dt.datetime(2026, 12, 31, 23, 59, 59)],
+        "amount": pl.Series([Decimal("1560.00"), None, Decimal("0.01"), Decimal("-3.50")], dtype=pl.Decimal(12, 2)),
+        "flag": [True, False, None, True],
+        "n": pl.Series([1, None, 2**40, -7], dtype=pl.Int64),
+        "x": [1.5, None, float("inf"), -0.0],
+    })
+    con = duckdb.connect()
+    append_frame(con, "t", frame)
+    append_frame(con, "t", frame)  # into the table that is there now
+    back = fetch_frame(con, "SELECT * FROM t")
+    assert back.schema == frame.schema
+    assert back.equals(pl.concat([frame, frame]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=40)), min_size=1, max_size=30))
+def test_any_text_registered_is_read_back_as_it_was(values):
+    """Whatever text a delivered cell holds (any Unicode, either side of Arrow's 12 bytes
+    kept inline), DuckDB reads through `registered` exactly that text."""
+    frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
+    con = duckdb.connect()
+    with registered(con, "_frame", frame):
+        back = [v for (v,) in con.execute("SELECT v FROM _frame").fetchall()]
+    assert back == values
 
 
 def test_stages_run_in_order_and_are_timed():
