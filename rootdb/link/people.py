@@ -39,7 +39,7 @@ import polars as pl
 
 from rootdb.link.engines import Engine
 from rootdb.store import fetch_frame, frame_to_table
-from rootdb.store.sql import scalar, scratch
+from rootdb.store.sql import arrow_view, scalar, scratch
 
 REGISTRY_FEED = "registry_persons"
 
@@ -598,8 +598,8 @@ def probabilistic(
     if charts_dir is not None:
         engine.write_charts(con, registry, feed, stored, pairs, clustered, charts_dir)
     clusters, review = splink_model.clusters_and_review(clustered, pairs, threshold, alone)
-    con.register("_clusters", clusters)
-    con.register("_members", members)
+    con.register("_clusters", arrow_view(clusters))
+    con.register("_members", arrow_view(members))
     con.execute(
         """
         CREATE OR REPLACE TABLE link_person_clusters AS

@@ -54,18 +54,22 @@ def scratch(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[None]:
             pass
 
 
+def arrow_view(frame: pl.DataFrame):
+    """`frame` as the Arrow table to hand DuckDB: its texts as Arrow string views, which
+    share polars' own buffers. Handed over as it is, or by `to_arrow()`, every text would
+    be copied into Arrow's older string layout first (a region's registry: 3 GB more while
+    it is stored)."""
+    import polars as pl
+
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 @contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[str]:
     """`frame` readable as the view `name` inside the block, and gone after it. When the
     block fails, its error is what is raised: in a transaction the failure aborted (an
-    interrupted insert: Ctrl+C), unregistering fails too, and must not hide it.
-
-    DuckDB is given the frame as Arrow string views, which share polars' own buffers:
-    registered as it is, it would be exported with every text copied into Arrow's older
-    string layout first (a region's registry: 3 GB more while it is stored)."""
-    import polars as pl
-
-    con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+    interrupted insert: Ctrl+C), unregistering fails too, and must not hide it."""
+    con.register(name, arrow_view(frame))
     try:
         yield name
     except BaseException:

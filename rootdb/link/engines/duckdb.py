@@ -17,6 +17,7 @@ import polars as pl
 from splink import DuckDBAPI, Linker, SettingsCreator
 
 from rootdb.link import model as person_model
+from rootdb.store.sql import arrow_view
 from rootdb.workspace import memory_limit, side_connection
 
 DIALECT = "duckdb"
@@ -32,8 +33,8 @@ def _linker(
     """A linker on the registry and feed records, on a connection of its own."""
     limit = memory_limit("ROOTDB_SPLINK_MEMORY_LIMIT", person_model.SPLINK_MEMORY_LIMIT)
     with side_connection(workspace, limit) as con:
-        con.register("registry_records", registry.to_arrow())
-        con.register("feed_records", feed.to_arrow())
+        con.register("registry_records", arrow_view(registry))
+        con.register("feed_records", arrow_view(feed))
         api = DuckDBAPI(connection=con)
         tables = [
             api.register("registry_records", dataset_display_name="registry"),
@@ -68,7 +69,7 @@ class DuckDBEngine:
         pairs: pl.DataFrame, threshold: float,
     ) -> pl.DataFrame:
         with _linker(workspace, registry, feed, model) as (linker, con):
-            decided = DuckDBAPI(connection=con).register(pairs.to_arrow(), table_name="decided_predictions")
+            decided = DuckDBAPI(connection=con).register(arrow_view(pairs), table_name="decided_predictions")
             if pairs.height < SMALL_CLUSTERING:
                 con.execute("SET disabled_optimizers = 'join_order'")
             found = linker.clustering.cluster_using_single_best_links(
