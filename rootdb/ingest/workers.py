@@ -72,11 +72,12 @@ class Preparer:
         self.work, self.here, self.args = work, here, args
         self.workers = worker_count(files)
         # The main process reads one file itself while the workers start (a second of
-        # imports): the largest of the first few, so that it does not then wait for a worker
-        # on it; and every very large file: its cleaned rows would be held twice while they
-        # cross between processes.
+        # imports): the first, which it stores first, so that it never holds a file it is
+        # not storing (a region's registry, read ahead, held 7 GB while the standard
+        # addresses before it were read and stored); and every very large file: its
+        # cleaned rows would be held twice while they cross between processes.
         distinct = list(dict.fromkeys(files))
-        self.mine = max(distinct[:self.workers + 1], key=file_size, default=None) if self.workers else None
+        self.mine = distinct[0] if self.workers and distinct else None
         self.pending = [p for p in distinct if p != self.mine and file_size(p) <= WORKER_MAX_BYTES]
         self.futures: dict[Path, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
