@@ -89,17 +89,21 @@ def test_the_pool_is_used_only_where_it_pays(tmp_path, monkeypatch):
     assert worker_count(small) == 2 and worker_count(small[:1]) == 0
     monkeypatch.setenv(WORKERS_ENV, "1")
     assert worker_count(small) == 0
-    # the first and a very large one are read by the main process, the rest handed out
+    # the largest of the first few (here the first) and a very large one are read by the
+    # main process, the rest handed out
     huge = tmp_path / "yibao_2026-11.csv"
     with huge.open("wb") as fh:
         fh.truncate(WORKER_MAX_BYTES + 1)  # sparse: no disk used
     monkeypatch.setenv(WORKERS_ENV, "2")
     assert Preparer(print, print, [*small, huge], ()).pending == small[1:]
-    # the main process reads the first itself, however large the next: it stores the first
-    # first, and never holds one it is not storing
+    # the main process reads the largest of the first few itself: it would wait for it otherwise
     larger = write_csv(tmp_path / "yibao_2026-12.csv", [DIBAO_HEADER, *[dibao_row()] * 50])
     preparer = Preparer(print, print, [small[0], larger, *small[1:]], ())
-    assert preparer.mine == small[0] and preparer.pending == [larger, *small[1:]]
+    assert preparer.mine == larger and preparer.pending == small
+    # but never a very large one ahead of its turn: it would hold it while storing the
+    # files before it
+    preparer = Preparer(print, print, [larger, huge, *small], ())
+    assert preparer.mine == larger and preparer.pending == small
 
 
 def test_more_workers_than_cores_are_not_started(tmp_path, monkeypatch):

@@ -72,12 +72,14 @@ class Preparer:
         self.work, self.here, self.args = work, here, args
         self.workers = worker_count(files)
         # The main process reads one file itself while the workers start (a second of
-        # imports): the first, which it stores first, so that it never holds a file it is
-        # not storing (a region's registry, read ahead, held 7 GB while the standard
-        # addresses before it were read and stored); and every very large file: its
-        # cleaned rows would be held twice while they cross between processes.
+        # imports): the largest of the first few, so that it does not then wait for a worker
+        # on it; and every very large file, at its turn: its cleaned rows would be held twice
+        # while they cross between processes. A very large file is never its first one: read
+        # ahead, it would be held while the files before it are stored (a region's registry:
+        # 7 GB held while the standard addresses were read and stored).
         distinct = list(dict.fromkeys(files))
-        self.mine = distinct[0] if self.workers and distinct else None
+        first = [p for p in distinct[:self.workers + 1] if file_size(p) <= WORKER_MAX_BYTES]
+        self.mine = max(first, key=file_size, default=None) if self.workers else None
         self.pending = [p for p in distinct if p != self.mine and file_size(p) <= WORKER_MAX_BYTES]
         self.futures: dict[Path, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
