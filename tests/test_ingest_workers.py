@@ -104,6 +104,9 @@ def test_the_pool_is_used_only_where_it_pays(tmp_path, monkeypatch):
     # files before it
     preparer = Preparer(print, print, [larger, huge, *small], ())
     assert preparer.mine == larger and preparer.pending == small
+    # nor a file after a very large first one: that one is begun at once
+    preparer = Preparer(print, print, [huge, larger, *small], ())
+    assert preparer.mine is None and preparer.pending == [larger, *small]
 
 
 def test_more_workers_than_cores_are_not_started(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from itertools import takewhile
 from pathlib import Path
 
 from rootdb.errors import UsageError
@@ -74,11 +75,12 @@ class Preparer:
         # The main process reads one file itself while the workers start (a second of
         # imports): the largest of the first few, so that it does not then wait for a worker
         # on it; and every very large file, at its turn: its cleaned rows would be held twice
-        # while they cross between processes. A very large file is never its first one: read
-        # ahead, it would be held while the files before it are stored (a region's registry:
-        # 7 GB held while the standard addresses were read and stored).
+        # while they cross between processes. Only files before the first very large one are
+        # candidates: read ahead of its turn, a file is held while the files before it are
+        # stored (a region's registry: 7 GB while the standard addresses were read and
+        # stored), and a very large first file is begun at once, not after another.
         distinct = list(dict.fromkeys(files))
-        first = [p for p in distinct[:self.workers + 1] if file_size(p) <= WORKER_MAX_BYTES]
+        first = list(takewhile(lambda p: file_size(p) <= WORKER_MAX_BYTES, distinct[:self.workers + 1]))
         self.mine = max(first, key=file_size, default=None) if self.workers else None
         self.pending = [p for p in distinct if p != self.mine and file_size(p) <= WORKER_MAX_BYTES]
         self.futures: dict[Path, Future] = {}
