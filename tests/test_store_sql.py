@@ -76,7 +76,7 @@ def test_registered_frame_is_gone_after_the_block():
 def test_a_registered_frame_of_every_kind_of_column_is_stored_as_it_is():
     """What ingest and link store through `registered` comes back value for value: text
     short and long (Arrow keeps up to 12 bytes inside a string view, longer ones in its
-    buffers), empty and missing, lists of text, dates, times, decimals, yes/no, numbers."""
+    buffers), empty and missing, lists of text, dates, datetimes, decimals, yes/no, numbers."""
     frame = pl.DataFrame({
         "short": ["张三", "", None, "=1+2"],
         "long": ["北京市朝阳区建国路88号院3号楼2单元501室", None, "x" * 5000, "公民身份号码110101199003071234"],
