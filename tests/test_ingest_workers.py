@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import polars as pl
@@ -107,6 +108,40 @@ def test_the_pool_is_used_only_where_it_pays(tmp_path, monkeypatch):
     # nor a file after a very large first one: that one is begun at once
     preparer = Preparer(print, print, [huge, larger, *small], ())
     assert preparer.mine is None and preparer.pending == [larger, *small]
+
+
+def test_large_files_are_handed_out_one_per_worker_and_small_ones_further_ahead(tmp_path, monkeypatch):
+    """What a worker has done waits in the main process until its turn: large files are
+    handed out no further ahead than one per worker; small ones up to AHEAD_BYTES."""
+    class Submitted:  # records what would be handed to a worker
+        def __init__(self):
+            self.paths = []
+
+        def submit(self, fn, path, *args):
+            self.paths.append(path)
+            return Future()
+
+    def sized(name: str, size: int) -> Path:
+        path = tmp_path / name
+        with path.open("wb") as fh:
+            fh.truncate(size)  # sparse: no disk used
+        return path
+
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    first = sized("a_first.csv", 200 << 20)  # the largest of the first few: the main process's own
+    large = [sized(f"large_{i}.csv", 100 << 20) for i in range(3)]
+    small = [sized(f"small_{i}.csv", 1 << 20) for i in range(3)]
+    preparer = Preparer(print, print, [first, *large, *small], ())
+    preparer.pool = Submitted()
+    preparer._fill()
+    assert preparer.pool.paths == large[:2]  # the third large one waits for a worker
+    preparer = Preparer(print, print, [first, large[0], *small, large[1]], ())
+    preparer.pool = Submitted()
+    preparer._fill()
+    assert preparer.pool.paths == [large[0], small[0]]
+    assert preparer.mine == first
+    preparer.take(large[0])  # its turn: the small ones are handed out, the large one waits
+    assert preparer.pool.paths == [large[0], *small]
 
 
 def test_more_workers_than_cores_are_not_started(tmp_path, monkeypatch):

@@ -1,9 +1,9 @@
 """Files read and cleaned in worker processes while the main process loads the one before.
 
 Reading and cleaning a file needs no database: `Preparer` hands the files of a run to a
-pool of worker processes, a few files ahead of the one being loaded, and the main process
-takes each file's outcome in the run's order, then stores it in its own transaction as
-before. Loading stays in one process and in order, so what a run stores and in which
+pool of worker processes, one file per worker ahead of the one being loaded (small files
+further), and the main process takes each file's outcome in the run's order, then stores
+it in its own transaction as before. Loading stays in one process and in order, so what a run stores and in which
 order is the same as in one process.
 
 The pool is used when it pays: more than one file, more than one core and at least
@@ -104,12 +104,15 @@ class Preparer:
             self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
 
     def _fill(self) -> None:
-        """Keep one file per worker and one more in hand, and small files further ahead up
-        to `AHEAD_BYTES`: a worker goes on with the small files after a large one while the
-        main process waits for the large one; cleaned files never pile up in memory."""
+        """Keep one file per worker, and small files further ahead up to `AHEAD_BYTES`: a
+        worker goes on with the small files after a large one while the main process waits
+        for the large one; cleaned files never pile up in memory. A file done by a worker
+        is held by the main process until its turn: one more large file in hand held a
+        region's 2 GB more while the main process stored a large file of its own, and
+        did not make a city's ingest faster."""
         while self.pending:
             ahead = sum(file_size(p) for p in self.futures)
-            if len(self.futures) >= self.workers + 1 and ahead + file_size(self.pending[0]) > AHEAD_BYTES:
+            if len(self.futures) >= self.workers and ahead + file_size(self.pending[0]) > AHEAD_BYTES:
                 return
             path = self.pending.pop(0)
             self.futures[path] = self.pool.submit(self.work, path, *self.args)
