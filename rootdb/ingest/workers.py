@@ -3,8 +3,8 @@
 Reading and cleaning a file needs no database: `Preparer` hands the files of a run to a
 pool of worker processes, one file per worker ahead of the one being loaded (small files
 further), and the main process takes each file's outcome in the run's order, then stores
-it in its own transaction as before. Loading stays in one process and in order, so what a run stores and in which
-order is the same as in one process.
+it in its own transaction as before. Loading stays in one process and in order, so what a
+run stores and in which order is the same as in one process.
 
 The pool is used when it pays: more than one file, more than one core and at least
 `PARALLEL_MIN_BYTES` to read (starting a worker costs about a second of imports).
