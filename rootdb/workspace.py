@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from rootdb.errors import DatabaseBusy, UsageError, WorkspaceError
+from rootdb.store import SCHEMA_VERSION
 from rootdb.store.sql import scalar
 
 CONFIG_NAME = "rootdb.toml"
@@ -133,7 +134,7 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
     while True:
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
-            return _open(db_path, read_only)
+            con = _open(db_path, read_only)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():
@@ -145,8 +146,29 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
                 ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+            continue
         except duckdb.Error as exc:
             raise _open_failure(db_path, exc) from exc
+        try:
+            _require_known_schema(con, db_path)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+
+def _require_known_schema(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """A database a newer rootdb wrote (its tables may mean what this version does not
+    know) is neither read nor written: a Chinese error, the database as it was."""
+    has_meta = scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                           "AND schema_name = 'main' AND table_name = 'rootdb_meta'")
+    if not has_meta:
+        return
+    rows = con.execute("SELECT value FROM rootdb_meta WHERE key = 'schema_version'").fetchall()
+    version = rows[0][0] if rows else None
+    if version is not None and not (version.isascii() and version.isdigit() and int(version) <= SCHEMA_VERSION):
+        raise WorkspaceError(f"数据库 {db_path} 由更新版本的 rootdb 写入（数据库版本 {version}，"
+                             f"本程序只支持到版本 {SCHEMA_VERSION}）：请升级 rootdb 后再用；数据库未作任何改动")
 
 
 def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:

@@ -12,7 +12,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
 
-from conftest import DIBAO_HEADER, dibao_row, write_xlsx
+from conftest import DIBAO_HEADER, dibao_row, write_csv, write_xlsx
 from rootdb.cli import render
 from rootdb.cli.main import app
 from rootdb.ingest import ingest
@@ -283,3 +283,25 @@ def test_ctrl_c_during_a_query_ends_with_the_chinese_message_not_a_traceback(cap
         _run(a_long_query, {}, debug=False)
     assert stopped.value.exit_code == 1
     assert "已中断" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["status"], ["ingest", "dibao.csv"], ["report", "R01"], ["link"]])
+def test_a_database_a_newer_rootdb_wrote_is_refused_and_left_as_it_was(tmp_path, command):
+    """Its tables may mean what this version does not know: no command reads or writes
+    it; a Chinese error says to upgrade."""
+    import duckdb
+
+    from rootdb.store import SCHEMA_VERSION
+    from rootdb.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    write_csv(tmp_path / "dibao.csv", [DIBAO_HEADER, dibao_row()])
+    with duckdb.connect(str(ws.db_path)) as con:
+        con.execute("UPDATE rootdb_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    before = ws.db_path.read_bytes()
+    args = [tmp_path / a if a.endswith(".csv") else a for a in command]
+    result = runner.invoke(app, [str(a) for a in [*args, "--db", ws.db_path]])
+    assert result.exit_code not in (0, 2), result.output
+    assert "更新版本的 rootdb" in result.output and "请升级 rootdb" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert ws.db_path.read_bytes() == before

@@ -29,7 +29,7 @@ import polars as pl
 
 from rootdb.store.sql import registered, scalar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of the workspace database's tables (rootdb_meta), raised when their meaning changes
 # An entity id as link makes them, upper-cased: P00000001, H + 地址编码, HN + hash, S…
 ENTITY_ID = re.compile(r"[A-Z][0-9A-Z]{1,40}")
 
