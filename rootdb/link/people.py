@@ -39,7 +39,7 @@ import polars as pl
 
 from rootdb.link.engines import Engine
 from rootdb.store import fetch_frame, frame_to_table
-from rootdb.store.sql import arrow_view, scalar, scratch
+from rootdb.store.sql import registered, scalar, scratch
 
 REGISTRY_FEED = "registry_persons"
 
@@ -598,20 +598,17 @@ def probabilistic(
     if charts_dir is not None:
         engine.write_charts(con, registry, feed, stored, pairs, clustered, charts_dir)
     clusters, review = splink_model.clusters_and_review(clustered, pairs, threshold, alone)
-    con.register("_clusters", arrow_view(clusters))
-    con.register("_members", arrow_view(members))
-    con.execute(
-        """
-        CREATE OR REPLACE TABLE link_person_clusters AS
-        SELECT * FROM _clusters WHERE source_dataset = 'registry'
-        UNION ALL  -- every record takes the cluster of the record it was compared through
-        SELECT m.record_id AS unique_id, c.* EXCLUDE (unique_id)
-        FROM _clusters c JOIN _members m ON m.unique_id = c.unique_id
-        WHERE c.source_dataset = 'feed'
-        """
-    )
-    con.unregister("_clusters")
-    con.unregister("_members")
+    with registered(con, "_clusters", clusters), registered(con, "_members", members):
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE link_person_clusters AS
+            SELECT * FROM _clusters WHERE source_dataset = 'registry'
+            UNION ALL  -- every record takes the cluster of the record it was compared through
+            SELECT m.record_id AS unique_id, c.* EXCLUDE (unique_id)
+            FROM _clusters c JOIN _members m ON m.unique_id = c.unique_id
+            WHERE c.source_dataset = 'feed'
+            """
+        )
     frame_to_table(con, "link_person_review", review)
     # A model that had too few records to train fully links tonight, and is not saved:
     # the next link trains again, on what has arrived by then.
