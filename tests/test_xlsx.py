@@ -100,6 +100,34 @@ def test_many_rows_in_chunks_two_tables_and_two_sheets(tmp_path):
     assert pl.read_excel(path, sheet_name="二").height == 10
 
 
+def test_a_large_sheet_is_deflated_by_isal_and_every_entry_checks(tmp_path):
+    """The spliced sheet is deflated by ISA-L (faster than zlib, as small): its bytes are
+    what isal's deflater makes of the chunks, and zipfile checks every entry's CRC."""
+    import zipfile
+
+    from isal import isal_zlib
+
+    path = tmp_path / "t.xlsx"
+    n = 45_001
+    workbook = new_workbook(path)
+    write_frame(workbook, workbook.add_worksheet("s"), pl.DataFrame({"k": range(n), "v": [f"值{i}" for i in range(n)]}))
+    workbook.close()
+    with zipfile.ZipFile(path) as book:
+        assert book.testzip() is None
+        info = book.getinfo("xl/worksheets/sheet1.xml")
+        with book.open(info) as entry:
+            xml = entry.read()
+        with open(path, "rb") as raw:  # the entry's deflated bytes, after its local header
+            raw.seek(info.header_offset)
+            header = raw.read(30)
+            raw.seek(info.header_offset + 30 + int.from_bytes(header[26:28], "little")
+                     + int.from_bytes(header[28:30], "little"))
+            deflated = raw.read(info.compress_size)
+    assert xml.count(b"<row ") == n + 1
+    packer = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15)
+    assert deflated == packer.compress(xml) + packer.flush()  # zlib's stream is another
+
+
 def test_same_content_same_bytes(tmp_path):
     frame = pl.DataFrame({"a": ["x", "y"], "b": [1.25, None]})
     for name in ("1.xlsx", "2.xlsx"):
