@@ -135,5 +135,8 @@ def disk_full(exc: BaseException) -> bool:
 
 INTERRUPTED_MESSAGE = "已中断：进行中的这一步没有写入任何内容，此前已完成的保持不变。"
 
-DISK_FULL_MESSAGE = ("磁盘空间不足，本次操作未完成，数据库保持原样。大批数据比对时 DuckDB 会在数据库旁的 "
-                     "“数据库文件名.tmp” 目录写临时文件，可能需要与数据库本身相当的空间；请清理磁盘后重试")
+_DISK_FULL_ADVICE = ("大批数据比对时 DuckDB 会在数据库旁的 “数据库文件名.tmp” 目录写临时文件，"
+                     "可能需要与数据库本身相当的空间；请清理磁盘后重试")
+DISK_FULL_MESSAGE = "磁盘空间不足，本次操作未完成，数据库保持原样。" + _DISK_FULL_ADVICE
+# A run of several steps (nightly), each kept once done: only the step under way is undone.
+DISK_FULL_STEP_MESSAGE = "磁盘空间不足：进行中的这一步没有写入任何内容，此前已完成的保持不变。" + _DISK_FULL_ADVICE

@@ -36,14 +36,14 @@ import re
 import shutil
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from rootdb.errors import (DISK_FULL_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, disk_full, interrupted,
+from rootdb.errors import (DISK_FULL_STEP_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, disk_full, interrupted,
                            out_of_memory)
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
@@ -148,7 +148,7 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
         run.status, run.exit_code = "failed", ExitCode.FAILED
         run.message = mask_text(str(exc) if isinstance(exc, RootdbError)
                                 else INTERRUPTED_MESSAGE if interrupted(exc)
-                                else DISK_FULL_MESSAGE if disk_full(exc)
+                                else DISK_FULL_STEP_MESSAGE if disk_full(exc)
                                 else out_of_memory_message() if out_of_memory(exc) else f"{type(exc).__name__}: {exc}")
         log.error("失败：%s\n%s", run.message, traceback.format_exc())
     run.warnings = [mask_text(w) for w in run.warnings]
@@ -224,7 +224,9 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     # of memory or disk space is not the department's to mend: it stays for the next run.
     for entry in run.files:
         if entry["status"] == "failed" and not entry["retry"]:
-            entry["moved_to"] = _reject(Path(entry["path"]), ws.root / "rejected", entry["message"] or "无法导入")
+            why = entry["message"] or "无法导入"
+            entry["moved_to"] = _file_away(run, ws.root, Path(entry["path"]), ws.root / "rejected",
+                                           lambda path, folder: _reject(path, folder, why))
 
     # 2. Link when a file was loaded, or review decisions imported, since the last link
     #    that got to its end (tonight, by hand, or by a run killed before its link); and
@@ -251,7 +253,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     archive = ws.root / "archive" / dt.date.today().isoformat()
     for entry in run.files:
         if entry["status"] in ("loaded", "unchanged"):
-            entry["moved_to"] = _move(Path(entry["path"]), archive)
+            entry["moved_to"] = _file_away(run, ws.root, Path(entry["path"]), archive, _move)
     if any(f["retry"] for f in run.files):
         run.status, run.exit_code = "done_with_retry", ExitCode.RETRY
     elif any(f["status"] == "failed" for f in run.files):
@@ -582,7 +584,26 @@ def _move(path: Path, folder: Path) -> str | None:
         shutil.move(str(path), str(target))
     except FileNotFoundError:
         return None
+    except OSError:
+        if os.path.lexists(path):  # still in the inbox: what the copy left in `folder` is no file
+            target.unlink(missing_ok=True)
+        raise
     return str(target)
+
+
+def _file_away(run: NightlyRun, root: Path, path: Path, folder: Path,
+               move: Callable[[Path, Path], str | None]) -> str | None:
+    """`move(path, folder)`: where the file went, or None. A file that cannot be moved
+    (a full disk, a folder that cannot be made) stays in the inbox with a warning: the
+    night's work is done and kept, and the next run takes the file up again (a loaded
+    one is then unchanged)."""
+    try:
+        return move(path, folder)
+    except OSError as exc:
+        reason = "磁盘空间不足" if disk_full(exc) else "无法在那里写入文件"
+        run.warnings.append(f"{readable_path(path.name)} 未能移入 {folder.relative_to(root).as_posix()}/（{reason}），"
+                            "仍留在收件箱，下次运行时再处理")
+        return None
 
 
 def nightly_message(message: str | None) -> str | None:

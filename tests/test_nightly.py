@@ -475,6 +475,38 @@ def test_a_night_out_of_memory_records_which_limit_to_raise(sample_db, tmp_path,
     assert [p.name for p in (tmp_path / "reports").iterdir()] == ["yesterday.xlsx"]
 
 
+def test_a_file_that_cannot_be_filed_away_stays_in_the_inbox_and_the_night_keeps_its_work(tmp_path):
+    """archive/ and rejected/ cannot be written (here: a file stands where each folder
+    goes; a full disk ends the same way): the night still loads, rejects and records
+    what it did, says in Chinese which file stayed in the inbox, and the next run, with
+    the folders free, files them away (the loaded one is then unchanged)."""
+    ws = init_workspace(tmp_path / "街道")
+    inbox = ws.root / "inbox"
+    shutil.copy(SAMPLE / "binzang_2026-11.csv", inbox)
+    (inbox / "yibao_2026-11-03_损坏.csv").write_bytes(bytes(range(256)) * 50)
+    for blocked in ("archive", "rejected"):
+        (ws.root / blocked).write_text("不是文件夹", encoding="utf-8")
+    first = _night(ws, 2)
+    assert first.exit_code == ExitCode.REJECTED and first.status == "done_with_rejected", first.message
+    files = {f["file"]: f for f in first.files}
+    assert files["binzang_2026-11.csv"]["status"] == "loaded" and files["binzang_2026-11.csv"]["moved_to"] is None
+    assert files["yibao_2026-11-03_损坏.csv"]["moved_to"] is None
+    assert sorted(p.name for p in inbox.iterdir()) == ["binzang_2026-11.csv", "yibao_2026-11-03_损坏.csv"]
+    stayed = [w for w in first.warnings if "仍留在收件箱" in w]
+    assert len(stayed) == 2 and any(w.startswith("binzang_2026-11.csv 未能移入 archive/") for w in stayed)
+    assert any(w.startswith("yibao_2026-11-03_损坏.csv 未能移入 rejected/（无法在那里写入文件）") for w in stayed)
+    assert json.loads(Path(first.record_file).read_text(encoding="utf-8"))["status"] == "done_with_rejected"
+
+    for blocked in ("archive", "rejected"):
+        (ws.root / blocked).unlink()
+    second = _night(ws, 3)
+    assert {f["file"]: f["status"] for f in second.files} == {"binzang_2026-11.csv": "unchanged",
+                                                             "yibao_2026-11-03_损坏.csv": "failed"}
+    assert not any(inbox.iterdir())
+    assert [p.name for p in (ws.root / "rejected").iterdir() if p.suffix == ".csv"] == ["yibao_2026-11-03_损坏.csv"]
+    assert [p.name for p in (ws.root / "archive").rglob("*.csv")] == ["binzang_2026-11.csv"]
+
+
 def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(tmp_path, monkeypatch):
     """A file that fails for want of DuckDB's memory is not the department's to mend: it
     stays in the inbox (no note in rejected/, never called 退回), the night exits 5 saying
