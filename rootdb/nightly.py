@@ -43,8 +43,8 @@ from pathlib import Path
 
 import polars as pl
 
-from rootdb.errors import (DISK_FULL_STEP_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, disk_full, interrupted,
-                           out_of_memory)
+from rootdb.errors import (DISK_FULL_STEP_MESSAGE, INTERRUPTED_MESSAGE, ExitCode, RootdbError, UsageError, disk_full,
+                           interrupted, out_of_memory)
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 from rootdb.ingest.results import gbk_name, readable_path
@@ -116,7 +116,6 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
 
     ws = locate(db)
     require_existing(ws)
-    _check_memory_limits()  # bad usage before anything is done, not a night failed at its link
     now = dt.datetime.now()
     run = NightlyRun(run_id=now.strftime("%Y%m%d-%H%M%S-%f"), started=now.isoformat(timespec="seconds"),
                      as_of=(as_of or now.date()).isoformat())
@@ -127,8 +126,9 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     run.record_file = str(runs_dir / f"nightly_{run.run_id}.json")
     log = _logger(Path(run.log_file))
     started = time.perf_counter()
-    stopped: KeyboardInterrupt | None = None
+    stopped: KeyboardInterrupt | UsageError | None = None
     try:
+        _check_memory_limits()  # bad usage before anything is done, not a night failed at its link
         with _run_lock(ws.root / LOCK_NAME, LOCK_WAIT_SECONDS if wait is None else wait):
             # A run killed midway leaves this "running" record: the next run then links again.
             _write_record(run)
@@ -138,6 +138,10 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     except _Busy as exc:
         run.status, run.exit_code, run.message = "busy", ExitCode.BUSY, str(exc)
         log.warning(str(exc))
+    except _Refused as exc:  # recorded (`rootdb status` shows the night refused), then exit 2
+        run.status, run.exit_code, run.message = "failed", ExitCode.USAGE, str(exc)
+        log.error("失败：%s", run.message)
+        stopped = exc
     except KeyboardInterrupt as exc:  # Ctrl+C: recorded, then the command ends as after any
         run.status, run.exit_code, run.message = "failed", ExitCode.FAILED, INTERRUPTED_MESSAGE
         log.error("失败：%s", run.message)
@@ -166,13 +170,20 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     return run
 
 
+class _Refused(UsageError):
+    """Bad usage found before the night starts (`_check_memory_limits`)."""
+
+
 def _check_memory_limits() -> None:
     """Both memory variables readable (`workspace.memory_limit`), else a usage error."""
     from rootdb import workspace
     from rootdb.link import model
 
-    workspace.memory_limit("ROOTDB_MEMORY_LIMIT", workspace.MEMORY_LIMIT)
-    workspace.memory_limit("ROOTDB_SPLINK_MEMORY_LIMIT", model.SPLINK_MEMORY_LIMIT)
+    try:
+        workspace.memory_limit("ROOTDB_MEMORY_LIMIT", workspace.MEMORY_LIMIT)
+        workspace.memory_limit("ROOTDB_SPLINK_MEMORY_LIMIT", model.SPLINK_MEMORY_LIMIT)
+    except UsageError as exc:
+        raise _Refused(str(exc)) from None
 
 
 def _write_record(run: NightlyRun) -> None:

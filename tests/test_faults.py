@@ -237,3 +237,8 @@ def test_a_memory_limit_that_cannot_be_read_is_bad_usage_named_in_chinese(worksp
     assert f"{variable}={value}".replace(" ", "") in message and words in message, message
     assert "Error" not in message, message
     assert _state(db) == before
+    if command[0] == "nightly":  # the night refused is on record, for `rootdb status` and whoever reads runs/
+        record = json.loads(max((workspace / "runs").glob("nightly_*.json")).read_text(encoding="utf-8"))
+        assert (record["status"], record["exit_code"]) == ("failed", 2) and f"{variable}={value}" in record["message"]
+        status = subprocess.run(ROOTDB + ["status", "--db", str(db)], capture_output=True, text=True, timeout=600)
+        assert f"{variable}={value}" in re.sub(r"[\s│]", "", status.stdout), status.stdout
