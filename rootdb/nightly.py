@@ -721,9 +721,11 @@ def recent_runs(root: Path, limit: int = 10) -> list[dict]:
         status = data.get("status")
         if status == "running" and not running:
             status = "interrupted"
+        files = data.get("files", [])
         out.append({"run_id": data.get("run_id"), "started": data.get("started"), "status": status,
                     "exit_code": data.get("exit_code"), "seconds": data.get("seconds"),
-                    "message": data.get("message"), "files": len(data.get("files", [])),
+                    "message": data.get("message"), "files": len(files),
+                    "rejected": sum(f.get("status") == "failed" and not f.get("retry") for f in files),
                     "changes": data.get("changes", {}), "record_file": str(record)})
     return out
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -302,7 +305,6 @@ def test_names_in_gbk_are_renamed_as_they_read_and_loaded(tmp_path):
     """Files unzipped from an archive made on Windows have GBK names (and folders): the
     night renames them as they read and loads them; a name that is not GBK either is
     rejected, filed and noted under a name that can be shown; the run's record is kept."""
-    import os
 
     ws = init_workspace(tmp_path / "街道")
     inbox = os.fsencode(ws.root / "inbox")
@@ -345,7 +347,6 @@ def test_gbk_names_are_renamed_once_they_have_settled(tmp_path):
     """A file or folder keeps its GBK name until it has settled, as ingest waits for a
     file: a folder with a file still being written into it too (a copying program goes on
     by the old name); then both are renamed."""
-    import os
     import time
 
     from rootdb.nightly import _readable_names
@@ -518,6 +519,7 @@ def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(t
     big = ws.root / "inbox" / "yibao_2026-11.csv"
     big.write_text("\n".join([header, *rows * 40]) + "\n", encoding="utf-8")  # ~110,000 rows
     shutil.copy(SAMPLE / "binzang_2026-11.csv", ws.root / "inbox")
+    (ws.root / "inbox" / "yibao_2026-11-03_损坏.csv").write_bytes(bytes(range(256)) * 50)  # the department's to mend
     monkeypatch.setenv("ROOTDB_INGEST_WORKERS", "0")
     monkeypatch.setattr(workspace, "MEMORY_LIMIT", "5MB")
     first = _night(ws, 2)
@@ -526,10 +528,15 @@ def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(t
     assert files[big.name]["retry"] and "内存不够" in files[big.name]["message"]
     assert files["binzang_2026-11.csv"]["status"] == "loaded" and not files["binzang_2026-11.csv"]["retry"]
     assert [p.name for p in (ws.root / "inbox").iterdir()] == [big.name]
-    assert not (ws.root / "rejected").exists() or not any((ws.root / "rejected").iterdir())
-    assert "待重试 1" in first.headline() and "退回 0" in first.headline()
-    assert first.steps[0].detail == {"files": 2, "loaded": 1, "unchanged": 0, "failed": 0, "retry": 1}
+    assert [p.name for p in (ws.root / "rejected").iterdir() if p.suffix == ".csv"] == ["yibao_2026-11-03_损坏.csv"]
+    assert "待重试 1" in first.headline() and "退回 1" in first.headline()
+    assert first.steps[0].detail == {"files": 3, "loaded": 1, "unchanged": 0, "failed": 1, "retry": 1}
     assert f"文件 {big.name}：待重试" in Path(first.log_file).read_text(encoding="utf-8")
+    # exit 5 outranks 3, and `rootdb status` says both
+    assert (recent_runs(ws.root)[0]["status"], recent_runs(ws.root)[0]["rejected"]) == ("done_with_retry", 1)
+    status = subprocess.run([sys.executable, "-m", "rootdb", "status", "--db", str(ws.db_path)],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert "完成，有文件待重试，有退回" in status.stdout, status.stdout + status.stderr
 
     monkeypatch.undo()
     second = _night(ws, 3)
@@ -543,10 +550,7 @@ def test_ctrl_c_during_a_night_is_recorded_in_chinese(tmp_path, pause_at):
     the reports are swapped in: the command ends with the Chinese message and exit 1, and
     the night's record says so — not left 'running' with an empty message; the file is
     still in the inbox for the next run."""
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
     ws = init_workspace(tmp_path / "街道")

@@ -388,7 +388,10 @@ def nightly_table(runs: list[dict], title: str) -> None:
     table.add_column("变动 / 说明", overflow="fold")
     for r in runs:
         changes = "，".join(f"{k} {v}" for k, v in (r.get("changes") or {}).items() if v)
-        table.add_row((r.get("started") or "")[5:16].replace("T", " "), _NIGHTLY_STATUS.get(r["status"], r["status"]),
+        result = _NIGHTLY_STATUS.get(r["status"], r["status"])
+        if r["status"] == "done_with_retry" and r.get("rejected"):  # exit 5 outranks 3: both said
+            result = "[red]完成，有文件待重试，有退回[/]"
+        table.add_row((r.get("started") or "")[5:16].replace("T", " "), result,
                       str(r.get("files", 0)), f"{r.get('seconds') or 0:.0f} 秒", r.get("message") or changes or "-")
     _fit(table, "变动 / 说明")
     _stdout().print(table)
