@@ -454,10 +454,11 @@ def nightly(as_of: AsOfOption = None, opts: Options = Options()) -> None:
     """夜间自动运行：收件箱导入、比对、报表、归档
 
     收件箱 inbox/ 中 ROOTDB_INBOX_SETTLE 秒（默认 60）内没有改动的文件被导入；处理完的移到
-    archive/日期/，退回的移到 rejected/ 并附原因；因内存或磁盘不足未能导入的留在收件箱，
-    下次运行重试；reports/ 整体换成本次的报表。另一次运行未结束时等待 ROOTDB_LOCK_WAIT 秒（默认 60）。
+    archive/日期/，退回的移到 rejected/ 并附原因；因内存或磁盘不足未能导入的，或移不走的，留在收件箱，
+    下次运行再处理；reports/ 整体换成本次的报表。另一次运行未结束时等待 ROOTDB_LOCK_WAIT 秒（默认 60）。
 
-    退出码：0 完成；1 失败，报表和收件箱未变；3 完成，但有文件被退回；4 另一次运行未结束，本次什么也没做；
+    退出码：0 完成；1 失败，报表和收件箱未变；2 内存设置无法识别，未运行（也记入运行记录）；
+    3 完成，但有文件被退回；4 另一次运行未结束，本次什么也没做；
     5 完成，但有文件因内存或磁盘不足未导入，留在收件箱待下次运行。
     """
     from rootdb.commands import parse_date
