@@ -215,9 +215,9 @@ def _widen_dimension(xml: str, tables: list[_Rows]) -> str:
 
 
 def _deflate_with_isal(entry) -> None:
-    """The zip entry `entry`, just opened for writing, deflated by ISA-L: the same raw
-    deflate stream zlib makes, only faster. zipfile has no way to choose the deflater but
-    its writer's `_compressor`; should a Python rename it, the entry is zlib's as before."""
+    """The zip entry `entry`, just opened for writing, deflated by ISA-L: a raw deflate
+    stream as zlib's, made faster. zipfile has no way to choose the deflater but its
+    writer's `_compressor`; should a Python rename it, zlib deflates at the same level."""
     if getattr(entry, "_compressor", None) is not None and entry._file_size == 0:
         entry._compressor = isal_zlib.compressobj(_COMPRESS_LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
 
@@ -235,6 +235,7 @@ def _splice_rows(path: Path, pending: list[_Rows]) -> None:
                 dst.writestr(info, data)
                 continue
             xml = _widen_dimension(data.decode("utf-8"), by_sheet[info.filename])
+            info._compresslevel = _COMPRESS_LEVEL  # zlib's, should isal not take over; compress_level from 3.13
             with dst.open(info, "w", force_zip64=True) as out:
                 _deflate_with_isal(out)
                 position = 0
