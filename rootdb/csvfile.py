@@ -31,11 +31,12 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 
 def write_csv(frame: pl.DataFrame, path: Path | str, *, bom: bool = True, date_format: str = "%Y-%m-%d") -> None:
     """The frame as a CSV file, formulas neutralised; lists written as 低保、特困."""
-    from rootdb.outpaths import output_file
+    from rootdb.outpaths import output_file, written_whole
 
-    output_file(path, "导出.csv")  # not an existing folder
+    path = output_file(path, "导出.csv")  # not an existing folder
     frame = frame.with_columns(
         pl.col(c).cast(pl.List(pl.String)).list.join("、")
         for c, dtype in frame.schema.items() if isinstance(dtype, pl.List)
     )
-    neutralise_formulas(frame).write_csv(path, include_bom=bom, date_format=date_format)
+    with written_whole(path) as partial:
+        neutralise_formulas(frame).write_csv(partial, include_bom=bom, date_format=date_format)

@@ -5,10 +5,14 @@ to write into (`rootdb report --out`) must not be an existing file; and no part 
 way there may be a file. Folders that do not exist yet are created when the file is
 written. Checked before the database is read and before anything is written or audited,
 so a wrong path costs nothing and leaves no audit row for a file that never appears.
+A file is written whole or not at all (`written_whole`): a failure leaves what was there.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rootdb.errors import UsageError
@@ -43,3 +47,20 @@ def output_folder(path: Path | str, example: str = "我的报表") -> Path:
     if blocking is not None:
         raise UsageError(f"--out {path}：{blocking} 是一个文件，不是文件夹，无法在其中建目录")
     return path
+
+
+def partial_name(path: Path) -> Path:
+    """The hidden file beside `path` that becomes it once written whole."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """The file to write instead of `path`, put in its place only when the block ends
+    well: a failure (a full disk, Ctrl+C) leaves `path` as it was and nothing beside it."""
+    partial = partial_name(path)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

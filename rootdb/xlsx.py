@@ -82,7 +82,10 @@ class Workbook(xlsxwriter.Workbook):
     styles (so everything else on the sheet stays xlsxwriter's)."""
 
     def __init__(self, filename, options=None):
-        super().__init__(filename, options)
+        from rootdb.outpaths import partial_name
+
+        self.target = Path(filename)  # written whole on close, or not at all (`outpaths.written_whole`)
+        super().__init__(str(partial_name(self.target)), options)
         self._rows: list[_Rows] = []
 
     def write_rows(self, sheet: Worksheet, first_row: int, cells: pl.DataFrame, styles: list) -> None:
@@ -100,14 +103,19 @@ class Workbook(xlsxwriter.Workbook):
         if first_row + rows > EXCEL_MAX_ROWS:
             from rootdb.errors import UsageError
 
-            raise UsageError(f"{Path(self.filename).name}：共 {rows:,} 行，超过 Excel 一个工作表能放的 "
+            raise UsageError(f"{self.target.name}：共 {rows:,} 行，超过 Excel 一个工作表能放的 "
                              f"{EXCEL_MAX_ROWS:,} 行；请缩小范围（如按社区、网格），或导出为 .csv 文件")
 
     def close(self) -> None:
-        super().close()
-        if self._rows:
-            _splice_rows(Path(self.filename), self._rows)
-            self._rows = []
+        from rootdb.outpaths import written_whole
+
+        with written_whole(self.target) as partial:
+            try:
+                super().close()  # into `partial`, the name it was made with
+                if self._rows:
+                    _splice_rows(partial, self._rows)
+            finally:
+                self._rows = []
 
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -227,7 +235,16 @@ def _splice_rows(path: Path, pending: list[_Rows]) -> None:
     by_sheet: dict[str, list[_Rows]] = {}
     for rows in pending:
         by_sheet.setdefault(f"xl/worksheets/sheet{rows.sheet_index + 1}.xml", []).append(rows)
-    temp = path.with_name(f".{path.name}.rows")
+    temp = path.with_name(f"{path.name}.rows")
+    try:
+        _splice_into(path, temp, by_sheet)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _splice_into(path: Path, temp: Path, by_sheet: dict[str, list[_Rows]]) -> None:
+    """`path`'s entries into the zip `temp`, the sheets of `by_sheet` with their rows."""
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as dst:
         for info in src.infolist():
             data = src.read(info)
@@ -248,7 +265,6 @@ def _splice_rows(path: Path, pending: list[_Rows]) -> None:
                         out.write(chunk)
                     position = end
                 out.write(xml[position:].encode("utf-8"))
-    os.replace(temp, path)
 
 
 HEADING_ROWS = 2  # the heading's rows: a table under it starts on this row (0-based)

@@ -221,3 +221,36 @@ def test_an_export_refuses_a_suffix_it_does_not_write(command, tmp_path):
     result = invoke(*command, "--out", tmp_path / "导出.json", "--db", tmp_path / "none.duckdb")
     assert result.exit_code == 2 and ".csv 或 .xlsx" in result.output
     assert not (tmp_path / "导出.json").exists()
+
+
+_WRITE_TOO_MUCH = """
+import resource, signal, sys
+import polars as pl
+from rootdb.exports import write_table
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+frame = pl.DataFrame({"k": range(200_000), "v": [f"值{i}" for i in range(200_000)]})
+try:
+    write_table(frame, sys.argv[1], "表")
+except OSError as exc:  # polars says it in its own words: File too large (os error 27)
+    print("failed", exc.errno or "")
+"""
+
+
+@pytest.mark.parametrize("name", ["导出.xlsx", "导出.csv"])
+def test_an_output_that_cannot_be_written_whole_leaves_what_was_there(tmp_path, name):
+    """A write that fails midway (the operating system refuses the file past 200 KB here, as
+    a full disk would): the file the user had at that path is as it was, and nothing
+    half written is left beside it."""
+    import errno
+    import subprocess
+    import sys
+
+    out = tmp_path / name
+    out.write_text("上次的导出", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", _WRITE_TOO_MUCH, str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.stdout.split()[0] == "failed" and done.stdout.split()[1:] in ([], [str(errno.EFBIG)]), \
+        done.stdout + done.stderr
+    assert out.read_text(encoding="utf-8") == "上次的导出"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
