@@ -36,7 +36,7 @@ import re
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -161,7 +161,10 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     run.seconds = round(time.perf_counter() - started, 2)
     run.finished = dt.datetime.now().isoformat(timespec="seconds")
     log.info("结束：%s（%.1f 秒）", run.headline(), run.seconds)
-    _write_record(run)
+    try:
+        _write_record(run)
+    except OSError as exc:  # the record of the start stays: `rootdb status` reads it as interrupted
+        run.warnings.append(f"本次运行记录未能写入（{_cannot_write(exc)}）：{run.record_file}")
     for handler in list(log.handlers):
         handler.close()
         log.removeHandler(handler)
@@ -187,8 +190,15 @@ def _check_memory_limits() -> None:
 
 
 def _write_record(run: NightlyRun) -> None:
-    Path(run.record_file).write_text(json.dumps(_masked(run.to_dict()), ensure_ascii=False, indent=2),
-                                     encoding="utf-8")
+    """The run record, replaced whole or not at all: a full disk never leaves half a record
+    (which `rootdb status` could not read), only the one written before."""
+    record = Path(run.record_file)
+    partial = record.with_name(f".{record.name}.part")
+    try:
+        partial.write_text(json.dumps(_masked(run.to_dict()), ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(partial, record)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _masked(value):
@@ -235,9 +245,8 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     # of memory or disk space is not the department's to mend: it stays for the next run.
     for entry in run.files:
         if entry["status"] == "failed" and not entry["retry"]:
-            why = entry["message"] or "无法导入"
-            entry["moved_to"] = _file_away(run, ws.root, Path(entry["path"]), ws.root / "rejected",
-                                           lambda path, folder: _reject(path, folder, why))
+            if _file_away(run, ws.root, entry, ws.root / "rejected"):
+                _note_rejection(run, entry)
 
     # 2. Link when a file was loaded, or review decisions imported, since the last link
     #    that got to its end (tonight, by hand, or by a run killed before its link); and
@@ -264,7 +273,7 @@ def _run_steps(ws, run: NightlyRun, log: logging.Logger, settle: float) -> None:
     archive = ws.root / "archive" / dt.date.today().isoformat()
     for entry in run.files:
         if entry["status"] in ("loaded", "unchanged"):
-            entry["moved_to"] = _file_away(run, ws.root, Path(entry["path"]), archive, _move)
+            _file_away(run, ws.root, entry, archive)
     if any(f["retry"] for f in run.files):
         run.status, run.exit_code = "done_with_retry", ExitCode.RETRY
     elif any(f["status"] == "failed" for f in run.files):
@@ -280,21 +289,26 @@ def _reports_and_changes(ws, run: NightlyRun, log: logging.Logger, as_of: dt.dat
     reports_dir = ws.root / "reports"
     staging = ws.root / f".reports-new-{run.run_id}"
     read: list[_Today] = []
-    with _step(run, "reports", log) as step:
-        # The changes read the reports' tables on their connection: prepared once, not twice.
-        report_run = run_reports(select_templates([], True), as_of=as_of, out=staging, db=str(ws.db_path),
-                                 then=lambda con: read.append(_read_today(con)))
-        step.detail = {"reports": len(report_run.reports), "rows": sum(r.rows for r in report_run.reports)}
-    with _step(run, "changes", log) as step:
-        state, changes, unit_name = _compare(read[0])
-        if changes is not None:
-            _write_changes(staging / f"变动情况_{run.as_of}.xlsx", changes, as_of, unit_name)
-            run.changes = {kind: int(n) for kind, n in changes.group_by("变动类型").len().sort("变动类型").iter_rows()}
-        else:
-            run.warnings.append("首次运行：没有上次的人员状态可比较，变动情况从下次运行起生成")
-        step.detail = dict(run.changes)
-    pause_point("nightly.before_swap")
-    _swap_in(staging, reports_dir)
+    try:
+        with _step(run, "reports", log) as step:
+            # The changes read the reports' tables on their connection: prepared once, not twice.
+            report_run = run_reports(select_templates([], True), as_of=as_of, out=staging, db=str(ws.db_path),
+                                     then=lambda con: read.append(_read_today(con)))
+            step.detail = {"reports": len(report_run.reports), "rows": sum(r.rows for r in report_run.reports)}
+        with _step(run, "changes", log) as step:
+            state, changes, unit_name = _compare(read[0])
+            if changes is not None:
+                _write_changes(staging / f"变动情况_{run.as_of}.xlsx", changes, as_of, unit_name)
+                run.changes = {kind: int(n) for kind, n in
+                               changes.group_by("变动类型").len().sort("变动类型").iter_rows()}
+            else:
+                run.warnings.append("首次运行：没有上次的人员状态可比较，变动情况从下次运行起生成")
+            step.detail = dict(run.changes)
+            pause_point("nightly.before_swap")
+            _swap_in(staging, reports_dir)
+    except BaseException:  # a full disk, Ctrl+C: yesterday's reports/ as it was, nothing half made beside it
+        _remove_leftovers(ws.root)
+        raise
     _save_state(ws.db_path, state, read[0].saved)
 
 # ---------------------------------------------------------------- changes since the last run
@@ -602,19 +616,29 @@ def _move(path: Path, folder: Path) -> str | None:
     return str(target)
 
 
-def _file_away(run: NightlyRun, root: Path, path: Path, folder: Path,
-               move: Callable[[Path, Path], str | None]) -> str | None:
-    """`move(path, folder)`: where the file went, or None. A file that cannot be moved
-    (a full disk, a folder that cannot be made) stays in the inbox with a warning: the
-    night's work is done and kept, and the next run takes the file up again (a loaded
-    one is then unchanged)."""
+def _file_away(run: NightlyRun, root: Path, entry: dict, folder: Path) -> str | None:
+    """Move the entry's file into `folder` (`entry["moved_to"]`: where it went, None when it
+    is gone). A file that cannot be moved (a full disk, a folder that cannot be made)
+    stays in the inbox (`entry["kept_in_inbox"]`) with a warning: the night's work is done
+    and kept, and the next run takes the file up again (a loaded one is then unchanged)."""
+    path = Path(entry["path"])
     try:
-        return move(path, folder)
+        entry["moved_to"] = _move(path, folder)
     except OSError as exc:
-        reason = "磁盘空间不足" if disk_full(exc) else "无法在那里写入文件"
-        run.warnings.append(f"{readable_path(path.name)} 未能移入 {folder.relative_to(root).as_posix()}/（{reason}），"
-                            "仍留在收件箱，下次运行时再处理")
-        return None
+        entry["moved_to"], entry["kept_in_inbox"] = None, True
+        run.warnings.append(f"{readable_path(path.name)} 未能移入 {folder.relative_to(root).as_posix()}/"
+                            f"（{_cannot_write(exc)}），仍留在收件箱，下次运行时再处理")
+    return entry["moved_to"]
+
+
+_WHY_NOT_WRITTEN = {errno.EEXIST: "有同名的文件占着文件夹的位置", errno.ENOTDIR: "有同名的文件占着文件夹的位置",
+                    errno.ENAMETOOLONG: "文件名太长", errno.EACCES: "没有权限", errno.EPERM: "没有权限",
+                    errno.EROFS: "磁盘只读"}
+
+
+def _cannot_write(exc: OSError) -> str:
+    """Why a file could not be moved or written, in a few words."""
+    return "磁盘空间不足" if disk_full(exc) else _WHY_NOT_WRITTEN.get(exc.errno, "系统拒绝写入")
 
 
 def nightly_message(message: str | None) -> str | None:
@@ -633,12 +657,20 @@ def rejection_note(file_name: str, why: str, when: dt.datetime) -> str:
     return f"文件：{file_name}\n退回时间：{when:%Y-%m-%d %H:%M}\n原因：{why}\n处理：{steps}\n"
 
 
-def _reject(path: Path, folder: Path, why: str) -> str | None:
-    target = _move(path, folder)
-    if target is not None:
-        note = mask_text(rejection_note(readable_path(path.name), why, dt.datetime.now()))
-        Path(target + ".原因.txt").write_text(note, encoding="utf-8")
-    return target
+def _note_rejection(run: NightlyRun, entry: dict) -> None:
+    """The note beside a file moved to rejected/: which file, when, why, what to do. One
+    that cannot be written (a full disk) is left out, with a warning; the run record
+    and the log say why the file was rejected all the same."""
+    note = Path(entry["moved_to"] + ".原因.txt")
+    text = mask_text(rejection_note(readable_path(Path(entry["path"]).name), entry["message"] or "无法导入",
+                                    dt.datetime.now()))
+    try:
+        note.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # what a full disk let through; a name too long is none
+            note.unlink(missing_ok=True)
+        run.warnings.append(f"{readable_path(note.name)} 未能写入（{_cannot_write(exc)}）："
+                            f"{readable_path(Path(entry['moved_to']).name)} 已退回，原因见本次运行记录")
 
 
 MANIFEST = ".rootdb-nightly-files"  # in reports/: the names nightly wrote there
@@ -800,10 +832,19 @@ def _logger(path: Path) -> logging.Logger:
     log = logging.getLogger(f"rootdb.nightly.{path.stem}")
     log.setLevel(logging.INFO)
     log.propagate = False
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LogFile(path, encoding="utf-8")
     handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     return log
+
+
+class _LogFile(logging.FileHandler):
+    """The night's log file. A line that cannot be written (a full disk) is dropped, not
+    printed with logging's English traceback: the terminal, the exit status and the run
+    record still say what happened."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
 
 
 class _MaskingFormatter(logging.Formatter):

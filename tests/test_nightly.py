@@ -487,16 +487,21 @@ def test_a_file_that_cannot_be_filed_away_stays_in_the_inbox_and_the_night_keeps
     (inbox / "yibao_2026-11-03_损坏.csv").write_bytes(bytes(range(256)) * 50)
     for blocked in ("archive", "rejected"):
         (ws.root / blocked).write_text("不是文件夹", encoding="utf-8")
-    first = _night(ws, 2)
-    assert first.exit_code == ExitCode.REJECTED and first.status == "done_with_rejected", first.message
-    files = {f["file"]: f for f in first.files}
-    assert files["binzang_2026-11.csv"]["status"] == "loaded" and files["binzang_2026-11.csv"]["moved_to"] is None
-    assert files["yibao_2026-11-03_损坏.csv"]["moved_to"] is None
+    night = subprocess.run([sys.executable, "-m", "rootdb", "nightly", "--db", str(ws.db_path), "--as-of", "2026-11-02"],
+                           capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "ROOTDB_INBOX_SETTLE": "0", "COLUMNS": "200"})
+    assert night.returncode == ExitCode.REJECTED, night.stdout + night.stderr
+    first = json.loads(next((ws.root / "runs").glob("nightly_*.json")).read_text(encoding="utf-8"))
+    assert first["status"] == "done_with_rejected"
+    files = {f["file"]: f for f in first["files"]}
+    assert files["binzang_2026-11.csv"]["status"] == "loaded"
+    assert all(f["moved_to"] is None and f["kept_in_inbox"] for f in files.values())
     assert sorted(p.name for p in inbox.iterdir()) == ["binzang_2026-11.csv", "yibao_2026-11-03_损坏.csv"]
-    stayed = [w for w in first.warnings if "仍留在收件箱" in w]
+    stayed = [w for w in first["warnings"] if "仍留在收件箱" in w]
     assert len(stayed) == 2 and any(w.startswith("binzang_2026-11.csv 未能移入 archive/") for w in stayed)
-    assert any(w.startswith("yibao_2026-11-03_损坏.csv 未能移入 rejected/（无法在那里写入文件）") for w in stayed)
-    assert json.loads(Path(first.record_file).read_text(encoding="utf-8"))["status"] == "done_with_rejected"
+    assert any(w.startswith("yibao_2026-11-03_损坏.csv 未能移入 rejected/（有同名的文件占着文件夹的位置）")
+               for w in stayed)
+    assert "（未能移到 rejected/，留在收件箱）" in night.stdout and "已移到" not in night.stdout, night.stdout
 
     for blocked in ("archive", "rejected"):
         (ws.root / blocked).unlink()
@@ -506,6 +511,38 @@ def test_a_file_that_cannot_be_filed_away_stays_in_the_inbox_and_the_night_keeps
     assert not any(inbox.iterdir())
     assert [p.name for p in (ws.root / "rejected").iterdir() if p.suffix == ".csv"] == ["yibao_2026-11-03_损坏.csv"]
     assert [p.name for p in (ws.root / "archive").rglob("*.csv")] == ["binzang_2026-11.csv"]
+
+
+def test_a_rejection_note_that_cannot_be_written_leaves_the_file_rejected_and_says_so(tmp_path):
+    """The note beside a rejected file cannot be written (here: its name would pass the
+    file system's 255 bytes; a full disk ends the same way): the file is in rejected/ all
+    the same, recorded as moved there, and a warning says the note is missing."""
+    ws = init_workspace(tmp_path / "街道")
+    name = "yibao_2026-11-03_" + "损" * 75 + ".csv"  # 246 bytes: the note's name would be 259
+    (ws.root / "inbox" / name).write_bytes(bytes(range(256)) * 50)
+    run = _night(ws, 2)
+    assert run.exit_code == ExitCode.REJECTED, run.message
+    [entry] = run.files
+    assert entry["moved_to"] == str(ws.root / "rejected" / name) and not entry.get("kept_in_inbox")
+    assert [p.name for p in (ws.root / "rejected").iterdir()] == [name]  # no note, not even an empty one
+    assert not any((ws.root / "inbox").iterdir())
+    assert [w for w in run.warnings if "原因.txt 未能写入（文件名太长）" in w and "已退回" in w]
+    assert not [w for w in run.warnings if "仍留在收件箱" in w]
+
+
+def test_a_run_record_is_replaced_whole_or_not_at_all(tmp_path):
+    """A record that cannot be written (here: a folder stands where its new text goes; a
+    full disk ends the same way) leaves the one written before as it was, readable."""
+    from rootdb.nightly import NightlyRun, _write_record
+
+    record = tmp_path / "nightly_1.json"
+    run = NightlyRun(run_id="1", started="2026-11-02T02:30:00", as_of="2026-11-02", record_file=str(record))
+    _write_record(run)
+    (tmp_path / ".nightly_1.json.part").mkdir()
+    run.status = "done"
+    with pytest.raises(OSError):
+        _write_record(run)
+    assert json.loads(record.read_text(encoding="utf-8"))["status"] == "running"
 
 
 def test_a_file_that_does_not_fit_in_memory_waits_in_the_inbox_not_in_rejected(tmp_path, monkeypatch):
@@ -571,6 +608,9 @@ def test_ctrl_c_during_a_night_is_recorded_in_chinese(tmp_path, pause_at):
     record = json.loads(next((ws.root / "runs").glob("nightly_*.json")).read_text(encoding="utf-8"))
     assert record["status"] == "failed" and record["message"].startswith("已中断"), record
     assert recent_runs(ws.root)[0]["status"] == "failed"
+    assert not list(ws.root.glob(".reports-*"))  # nothing half made left beside reports/
     if pause_at == "ingest.before_commit":
         assert sorted(p.name for p in (ws.root / "inbox").iterdir()) == ["binzang_2026-11.csv",
                                                                          "registry_persons_2026-11.csv"]
+    else:
+        assert record["steps"][-1]["name"] == "changes" and record["steps"][-1]["status"] == "failed"

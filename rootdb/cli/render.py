@@ -425,9 +425,9 @@ def nightly_summary(run) -> None:
         if f["retry"]:
             _stdout().print(f"[red]未导入[/] {_shown(f['message'])}（留在收件箱，下次运行重试）", soft_wrap=True)
         elif f["status"] == "failed":
-            moved = _shown(f.get("moved_to")) or "rejected/"
-            _stdout().print(f"[red]退回[/] {_shown(f['message'])}（已移到 {moved}）",
-                      soft_wrap=True)
+            where = ("未能移到 rejected/，留在收件箱" if f.get("kept_in_inbox")
+                     else f"已移到 {_shown(f.get('moved_to')) or 'rejected/'}")
+            _stdout().print(f"[red]退回[/] {_shown(f['message'])}（{where}）", soft_wrap=True)
     for warning in run.warnings:
         _stdout().print(f"[yellow]![/] {_shown(warning)}", soft_wrap=True)
     if run.message:
