@@ -10,6 +10,7 @@ A file is written whole or not at all (`written_whole`): a failure leaves what w
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,7 +58,14 @@ def partial_name(path: Path) -> Path:
 @contextmanager
 def written_whole(path: Path) -> Iterator[Path]:
     """The file to write instead of `path`, put in its place only when the block ends
-    well: a failure (a full disk, Ctrl+C) leaves `path` as it was and nothing beside it."""
+    well: a failure (a full disk, Ctrl+C) leaves `path` as it was and nothing beside it.
+    What a killed writer (kill -9) left beside `path` is removed by the next."""
+    from rootdb.workspace import process_alive
+
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        pid = stale.name[len(path.name) + 2:-len(".part")]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            stale.unlink(missing_ok=True)
     partial = partial_name(path)
     try:
         yield partial

@@ -254,3 +254,23 @@ def test_an_output_that_cannot_be_written_whole_leaves_what_was_there(tmp_path, 
         done.stdout + done.stderr
     assert out.read_text(encoding="utf-8") == "上次的导出"
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_what_a_killed_writer_left_beside_an_output_is_removed_by_the_next(tmp_path):
+    """kill -9 skips the clean-up: the hidden half-written file (residents' data) goes at
+    the next write of that output; a live writer's is left alone."""
+    import os
+    import subprocess
+    import sys
+
+    from rootdb.csvfile import write_csv as write_plain_csv
+
+    out = tmp_path / "名单[1].csv"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / f".{out.name}.{int(dead.stdout)}.part"
+    live = tmp_path / f".{out.name}.{os.getppid()}.part"
+    for partial in (left, live):
+        partial.write_text("姓名\n张三\n", encoding="utf-8")
+    write_plain_csv(pl.DataFrame({"姓名": ["李四"]}), out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, live.name])
+    assert "李四" in out.read_text(encoding="utf-8-sig")
