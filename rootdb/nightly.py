@@ -166,7 +166,8 @@ def run_nightly(db: str | None = None, as_of: dt.date | None = None, wait: float
     except OSError as exc:  # the record of the start stays: `rootdb status` reads it as interrupted
         run.warnings.append(f"本次运行记录未能写入（{_cannot_write(exc)}）：{run.record_file}")
     for handler in list(log.handlers):
-        handler.close()
+        with contextlib.suppress(OSError):  # what a full disk kept back (`_LogFile`): dropped
+            handler.close()
         log.removeHandler(handler)
     if stopped is not None:
         raise stopped
@@ -633,7 +634,7 @@ def _file_away(run: NightlyRun, root: Path, entry: dict, folder: Path) -> str | 
 
 _WHY_NOT_WRITTEN = {errno.EEXIST: "有同名的文件占着文件夹的位置", errno.ENOTDIR: "有同名的文件占着文件夹的位置",
                     errno.ENAMETOOLONG: "文件名太长", errno.EACCES: "没有权限", errno.EPERM: "没有权限",
-                    errno.EROFS: "磁盘只读"}
+                    errno.EROFS: "磁盘只读", errno.EDQUOT: "磁盘配额已用完", errno.EFBIG: "文件太大"}
 
 
 def _cannot_write(exc: OSError) -> str:

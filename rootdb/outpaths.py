@@ -10,7 +10,7 @@ A file is written whole or not at all (`written_whole`): a failure leaves what w
 
 from __future__ import annotations
 
-import glob
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,19 +51,26 @@ def output_folder(path: Path | str, example: str = "我的报表") -> Path:
 
 
 def partial_name(path: Path) -> Path:
-    """The hidden file beside `path` that becomes it once written whole."""
-    return path.with_name(f".{path.name}.{os.getpid()}.part")
+    """The hidden file beside `path` that becomes it once written whole: named by a hash
+    of `path`'s name, so that a name near the file system's 255 bytes still fits."""
+    return path.with_name(f"{_partial_prefix(path)}{os.getpid()}.part")
+
+
+def _partial_prefix(path: Path) -> str:
+    return f".rootdb-{hashlib.sha256(path.name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}."
 
 
 @contextmanager
 def written_whole(path: Path) -> Iterator[Path]:
     """The file to write instead of `path`, put in its place only when the block ends
     well: a failure (a full disk, Ctrl+C) leaves `path` as it was and nothing beside it.
-    What a killed writer (kill -9) left beside `path` is removed by the next."""
+    What a killed writer (kill -9) left beside `path` (its partial file, and the
+    workbook's spliced copy of it) is removed by the next."""
     from rootdb.workspace import process_alive
 
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-        pid = stale.name[len(path.name) + 2:-len(".part")]
+    prefix = _partial_prefix(path)
+    for stale in path.parent.glob(f"{prefix}*") if path.parent.is_dir() else ():
+        pid = stale.name[len(prefix):].split(".")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             stale.unlink(missing_ok=True)
     partial = partial_name(path)

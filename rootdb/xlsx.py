@@ -109,6 +109,8 @@ class Workbook(xlsxwriter.Workbook):
     def close(self) -> None:
         from rootdb.outpaths import written_whole
 
+        if self.fileclosed:  # closed already: in place, nothing more to do
+            return
         with written_whole(self.target) as partial:
             try:
                 super().close()  # into `partial`, the name it was made with

@@ -265,12 +265,28 @@ def test_what_a_killed_writer_left_beside_an_output_is_removed_by_the_next(tmp_p
 
     from rootdb.csvfile import write_csv as write_plain_csv
 
+    from rootdb.outpaths import partial_name
+
     out = tmp_path / "名单[1].csv"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    left = tmp_path / f".{out.name}.{int(dead.stdout)}.part"
-    live = tmp_path / f".{out.name}.{os.getppid()}.part"
-    for partial in (left, live):
+    mine = partial_name(out).name.rsplit(".", 2)[0]
+    left = tmp_path / f"{mine}.{int(dead.stdout)}.part"
+    spliced = tmp_path / f"{mine}.{int(dead.stdout)}.part.rows"  # a workbook killed while its rows went in
+    live = tmp_path / f"{mine}.{os.getppid()}.part"
+    for partial in (left, spliced, live):
         partial.write_text("姓名\n张三\n", encoding="utf-8")
     write_plain_csv(pl.DataFrame({"姓名": ["李四"]}), out)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, live.name])
     assert "李四" in out.read_text(encoding="utf-8-sig")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_an_output_named_near_the_file_systems_limit_is_written(tmp_path, suffix):
+    """A name of 255 bytes, the most a file system takes: its hidden partial file is named
+    by a hash, not by the name with more added."""
+    from rootdb.exports import write_table
+
+    out = tmp_path / ("名" * ((255 - len(suffix)) // 3) + "x" * ((255 - len(suffix)) % 3) + suffix)
+    assert len(out.name.encode("utf-8")) == 255
+    write_table(pl.DataFrame({"姓名": ["李四"] * 30_000}), out, "表")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
