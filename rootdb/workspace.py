@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from rootdb.errors import DatabaseBusy, UsageError, WorkspaceError
-from rootdb.store import SCHEMA_VERSION
+from rootdb.store import SCHEMA_VERSION, table_exists
 from rootdb.store.sql import scalar
 
 CONFIG_NAME = "rootdb.toml"
@@ -160,9 +160,7 @@ def connect(db_path: Path, read_only: bool = False, wait: float | None = None) -
 def _require_known_schema(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
     """A database a newer rootdb wrote (its tables may mean what this version does not
     know) is neither read nor written: a Chinese error, the database as it was."""
-    has_meta = scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                           "AND schema_name = 'main' AND table_name = 'rootdb_meta'")
-    if not has_meta:
+    if not table_exists(con, "rootdb_meta"):
         return
     rows = con.execute("SELECT value FROM rootdb_meta WHERE key = 'schema_version'").fetchall()
     version = rows[0][0] if rows else None
