@@ -48,6 +48,7 @@ from rootdb.errors import (DISK_FULL_STEP_MESSAGE, INTERRUPTED_MESSAGE, ExitCode
 from rootdb.faults import pause_point
 from rootdb.ingest.pipeline import expand_paths
 from rootdb.ingest.results import gbk_name, readable_path
+from rootdb.outpaths import written_whole
 from rootdb.privacy import mask_strings, mask_text
 
 LOCK_NAME = ".rootdb-nightly.lock"
@@ -193,13 +194,8 @@ def _check_memory_limits() -> None:
 def _write_record(run: NightlyRun) -> None:
     """The run record, replaced whole or not at all: a full disk never leaves half a record
     (which `rootdb status` could not read), only the one written before."""
-    record = Path(run.record_file)
-    partial = record.with_name(f".{record.name}.part")
-    try:
+    with written_whole(Path(run.record_file)) as partial:
         partial.write_text(json.dumps(_masked(run.to_dict()), ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(partial, record)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _masked(value):

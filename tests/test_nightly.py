@@ -534,11 +534,12 @@ def test_a_run_record_is_replaced_whole_or_not_at_all(tmp_path):
     """A record that cannot be written (here: a folder stands where its new text goes; a
     full disk ends the same way) leaves the one written before as it was, readable."""
     from rootdb.nightly import NightlyRun, _write_record
+    from rootdb.outpaths import partial_name
 
     record = tmp_path / "nightly_1.json"
     run = NightlyRun(run_id="1", started="2026-11-02T02:30:00", as_of="2026-11-02", record_file=str(record))
     _write_record(run)
-    (tmp_path / ".nightly_1.json.part").mkdir()
+    partial_name(record).mkdir()
     run.status = "done"
     with pytest.raises(OSError):
         _write_record(run)
